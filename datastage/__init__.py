@@ -1,0 +1,27 @@
+"""datastage: realistic but safe data for test and staging environments.
+
+Subset a production database with referential integrity, mask every sensitive column
+by a reviewable YAML policy, load the result atomically into staging, and write a
+compliance report for every refresh. Every CLI command has a library twin here::
+
+    import datastage
+    result = datastage.refresh("staging", config="datastage.yaml")
+    print(result.verdict, result.report.html)
+"""
+
+__version__ = "0.1.0"
+
+from datastage.api import demo, history, load_project, plan, refresh, rollback, strategies
+from datastage.errors import (
+    ConfigError,
+    DatastageError,
+    LockHeld,
+    RulesError,
+    SafetyError,
+    VerificationFailed,
+)
+
+__all__ = [
+    "ConfigError", "DatastageError", "LockHeld", "RulesError", "SafetyError", "VerificationFailed",
+    "__version__", "demo", "history", "load_project", "plan", "refresh", "rollback", "strategies",
+]

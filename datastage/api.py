@@ -1,0 +1,94 @@
+"""The library: one function per CLI command, returning the objects the CLI renders.
+
+Each function takes the environment (where it has one) and ``config=``: a path to
+datastage.yaml or an already loaded :class:`~datastage.config.Project`.
+
+Example:
+    >>> import datastage
+    >>> result = datastage.refresh("staging", config="demo/datastage.yaml")   # doctest: +SKIP
+    >>> result.verdict                                                        # doctest: +SKIP
+    'pass'
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from datastage.config import Project, load_project
+from datastage.demo import DemoResult, build_demo
+from datastage.errors import UsageError
+from datastage.history import find_run, read_history
+from datastage.load import RollbackResult, open_target
+from datastage.masking.registry import StrategySpec, all_strategies
+from datastage.pipeline import PlanResult, Progress, RefreshResult, check_target_safety, run_refresh
+from datastage.pipeline import plan as _plan
+
+ConfigArg = str | os.PathLike[str] | Project | None
+
+__all__ = ["demo", "history", "load_project", "plan", "refresh", "report_entry", "rollback", "strategies"]
+
+
+def project_of(config: ConfigArg) -> Project:
+    """A loaded project from a path, ``$DATASTAGE_CONFIG``, ``./datastage.yaml`` or a Project."""
+    return config if isinstance(config, Project) else load_project(config)
+
+
+def refresh(
+    environment: str,
+    *,
+    rules: str | os.PathLike[str] | None = None,
+    config: ConfigArg = None,
+    trigger: str = "library",
+    progress: Progress | None = None,
+) -> RefreshResult:
+    """Refresh ``environment``: subset, mask, load into a shadow, verify, swap, report.
+
+    Returns the result (``verdict`` ``fail`` with ``exit_code`` 3 when a check failed and
+    the target was left untouched); raises a :class:`~datastage.errors.DatastageError`
+    for anything else that went wrong.
+    """
+    return run_refresh(project_of(config), environment, rules=rules, trigger=trigger, progress=progress)
+
+
+def plan(environment: str, *, rules: str | os.PathLike[str] | None = None, config: ConfigArg = None) -> PlanResult:
+    """What a refresh of ``environment`` would copy and how each column would be treated; writes nothing."""
+    return _plan(project_of(config), environment, rules=rules)
+
+
+def rollback(environment: str, *, config: ConfigArg = None) -> RollbackResult:
+    """Swap the previous copy of ``environment`` back in (the current one becomes the previous)."""
+    project = project_of(config)
+    env = project.environment(environment)
+    check_target_safety(project, env)
+    target = open_target(env.url, env.name, env.options)
+    with target.lock("rollback"):
+        return target.rollback()
+
+
+def demo(directory: str | os.PathLike[str] = "demo", *, scale: int = 1, seed: int = 42) -> DemoResult:
+    """Build the demo project (sample production database, config, rules, key) in ``directory``."""
+    return build_demo(Path(directory), scale=scale, seed=seed)
+
+
+def strategies() -> list[StrategySpec]:
+    """Every masking strategy in the registry."""
+    return all_strategies()
+
+
+def history(environment: str | None = None, *, config: ConfigArg = None) -> list[dict[str, Any]]:
+    """Past refreshes (oldest first), optionally of one environment."""
+    project = project_of(config)
+    if environment is not None:
+        project.environment(environment)
+    return read_history(project.state_dir, environment)
+
+
+def report_entry(run_id: str, *, config: ConfigArg = None) -> dict[str, Any]:
+    """The history entry of one run (its report paths included)."""
+    project = project_of(config)
+    entry = find_run(project.state_dir, run_id)
+    if not entry.get("report_json"):
+        raise UsageError(f"run {entry['run_id']} has no report")
+    return entry

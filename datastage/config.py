@@ -1,0 +1,390 @@
+"""datastage.yaml: the source, the environments, their subsets and hooks.
+
+Example ``datastage.yaml``::
+
+    source: {url: "${PROD_DATABASE_URL}"}
+    masking: {key_file: masking.key}
+    environments:
+      staging:
+        url: "sqlite:///staging.db"
+        rules: rules/pii.yaml
+        subset:
+          roots: [{table: customer, where: "active = 1", percent: 10}]
+          passthrough: [country]
+          exclude: [audit_log]
+        keep: [app_settings]
+
+    >>> project = load_project("demo/datastage.yaml")      # doctest: +SKIP
+    >>> project.environment("staging").rules                # doctest: +SKIP
+    PosixPath('.../demo/rules/pii.yaml')
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from datastage.errors import ConfigError
+from datastage.yamlfile import Node, did_you_mean, interpolate, load_yaml
+
+DEFAULT_CONFIG = "datastage.yaml"
+CONFIG_ENV_VAR = "DATASTAGE_CONFIG"
+KEY_ENV_VAR = "DATASTAGE_MASKING_KEY"
+
+ChildrenPolicy = Literal["none", "roots", "all"]
+CHILDREN_POLICIES: tuple[str, ...] = ("none", "roots", "all")
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a setting was written, so later checks can point at it."""
+
+    file: str
+    line: int | None
+    path: str
+
+    @classmethod
+    def of(cls, node: Node) -> Origin:
+        return cls(node.file, node.line, node.path)
+
+    def error(self, message: str, error_class: type[ConfigError] = ConfigError) -> ConfigError:
+        return error_class(message, file=self.file, line=self.line, key=self.path or None)
+
+
+@dataclass(frozen=True)
+class RootSpec:
+    """A subset root: rows of ``table`` matching ``where``, sampled by ``percent`` or ``limit``."""
+
+    table: str
+    where: str | None = None
+    percent: float | None = None
+    limit: int | None = None
+    origin: Origin | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class EdgeSpec:
+    """Per-foreign-key override of how children are followed.
+
+    ``fk`` names the foreign key as ``child_table(col, ...)``, ``child_table.col`` or by
+    its constraint name.
+    """
+
+    fk: str
+    children: ChildrenPolicy | None = None
+    limit_per_parent: int | None = None
+    origin: Origin | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class VirtualForeignKey:
+    """A relationship the database does not declare: ``table(columns) -> references(ref_columns)``."""
+
+    table: str
+    columns: tuple[str, ...]
+    references: str
+    ref_columns: tuple[str, ...]
+    origin: Origin | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class SubsetSpec:
+    """The ``subset:`` block of an environment. No roots means every table is copied whole."""
+
+    roots: tuple[RootSpec, ...] = ()
+    passthrough: tuple[str, ...] = ()
+    exclude: dict[str, Literal["empty", "omit"]] = field(default_factory=dict)
+    children: ChildrenPolicy = "roots"
+    limit_per_parent: int | None = None
+    edges: tuple[EdgeSpec, ...] = ()
+    seed: int = 0
+    max_rows: int | None = None
+    budgets: dict[str, int] = field(default_factory=dict)
+    virtual_foreign_keys: tuple[VirtualForeignKey, ...] = ()
+    virtual_primary_keys: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    origins: dict[str, Origin] = field(default_factory=dict, compare=False)
+
+    @property
+    def is_full_copy(self) -> bool:
+        return not self.roots
+
+
+@dataclass(frozen=True)
+class HookSpec:
+    """One hook: a SQL statement or a shell command, with a timeout."""
+
+    sql: str | None = None
+    run: str | None = None
+    timeout: float = 300.0
+    warn_only: bool = False
+    origin: Origin | None = field(default=None, compare=False)
+
+
+HOOK_POINTS = ("pre_refresh", "post_load", "post_refresh", "on_failure")
+
+
+@dataclass(frozen=True)
+class Environment:
+    """One target environment (staging, test, uat ...)."""
+
+    name: str
+    url: str
+    rules: Path | None
+    subset: SubsetSpec
+    keep: tuple[str, ...] = ()
+    protected: bool = False
+    hooks: dict[str, tuple[HookSpec, ...]] = field(default_factory=dict)
+    rollback_on_failure: bool = False
+    schedule: dict[str, Any] | None = None
+    access: tuple[dict[str, Any], ...] = ()
+    notify: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+    origin: Origin | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class Project:
+    """A loaded datastage.yaml: the first argument of every library call."""
+
+    path: Path
+    source_url: str
+    environments: dict[str, Environment]
+    key_file: Path | None = None
+    state_dir: Path = Path(".datastage")
+    source_schemas: tuple[str, ...] = ()
+
+    @property
+    def root(self) -> Path:
+        return self.path.parent
+
+    def environment(self, name: str) -> Environment:
+        """The named environment, or a usage error listing the known ones."""
+        if name not in self.environments:
+            known = ", ".join(sorted(self.environments)) or "none"
+            raise ConfigError(
+                f"unknown environment '{name}'{did_you_mean(name, list(self.environments))}; "
+                f"known: {known}",
+                file=str(self.path),
+                key="environments",
+            )
+        return self.environments[name]
+
+
+def config_path(config: str | os.PathLike[str] | None = None) -> Path:
+    """The config file to use: the argument, ``$DATASTAGE_CONFIG``, or ``./datastage.yaml``."""
+    if config is not None:
+        return Path(config)
+    return Path(os.environ.get(CONFIG_ENV_VAR) or DEFAULT_CONFIG)
+
+
+def load_project(config: str | os.PathLike[str] | None = None) -> Project:
+    """Read and validate datastage.yaml; errors name the file, line and key."""
+    path = config_path(config).absolute()
+    root = load_yaml(path)
+    root.check_keys({"source", "environments", "masking", "state_dir", "version"})
+    if "version" in root and root["version"].value != 1:
+        raise root["version"].error("unsupported config version (expected 1)")
+
+    source_node = root["source"]
+    if isinstance(source_node.value, str):
+        source_url = _url(source_node, path.parent)
+        schemas: tuple[str, ...] = ()
+    else:
+        source_node.check_keys({"url", "schemas"})
+        source_url = _url(source_node["url"], path.parent)
+        schemas = tuple(n.text() for n in source_node["schemas"].as_list()) if "schemas" in source_node else ()
+
+    key_file = None
+    masking = root.get("masking")
+    if masking is not None:
+        masking.check_keys({"key_file"})
+        if "key_file" in masking:
+            key_file = _resolve(path.parent, interpolate(masking["key_file"]))
+
+    state_dir = path.parent / ".datastage"
+    if "state_dir" in root:
+        state_dir = _resolve(path.parent, interpolate(root["state_dir"]))
+
+    envs_node = root["environments"]
+    envs_node.expect_map()
+    if not envs_node.value:
+        raise envs_node.error("at least one environment is required")
+    environments = {name: _environment(name, node, path.parent) for name, node in envs_node.items()}
+    return Project(path, source_url, environments, key_file, state_dir, schemas)
+
+
+ENV_KEYS = {
+    "url", "rules", "subset", "keep", "protected", "hooks", "rollback_on_failure",
+    "schedule", "access", "notify", "shadow", "batch_size",
+}
+
+
+def _environment(name: str, node: Node, base: Path) -> Environment:
+    node.check_keys(ENV_KEYS)
+    rules = _resolve(base, interpolate(node["rules"])) if node.get("rules") else None
+    subset = parse_subset(node["subset"]) if node.get("subset") else SubsetSpec()
+    keep = tuple(n.text() for n in node["keep"].as_list()) if node.get("keep") else ()
+    hooks = _hooks(node["hooks"]) if node.get("hooks") else {}
+    schedule = node["schedule"].value if node.get("schedule") else None
+    if isinstance(schedule, str):
+        schedule = {"cron": schedule}
+    elif schedule is not None and not isinstance(schedule, dict):
+        raise node["schedule"].error("expected a cron expression or {cron: ..., timezone: ...}")
+    options: dict[str, Any] = {}
+    if node.get("shadow"):
+        shadow = node["shadow"].text()
+        if shadow not in ("schema", "database"):
+            raise node["shadow"].error("must be 'schema' or 'database'")
+        options["shadow"] = shadow
+    if node.get("batch_size"):
+        options["batch_size"] = node["batch_size"].integer(minimum=1)
+    return Environment(
+        name=name,
+        url=_url(node["url"], base),
+        rules=rules,
+        subset=subset,
+        keep=keep,
+        protected=_flag(node, "protected"),
+        hooks=hooks,
+        rollback_on_failure=_flag(node, "rollback_on_failure"),
+        schedule=schedule,
+        access=tuple(n.value for n in node["access"].as_list()) if node.get("access") else (),
+        notify=interpolate(node["notify"]) if node.get("notify") else None,
+        options=options,
+        origin=Origin.of(node),
+    )
+
+
+def parse_subset(node: Node) -> SubsetSpec:
+    """Parse the ``subset:`` block of an environment."""
+    node.check_keys({
+        "roots", "passthrough", "exclude", "children", "limit_per_parent", "edges", "seed",
+        "max_rows", "budgets", "virtual_foreign_keys", "virtual_primary_keys",
+    })
+    origins = {key: Origin.of(child) for key, child in node.items()}
+    roots = tuple(_root(n) for n in node["roots"].as_list()) if node.get("roots") else ()
+    passthrough = tuple(n.text() for n in node["passthrough"].as_list()) if node.get("passthrough") else ()
+    exclude: dict[str, Literal["empty", "omit"]] = {}
+    for item in node["exclude"].as_list() if node.get("exclude") else []:
+        if isinstance(item.value, str):
+            exclude[item.text()] = "empty"
+        else:
+            item.check_keys({"table", "mode"})
+            mode = item["mode"].text() if "mode" in item else "empty"
+            if mode not in ("empty", "omit"):
+                raise item["mode"].error("must be 'empty' or 'omit'")
+            exclude[item["table"].text()] = "omit" if mode == "omit" else "empty"
+        origins[f"exclude:{list(exclude)[-1]}"] = Origin.of(item)
+    children = _children(node["children"]) if node.get("children") else "roots"
+    return SubsetSpec(
+        roots=roots,
+        passthrough=passthrough,
+        exclude=exclude,
+        children=children,
+        limit_per_parent=node["limit_per_parent"].integer(minimum=1) if node.get("limit_per_parent") else None,
+        edges=tuple(_edge(n) for n in node["edges"].as_list()) if node.get("edges") else (),
+        seed=node["seed"].integer() if node.get("seed") is not None else 0,
+        max_rows=node["max_rows"].integer(minimum=1) if node.get("max_rows") else None,
+        budgets={k: v.integer(minimum=0) for k, v in node["budgets"].items()} if node.get("budgets") else {},
+        virtual_foreign_keys=tuple(_virtual_fk(n) for n in node["virtual_foreign_keys"].as_list())
+        if node.get("virtual_foreign_keys") else (),
+        virtual_primary_keys={k: _columns(v) for k, v in node["virtual_primary_keys"].items()}
+        if node.get("virtual_primary_keys") else {},
+        origins=origins,
+    )
+
+
+def _root(node: Node) -> RootSpec:
+    if isinstance(node.value, str):
+        return RootSpec(table=node.text(), origin=Origin.of(node))
+    node.check_keys({"table", "where", "percent", "limit"})
+    percent = node["percent"].number(0, 100) if node.get("percent") is not None else None
+    limit = node["limit"].integer(minimum=0) if node.get("limit") is not None else None
+    return RootSpec(
+        table=node["table"].text(),
+        where=node["where"].text() if node.get("where") else None,
+        percent=percent,
+        limit=limit,
+        origin=Origin.of(node),
+    )
+
+
+def _children(node: Node) -> ChildrenPolicy:
+    value = node.text()
+    if value not in CHILDREN_POLICIES:
+        raise node.error(f"must be one of none, roots, all{did_you_mean(value, CHILDREN_POLICIES)}")
+    return value  # type: ignore[return-value]
+
+
+def _edge(node: Node) -> EdgeSpec:
+    node.check_keys({"fk", "children", "limit_per_parent"})
+    return EdgeSpec(
+        fk=node["fk"].text(),
+        children=_children(node["children"]) if node.get("children") else None,
+        limit_per_parent=node["limit_per_parent"].integer(minimum=1) if node.get("limit_per_parent") else None,
+        origin=Origin.of(node),
+    )
+
+
+def _columns(node: Node) -> tuple[str, ...]:
+    return tuple(n.text() for n in node.as_list())
+
+
+def _virtual_fk(node: Node) -> VirtualForeignKey:
+    node.check_keys({"table", "columns", "references", "ref_columns"})
+    columns = _columns(node["columns"])
+    ref_columns = _columns(node["ref_columns"]) if node.get("ref_columns") else columns
+    if len(columns) != len(ref_columns):
+        raise node.error("columns and ref_columns must have the same length")
+    return VirtualForeignKey(
+        table=node["table"].text(),
+        columns=columns,
+        references=node["references"].text(),
+        ref_columns=ref_columns,
+        origin=Origin.of(node),
+    )
+
+
+def _hooks(node: Node) -> dict[str, tuple[HookSpec, ...]]:
+    node.check_keys(set(HOOK_POINTS), what="hook point")
+    hooks: dict[str, tuple[HookSpec, ...]] = {}
+    for point, items in node.items():
+        specs = []
+        for item in items.as_list():
+            item.check_keys({"sql", "run", "timeout", "warn_only"})
+            if ("sql" in item) == ("run" in item):
+                raise item.error("a hook needs exactly one of 'sql' or 'run'")
+            specs.append(HookSpec(
+                sql=item["sql"].text() if "sql" in item else None,
+                run=item["run"].text() if "run" in item else None,
+                timeout=item["timeout"].number(0.001, 86400) if item.get("timeout") is not None else 300.0,
+                warn_only=item["warn_only"].flag() if item.get("warn_only") is not None else False,
+                origin=Origin.of(item),
+            ))
+        hooks[point] = tuple(specs)
+    return hooks
+
+
+def _flag(node: Node, key: str, default: bool = False) -> bool:
+    child = node.get(key)
+    return child.flag() if child is not None else default
+
+
+def _resolve(base: Path, value: str) -> Path:
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else base / path
+
+
+def _url(node: Node, base: Path) -> str:
+    """Interpolate a URL and make relative SQLite paths relative to the config file."""
+    url = interpolate(node)
+    for prefix in ("sqlite:///", "sqlite+pysqlite:///"):
+        if url.startswith(prefix):
+            rest = url[len(prefix):]
+            if rest and not rest.startswith("/") and not rest.startswith(":memory:"):
+                return prefix + str(base / rest)
+    if "://" not in url:
+        raise node.error("expected a database URL such as postgresql://user@host/db or sqlite:///file.db")
+    return url

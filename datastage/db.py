@@ -1,0 +1,214 @@
+"""Engines from URLs, read-only snapshot sessions, and URL redaction.
+
+Every source connection runs in one read-only transaction that sees one consistent
+snapshot (PostgreSQL ``REPEATABLE READ READ ONLY``, MySQL/MariaDB ``START TRANSACTION WITH
+CONSISTENT SNAPSHOT, READ ONLY``, SQLite a read-only file handle inside ``BEGIN``).
+
+Example:
+    >>> redact_url("postgresql://app:s3cret@db/prod")
+    'postgresql+psycopg://app:***@db/prod'
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import URL, Connection, Engine, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
+
+from datastage.errors import ConfigError, DatastageError, SourceError
+
+_DEFAULT_DRIVERS = {"postgresql": "postgresql+psycopg", "postgres": "postgresql+psycopg",
+                    "mysql": "mysql+pymysql", "mariadb": "mysql+pymysql", "sqlite": "sqlite"}
+_DEFAULT_PORTS = {"postgresql": 5432, "mysql": 3306}
+
+
+def parse_url(url: str | URL) -> URL:
+    """Parse a database URL and choose the bundled driver when none is named.
+
+    >>> parse_url("mysql://root@localhost/app").drivername
+    'mysql+pymysql'
+    """
+    if isinstance(url, URL):
+        parsed = url
+    else:
+        try:
+            parsed = make_url(url)
+        except (ArgumentError, ValueError):
+            raise ConfigError(f"not a valid database URL: {_redact_text(str(url))}") from None
+    if parsed.drivername in _DEFAULT_DRIVERS:
+        parsed = parsed.set(drivername=_DEFAULT_DRIVERS[parsed.drivername])
+    elif parsed.drivername.startswith("mariadb+"):
+        parsed = parsed.set(drivername="mysql+" + parsed.drivername.split("+", 1)[1])
+    if dialect_of(parsed) not in ("sqlite", "postgresql", "mysql"):
+        raise ConfigError(f"unsupported database '{parsed.get_backend_name()}' in URL {redact_url(parsed)}; "
+                          "use sqlite, postgresql, mysql or mariadb")
+    return parsed
+
+
+def dialect_of(url: str | URL | Engine | Connection) -> str:
+    """``sqlite``, ``postgresql`` or ``mysql`` (MariaDB included)."""
+    if isinstance(url, Engine | Connection):
+        return url.dialect.name if url.dialect.name != "mariadb" else "mysql"
+    parsed = url if isinstance(url, URL) else make_url(url)
+    backend = parsed.get_backend_name()
+    return {"postgres": "postgresql", "mariadb": "mysql"}.get(backend, backend)
+
+
+def redact_url(url: str | URL) -> str:
+    """The URL with its password replaced by ``***``."""
+    try:
+        parsed = url if isinstance(url, URL) else make_url(url)
+    except (ArgumentError, ValueError):
+        return _redact_text(str(url))
+    if parsed.drivername in _DEFAULT_DRIVERS:
+        parsed = parsed.set(drivername=_DEFAULT_DRIVERS[parsed.drivername])
+    return parsed.render_as_string(hide_password=True)
+
+
+def _redact_text(text: str) -> str:
+    """Hide a ``user:password@`` part in free text (for URLs too broken to parse)."""
+    import re
+
+    return re.sub(r"(://[^:/@\s]+:)[^@\s]+@", r"\1***@", text)
+
+
+def sqlite_path(url: str | URL) -> Path | None:
+    """The file of a SQLite URL (None for in-memory databases)."""
+    parsed = parse_url(url)
+    if dialect_of(parsed) != "sqlite" or not parsed.database or parsed.database == ":memory:":
+        return None
+    return Path(parsed.database)
+
+
+def make_engine(url: str | URL, *, read_only: bool = False, role: str = "database") -> Engine:
+    """An engine for ``url``; ``read_only`` opens SQLite files in read-only mode.
+
+    A SQLite file that does not exist is an error for a read-only engine (it would
+    otherwise be created empty).
+    """
+    parsed = parse_url(url)
+    try:
+        if dialect_of(parsed) == "sqlite":
+            path = sqlite_path(parsed)
+            if read_only:
+                if path is None or not path.is_file():
+                    raise SourceError(f"{role} file not found: {path}")
+                uri = f"file:{path.absolute()}?mode=ro"
+                return sa.create_engine(
+                    "sqlite://",
+                    creator=lambda: sqlite3.connect(uri, uri=True, check_same_thread=False),
+                    poolclass=sa.pool.NullPool,
+                )
+            return sa.create_engine(parsed, poolclass=sa.pool.NullPool)
+        connect_args: dict[str, Any] = {}
+        if dialect_of(parsed) == "postgresql":
+            connect_args["connect_timeout"] = int(os.environ.get("DATASTAGE_CONNECT_TIMEOUT", "10"))
+            connect_args["application_name"] = "datastage"
+        else:
+            connect_args["connect_timeout"] = int(os.environ.get("DATASTAGE_CONNECT_TIMEOUT", "10"))
+            connect_args["local_infile"] = True
+        return sa.create_engine(parsed, poolclass=sa.pool.NullPool, connect_args=connect_args)
+    except NoSuchModuleError:
+        raise ConfigError(f"no driver installed for {redact_url(parsed)}") from None
+
+
+def db_error_message(exc: BaseException) -> str:
+    """A short, single-line description of a driver error, without SQL or parameters."""
+    if isinstance(exc, DatastageError):
+        return str(exc)
+    orig = getattr(exc, "orig", None)
+    base = orig if orig is not None else exc
+    text = str(base).strip().splitlines()[0] if str(base).strip() else type(base).__name__
+    if isinstance(exc, DBAPIError) and orig is None:
+        text = type(exc).__name__
+    return _redact_text(text)
+
+
+@contextmanager
+def snapshot(engine: Engine) -> Iterator[Connection]:
+    """A connection inside one read-only, consistent-snapshot transaction.
+
+    The transaction is always rolled back at the end; nothing can be written through it.
+    """
+    dialect = dialect_of(engine)
+    try:
+        conn = engine.connect()
+    except SQLAlchemyError as exc:
+        raise SourceError(f"cannot connect to {redact_url(engine.url)}: {db_error_message(exc)}") from None
+    try:
+        if dialect == "sqlite":
+            conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+            conn.exec_driver_sql("BEGIN")
+            conn.exec_driver_sql("SELECT count(*) FROM sqlite_master").all()  # takes the read snapshot
+        elif dialect == "postgresql":
+            conn.begin()
+            conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        else:
+            conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+            conn.exec_driver_sql("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            conn.exec_driver_sql("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
+    except SQLAlchemyError as exc:
+        conn.close()
+        raise SourceError(f"cannot open a read-only snapshot on {redact_url(engine.url)}: "
+                          f"{db_error_message(exc)}") from None
+    try:
+        yield conn
+    finally:
+        try:
+            if dialect in ("sqlite", "mysql"):
+                conn.exec_driver_sql("ROLLBACK")
+            else:
+                conn.rollback()
+        except SQLAlchemyError:
+            pass
+        conn.close()
+
+
+def default_schema(conn: Connection) -> str | None:
+    """The schema unqualified names refer to (``public``, the MySQL database, ``main``)."""
+    name = conn.dialect.default_schema_name
+    if dialect_of(conn) == "sqlite":
+        return "main"
+    if dialect_of(conn) == "mysql":
+        return conn.exec_driver_sql("SELECT DATABASE()").scalar() or name
+    return name
+
+
+def same_database(a: str | URL, b: str | URL) -> bool:
+    """Whether two URLs point at the same database (same server and database name).
+
+    >>> same_database("postgresql://u@localhost/app", "postgresql+psycopg://v:x@127.0.0.1:5432/app")
+    True
+    """
+    ua, ub = parse_url(a), parse_url(b)
+    if dialect_of(ua) != dialect_of(ub):
+        return False
+    if dialect_of(ua) == "sqlite":
+        pa, pb = sqlite_path(ua), sqlite_path(ub)
+        if pa is None or pb is None:
+            return False
+        return os.path.realpath(pa) == os.path.realpath(pb)
+    return (
+        _host(ua) == _host(ub)
+        and (ua.port or _DEFAULT_PORTS[dialect_of(ua)]) == (ub.port or _DEFAULT_PORTS[dialect_of(ub)])
+        and (ua.database or "") == (ub.database or "")
+    )
+
+
+def _host(url: URL) -> str:
+    host = (url.host or url.query.get("host") or "localhost")
+    if isinstance(host, tuple):
+        host = host[0]
+    return "localhost" if host in ("127.0.0.1", "::1", "localhost", "") else host.lower()
+
+
+def quote(conn: Connection | Engine, name: str) -> str:
+    """Quote one identifier for the connection's dialect."""
+    return conn.dialect.identifier_preparer.quote_identifier(name)

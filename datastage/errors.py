@@ -1,0 +1,126 @@
+"""The one error hierarchy of datastage and the exit codes it maps to.
+
+Every error names what it is about (file, line, key path, table, step) and renders
+as a single line, so a cron mail or a CI log shows the cause without a traceback.
+
+Example:
+    >>> str(ConfigError("unknown environment 'stagin'", file="datastage.yaml", key="environments"))
+    "datastage.yaml: environments: unknown environment 'stagin'"
+"""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_RUNTIME = 1
+EXIT_USAGE = 2
+EXIT_VERIFY = 3
+EXIT_LOCKED = 4
+
+
+class DatastageError(Exception):
+    """Base of every error datastage raises on purpose; carries its exit code."""
+
+    exit_code: int = EXIT_RUNTIME
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str | None = None,
+        line: int | None = None,
+        key: str | None = None,
+        table: str | None = None,
+        step: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.file = file
+        self.line = line
+        self.key = key
+        self.table = table
+        self.step = step
+
+    def __str__(self) -> str:
+        where = ""
+        if self.file:
+            where = f"{self.file}:{self.line}: " if self.line else f"{self.file}: "
+        prefix = f"{self.step} failed: " if self.step else ""
+        key = f"{self.key}: " if self.key else ""
+        table = f"table {self.table}: " if self.table and self.table not in self.message else ""
+        text = f"{where}{prefix}{key}{table}{self.message}"
+        return " ".join(text.split())  # always one line
+
+    def to_dict(self) -> dict[str, object]:
+        """Machine-readable form for ``--json`` output."""
+        return {
+            "error": type(self).__name__,
+            "message": str(self),
+            "exit_code": self.exit_code,
+            **{k: v for k, v in self._context().items() if v is not None},
+        }
+
+    def _context(self) -> dict[str, object]:
+        return {"file": self.file, "line": self.line, "key": self.key, "table": self.table, "step": self.step}
+
+
+class UsageError(DatastageError):
+    """Wrong command-line usage (unknown environment, conflicting options)."""
+
+    exit_code = EXIT_USAGE
+
+
+class ConfigError(DatastageError):
+    """datastage.yaml is missing, malformed or names something that does not exist."""
+
+    exit_code = EXIT_USAGE
+
+
+class RulesError(ConfigError):
+    """A rules (policy) file is malformed or does not fit the source schema."""
+
+
+class SafetyError(DatastageError):
+    """A refresh would write to the source or to a protected environment."""
+
+    exit_code = EXIT_USAGE
+
+
+class MaskingKeyError(ConfigError):
+    """The masking key is missing or unreadable."""
+
+
+class SourceError(DatastageError):
+    """The source database cannot be reached or read."""
+
+
+class TargetError(DatastageError):
+    """The target database cannot be reached or written."""
+
+
+class StepError(DatastageError):
+    """A pipeline step failed at run time; the target was left as it was."""
+
+
+class VerificationFailed(DatastageError):
+    """A post-load check failed; the shadow copy was discarded."""
+
+    exit_code = EXIT_VERIFY
+
+
+class LockHeld(DatastageError):
+    """Another refresh of the same target is running."""
+
+    exit_code = EXIT_LOCKED
+
+
+def exit_code_for(error: BaseException) -> int:
+    """Exit code for any exception: ours carry one, anything else is a runtime failure.
+
+    >>> exit_code_for(ConfigError("x"))
+    2
+    >>> exit_code_for(ValueError("x"))
+    1
+    """
+    if isinstance(error, DatastageError):
+        return error.exit_code
+    return EXIT_RUNTIME

@@ -1,0 +1,123 @@
+"""Refresh history and other state kept in the project's state directory (``.datastage/``).
+
+Layout::
+
+    .datastage/history.jsonl              one JSON line per refresh or plan
+    .datastage/reports/ENV/RUN_ID.json    compliance reports (and .html)
+    .datastage/schemas/ENV.json           columns seen at the last refresh (schema drift)
+
+Example:
+    >>> run_id = new_run_id()
+    >>> len(run_id.split("-")) == 3
+    True
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+from datastage.errors import DatastageError, UsageError
+
+
+def utc_now() -> str:
+    """The current UTC time, ISO 8601 with seconds."""
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def new_run_id() -> str:
+    """A sortable, unique run id such as ``20261127-090102-3fa9c1``."""
+    return dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
+
+
+def history_file(state_dir: Path) -> Path:
+    return state_dir / "history.jsonl"
+
+
+def reports_dir(state_dir: Path, environment: str) -> Path:
+    return state_dir / "reports" / environment
+
+
+def append_history(state_dir: Path, entry: dict[str, Any]) -> None:
+    """Append one entry to the history file (created on first use)."""
+    try:
+        state_dir.mkdir(parents=True, exist_ok=True)
+        with open(history_file(state_dir), "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(entry, sort_keys=True, default=str) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+    except OSError as exc:
+        raise DatastageError(f"cannot write the refresh history: {exc.strerror}", file=str(history_file(state_dir)),
+                             step="report") from None
+
+
+def read_history(state_dir: Path, environment: str | None = None) -> list[dict[str, Any]]:
+    """History entries, oldest first, optionally for one environment."""
+    path = history_file(state_dir)
+    if not path.is_file():
+        return []
+    entries = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        try:
+            entry = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if environment is None or entry.get("environment") == environment:
+            entries.append(entry)
+    return entries
+
+
+def find_run(state_dir: Path, run_id: str) -> dict[str, Any]:
+    """The history entry of ``run_id`` (a unique prefix is enough)."""
+    matches = [e for e in read_history(state_dir) if str(e.get("run_id", "")).startswith(run_id)]
+    if not matches:
+        raise UsageError(f"no refresh with run id '{run_id}' in {history_file(state_dir)}")
+    if len({e["run_id"] for e in matches}) > 1:
+        raise UsageError(f"run id '{run_id}' is ambiguous; give more characters")
+    return matches[-1]
+
+
+def last_schema(state_dir: Path, environment: str) -> dict[str, list[str]] | None:
+    """Columns per table recorded at the environment's last successful refresh."""
+    path = state_dir / "schemas" / f"{environment}.json"
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError:
+        return None
+    return {str(k): list(v) for k, v in data.items()} if isinstance(data, dict) else None
+
+
+def save_schema(state_dir: Path, environment: str, columns: dict[str, list[str]]) -> None:
+    """Record the columns seen by this refresh (for the next refresh's drift check)."""
+    path = state_dir / "schemas" / f"{environment}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(columns, indent=1, sort_keys=True), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def schema_drift(previous: dict[str, list[str]] | None, current: dict[str, list[str]]) -> dict[str, list[str]]:
+    """Tables and columns added or removed since the previous refresh.
+
+    >>> schema_drift({"t": ["a"]}, {"t": ["a", "b"], "u": ["x"]})
+    {'added_tables': ['u'], 'removed_tables': [], 'added_columns': ['t.b'], 'removed_columns': []}
+    """
+    if previous is None:
+        return {"added_tables": [], "removed_tables": [], "added_columns": [], "removed_columns": []}
+    added_tables = sorted(set(current) - set(previous))
+    removed_tables = sorted(set(previous) - set(current))
+    added_columns, removed_columns = [], []
+    for table in sorted(set(current) & set(previous)):
+        added_columns += [f"{table}.{c}" for c in current[table] if c not in previous[table]]
+        removed_columns += [f"{table}.{c}" for c in previous[table] if c not in current[table]]
+    return {"added_tables": added_tables, "removed_tables": removed_tables,
+            "added_columns": added_columns, "removed_columns": removed_columns}

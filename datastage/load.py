@@ -1,0 +1,186 @@
+"""Target writers: build a shadow copy, verify it, swap it in atomically, roll back.
+
+A :class:`Target` is one environment's database. A refresh asks it for a lock, cleans up
+shadows a crashed run left behind, and creates a :class:`Shadow` (a new file, schema or
+database) that receives the masked rows. Only after verification does :meth:`Shadow.swap`
+make the shadow the current copy in one atomic step; the copy it replaces is kept as the
+rollback point, and anything older is dropped.
+
+The dialect-specific writers live in :mod:`datastage.targets`.
+
+Example:
+    >>> target = open_target(env.url, env)                    # doctest: +SKIP
+    >>> with target.lock(run_id):                             # doctest: +SKIP
+    ...     shadow = target.create_shadow(model, run_id)
+    ...     shadow.create_tables(tables); shadow.write(table, batch); shadow.finish()
+    ...     shadow.swap()
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import socket
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+from sqlalchemy.engine import Connection
+
+from datastage.db import dialect_of, parse_url, redact_url
+from datastage.errors import TargetError
+from datastage.schema import SchemaModel, TableInfo
+
+REFRESH_LOG_TABLE = "datastage_refresh_log"
+REFRESH_LOG_COLUMNS = ("run_id", "environment", "started_at", "finished_at", "verdict", "rules_sha256",
+                       "key_id", "source", "datastage_version", "rows_loaded")
+
+
+@dataclass
+class LoadResult:
+    """What the load step wrote into the shadow."""
+
+    rows: dict[str, int] = field(default_factory=dict)
+    kept_rows: dict[str, int] = field(default_factory=dict)
+    lossy_mappings: list[str] = field(default_factory=list)
+    not_copied: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    shadow: str = ""
+
+    @property
+    def total_rows(self) -> int:
+        return sum(self.rows.values())
+
+
+@dataclass
+class RollbackResult:
+    """The outcome of swapping the previous copy back."""
+
+    environment: str
+    restored: str
+    now_previous: str
+
+
+def lock_holder_info(run_id: str, environment: str) -> dict[str, Any]:
+    """Who holds a refresh lock, recorded so a second refresh can name them."""
+    from datastage.history import utc_now
+
+    return {"run_id": run_id, "environment": environment, "user": _user(), "host": socket.gethostname(),
+            "pid": os.getpid(), "started_at": utc_now()}
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return str(os.getuid())
+
+
+def describe_holder(info: dict[str, Any] | None) -> str:
+    if not info:
+        return "another refresh holds the lock"
+    return (f"run {info.get('run_id', '?')} by {info.get('user', '?')}@{info.get('host', '?')} "
+            f"(pid {info.get('pid', '?')}) since {info.get('started_at', '?')}")
+
+
+class Shadow(ABC):
+    """A copy of the target under construction. Nothing in it is visible until :meth:`swap`."""
+
+    name: str
+
+    @abstractmethod
+    def create_tables(self, tables: list[TableInfo]) -> list[str]:
+        """Create ``tables`` without secondary indexes (and, where the dialect allows, without FKs).
+
+        Returns notes about lossy type mappings or objects not copied.
+        """
+
+    @abstractmethod
+    def write(self, table: TableInfo, frame: pd.DataFrame) -> int:
+        """Append one batch of rows to ``table``; returns rows written."""
+
+    @abstractmethod
+    def finish(self) -> None:
+        """Create indexes and foreign keys, reset sequences, ``ANALYZE``."""
+
+    @abstractmethod
+    def connect(self) -> AbstractContextManager[Connection]:
+        """A connection to the shadow for verification."""
+
+    @abstractmethod
+    def record_refresh(self, row: dict[str, Any], previous: list[dict[str, Any]]) -> None:
+        """Write the refresh log (previous rows plus this run) into the shadow."""
+
+    @abstractmethod
+    def swap(self) -> None:
+        """Make the shadow the current copy atomically; keep the replaced copy as the previous one."""
+
+    @abstractmethod
+    def discard(self) -> None:
+        """Drop the shadow; the current copy stays as it was."""
+
+    def sql_name(self, table: TableInfo, conn: Connection) -> str:
+        """The quoted name of ``table`` as seen from a :meth:`connect` connection."""
+        return conn.dialect.identifier_preparer.quote(table.name)
+
+
+class Target(ABC):
+    """One environment's database."""
+
+    def __init__(self, url: str, environment: str, options: dict[str, Any] | None = None) -> None:
+        self.url = url
+        self.environment = environment
+        self.options = options or {}
+
+    @property
+    def display_url(self) -> str:
+        return redact_url(self.url)
+
+    @abstractmethod
+    def lock(self, run_id: str) -> AbstractContextManager[None]:
+        """Hold the refresh lock for this target; raises :class:`~datastage.errors.LockHeld`."""
+
+    @abstractmethod
+    def cleanup_stale(self) -> list[str]:
+        """Drop shadows left by crashed refreshes; returns what was removed."""
+
+    @abstractmethod
+    def create_shadow(self, model: SchemaModel, run_id: str) -> Shadow:
+        """Start a new shadow copy."""
+
+    @abstractmethod
+    def rollback(self) -> RollbackResult:
+        """Swap the previous copy back in (the current one becomes the previous)."""
+
+    @abstractmethod
+    def current_rows(self, table: TableInfo, batch_size: int) -> Iterator[pd.DataFrame]:
+        """Rows of ``table`` in the current copy (for ``keep:`` tables); nothing if absent."""
+
+    @abstractmethod
+    def refresh_log(self) -> list[dict[str, Any]]:
+        """Rows of the refresh log in the current copy (oldest first)."""
+
+    @abstractmethod
+    def exists(self) -> bool:
+        """Whether a current copy exists."""
+
+
+def open_target(url: str, environment: str, options: dict[str, Any] | None = None) -> Target:
+    """The writer for ``url``'s dialect."""
+    parsed = parse_url(url)
+    dialect = dialect_of(parsed)
+    if dialect == "sqlite":
+        from datastage.targets.sqlite import SqliteTarget
+
+        return SqliteTarget(url, environment, options)
+    raise TargetError(f"{dialect} targets are not supported yet ({redact_url(url)}); use a SQLite target")
+
+
+def encode_log_row(row: dict[str, Any]) -> dict[str, Any]:
+    """The refresh-log row with every value as text (portable across dialects)."""
+    return {k: (json.dumps(v) if isinstance(v, dict | list) else (None if v is None else str(v)))
+            for k, v in row.items() if k in REFRESH_LOG_COLUMNS}

@@ -1,0 +1,413 @@
+"""Rules files: parse a YAML policy, then resolve it against the reflected source schema.
+
+A rules file says, per table and column, what happens::
+
+    version: 1
+    locale: en_US
+    default: fail                # unclassified columns stop the refresh
+    tables:
+      customer:
+        first_name: fake.first_name
+        email: {strategy: email, unique: true}
+        phone: {strategy: partial, keep_last: 2}
+        active: keep
+        notes: {strategy: keep, reason: "free text reviewed, no personal data"}
+      audit_log: truncate
+
+Resolution checks every table, column, strategy and parameter (with a "did you mean"),
+column types, uniqueness, and coverage (the fail-closed gate), and passes the rule of a
+masked key column on to every column that references it.
+
+Example:
+    >>> policy = load_policy(Path("rules/pii.yaml"))           # doctest: +SKIP
+    >>> resolved = resolve_policy(policy, model)                # doctest: +SKIP
+    >>> resolved.decision("customer", "email").status           # doctest: +SKIP
+    'protected'
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal
+
+import pandas as pd
+
+from datastage.config import Origin
+from datastage.errors import RulesError
+from datastage.masking.registry import StrategySpec, get_strategy, known_names
+from datastage.schema import ColumnInfo, SchemaModel, TableInfo
+from datastage.yamlfile import Node, did_you_mean, load_yaml_text
+
+RULE_KEYS = {"strategy", "unique", "domain", "when", "reason", "locale"}
+TOP_KEYS = {"version", "locale", "default", "tables", "quasi_identifiers", "checks", "description"}
+DEFAULTS = ("fail", "keep", "null")
+STRUCTURAL_CATEGORIES = {"integer", "uuid"}
+
+Status = Literal["protected", "kept-with-reason", "non_personal", "kept-by-default", "excluded", "truncated"]
+
+
+@dataclass
+class ColumnRule:
+    """What happens to one column: a strategy with parameters, or ``keep``."""
+
+    table: str
+    column: str
+    strategy: str | None
+    params: dict[str, Any] = field(default_factory=dict)
+    unique: bool = False
+    domain: str = ""
+    when: str | None = None
+    reason: str | None = None
+    locale: str = "en_US"
+    origin: Origin | None = None
+    inherited_from: str | None = None
+    spec: StrategySpec | None = None
+    column_info: ColumnInfo = None  # type: ignore[assignment]
+    table_info: TableInfo | None = None
+
+    @property
+    def is_keep(self) -> bool:
+        return self.strategy is None
+
+    def describe(self) -> str:
+        """``email(keep_domain=True)`` style summary without secrets."""
+        if self.strategy is None:
+            return "keep"
+        params = ", ".join(f"{k}={v!r}" for k, v in sorted(self.params.items()) if k != "value")
+        return f"{self.strategy}({params})" if params else self.strategy
+
+    def same_mapping(self, other: ColumnRule) -> bool:
+        return (self.strategy, self.params, self.domain) == (other.strategy, other.params, other.domain)
+
+
+@dataclass
+class TableRule:
+    """A table's action (``mask`` by column rules, ``truncate`` or ``keep`` whole) and its column rules."""
+
+    name: str
+    action: Literal["mask", "truncate", "keep"]
+    columns: dict[str, ColumnRule]
+    origin: Origin | None = None
+    reason: str | None = None
+
+
+@dataclass
+class Policy:
+    """A parsed rules file (not yet checked against a schema)."""
+
+    path: Path
+    sha256: str
+    locale: str
+    default: str
+    tables: dict[str, TableRule]
+    quasi_identifiers: list[dict[str, Any]] = field(default_factory=list)
+    checks: dict[str, Any] = field(default_factory=dict)
+    default_origin: Origin | None = None
+
+
+@dataclass
+class ColumnDecision:
+    """The final treatment of one column, as the plan and the report show it."""
+
+    table: str
+    column: str
+    status: Status
+    rule: ColumnRule | None = None
+    reason: str | None = None
+
+    @property
+    def treatment(self) -> str:
+        if self.status in ("excluded", "truncated"):
+            return self.status
+        return self.rule.describe() if self.rule else "keep"
+
+
+@dataclass
+class ResolvedPolicy:
+    """A policy checked against the schema: a decision for every column in scope."""
+
+    policy: Policy
+    decisions: dict[tuple[str, str], ColumnDecision]
+    truncated: dict[str, str]
+    kept_tables: set[str]
+    warnings: list[str] = field(default_factory=list)
+
+    def masked_columns(self, table: str) -> list[ColumnRule]:
+        return [d.rule for (t, _), d in self.decisions.items()
+                if t == table and d.rule is not None and not d.rule.is_keep and d.status == "protected"]
+
+    def decision(self, table: str, column: str) -> ColumnDecision:
+        return self.decisions[(table, column)]
+
+    def table_decisions(self, table: str) -> list[ColumnDecision]:
+        return [d for (t, _), d in self.decisions.items() if t == table]
+
+
+# -- parsing ------------------------------------------------------------------------------
+
+def load_policy(path: Path | str) -> Policy:
+    """Parse a rules file; syntax, strategy and parameter errors name file, line and key."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise RulesError("rules file not found", file=str(path)) from None
+    except OSError as exc:
+        raise RulesError(f"cannot read rules file: {exc.strerror}", file=str(path)) from None
+    root = load_yaml_text(raw.decode("utf-8", errors="replace"), str(path), RulesError)
+    return parse_policy(root, path, hashlib.sha256(raw).hexdigest())
+
+
+def parse_policy(root: Node, path: Path, sha256: str) -> Policy:
+    root.check_keys(TOP_KEYS)
+    version = root.get("version")
+    if version is None:
+        raise root.error("missing 'version: 1'")
+    if version.value != 1:
+        raise version.error(f"unsupported rules version {version.value!r} (expected 1)")
+    locale = root["locale"].text() if root.get("locale") else "en_US"
+    default_node = root.get("default")
+    default = default_node.text() if default_node else "fail"
+    if default not in DEFAULTS:
+        raise default_node.error(f"must be one of {', '.join(DEFAULTS)}{did_you_mean(default, DEFAULTS)}")  # type: ignore[union-attr]
+    tables: dict[str, TableRule] = {}
+    tables_node = root.get("tables")
+    if tables_node is not None:
+        for table_name, table_node in tables_node.items():
+            tables[table_name] = _table_rule(table_name, table_node, locale)
+    quasi = root["quasi_identifiers"].expect_list() if root.get("quasi_identifiers") else []
+    checks = root["checks"].expect_map() if root.get("checks") else {}
+    return Policy(
+        path=path, sha256=sha256, locale=locale, default=default, tables=tables,
+        quasi_identifiers=list(quasi), checks=dict(checks),
+        default_origin=Origin.of(default_node) if default_node else Origin.of(root),
+    )
+
+
+def _table_rule(name: str, node: Node, locale: str) -> TableRule:
+    if isinstance(node.value, str):
+        action = node.text()
+        if action not in ("truncate", "keep"):
+            raise node.error(f"a table takes 'truncate', 'keep' or a mapping of column rules, got '{action}'"
+                             f"{did_you_mean(action, ['truncate', 'keep'])}")
+        return TableRule(name, action, {}, Origin.of(node))  # type: ignore[arg-type]
+    node.expect_map()
+    columns = {col: _column_rule(name, col, child, locale) for col, child in node.items()}
+    return TableRule(name, "mask", columns, Origin.of(node))
+
+
+def _column_rule(table: str, column: str, node: Node, locale: str) -> ColumnRule:
+    if isinstance(node.value, str):
+        name = node.text().strip()
+        body: dict[str, Any] = {"strategy": name}
+    elif isinstance(node.value, dict):
+        body = dict(node.value)
+        if "strategy" not in body:
+            raise node.error("a column rule mapping needs 'strategy'")
+    elif node.value is None:
+        raise node.error("empty rule; write 'keep' or a strategy")
+    else:
+        raise node.error(f"expected a strategy name or a mapping, got {node.value!r}")
+    name = str(body.pop("strategy"))
+    origin = Origin.of(node)
+    reason = body.pop("reason", None)
+    if name == "keep":
+        extra = set(body) - {"reason"}
+        if extra:
+            raise node.error(f"'keep' takes only a reason, not {', '.join(sorted(extra))}")
+        return ColumnRule(table, column, None, reason=str(reason) if reason else None, origin=origin,
+                          locale=locale)
+    spec = get_strategy(name)
+    if spec is None:
+        raise node.error(f"unknown strategy '{name}'{did_you_mean(name, known_names())}; "
+                         "run 'datastage strategies' to list them")
+    unique = body.pop("unique", False)
+    if not isinstance(unique, bool):
+        raise node.error("unique must be true or false")
+    domain = str(body.pop("domain", "") or _default_domain(name))
+    when = body.pop("when", None)
+    column_locale = str(body.get("locale") or locale)
+    params = body
+    for param, problem in spec.check_params(params):
+        target = node[param] if isinstance(node.value, dict) and param in node else node
+        raise target.error(problem)
+    return ColumnRule(
+        table=table, column=column, strategy=name, params=spec.with_defaults(params), unique=unique,
+        domain=domain, when=str(when) if when else None, reason=str(reason) if reason else None,
+        locale=column_locale, origin=origin, spec=spec,
+    )
+
+
+def _default_domain(strategy: str) -> str:
+    """Every column masked by the same strategy (or Faker provider) shares one domain."""
+    return strategy
+
+
+# -- resolution ---------------------------------------------------------------------------
+
+def _error(rule_origin: Origin | None, message: str) -> RulesError:
+    if rule_origin is None:
+        return RulesError(message)
+    error = rule_origin.error(message, RulesError)
+    assert isinstance(error, RulesError)
+    return error
+
+
+def resolve_policy(
+    policy: Policy,
+    model: SchemaModel,
+    *,
+    out_of_scope: set[str] | None = None,
+    kept_from_target: set[str] | None = None,
+) -> ResolvedPolicy:
+    """Check ``policy`` against ``model`` and decide every in-scope column's treatment.
+
+    ``out_of_scope`` tables get no rows (subset excludes); ``kept_from_target`` tables
+    take their rows from the current target. Raises :class:`RulesError` on the first
+    problem, or one error listing every column without a rule under ``default: fail``.
+    """
+    out_of_scope = out_of_scope or set()
+    kept_from_target = kept_from_target or set()
+    rules: dict[tuple[str, str], ColumnRule] = {}
+    truncated: dict[str, str] = {}
+    kept_tables: set[str] = set()
+    for written, table_rule in policy.tables.items():
+        table = model.table(written, None) if model.resolve(written) else None
+        if table is None:
+            raise _error(table_rule.origin, f"unknown table '{written}'{did_you_mean(written, list(model.tables))}")
+        if table_rule.action == "truncate":
+            truncated[table.key] = "empty"
+            continue
+        if table_rule.action == "keep":
+            kept_tables.add(table.key)
+            continue
+        for column_name, rule in table_rule.columns.items():
+            if column_name not in table.columns:
+                raise _error(rule.origin, f"table {table.key} has no column '{column_name}'"
+                                          f"{did_you_mean(column_name, list(table.columns))}")
+            column = table.columns[column_name]
+            rule = replace(rule, table=table.key, column_info=column, table_info=table)
+            _check_rule(rule, table, column)
+            rules[(table.key, column_name)] = rule
+
+    _propagate_key_rules(model, rules)
+
+    decisions: dict[tuple[str, str], ColumnDecision] = {}
+    missing: list[str] = []
+    warnings: list[str] = []
+    for key, table in model.tables.items():
+        for column_name, column in table.columns.items():
+            slot = (key, column_name)
+            if key in out_of_scope or key in kept_from_target:
+                decisions[slot] = ColumnDecision(key, column_name, "excluded",
+                                                 reason="kept from target" if key in kept_from_target else None)
+            elif key in truncated:
+                decisions[slot] = ColumnDecision(key, column_name, "truncated")
+            elif key in kept_tables:
+                decisions[slot] = ColumnDecision(key, column_name, "kept-with-reason", reason="table kept as is")
+            elif slot in rules:
+                rule = rules[slot]
+                if rule.is_keep:
+                    status: Status = "kept-with-reason" if rule.reason else "non_personal"
+                    decisions[slot] = ColumnDecision(key, column_name, status, rule, rule.reason)
+                else:
+                    decisions[slot] = ColumnDecision(key, column_name, "protected", rule)
+            elif column.generated:
+                decisions[slot] = ColumnDecision(key, column_name, "non_personal",
+                                                 reason="generated by the database")
+            elif _is_structural_key(table, column):
+                decisions[slot] = ColumnDecision(key, column_name, "non_personal", reason="surrogate key")
+            elif policy.default == "keep":
+                decisions[slot] = ColumnDecision(key, column_name, "kept-by-default", reason="default: keep")
+            elif policy.default == "null":
+                if not column.nullable:
+                    raise _error(policy.default_origin,
+                                 f"default: null cannot apply to {key}.{column_name}, which is NOT NULL; "
+                                 "give it a rule")
+                null_spec = get_strategy("null")
+                rule = ColumnRule(key, column_name, "null", domain="null", spec=null_spec, column_info=column,
+                                  table_info=table, locale=policy.locale)
+                decisions[slot] = ColumnDecision(key, column_name, "protected", rule, "default: null")
+            else:
+                missing.append(f"{key}.{column_name}")
+    if missing:
+        shown = ", ".join(missing[:20]) + (f" and {len(missing) - 20} more" if len(missing) > 20 else "")
+        raise _error(policy.default_origin,
+                     f"{len(missing)} column(s) in scope have no rule (default: fail): {shown}; "
+                     "add a strategy or 'keep' for each")
+    return ResolvedPolicy(policy, decisions, truncated, kept_tables, warnings)
+
+
+def _is_structural_key(table: TableInfo, column: ColumnInfo) -> bool:
+    """Integer/UUID primary and foreign key columns carry no personal data by themselves."""
+    if column.category not in STRUCTURAL_CATEGORIES:
+        return False
+    in_pk = column.name in table.primary_key
+    in_fk = any(column.name in fk.columns for fk in table.foreign_keys)
+    return in_pk or in_fk
+
+
+def _check_rule(rule: ColumnRule, table: TableInfo, column: ColumnInfo) -> None:
+    spec = rule.spec
+    if spec is None:
+        return
+    if column.category not in spec.types:
+        raise _error(rule.origin, f"strategy {spec.name} does not apply to {table.key}.{column.name} "
+                                  f"of type {column.type_name} ({column.category}); it takes "
+                                  f"{', '.join(sorted(spec.types))}")
+    in_key = any(column.name in key for key in [table.primary_key, *table.unique_keys] if key)
+    if (in_key or rule.unique) and spec.unique is None:
+        what = "primary key" if column.name in table.primary_key else (
+            "part of a unique key" if in_key else "marked unique")
+        raise _error(rule.origin, f"{table.key}.{column.name} is {what}, but strategy {spec.name} cannot keep "
+                                  "distinct values distinct; use a unique-capable strategy "
+                                  "(tokenize, hash, email, card_number ...)")
+    if (in_key or rule.unique) and not spec.deterministic:
+        raise _error(rule.origin, f"{table.key}.{column.name} is a key, but strategy {spec.name} is not "
+                                  "deterministic, so references to it would break")
+    if rule.strategy == "null" and not column.nullable:
+        raise _error(rule.origin, f"{table.key}.{column.name} is NOT NULL; strategy null cannot apply")
+    if rule.when:
+        empty = pd.DataFrame({c: pd.Series([], dtype=object) for c in table.columns})
+        try:
+            empty.eval(rule.when, engine="python")
+        except Exception as exc:  # noqa: BLE001 - user expression
+            raise _error(rule.origin, f"invalid when: condition: {type(exc).__name__}: {exc}") from None
+
+
+def _propagate_key_rules(model: SchemaModel, rules: dict[tuple[str, str], ColumnRule]) -> None:
+    """Give every column that references a masked key column the identical rule."""
+    changed = True
+    while changed:
+        changed = False
+        for fk in model.foreign_keys():
+            for child_col, parent_col in zip(fk.columns, fk.ref_columns, strict=True):
+                parent_rule = rules.get((fk.ref_table, parent_col))
+                if parent_rule is None or parent_rule.is_keep:
+                    continue
+                child_slot = (fk.table, child_col)
+                existing = rules.get(child_slot)
+                if existing is not None:
+                    conflict = existing.is_keep or not existing.same_mapping(parent_rule)
+                    if conflict and existing.inherited_from is None:
+                        raise _error(existing.origin,
+                                     f"{fk.table}.{child_col} references {fk.ref_table}.{parent_col}, which is "
+                                     f"masked with {parent_rule.describe()}; its own rule "
+                                     f"{existing.describe()} would break the reference. Remove it: the "
+                                     "parent's rule is applied automatically")
+                    continue
+                table = model.tables[fk.table]
+                rules[child_slot] = replace(
+                    parent_rule, table=fk.table, column=child_col, column_info=table.columns[child_col],
+                    table_info=table, inherited_from=f"{fk.ref_table}.{parent_col}", when=None,
+                )
+                changed = True
+
+
+def policy_from_text(text: str, path: str = "<rules>") -> Policy:
+    """Parse rules from a string (tests, generated policies)."""
+    return parse_policy(load_yaml_text(text, path, RulesError), Path(path),
+                        hashlib.sha256(text.encode()).hexdigest())
+

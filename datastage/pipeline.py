@@ -1,0 +1,435 @@
+"""One refresh, end to end: plan, extract, mask, load (shadow), verify, swap, report.
+
+Every step runs inside :func:`step`, which turns any failure into a one-line
+:class:`~datastage.errors.DatastageError` naming the step. The shadow is discarded on any
+failure (or interrupt) before the swap, so the target is left exactly as it was.
+
+Example:
+    >>> result = run_refresh(load_project("demo/datastage.yaml"), "staging")   # doctest: +SKIP
+    >>> result.verdict, result.exit_code                                     # doctest: +SKIP
+    ('pass', 0)
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import socket
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import pandas as pd
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import SQLAlchemyError
+
+from datastage import __version__
+from datastage.config import Environment, Project
+from datastage.db import db_error_message, make_engine, redact_url, same_database, snapshot
+from datastage.errors import (
+    EXIT_OK,
+    EXIT_VERIFY,
+    DatastageError,
+    RulesError,
+    SafetyError,
+    StepError,
+    exit_code_for,
+)
+from datastage.extract import ExtractResult, extract_table
+from datastage.history import (
+    append_history,
+    last_schema,
+    new_run_id,
+    save_schema,
+    schema_drift,
+    utc_now,
+)
+from datastage.load import LoadResult, Shadow, Target, open_target
+from datastage.masking.engine import MaskingEngine, MaskStats
+from datastage.masking.keys import MaskingKey, load_key
+from datastage.masking.policy import Policy, ResolvedPolicy, load_policy, resolve_policy
+from datastage.report import LEGAL_STATEMENT, REPORT_SCHEMA_VERSION, ReportPaths, canonical_json, write_report
+from datastage.schema import SchemaModel, TableInfo, reflect
+from datastage.subset import SubsetPlan, plan_subset
+from datastage.verify import CheckResult, VerifyResult, verify_structure
+
+DEFAULT_BATCH_SIZE = 10_000
+
+
+class Progress(Protocol):
+    """Receives progress events; the CLI draws bars from them, the library ignores them."""
+
+    def stage(self, name: str) -> None: ...
+
+    def table(self, name: str, rows: int) -> None: ...
+
+    def advance(self, rows: int) -> None: ...
+
+
+class _NoProgress:
+    def stage(self, name: str) -> None:
+        pass
+
+    def table(self, name: str, rows: int) -> None:
+        pass
+
+    def advance(self, rows: int) -> None:
+        pass
+
+
+@contextmanager
+def step(name: str) -> Iterator[None]:
+    """Run a pipeline step; failures become one-line errors naming the step."""
+    try:
+        yield
+    except DatastageError as exc:
+        if exc.step is None and exit_code_for(exc) == 1:
+            exc.step = name
+        raise
+    except SQLAlchemyError as exc:
+        raise StepError(db_error_message(exc), step=name) from None
+    except OSError as exc:
+        where = f" ({exc.filename})" if exc.filename else ""
+        raise StepError(f"{exc.strerror or exc}{where}", step=name) from None
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except Exception as exc:  # noqa: BLE001 - last line of defence: never a traceback
+        raise StepError(f"{type(exc).__name__}: {exc}", step=name) from None
+
+
+@dataclass
+class PlanResult:
+    """What a refresh would copy and how each column would be treated."""
+
+    environment: str
+    model: SchemaModel
+    subset: SubsetPlan
+    policy: ResolvedPolicy
+    drift: dict[str, list[str]]
+    tables: list[TableInfo]
+    columns: dict[str, list[str]]
+
+    def table_rows(self) -> list[dict[str, Any]]:
+        rows = []
+        for table in self.tables:
+            plan = self.subset.tables[table.key]
+            rows.append({"table": table.key, "source_rows": plan.source_rows, "selected_rows": plan.selected_rows,
+                         "mode": plan.mode, "reasons": dict(plan.reasons)})
+        return rows
+
+
+@dataclass
+class RefreshResult:
+    """The outcome of one refresh, as the CLI renders it and the library returns it."""
+
+    run_id: str
+    environment: str
+    verdict: str
+    exit_code: int
+    report: ReportPaths | None
+    started_at: str
+    finished_at: str
+    seconds: float
+    tables: int = 0
+    rows: int = 0
+    masked_columns: int = 0
+    checks: list[CheckResult] = field(default_factory=list)
+    error: str | None = None
+    plan: PlanResult | None = None
+    load: LoadResult | None = None
+    verify: VerifyResult | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "environment": self.environment,
+            "verdict": self.verdict,
+            "exit_code": self.exit_code,
+            "report_json": str(self.report.json) if self.report else None,
+            "report_html": str(self.report.html) if self.report else None,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "seconds": round(self.seconds, 3),
+            "tables": self.tables,
+            "rows": self.rows,
+            "masked_columns": self.masked_columns,
+            "checks": [c.to_dict() for c in self.checks],
+            "error": self.error,
+        }
+
+
+def check_target_safety(project: Project, env: Environment) -> None:
+    """Refuse protected environments and targets that are the source, before anything is written."""
+    if env.protected:
+        raise SafetyError(f"environment '{env.name}' is marked protected: true; datastage never writes to it",
+                          file=str(project.path), key=f"environments.{env.name}.protected")
+    if same_database(project.source_url, env.url):
+        raise SafetyError(f"the target of '{env.name}' ({redact_url(env.url)}) is the source database; refusing "
+                          "to write to it", file=str(project.path), key=f"environments.{env.name}.url")
+
+
+def rules_path(env: Environment, rules: str | os.PathLike[str] | None, project: Project) -> Path:
+    if rules is not None:
+        return Path(rules)
+    if env.rules is None:
+        raise RulesError(f"environment '{env.name}' names no rules file; add 'rules:' or pass --rules",
+                         file=str(project.path), key=f"environments.{env.name}")
+    return env.rules
+
+
+def build_plan(conn: Connection, project: Project, env: Environment, policy: Policy,
+               batch_size: int = DEFAULT_BATCH_SIZE) -> PlanResult:
+    """Reflect the source, resolve the policy (coverage gate) and plan the subset."""
+    model = reflect(conn, project.source_schemas, env.subset)
+    kept = {model.table(name, env.origin).key for name in env.keep}
+    out_of_scope = {model.table(name).key for name in env.subset.exclude}
+    resolved = resolve_policy(policy, model, out_of_scope=out_of_scope, kept_from_target=kept)
+    empty = dict(resolved.truncated)
+    subset = plan_subset(conn, model, env.subset, empty_tables=empty, kept_tables=tuple(kept),
+                         batch_size=batch_size)
+    tables = [model.tables[k] for k in model.load_order() if subset.tables[k].exclude != "omit"]
+    columns = {t.key: list(t.columns) for t in model.tables.values()}
+    drift = schema_drift(last_schema(project.state_dir, env.name), columns)
+    return PlanResult(env.name, model, subset, resolved, drift, tables, columns)
+
+
+def plan(project: Project, environment: str, *, rules: str | os.PathLike[str] | None = None) -> PlanResult:
+    """Plan a refresh without writing to any database."""
+    env = project.environment(environment)
+    policy = load_policy(rules_path(env, rules, project))
+    source = make_engine(project.source_url, read_only=True, role="source database")
+    try:
+        with step("plan"), snapshot(source) as conn:
+            return build_plan(conn, project, env, policy, env.options.get("batch_size", DEFAULT_BATCH_SIZE))
+    finally:
+        source.dispose()
+
+
+def _load(conn: Connection, result: PlanResult, shadow: Shadow, target: Target, key: MaskingKey,
+          env: Environment, progress: Progress, batch_size: int) -> tuple[LoadResult, ExtractResult,
+                                                                         dict[str, MaskStats]]:
+    load = LoadResult(shadow=shadow.name)
+    extracted = ExtractResult()
+    stats: dict[str, MaskStats] = {}
+    engine = MaskingEngine(result.policy, key)
+    kept = {result.model.table(name).key for name in env.keep}
+    started = time.monotonic()
+    with step("load"):
+        load.lossy_mappings = shadow.create_tables(result.tables)
+    for table in result.tables:
+        plan = result.subset.tables[table.key]
+        progress.table(table.key, plan.selected_rows)
+        written = 0
+        table_stats = MaskStats()
+        if table.key in kept:
+            with step("load"):
+                for rows in target.current_rows(table, batch_size):
+                    written += shadow.write(table, rows)
+                    progress.advance(len(rows))
+            load.kept_rows[table.key] = written
+        else:
+            with step("extract"):
+                batches = extract_table(conn, table, plan, result.subset.seed, batch_size)
+                while True:
+                    with step("extract"):
+                        batch: pd.DataFrame | None = next(batches, None)
+                    if batch is None:
+                        break
+                    extracted.rows[table.key] = extracted.rows.get(table.key, 0) + len(batch)
+                    with step("mask"):
+                        masked, batch_stats = engine.mask_batch(table.key, batch)
+                    table_stats.add(batch_stats)
+                    with step("load"):
+                        written += shadow.write(table, masked)
+                    progress.advance(len(batch))
+        load.rows[table.key] = written
+        stats[table.key] = table_stats
+    progress.stage("indexes and constraints")
+    with step("load"):
+        shadow.finish()
+    load.seconds = time.monotonic() - started
+    return load, extracted, stats
+
+
+def _verify(result: PlanResult, shadow: Shadow, load: LoadResult, extracted: ExtractResult) -> VerifyResult:
+    started = time.monotonic()
+    with step("verify"), shadow.connect() as conn:
+        checks = verify_structure(conn, result.model, result.tables, load.rows,
+                                  lambda t: shadow.sql_name(t, conn))
+    mismatched = {}
+    for table in result.tables:
+        plan = result.subset.tables[table.key]
+        if plan.mode in ("all", "keys") and extracted.rows.get(table.key, 0) != plan.selected_rows:
+            mismatched[table.key] = {"planned": plan.selected_rows, "extracted": extracted.rows.get(table.key, 0)}
+    if mismatched:
+        checks.insert(0, CheckResult("subset_counts", "FAIL", f"{len(mismatched)} table(s) extracted a different "
+                                     "number of rows than planned", {"mismatches": mismatched}))
+    else:
+        checks.insert(0, CheckResult("subset_counts", "PASS", "every table extracted exactly the planned rows",
+                                     {"extracted": dict(extracted.rows)}))
+    return VerifyResult(checks, time.monotonic() - started)
+
+
+def run_refresh(
+    project: Project,
+    environment: str,
+    *,
+    rules: str | os.PathLike[str] | None = None,
+    trigger: str = "library",
+    progress: Progress | None = None,
+) -> RefreshResult:
+    """Refresh one environment. Verification failures return exit code 3; other failures raise."""
+    progress = progress or _NoProgress()
+    run_id = new_run_id()
+    started_at = utc_now()
+    started = time.monotonic()
+    env = project.environment(environment)
+    context: dict[str, Any] = {"run_id": run_id, "environment": env.name, "trigger": trigger,
+                               "started_at": started_at, "source": redact_url(project.source_url),
+                               "target": redact_url(env.url)}
+    try:
+        check_target_safety(project, env)
+        path = rules_path(env, rules, project)
+        policy = load_policy(path)
+        context.update(rules_path=str(path), rules_sha256=policy.sha256)
+        key = load_key(project.key_file)
+        context["key_id"] = key.key_id
+        batch_size = int(env.options.get("batch_size", DEFAULT_BATCH_SIZE))
+        target = open_target(env.url, env.name, env.options)
+        source = make_engine(project.source_url, read_only=True, role="source database")
+        try:
+            with target.lock(run_id):
+                with step("load"):
+                    target.cleanup_stale()
+                progress.stage("plan")
+                with snapshot(source) as conn:
+                    with step("plan"):
+                        planned = build_plan(conn, project, env, policy, batch_size)
+                    context["plan"] = planned
+                    with step("load"):
+                        shadow = target.create_shadow(planned.model, run_id)
+                    try:
+                        progress.stage("copy")
+                        load, extracted, stats = _load(conn, planned, shadow, target, key, env, progress,
+                                                       batch_size)
+                        context.update(load=load, stats=stats)
+                        progress.stage("verify")
+                        verified = _verify(planned, shadow, load, extracted)
+                        context["verify"] = verified
+                        if verified.verdict != "fail":
+                            with step("swap"):
+                                log_row = {**context, "finished_at": utc_now(), "verdict": verified.verdict,
+                                           "datastage_version": __version__, "rows_loaded": load.total_rows}
+                                shadow.record_refresh(log_row, target.refresh_log())
+                                shadow.swap()
+                        else:
+                            shadow.discard()
+                    except BaseException:
+                        shadow.discard()
+                        raise
+        finally:
+            source.dispose()
+    except DatastageError as exc:
+        _record_failure(project, context, exc, started)
+        raise
+    verdict = verified.verdict
+    exit_code = EXIT_VERIFY if verdict == "fail" else EXIT_OK
+    finished_at = utc_now()
+    report = build_report(context | {"finished_at": finished_at, "verdict": verdict, "exit_code": exit_code},
+                          key)
+    with step("report"):
+        paths = write_report(report, project.state_dir)
+        entry = _history_entry(context, verdict, exit_code, finished_at, started, paths, load.total_rows)
+        append_history(project.state_dir, entry)
+        if verdict != "fail":
+            save_schema(project.state_dir, env.name, planned.columns)
+    return RefreshResult(
+        run_id=run_id, environment=env.name, verdict=verdict, exit_code=exit_code, report=paths,
+        started_at=started_at, finished_at=finished_at, seconds=time.monotonic() - started,
+        tables=len(planned.tables), rows=load.total_rows,
+        masked_columns=sum(len(planned.policy.masked_columns(t.key)) for t in planned.tables),
+        checks=verified.checks, plan=planned, load=load, verify=verified,
+    )
+
+
+def _history_entry(context: dict[str, Any], verdict: str, exit_code: int, finished_at: str, started: float,
+                   paths: ReportPaths | None, rows: int, error: str | None = None) -> dict[str, Any]:
+    return {
+        "run_id": context["run_id"], "environment": context["environment"], "kind": "refresh",
+        "trigger": context["trigger"], "verdict": verdict, "exit_code": exit_code, "rows": rows,
+        "started_at": context["started_at"], "finished_at": finished_at,
+        "seconds": round(time.monotonic() - started, 3),
+        "report_json": str(paths.json) if paths else None, "report_html": str(paths.html) if paths else None,
+        "error": error,
+    }
+
+
+def _record_failure(project: Project, context: dict[str, Any], exc: DatastageError, started: float) -> None:
+    """Write an error report and a history line for a refresh that failed; never raises."""
+    finished_at = utc_now()
+    try:
+        report = build_report(context | {"finished_at": finished_at, "verdict": "error",
+                                         "exit_code": exc.exit_code, "error": str(exc)}, None)
+        paths = write_report(report, project.state_dir)
+        append_history(project.state_dir, _history_entry(context, "error", exc.exit_code, finished_at, started,
+                                                         paths, 0, str(exc)))
+    except Exception:  # noqa: BLE001, S110 - the original error matters more than its record
+        pass
+
+
+def build_report(context: dict[str, Any], key: MaskingKey | None) -> dict[str, Any]:
+    """The report dictionary from what the run produced so far (see :mod:`datastage.report`)."""
+    planned: PlanResult | None = context.get("plan")
+    load: LoadResult | None = context.get("load")
+    verified: VerifyResult | None = context.get("verify")
+    stats: dict[str, MaskStats] = context.get("stats") or {}
+    report: dict[str, Any] = {
+        "schema_version": REPORT_SCHEMA_VERSION,
+        "kind": context.get("kind", "refresh"),
+        "run_id": context["run_id"],
+        "environment": context["environment"],
+        "verdict": context.get("verdict", "error"),
+        "exit_code": context.get("exit_code"),
+        "error": context.get("error"),
+        "provenance": {
+            "trigger": context.get("trigger"), "actor": _actor(), "host": socket.gethostname(),
+            "datastage_version": __version__, "started_at": context.get("started_at"),
+            "finished_at": context.get("finished_at"), "source": context.get("source"),
+            "target": context.get("target"), "rules_path": context.get("rules_path"),
+            "rules_sha256": context.get("rules_sha256"), "key_id": context.get("key_id"),
+        },
+        "subset": {"tables": []},
+        "columns": [],
+        "checks": [c.to_dict() for c in verified.checks] if verified else [],
+        "schema_drift": planned.drift if planned else {},
+        "lossy_mappings": load.lossy_mappings if load else [],
+        "legal_status": LEGAL_STATEMENT,
+    }
+    if planned is not None:
+        for row in planned.table_rows():
+            row["loaded_rows"] = load.rows.get(row["table"]) if load else None
+            report["subset"]["tables"].append(row)
+        report["subset"]["seed"] = planned.subset.seed
+        report["subset"]["full_copy"] = planned.subset.full_copy
+        report["subset"]["cycles"] = planned.subset.cycles
+        for decision in planned.policy.decisions.values():
+            table_stats = stats.get(decision.table)
+            report["columns"].append({
+                "table": decision.table, "column": decision.column, "status": decision.status,
+                "treatment": decision.treatment, "classification": None, "reason": decision.reason,
+                "inherited_from": decision.rule.inherited_from if decision.rule else None,
+                "rows_changed": table_stats.changed.get(decision.column, 0) if table_stats else None,
+            })
+    if key is not None:
+        report["signature"] = key.sign(canonical_json(report))
+    return report
+
+
+def _actor() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return str(os.getuid())

@@ -1,0 +1,285 @@
+"""SQLite targets: the shadow is a new file, the swap an atomic rename.
+
+The swap first hard-links the current file as ``<file>.previous`` and then renames the
+shadow over the current file (``rename(2)`` is atomic), so a reader always finds either
+the old or the new copy, and the old one stays as the rollback point. The refresh lock
+is an ``flock`` on ``<file>.lock`` (released by the kernel if the process dies).
+
+Example:
+    >>> target = SqliteTarget("sqlite:////tmp/staging.db", "staging")   # doctest: +SKIP
+    >>> target.rollback().restored                                     # doctest: +SKIP
+    '/tmp/staging.db'
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import fcntl
+import json
+import os
+import sqlite3
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.dialects import sqlite as sqlite_dialect
+from sqlalchemy.engine import Connection
+
+from datastage.db import make_engine, sqlite_path
+from datastage.ddl import build_tables
+from datastage.errors import LockHeld, TargetError
+from datastage.load import (
+    REFRESH_LOG_COLUMNS,
+    REFRESH_LOG_TABLE,
+    RollbackResult,
+    Shadow,
+    Target,
+    describe_holder,
+    encode_log_row,
+    lock_holder_info,
+)
+from datastage.schema import SchemaModel, TableInfo
+from datastage.values import frame_rows, rows_to_frame
+
+_ADAPTERS: tuple[tuple[type, Callable[[Any], Any]], ...] = (
+    (decimal.Decimal, str),
+    (dict, lambda v: json.dumps(v, default=str)),
+    (list, lambda v: json.dumps(v, default=str)),
+    (uuid.UUID, str),
+    (dt.datetime, lambda v: v.isoformat(sep=" ")),
+    (dt.date, lambda v: v.isoformat()),
+    (dt.time, lambda v: v.isoformat()),
+    (dt.timedelta, str),
+    (np.integer, int),
+    (np.int64, int),
+    (np.floating, float),
+    (np.float64, float),
+    (np.bool_, bool),
+)
+for _type, _adapter in _ADAPTERS:
+    sqlite3.register_adapter(_type, _adapter)
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+class SqliteTarget(Target):
+    """A SQLite file as a refresh target."""
+
+    def __init__(self, url: str, environment: str, options: dict[str, Any] | None = None) -> None:
+        super().__init__(url, environment, options)
+        path = sqlite_path(url)
+        if path is None:
+            raise TargetError("an in-memory SQLite database cannot be a refresh target")
+        self.path = path.absolute()
+        self.previous = self.path.with_name(self.path.name + ".previous")
+        self.lock_path = self.path.with_name(self.path.name + ".lock")
+
+    def exists(self) -> bool:
+        return self.path.is_file()
+
+    @contextmanager
+    def lock(self, run_id: str) -> Iterator[None]:
+        if not self.path.parent.is_dir():
+            raise TargetError(f"target directory does not exist: {self.path.parent}")
+        handle = open(self.lock_path, "a+", encoding="utf-8")  # noqa: SIM115 - held for the whole refresh
+        try:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.seek(0)
+                try:
+                    info = json.loads(handle.read() or "{}")
+                except json.JSONDecodeError:
+                    info = {}
+                raise LockHeld(f"another refresh of {self.environment} is running: {describe_holder(info)}") from None
+            handle.seek(0)
+            handle.truncate()
+            handle.write(json.dumps(lock_holder_info(run_id, self.environment)))
+            handle.flush()
+            yield
+        finally:
+            handle.close()
+
+    def cleanup_stale(self) -> list[str]:
+        removed = []
+        for stale in self.path.parent.glob(self.path.name + ".shadow-*"):
+            stale.unlink(missing_ok=True)
+            removed.append(str(stale))
+        return removed
+
+    def create_shadow(self, model: SchemaModel, run_id: str) -> SqliteShadow:
+        return SqliteShadow(self, model, run_id)
+
+    def rollback(self) -> RollbackResult:
+        if not self.previous.is_file():
+            raise TargetError(f"no previous copy of {self.environment} to roll back to ({self.previous} is missing)")
+        if not self.path.is_file():
+            os.replace(self.previous, self.path)
+            return RollbackResult(self.environment, str(self.path), "")
+        swap_tmp = self.path.with_name(self.path.name + ".rollback-tmp")
+        swap_tmp.unlink(missing_ok=True)
+        os.link(self.path, swap_tmp)
+        os.replace(self.previous, self.path)
+        os.replace(swap_tmp, self.previous)
+        return RollbackResult(self.environment, str(self.path), str(self.previous))
+
+    def _read_only(self) -> sqlite3.Connection:
+        return sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
+
+    def current_rows(self, table: TableInfo, batch_size: int) -> Iterator[pd.DataFrame]:
+        if not self.exists():
+            return
+        conn = self._read_only()
+        try:
+            present = {r[1] for r in conn.execute(f"PRAGMA table_info({_quote(table.name)})")}
+            if not present:
+                return
+            columns = [c for c in table.insertable_columns if c in present]
+            cursor = conn.execute(f"SELECT {', '.join(map(_quote, columns))} FROM {_quote(table.name)}")
+            while rows := cursor.fetchmany(batch_size):
+                yield rows_to_frame(rows, columns)
+        finally:
+            conn.close()
+
+    def refresh_log(self) -> list[dict[str, Any]]:
+        if not self.exists():
+            return []
+        conn = self._read_only()
+        try:
+            exists = conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?",
+                                  (REFRESH_LOG_TABLE,)).fetchone()
+            if not exists:
+                return []
+            cursor = conn.execute(f"SELECT * FROM {REFRESH_LOG_TABLE} ORDER BY started_at")
+            names = [d[0] for d in cursor.description]
+            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+        except sqlite3.DatabaseError:
+            return []
+        finally:
+            conn.close()
+
+
+class SqliteShadow(Shadow):
+    """A new SQLite file next to the target."""
+
+    def __init__(self, target: SqliteTarget, model: SchemaModel, run_id: str) -> None:
+        self.target = target
+        self.model = model
+        self.path = target.path.with_name(f"{target.path.name}.shadow-{run_id}")
+        self.name = str(self.path)
+        self.path.unlink(missing_ok=True)
+        self.conn: sqlite3.Connection | None = sqlite3.connect(self.path, isolation_level=None)
+        self.conn.execute("PRAGMA journal_mode=OFF")
+        self.conn.execute("PRAGMA synchronous=OFF")
+        self.conn.execute("PRAGMA foreign_keys=OFF")
+        self.conn.execute("BEGIN")
+        self._post_load: list[str] = []
+        self._insert_sql: dict[str, str] = {}
+
+    def _db(self) -> sqlite3.Connection:
+        if self.conn is None:
+            raise TargetError("the shadow copy is already closed")
+        return self.conn
+
+    def create_tables(self, tables: list[TableInfo]) -> list[str]:
+        notes: list[str] = []
+        conn = self._db()
+        native = [t for t in tables if self.model.dialect == "sqlite" and t.ddl]
+        for table in native:
+            conn.execute(table.ddl)  # type: ignore[arg-type]
+            self._post_load.extend(table.index_ddl)
+            self._post_load.extend(table.trigger_ddl)
+        others = [t for t in tables if t not in native]
+        if others:
+            _, built, notes = build_tables(self.model, others, "sqlite")
+            dialect = sqlite_dialect.dialect()
+            for table in others:
+                sa_table = built[table.key]
+                conn.execute(str(sa.schema.CreateTable(sa_table).compile(dialect=dialect)))
+                for index in sa_table.indexes:
+                    self._post_load.append(str(sa.schema.CreateIndex(index).compile(dialect=dialect)))
+            skipped = [t.key for t in others if t.trigger_ddl]
+            notes.extend(f"{key}: triggers not copied across dialects" for key in skipped)
+        return notes
+
+    def write(self, table: TableInfo, frame: pd.DataFrame) -> int:
+        if frame.empty:
+            return 0
+        columns = [c for c in table.insertable_columns if c in frame.columns]
+        sql = self._insert_sql.get(table.key)
+        if sql is None:
+            sql = (f"INSERT INTO {_quote(table.name)} ({', '.join(map(_quote, columns))}) "
+                   f"VALUES ({', '.join('?' for _ in columns)})")
+            self._insert_sql[table.key] = sql
+        rows = frame_rows(frame, columns)
+        try:
+            self._db().executemany(sql, rows)
+        except sqlite3.Error as exc:
+            raise TargetError(f"writing {table.key} into the shadow failed: {exc}", table=table.key) from None
+        return len(rows)
+
+    def finish(self) -> None:
+        conn = self._db()
+        for statement in self._post_load:
+            conn.execute(statement)
+        conn.execute("COMMIT")
+        conn.execute("ANALYZE")
+
+    @contextmanager
+    def _connect(self) -> Iterator[Connection]:
+        engine = make_engine(f"sqlite:///{self.path}")
+        try:
+            with engine.connect() as conn:
+                yield conn
+        finally:
+            engine.dispose()
+
+    def connect(self) -> AbstractContextManager[Connection]:
+        return self._connect()
+
+    def record_refresh(self, row: dict[str, Any], previous: list[dict[str, Any]]) -> None:
+        conn = self._db()
+        columns = ", ".join(f"{c} TEXT" for c in REFRESH_LOG_COLUMNS)
+        conn.execute(f"CREATE TABLE IF NOT EXISTS {REFRESH_LOG_TABLE} ({columns}, PRIMARY KEY (run_id))")
+        placeholders = ", ".join("?" for _ in REFRESH_LOG_COLUMNS)
+        for entry in [*previous, row]:
+            encoded = encode_log_row(entry)
+            conn.execute(f"INSERT OR REPLACE INTO {REFRESH_LOG_TABLE} VALUES ({placeholders})",
+                         [encoded.get(c) for c in REFRESH_LOG_COLUMNS])
+
+    def _close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+    def swap(self) -> None:
+        self._close()
+        with open(self.path, "rb") as handle:
+            os.fsync(handle.fileno())
+        current, previous = self.target.path, self.target.previous
+        if current.exists():
+            link_tmp = current.with_name(current.name + ".previous-tmp")
+            link_tmp.unlink(missing_ok=True)
+            os.link(current, link_tmp)
+            os.replace(link_tmp, previous)
+        os.replace(self.path, current)
+        for suffix in ("-journal", "-wal", "-shm"):
+            Path(str(self.path) + suffix).unlink(missing_ok=True)
+        directory = os.open(current.parent, os.O_RDONLY)
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
+
+    def discard(self) -> None:
+        self._close()
+        for suffix in ("", "-journal", "-wal", "-shm"):
+            Path(str(self.path) + suffix).unlink(missing_ok=True)

@@ -1,0 +1,110 @@
+"""Row batches as DataFrames, and the canonical text form of any database value.
+
+Batches keep the driver's Python values in ``object`` columns, so nothing is lost on the
+way from source to target (no ints turned into floats by a NULL, no decimals rounded).
+The canonical text of a value is what keyed hashes and samples are computed from, so the
+same value gives the same result whichever database it came from.
+
+Example:
+    >>> frame = rows_to_frame([(1, "a"), (None, "b")], ["id", "name"])
+    >>> list(frame["id"])
+    [1, None]
+    >>> list(canonical_text(pd.Series([5, "x", None], dtype=object)))
+    ['5', 'x', None]
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import json
+import uuid
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+
+def rows_to_frame(rows: Sequence[Sequence[Any]], columns: Sequence[str]) -> pd.DataFrame:
+    """A DataFrame of ``object`` columns holding the values exactly as the driver returned them."""
+    if not rows:
+        return pd.DataFrame({c: pd.Series([], dtype=object) for c in columns})
+    array = np.empty((len(rows), len(columns)), dtype=object)
+    array[:] = rows
+    return pd.DataFrame(array, columns=list(columns), copy=False)
+
+
+def column_values(series: pd.Series) -> list[Any]:
+    """Python values of a column with every missing marker (NaN, NaT, pd.NA) as ``None``."""
+    if series.dtype == object:
+        values = series.tolist()
+        return [None if _is_missing(v) else v for v in values] if series.hasnans else values
+    obj = series.astype(object)
+    return [None if _is_missing(v) else v for v in obj.tolist()]
+
+
+def _is_missing(value: Any) -> bool:
+    if value is None:
+        return True
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def frame_rows(frame: pd.DataFrame, columns: Iterable[str] | None = None) -> list[tuple[Any, ...]]:
+    """Rows of ``frame`` (optionally only ``columns``) as tuples of Python values."""
+    cols = list(columns) if columns is not None else list(frame.columns)
+    if not cols:
+        return [() for _ in range(len(frame))]
+    return list(zip(*(column_values(frame[c]) for c in cols), strict=True))
+
+
+def _canonical_one(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | np.integer):
+        return str(int(value))
+    if isinstance(value, float | np.floating):
+        if np.isnan(value):
+            return None
+        return str(int(value)) if float(value).is_integer() else repr(float(value))
+    if isinstance(value, decimal.Decimal):
+        if value.is_nan():
+            return None
+        normalized = value.normalize()
+        return format(normalized, "f") if normalized == normalized.to_integral() else str(normalized)
+    if isinstance(value, dt.datetime):
+        return value.isoformat(sep=" ")
+    if isinstance(value, dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value).hex()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, dict | list):
+        return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat(sep=" ")
+    return str(value)
+
+
+def canonical_text(series: pd.Series) -> np.ndarray:
+    """Canonical strings of a column (``None`` for NULL), as a numpy object array.
+
+    Integers print in decimal, decimals without trailing zeros, dates in ISO form, bytes
+    in hex, JSON with sorted keys: a value reads the same from SQLite, PostgreSQL or MariaDB.
+    """
+    values = series.to_numpy(dtype=object)
+    missing = pd.isna(values)
+    if missing.any():
+        values = values.copy()
+        values[missing] = None
+    if len(values) and pd.api.types.infer_dtype(values, skipna=True) == "string":
+        return values
+    return np.array([_canonical_one(v) for v in values], dtype=object)

@@ -1,0 +1,121 @@
+"""datastage.yaml parsing: shapes from the design, interpolation, and one-line errors with exit 2."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from datastage.cli import main
+from datastage.config import load_project
+from datastage.errors import ConfigError
+
+DESIGN_SKETCH = """
+source: {url: "${PROD_DATABASE_URL}"}
+environments:
+  staging:
+    url: "${STAGING_DATABASE_URL}"
+    rules: rules/pii.yaml
+    subset:
+      roots: [{table: customer, where: "active", percent: 10}]
+      passthrough: [country, city, language]
+      exclude: [audit_log]
+    keep: [app_settings]          # rows of the current target preserved across refreshes
+    hooks: {post_refresh: [{run: "pytest tests/smoke -q"}]}
+    schedule: "0 3 * * *"
+"""
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "datastage.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_design_sketch_parses(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PROD_DATABASE_URL", "postgresql://app:secret@db/prod")
+    monkeypatch.setenv("STAGING_DATABASE_URL", "sqlite:///staging.db")
+    project = load_project(_write(tmp_path, DESIGN_SKETCH))
+    env = project.environment("staging")
+    assert project.source_url == "postgresql://app:secret@db/prod"
+    assert env.url == f"sqlite:///{tmp_path / 'staging.db'}"
+    assert env.rules == tmp_path / "rules" / "pii.yaml"
+    assert env.subset.roots[0].table == "customer" and env.subset.roots[0].percent == 10
+    assert env.subset.roots[0].where == "active"
+    assert env.subset.passthrough == ("country", "city", "language")
+    assert env.subset.exclude == {"audit_log": "empty"}
+    assert env.keep == ("app_settings",)
+    assert env.hooks["post_refresh"][0].run == "pytest tests/smoke -q"
+    assert env.schedule == {"cron": "0 3 * * *"}
+
+
+def test_missing_variable_names_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PROD_DATABASE_URL", raising=False)
+    monkeypatch.setenv("STAGING_DATABASE_URL", "sqlite:///staging.db")
+    with pytest.raises(ConfigError) as info:
+        load_project(_write(tmp_path, DESIGN_SKETCH))
+    assert "${PROD_DATABASE_URL} is not set" in str(info.value)
+    assert "datastage.yaml:2: source.url" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("source: {url: 'sqlite:///p.db'}\nenvironments:\n  staging: {url: 'sqlite:///s.db'\n",
+         "invalid YAML"),
+        ("source: {url: 'sqlite:///p.db'}\nenvironments:\n  staging:\n    url: sqlite:///s.db\n    subest: {}\n",
+         "datastage.yaml:5: environments.staging.subest: unknown key 'subest' (did you mean 'subset'?)"),
+        ("source: {url: 'sqlite:///p.db'}\nenvironments:\n  staging:\n    url: sqlite:///s.db\n"
+         "    subset: {roots: [{table: c, percent: 150}]}\n",
+         "environments.staging.subset.roots[0].percent: must be between 0 and 100, got 150"),
+        ("source: {url: 'nonsense'}\nenvironments: {staging: {url: 'sqlite:///s.db'}}\n",
+         "source.url: expected a database URL"),
+        ("environments: {staging: {url: 'sqlite:///s.db'}}\n", "missing key 'source'"),
+    ],
+)
+def test_broken_config_is_one_line_exit_2(tmp_path: Path, text: str, expected: str) -> None:
+    path = _write(tmp_path, text)
+    result = CliRunner().invoke(main, ["refresh", "staging", "--config", str(path)])
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.output
+    assert expected in lines[0]
+    assert "Traceback" not in result.output
+
+
+def test_unknown_environment_exit_2(demo_project: Path) -> None:
+    result = CliRunner().invoke(main, ["refresh", "stagin", "--config", str(demo_project)])
+    assert result.exit_code == 2
+    assert result.output.strip() == (f"error: {demo_project}: environments: unknown environment 'stagin' "
+                                     "(did you mean 'staging'?); known: staging")
+
+
+def test_missing_config_file_exit_2(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["refresh", "staging", "--config", str(tmp_path / "nope.yaml")])
+    assert result.exit_code == 2
+    assert result.output.strip() == f"error: {tmp_path / 'nope.yaml'}: file not found"
+
+
+def test_config_from_environment_variable(demo_project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATASTAGE_CONFIG", str(demo_project))
+    result = CliRunner().invoke(main, ["plan", "staging", "--json"])
+    assert result.exit_code == 0, result.output
+    assert '"environment": "staging"' in result.output
+
+
+def test_protected_environment_is_refused(demo_project: Path) -> None:
+    text = demo_project.read_text().replace("  staging:\n", "  staging:\n    protected: true\n")
+    demo_project.write_text(text)
+    result = CliRunner().invoke(main, ["refresh", "staging", "--config", str(demo_project)])
+    assert result.exit_code == 2
+    assert "marked protected" in result.output
+    assert not (demo_project.parent / "staging.db").exists()
+
+
+def test_target_that_is_the_source_is_refused(demo_project: Path) -> None:
+    text = demo_project.read_text().replace("url: sqlite:///staging.db", "url: sqlite:///./prod.db")
+    demo_project.write_text(text)
+    result = CliRunner().invoke(main, ["refresh", "staging", "--config", str(demo_project)])
+    assert result.exit_code == 2
+    assert "is the source database" in result.output
