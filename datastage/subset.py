@@ -190,8 +190,12 @@ class SubsetPlanner:
         self.exclude: dict[str, str] = {}
         for name, how in spec.exclude.items():
             self.exclude[model.table(name, spec.origins.get(f"exclude:{name}")).key] = how
+        self.truncated = set()
         for name, mode in (empty_tables or {}).items():
-            self.exclude.setdefault(model.table(name).key, mode)
+            key = model.table(name).key
+            if key not in self.exclude:
+                self.exclude[key] = mode
+                self.truncated.add(key)
         self.kept = {model.table(name).key for name in kept_tables}
         self.passthrough = {model.table(n, spec.origins.get("passthrough")).key for n in spec.passthrough}
         self.edge_overrides: dict[ForeignKey, EdgeSpec] = {}
@@ -464,6 +468,10 @@ class SubsetPlanner:
             )
             if key in self.kept:
                 plan.reasons["kept from target"] = 0
+            elif key in self.truncated:
+                plan.reasons["truncated by the rules"] = 0
+            elif key in self.exclude:
+                plan.reasons[f"excluded ({self.exclude[key]})"] = 0
             tables[key] = plan
         return SubsetPlan(tables, self.spec.seed, full_copy, self.model.cycles())
 

@@ -30,9 +30,14 @@ def rows_to_frame(rows: Sequence[Sequence[Any]], columns: Sequence[str]) -> pd.D
     """A DataFrame of ``object`` columns holding the values exactly as the driver returned them."""
     if not rows:
         return pd.DataFrame({c: pd.Series([], dtype=object) for c in columns})
-    array = np.empty((len(rows), len(columns)), dtype=object)
-    array[:] = rows
-    return pd.DataFrame(array, columns=list(columns), copy=False)
+    data = {}
+    # One 1-D object Series per column: a 2-D object array would let pandas turn
+    # datetimes into Timestamps and strings into its own string type.
+    for name, values in zip(columns, zip(*rows, strict=True), strict=True):
+        array = np.empty(len(values), dtype=object)
+        array[:] = values
+        data[name] = pd.Series(array, dtype=object, copy=False)
+    return pd.DataFrame(data, copy=False)
 
 
 def column_values(series: pd.Series) -> list[Any]:
