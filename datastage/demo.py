@@ -154,10 +154,10 @@ tables:
   country: keep
   product: keep
   customer:
-    first_name: fake.first_name
-    last_name: fake.last_name
+    first_name: person.first_name   # the fake person behind the masked e-mail: names and address agree
+    last_name: person.last_name
     email: {strategy: email, unique: true}
-    phone: {strategy: partial, keep_last: 2}
+    phone: phone                    # same format and country code, digits tokenized
     birth_date: {strategy: generalize, to: year}
     country_code: keep
     active: keep
@@ -171,13 +171,13 @@ tables:
   department:
     name: {strategy: keep, reason: "department names are organisational, not personal"}
   employee:
-    first_name: fake.first_name
-    last_name: fake.last_name
+    first_name: person.first_name
+    last_name: person.last_name
     email: {strategy: email, unique: true}
     salary: {strategy: generalize, bucket: 5000}
     hired_on: {strategy: generalize, to: month}
   orders:
-    ship_email: email               # same e-mail domain as customer.email: masks to the same address
+    ship_email: email               # same domain as customer.email: the same address masks the same
     status: keep
     ordered_at: keep
   order_item:
@@ -185,12 +185,17 @@ tables:
     unit_price: keep
   payment:
     card_holder: fake.name
-    card_number: card_number
+    card_number: card_number        # Luhn-valid numbers from reserved test ranges only
     amount: keep
     paid_at: keep
   support_ticket:
     subject: {strategy: keep, reason: "chosen from a fixed list of topics"}
-    body: fake.paragraph            # free text mentions e-mails and phone numbers
+    body:                           # free text: mask the e-mails, phones and names it mentions
+      strategy: regex
+      patterns:
+        - {pattern: '[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\\.[A-Za-z0-9-]+)+', with: email}
+        - {pattern: '\\+\\d[\\d -]{6,}\\d', with: phone}
+        - {pattern: '(?<=this is )[A-Z][a-z]+', with: fake.first_name}
     status: keep
     opened_at: keep
   page_view:

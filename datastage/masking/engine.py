@@ -19,7 +19,8 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 from collections import Counter
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -50,6 +51,8 @@ class StrategyContext:
     locale: str = "en_US"
     attempt: int = 0
     unique: bool = False
+    masked: pd.DataFrame | None = None
+    nested: Callable[[str, pd.Series], pd.Series] | None = None
 
     def hash(self, values: pd.Series | np.ndarray, salt: str = "") -> np.ndarray:
         """Keyed uint64 per value, from its canonical text, in this domain (and redraw attempt)."""
@@ -70,6 +73,27 @@ class StrategyContext:
         if self.frame is None:
             raise StepError(f"strategy needs the row batch but none was given for {self.column.name}")
         return self.frame.loc[index]
+
+    def masked_rows(self, index: pd.Index) -> pd.DataFrame:
+        """The batch rows for ``index`` with every other rule already applied (``reads_masked``)."""
+        if self.masked is None:
+            return self.rows(index)
+        return self.masked.loc[index]
+
+    def apply(self, name: str, values: pd.Series) -> pd.Series:
+        """Mask ``values`` with the nested strategy called ``name`` in this rule's parameters.
+
+        The nested rule runs through the engine like a column rule (its own domain, its
+        redraws and uniqueness tracking), so an e-mail found inside free text masks to
+        exactly what the ``email`` column rule gives for the same address.
+        """
+        if self.nested is None:
+            raise StepError(f"strategy on {self.column.name} has no nested strategies")
+        return self.nested(name, values)
+
+    def with_domain(self, domain: str) -> StrategyContext:
+        """This context under another domain (to reproduce another strategy's output)."""
+        return replace(self, domain=domain)
 
 
 @dataclass
@@ -132,17 +156,19 @@ class MaskingEngine:
             return frame, stats
         original = frame
         out = frame.copy()
-        for rule in rules:
+        ordered = sorted(rules, key=lambda r: bool(r.spec and r.spec.reads_masked))
+        for rule in ordered:
             if rule.column not in frame.columns:
                 continue
-            masked, changed, redraws = self.mask_column(rule, original)
+            masked, changed, redraws = self.mask_column(rule, original, out)
             out[rule.column] = masked
             stats.changed[rule.column] += changed
             if redraws:
                 stats.redraws[rule.column] += redraws
         return out, stats
 
-    def mask_column(self, rule: ColumnRule, frame: pd.DataFrame) -> tuple[pd.Series, int, int]:
+    def mask_column(self, rule: ColumnRule, frame: pd.DataFrame,
+                    masked_frame: pd.DataFrame | None = None) -> tuple[pd.Series, int, int]:
         """(masked column, rows changed, redraws) for one rule over one batch."""
         spec = rule.spec
         assert spec is not None
@@ -156,12 +182,33 @@ class MaskingEngine:
         ctx = StrategyContext(
             key=self.key, domain=rule.domain, params=rule.params, column=rule.column_info,
             table=rule.table_info, frame=frame, locale=rule.locale, unique=rule.unique,
+            masked=masked_frame, nested=self._nested_runner(rule),
         )
         result, redraws = self._apply(spec, values, ctx, rule)
         masked = series.astype(object).copy()
         masked[selected] = result.to_numpy(dtype=object)
         changed = int((canonical_text(result) != canonical_text(values)).sum())
         return masked, changed, redraws
+
+    def _nested_runner(self, rule: ColumnRule) -> Callable[[str, pd.Series], pd.Series] | None:
+        if not rule.nested:
+            return None
+
+        def run(name: str, values: pd.Series) -> pd.Series:
+            nested = rule.nested[name]
+            assert nested.spec is not None
+            present = values.notna().to_numpy()
+            out = values.astype(object).copy()
+            if not present.any():
+                return out
+            ctx = StrategyContext(key=self.key, domain=nested.domain, params=nested.params,
+                                  column=nested.column_info, table=rule.table_info, locale=nested.locale,
+                                  nested=self._nested_runner(nested))
+            result, _ = self._apply(nested.spec, values[present].astype(object), ctx, nested)
+            out[present] = result.to_numpy(dtype=object)
+            return out
+
+        return run
 
     def _apply(self, spec: StrategySpec, values: pd.Series, ctx: StrategyContext,
                rule: ColumnRule) -> tuple[pd.Series, int]:
@@ -179,13 +226,19 @@ class MaskingEngine:
         redraws = 0
         tracker = self.trackers.setdefault(rule.domain, _UniqueTracker()) if spec.unique == "checked" else None
         in_hash = ctx.hash(values, salt="input") if tracker is not None else None
+        if spec.unique == "bijective":
+            # A bijection keeps distinct inputs distinct by construction; redrawing one output
+            # could collide with another, so fixed points are the strategy's own business.
+            return out, 0
         if tracker is not None and tracker.attempts and in_hash is not None:
             # Inputs redrawn earlier in this run (in any table) get the same redrawn output here.
-            for attempt in sorted(set(tracker.attempts.values())):
-                hit = np.fromiter((tracker.attempts.get(int(h)) == attempt for h in in_hash), dtype=bool,
-                                  count=len(in_hash))
-                if hit.any():
-                    out[hit] = self._redraw(spec, values[hit], ctx, rule, attempt).to_numpy(dtype=object)
+            known = pd.Index(np.fromiter(tracker.attempts.keys(), dtype=np.uint64, count=len(tracker.attempts)))
+            level_of = np.fromiter(tracker.attempts.values(), dtype=np.int64, count=len(tracker.attempts))
+            found = known.get_indexer(pd.Index(in_hash))
+            levels = np.where(found >= 0, level_of[found], 0)
+            for attempt in np.unique(levels[levels > 0]):
+                hit = levels == attempt
+                out[hit] = self._redraw(spec, values[hit], ctx, rule, int(attempt)).to_numpy(dtype=object)
         for attempt in range(1, MAX_REDRAWS + 1):
             bad = np.zeros(len(values), dtype=bool)
             if spec.changes:
@@ -212,8 +265,7 @@ class MaskingEngine:
 
     def _redraw(self, spec: StrategySpec, values: pd.Series, ctx: StrategyContext, rule: ColumnRule,
                 attempt: int) -> pd.Series:
-        redo = StrategyContext(**{**ctx.__dict__, "attempt": attempt})
-        return self._call(spec, values, redo, rule)
+        return self._call(spec, values, replace(ctx, attempt=attempt), rule)
 
     def _call(self, spec: StrategySpec, values: pd.Series, ctx: StrategyContext, rule: ColumnRule) -> pd.Series:
         try:

@@ -66,6 +66,7 @@ class ColumnRule:
     spec: StrategySpec | None = None
     column_info: ColumnInfo = None  # type: ignore[assignment]
     table_info: TableInfo | None = None
+    nested: dict[str, ColumnRule] = field(default_factory=dict)
 
     @property
     def is_keep(self) -> bool:
@@ -133,6 +134,7 @@ class ResolvedPolicy:
     truncated: dict[str, str]
     kept_tables: set[str]
     warnings: list[str] = field(default_factory=list)
+    new_columns: set[str] = field(default_factory=set)
 
     def masked_columns(self, table: str) -> list[ColumnRule]:
         return [d.rule for (t, _), d in self.decisions.items()
@@ -147,8 +149,12 @@ class ResolvedPolicy:
 
 # -- parsing ------------------------------------------------------------------------------
 
-def load_policy(path: Path | str) -> Policy:
-    """Parse a rules file; syntax, strategy and parameter errors name file, line and key."""
+def load_policy(path: Path | str, errors: list[RulesError] | None = None) -> Policy:
+    """Parse a rules file; syntax, strategy and parameter errors name file, line and key.
+
+    With ``errors`` given, problems in single rules are collected there (and the rule is
+    left out) instead of raising on the first one.
+    """
     path = Path(path)
     try:
         raw = path.read_bytes()
@@ -157,10 +163,10 @@ def load_policy(path: Path | str) -> Policy:
     except OSError as exc:
         raise RulesError(f"cannot read rules file: {exc.strerror}", file=str(path)) from None
     root = load_yaml_text(raw.decode("utf-8", errors="replace"), str(path), RulesError)
-    return parse_policy(root, path, hashlib.sha256(raw).hexdigest())
+    return parse_policy(root, path, hashlib.sha256(raw).hexdigest(), errors)
 
 
-def parse_policy(root: Node, path: Path, sha256: str) -> Policy:
+def parse_policy(root: Node, path: Path, sha256: str, errors: list[RulesError] | None = None) -> Policy:
     root.check_keys(TOP_KEYS)
     version = root.get("version")
     if version is None:
@@ -176,7 +182,8 @@ def parse_policy(root: Node, path: Path, sha256: str) -> Policy:
     tables_node = root.get("tables")
     if tables_node is not None:
         for table_name, table_node in tables_node.items():
-            tables[table_name] = _table_rule(table_name, table_node, locale)
+            with _collecting(errors):
+                tables[table_name] = _table_rule(table_name, table_node, locale, errors)
     quasi = root["quasi_identifiers"].expect_list() if root.get("quasi_identifiers") else []
     checks = root["checks"].expect_map() if root.get("checks") else {}
     return Policy(
@@ -186,7 +193,23 @@ def parse_policy(root: Node, path: Path, sha256: str) -> Policy:
     )
 
 
-def _table_rule(name: str, node: Node, locale: str) -> TableRule:
+class _collecting:
+    """Context manager: append a RulesError to ``errors`` and carry on (or re-raise without a list)."""
+
+    def __init__(self, errors: list[RulesError] | None) -> None:
+        self.errors = errors
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: object, exc: BaseException | None, tb: object) -> bool:
+        if isinstance(exc, RulesError) and self.errors is not None:
+            self.errors.append(exc)
+            return True
+        return False
+
+
+def _table_rule(name: str, node: Node, locale: str, errors: list[RulesError] | None = None) -> TableRule:
     if isinstance(node.value, str):
         action = node.text()
         if action not in ("truncate", "keep"):
@@ -194,7 +217,10 @@ def _table_rule(name: str, node: Node, locale: str) -> TableRule:
                              f"{did_you_mean(action, ['truncate', 'keep'])}")
         return TableRule(name, action, {}, Origin.of(node))  # type: ignore[arg-type]
     node.expect_map()
-    columns = {col: _column_rule(name, col, child, locale) for col, child in node.items()}
+    columns = {}
+    for col, child in node.items():
+        with _collecting(errors):
+            columns[col] = _column_rule(name, col, child, locale)
     return TableRule(name, "mask", columns, Origin.of(node))
 
 
@@ -233,11 +259,60 @@ def _column_rule(table: str, column: str, node: Node, locale: str) -> ColumnRule
     for param, problem in spec.check_params(params):
         target = node[param] if isinstance(node.value, dict) and param in node else node
         raise target.error(problem)
-    return ColumnRule(
+    rule = ColumnRule(
         table=table, column=column, strategy=name, params=spec.with_defaults(params), unique=unique,
         domain=domain, when=str(when) if when else None, reason=str(reason) if reason else None,
         locale=column_locale, origin=origin, spec=spec,
     )
+    if spec.validate is not None:
+        invalid = spec.validate(rule.params, None, None)
+        if invalid:
+            raise node.error(invalid)
+    if spec.nested is not None:
+        for nested_name, raw in spec.nested(rule.params).items():
+            rule.nested[nested_name] = _nested_rule(table, column, nested_name, raw, node, column_locale)
+    return rule
+
+
+NESTED_COLUMN = ColumnInfo(name="(nested)", type=None, nullable=True, category="text")  # type: ignore[arg-type]
+
+
+def _nested_rule(table: str, column: str, name: str, raw: Any, node: Node, locale: str) -> ColumnRule:
+    """A nested strategy (regex ``with``, json ``paths``), checked like a column rule."""
+    where = f"{name}: "
+    if isinstance(raw, str):
+        body: dict[str, Any] = {"strategy": raw}
+    elif isinstance(raw, dict) and "strategy" in raw:
+        body = dict(raw)
+    else:
+        raise node.error(f"{where}expected a strategy name or a mapping with 'strategy', got {raw!r}")
+    strategy_name = str(body.pop("strategy"))
+    if strategy_name == "keep":
+        raise node.error(f"{where}'keep' is not a nested strategy")
+    spec = get_strategy(strategy_name)
+    if spec is None:
+        raise node.error(f"{where}unknown strategy '{strategy_name}'{did_you_mean(strategy_name, known_names())}; "
+                         "run 'datastage strategies' to list them")
+    if not spec.row_independent:
+        raise node.error(f"{where}strategy {strategy_name} reads other columns of the row, so it cannot mask "
+                         "parts of a value")
+    if "text" not in spec.types:
+        raise node.error(f"{where}strategy {strategy_name} does not take text")
+    domain = str(body.pop("domain", "") or _default_domain(strategy_name))
+    nested_locale = str(body.get("locale") or locale)
+    for _param, problem in spec.check_params(body):
+        raise node.error(f"{where}{problem}")
+    rule = ColumnRule(table=table, column=column, strategy=strategy_name, params=spec.with_defaults(body),
+                      domain=domain, locale=nested_locale, origin=Origin.of(node), spec=spec,
+                      column_info=NESTED_COLUMN)
+    if spec.validate is not None:
+        invalid = spec.validate(rule.params, None, None)
+        if invalid:
+            raise node.error(f"{where}{invalid}")
+    if spec.nested is not None:
+        for inner, inner_raw in spec.nested(rule.params).items():
+            rule.nested[inner] = _nested_rule(table, column, f"{name}.{inner}", inner_raw, node, nested_locale)
+    return rule
 
 
 def _default_domain(strategy: str) -> str:
@@ -261,38 +336,53 @@ def resolve_policy(
     *,
     out_of_scope: set[str] | None = None,
     kept_from_target: set[str] | None = None,
+    new_columns: set[str] | None = None,
+    errors: list[RulesError] | None = None,
 ) -> ResolvedPolicy:
     """Check ``policy`` against ``model`` and decide every in-scope column's treatment.
 
     ``out_of_scope`` tables get no rows (subset excludes); ``kept_from_target`` tables
-    take their rows from the current target. Raises :class:`RulesError` on the first
-    problem, or one error listing every column without a rule under ``default: fail``.
+    take their rows from the current target; ``new_columns`` (``table.column``) appeared
+    since the last refresh and are named so in the coverage error. Raises
+    :class:`RulesError` on the first problem, or one error listing every column without a
+    rule under ``default: fail``; with ``errors`` given, problems are collected there.
     """
     out_of_scope = out_of_scope or set()
     kept_from_target = kept_from_target or set()
+    new_columns = new_columns or set()
     rules: dict[tuple[str, str], ColumnRule] = {}
     truncated: dict[str, str] = {}
     kept_tables: set[str] = set()
     for written, table_rule in policy.tables.items():
         table = model.table(written, None) if model.resolve(written) else None
         if table is None:
-            raise _error(table_rule.origin, f"unknown table '{written}'{did_you_mean(written, list(model.tables))}")
+            with _collecting(errors):
+                raise _error(table_rule.origin,
+                             f"unknown table '{written}'{did_you_mean(written, list(model.tables))}")
+            continue
         if table_rule.action == "truncate":
             truncated[table.key] = "empty"
             continue
         if table_rule.action == "keep":
             kept_tables.add(table.key)
             continue
+        table_rules: dict[str, ColumnRule] = {}
         for column_name, rule in table_rule.columns.items():
-            if column_name not in table.columns:
-                raise _error(rule.origin, f"table {table.key} has no column '{column_name}'"
-                                          f"{did_you_mean(column_name, list(table.columns))}")
-            column = table.columns[column_name]
-            rule = replace(rule, table=table.key, column_info=column, table_info=table)
-            _check_rule(rule, table, column)
-            rules[(table.key, column_name)] = rule
+            with _collecting(errors):
+                if column_name not in table.columns:
+                    raise _error(rule.origin, f"table {table.key} has no column '{column_name}'"
+                                              f"{did_you_mean(column_name, list(table.columns))}")
+                column = table.columns[column_name]
+                table_rules[column_name] = replace(rule, table=table.key, column_info=column, table_info=table,
+                                                   params=dict(rule.params))
+        _default_person_by(table, table_rules)
+        for column_name, rule in table_rules.items():
+            with _collecting(errors):
+                _check_rule(rule, table, table.columns[column_name])
+                rules[(table.key, column_name)] = rule
 
-    _propagate_key_rules(model, rules)
+    with _collecting(errors):
+        _propagate_key_rules(model, rules)
 
     decisions: dict[tuple[str, str], ColumnDecision] = {}
     missing: list[str] = []
@@ -333,11 +423,37 @@ def resolve_policy(
             else:
                 missing.append(f"{key}.{column_name}")
     if missing:
-        shown = ", ".join(missing[:20]) + (f" and {len(missing) - 20} more" if len(missing) > 20 else "")
-        raise _error(policy.default_origin,
-                     f"{len(missing)} column(s) in scope have no rule (default: fail): {shown}; "
-                     "add a strategy or 'keep' for each")
-    return ResolvedPolicy(policy, decisions, truncated, kept_tables, warnings)
+        named = [f"{m} (new since the last refresh)" if m in new_columns else m for m in missing]
+        shown = ", ".join(named[:20]) + (f" and {len(named) - 20} more" if len(named) > 20 else "")
+        with _collecting(errors):
+            raise _error(policy.default_origin,
+                         f"{len(missing)} column(s) in scope have no rule (default: fail): {shown}; "
+                         "add a strategy or 'keep' for each")
+    by_default = [f"{d.table}.{d.column}" for d in decisions.values()
+                  if d.reason in ("default: keep", "default: null")]
+    if by_default:
+        shown = ", ".join(by_default[:20]) + (f" and {len(by_default) - 20} more" if len(by_default) > 20 else "")
+        warnings.append(f"default: {policy.default} applies to {len(by_default)} column(s) without a rule: {shown}")
+    return ResolvedPolicy(policy, decisions, truncated, kept_tables, warnings, set(new_columns))
+
+
+EMAIL_STRATEGIES = ("email", "person.email")
+
+
+def _default_person_by(table: TableInfo, rules: dict[str, ColumnRule]) -> None:
+    """``person.*`` rules without ``by`` follow the table's e-mail rule, else its primary key."""
+    email_columns = [c for c, r in rules.items() if r.strategy == "email"]
+    email_columns += [c for c, r in rules.items() if r.strategy == "person.email" and r.params.get("by")]
+    for column, rule in rules.items():
+        if not (rule.strategy or "").startswith("person.") or rule.params.get("by"):
+            continue
+        if email_columns and column not in email_columns:
+            rule.params["by"] = email_columns[0]
+        elif table.primary_key:
+            rule.params["by"] = list(table.primary_key) if len(table.primary_key) > 1 else table.primary_key[0]
+        else:
+            raise _error(rule.origin, f"{table.key}.{column}: strategy {rule.strategy} needs 'by' (the column(s) "
+                                      "naming the person): the table has no e-mail rule and no primary key")
 
 
 def _is_structural_key(table: TableInfo, column: ColumnInfo) -> bool:
@@ -369,6 +485,18 @@ def _check_rule(rule: ColumnRule, table: TableInfo, column: ColumnInfo) -> None:
                                   "deterministic, so references to it would break")
     if rule.strategy == "null" and not column.nullable:
         raise _error(rule.origin, f"{table.key}.{column.name} is NOT NULL; strategy null cannot apply")
+    if rule.strategy == "value" and rule.params.get("value") is None and not column.nullable:
+        raise _error(rule.origin, f"{table.key}.{column.name} is NOT NULL; a null value cannot apply")
+    if spec.validate is not None:
+        problem = spec.validate(rule.params, table, column)
+        if problem:
+            raise _error(rule.origin, problem)
+    length = rule.params.get("length")
+    if column.length and rule.strategy == "hash" and isinstance(length, int):
+        written = length + len(str(rule.params.get("prefix") or ""))
+        if written > column.length:
+            raise _error(rule.origin, f"{table.key}.{column.name} holds at most {column.length} characters, but "
+                                      f"strategy hash writes {written}; lower 'length'")
     if rule.when:
         empty = pd.DataFrame({c: pd.Series([], dtype=object) for c in table.columns})
         try:

@@ -88,6 +88,9 @@ class StrategySpec:
     row_independent: bool = True
     doc: str = ""
     origin: str = "built-in"
+    reads_masked: bool = False
+    nested: Callable[[Mapping[str, Any]], dict[str, Any]] | None = None
+    validate: Callable[[Mapping[str, Any], Any, Any], str | None] | None = None
 
     @property
     def summary(self) -> str:
@@ -133,8 +136,18 @@ def strategy(
     changes: bool = True,
     keyed: bool = True,
     row_independent: bool = True,
+    reads_masked: bool = False,
+    nested: Callable[[Mapping[str, Any]], dict[str, Any]] | None = None,
+    validate: Callable[[Mapping[str, Any], Any, Any], str | None] | None = None,
 ) -> Callable[[StrategyFunc], StrategyFunc]:
-    """Register a strategy under ``name``; the function's docstring is its documentation."""
+    """Register a strategy under ``name``; the function's docstring is its documentation.
+
+    ``row_independent=False``: the strategy reads other columns of the row (``ctx.rows``).
+    ``reads_masked``: it reads other columns' *masked* values (``ctx.masked``), so it runs last.
+    ``nested``: returns the nested strategies in its parameters (name -> strategy name or
+    mapping), which the policy checks like any rule and the strategy applies with ``ctx.apply``.
+    ``validate(params, table, column)``: a problem with the rule on that column, or None.
+    """
 
     def register(func: StrategyFunc) -> StrategyFunc:
         REGISTRY[name] = StrategySpec(
@@ -149,6 +162,9 @@ def strategy(
             row_independent=row_independent,
             doc=inspect.getdoc(func) or "",
             origin=func.__module__ if not func.__module__.startswith("datastage.") else "built-in",
+            reads_masked=reads_masked,
+            nested=nested,
+            validate=validate,
         )
         return func
 

@@ -12,6 +12,8 @@ import datetime as dt
 import decimal
 import math
 import re
+import unicodedata
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -92,27 +94,62 @@ def _fake_factory(name: str) -> StrategySpec | None:
 register_prefix("fake", _fake_factory)
 
 
-def person_names(ctx: StrategyContext, seeds: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+def person_names(ctx: StrategyContext, seeds: pd.Series | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(first names, last names) of the fake identity each seed value stands for.
 
     The identity depends only on the key and the seed value (domain ``person``), so the
     e-mail strategy and the ``person.*`` strategies agree on the same person.
     """
     locale = ctx.params.get("locale") or ctx.locale
-    identity = ctx.key.hash_text("person", _canonical_lower(seeds))
+    identity = identity_hash(ctx, seeds)
     firsts = pick(fake_pool(locale, "first_name"), identity)
     lasts = pick(fake_pool(locale, "last_name"), identity >> np.uint64(20))
     return firsts, lasts
 
 
+def identity_hash(ctx: StrategyContext, seeds: pd.Series | np.ndarray) -> np.ndarray:
+    """Keyed uint64 identity of each seed (trimmed, lower-cased canonical text) in domain ``person``."""
+    series = seeds if isinstance(seeds, pd.Series) else pd.Series(seeds, dtype=object)
+    return ctx.key.hash_text("person", _canonical_lower(series))
+
+
 def _canonical_lower(values: pd.Series) -> np.ndarray:
     from datastage.values import canonical_text
 
-    text = canonical_text(values)
-    return np.array([v.strip().lower() for v in text], dtype=object)
+    text = pd.Series(canonical_text(values), dtype=object)
+    return text.str.strip().str.lower().to_numpy(dtype=object)
 
 
 _NON_LOCAL = re.compile(r"[^a-z0-9]+")
+
+
+@lru_cache(maxsize=64)
+def local_part_pool(locale: str, provider: str) -> np.ndarray:
+    """The provider's pool as e-mail-safe ASCII (``José`` -> ``jose``), in pool order."""
+    out = np.empty(len(fake_pool(locale, provider)), dtype=object)
+    for i, name in enumerate(fake_pool(locale, provider)):
+        ascii_name = unicodedata.normalize("NFKD", str(name)).encode("ascii", "ignore").decode("ascii")
+        out[i] = _NON_LOCAL.sub("", ascii_name.lower()) or "user"
+    return out
+
+
+def fake_emails(ctx: StrategyContext, seeds: pd.Series, token_source: pd.Series | None = None) -> np.ndarray:
+    """``first.last.token@domain`` for each seed's identity (the ``email`` strategy's output)."""
+    locale = ctx.params.get("locale") or ctx.locale
+    identity = identity_hash(ctx, seeds)
+    firsts = local_part_pool(locale, "first_name")
+    lasts = local_part_pool(locale, "last_name")
+    first = firsts[(identity % np.uint64(len(firsts))).astype(np.int64)]
+    last = lasts[((identity >> np.uint64(20)) % np.uint64(len(lasts))).astype(np.int64)]
+    token = encode_hashes([ctx.hash(seeds if token_source is None else token_source)], BASE36, 8)
+    if ctx.params.get("keep_domain"):
+        text = pd.Series(seeds.to_numpy(dtype=object), dtype=object).astype(str)
+        domains = text.str.rpartition("@")[2].to_numpy(dtype=object)
+        no_at = ~text.str.contains("@", regex=False).to_numpy()
+        domains[no_at] = ctx.params.get("mail_domain") or "example.com"
+    else:
+        domains = np.full(len(seeds), ctx.params.get("mail_domain") or "example.com", dtype=object)
+    return first + "." + last + "." + token + "@" + domains
 
 
 @strategy(
@@ -129,18 +166,10 @@ def email(values: pd.Series, ctx: StrategyContext) -> pd.Series:
     """A fake address ``first.last.token@example.com`` for the person the real address stands for.
 
     Unique (a keyed 8-character token, collision-checked). The same real address gives
-    the same fake one in every table. Example: ``email: {strategy: email, keep_domain: true}``.
+    the same fake one in every table, and its names are the ones ``person.*`` rules with
+    ``by: email`` give the same row. Example: ``email: {strategy: email, keep_domain: true}``.
     """
-    firsts, lasts = person_names(ctx, values)
-    token = encode_hashes([ctx.hash(values)], BASE36, 8)
-    locals_ = np.array([_NON_LOCAL.sub("", f.lower()) + "." + _NON_LOCAL.sub("", la.lower())
-                        for f, la in zip(firsts, lasts, strict=True)], dtype=object)
-    if ctx.params.get("keep_domain"):
-        domains = np.array([v.rsplit("@", 1)[1] if "@" in v else ctx.params["mail_domain"]
-                            for v in values.astype(str)], dtype=object)
-    else:
-        domains = np.full(len(values), ctx.params.get("mail_domain") or "example.com", dtype=object)
-    return _series(locals_ + "." + token + "@" + domains, values)
+    return _series(fake_emails(ctx, values), values)
 
 
 @strategy(
@@ -289,3 +318,7 @@ def _reformat(original: str, digits: str) -> str:
         return digits
     chars = iter(digits)
     return "".join(next(chars) if c.isdigit() else c for c in original)
+
+
+# The other built-in strategy modules register themselves on import.
+from datastage.masking import formats, rowwise, textual  # noqa: E402, F401
