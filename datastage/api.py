@@ -21,13 +21,16 @@ from datastage.demo import DemoResult, build_demo
 from datastage.errors import UsageError
 from datastage.history import find_run, read_history
 from datastage.load import RollbackResult, open_target
+from datastage.masking.check import RulesCheckResult
+from datastage.masking.check import check_rules as _check_rules
 from datastage.masking.registry import StrategySpec, all_strategies
 from datastage.pipeline import PlanResult, Progress, RefreshResult, check_target_safety, run_refresh
 from datastage.pipeline import plan as _plan
 
 ConfigArg = str | os.PathLike[str] | Project | None
 
-__all__ = ["demo", "history", "load_project", "plan", "refresh", "report_entry", "rollback", "strategies"]
+__all__ = ["check_rules", "demo", "history", "load_project", "plan", "refresh", "report_entry", "rollback",
+           "strategies"]
 
 
 def project_of(config: ConfigArg) -> Project:
@@ -75,6 +78,22 @@ def demo(directory: str | os.PathLike[str] = "demo", *, scale: int = 1, seed: in
 def strategies() -> list[StrategySpec]:
     """Every masking strategy in the registry."""
     return all_strategies()
+
+
+def check_rules(
+    rules: str | os.PathLike[str] | None = None,
+    *,
+    environment: str | None = None,
+    config: ConfigArg = None,
+    strict: bool = False,
+) -> RulesCheckResult:
+    """Check a rules file against the reflected source schema; collects every problem.
+
+    ``environment`` adds its scope (excluded and kept tables), its rules file when
+    ``rules`` is None, and schema drift since its last refresh. ``result.exit_code`` is 2
+    when there are errors (or warnings with ``strict``).
+    """
+    return _check_rules(project_of(config), rules, environment, strict=strict)
 
 
 def history(environment: str | None = None, *, config: ConfigArg = None) -> list[dict[str, Any]]:

@@ -266,6 +266,47 @@ def strategies(as_json: bool) -> None:
     out.print("[bold]fake.<provider>[/]  any Faker provider, e.g. fake.city, fake.company, fake.ipv4")
 
 
+@main.group()
+def rules() -> None:
+    """Check masking policies (rules files)."""
+
+
+@rules.command("check")
+@click.option("--rules", "rules_file", type=click.Path(dir_okay=False), default=None,
+              help="Rules file to check (default: the environment's).")
+@click.option("--env", "environment", default=None,
+              help="Environment whose scope (excluded/kept tables) and last refresh (schema drift) apply.")
+@click.option("--strict", is_flag=True, help="Treat warnings (default: keep/null, schema drift) as errors.")
+@config_option
+@json_option
+@run_command
+def rules_check(rules_file: str | None, environment: str | None, strict: bool, config: str | None,
+                as_json: bool) -> None:
+    """Check a rules file against the source schema before anything runs; exit 2 on errors.
+
+    Reports every unknown table, column, strategy or parameter (with a suggestion), type
+    and uniqueness conflict, column without a rule, and column new since the last refresh,
+    each as FILE:LINE: KEY: MESSAGE.
+
+    Example: datastage rules check --rules rules/pii.yaml --env staging --strict
+    """
+    result = api.check_rules(rules_file, environment=environment, config=config, strict=strict)
+    if as_json:
+        emit_json(result.to_dict())
+    else:
+        for line in result.failed:
+            click.echo(f"error: {line}")
+        for warning in [] if strict else result.warnings:
+            click.echo(f"warning: {result.rules}: {warning}")
+        if result.ok:
+            masked = sum(1 for d in result.policy.decisions.values() if d.status == "protected") \
+                if result.policy else 0
+            click.echo(f"{result.rules}: ok ({masked} masked columns, {len(result.warnings)} warning(s))")
+        else:
+            click.echo(f"{result.rules}: {len(result.failed)} error(s)", err=True)
+    sys.exit(result.exit_code)
+
+
 @main.command()
 @click.argument("environment", required=False)
 @config_option

@@ -48,6 +48,7 @@ from datastage.history import (
     utc_now,
 )
 from datastage.load import LoadResult, Shadow, Target, open_target
+from datastage.masking.check import new_columns_of
 from datastage.masking.engine import MaskingEngine, MaskStats
 from datastage.masking.keys import MaskingKey, load_key
 from datastage.masking.policy import Policy, ResolvedPolicy, load_policy, resolve_policy
@@ -186,13 +187,14 @@ def build_plan(conn: Connection, project: Project, env: Environment, policy: Pol
     model = reflect(conn, project.source_schemas, env.subset)
     kept = {model.table(name, env.origin).key for name in env.keep}
     out_of_scope = {model.table(name).key for name in env.subset.exclude}
-    resolved = resolve_policy(policy, model, out_of_scope=out_of_scope, kept_from_target=kept)
+    columns = {t.key: list(t.columns) for t in model.tables.values()}
+    drift = schema_drift(last_schema(project.state_dir, env.name), columns)
+    resolved = resolve_policy(policy, model, out_of_scope=out_of_scope, kept_from_target=kept,
+                              new_columns=new_columns_of(drift, columns))
     empty = dict(resolved.truncated)
     subset = plan_subset(conn, model, env.subset, empty_tables=empty, kept_tables=tuple(kept),
                          batch_size=batch_size)
     tables = [model.tables[k] for k in model.load_order() if subset.tables[k].exclude != "omit"]
-    columns = {t.key: list(t.columns) for t in model.tables.values()}
-    drift = schema_drift(last_schema(project.state_dir, env.name), columns)
     return PlanResult(env.name, model, subset, resolved, drift, tables, columns)
 
 

@@ -175,7 +175,7 @@ class MaskingEngine:
         series = frame[rule.column]
         selected = series.notna().to_numpy()
         if rule.when:
-            selected &= _evaluate_when(rule, frame)
+            selected = selected & _evaluate_when(rule, frame)
         if not selected.any():
             return series.astype(object), 0, 0
         values = series[selected].astype(object)
