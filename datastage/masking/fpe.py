@@ -214,8 +214,8 @@ def _shape_tweak(key: MaskingKey, domain: str, cls: np.ndarray, lengths: np.ndar
     shape = lengths.astype(np.uint64)
     with np.errstate(over="ignore"):
         for j in range(cls.shape[0]):
-            shape *= _U(0x100000001B3)
-            shape += cls[j]
+            inside = lengths > j  # positions past a value's end (batch padding) must not count
+            shape = np.where(inside, shape * _U(0x100000001B3) + cls[j] + _U(1), shape)
     return key.hash_uint64(f"{domain}/fpe/shape", shape)
 
 

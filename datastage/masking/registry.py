@@ -123,6 +123,7 @@ class StrategySpec:
 
 REGISTRY: dict[str, StrategySpec] = {}
 _PREFIX_FACTORIES: dict[str, Callable[[str], StrategySpec | None]] = {}
+_BUILT: dict[str, StrategySpec | None] = {}  # prefix strategies built so far (not listed as their own)
 _entry_points_loaded = False
 
 
@@ -249,10 +250,9 @@ def get_strategy(name: str) -> StrategySpec | None:
         return spec
     prefix = name.split(".", 1)[0]
     if prefix in _PREFIX_FACTORIES and "." in name:
-        built = _PREFIX_FACTORIES[prefix](name)
-        if built is not None:
-            REGISTRY[name] = built
-        return built
+        if name not in _BUILT:
+            _BUILT[name] = _PREFIX_FACTORIES[prefix](name)
+        return _BUILT[name]
     _load_entry_points()
     return REGISTRY.get(name)
 
