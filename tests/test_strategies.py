@@ -331,11 +331,11 @@ def plugin_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
 def test_module_function_strategy_gets_the_batch_interface_and_checks(model: SchemaModel, plugin_module: str) -> None:
     out = one(model, f'{{strategy: "{plugin_module}:shout", suffix: "!"}}', "notes", ["ab", None])
     assert out == ["AB!", None]
-    with pytest.raises(RulesError, match="unknown parameter 'sufix' for strategy .*did you mean 'suffix'"):
+    with pytest.raises(RulesError, match=r"unknown parameter 'sufix' for strategy .*did you mean 'suffix'"):
         one(model, f'{{strategy: "{plugin_module}:shout", sufix: "!"}}', "notes", ["ab"])
-    with pytest.raises(RulesError, match="is marked unique, but strategy .*:loose cannot keep distinct values"):
+    with pytest.raises(RulesError, match=r"is marked unique, but strategy .*:loose cannot keep distinct values"):
         one(model, f'{{strategy: "{plugin_module}:loose", unique: true}}', "notes", ["ab"])
-    with pytest.raises(RulesError, match="does not apply to customer.score of type INTEGER"):
+    with pytest.raises(RulesError, match=r"does not apply to customer\.score of type INTEGER"):
         one(model, f'"{plugin_module}:shout"', "score", [1])
     with pytest.raises(RulesError, match="cannot import module 'no_such_module_xyz'"):
         one(model, '"no_such_module_xyz:f"', "notes", ["a"])
