@@ -56,9 +56,7 @@ class StrategyContext:
 
     def hash(self, values: pd.Series | np.ndarray, salt: str = "") -> np.ndarray:
         """Keyed uint64 per value, from its canonical text, in this domain (and redraw attempt)."""
-        series = values if isinstance(values, pd.Series) else pd.Series(values, dtype=object)
-        text = canonical_text(series)
-        return self.key.hash_text(self._domain(salt), text)
+        return self.key.hash_text(self._domain(salt), _text(values))
 
     def hash_ints(self, values: np.ndarray, salt: str = "") -> np.ndarray:
         """Keyed uint64 per 64-bit integer (fast path for numeric work)."""
@@ -112,6 +110,7 @@ class _UniqueTracker:
     """Remembers output -> input hashes of one domain, to keep the mapping injective across batches."""
 
     def __init__(self) -> None:
+        self._sorted: tuple[np.ndarray, np.ndarray] | None = None
         self.outputs: list[np.ndarray] = []
         self.inputs: list[np.ndarray] = []
         self.attempts: dict[int, int] = {}
@@ -124,13 +123,21 @@ class _UniqueTracker:
             pos[pos == len(outs)] = 0
             hit = outs[pos] == out_hash
             bad |= hit & (ins[pos] != in_hash)
-        frame = pd.DataFrame({"o": out_hash, "i": in_hash})
-        first_input = frame.groupby("o")["i"].transform("first").to_numpy()
-        bad |= first_input != in_hash
-        return bad
+        # Within the batch: an output also given to an earlier, different input.
+        order = np.argsort(out_hash, kind="stable")
+        outs, ins = out_hash[order], in_hash[order]
+        starts = np.ones(len(outs), dtype=bool)
+        starts[1:] = outs[1:] != outs[:-1]
+        first_of_group = np.maximum.accumulate(np.where(starts, np.arange(len(outs)), 0))
+        clash = np.zeros(len(outs), dtype=bool)
+        clash[order] = ins != ins[first_of_group]
+        self._sorted = (out_hash, order)
+        return bad | clash
 
     def remember(self, out_hash: np.ndarray, in_hash: np.ndarray) -> None:
-        order = np.argsort(out_hash, kind="stable")
+        cached = self._sorted
+        order = cached[1] if cached is not None and cached[0] is out_hash else np.argsort(out_hash, kind="stable")
+        self._sorted = None
         self.outputs.append(out_hash[order])
         self.inputs.append(in_hash[order])
         if len(self.outputs) > 8:
@@ -187,7 +194,7 @@ class MaskingEngine:
         result, redraws = self._apply(spec, values, ctx, rule)
         masked = series.astype(object).copy()
         masked[selected] = result.to_numpy(dtype=object)
-        changed = int((canonical_text(result) != canonical_text(values)).sum())
+        changed = int((result.to_numpy(dtype=object) != values.to_numpy(dtype=object)).sum())
         return masked, changed, redraws
 
     def _nested_runner(self, rule: ColumnRule) -> Callable[[str, pd.Series], pd.Series] | None:
@@ -213,8 +220,7 @@ class MaskingEngine:
     def _apply(self, spec: StrategySpec, values: pd.Series, ctx: StrategyContext,
                rule: ColumnRule) -> tuple[pd.Series, int]:
         if spec.row_independent and spec.deterministic:
-            codes, uniques = pd.factorize(values, use_na_sentinel=True)
-            unique_values = pd.Series(uniques, dtype=object)
+            codes, unique_values = _factorize(values)
             out_unique, redraws = self._compute(spec, unique_values, ctx, rule)
             return pd.Series(out_unique.to_numpy(dtype=object)[codes], index=values.index, dtype=object), redraws
         out, redraws = self._compute(spec, values, ctx, rule)
@@ -225,7 +231,7 @@ class MaskingEngine:
         out = self._call(spec, values, ctx, rule)
         redraws = 0
         tracker = self.trackers.setdefault(rule.domain, _UniqueTracker()) if spec.unique == "checked" else None
-        in_hash = ctx.hash(values, salt="input") if tracker is not None else None
+        in_hash = _identity(values) if tracker is not None else None
         if spec.unique == "bijective":
             # A bijection keeps distinct inputs distinct by construction; redrawing one output
             # could collide with another, so fixed points are the strategy's own business.
@@ -239,12 +245,14 @@ class MaskingEngine:
             for attempt in np.unique(levels[levels > 0]):
                 hit = levels == attempt
                 out[hit] = self._redraw(spec, values[hit], ctx, rule, int(attempt)).to_numpy(dtype=object)
+        in_text = _text(values) if spec.changes else None
+        out_hash = np.zeros(0, dtype=np.uint64)
         for attempt in range(1, MAX_REDRAWS + 1):
             bad = np.zeros(len(values), dtype=bool)
-            if spec.changes:
-                bad |= canonical_text(out) == canonical_text(values)
+            if in_text is not None:
+                bad |= _text(out) == in_text
             if tracker is not None and in_hash is not None:
-                out_hash = ctx.hash(out, salt="output")
+                out_hash = _identity(out)
                 bad |= tracker.conflicts(out_hash, in_hash)
             if not bad.any():
                 break
@@ -260,7 +268,7 @@ class MaskingEngine:
                 for h in in_hash[bad]:
                     tracker.attempts[int(h)] = attempt
         if tracker is not None and in_hash is not None:
-            tracker.remember(ctx.hash(out, salt="output"), in_hash)
+            tracker.remember(out_hash, in_hash)  # the hashes of the final outputs: every redraw ran the checks
         return out, redraws
 
     def _redraw(self, spec: StrategySpec, values: pd.Series, ctx: StrategyContext, rule: ColumnRule,
@@ -282,6 +290,47 @@ class MaskingEngine:
         return fit_to_column(out, ctx.column)
 
 
+def _factorize(values: pd.Series) -> tuple[np.ndarray, pd.Series]:
+    """(codes, distinct values as Python objects); integer columns take a faster int64 path."""
+    array = values.to_numpy(dtype=object)
+    kind = pd.api.types.infer_dtype(array, skipna=False)
+    if kind == "integer":
+        try:
+            codes, uniques = pd.factorize(array.astype(np.int64))
+            return codes, pd.Series(uniques.astype(object), dtype=object)
+        except OverflowError:
+            pass
+    if kind == "string":
+        # Group by Python's (cached) string hash, then confirm every value equals its group's
+        # first value; a hash collision (never seen in practice) falls back to exact grouping.
+        hashes = np.fromiter(map(hash, array), dtype=np.int64, count=len(array))
+        codes, _ = pd.factorize(hashes)
+        first = np.empty(int(codes.max()) + 1 if len(codes) else 0, dtype=np.int64)
+        first[codes[::-1]] = np.arange(len(codes) - 1, -1, -1)
+        representatives = array[first]
+        if bool((representatives[codes] == array).all()):
+            return codes, pd.Series(representatives, dtype=object)
+    codes, uniques = pd.factorize(array, use_na_sentinel=True)
+    return codes, pd.Series(uniques, dtype=object)
+
+
+def _identity(values: pd.Series) -> np.ndarray:
+    """64-bit identity of each value's canonical text, for the in-run collision tracker.
+
+    Python's string hash (SipHash, cached on each string): fast, and never leaves the process.
+    """
+    text = _text(values)
+    return np.fromiter(map(hash, text), dtype=np.int64, count=len(text)).view(np.uint64)
+
+
+def _text(values: pd.Series | np.ndarray) -> np.ndarray:
+    """Canonical text of values; plain strings (the common case) pass through without a copy."""
+    array = values.to_numpy(dtype=object) if isinstance(values, pd.Series) else np.asarray(values, dtype=object)
+    if len(array) and pd.api.types.infer_dtype(array, skipna=False) == "string":
+        return array
+    return canonical_text(pd.Series(array, dtype=object))
+
+
 def _evaluate_when(rule: ColumnRule, frame: pd.DataFrame) -> np.ndarray:
     assert rule.when is not None
     try:
@@ -301,8 +350,15 @@ def fit_to_column(values: pd.Series, column: ColumnInfo) -> pd.Series:
     category = column.category
     if category == "text" and column.length:
         length = column.length
+        array = values.to_numpy(dtype=object)
+        if pd.api.types.infer_dtype(array, skipna=False) == "string":
+            too_long = np.fromiter(map(len, array), dtype=np.int64, count=len(array)) > length
+            if not too_long.any():
+                return values
         return values.map(lambda v: v[:length] if isinstance(v, str) and len(v) > length else v)
     if category == "integer":
+        if pd.api.types.infer_dtype(values.to_numpy(dtype=object), skipna=False) == "integer":
+            return values
         return values.map(lambda v: int(v) if isinstance(v, int | float | np.integer | np.floating) and
                           not isinstance(v, bool) else v)
     if category == "decimal":

@@ -56,8 +56,12 @@ def tokenize(values: pd.Series, ctx: StrategyContext) -> pd.Series:
     ``SKU-004211`` into e.g. ``QZA-719304``.
     """
     objects = values.to_numpy(dtype=object)
-    is_int = np.fromiter((isinstance(v, int | np.integer) and not isinstance(v, bool) for v in objects),
-                         dtype=bool, count=len(objects))
+    kind = pd.api.types.infer_dtype(objects, skipna=False)
+    if kind in ("integer", "string"):
+        is_int = np.full(len(objects), kind == "integer")
+    else:
+        is_int = np.fromiter((isinstance(v, int | np.integer) and not isinstance(v, bool) for v in objects),
+                             dtype=bool, count=len(objects))
     out = np.empty(len(objects), dtype=object)
     if is_int.any():
         low, high = integer_bounds(ctx.column)

@@ -167,11 +167,22 @@ def _char_matrix(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.ascontiguousarray(fixed.view(np.uint32).reshape(len(values), width).T), lengths
 
 
+CHUNK = 32_768  # values per pass: the working arrays stay in the CPU cache
+
+
 def tokenize_text(key: MaskingKey, domain: str, values: np.ndarray, letters: bool = True) -> np.ndarray:
     """Tokenize an object array of str: same length, same character classes, keyed bijection.
 
     ``letters=False`` tokenizes only digits and keeps letters in place (phone numbers).
     """
+    values = np.asarray(values, dtype=object)
+    if len(values) <= CHUNK:
+        return _tokenize_text(key, domain, values, letters)
+    return np.concatenate([_tokenize_text(key, domain, values[s:s + CHUNK], letters)
+                           for s in range(0, len(values), CHUNK)])
+
+
+def _tokenize_text(key: MaskingKey, domain: str, values: np.ndarray, letters: bool) -> np.ndarray:
     n = len(values)
     if n == 0:
         return np.empty(0, dtype=object)
@@ -265,9 +276,18 @@ def tokenize_int(key: MaskingKey, domain: str, values: np.ndarray, max_value: in
 
     0 stays 0; 1..9 map within 1..9; a d-digit number maps to a d-digit number.
     """
-    ints = [int(v) for v in values]
-    negative = np.fromiter((v < 0 for v in ints), dtype=bool, count=len(ints))
-    magnitude = np.fromiter((abs(v) for v in ints), dtype=np.uint64, count=len(ints))
+    if len(values) > CHUNK:
+        return np.concatenate([tokenize_int(key, domain, values[s:s + CHUNK], max_value, min_value)
+                               for s in range(0, len(values), CHUNK)])
+    try:
+        signed = np.asarray(values, dtype=np.int64)
+        negative = signed < 0
+        magnitude = np.abs(signed).astype(np.uint64)
+        magnitude[signed == np.iinfo(np.int64).min] = np.uint64(2**63)
+    except OverflowError:  # beyond int64: numbers this large only occur unsigned
+        ints = [int(v) for v in values]
+        negative = np.fromiter((v < 0 for v in ints), dtype=bool, count=len(ints))
+        magnitude = np.fromiter((abs(v) for v in ints), dtype=np.uint64, count=len(ints))
     out = magnitude.copy()
     ndigits = np.searchsorted(_POW10, magnitude, side="right")  # 0 for 0, 1 for 1..9, ...
     for sign in (False, True):
@@ -275,8 +295,11 @@ def tokenize_int(key: MaskingKey, domain: str, values: np.ndarray, max_value: in
         for d in np.unique(ndigits[(negative == sign) & (ndigits > 0)]):
             rows = np.flatnonzero((negative == sign) & (ndigits == d))
             out[rows] = _tokenize_magnitudes(key, domain, magnitude[rows], int(d), sign, bound)
-    result = np.empty(len(ints), dtype=object)
-    result[:] = [-int(m) if s else int(m) for m, s in zip(out.tolist(), negative.tolist())]
+    if (out < np.uint64(2**63)).all():
+        signed_out = out.astype(np.int64)
+        return np.where(negative, -signed_out, signed_out).astype(object)
+    result = np.empty(len(out), dtype=object)
+    result[:] = [-int(m) if s else int(m) for m, s in zip(out.tolist(), negative.tolist(), strict=True)]
     return result
 
 

@@ -36,19 +36,26 @@ def encode_hashes(words: list[np.ndarray], alphabet: np.ndarray, length: int) ->
     chars_per_word = max(1, int(64 // math.log2(len(alphabet))))
     if len(words) * chars_per_word < length:
         raise ValueError(f"{len(words)} hash words cannot fill {length} characters")
-    codes = np.empty((n, length), dtype=np.uint8)
+    codes = np.empty((length, n), dtype=np.uint8)
+    bits = int(math.log2(len(alphabet)))
+    power_of_two = 1 << bits == len(alphabet)
+    mask = np.uint64(len(alphabet) - 1)
     position = 0
     for word in words:
         remaining = word.copy()
-        for _ in range(chars_per_word):
+        for i in range(chars_per_word):
             if position >= length:
                 break
-            codes[:, position] = alphabet[(remaining % radix).astype(np.int64)]
-            remaining //= radix
+            if power_of_two:  # hex, base32: shifts instead of divisions
+                digit = (word >> np.uint64(bits * i)) & mask
+            else:
+                digit = remaining % radix
+                remaining //= radix
+            codes[position] = alphabet[digit.astype(np.intp)]
             position += 1
     if n == 0:
         return np.empty(0, dtype=object)
-    return codes.view(f"S{length}").ravel().astype(f"U{length}").astype(object)
+    return np.ascontiguousarray(codes.T).view(f"S{length}").ravel().astype(f"U{length}").astype(object)
 
 
 def hash_words(ctx: StrategyContext, values: pd.Series, count: int, salt: str = "") -> list[np.ndarray]:

@@ -1,0 +1,136 @@
+"""Masking throughput on one core: 1,000,000 distinct values per strategy, through the engine.
+
+Each case masks a column of 1M distinct values in batches of 100,000 rows (as a refresh
+does) through :class:`~datastage.masking.engine.MaskingEngine`, so the numbers include
+the engine's work: distinct-value factorization, fixed-point checks, the collision
+tracker of unique strategies and the fit to the column type. A last case calls Faker once
+per row on the same data, for comparison.
+
+Usage::
+
+    .venv/bin/python benchmarks/bench_masking.py            # all cases, 1M values
+    .venv/bin/python benchmarks/bench_masking.py --rows 200000 --case hash
+
+CPU time (``time.process_time``) is reported next to wall time: on a shared machine it
+is the steadier number. Results are recorded in ``benchmarks/README.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sqlite3
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import sqlalchemy as sa  # noqa: E402
+from faker import Faker  # noqa: E402
+
+from datastage.masking.engine import MaskingEngine  # noqa: E402
+from datastage.masking.keys import MaskingKey  # noqa: E402
+from datastage.masking.policy import policy_from_text, resolve_policy  # noqa: E402
+from datastage.schema import SchemaModel, reflect  # noqa: E402
+
+BATCH = 100_000
+KEY = MaskingKey(b"benchmark key, not a secret: 0123456789", source="benchmark")
+SCHEMA = """
+CREATE TABLE person (
+    id INTEGER PRIMARY KEY, email TEXT UNIQUE, first_name TEXT, code TEXT UNIQUE, token TEXT, ref INTEGER UNIQUE
+);
+"""
+
+
+@dataclass
+class Case:
+    name: str
+    column: str
+    rule: str
+    values: Callable[[int], np.ndarray]
+    target: int  # values per second the product promises
+
+
+def _text(fmt: Callable[[int], str]) -> Callable[[int], np.ndarray]:
+    return lambda n: np.array([fmt(i) for i in range(n)], dtype=object)
+
+
+CASES = [
+    Case("hash", "token", "{strategy: hash, length: 16}", _text(lambda i: f"tok-{i:09d}-x"), 1_000_000),
+    Case("tokenize (text)", "code", "tokenize", _text(lambda i: f"SKU-{i:07d}"), 1_000_000),
+    Case("tokenize (integer)", "ref", "tokenize", lambda n: np.arange(1, n + 1, dtype=object), 1_000_000),
+    Case("fake.first_name", "first_name", "fake.first_name", _text(lambda i: f"name{i}"), 1_000_000),
+    Case("email (unique)", "email", "{strategy: email, unique: true}",
+         _text(lambda i: f"user{i}@corp{i % 97}.example"), 300_000),
+]
+
+
+def model() -> SchemaModel:
+    path = Path(tempfile.mkdtemp()) / "bench.db"
+    conn = sqlite3.connect(path)
+    conn.executescript(SCHEMA)
+    conn.close()
+    engine = sa.create_engine(f"sqlite:///{path}")
+    with engine.connect() as conn_sa:
+        return reflect(conn_sa)
+
+
+def run_case(schema: SchemaModel, case: Case, rows: int) -> tuple[float, float]:
+    """(wall seconds, CPU seconds) to mask ``rows`` distinct values; checks the output is unique."""
+    rules = f"version: 1\ndefault: keep\ntables:\n  person:\n    {case.column}: {case.rule}\n"
+    engine = MaskingEngine(resolve_policy(policy_from_text(rules), schema), KEY)
+    values = case.values(rows)
+    batches = [pd.DataFrame({case.column: pd.Series(values[s:s + BATCH], dtype=object)})
+               for s in range(0, rows, BATCH)]
+    wall, cpu = time.perf_counter(), time.process_time()
+    outputs = [engine.mask_batch("person", batch)[0][case.column].to_numpy() for batch in batches]
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    if case.name != "fake.first_name":
+        assert len(set(np.concatenate(outputs))) == rows, f"{case.name}: outputs collided"
+    return wall, cpu
+
+
+def faker_per_row(rows: int) -> tuple[float, float]:
+    """Per-row Faker calls (what many masking tools do): seed by value, then draw."""
+    fake = Faker("en_US")
+    wall, cpu = time.perf_counter(), time.process_time()
+    for i in range(rows):
+        fake.seed_instance(i)
+        fake.first_name()
+    return time.perf_counter() - wall, time.process_time() - cpu
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--case", default=None, help="run only cases whose name contains this")
+    parser.add_argument("--faker-rows", type=int, default=50_000, help="rows for the per-row Faker comparison")
+    args = parser.parse_args()
+    schema = model()
+    print(f"{'case':<22} {'rows':>10} {'wall s':>8} {'cpu s':>8} {'values/s (cpu)':>15} {'target':>10}")
+    fake_rate = None
+    for case in CASES:
+        if args.case and args.case not in case.name:
+            continue
+        wall, cpu = run_case(schema, case, args.rows)
+        rate = args.rows / cpu
+        mark = "ok" if rate >= case.target else "MISSED"
+        print(f"{case.name:<22} {args.rows:>10,} {wall:>8.2f} {cpu:>8.2f} {rate:>15,.0f} {case.target:>10,} {mark}")
+        if case.name == "fake.first_name":
+            fake_rate = rate
+    if not args.case or "faker" in args.case:
+        wall, cpu = faker_per_row(args.faker_rows)
+        rate = args.faker_rows / cpu
+        print(f"{'Faker per row':<22} {args.faker_rows:>10,} {wall:>8.2f} {cpu:>8.2f} {rate:>15,.0f}")
+        if fake_rate:
+            print(f"fake.first_name through the engine is {fake_rate / rate:,.0f}x per-row Faker")
+
+
+if __name__ == "__main__":
+    main()
