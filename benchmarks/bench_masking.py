@@ -11,8 +11,8 @@ Usage::
     .venv/bin/python benchmarks/bench_masking.py            # all cases, 1M values
     .venv/bin/python benchmarks/bench_masking.py --rows 200000 --case hash
 
-CPU time (``time.process_time``) is reported next to wall time: on a shared machine it
-is the steadier number. Results are recorded in ``benchmarks/README.md``.
+CPU time (``time.process_time``) is reported next to wall time, best of ``--repeat`` runs:
+on a shared machine it is the steadier number. Results are recorded in ``benchmarks/README.md``.
 """
 
 from __future__ import annotations
@@ -81,19 +81,27 @@ def model() -> SchemaModel:
         return reflect(conn_sa)
 
 
-def run_case(schema: SchemaModel, case: Case, rows: int) -> tuple[float, float]:
-    """(wall seconds, CPU seconds) to mask ``rows`` distinct values; checks the output is unique."""
+def run_case(schema: SchemaModel, case: Case, rows: int, repeat: int) -> tuple[float, float]:
+    """Best (wall seconds, CPU seconds) of ``repeat`` runs masking ``rows`` distinct values.
+
+    Every run starts with a fresh engine (no state from the previous run) and checks
+    that the outputs of unique strategies are distinct.
+    """
     rules = f"version: 1\ndefault: keep\ntables:\n  person:\n    {case.column}: {case.rule}\n"
-    engine = MaskingEngine(resolve_policy(policy_from_text(rules), schema), KEY)
+    resolved = resolve_policy(policy_from_text(rules), schema)
     values = case.values(rows)
-    batches = [pd.DataFrame({case.column: pd.Series(values[s:s + BATCH], dtype=object)})
-               for s in range(0, rows, BATCH)]
-    wall, cpu = time.perf_counter(), time.process_time()
-    outputs = [engine.mask_batch("person", batch)[0][case.column].to_numpy() for batch in batches]
-    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-    if case.name != "fake.first_name":
-        assert len(set(np.concatenate(outputs))) == rows, f"{case.name}: outputs collided"
-    return wall, cpu
+    best = (float("inf"), float("inf"))
+    for _ in range(repeat):
+        engine = MaskingEngine(resolved, KEY)
+        batches = [pd.DataFrame({case.column: pd.Series(values[s:s + BATCH], dtype=object)})
+                   for s in range(0, rows, BATCH)]
+        wall, cpu = time.perf_counter(), time.process_time()
+        outputs = [engine.mask_batch("person", batch)[0][case.column].to_numpy() for batch in batches]
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        if case.name != "fake.first_name":
+            assert len(set(np.concatenate(outputs))) == rows, f"{case.name}: outputs collided"
+        best = min(best, (wall, cpu), key=lambda t: t[1])
+    return best
 
 
 def faker_per_row(rows: int) -> tuple[float, float]:
@@ -111,6 +119,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--case", default=None, help="run only cases whose name contains this")
     parser.add_argument("--faker-rows", type=int, default=50_000, help="rows for the per-row Faker comparison")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per case; the best is reported")
     args = parser.parse_args()
     schema = model()
     print(f"{'case':<22} {'rows':>10} {'wall s':>8} {'cpu s':>8} {'values/s (cpu)':>15} {'target':>10}")
@@ -118,7 +127,7 @@ def main() -> None:
     for case in CASES:
         if args.case and args.case not in case.name:
             continue
-        wall, cpu = run_case(schema, case, args.rows)
+        wall, cpu = run_case(schema, case, args.rows, args.repeat)
         rate = args.rows / cpu
         mark = "ok" if rate >= case.target else "MISSED"
         print(f"{case.name:<22} {args.rows:>10,} {wall:>8.2f} {cpu:>8.2f} {rate:>15,.0f} {case.target:>10,} {mark}")

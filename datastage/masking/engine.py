@@ -117,22 +117,24 @@ class _UniqueTracker:
 
     def conflicts(self, out_hash: np.ndarray, in_hash: np.ndarray) -> np.ndarray:
         """Positions whose output is already taken by a different input (or by an earlier one here)."""
-        bad = np.zeros(len(out_hash), dtype=bool)
-        for outs, ins in zip(self.outputs, self.inputs, strict=True):
-            pos = np.searchsorted(outs, out_hash)
-            pos[pos == len(outs)] = 0
-            hit = outs[pos] == out_hash
-            bad |= hit & (ins[pos] != in_hash)
-        # Within the batch: an output also given to an earlier, different input.
+        # Work on the outputs in sorted order: lookups in the earlier (sorted) outputs then walk
+        # memory forwards instead of jumping around.
         order = np.argsort(out_hash, kind="stable")
         outs, ins = out_hash[order], in_hash[order]
+        clash_sorted = np.zeros(len(outs), dtype=bool)
+        for earlier_outs, earlier_ins in zip(self.outputs, self.inputs, strict=True):
+            pos = np.searchsorted(earlier_outs, outs)
+            pos[pos == len(earlier_outs)] = 0
+            clash_sorted |= (earlier_outs[pos] == outs) & (earlier_ins[pos] != ins)
+        # Within the batch: an output also given to an earlier, different input.
         starts = np.ones(len(outs), dtype=bool)
         starts[1:] = outs[1:] != outs[:-1]
         first_of_group = np.maximum.accumulate(np.where(starts, np.arange(len(outs)), 0))
+        clash_sorted |= ins != ins[first_of_group]
         clash = np.zeros(len(outs), dtype=bool)
-        clash[order] = ins != ins[first_of_group]
+        clash[order] = clash_sorted
         self._sorted = (out_hash, order)
-        return bad | clash
+        return clash
 
     def remember(self, out_hash: np.ndarray, in_hash: np.ndarray) -> None:
         cached = self._sorted

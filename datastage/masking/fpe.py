@@ -7,7 +7,7 @@ written back in the same shape, so digits stay digits, letters stay letters and 
 length is kept. Integers map to integers with the same number of digits and sign.
 
 The permutation is ``Q(x) = P⁻¹(P(x) + 1)`` where ``P`` is a keyed Feistel network over
-the blocks of the number (modular addition per block, SipHash-2-4 round function under
+the blocks of the number (modular addition per block, SipHash-1-3 round function under
 per-round subkeys, the value's shape as tweak). ``Q`` is a bijection and, being a
 conjugate of ``+1``, a single cycle through the whole domain: no value maps to itself.
 Tiny domains (at most :data:`TABLE_LIMIT` values) use a keyed lookup table instead of a
@@ -17,7 +17,7 @@ until they land inside it (cycle walking), which keeps the map a bijection of th
 Everything is vectorised with numpy over whole columns; there is no per-value Python loop.
 
 Example:
-    >>> from datastage.masking.keys import MaskingKey
+    >>> from datastage.masking.keys import MaskingKey, siphash_uint64
     >>> key = MaskingKey(b"an example key, not a real one", source="example")
     >>> out = tokenize_text(key, "demo", np.array(["AB-1234", "AB-1235"], dtype=object))
     >>> [len(v) for v in out], out[0][2], out[0] != "AB-1234", out[0] != out[1]
@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from datastage.masking.keys import MaskingKey
+from datastage.masking.keys import MaskingKey, siphash_uint64
 
 TABLE_LIMIT = 1024  # domains up to this size use a keyed table permutation
 BLOCK_SYMBOLS = 12  # symbols per Feistel block: 26**12 < 2**57, so block sums fit in uint64
@@ -59,7 +59,7 @@ def _feistel(key: MaskingKey, domain: str, blocks: np.ndarray, radices: np.ndarr
             h = tweak.copy()
             for j in range(k):
                 if j != target:
-                    h = key_hash(round_key, h ^ out[:, j])
+                    h = round_hash(round_key, h ^ out[:, j])
             modulus = radices[:, target]
             f = _scale(h, modulus)
             column = out[:, target]
@@ -77,9 +77,12 @@ def _scale(h: np.ndarray, modulus: np.ndarray) -> np.ndarray:
 
 def key_hash(key16: bytes, values: np.ndarray) -> np.ndarray:
     """SipHash-2-4 of uint64 values under a raw 16-byte key."""
-    from datastage.masking.keys import siphash_uint64
-
     return siphash_uint64(key16, values)
+
+
+def round_hash(key16: bytes, values: np.ndarray) -> np.ndarray:
+    """The Feistel round function: SipHash-1-3 of uint64 values under the round's subkey."""
+    return siphash_uint64(key16, values, rounds=(1, 3), finalize=False)
 
 
 def _increment(blocks: np.ndarray, radices: np.ndarray) -> np.ndarray:
@@ -188,6 +191,7 @@ def _tokenize_text(key: MaskingKey, domain: str, values: np.ndarray, letters: bo
         return np.empty(0, dtype=object)
     codes, lengths = _char_matrix(values)
     width = codes.shape[0]
+    has_nul_tail = (codes == 0).sum(axis=0) > (width - lengths) if width else np.zeros(n, dtype=bool)
     cls = np.zeros(codes.shape, dtype=np.uint8)
     cls[(codes >= 48) & (codes <= 57)] = 1
     if letters:
@@ -213,9 +217,8 @@ def _tokenize_text(key: MaskingKey, domain: str, values: np.ndarray, letters: bo
     out_codes = np.where(classed, base + new_digits.astype(np.uint32), codes)
     fixed = np.ascontiguousarray(out_codes.T).view(f"U{width}").ravel()
     result = fixed.astype(object)
-    short = np.fromiter(map(len, result), dtype=np.int64, count=n) != lengths
-    if short.any():  # trailing NUL characters do not survive numpy's fixed-width strings
-        for i in np.flatnonzero(short):
+    if has_nul_tail.any():  # trailing NUL characters do not survive numpy's fixed-width strings
+        for i in np.flatnonzero(has_nul_tail):
             result[i] = result[i] + values[i][len(result[i]):]
     return result
 
