@@ -249,11 +249,13 @@ def _tokenize_rows(key: MaskingKey, domain: str, digits: np.ndarray, cls: np.nda
     radices = np.ones((n, k), dtype=np.uint64)
     block_radix = []
     for b in range(k):
-        rb = np.where(block_of == b, radix, _U(1))
+        in_block = block_of == b
+        rb = np.where(in_block, radix, _U(1))
+        db = np.where(in_block, digits, _U(0))
         value = np.zeros(n, dtype=np.uint64)
         for j in range(width):
             value *= rb[j]
-            value += np.where(block_of[j] == b, digits[j], _U(0))
+            value += db[j]
         blocks[:, b] = value
         radices[:, b] = np.prod(rb, axis=0, dtype=np.uint64)
         block_radix.append(rb)
