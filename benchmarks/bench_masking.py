@@ -29,15 +29,15 @@ from pathlib import Path
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import sqlalchemy as sa  # noqa: E402
-from faker import Faker  # noqa: E402
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+from faker import Faker
 
-from datastage.masking.engine import MaskingEngine  # noqa: E402
-from datastage.masking.keys import MaskingKey  # noqa: E402
-from datastage.masking.policy import policy_from_text, resolve_policy  # noqa: E402
-from datastage.schema import SchemaModel, reflect  # noqa: E402
+from datastage.masking.engine import MaskingEngine
+from datastage.masking.keys import MaskingKey
+from datastage.masking.policy import policy_from_text, resolve_policy
+from datastage.schema import SchemaModel, reflect
 
 BATCH = 100_000
 KEY = MaskingKey(b"benchmark key, not a secret: 0123456789", source="benchmark")
