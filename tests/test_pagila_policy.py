@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
+from conftest import TEST_KEY, ServerDatabases, load_pagila
 
 from datastage.cli import main
 from datastage.masking.check import check_policy_file
@@ -17,8 +18,6 @@ from datastage.masking.keys import MaskingKey
 from datastage.masking.policy import load_policy, resolve_policy
 from datastage.schema import reflect
 from datastage.values import rows_to_frame
-
-from conftest import TEST_KEY, ServerDatabases, load_pagila
 
 ROOT = Path(__file__).resolve().parents[1]
 POLICY = ROOT / "rules" / "pagila.yaml"
@@ -48,7 +47,8 @@ def test_pagila_policy_checks_clean_and_masks_customers(pg_databases: ServerData
 
     # The same check through the CLI, with a project pointing at the database.
     config = tmp_path / "datastage.yaml"
-    config.write_text(f"source: {{url: '{url}'}}\nenvironments:\n  dev: {{url: 'sqlite:///dev.db', rules: '{POLICY}'}}\n")
+    config.write_text(f"source: {{url: '{url}'}}\n"
+                      f"environments:\n  dev: {{url: 'sqlite:///dev.db', rules: '{POLICY}'}}\n")
     cli = CliRunner().invoke(main, ["rules", "check", "--config", str(config), "--env", "dev", "--strict"])
     assert cli.exit_code == 0, cli.output
     assert cli.output.strip() == f"{POLICY}: ok (16 masked columns, 0 warning(s))"
