@@ -253,12 +253,18 @@ def strategies(as_json: bool) -> None:
     if as_json:
         emit_json([{"name": s.name, "summary": s.summary, "doc": s.doc, "types": sorted(s.types),
                     "deterministic": s.deterministic, "unique": s.unique, "changes": s.changes,
-                    "params": {p.name: {"default": p.default, "required": p.required, "doc": p.doc}
+                    "row_independent": s.row_independent, "origin": s.origin,
+                    "params": {p.name: {"default": p.default, "required": p.required, "doc": p.doc,
+                                        "choices": list(p.choices) or None, "type": p.kind_name}
                                for p in s.params.values()}} for s in specs])
         return
     for spec in specs:
-        flags = [f"unique ({spec.unique})" if spec.unique else "", "deterministic" if spec.deterministic else ""]
+        flags = [f"unique ({spec.unique})" if spec.unique else "", "deterministic" if spec.deterministic else "",
+                 "reads the row" if not spec.row_independent else "",
+                 "" if spec.origin == "built-in" else spec.origin]
         out.print(f"[bold]{spec.name}[/]  {' · '.join(f for f in flags if f)}")
+        if len(spec.types) < 8:
+            out.print(f"    takes: {', '.join(sorted(spec.types))}")
         out.print(f"    {spec.doc.strip()}".replace("\n", "\n    "))
         for param in spec.params.values():
             default = f" (default {param.default!r})" if param.default is not None else ""

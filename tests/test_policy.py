@@ -214,3 +214,20 @@ def test_example_policies_are_valid_yaml_with_known_strategies() -> None:
         policy = load_policy(path)
         assert policy.tables, path
     assert (ROOT / "rules" / "demo.yaml").read_text() == RULES
+
+
+def test_strategies_command_lists_the_registry_with_parameters() -> None:
+    code, output = _run("strategies", "--json")
+    assert code == 0
+    listed = {s["name"]: s for s in json.loads(output)}
+    assert listed["tokenize"]["unique"] == "bijective" and listed["email"]["unique"] == "checked"
+    assert listed["date_shift"]["params"]["max_days"] == {"default": 30, "required": False, "type": "an integer",
+                                                         "doc": "largest shift in days, either way (never 0)",
+                                                         "choices": None}
+    assert listed["person.first_name"]["row_independent"] is False
+    assert listed["hash"]["params"]["encoding"]["choices"] == ["hex", "base32"]
+    code, text = _run("strategies")
+    assert code == 0
+    assert "tokenize  unique (bijective) · deterministic" in text
+    assert "    - keep_last: characters kept at the end (default 0)" in text
+    assert "fake.<provider>" in text
