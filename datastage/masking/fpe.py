@@ -37,6 +37,7 @@ ROUNDS_PER_BLOCK = 4
 _U = np.uint64
 _CLASS_BASE = np.array([0, 48, 97, 65], dtype=np.uint32)  # other, digit, lower, upper
 _CLASS_RADIX = np.array([1, 10, 26, 26], dtype=np.uint64)
+_CLASS_RADIX_U8 = _CLASS_RADIX.astype(np.uint8)
 
 
 # -- the permutation over blocks ---------------------------------------------------------
@@ -170,7 +171,7 @@ def _char_matrix(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.ascontiguousarray(fixed.view(np.uint32).reshape(len(values), width).T), lengths
 
 
-CHUNK = 32_768  # values per pass: the working arrays stay in the CPU cache
+CHUNK = 16_384  # values per pass: the working arrays stay in the CPU cache
 
 
 def tokenize_text(key: MaskingKey, domain: str, values: np.ndarray, letters: bool = True) -> np.ndarray:
@@ -199,7 +200,7 @@ def _tokenize_text(key: MaskingKey, domain: str, values: np.ndarray, letters: bo
         cls[(codes >= 65) & (codes <= 90)] = 3
     classed = cls > 0
     base = _CLASS_BASE[cls]
-    digits = (codes - base).astype(np.uint64)
+    digits = (codes - base).astype(np.uint8)  # symbols < 26: small matrices keep the work in cache
     digits[~classed] = 0
     count = classed.sum(axis=0)
     tweak = _shape_tweak(key, domain, cls, lengths)
@@ -244,14 +245,14 @@ def _tokenize_rows(key: MaskingKey, domain: str, digits: np.ndarray, cls: np.nda
         block_of[j] = (seen * k) // denominator
         seen += classed[j]
     block_of[~classed] = -1
-    radix = _CLASS_RADIX[cls]
+    radix = _CLASS_RADIX_U8[cls]
     blocks = np.zeros((n, k), dtype=np.uint64)
     radices = np.ones((n, k), dtype=np.uint64)
     block_radix = []
     for b in range(k):
         in_block = block_of == b
-        rb = np.where(in_block, radix, _U(1))
-        db = np.where(in_block, digits, _U(0))
+        rb = np.where(in_block, radix, np.uint8(1))
+        db = np.where(in_block, digits, np.uint8(0))
         value = np.zeros(n, dtype=np.uint64)
         for j in range(width):
             value *= rb[j]
@@ -266,7 +267,7 @@ def _tokenize_rows(key: MaskingKey, domain: str, digits: np.ndarray, cls: np.nda
         value = np.ascontiguousarray(mapped[:, b])
         for j in range(width - 1, -1, -1):
             value, rem = np.divmod(value, rb[j])
-            out[j] += rem
+            np.add(out[j], rem, out=out[j], casting="unsafe")
     return out
 
 
