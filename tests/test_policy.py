@@ -111,6 +111,8 @@ BROKEN = [
      "values distinct; use a unique-capable strategy (tokenize, hash, email, card_number ...)"),
     ("unknown-fake", HEAD + "  customer:\n    phone: fake.phone_numbr\n",
      "{f}:5: tables.customer.phone: unknown strategy 'fake.phone_numbr'; run 'datastage strategies' to list them"),
+    ("locale", HEAD + "  customer:\n    phone: {strategy: fake.phone_number, locale: xx_XX}\n",
+     "{f}:5: tables.customer.phone: unknown Faker locale 'xx_XX'"),
     ("coverage", "version: 1\ndefault: fail\ntables:\n  customer:\n    email: email\n",
      "{f}:2: default: 46 column(s) in scope have no rule (default: fail): address.line1, address.city, "),
 ]
@@ -231,3 +233,15 @@ def test_strategies_command_lists_the_registry_with_parameters() -> None:
     assert "tokenize  unique (bijective) · deterministic" in text
     assert "    - keep_last: characters kept at the end (default 0)" in text
     assert "fake.<provider>" in text
+
+
+def test_hash_longer_than_the_column_is_rejected(tmp_path: Path) -> None:
+    from maskkit import build_model
+
+    model = build_model(tmp_path)
+    path = tmp_path / "long.yaml"
+    path.write_text(HEAD + "  customer:\n    code: {strategy: hash, length: 32}\n")
+    with pytest.raises(RulesError) as caught:
+        resolve_policy(load_policy(path), model)
+    assert str(caught.value) == (f"{path}:5: tables.customer.code: customer.code holds at most 12 characters, "
+                                 "but strategy hash writes 32; lower 'length'")

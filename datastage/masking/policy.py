@@ -174,6 +174,8 @@ def parse_policy(root: Node, path: Path, sha256: str, errors: list[RulesError] |
     if version.value != 1:
         raise version.error(f"unsupported rules version {version.value!r} (expected 1)")
     locale = root["locale"].text() if root.get("locale") else "en_US"
+    if root.get("locale"):
+        _checked_locale(locale, "en_US", root["locale"])
     default_node = root.get("default")
     default = default_node.text() if default_node else "fail"
     if default not in DEFAULTS:
@@ -254,7 +256,7 @@ def _column_rule(table: str, column: str, node: Node, locale: str) -> ColumnRule
         raise node.error("unique must be true or false")
     domain = str(body.pop("domain", "") or _default_domain(name))
     when = body.pop("when", None)
-    column_locale = str(body.get("locale") or locale)
+    column_locale = _checked_locale(body.pop("locale", None), locale, node)
     params = body
     for param, problem in spec.check_params(params):
         target = node[param] if isinstance(node.value, dict) and param in node else node
@@ -299,7 +301,7 @@ def _nested_rule(table: str, column: str, name: str, raw: Any, node: Node, local
     if "text" not in spec.types:
         raise node.error(f"{where}strategy {strategy_name} does not take text")
     domain = str(body.pop("domain", "") or _default_domain(strategy_name))
-    nested_locale = str(body.get("locale") or locale)
+    nested_locale = _checked_locale(body.pop("locale", None), locale, node)
     for _param, problem in spec.check_params(body):
         raise node.error(f"{where}{problem}")
     rule = ColumnRule(table=table, column=column, strategy=strategy_name, params=spec.with_defaults(body),
@@ -313,6 +315,19 @@ def _nested_rule(table: str, column: str, name: str, raw: Any, node: Node, local
         for inner, inner_raw in spec.nested(rule.params).items():
             rule.nested[inner] = _nested_rule(table, column, f"{name}.{inner}", inner_raw, node, nested_locale)
     return rule
+
+
+def _checked_locale(written: Any, default: str, node: Node) -> str:
+    """The rule's Faker locale (``written`` or the file's); an unknown one is an error here, not mid-refresh."""
+    if written is None:
+        return default
+    from datastage.masking.fakepool import faker_for
+
+    try:
+        faker_for(str(written))
+    except RulesError as exc:
+        raise node.error(exc.message) from None
+    return str(written)
 
 
 def _default_domain(strategy: str) -> str:
