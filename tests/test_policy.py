@@ -111,6 +111,9 @@ BROKEN = [
      "values distinct; use a unique-capable strategy (tokenize, hash, email, card_number ...)"),
     ("unknown-fake", HEAD + "  customer:\n    phone: fake.phone_numbr\n",
      "{f}:5: tables.customer.phone: unknown strategy 'fake.phone_numbr'; run 'datastage strategies' to list them"),
+    ("key-when", HEAD + "  product:\n    sku: {strategy: tokenize, when: \"price > 10\"}\n",
+     "{f}:5: tables.product.sku: product.sku is a key or unique column; masking only the rows matching when: "
+     "could collide with the real values left in the others, and references to it would break; drop 'when'"),
     ("locale", HEAD + "  customer:\n    phone: {strategy: fake.phone_number, locale: xx_XX}\n",
      "{f}:5: tables.customer.phone: unknown Faker locale 'xx_XX'"),
     ("coverage", "version: 1\ndefault: fail\ntables:\n  customer:\n    email: email\n",

@@ -498,6 +498,10 @@ def _check_rule(rule: ColumnRule, table: TableInfo, column: ColumnInfo) -> None:
     if (in_key or rule.unique) and not spec.deterministic:
         raise _error(rule.origin, f"{table.key}.{column.name} is a key, but strategy {spec.name} is not "
                                   "deterministic, so references to it would break")
+    if (in_key or rule.unique) and rule.when:
+        raise _error(rule.origin, f"{table.key}.{column.name} is a key or unique column; masking only the rows "
+                                  "matching when: could collide with the real values left in the others, and "
+                                  "references to it would break; drop 'when'")
     if rule.strategy == "null" and not column.nullable:
         raise _error(rule.origin, f"{table.key}.{column.name} is NOT NULL; strategy null cannot apply")
     if rule.strategy == "value" and rule.params.get("value") is None and not column.nullable:
