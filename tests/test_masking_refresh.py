@@ -193,3 +193,39 @@ def test_a_unique_column_of_a_million_rows_masks_without_collisions(tmp_path: Pa
         masked_codes.append(out["code"].to_numpy())
     assert len(set(np.concatenate(masked_emails))) == n
     assert len(set(np.concatenate(masked_codes))) == n
+
+
+REGIONS = """
+CREATE TABLE site (region TEXT NOT NULL, code TEXT NOT NULL, label TEXT NOT NULL, PRIMARY KEY (region, code));
+CREATE TABLE visit (visit_id INTEGER PRIMARY KEY, region TEXT NOT NULL, code TEXT NOT NULL,
+                    FOREIGN KEY (region, code) REFERENCES site (region, code));
+CREATE TABLE note (note_id INTEGER PRIMARY KEY, site_code TEXT, site_region TEXT, body TEXT);
+"""
+
+
+def test_composite_and_virtual_foreign_keys_get_the_key_mapping(tmp_path: Path) -> None:
+    conn = sqlite3.connect(tmp_path / "prod.db")
+    conn.executescript(REGIONS)
+    sites = [(r, f"S{i:03d}", f"site {i}") for i, r in enumerate(["north", "south"] * 20)]
+    conn.executemany("INSERT INTO site VALUES (?, ?, ?)", sites)
+    conn.executemany("INSERT INTO visit VALUES (?, ?, ?)", [(i, *sites[i % 40][:2]) for i in range(200)])
+    conn.executemany("INSERT INTO note VALUES (?, ?, ?, ?)", [(i, sites[i][1], sites[i][0], "x") for i in range(40)])
+    conn.commit()
+    conn.close()
+    (tmp_path / "rules.yaml").write_text("version: 1\ndefault: keep\ntables:\n  site:\n    code: tokenize\n")
+    (tmp_path / "datastage.yaml").write_text(
+        "source: {url: sqlite:///prod.db}\nenvironments:\n  test:\n    url: sqlite:///test.db\n"
+        "    rules: rules.yaml\n    subset:\n      virtual_foreign_keys:\n"
+        "        - {table: note, columns: [site_region, site_code], references: site, ref_columns: [region, code]}\n")
+    result = datastage.refresh("test", config=tmp_path / "datastage.yaml")
+    assert result.verdict == "pass"
+    test = sqlite3.connect(tmp_path / "test.db")
+    test.execute(f"ATTACH DATABASE '{tmp_path / 'prod.db'}' AS prod")
+    codes = dict(test.execute("SELECT p.label, s.code FROM prod.site p JOIN site s USING (label)").fetchall())
+    assert len(set(codes.values())) == 40 and all(re.fullmatch(r"[A-Z]\d{3}", c) for c in codes.values())
+    real = {label: code for code, label in test.execute("SELECT code, label FROM prod.site").fetchall()}
+    assert all(codes[label] != real[label] for label in codes)
+    assert test.execute("SELECT count(*) FROM visit v JOIN site s USING (region, code)").fetchone()[0] == 200
+    assert test.execute("SELECT count(*) FROM note n JOIN site s ON s.region = n.site_region "
+                        "AND s.code = n.site_code").fetchone()[0] == 40
+    test.close()
