@@ -29,6 +29,7 @@ ints = st.integers(min_value=10, max_value=2**31 - 1)
 CASES = [
     ("hash", "notes", words),
     ("tokenize", "notes", codes),
+    ("tokenize", "tier", words),
     ("tokenize", "score", ints),
     ("email", "email", emails),
     ("fake.first_name", "first_name", words),
@@ -39,7 +40,8 @@ CASES = [
     ("{strategy: partial, keep_last: 2}", "notes", words),
 ]
 UNIQUE = [c for c in CASES if c[0] in ("hash", "tokenize", "email", "phone", "card_number", "iban")]
-CHANGING = [c for c in CASES if not c[0].startswith("{strategy: partial")]
+# Free text may hold no ASCII letter or digit at all ("é!"): tokenize has nothing to change there.
+CHANGING = [c for c in CASES if not c[0].startswith("{strategy: partial") and c[1] != "tier"]
 
 
 @pytest.fixture(scope="module")
@@ -77,8 +79,7 @@ def test_output_depends_only_on_key_domain_and_value(model: SchemaModel, rule: s
     check()
 
 
-@pytest.mark.parametrize(("rule", "name", "values"), [c for c in CASES if "partial" not in c[0]],
-                         ids=[f"{c[0]}-{c[1]}" for c in CASES if "partial" not in c[0]])
+@pytest.mark.parametrize(("rule", "name", "values"), CHANGING, ids=[f"{c[0]}-{c[1]}" for c in CHANGING])
 def test_another_key_gives_unrelated_output(model: SchemaModel, rule: str, name: str,
                                             values: st.SearchStrategy) -> None:
     @SETTINGS

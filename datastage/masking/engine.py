@@ -5,7 +5,12 @@ rule's ``when:``), hands each distinct value once to the strategy (deterministic
 strategies give equal outputs for equal inputs, so repeated values cost nothing),
 redraws fixed points for strategies that promise a change, keeps ``checked``-unique
 domains injective across every table of the run, and fits the output to the column's
-type and length.
+type and length. ``bijective`` strategies are never redrawn: a redraw could collide with
+another value's output, so they are built without fixed points instead.
+
+Rules whose strategy reads other columns' masked values (``template``) run after the
+others; nested strategies (``regex`` ``with:``, ``json`` ``paths:``) run through the same
+machinery in their own domain, so an e-mail inside free text masks like the ``email`` column.
 
 Example:
     >>> engine = MaskingEngine(resolved_policy, key)              # doctest: +SKIP
