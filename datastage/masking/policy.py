@@ -28,6 +28,7 @@ Example:
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -261,11 +262,14 @@ def resolve_policy(
     *,
     out_of_scope: set[str] | None = None,
     kept_from_target: set[str] | None = None,
+    personal: Mapping[tuple[str, str], str] | None = None,
 ) -> ResolvedPolicy:
     """Check ``policy`` against ``model`` and decide every in-scope column's treatment.
 
     ``out_of_scope`` tables get no rows (subset excludes); ``kept_from_target`` tables
-    take their rows from the current target. Raises :class:`RulesError` on the first
+    take their rows from the current target. ``personal`` maps the columns the scan
+    classified as personal data to a description; keeping one of them without a
+    ``reason`` stops the refresh (coverage gate). Raises :class:`RulesError` on the first
     problem, or one error listing every column without a rule under ``default: fail``.
     """
     out_of_scope = out_of_scope or set()
@@ -273,6 +277,7 @@ def resolve_policy(
     rules: dict[tuple[str, str], ColumnRule] = {}
     truncated: dict[str, str] = {}
     kept_tables: set[str] = set()
+    kept_origins: dict[str, Origin | None] = {}
     for written, table_rule in policy.tables.items():
         table = model.table(written, None) if model.resolve(written) else None
         if table is None:
@@ -282,6 +287,7 @@ def resolve_policy(
             continue
         if table_rule.action == "keep":
             kept_tables.add(table.key)
+            kept_origins[table.key] = table_rule.origin
             continue
         for column_name, rule in table_rule.columns.items():
             if column_name not in table.columns:
@@ -337,7 +343,34 @@ def resolve_policy(
         raise _error(policy.default_origin,
                      f"{len(missing)} column(s) in scope have no rule (default: fail): {shown}; "
                      "add a strategy or 'keep' for each")
+    if personal:
+        _gate_personal(policy, decisions, personal, kept_origins)
     return ResolvedPolicy(policy, decisions, truncated, kept_tables, warnings)
+
+
+def _gate_personal(policy: Policy, decisions: dict[tuple[str, str], ColumnDecision],
+                   personal: Mapping[tuple[str, str], str], kept_origins: dict[str, Origin | None]) -> None:
+    """A column the scan classified as personal data may be kept only with a reason."""
+    kept_without_reason: list[tuple[Origin | None, str]] = []
+    for slot, decision in decisions.items():
+        if slot not in personal:
+            continue
+        if decision.status == "kept-by-default":
+            origin = policy.default_origin
+        elif decision.rule is None and decision.table in kept_origins and decision.status == "kept-with-reason":
+            origin = kept_origins[decision.table]
+        elif decision.status == "non_personal" and decision.rule is not None and decision.rule.is_keep:
+            origin = decision.rule.origin
+        else:
+            continue
+        kept_without_reason.append((origin, f"{decision.table}.{decision.column} ({personal[slot]})"))
+    if kept_without_reason:
+        origin, first = kept_without_reason[0]
+        more = len(kept_without_reason) - 1
+        others = "; also " + ", ".join(w.split(" (")[0] for _, w in kept_without_reason[1:6]) + (
+            f" and {more - 5} more" if more > 5 else "") if more else ""
+        raise _error(origin, f"{first} is personal data but kept without a reason; mask it or write "
+                             f"{{strategy: keep, reason: ...}}{others}")
 
 
 def _is_structural_key(table: TableInfo, column: ColumnInfo) -> bool:

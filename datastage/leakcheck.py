@@ -1,0 +1,476 @@
+"""The leak check and the card sweep: every row of the loaded copy against keyed hashes of the source.
+
+While the source subset streams through masking, :class:`LeakIndex` keeps keyed hashes
+(never values) of
+
+* every original value of every masked column, per column, and
+* the identifier tokens inside them (e-mail addresses, phone numbers, card numbers,
+  IBANs, national ids, distinctive full names), plus those of columns the scan
+  classified as direct identifiers but the rules keep (with a reason).
+
+After the load, :func:`scan_loaded_copy` streams every text and JSON column of the
+shadow (all rows) and counts
+
+* ``leak_masked_columns``: values of a masked column that equal an original value of
+  that column (a value the rule maps onto itself, such as a date already at the start
+  of its year under ``generalize``, or a value from the rule's own fake pool, is
+  counted as excused, not as a leak);
+* ``leak_identifiers``: identifier tokens anywhere in the target that come from the
+  source (a kept column's own identifiers are not counted in that column);
+* ``card_sweep``: Luhn-valid card numbers in a real issuer range outside the reserved
+  test ranges, whatever their origin.
+
+The hashes are SipHash under a ``leakcheck`` subkey of the masking key, so the report
+holds counts only.
+
+Example:
+    >>> index = LeakIndex(key, planned)                     # doctest: +SKIP
+    >>> index.observe("customer", batch)                    # doctest: +SKIP
+    >>> checks = scan_loaded_copy(conn, planned, index, key, settings, name_of)   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import SQLAlchemyError
+
+from datastage import piidata as pii
+from datastage.cards import is_test_card
+from datastage.checkspec import CheckSettings
+from datastage.db import db_error_message
+from datastage.errors import StepError
+from datastage.masking.engine import MaskingEngine
+from datastage.masking.fakepool import fake_pool
+from datastage.masking.keys import MaskingKey
+from datastage.masking.policy import ColumnRule
+from datastage.schema import TableInfo
+from datastage.values import canonical_text, rows_to_frame
+from datastage.verify import CheckResult, Status
+
+if TYPE_CHECKING:
+    from datastage.pipeline import PlanResult
+
+TEXT_CATEGORIES = frozenset({"text", "json", "other", "array"})
+VALUE_DOMAIN = "leakcheck/value"
+TOKEN_DOMAIN = "leakcheck/token"  # noqa: S105 - a hashing domain name, not a secret
+
+
+class HashSet:
+    """A growing set of uint64 hashes, compacted to a sorted unique array."""
+
+    def __init__(self) -> None:
+        self._parts: list[np.ndarray] = []
+        self._size = 0
+        self._sorted = np.zeros(0, dtype=np.uint64)
+
+    def add(self, hashes: np.ndarray) -> None:
+        if len(hashes):
+            self._parts.append(np.asarray(hashes, dtype=np.uint64))
+            self._size += len(hashes)
+            if self._size > 4 * max(len(self._sorted), 1 << 16):
+                self._compact()
+
+    def _compact(self) -> None:
+        if self._parts:
+            self._sorted = np.unique(np.concatenate([self._sorted, *self._parts]))
+            self._parts, self._size = [], 0
+
+    def __len__(self) -> int:
+        self._compact()
+        return len(self._sorted)
+
+    def contains(self, hashes: np.ndarray) -> np.ndarray:
+        self._compact()
+        if not len(self._sorted) or not len(hashes):
+            return np.zeros(len(hashes), dtype=bool)
+        pos = np.searchsorted(self._sorted, hashes)
+        pos[pos == len(self._sorted)] = 0
+        return self._sorted[pos] == hashes
+
+
+def _text(series: pd.Series) -> pd.Series:
+    """Non-NULL canonical text of a column, index kept."""
+    text = pd.Series(canonical_text(series), index=series.index, dtype=object)
+    return text[text.notna()].astype(str)
+
+
+def _explode(found: pd.Series) -> pd.Series:
+    flat = found.explode()
+    return flat[flat.notna()].astype(str)
+
+
+def identifier_tokens(values: pd.Series, *, phones: bool = True, names: bool = False,
+                      whole_phone: bool = False) -> pd.Series:
+    """Normalised identifier tokens (``kind:token``) found in text values; one row per token, index kept."""
+    parts: list[pd.Series] = []
+    if values.empty:
+        return pd.Series([], dtype=object)
+    at = values.str.contains("@", regex=False)
+    if at.any():
+        parts.append("email:" + _explode(values[at].str.findall(pii.EMAIL_RE)).str.lower())
+    digits_present = values.str.contains(r"\d{2}", regex=True)
+    numeric = values[digits_present]
+    if not numeric.empty:
+        cards = _explode(numeric.str.findall(pii.CARD_IN_TEXT)).str.replace(r"\D", "", regex=True)
+        cards = cards[[pii.plausible_card(c) and not is_test_card(c) for c in cards]]
+        parts.append("card:" + cards)
+        upper = numeric.str.upper()
+        ibans = _explode(upper.str.findall(pii.IBAN_IN_TEXT)).str.replace(" ", "", regex=False)
+        parts.append("iban:" + ibans[[pii.iban_valid(i) for i in ibans]])
+        parts.append("ssn:" + _explode(numeric.str.findall(pii.SSN_RE)).str.replace("-", "", regex=False))
+        parts.append("ni:" + _explode(upper.str.findall(pii.UK_NI_RE)).str.replace(" ", "", regex=False))
+        if phones:
+            found = _explode(numeric.str.findall(pii.PHONE_IN_TEXT))
+            if whole_phone:
+                shaped = numeric[numeric.str.fullmatch(pii.PHONE_SHAPE, flags=re.IGNORECASE).fillna(False)]
+                found = pd.concat([found, shaped])
+            found = found.str.replace(r"\D", "", regex=True)
+            found = found[(found.str.len() >= 8) & (found.str.len() <= 15)]
+            parts.append("phone:" + found.str[-10:])
+    if names:
+        parts.append(name_bigrams(values))
+    parts = [p for p in parts if not p.empty]
+    return pd.concat(parts) if parts else pd.Series([], dtype=object)
+
+
+def name_bigrams(values: pd.Series, mode: str = "all") -> pd.Series:
+    """``name:first last`` tokens of consecutive words (folded).
+
+    ``all``: every pair (what the target is searched for); ``names``: pairs with a
+    distinctive word, from columns holding names; ``text``: capitalised pairs in free
+    text that start with a known given name and contain a distinctive word.
+    """
+    if mode == "text":
+        firsts = pii.first_names()
+        words = values.map(lambda v: re.findall(r"\b[A-Z][^\W\d_]+\b", v))
+        pairs = words.map(lambda ws: [f"{pii.fold(a)} {pii.fold(b)}" for a, b in itertools.pairwise(ws)
+                                      if pii.fold(a) in firsts
+                                      and (pii.distinctive_name(a) or pii.distinctive_name(b))])
+    else:
+        words = values.map(lambda v: [pii.fold(w) for w in pii.WORD_RE.findall(v)])
+        pairs = words.map(lambda ws: [f"{a} {b}" for a, b in itertools.pairwise(ws)
+                                      if mode == "all" or pii.distinctive_name(a) or pii.distinctive_name(b)])
+    return "name:" + _explode(pairs)
+
+
+@dataclass
+class LeakIndex:
+    """Keyed hashes of what must not reach the target, collected while the source subset streams."""
+
+    key: MaskingKey
+    masked: dict[str, list[ColumnRule]]
+    harvest: dict[str, dict[str, dict[str, bool]]]
+    name_pairs: dict[str, tuple[str, str]]
+    kept_identifiers: dict[str, list[str]]
+    values: dict[tuple[str, str], HashSet] = field(default_factory=dict)
+    tokens: HashSet = field(default_factory=HashSet)
+    kept_tokens: dict[tuple[str, str], HashSet] = field(default_factory=dict)
+    harvested: Counter[str] = field(default_factory=Counter)
+    rows_observed: int = 0
+
+    @classmethod
+    def for_plan(cls, key: MaskingKey, planned: PlanResult) -> LeakIndex:
+        """What to collect for each table, from the resolved policy and the scan's classification."""
+        masked: dict[str, list[ColumnRule]] = {}
+        harvest: dict[str, dict[str, dict[str, bool]]] = {}
+        name_pairs: dict[str, tuple[str, str]] = {}
+        kept: dict[str, list[str]] = {}
+        scan = planned.scan
+        for table in planned.tables:
+            rules = planned.policy.masked_columns(table.key)
+            masked[table.key] = rules
+            masked_names = {r.column for r in rules}
+            per_column: dict[str, dict[str, bool]] = {}
+            firsts, lasts = [], []
+            for column in table.columns.values():
+                finding = scan.get(table.key, column.name) if scan else None
+                kind = finding.kind if finding else None
+                shares = finding.value_kinds if finding else {}
+                is_masked = column.name in masked_names
+                direct = finding is not None and finding.classification == "direct_identifier"
+                if not (is_masked or direct) or column.category not in TEXT_CATEGORIES:
+                    continue
+                free = kind == "free_text" or column.category == "json"
+                per_column[column.name] = {
+                    "phones": kind == "phone" or (free and "free_text:phone" in shares),
+                    "names": kind == "full_name" or (free and "free_text:full_name" in shares),
+                    "whole_names": kind == "full_name",
+                    "masked": is_masked,
+                }
+                if not is_masked:
+                    kept.setdefault(table.key, []).append(column.name)
+                if kind == "first_name" and is_masked:
+                    firsts.append(column.name)
+                if kind == "last_name" and is_masked:
+                    lasts.append(column.name)
+            harvest[table.key] = per_column
+            if firsts and lasts:
+                name_pairs[table.key] = (firsts[0], lasts[0])
+        return cls(key, masked, harvest, name_pairs, kept)
+
+    def _hash_tokens(self, tokens: pd.Series) -> np.ndarray:
+        return self.key.hash_text(TOKEN_DOMAIN, tokens.to_numpy(dtype=object))
+
+    def observe(self, table: str, batch: pd.DataFrame) -> None:
+        """Record the original (unmasked) values of one source batch."""
+        if batch.empty:
+            return
+        self.rows_observed += len(batch)
+        for rule in self.masked.get(table, []):
+            if rule.column not in batch.columns:
+                continue
+            text = _text(batch[rule.column])
+            self.values.setdefault((table, rule.column), HashSet()).add(
+                self.key.hash_text(VALUE_DOMAIN, text.to_numpy(dtype=object)))
+        for column, how in self.harvest.get(table, {}).items():
+            if column not in batch.columns:
+                continue
+            tokens = identifier_tokens(_text(batch[column]), phones=how["phones"], whole_phone=how["phones"])
+            if how["names"]:
+                mode = "names" if how["whole_names"] else "text"
+                tokens = pd.concat([tokens, name_bigrams(_text(batch[column]), mode)])
+            self._add(table, column, tokens, how["masked"])
+        if table in self.name_pairs:
+            first, last = self.name_pairs[table]
+            if first in batch.columns and last in batch.columns:
+                both = batch[[first, last]].dropna()
+                a = both[first].astype(str).map(pii.fold)
+                b = both[last].astype(str).map(pii.fold)
+                distinctive = a.map(pii.distinctive_name) | b.map(pii.distinctive_name)
+                pairs = pd.concat(["name:" + a[distinctive] + " " + b[distinctive],
+                                   "name:" + b[distinctive] + " " + a[distinctive]])
+                self._add(table, first, pairs, True)
+
+    def _add(self, table: str, column: str, tokens: pd.Series, masked: bool) -> None:
+        if tokens.empty:
+            return
+        kinds = tokens.str.split(":", n=1).str[0].value_counts()
+        self.harvested.update({str(k): int(v) for k, v in kinds.items()})
+        hashes = self._hash_tokens(tokens)
+        if masked:
+            self.tokens.add(hashes)
+        else:
+            self.kept_tokens.setdefault((table, column), HashSet()).add(hashes)
+
+
+@dataclass
+class _Tally:
+    columns: int = 0
+    values: int = 0
+    matches: Counter[str] = field(default_factory=Counter)
+    by_kind: dict[str, Counter[str]] = field(default_factory=dict)
+    excused: dict[str, Counter[str]] = field(default_factory=dict)
+
+
+class _Excuser:
+    """Whether a matched target value could be the rule's own output (fixed point or fake-pool value)."""
+
+    def __init__(self, planned: PlanResult, key: MaskingKey) -> None:
+        self.engine = MaskingEngine(planned.policy, key)
+        self.pools: dict[str, set[str]] = {}
+
+    def pool(self, rule: ColumnRule) -> set[str]:
+        name = rule.strategy or ""
+        if not name.startswith("fake."):
+            return set()
+        cache_key = f"{rule.locale}/{name}/{sorted(rule.params.items())!r}"
+        if cache_key not in self.pools:
+            params = rule.params
+            try:
+                values = fake_pool(str(params.get("locale") or rule.locale), name.split(".", 1)[1],
+                                   int(params.get("pool_size") or 4096), **(params.get("args") or {}))
+            except Exception:  # noqa: BLE001 - a pool that cannot be drawn excuses nothing
+                values = ()
+            self.pools[cache_key] = {str(v) for v in canonical_text(pd.Series(list(values), dtype=object))
+                                     if v is not None}
+        return self.pools[cache_key]
+
+    def excuse(self, rule: ColumnRule, frame: pd.DataFrame, hit_index: pd.Index) -> tuple[int, int]:
+        """(fixed points, fake-pool values) among the matched rows."""
+        subset = frame.loc[hit_index]
+        text = _text(subset[rule.column])
+        pool = self.pool(rule)
+        in_pool = text.isin(pool) if pool else pd.Series(False, index=text.index)
+        fixed = pd.Series(False, index=text.index)
+        rest = text[~in_pool]
+        if not rest.empty:
+            try:
+                again, _, _ = self.engine.mask_column(rule, subset.loc[rest.index])
+                fixed = pd.Series(canonical_text(again), index=rest.index, dtype=object) == rest
+            except Exception:  # noqa: BLE001 - a rule that cannot run on its output excuses nothing
+                fixed = pd.Series(False, index=rest.index)
+        return int(fixed.sum()), int(in_pool.sum())
+
+
+def _pool_tokens(planned: PlanResult, index: LeakIndex, excuser: _Excuser) -> HashSet:
+    """Identifier tokens a fake pool of the policy can produce: a match on them proves nothing."""
+    found = HashSet()
+    for rules in index.masked.values():
+        for rule in rules:
+            pool = excuser.pool(rule)
+            if pool:
+                tokens = identifier_tokens(pd.Series(sorted(pool), dtype=object), whole_phone=True, names=True)
+                if not tokens.empty:
+                    found.add(index._hash_tokens(tokens))
+    return found
+
+
+def _stream(conn: Connection, table: TableInfo, columns: list[str], name_of: Callable[[TableInfo], str],
+            batch_size: int) -> Any:
+    quote = conn.dialect.identifier_preparer.quote
+    sql = f"SELECT {', '.join(quote(c) for c in columns)} FROM {name_of(table)}"
+    try:
+        result = conn.execution_options(stream_results=True, max_row_buffer=batch_size).exec_driver_sql(sql)
+        while rows := result.fetchmany(batch_size):
+            yield rows_to_frame(rows, columns)
+    except SQLAlchemyError as exc:
+        raise StepError(f"reading {table.key} for the leak check: {db_error_message(exc)}", step="verify") from None
+
+
+def scan_loaded_copy(conn: Connection, planned: PlanResult, index: LeakIndex, key: MaskingKey,
+                     settings: CheckSettings, name_of: Callable[[TableInfo], str],
+                     batch_size: int = 10_000) -> list[CheckResult]:
+    """Stream every text/JSON column (and every masked column) of the shadow; three checks."""
+    excuser = _Excuser(planned, key)
+    pool_tokens = _pool_tokens(planned, index, excuser)
+    masked_tally, ident_tally, card_tally = _Tally(), _Tally(), _Tally()
+    ambiguous = 0
+    test_cards = 0
+    exempt = {name: settings.exempt(name) for name in ("leak_masked_columns", "leak_identifiers", "card_sweep")}
+    names_wanted = len(index.tokens) > 0 and index.harvested.get("name", 0) > 0
+    for table in planned.tables:
+        rules = {r.column: r for r in index.masked.get(table.key, [])}
+        text_columns = [c.name for c in table.columns.values() if c.category in TEXT_CATEGORIES]
+        columns = list(dict.fromkeys([*text_columns, *rules]))
+        columns = [c for c in columns if c in table.insertable_columns]
+        if not columns:
+            continue
+        masked_tally.columns += len(rules)
+        ident_tally.columns += len(text_columns)
+        card_tally.columns += len(text_columns)
+        for frame in _stream(conn, table, columns, name_of, batch_size):
+            for column in columns:
+                label = f"{table.key}.{column}"
+                text = _text(frame[column])
+                if text.empty:
+                    continue
+                rule = rules.get(column)
+                if rule is not None and label not in exempt["leak_masked_columns"]:
+                    masked_tally.values += len(text)
+                    source = index.values.get((table.key, column))
+                    if source is not None:
+                        hit = source.contains(key.hash_text(VALUE_DOMAIN, text.to_numpy(dtype=object)))
+                        if hit.any():
+                            fixed, pooled = excuser.excuse(rule, frame, text.index[hit])
+                            leaked = int(hit.sum()) - fixed - pooled
+                            if leaked:
+                                masked_tally.matches[label] += leaked
+                            if fixed or pooled:
+                                excused = masked_tally.excused.setdefault(label, Counter())
+                                excused.update({"fixed_points": fixed, "fake_pool": pooled})
+                if column not in text_columns:
+                    continue
+                if label not in exempt["leak_identifiers"]:
+                    ident_tally.values += len(text)
+                    tokens = identifier_tokens(text, whole_phone=True, names=names_wanted)
+                    if not tokens.empty:
+                        hashes = index._hash_tokens(tokens)
+                        hit = index.tokens.contains(hashes)
+                        for (t, c), kept in index.kept_tokens.items():
+                            if (t, c) != (table.key, column):
+                                hit |= kept.contains(hashes)
+                        excused = hit & pool_tokens.contains(hashes)
+                        ambiguous += int(excused.sum())
+                        hit &= ~excused
+                        if hit.any():
+                            kinds = tokens[hit].str.split(":", n=1).str[0].value_counts()
+                            ident_tally.matches[label] += int(hit.sum())
+                            ident_tally.by_kind.setdefault(label, Counter()).update(
+                                {str(k): int(v) for k, v in kinds.items()})
+                if label not in exempt["card_sweep"]:
+                    card_tally.values += len(text)
+                    candidates = text[text.str.contains(r"\d{4}", regex=True)]
+                    if not candidates.empty:
+                        for found in candidates.str.findall(pii.CARD_IN_TEXT):
+                            for raw in found:
+                                digits = re.sub(r"\D", "", raw)
+                                if pii.plausible_card(digits):
+                                    if is_test_card(digits):
+                                        test_cards += 1
+                                    else:
+                                        card_tally.matches[label] += 1
+    return [
+        _masked_result(masked_tally, index, settings),
+        _identifier_result(ident_tally, index, settings, ambiguous),
+        _card_result(card_tally, settings, test_cards),
+    ]
+
+
+def _status(settings: CheckSettings, name: str, count: int) -> Status:
+    if count <= int(settings.threshold(name, "max_matches", 0)):
+        return "PASS"
+    return "WARN" if settings.severity(name) == "warn" else "FAIL"
+
+
+def _masked_result(tally: _Tally, index: LeakIndex, settings: CheckSettings) -> CheckResult:
+    total = sum(tally.matches.values())
+    figures = {
+        "masked_columns": tally.columns, "values_checked": tally.values,
+        "source_values_hashed": sum(len(s) for s in index.values.values()),
+        "matches": dict(sorted(tally.matches.items())),
+        "excused": {k: dict(v) for k, v in sorted(tally.excused.items())},
+        "exempt": sorted(settings.exempt("leak_masked_columns")),
+    }
+    status = _status(settings, "leak_masked_columns", total)
+    if total:
+        where = ", ".join(f"{k} ({v})" for k, v in sorted(tally.matches.items()))
+        summary = f"{total} value(s) of masked columns equal an original source value: {where}"
+    else:
+        summary = (f"no value of {tally.columns} masked column(s) equals an original source value "
+                   f"({tally.values:,} values checked)")
+    return CheckResult("leak_masked_columns", status, summary, figures)
+
+
+def _identifier_result(tally: _Tally, index: LeakIndex, settings: CheckSettings, ambiguous: int) -> CheckResult:
+    total = sum(tally.matches.values())
+    figures = {
+        "text_columns": tally.columns, "values_checked": tally.values,
+        "source_tokens_hashed": dict(sorted(index.harvested.items())),
+        "matches": {k: dict(v) for k, v in sorted(tally.by_kind.items())},
+        "ambiguous_fake_pool_matches": ambiguous,
+        "exempt": sorted(settings.exempt("leak_identifiers")),
+    }
+    status = _status(settings, "leak_identifiers", total)
+    if total:
+        where = ", ".join(f"{k} ({', '.join(f'{n} {kind}' for kind, n in sorted(tally.by_kind[k].items()))})"
+                          for k in sorted(tally.by_kind))
+        summary = f"{total} source identifier(s) found in the target: {where}"
+    else:
+        harvested = sum(index.harvested.values())
+        summary = (f"none of {harvested:,} source identifiers appears in {tally.columns} text column(s) "
+                   f"({tally.values:,} values checked)")
+    return CheckResult("leak_identifiers", status, summary, figures)
+
+
+def _card_result(tally: _Tally, settings: CheckSettings, test_cards: int) -> CheckResult:
+    total = sum(tally.matches.values())
+    figures = {"text_columns": tally.columns, "values_checked": tally.values,
+               "matches": dict(sorted(tally.matches.items())), "test_range_numbers": test_cards,
+               "exempt": sorted(settings.exempt("card_sweep"))}
+    status = _status(settings, "card_sweep", total)
+    if total:
+        where = ", ".join(f"{k} ({v})" for k, v in sorted(tally.matches.items()))
+        summary = f"{total} card number(s) outside the test ranges: {where}"
+    else:
+        summary = (f"no card number outside the test ranges in {tally.columns} text column(s) "
+                   f"({tally.values:,} values checked)")
+    return CheckResult("card_sweep", status, summary, figures)
