@@ -315,6 +315,7 @@ def render_text(report: dict[str, Any]) -> str:
     """A plain-text rendering for terminals (``datastage report show``)."""
     prov = report.get("provenance", {})
     summary = report.get("summary", {})
+    loaded = summary.get("rows_loaded") if summary.get("rows_loaded") is not None else "-"
     lines = [
         f"{report.get('kind')} of {report.get('environment')}  run {report.get('run_id')}",
         f"verdict: {str(report.get('verdict')).upper()}   exit code {report.get('exit_code')}",
@@ -328,9 +329,8 @@ def render_text(report: dict[str, Any]) -> str:
         f"source: {prov.get('source')}",
         f"target: {prov.get('target')}",
         f"rules: {prov.get('rules_path')} (sha256 {str(prov.get('rules_sha256'))[:16]}...)   key {prov.get('key_id')}",
-        f"tables {summary.get('tables')}   rows selected {summary.get('rows_selected')}   loaded "
-        f"{summary.get('rows_loaded')}   masked columns {summary.get('masked_columns')}   personal columns "
-        f"{summary.get('personal_columns')}",
+        f"tables {summary.get('tables')}   rows selected {summary.get('rows_selected')}   loaded {loaded}   "
+        f"masked columns {summary.get('masked_columns')}   personal columns {summary.get('personal_columns')}",
         "",
         "checks:",
     ]
@@ -342,8 +342,9 @@ def render_text(report: dict[str, Any]) -> str:
     for col in report.get("columns", []):
         if col["status"] == "protected" or col["classification"] in ("direct_identifier", "quasi_identifier",
                                                                       "sensitive"):
+            changed = f" rows changed {col['rows_changed']}" if col.get("rows_changed") is not None else ""
             lines.append(f"  {col['table']}.{col['column']}: {col['classification']} -> {col['treatment']} "
-                         f"[{col['status']}] rows changed {col.get('rows_changed')}")
+                         f"[{col['status']}]{changed}")
     drift = report.get("schema_drift") or {}
     changes = [f"{k.replace('_', ' ')}: {', '.join(v)}" for k, v in drift.items() if v]
     lines += ["", "schema drift: " + ("; ".join(changes) if changes else "none")]

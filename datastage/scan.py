@@ -499,3 +499,74 @@ def scan_source(conn: Connection, model: SchemaModel, *, tables: Iterable[str] |
             result.findings[(key, finding.column)] = finding
     result.seconds = time.monotonic() - started
     return result
+
+
+@dataclass
+class ScanOutcome:
+    """A scan of a project's source, with the current treatment of each column when an environment was named."""
+
+    result: ScanResult
+    model: SchemaModel
+    source: str
+    environment: str | None = None
+    rules_path: str | None = None
+    treatment: dict[tuple[str, str], str] = field(default_factory=dict)
+
+    def gaps(self) -> list[ColumnFinding]:
+        """Personal columns the environment's rules keep without a reason or do not cover."""
+        if self.environment is None:
+            return []
+        return [f for slot, f in self.result.findings.items()
+                if f.personal and self.treatment.get(slot) in ("keep", "keep (table)", "no rule")]
+
+    def to_dict(self) -> dict[str, Any]:
+        data = self.result.to_dict()
+        data.update(source=self.source, environment=self.environment, rules=self.rules_path)
+        if self.environment is not None:
+            for column in data["columns"]:
+                column["rule"] = self.treatment.get((column["table"], column["column"]))
+            data["gaps"] = [f"{f.table}.{f.column}" for f in self.gaps()]
+        return data
+
+
+def current_treatment(policy: Any, model: SchemaModel) -> dict[tuple[str, str], str]:
+    """How a rules file treats each column, as written (no schema checks): for comparing with the scan."""
+    out: dict[tuple[str, str], str] = {}
+    rules = {model.resolve(name) or name: rule for name, rule in policy.tables.items()}
+    for key, table in model.tables.items():
+        rule = rules.get(key)
+        for column in table.columns:
+            if rule is None:
+                out[(key, column)] = "no rule"
+            elif rule.action != "mask":
+                out[(key, column)] = f"{rule.action} (table)"
+            elif column in rule.columns:
+                col = rule.columns[column]
+                out[(key, column)] = (f"keep ({col.reason})" if col.reason else "keep") if col.is_keep \
+                    else col.describe()
+            else:
+                out[(key, column)] = "no rule"
+    return out
+
+
+def scan_project(project: Any, environment: str | None = None, *, sample_rows: int = DEFAULT_SAMPLE_ROWS,
+                 seed: int = 0) -> ScanOutcome:
+    """Scan the project's source in a read-only snapshot (with ``environment``: its virtual keys and rules)."""
+    from datastage.db import make_engine, redact_url, snapshot
+    from datastage.masking.policy import load_policy
+    from datastage.schema import reflect
+
+    env = project.environment(environment) if environment else None
+    source = make_engine(project.source_url, read_only=True, role="source database")
+    try:
+        with snapshot(source) as conn:
+            model = reflect(conn, project.source_schemas, env.subset if env else None)
+            result = scan_source(conn, model, sample_rows=sample_rows, seed=seed)
+    finally:
+        source.dispose()
+    outcome = ScanOutcome(result, model, redact_url(project.source_url), env.name if env else None)
+    if env is not None and env.rules is not None and env.rules.is_file():
+        policy = load_policy(env.rules)
+        outcome.rules_path = str(env.rules)
+        outcome.treatment = current_treatment(policy, model)
+    return outcome
