@@ -243,7 +243,8 @@ def _phone_mask(values: pd.Series, lenient: bool) -> np.ndarray:
     decimal = _full(values, r"-?\d+[.,]\d{1,3}")
     structured = values.str.contains(r"^\+|^00|\(|\d[\s.\-/]\d", regex=True).fillna(False).to_numpy(dtype=bool)
     low = 7 if lenient else 8
-    mask = shaped & (count >= low) & (count <= 15) & ~dates & ~decimal & ~_full(values, pii.IPV4)
+    mask = shaped & (count >= low) & (count <= 15) & ~dates & ~decimal & ~_full(values, pii.IPV4) \
+        & ~_full(values, pii.SSN)
     return mask if lenient else mask & structured
 
 
@@ -433,6 +434,8 @@ def classify_column(table: TableInfo, column: ColumnInfo, sample: pd.Series | No
         if share >= needed or (kind in hints and share >= 0.2):
             evidence.append(_value_evidence(kind, share, sampled))
             candidates.append((kind, min(0.99, 0.55 + 0.4 * share + (0.05 if kind in hints else 0))))
+    if any(k != "free_text" for k, _ in candidates):
+        candidates = [kc for kc in candidates if kc[0] != "free_text"]  # whole values say more than contents
     confirmed = {k for k, _ in candidates}
     if confirmed & name_weak:
         evidence.insert(0, {"source": "name", "pattern": "full_name"})
@@ -454,7 +457,7 @@ def classify_column(table: TableInfo, column: ColumnInfo, sample: pd.Series | No
             note = "free text; no personal data found in the sample"
         return ColumnFinding(table.key, column.name, column.type_name, column.category, "non_personal",
                              round(confidence, 2), None, evidence, sampled, note, shares)
-    candidates.sort(key=lambda kc: (PRIORITY[KINDS[kc[0]].classification], kc[1]), reverse=True)
+    candidates.sort(key=lambda kc: (PRIORITY[KINDS[kc[0]].classification], kc[1], kc[0] != "phone"), reverse=True)
     kind, confidence = candidates[0]
     return ColumnFinding(table.key, column.name, column.type_name, column.category, KINDS[kind].classification,
                          round(confidence, 2), kind, evidence, sampled, note, shares)
