@@ -54,7 +54,7 @@ def test_demo_columns_are_classified(demo_project: Path) -> None:
                           ("department", "name"), ("customer", "created_at"), ("country", "name")]:
         assert result.finding(table, column).classification == "non_personal", (table, column)
     email = result.finding("customer", "email")
-    values = [e for e in email.evidence if e["source"] == "values"][0]
+    values = next(e for e in email.evidence if e["source"] == "values")
     assert values == {"source": "values", "pattern": "email", "share": 1.0, "matched": 1000, "sampled": 1000}
     assert email.confidence >= 0.95
 
@@ -162,7 +162,7 @@ def test_scan_cli_json_and_env_gaps(demo_project: Path) -> None:
     data = json.loads(result.output)
     assert data["sample_rows"] == 200 and data["environment"] == "staging"
     assert data["gaps"] == ["support_ticket.body"]
-    body = [c for c in data["columns"] if c["column"] == "body"][0]
+    body = next(c for c in data["columns"] if c["column"] == "body")
     assert body["rule"] == "keep" and body["classification"] == "direct_identifier"
     text = CliRunner().invoke(main, ["scan", "--config", str(demo_project), "--env", "staging"])
     assert text.exit_code == 0
@@ -179,7 +179,7 @@ def _with_rule(demo_project: Path, old: str, new: str) -> Path:
 
 def test_gate_stops_a_personal_column_kept_without_reason(demo_project: Path) -> None:
     rules = _with_rule(demo_project, "    body: fake.paragraph", "    body: keep")
-    line = [n for n, text in enumerate(rules.read_text().splitlines(), 1) if text.startswith("    body: keep")][0]
+    line = next(n for n, text in enumerate(rules.read_text().splitlines(), 1) if text.startswith("    body: keep"))
     staging = demo_project.parent / "staging.db"
     result = CliRunner().invoke(main, ["refresh", "staging", "--config", str(demo_project)])
     assert result.exit_code == 2, result.output
