@@ -299,18 +299,19 @@ def history(environment: str | None, config: str | None, as_json: bool) -> None:
     if not entries:
         out.print("no refreshes recorded yet")
         return
-    table = Table()
-    for name in ("run id", "environment", "kind", "started", "trigger", "verdict", "rows", "duration", "report"):
-        table.add_column(name, justify="right" if name in ("rows", "duration") else "left")
+    out.print(f"{'run id':<23} {'environment':<12} {'kind':<8} {'verdict':<8} {'rows':>10} {'duration':>9}  "
+              f"{'trigger':<8} {'started':<21} report", markup=False)
     for entry in entries:
         verdict = str(entry.get("verdict"))
         colour = {"pass": "green", "warn": "yellow", "fail": "red", "error": "red"}.get(verdict, "blue")
         seconds = entry.get("seconds")
-        table.add_row(str(entry.get("run_id")), str(entry.get("environment")), str(entry.get("kind") or "refresh"),
-                      str(entry.get("started_at") or ""), str(entry.get("trigger")), f"[{colour}]{verdict}[/]",
-                      f"{entry.get('rows') or 0:,}", f"{seconds:.1f}s" if isinstance(seconds, int | float) else "",
-                      str(entry.get("report_json") or entry.get("error") or ""))
-    out.print(table)
+        duration = f"{seconds:.1f}s" if isinstance(seconds, int | float) else ""
+        where = entry.get("report_json") or ""
+        out.print(f"{entry.get('run_id')!s:<23} {entry.get('environment')!s:<12} {entry.get('kind') or 'refresh':<8} "
+                  f"[{colour}]{verdict:<8}[/] {entry.get('rows') or 0:>10,} {duration:>9}  {entry.get('trigger')!s:<8} "
+                  f"{entry.get('started_at') or ''!s:<21} {where}", highlight=False)
+        if entry.get("error"):
+            out.print(f"{'':<23} error: {entry['error']}", markup=False)
 
 
 @main.command()
@@ -356,25 +357,20 @@ def scan(environment: str | None, write: str | None, force: bool, sample_rows: i
 def render_scan(outcome: ScanOutcome, show_all: bool) -> None:
     colours = {"direct_identifier": "red", "quasi_identifier": "yellow", "sensitive": "magenta",
                "non_personal": "green", "unknown": "blue"}
-    table = Table(title=f"Personal data in {outcome.source}")
-    for name in ("table", "column", "type", "classification", "conf.", "evidence (no values)"):
-        table.add_column(name)
-    if outcome.environment:
-        table.add_column(f"rule ({outcome.environment})")
+    out.print(f"[bold]Personal data in {outcome.source}[/] (up to {outcome.result.sample_rows} sampled rows per table)")
     hidden = 0
     for (key, column), finding in outcome.result.findings.items():
         if not show_all and finding.classification == "non_personal":
             hidden += 1
             continue
         evidence = ", ".join(
-            f"{e['pattern']} {e['share']:.0%}" if e["source"] == "values" else "name" for e in finding.evidence
-        ) or finding.note
-        row = [key, column, finding.data_type, f"[{colours[finding.classification]}]{finding.classification}[/]",
-               f"{finding.confidence:.2f}", evidence]
+            f"{e['pattern']} {e['share']:.0%} of {e['sampled']}" if e["source"] == "values" else "column name"
+            for e in finding.evidence) or finding.note
+        line = (f"  {key + '.' + column:<32} [{colours[finding.classification]}]{finding.classification:<17}[/] "
+                f"{finding.confidence:.2f}  {evidence}")
         if outcome.environment:
-            row.append(outcome.treatment.get((key, column), ""))
-        table.add_row(*row)
-    out.print(table)
+            line += f"  -> {outcome.treatment.get((key, column), '')}"
+        out.print(line, highlight=False)
     counts = outcome.result.counts()
     out.print("  " + ", ".join(f"{v} {k}" for k, v in counts.items()) + f"   ({outcome.result.seconds:.1f}s)"
               + (f"; {hidden} non-personal columns not shown (--all)" if hidden else ""))
