@@ -34,6 +34,8 @@ class ProposedRule:
 
 
 def _flow(strategy: str, **params: object) -> str:
+    if strategy in ("null", "true", "false", "yes", "no", "on", "off", "~"):
+        strategy = f'"{strategy}"'  # YAML would read these as null or booleans
     if not params:
         return strategy
     body = ", ".join(f"{k}: {json.dumps(v) if isinstance(v, str) and not v.isidentifier() else _scalar(v)}"
