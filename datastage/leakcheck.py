@@ -31,7 +31,6 @@ Example:
 
 from __future__ import annotations
 
-import itertools
 import re
 from collections import Counter
 from collections.abc import Callable
@@ -103,63 +102,95 @@ def _text(series: pd.Series) -> pd.Series:
     return text[text.notna()].astype(str)
 
 
-def _explode(found: pd.Series) -> pd.Series:
-    flat = found.explode()
-    return flat[flat.notna()].astype(str)
+SEP = "\x00"  # joins a batch's values into one text: no pattern matches it, so none spans two values
+WHOLE_PHONE = re.compile(rf"(?<![^{SEP}])(?:{pii.PHONE_SHAPE})(?![^{SEP}])", re.IGNORECASE)
+CAPITALISED = re.compile(r"\b[A-Z][^\W\d_]+\b")
+
+
+@dataclass
+class Tokens:
+    """Identifier tokens (``kind:token``) found in a batch of text, and the card numbers seen."""
+
+    tokens: list[str] = field(default_factory=list)
+    test_cards: int = 0
+
+    def series(self) -> pd.Series:
+        return pd.Series(self.tokens, dtype=object)
+
+
+def _joined(values: pd.Series) -> str:
+    return SEP.join(values.tolist())
 
 
 def identifier_tokens(values: pd.Series, *, phones: bool = True, names: bool = False,
-                      whole_phone: bool = False) -> pd.Series:
-    """Normalised identifier tokens (``kind:token``) found in text values; one row per token, index kept."""
-    parts: list[pd.Series] = []
+                      whole_phone: bool = False) -> Tokens:
+    """Normalised identifier tokens in text values: e-mail, card, IBAN, SSN, NI, phone (and name pairs).
+
+    The batch is scanned as one joined text, so each pattern runs once per batch.
+    """
+    found = Tokens()
     if values.empty:
-        return pd.Series([], dtype=object)
-    at = values.str.contains("@", regex=False)
-    if at.any():
-        parts.append("email:" + _explode(values[at].str.findall(pii.EMAIL_RE)).str.lower())
-    digits_present = values.str.contains(r"\d{2}", regex=True)
-    numeric = values[digits_present]
-    if not numeric.empty:
-        cards = _explode(numeric.str.findall(pii.CARD_IN_TEXT)).str.replace(r"\D", "", regex=True)
-        cards = cards[[pii.plausible_card(c) and not is_test_card(c) for c in cards]]
-        parts.append("card:" + cards)
-        upper = numeric.str.upper()
-        ibans = _explode(upper.str.findall(pii.IBAN_IN_TEXT)).str.replace(" ", "", regex=False)
-        parts.append("iban:" + ibans[[pii.iban_valid(i) for i in ibans]])
-        parts.append("ssn:" + _explode(numeric.str.findall(pii.SSN_RE)).str.replace("-", "", regex=False))
-        parts.append("ni:" + _explode(upper.str.findall(pii.UK_NI_RE)).str.replace(" ", "", regex=False))
+        return found
+    text = _joined(values)
+    out = found.tokens
+    if "@" in text:
+        out += ["email:" + m.lower() for m in pii.EMAIL_RE.findall(text)]
+    if re.search(r"\d\d", text):
+        for raw in pii.CARD_IN_TEXT.findall(text):
+            digits = re.sub(r"\D", "", raw)
+            if pii.plausible_card(digits):
+                if is_test_card(digits):
+                    found.test_cards += 1
+                else:
+                    out.append("card:" + digits)
+        upper = text.upper()
+        out += ["iban:" + i.replace(" ", "") for i in pii.IBAN_IN_TEXT.findall(upper) if pii.iban_valid(i)]
+        out += ["ssn:" + m.replace("-", "") for m in pii.SSN_RE.findall(text)]
+        out += ["ni:" + m.replace(" ", "") for m in pii.UK_NI_RE.findall(upper)]
         if phones:
-            found = _explode(numeric.str.findall(pii.PHONE_IN_TEXT))
-            if whole_phone:
-                shaped = numeric[numeric.str.fullmatch(pii.PHONE_SHAPE, flags=re.IGNORECASE).fillna(False)]
-                found = pd.concat([found, shaped])
-            found = found.str.replace(r"\D", "", regex=True)
-            found = found[(found.str.len() >= 8) & (found.str.len() <= 15)]
-            parts.append("phone:" + found.str[-10:])
+            numbers = pii.PHONE_IN_TEXT.findall(text) + (WHOLE_PHONE.findall(text) if whole_phone else [])
+            for number in numbers:
+                digits = re.sub(r"\D", "", number)
+                if 8 <= len(digits) <= 15:
+                    out.append("phone:" + digits[-10:])
     if names:
-        parts.append(name_bigrams(values))
-    parts = [p for p in parts if not p.empty]
-    return pd.concat(parts) if parts else pd.Series([], dtype=object)
+        out += name_bigrams(values)
+    return found
 
 
-def name_bigrams(values: pd.Series, mode: str = "all") -> pd.Series:
+def _pairs(words: list[str], starts: np.ndarray, text: str) -> list[tuple[str, str]]:
+    """Consecutive words of the same value (no separator between them)."""
+    if len(words) < 2:
+        return []
+    seps = np.cumsum(np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32) == 0)
+    rows = seps[starts]
+    same = np.flatnonzero(rows[:-1] == rows[1:])
+    return [(words[i], words[i + 1]) for i in same]
+
+
+def name_bigrams(values: pd.Series, mode: str = "all") -> list[str]:
     """``name:first last`` tokens of consecutive words (folded).
 
     ``all``: every pair (what the target is searched for); ``names``: pairs with a
     distinctive word, from columns holding names; ``text``: capitalised pairs in free
     text that start with a known given name and contain a distinctive word.
     """
+    if values.empty:
+        return []
     if mode == "text":
+        text = _joined(values)
+        matches = list(CAPITALISED.finditer(text))
         firsts = pii.first_names()
-        words = values.map(lambda v: re.findall(r"\b[A-Z][^\W\d_]+\b", v))
-        pairs = words.map(lambda ws: [f"{pii.fold(a)} {pii.fold(b)}" for a, b in itertools.pairwise(ws)
-                                      if pii.fold(a) in firsts
-                                      and (pii.distinctive_name(a) or pii.distinctive_name(b))])
-    else:
-        words = values.map(lambda v: [pii.fold(w) for w in pii.WORD_RE.findall(v)])
-        pairs = words.map(lambda ws: [f"{a} {b}" for a, b in itertools.pairwise(ws)
-                                      if mode == "all" or pii.distinctive_name(a) or pii.distinctive_name(b)])
-    return "name:" + _explode(pairs)
+        pairs = [(pii.fold(a), pii.fold(b)) for a, b in
+                 _pairs([m.group(0) for m in matches], np.array([m.start() for m in matches], dtype=np.int64), text)]
+        return [f"name:{a} {b}" for a, b in pairs
+                if a in firsts and (pii.distinctive_name(a) or pii.distinctive_name(b))]
+    text = pii.fold(_joined(values))
+    matches = list(pii.WORD_RE.finditer(text))
+    pairs = _pairs([m.group(0) for m in matches], np.array([m.start() for m in matches], dtype=np.int64), text)
+    if mode == "all":
+        return [f"name:{a} {b}" for a, b in pairs]
+    return [f"name:{a} {b}" for a, b in pairs if pii.distinctive_name(a) or pii.distinctive_name(b)]
 
 
 @dataclass
@@ -217,8 +248,10 @@ class LeakIndex:
                 name_pairs[table.key] = (firsts[0], lasts[0])
         return cls(key, masked, harvest, name_pairs, kept)
 
-    def _hash_tokens(self, tokens: pd.Series) -> np.ndarray:
-        return self.key.hash_text(TOKEN_DOMAIN, tokens.to_numpy(dtype=object))
+    def _hash_tokens(self, tokens: list[str]) -> np.ndarray:
+        array = np.empty(len(tokens), dtype=object)
+        array[:] = tokens
+        return self.key.hash_text(TOKEN_DOMAIN, array)
 
     def observe(self, table: str, batch: pd.DataFrame) -> None:
         """Record the original (unmasked) values of one source batch."""
@@ -234,10 +267,10 @@ class LeakIndex:
         for column, how in self.harvest.get(table, {}).items():
             if column not in batch.columns:
                 continue
-            tokens = identifier_tokens(_text(batch[column]), phones=how["phones"], whole_phone=how["phones"])
+            text = _text(batch[column])
+            tokens = identifier_tokens(text, phones=how["phones"], whole_phone=how["phones"]).tokens
             if how["names"]:
-                mode = "names" if how["whole_names"] else "text"
-                tokens = pd.concat([tokens, name_bigrams(_text(batch[column]), mode)])
+                tokens += name_bigrams(text, "names" if how["whole_names"] else "text")
             self._add(table, column, tokens, how["masked"])
         if table in self.name_pairs:
             first, last = self.name_pairs[table]
@@ -248,13 +281,12 @@ class LeakIndex:
                 distinctive = a.map(pii.distinctive_name) | b.map(pii.distinctive_name)
                 pairs = pd.concat(["name:" + a[distinctive] + " " + b[distinctive],
                                    "name:" + b[distinctive] + " " + a[distinctive]])
-                self._add(table, first, pairs, True)
+                self._add(table, first, pairs.tolist(), True)
 
-    def _add(self, table: str, column: str, tokens: pd.Series, masked: bool) -> None:
-        if tokens.empty:
+    def _add(self, table: str, column: str, tokens: list[str], masked: bool) -> None:
+        if not tokens:
             return
-        kinds = tokens.str.split(":", n=1).str[0].value_counts()
-        self.harvested.update({str(k): int(v) for k, v in kinds.items()})
+        self.harvested.update(t.split(":", 1)[0] for t in tokens)
         hashes = self._hash_tokens(tokens)
         if masked:
             self.tokens.add(hashes)
@@ -319,8 +351,8 @@ def _pool_tokens(planned: PlanResult, index: LeakIndex, excuser: _Excuser) -> Ha
             pool = excuser.pool(rule)
             if pool:
                 tokens = identifier_tokens(pd.Series(sorted(pool), dtype=object), whole_phone=True, names=True)
-                if not tokens.empty:
-                    found.add(index._hash_tokens(tokens))
+                if tokens.tokens:
+                    found.add(index._hash_tokens(tokens.tokens))
     return found
 
 
@@ -379,11 +411,12 @@ def scan_loaded_copy(conn: Connection, planned: PlanResult, index: LeakIndex, ke
                                 excused.update({"fixed_points": fixed, "fake_pool": pooled})
                 if column not in text_columns:
                     continue
+                found = identifier_tokens(text, whole_phone=True, names=names_wanted)
                 if label not in exempt["leak_identifiers"]:
                     ident_tally.values += len(text)
-                    tokens = identifier_tokens(text, whole_phone=True, names=names_wanted)
+                    tokens = found.series()
                     if not tokens.empty:
-                        hashes = index._hash_tokens(tokens)
+                        hashes = index._hash_tokens(found.tokens)
                         hit = index.tokens.contains(hashes)
                         for (t, c), kept in index.kept_tokens.items():
                             if (t, c) != (table.key, column):
@@ -398,16 +431,10 @@ def scan_loaded_copy(conn: Connection, planned: PlanResult, index: LeakIndex, ke
                                 {str(k): int(v) for k, v in kinds.items()})
                 if label not in exempt["card_sweep"]:
                     card_tally.values += len(text)
-                    candidates = text[text.str.contains(r"\d{4}", regex=True)]
-                    if not candidates.empty:
-                        for found in candidates.str.findall(pii.CARD_IN_TEXT):
-                            for raw in found:
-                                digits = re.sub(r"\D", "", raw)
-                                if pii.plausible_card(digits):
-                                    if is_test_card(digits):
-                                        test_cards += 1
-                                    else:
-                                        card_tally.matches[label] += 1
+                    test_cards += found.test_cards
+                    live = sum(1 for t in found.tokens if t.startswith("card:"))
+                    if live:
+                        card_tally.matches[label] += live
     return [
         _masked_result(masked_tally, index, settings),
         _identifier_result(ident_tally, index, settings, ambiguous),

@@ -92,6 +92,8 @@ def iban_valid(text: str) -> bool:
 
 def fold(text: str) -> str:
     """Lower-case without accents, for dictionary look-ups."""
+    if text.isascii():
+        return text.strip().lower()
     normalized = unicodedata.normalize("NFKD", text.strip().lower())
     return "".join(c for c in normalized if not unicodedata.combining(c))
 
