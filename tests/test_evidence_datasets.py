@@ -1,4 +1,5 @@
-"""Pagila (PostgreSQL) end to end: scan, proposed rules, a clean refresh into SQLite that passes every check."""
+"""The public sample databases: Pagila (PostgreSQL) scanned, proposed rules and a clean refresh passing every
+check; Sakila (MariaDB) scanned and its proposal accepted by the rules checker."""
 
 from __future__ import annotations
 
@@ -8,11 +9,13 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
-from conftest import ServerDatabases, load_pagila
+from conftest import ServerDatabases, load_pagila, load_sakila
 from test_report import _validate
 
 import datastage
 from datastage.cli import main
+from datastage.masking.policy import policy_from_text, resolve_policy
+from datastage.proposal import propose_rules
 
 CONFIG = """\
 source: {url: "%s"}
@@ -46,6 +49,12 @@ def test_pagila_scan_proposal_and_clean_refresh(pg_databases: ServerDatabases, d
     }
     found = {slot: outcome.result.finding(*slot).classification for slot in expected}
     assert found == expected
+    # Tables larger than the bound are sampled with TABLESAMPLE ... REPEATABLE: seeded, same result twice.
+    small = datastage.scan(config=config, sample_rows=20, seed=7)
+    assert 0 < small.result.sampled_tables["customer"] <= 20
+    assert small.result.finding("customer", "email").classification == "direct_identifier"
+    again = datastage.scan(config=config, sample_rows=20, seed=7)
+    assert again.result.to_dict()["columns"] == small.result.to_dict()["columns"]
 
     result = CliRunner().invoke(main, ["scan", "--config", str(config), "--write", str(proposed), "--json"])
     assert result.exit_code == 0, result.output
@@ -80,3 +89,20 @@ def test_pagila_scan_proposal_and_clean_refresh(pg_databases: ServerDatabases, d
         assert not [v for v in values if len(v) >= 6 and v in page]
     code = CliRunner().invoke(main, ["report", "verify", str(refreshed.report.html)]).exit_code
     assert code == 0
+
+
+@pytest.mark.mysql
+def test_sakila_scan_on_mariadb(mysql_databases: ServerDatabases, datasets: Path, tmp_path: Path) -> None:
+    url = mysql_databases.create("ds_ev_sakila")
+    load_sakila(datasets, url)
+    config = tmp_path / "datastage.yaml"
+    config.write_text(f"source: {{url: \"{url}\"}}\nenvironments:\n  staging: {{url: sqlite:///staging.db}}\n")
+    outcome = datastage.scan(config=config)
+    expected = {
+        ("customer", "email"): "direct_identifier", ("customer", "first_name"): "direct_identifier",
+        ("staff", "password"): "sensitive", ("address", "phone"): "direct_identifier",
+        ("address", "postal_code"): "quasi_identifier", ("film", "description"): "non_personal",
+    }
+    assert {slot: outcome.result.finding(*slot).classification for slot in expected} == expected
+    text = propose_rules(outcome.result, outcome.model)
+    resolve_policy(policy_from_text(text), outcome.model, personal=outcome.result.personal())
