@@ -169,7 +169,9 @@ def render_refresh(result: RefreshResult) -> None:
 @json_option
 @run_command
 def plan(environment: str, rules: str | None, config: str | None, as_json: bool) -> None:
-    """Show what a refresh of ENVIRONMENT would copy and how every column is treated; writes nothing.
+    """Show what a refresh of ENVIRONMENT would copy and how every column is treated.
+
+    Writes no database; records a plan report (JSON and HTML) and a history line.
 
     Example: datastage plan staging --json
     """

@@ -452,6 +452,7 @@ def _masked_result(tally: _Tally, index: LeakIndex, settings: CheckSettings) -> 
     total = sum(tally.matches.values())
     figures = {
         "masked_columns": tally.columns, "values_checked": tally.values,
+        "source_rows_observed": index.rows_observed,
         "source_values_hashed": sum(len(s) for s in index.values.values()),
         "matches": dict(sorted(tally.matches.items())),
         "excused": {k: dict(v) for k, v in sorted(tally.excused.items())},

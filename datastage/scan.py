@@ -459,6 +459,8 @@ def classify_column(table: TableInfo, column: ColumnInfo, sample: pd.Series | No
                              round(confidence, 2), None, evidence, sampled, note, shares)
     candidates.sort(key=lambda kc: (PRIORITY[KINDS[kc[0]].classification], kc[1], kc[0] != "phone"), reverse=True)
     kind, confidence = candidates[0]
+    if kind not in confirmed:
+        note = "column name only; the sampled values did not confirm it" if sampled else "column name only"
     return ColumnFinding(table.key, column.name, column.type_name, column.category, KINDS[kind].classification,
                          round(confidence, 2), kind, evidence, sampled, note, shares)
 
