@@ -31,6 +31,7 @@ Example:
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections import Counter
 from collections.abc import Callable
@@ -148,7 +149,14 @@ def identifier_tokens(values: pd.Series, *, phones: bool = True, names: bool = F
         out += ["ssn:" + m.replace("-", "") for m in pii.SSN_RE.findall(text)]
         out += ["ni:" + m.replace(" ", "") for m in pii.UK_NI_RE.findall(upper)]
         if phones:
-            numbers = pii.PHONE_IN_TEXT.findall(text) + (WHOLE_PHONE.findall(text) if whole_phone else [])
+            spans = [m.span() for m in pii.PHONE_IN_TEXT.finditer(text)]
+            numbers = [text[a:b] for a, b in spans]
+            if whole_phone:
+                starts = [a for a, _ in spans]
+                for match in WHOLE_PHONE.finditer(text):  # whole values the in-text pattern did not find
+                    first = bisect.bisect_left(starts, match.start())
+                    if first == len(starts) or starts[first] >= match.end():
+                        numbers.append(match.group(0))
             for number in numbers:
                 digits = re.sub(r"\D", "", number)
                 if 8 <= len(digits) <= 15:
