@@ -209,7 +209,6 @@ class LeakIndex:
     masked: dict[str, list[ColumnRule]]
     harvest: dict[str, dict[str, dict[str, bool]]]
     name_pairs: dict[str, tuple[str, str]]
-    kept_identifiers: dict[str, list[str]]
     values: dict[tuple[str, str], HashSet] = field(default_factory=dict)
     tokens: HashSet = field(default_factory=HashSet)
     kept_tokens: dict[tuple[str, str], HashSet] = field(default_factory=dict)
@@ -222,7 +221,6 @@ class LeakIndex:
         masked: dict[str, list[ColumnRule]] = {}
         harvest: dict[str, dict[str, dict[str, bool]]] = {}
         name_pairs: dict[str, tuple[str, str]] = {}
-        kept: dict[str, list[str]] = {}
         scan = planned.scan
         for table in planned.tables:
             rules = planned.policy.masked_columns(table.key)
@@ -245,8 +243,6 @@ class LeakIndex:
                     "whole_names": kind == "full_name",
                     "masked": is_masked,
                 }
-                if not is_masked:
-                    kept.setdefault(table.key, []).append(column.name)
                 if kind == "first_name" and is_masked:
                     firsts.append(column.name)
                 if kind == "last_name" and is_masked:
@@ -254,7 +250,7 @@ class LeakIndex:
             harvest[table.key] = per_column
             if firsts and lasts:
                 name_pairs[table.key] = (firsts[0], lasts[0])
-        return cls(key, masked, harvest, name_pairs, kept)
+        return cls(key, masked, harvest, name_pairs)
 
     def _hash_tokens(self, tokens: list[str]) -> np.ndarray:
         array = np.empty(len(tokens), dtype=object)

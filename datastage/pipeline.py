@@ -194,7 +194,7 @@ def build_plan(conn: Connection, project: Project, env: Environment, policy: Pol
     model = reflect(conn, project.source_schemas, env.subset)
     kept = {model.table(name, env.origin).key for name in env.keep}
     out_of_scope = {model.table(name).key for name in env.subset.exclude}
-    scanned = scan_source(conn, model, sample_rows=int(env.options.get("scan_sample_rows", DEFAULT_SAMPLE_ROWS)))
+    scanned = scan_source(conn, model, sample_rows=DEFAULT_SAMPLE_ROWS)
     resolved = resolve_policy(policy, model, out_of_scope=out_of_scope, kept_from_target=kept,
                               personal=scanned.personal())
     settings = parse_check_settings(policy, model)

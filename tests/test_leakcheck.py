@@ -244,3 +244,19 @@ def test_bad_check_settings_are_rules_errors(demo_project: Path, block: str, mes
     assert result.exit_code == 2, result.output
     assert message in result.output
     assert str(_rules(demo_project)) in result.output
+
+
+def test_identifier_kept_with_reason_may_stay_in_its_column_but_not_elsewhere(demo_project: Path) -> None:
+    _edit_rules(demo_project, "    email: {strategy: email, unique: true}\n    salary",
+                "    email: {strategy: keep, reason: \"published staff directory\"}\n    salary")
+    code, data = _refresh(demo_project)
+    assert code == 0, [c for c in data["checks"] if c["status"] != "PASS"]
+    report = json.loads(Path(data["report_json"]).read_text())
+    assert "direct identifiers kept: employee.email" in report["legal_status"]["unmet"][0]
+    # ship_email repeats the (masked) customer e-mail in 9 orders of 10: keeping it leaks them.
+    _edit_rules(demo_project, "    ship_email: email ", "    ship_email: {strategy: keep, reason: \"reviewed\"} ")
+    code, data = _refresh(demo_project)
+    assert code == 3
+    check = _check(data, "leak_identifiers")
+    assert set(check["figures"]["matches"]) == {"orders.ship_email"}
+    assert check["figures"]["matches"]["orders.ship_email"]["email"] > 500
