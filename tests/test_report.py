@@ -204,3 +204,17 @@ def test_html_report_in_headless_chromium(demo_project: Path, tmp_path: Path) ->
     screenshot = tmp_path / "report.png"
     _render(binary, result.report.html, tmp_path, "--window-size=1280,1600", f"--screenshot={screenshot}")
     assert screenshot.stat().st_size > 20_000
+
+
+def test_plan_cli_writes_a_report_and_shows_classifications(demo_project: Path) -> None:
+    code, output = _cli("plan", "staging", "--config", str(demo_project), "--json")
+    assert code == 0, output
+    data = json.loads(output)
+    assert Path(data["report_json"]).is_file() and Path(data["report_html"]).is_file()
+    email = next(c for c in data["columns"] if (c["table"], c["column"]) == ("customer", "email"))
+    assert email["classification"] == "direct_identifier"
+    report = load_report(Path(data["report_html"]))
+    assert report["kind"] == "plan" and report["verdict"] == "planned" and report["provenance"]["trigger"] == "cli"
+    assert datastage.verify_report(data["report_json"], config=demo_project).valid
+    code, output = _cli("plan", "staging", "--config", str(demo_project))
+    assert code == 0 and "plan report:" in output
