@@ -11,7 +11,7 @@ compliance report for every refresh. Every CLI command has a library twin here::
 
 __version__ = "0.1.0"
 
-from datastage.api import demo, history, load_project, plan, refresh, rollback, strategies
+from datastage.api import demo, history, load_project, plan, refresh, rollback, scan, strategies, verify_report
 from datastage.errors import (
     ConfigError,
     DatastageError,
@@ -23,5 +23,6 @@ from datastage.errors import (
 
 __all__ = [
     "ConfigError", "DatastageError", "LockHeld", "RulesError", "SafetyError", "VerificationFailed",
-    "__version__", "demo", "history", "load_project", "plan", "refresh", "rollback", "strategies",
+    "__version__", "demo", "history", "load_project", "plan", "refresh", "rollback", "scan", "strategies",
+    "verify_report",
 ]

@@ -16,21 +16,25 @@ import os
 from pathlib import Path
 from typing import Any
 
-from datastage.config import Project, load_project
+from datastage.config import Project, config_path, load_project
 from datastage.demo import DemoResult, build_demo
 from datastage.errors import UsageError
 from datastage.history import find_run, read_history
 from datastage.load import RollbackResult, open_target
 from datastage.masking.check import RulesCheckResult
 from datastage.masking.check import check_rules as _check_rules
+from datastage.masking.keys import load_key
 from datastage.masking.registry import StrategySpec, all_strategies
 from datastage.pipeline import PlanResult, Progress, RefreshResult, check_target_safety, run_refresh
 from datastage.pipeline import plan as _plan
+from datastage.proposal import propose_rules as _propose
+from datastage.report import VerifyOutcome, load_report, verify_report_file
+from datastage.scan import DEFAULT_SAMPLE_ROWS, ScanOutcome, scan_project
 
 ConfigArg = str | os.PathLike[str] | Project | None
 
-__all__ = ["check_rules", "demo", "history", "load_project", "plan", "refresh", "report_entry", "rollback",
-           "strategies"]
+__all__ = ["check_rules", "demo", "history", "load_project", "plan", "propose_rules", "refresh", "report",
+           "report_entry", "rollback", "scan", "strategies", "verify_report"]
 
 
 def project_of(config: ConfigArg) -> Project:
@@ -55,9 +59,13 @@ def refresh(
     return run_refresh(project_of(config), environment, rules=rules, trigger=trigger, progress=progress)
 
 
-def plan(environment: str, *, rules: str | os.PathLike[str] | None = None, config: ConfigArg = None) -> PlanResult:
-    """What a refresh of ``environment`` would copy and how each column would be treated; writes nothing."""
-    return _plan(project_of(config), environment, rules=rules)
+def plan(environment: str, *, rules: str | os.PathLike[str] | None = None, config: ConfigArg = None,
+         trigger: str = "library") -> PlanResult:
+    """What a refresh of ``environment`` would copy and how each column would be treated.
+
+    Writes no database; records a plan report and a history line.
+    """
+    return _plan(project_of(config), environment, rules=rules, trigger=trigger)
 
 
 def rollback(environment: str, *, config: ConfigArg = None) -> RollbackResult:
@@ -111,3 +119,35 @@ def report_entry(run_id: str, *, config: ConfigArg = None) -> dict[str, Any]:
     if not entry.get("report_json"):
         raise UsageError(f"run {entry['run_id']} has no report")
     return entry
+
+
+def scan(environment: str | None = None, *, config: ConfigArg = None, sample_rows: int = DEFAULT_SAMPLE_ROWS,
+         seed: int = 0) -> ScanOutcome:
+    """Classify every source column (names and a seeded sample of values); with ``environment``, compare
+    with its rules."""
+    if sample_rows < 1:
+        raise UsageError("--sample must be at least 1")
+    return scan_project(project_of(config), environment, sample_rows=sample_rows, seed=seed)
+
+
+def propose_rules(outcome: ScanOutcome, *, locale: str = "en_US") -> str:
+    """A reviewable rules file (YAML text) covering every column of a scan."""
+    return _propose(outcome.result, outcome.model, source=outcome.source, locale=locale)
+
+
+def report(run_id: str, *, config: ConfigArg = None) -> dict[str, Any]:
+    """The report of one run (a unique run-id prefix is enough)."""
+    entry = report_entry(run_id, config=config)
+    return load_report(Path(entry["report_json"]))
+
+
+def verify_report(path: str | os.PathLike[str], *, config: ConfigArg = None) -> VerifyOutcome:
+    """Check a report's signature (JSON or HTML) with the project's masking key.
+
+    The key comes from ``$DATASTAGE_MASKING_KEY`` or the key file of ``config``
+    (``$DATASTAGE_CONFIG`` or ``./datastage.yaml`` when they exist).
+    """
+    key_file = None
+    if isinstance(config, Project) or config is not None or config_path(None).is_file():
+        key_file = project_of(config).key_file
+    return verify_report_file(Path(path), load_key(key_file))

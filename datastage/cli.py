@@ -19,8 +19,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from datastage import __version__, api
-from datastage.errors import EXIT_RUNTIME, DatastageError
+from datastage.errors import EXIT_RUNTIME, EXIT_VERIFY, DatastageError, UsageError
 from datastage.pipeline import PlanResult, RefreshResult
+from datastage.report import render_text
+from datastage.scan import ScanOutcome
 
 F = TypeVar("F", bound=Callable[..., Any])
 out = Console(highlight=False, soft_wrap=True)
@@ -167,15 +169,20 @@ def render_refresh(result: RefreshResult) -> None:
 @json_option
 @run_command
 def plan(environment: str, rules: str | None, config: str | None, as_json: bool) -> None:
-    """Show what a refresh of ENVIRONMENT would copy and how every column is treated; writes nothing.
+    """Show what a refresh of ENVIRONMENT would copy and how every column is treated.
+
+    Writes no database; records a plan report (JSON and HTML) and a history line.
 
     Example: datastage plan staging --json
     """
-    result = api.plan(environment, rules=rules, config=config)
+    result = api.plan(environment, rules=rules, config=config, trigger="cli")
     if as_json:
         emit_json(plan_dict(result))
         return
     render_plan(result)
+    if result.report:
+        out.print(f"plan report: {result.report.json}")
+        out.print(f"             {result.report.html}")
 
 
 def plan_dict(result: PlanResult) -> dict[str, Any]:
@@ -183,11 +190,20 @@ def plan_dict(result: PlanResult) -> dict[str, Any]:
         "environment": result.environment,
         "tables": result.table_rows(),
         "columns": [{"table": d.table, "column": d.column, "status": d.status, "treatment": d.treatment,
-                     "reason": d.reason, "inherited_from": d.rule.inherited_from if d.rule else None}
+                     "reason": d.reason, "inherited_from": d.rule.inherited_from if d.rule else None,
+                     "classification": _classification(result, d.table, d.column)}
                     for d in result.policy.decisions.values()],
         "cycles": result.subset.cycles,
         "schema_drift": result.drift,
+        "run_id": result.run_id,
+        "report_json": str(result.report.json) if result.report else None,
+        "report_html": str(result.report.html) if result.report else None,
     }
+
+
+def _classification(result: PlanResult, table: str, column: str) -> str | None:
+    finding = result.scan.get(table, column) if result.scan else None
+    return finding.classification if finding else None
 
 
 def render_plan(result: PlanResult) -> None:
@@ -199,10 +215,11 @@ def render_plan(result: PlanResult) -> None:
         table.add_row(row["table"], f"{row['source_rows']:,}", f"{row['selected_rows']:,}", reasons)
     out.print(table)
     columns = Table(title="Column treatment")
-    for name in ("table", "column", "status", "treatment"):
+    for name in ("table", "column", "classification", "status", "treatment"):
         columns.add_column(name)
     for decision in result.policy.decisions.values():
-        columns.add_row(decision.table, decision.column, decision.status, decision.treatment)
+        columns.add_row(decision.table, decision.column, _classification(result, decision.table, decision.column)
+                        or "", decision.status, decision.treatment)
     out.print(columns)
 
 
@@ -319,19 +336,97 @@ def rules_check(rules_file: str | None, environment: str | None, strict: bool, c
 @json_option
 @run_command
 def history(environment: str | None, config: str | None, as_json: bool) -> None:
-    """List past refreshes (verdict, rows, duration, report), newest last."""
+    """List past refreshes and plans of ENVIRONMENT (default: all), oldest first:
+    verdict, rows, duration and report.
+
+    Example: datastage history staging
+    """
     entries = api.history(environment, config=config)
     if as_json:
         emit_json(entries)
         return
-    table = Table()
-    for name in ("run id", "environment", "trigger", "verdict", "rows", "seconds", "report"):
-        table.add_column(name)
+    if not entries:
+        out.print("no refreshes recorded yet")
+        return
+    out.print(f"{'run id':<23} {'environment':<12} {'kind':<8} {'verdict':<8} {'rows':>10} {'duration':>9}  "
+              f"{'trigger':<8} {'started':<21} report", markup=False)
     for entry in entries:
-        table.add_row(str(entry.get("run_id")), str(entry.get("environment")), str(entry.get("trigger")),
-                      str(entry.get("verdict")), f"{entry.get('rows') or 0:,}", str(entry.get("seconds")),
-                      str(entry.get("report_html") or ""))
-    out.print(table)
+        verdict = str(entry.get("verdict"))
+        colour = {"pass": "green", "warn": "yellow", "fail": "red", "error": "red"}.get(verdict, "blue")
+        seconds = entry.get("seconds")
+        duration = f"{seconds:.1f}s" if isinstance(seconds, int | float) else ""
+        where = entry.get("report_json") or ""
+        out.print(f"{entry.get('run_id')!s:<23} {entry.get('environment')!s:<12} {entry.get('kind') or 'refresh':<8} "
+                  f"[{colour}]{verdict:<8}[/] {entry.get('rows') or 0:>10,} {duration:>9}  {entry.get('trigger')!s:<8} "
+                  f"{entry.get('started_at') or ''!s:<21} {where}", highlight=False)
+        if entry.get("error"):
+            out.print(f"{'':<23} error: {entry['error']}", markup=False)
+
+
+@main.command()
+@click.option("--env", "environment", default=None, help="Use this environment's virtual keys and compare with "
+              "its rules file.")
+@click.option("--write", "write", type=click.Path(dir_okay=False), default=None,
+              help="Write a proposed rules file covering every column (with a comment per column).")
+@click.option("--force", is_flag=True, help="Overwrite the --write file if it exists.")
+@click.option("--sample", "sample_rows", type=click.IntRange(min=1), default=1000, show_default=True,
+              help="Rows sampled per table (seeded, read in the read-only snapshot).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Sampling seed.")
+@click.option("--all", "show_all", is_flag=True, help="List non-personal columns too.")
+@config_option
+@json_option
+@run_command
+def scan(environment: str | None, write: str | None, force: bool, sample_rows: int, seed: int, show_all: bool,
+         config: str | None, as_json: bool) -> None:
+    """Find personal data in the source: classify every column from its name and a sample of its values.
+
+    Classes: direct_identifier, quasi_identifier, sensitive, non_personal, unknown. The
+    evidence names the pattern and the share of sampled values it matched, never a value.
+
+    Example: datastage scan --env staging --write rules/proposed.yaml
+    """
+    if write and os.path.exists(write) and not force:
+        raise UsageError(f"{write} exists; pass --force to overwrite it")
+    outcome = api.scan(environment, config=config, sample_rows=sample_rows, seed=seed)
+    if write:
+        text = api.propose_rules(outcome)
+        try:
+            with open(write, "w", encoding="utf-8") as handle:
+                handle.write(text)
+        except OSError as exc:
+            raise UsageError(f"cannot write {write}: {exc.strerror}") from None
+    if as_json:
+        emit_json(outcome.to_dict() | {"written": write})
+        return
+    render_scan(outcome, show_all)
+    if write:
+        out.print(f"proposed rules written to {write}: review every rule, then `datastage plan ENV --rules {write}`")
+
+
+def render_scan(outcome: ScanOutcome, show_all: bool) -> None:
+    colours = {"direct_identifier": "red", "quasi_identifier": "yellow", "sensitive": "magenta",
+               "non_personal": "green", "unknown": "blue"}
+    out.print(f"[bold]Personal data in {outcome.source}[/] (up to {outcome.result.sample_rows} sampled rows per table)")
+    hidden = 0
+    for (key, column), finding in outcome.result.findings.items():
+        if not show_all and finding.classification == "non_personal":
+            hidden += 1
+            continue
+        evidence = ", ".join(
+            f"{e['pattern']} {e['share']:.0%} of {e['sampled']}" if e["source"] == "values" else "column name"
+            for e in finding.evidence) or finding.note
+        line = (f"  {key + '.' + column:<32} [{colours[finding.classification]}]{finding.classification:<17}[/] "
+                f"{finding.confidence:.2f}  {evidence}")
+        if outcome.environment:
+            line += f"  -> {outcome.treatment.get((key, column), '')}"
+        out.print(line, highlight=False)
+    counts = outcome.result.counts()
+    out.print("  " + ", ".join(f"{v} {k}" for k, v in counts.items()) + f"   ({outcome.result.seconds:.1f}s)"
+              + (f"; {hidden} non-personal columns not shown (--all)" if hidden else ""))
+    gaps = outcome.gaps()
+    if gaps:
+        out.print(f"  [red]{len(gaps)} personal column(s) kept without a reason or without a rule:[/] "
+                  + ", ".join(f"{f.table}.{f.column}" for f in gaps))
 
 
 @main.group()
@@ -345,14 +440,38 @@ def report() -> None:
 @json_option
 @run_command
 def report_show(run_id: str, config: str | None, as_json: bool) -> None:
-    """Print the report of RUN_ID (a unique prefix is enough)."""
+    """Print the report of RUN_ID (a unique prefix is enough).
+
+    Example: datastage report show 20261127-0901
+    """
     entry = api.report_entry(run_id, config=config)
-    with open(entry["report_json"], encoding="utf-8") as handle:
-        data = json.load(handle)
+    data = api.report(entry["run_id"], config=config)
     if as_json:
         emit_json(data)
         return
-    out.print(f"[bold]{data['kind']} {data['environment']}[/] run {data['run_id']}: verdict {data['verdict']}")
-    for check in data.get("checks", []):
-        out.print(f"  {check['status']} {check['name']}: {check['summary']}")
-    out.print(f"  html: {entry.get('report_html')}")
+    out.print(render_text(data), markup=False)
+    out.print(f"json: {entry.get('report_json')}", markup=False)
+    out.print(f"html: {entry.get('report_html')}", markup=False)
+
+
+@report.command("verify")
+@click.argument("file", type=click.Path(dir_okay=False))
+@config_option
+@json_option
+@run_command
+def report_verify(file: str, config: str | None, as_json: bool) -> None:
+    """Check the signature of a report FILE (.json or .html) with the masking key.
+
+    Exit codes: 0 valid, 3 invalid (changed after it was written, signed with another
+    key, or unsigned), 2 unreadable file or no key.
+
+    Example: datastage report verify .datastage/reports/staging/20261127-090102-3fa9c1.json
+    """
+    outcome = api.verify_report(file, config=config)
+    if as_json:
+        emit_json(outcome.to_dict())
+    elif outcome.valid:
+        out.print(f"valid: {file} ({outcome.message})", markup=False)
+    else:
+        click.echo(f"invalid: {file}: {outcome.message}", err=True)
+    sys.exit(0 if outcome.valid else EXIT_VERIFY)

@@ -27,12 +27,14 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
 from datastage import __version__
+from datastage.checkspec import CheckSettings, parse_check_settings
 from datastage.config import Environment, Project
 from datastage.db import db_error_message, make_engine, redact_url, same_database, snapshot
 from datastage.errors import (
     EXIT_OK,
     EXIT_VERIFY,
     DatastageError,
+    MaskingKeyError,
     RulesError,
     SafetyError,
     StepError,
@@ -47,15 +49,17 @@ from datastage.history import (
     schema_drift,
     utc_now,
 )
+from datastage.leakcheck import LeakIndex, scan_loaded_copy
 from datastage.load import LoadResult, Shadow, Target, open_target
 from datastage.masking.check import new_columns_of
 from datastage.masking.engine import MaskingEngine, MaskStats
 from datastage.masking.keys import MaskingKey, load_key
 from datastage.masking.policy import Policy, ResolvedPolicy, load_policy, resolve_policy
-from datastage.report import LEGAL_STATEMENT, REPORT_SCHEMA_VERSION, ReportPaths, canonical_json, write_report
+from datastage.report import ReportPaths, compose_report, sign_report, subset_spec_dict, write_report
+from datastage.scan import DEFAULT_SAMPLE_ROWS, ScanResult, scan_source
 from datastage.schema import SchemaModel, TableInfo, reflect
 from datastage.subset import SubsetPlan, plan_subset
-from datastage.verify import CheckResult, VerifyResult, verify_structure
+from datastage.verify import CheckResult, VerifyResult, apply_severity, check_k_anonymity, verify_structure
 
 DEFAULT_BATCH_SIZE = 10_000
 
@@ -112,6 +116,10 @@ class PlanResult:
     drift: dict[str, list[str]]
     tables: list[TableInfo]
     columns: dict[str, list[str]]
+    scan: ScanResult | None = None
+    checks: CheckSettings = field(default_factory=CheckSettings)
+    run_id: str | None = None
+    report: ReportPaths | None = None
 
     def table_rows(self) -> list[dict[str, Any]]:
         rows = []
@@ -189,30 +197,68 @@ def build_plan(conn: Connection, project: Project, env: Environment, policy: Pol
     out_of_scope = {model.table(name).key for name in env.subset.exclude}
     columns = {t.key: list(t.columns) for t in model.tables.values()}
     drift = schema_drift(last_schema(project.state_dir, env.name), columns)
+    scanned = scan_source(conn, model, sample_rows=DEFAULT_SAMPLE_ROWS)
     resolved = resolve_policy(policy, model, out_of_scope=out_of_scope, kept_from_target=kept,
-                              new_columns=new_columns_of(drift, columns))
+                              new_columns=new_columns_of(drift, columns), personal=scanned.personal())
+    settings = parse_check_settings(policy, model)
     empty = dict(resolved.truncated)
     subset = plan_subset(conn, model, env.subset, empty_tables=empty, kept_tables=tuple(kept),
                          batch_size=batch_size)
     tables = [model.tables[k] for k in model.load_order() if subset.tables[k].exclude != "omit"]
-    return PlanResult(env.name, model, subset, resolved, drift, tables, columns)
+    return PlanResult(env.name, model, subset, resolved, drift, tables, columns, scanned, settings)
 
 
-def plan(project: Project, environment: str, *, rules: str | os.PathLike[str] | None = None) -> PlanResult:
-    """Plan a refresh without writing to any database."""
-    env = project.environment(environment)
-    policy = load_policy(rules_path(env, rules, project))
-    source = make_engine(project.source_url, read_only=True, role="source database")
+def _optional_key(project: Project) -> MaskingKey | None:
+    """The masking key if one is configured (a plan signs its report with it, but does not need it)."""
     try:
-        with step("plan"), snapshot(source) as conn:
-            return build_plan(conn, project, env, policy, env.options.get("batch_size", DEFAULT_BATCH_SIZE))
-    finally:
-        source.dispose()
+        return load_key(project.key_file)
+    except MaskingKeyError:
+        return None
+
+
+def plan(project: Project, environment: str, *, rules: str | os.PathLike[str] | None = None,
+         trigger: str = "library") -> PlanResult:
+    """Plan a refresh without writing to any database; writes a plan report and a history line."""
+    env = project.environment(environment)
+    started = time.monotonic()
+    context = _context(project, env, "plan", trigger)
+    key = _optional_key(project)
+    context["key_id"] = key.key_id if key else None
+    try:
+        path = rules_path(env, rules, project)
+        policy = load_policy(path)
+        context.update(rules_path=str(path), rules_sha256=policy.sha256)
+        source = make_engine(project.source_url, read_only=True, role="source database")
+        try:
+            with step("plan"), snapshot(source) as conn:
+                planned = build_plan(conn, project, env, policy, env.options.get("batch_size", DEFAULT_BATCH_SIZE))
+        finally:
+            source.dispose()
+    except DatastageError as exc:
+        _record_failure(project, context, exc, started)
+        raise
+    context["plan"] = planned
+    finished_at = utc_now()
+    report = build_report(context | {"finished_at": finished_at, "verdict": "planned", "exit_code": EXIT_OK,
+                                     "seconds": time.monotonic() - started}, key)
+    with step("report"):
+        paths = write_report(report, project.state_dir)
+        append_history(project.state_dir, _history_entry(context, "planned", EXIT_OK, finished_at, started, paths,
+                                                         planned.subset.selected_rows))
+    planned.run_id, planned.report = context["run_id"], paths
+    return planned
+
+
+def _context(project: Project, env: Environment, kind: str, trigger: str) -> dict[str, Any]:
+    """What every report of a run records before anything happens."""
+    return {"run_id": new_run_id(), "kind": kind, "environment": env.name, "trigger": trigger,
+            "started_at": utc_now(), "source": redact_url(project.source_url), "target": redact_url(env.url),
+            "config": str(project.path), "subset_spec": subset_spec_dict(env)}
 
 
 def _load(conn: Connection, result: PlanResult, shadow: Shadow, target: Target, key: MaskingKey,
-          env: Environment, progress: Progress, batch_size: int) -> tuple[LoadResult, ExtractResult,
-                                                                         dict[str, MaskStats]]:
+          env: Environment, progress: Progress, batch_size: int,
+          leaks: LeakIndex | None = None) -> tuple[LoadResult, ExtractResult, dict[str, MaskStats]]:
     load = LoadResult(shadow=shadow.name)
     extracted = ExtractResult()
     stats: dict[str, MaskStats] = {}
@@ -243,6 +289,9 @@ def _load(conn: Connection, result: PlanResult, shadow: Shadow, target: Target, 
                     extracted.rows[table.key] = extracted.rows.get(table.key, 0) + len(batch)
                     with step("mask"):
                         masked, batch_stats = engine.mask_batch(table.key, batch)
+                    if leaks is not None:
+                        with step("verify"):
+                            leaks.observe(table.key, batch, masked)
                     table_stats.add(batch_stats)
                     with step("load"):
                         written += shadow.write(table, masked)
@@ -256,11 +305,20 @@ def _load(conn: Connection, result: PlanResult, shadow: Shadow, target: Target, 
     return load, extracted, stats
 
 
-def _verify(result: PlanResult, shadow: Shadow, load: LoadResult, extracted: ExtractResult) -> VerifyResult:
+def _verify(result: PlanResult, shadow: Shadow, load: LoadResult, extracted: ExtractResult,
+            leaks: LeakIndex | None = None, key: MaskingKey | None = None,
+            batch_size: int = DEFAULT_BATCH_SIZE) -> VerifyResult:
     started = time.monotonic()
     with step("verify"), shadow.connect() as conn:
-        checks = verify_structure(conn, result.model, result.tables, load.rows,
-                                  lambda t: shadow.sql_name(t, conn))
+        def name_of(table: TableInfo) -> str:
+            return shadow.sql_name(table, conn)
+
+        checks = verify_structure(conn, result.model, result.tables, load.rows, name_of)
+        if leaks is not None and key is not None:
+            checks += scan_loaded_copy(conn, result, leaks, key, result.checks, name_of, batch_size)
+        loaded = {t.key: t for t in result.tables}
+        for quasi in result.checks.quasi_identifiers:
+            checks.append(check_k_anonymity(conn, loaded, quasi, name_of, result.checks.severity("k_anonymity")))
     mismatched = {}
     for table in result.tables:
         plan = result.subset.tables[table.key]
@@ -272,7 +330,7 @@ def _verify(result: PlanResult, shadow: Shadow, load: LoadResult, extracted: Ext
     else:
         checks.insert(0, CheckResult("subset_counts", "PASS", "every table extracted exactly the planned rows",
                                      {"extracted": dict(extracted.rows)}))
-    return VerifyResult(checks, time.monotonic() - started)
+    return VerifyResult(apply_severity(checks, result.checks), time.monotonic() - started)
 
 
 def run_refresh(
@@ -285,13 +343,10 @@ def run_refresh(
 ) -> RefreshResult:
     """Refresh one environment. Verification failures return exit code 3; other failures raise."""
     progress = progress or _NoProgress()
-    run_id = new_run_id()
-    started_at = utc_now()
     started = time.monotonic()
     env = project.environment(environment)
-    context: dict[str, Any] = {"run_id": run_id, "environment": env.name, "trigger": trigger,
-                               "started_at": started_at, "source": redact_url(project.source_url),
-                               "target": redact_url(env.url)}
+    context = _context(project, env, "refresh", trigger)
+    run_id, started_at = context["run_id"], context["started_at"]
     try:
         check_target_safety(project, env)
         path = rules_path(env, rules, project)
@@ -315,11 +370,12 @@ def run_refresh(
                         shadow = target.create_shadow(planned.model, run_id)
                     try:
                         progress.stage("copy")
+                        leaks = LeakIndex.for_plan(key, planned)
                         load, extracted, stats = _load(conn, planned, shadow, target, key, env, progress,
-                                                       batch_size)
+                                                       batch_size, leaks)
                         context.update(load=load, stats=stats)
                         progress.stage("verify")
-                        verified = _verify(planned, shadow, load, extracted)
+                        verified = _verify(planned, shadow, load, extracted, leaks, key, batch_size)
                         context["verify"] = verified
                         if verified.verdict != "fail":
                             with step("swap"):
@@ -340,8 +396,8 @@ def run_refresh(
     verdict = verified.verdict
     exit_code = EXIT_VERIFY if verdict == "fail" else EXIT_OK
     finished_at = utc_now()
-    report = build_report(context | {"finished_at": finished_at, "verdict": verdict, "exit_code": exit_code},
-                          key)
+    report = build_report(context | {"finished_at": finished_at, "verdict": verdict, "exit_code": exit_code,
+                                     "seconds": time.monotonic() - started}, key)
     with step("report"):
         paths = write_report(report, project.state_dir)
         entry = _history_entry(context, verdict, exit_code, finished_at, started, paths, load.total_rows)
@@ -360,7 +416,7 @@ def run_refresh(
 def _history_entry(context: dict[str, Any], verdict: str, exit_code: int, finished_at: str, started: float,
                    paths: ReportPaths | None, rows: int, error: str | None = None) -> dict[str, Any]:
     return {
-        "run_id": context["run_id"], "environment": context["environment"], "kind": "refresh",
+        "run_id": context["run_id"], "environment": context["environment"], "kind": context.get("kind", "refresh"),
         "trigger": context["trigger"], "verdict": verdict, "exit_code": exit_code, "rows": rows,
         "started_at": context["started_at"], "finished_at": finished_at,
         "seconds": round(time.monotonic() - started, 3),
@@ -374,7 +430,8 @@ def _record_failure(project: Project, context: dict[str, Any], exc: DatastageErr
     finished_at = utc_now()
     try:
         report = build_report(context | {"finished_at": finished_at, "verdict": "error",
-                                         "exit_code": exc.exit_code, "error": str(exc)}, None)
+                                         "exit_code": exc.exit_code, "error": str(exc),
+                                         "seconds": time.monotonic() - started}, _optional_key(project))
         paths = write_report(report, project.state_dir)
         append_history(project.state_dir, _history_entry(context, "error", exc.exit_code, finished_at, started,
                                                          paths, 0, str(exc)))
@@ -383,51 +440,9 @@ def _record_failure(project: Project, context: dict[str, Any], exc: DatastageErr
 
 
 def build_report(context: dict[str, Any], key: MaskingKey | None) -> dict[str, Any]:
-    """The report dictionary from what the run produced so far (see :mod:`datastage.report`)."""
-    planned: PlanResult | None = context.get("plan")
-    load: LoadResult | None = context.get("load")
-    verified: VerifyResult | None = context.get("verify")
-    stats: dict[str, MaskStats] = context.get("stats") or {}
-    report: dict[str, Any] = {
-        "schema_version": REPORT_SCHEMA_VERSION,
-        "kind": context.get("kind", "refresh"),
-        "run_id": context["run_id"],
-        "environment": context["environment"],
-        "verdict": context.get("verdict", "error"),
-        "exit_code": context.get("exit_code"),
-        "error": context.get("error"),
-        "provenance": {
-            "trigger": context.get("trigger"), "actor": _actor(), "host": socket.gethostname(),
-            "datastage_version": __version__, "started_at": context.get("started_at"),
-            "finished_at": context.get("finished_at"), "source": context.get("source"),
-            "target": context.get("target"), "rules_path": context.get("rules_path"),
-            "rules_sha256": context.get("rules_sha256"), "key_id": context.get("key_id"),
-        },
-        "subset": {"tables": []},
-        "columns": [],
-        "checks": [c.to_dict() for c in verified.checks] if verified else [],
-        "schema_drift": planned.drift if planned else {},
-        "lossy_mappings": load.lossy_mappings if load else [],
-        "legal_status": LEGAL_STATEMENT,
-    }
-    if planned is not None:
-        for row in planned.table_rows():
-            row["loaded_rows"] = load.rows.get(row["table"]) if load else None
-            report["subset"]["tables"].append(row)
-        report["subset"]["seed"] = planned.subset.seed
-        report["subset"]["full_copy"] = planned.subset.full_copy
-        report["subset"]["cycles"] = planned.subset.cycles
-        for decision in planned.policy.decisions.values():
-            table_stats = stats.get(decision.table)
-            report["columns"].append({
-                "table": decision.table, "column": decision.column, "status": decision.status,
-                "treatment": decision.treatment, "classification": None, "reason": decision.reason,
-                "inherited_from": decision.rule.inherited_from if decision.rule else None,
-                "rows_changed": table_stats.changed.get(decision.column, 0) if table_stats else None,
-            })
-    if key is not None:
-        report["signature"] = key.sign(canonical_json(report))
-    return report
+    """The report dictionary from what the run produced so far (see :mod:`datastage.report`), signed."""
+    context = context | {"actor": _actor(), "host": socket.gethostname(), "datastage_version": __version__}
+    return sign_report(compose_report(context), key)
 
 
 def _actor() -> str:

@@ -179,19 +179,23 @@ def test_rules_check_cli_lists_errors_with_file_line_and_key(demo_project: Path,
     assert lines[0] == (f"error: {path}:5: tables.customer.email: unknown strategy 'emial' (did you mean 'email'?); "
                         "run 'datastage strategies' to list them")
     assert lines[1].startswith(f"error: {path}:6: tables.customer.phone.keep_lst: unknown parameter 'keep_lst'")
-    assert lines[-1] == f"{path}: 2 error(s)"
+    # default: keep also keeps columns the scan finds personal: the same coverage gate as a refresh.
+    assert any(line.startswith(f"error: {path}:2: default: ") and "kept without a reason" in line for line in lines)
+    assert lines[-1] == f"{path}: 3 error(s)"
 
 
 def test_default_keep_is_a_warning_and_strict_makes_it_an_error(demo_project: Path, tmp_path: Path) -> None:
     path = tmp_path / "lenient.yaml"
-    path.write_text(RULES.replace("default: fail", "default: keep").replace("    phone: phone", ""))
+    lenient = RULES.replace("default: fail", "default: keep").replace("    active: keep\n", "")
+    assert lenient.count("active") == RULES.count("active") - 1
+    path.write_text(lenient)
     code, output = _run("rules", "check", "--rules", str(path), "--config", str(demo_project), "--env", "staging")
     assert code == 0, output
-    assert f"warning: {path}: default: keep applies to 1 column(s) without a rule: customer.phone" in output
+    assert f"warning: {path}: default: keep applies to 1 column(s) without a rule: customer.active" in output
     code, output = _run("rules", "check", "--rules", str(path), "--config", str(demo_project), "--env", "staging",
                         "--strict")
     assert code == 2
-    assert f"error: {path}: default: keep applies to 1 column(s) without a rule: customer.phone (--strict)" in output
+    assert f"error: {path}: default: keep applies to 1 column(s) without a rule: customer.active (--strict)" in output
 
 
 def test_new_column_without_a_rule_stops_the_refresh_and_is_named_new(demo_project: Path) -> None:

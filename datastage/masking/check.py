@@ -15,15 +15,18 @@ Example:
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from datastage.checkspec import parse_check_settings
 from datastage.config import Environment, Project
 from datastage.db import make_engine, snapshot
 from datastage.errors import EXIT_OK, EXIT_USAGE, RulesError, UsageError
 from datastage.history import last_schema, schema_drift
 from datastage.masking.policy import ResolvedPolicy, load_policy, resolve_policy
+from datastage.scan import DEFAULT_SAMPLE_ROWS, scan_source
 from datastage.schema import SchemaModel, reflect
 
 
@@ -93,8 +96,12 @@ def drift_warnings(drift: dict[str, list[str]]) -> list[str]:
 
 
 def check_policy_file(rules: Path, model: SchemaModel, *, env: Environment | None = None,
-                      drift: dict[str, list[str]] | None = None, strict: bool = False) -> RulesCheckResult:
-    """Check ``rules`` against a reflected ``model`` (and the environment's scope), collecting every problem."""
+                      drift: dict[str, list[str]] | None = None, strict: bool = False,
+                      personal: Mapping[tuple[str, str], str] | None = None) -> RulesCheckResult:
+    """Check ``rules`` against a reflected ``model`` (and the environment's scope), collecting every problem.
+
+    ``personal`` (the scan's personal columns) applies the same coverage gate as a refresh.
+    """
     result = RulesCheckResult(rules=rules, environment=env.name if env else None, strict=strict,
                               drift=drift or {})
     try:
@@ -115,7 +122,12 @@ def check_policy_file(rules: Path, model: SchemaModel, *, env: Environment | Non
                 kept.add(model.table(name).key)
     columns = {t.key: list(t.columns) for t in model.tables.values()}
     result.policy = resolve_policy(policy, model, out_of_scope=out_of_scope, kept_from_target=kept,
-                                   new_columns=new_columns_of(result.drift, columns), errors=result.errors)
+                                   new_columns=new_columns_of(result.drift, columns), errors=result.errors,
+                                   personal=personal)
+    try:
+        parse_check_settings(policy, model)
+    except RulesError as exc:
+        result.errors.append(exc)
     result.warnings = list(result.policy.warnings) + drift_warnings(result.drift)
     return result
 
@@ -134,10 +146,11 @@ def check_rules(project: Project, rules: str | os.PathLike[str] | None = None, e
     try:
         with snapshot(source) as conn:
             model = reflect(conn, project.source_schemas, env.subset if env else None)
+            personal = scan_source(conn, model, sample_rows=DEFAULT_SAMPLE_ROWS).personal()
     finally:
         source.dispose()
     drift: dict[str, list[str]] = {}
     if env is not None:
         columns = {t.key: list(t.columns) for t in model.tables.values()}
         drift = schema_drift(last_schema(project.state_dir, env.name), columns)
-    return check_policy_file(path, model, env=env, drift=drift, strict=strict)
+    return check_policy_file(path, model, env=env, drift=drift, strict=strict, personal=personal)

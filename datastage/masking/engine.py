@@ -187,7 +187,7 @@ class MaskingEngine:
         spec = rule.spec
         assert spec is not None
         series = frame[rule.column]
-        selected = series.notna().to_numpy()
+        selected = series.notna().to_numpy().copy()  # to_numpy may be a read-only view
         if rule.when:
             selected = selected & _evaluate_when(rule, frame)
         if not selected.any():

@@ -28,6 +28,7 @@ Example:
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -353,14 +354,17 @@ def resolve_policy(
     kept_from_target: set[str] | None = None,
     new_columns: set[str] | None = None,
     errors: list[RulesError] | None = None,
+    personal: Mapping[tuple[str, str], str] | None = None,
 ) -> ResolvedPolicy:
     """Check ``policy`` against ``model`` and decide every in-scope column's treatment.
 
     ``out_of_scope`` tables get no rows (subset excludes); ``kept_from_target`` tables
     take their rows from the current target; ``new_columns`` (``table.column``) appeared
-    since the last refresh and are named so in the coverage error. Raises
-    :class:`RulesError` on the first problem, or one error listing every column without a
-    rule under ``default: fail``; with ``errors`` given, problems are collected there.
+    since the last refresh and are named so in the coverage error. ``personal`` maps the
+    columns the scan classified as personal data to a description; keeping one of them
+    without a ``reason`` stops the refresh (coverage gate). Raises :class:`RulesError` on
+    the first problem, or one error listing every column without a rule under
+    ``default: fail``; with ``errors`` given, problems are collected there.
     """
     out_of_scope = out_of_scope or set()
     kept_from_target = kept_from_target or set()
@@ -368,6 +372,7 @@ def resolve_policy(
     rules: dict[tuple[str, str], ColumnRule] = {}
     truncated: dict[str, str] = {}
     kept_tables: set[str] = set()
+    kept_origins: dict[str, Origin | None] = {}
     for written, table_rule in policy.tables.items():
         table = model.table(written, None) if model.resolve(written) else None
         if table is None:
@@ -380,6 +385,7 @@ def resolve_policy(
             continue
         if table_rule.action == "keep":
             kept_tables.add(table.key)
+            kept_origins[table.key] = table_rule.origin
             continue
         table_rules: dict[str, ColumnRule] = {}
         for column_name, rule in table_rule.columns.items():
@@ -449,6 +455,9 @@ def resolve_policy(
     if by_default:
         shown = ", ".join(by_default[:20]) + (f" and {len(by_default) - 20} more" if len(by_default) > 20 else "")
         warnings.append(f"default: {policy.default} applies to {len(by_default)} column(s) without a rule: {shown}")
+    if personal:
+        with _collecting(errors):
+            _gate_personal(policy, decisions, personal, kept_origins)
     return ResolvedPolicy(policy, decisions, truncated, kept_tables, warnings, set(new_columns))
 
 
@@ -469,6 +478,31 @@ def _default_person_by(table: TableInfo, rules: dict[str, ColumnRule]) -> None:
         else:
             raise _error(rule.origin, f"{table.key}.{column}: strategy {rule.strategy} needs 'by' (the column(s) "
                                       "naming the person): the table has no e-mail rule and no primary key")
+
+
+def _gate_personal(policy: Policy, decisions: dict[tuple[str, str], ColumnDecision],
+                   personal: Mapping[tuple[str, str], str], kept_origins: dict[str, Origin | None]) -> None:
+    """A column the scan classified as personal data may be kept only with a reason."""
+    kept_without_reason: list[tuple[Origin | None, str]] = []
+    for slot, decision in decisions.items():
+        if slot not in personal:
+            continue
+        if decision.status == "kept-by-default":
+            origin = policy.default_origin
+        elif decision.rule is None and decision.table in kept_origins and decision.status == "kept-with-reason":
+            origin = kept_origins[decision.table]
+        elif decision.status == "non_personal" and decision.rule is not None and decision.rule.is_keep:
+            origin = decision.rule.origin
+        else:
+            continue
+        kept_without_reason.append((origin, f"{decision.table}.{decision.column} ({personal[slot]})"))
+    if kept_without_reason:
+        origin, first = kept_without_reason[0]
+        more = len(kept_without_reason) - 1
+        others = "; also " + ", ".join(w.split(" (")[0] for _, w in kept_without_reason[1:6]) + (
+            f" and {more - 5} more" if more > 5 else "") if more else ""
+        raise _error(origin, f"{first} is personal data but kept without a reason; mask it or write "
+                             f"{{strategy: keep, reason: ...}}{others}")
 
 
 def _is_structural_key(table: TableInfo, column: ColumnInfo) -> bool:

@@ -1,0 +1,568 @@
+"""The leak check and the card sweep: every row of the loaded copy against keyed hashes of the source.
+
+While the source subset streams through masking, :class:`LeakIndex` keeps keyed hashes
+(never values) of
+
+* every original value of every masked column, per column, and
+* the identifier tokens inside them (e-mail addresses, phone numbers, card numbers,
+  IBANs, national ids, distinctive full names), plus those of columns the scan
+  classified as direct identifiers but the rules keep (with a reason).
+
+After the load, :func:`scan_loaded_copy` streams every text and JSON column of the
+shadow (all rows) and counts
+
+* ``leak_masked_columns``: rows of a masked column that still hold their own original
+  value (each original value is bound to its row as the target holds it: the masked row
+  key, or the other masked columns of a table without one; another row's value that
+  happens to be equal is no leak). A value the rule maps onto
+  itself, such as a date already at the start of its year under ``generalize``, or a
+  value from the rule's own fake pool, is counted as excused, not as a leak;
+* ``leak_identifiers``: identifier tokens anywhere in the target that come from the
+  source (a kept column's own identifiers are not counted in that column);
+* ``card_sweep``: Luhn-valid card numbers in a real issuer range outside the reserved
+  test ranges, whatever their origin.
+
+The hashes are SipHash under a ``leakcheck`` subkey of the masking key, so the report
+holds counts only.
+
+Example:
+    >>> index = LeakIndex(key, planned)                     # doctest: +SKIP
+    >>> index.observe("customer", batch)                    # doctest: +SKIP
+    >>> checks = scan_loaded_copy(conn, planned, index, key, settings, name_of)   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+import re
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import SQLAlchemyError
+
+from datastage import piidata as pii
+from datastage.cards import is_test_card
+from datastage.checkspec import CheckSettings
+from datastage.db import db_error_message
+from datastage.errors import StepError
+from datastage.masking.engine import MaskingEngine
+from datastage.masking.fakepool import fake_pool
+from datastage.masking.keys import MaskingKey
+from datastage.masking.policy import ColumnRule
+from datastage.schema import TableInfo
+from datastage.values import canonical_text, rows_to_frame
+from datastage.verify import CheckResult, Status
+
+if TYPE_CHECKING:
+    from datastage.pipeline import PlanResult
+
+TEXT_CATEGORIES = frozenset({"text", "json", "other", "array"})
+VALUE_DOMAIN = "leakcheck/value"
+TOKEN_DOMAIN = "leakcheck/token"  # noqa: S105 - a hashing domain name, not a secret
+
+
+class HashSet:
+    """A growing set of uint64 hashes, compacted to a sorted unique array."""
+
+    def __init__(self) -> None:
+        self._parts: list[np.ndarray] = []
+        self._size = 0
+        self._sorted = np.zeros(0, dtype=np.uint64)
+
+    def add(self, hashes: np.ndarray) -> None:
+        if len(hashes):
+            self._parts.append(np.asarray(hashes, dtype=np.uint64))
+            self._size += len(hashes)
+            if self._size > 4 * max(len(self._sorted), 1 << 16):
+                self._compact()
+
+    def _compact(self) -> None:
+        if self._parts:
+            self._sorted = np.unique(np.concatenate([self._sorted, *self._parts]))
+            self._parts, self._size = [], 0
+
+    def __len__(self) -> int:
+        self._compact()
+        return len(self._sorted)
+
+    def contains(self, hashes: np.ndarray) -> np.ndarray:
+        self._compact()
+        if not len(self._sorted) or not len(hashes):
+            return np.zeros(len(hashes), dtype=bool)
+        pos = np.searchsorted(self._sorted, hashes)
+        pos[pos == len(self._sorted)] = 0
+        return self._sorted[pos] == hashes
+
+
+def _text(series: pd.Series) -> pd.Series:
+    """Non-NULL canonical text of a column, index kept."""
+    text = pd.Series(canonical_text(series), index=series.index, dtype=object)
+    return text[text.notna()].astype(str)
+
+
+SEP = "\x00"  # joins a batch's values into one text: no pattern matches it, so none spans two values
+WHOLE_PHONE = re.compile(rf"(?<![^{SEP}])(?:{pii.PHONE_SHAPE})(?![^{SEP}])", re.IGNORECASE)
+CAPITALISED = re.compile(r"\b[A-Z][^\W\d_]+\b")
+
+
+@dataclass
+class Tokens:
+    """Identifier tokens (``kind:token``) found in a batch of text, and the card numbers seen."""
+
+    tokens: list[str] = field(default_factory=list)
+    test_cards: int = 0
+
+    def series(self) -> pd.Series:
+        return pd.Series(self.tokens, dtype=object)
+
+
+def _joined(values: pd.Series) -> str:
+    return SEP.join(values.tolist())
+
+
+def identifier_tokens(values: pd.Series, *, phones: bool = True, names: bool = False,
+                      whole_phone: bool = False) -> Tokens:
+    """Normalised identifier tokens in text values: e-mail, card, IBAN, SSN, NI, phone (and name pairs).
+
+    The batch is scanned as one joined text, so each pattern runs once per batch.
+    """
+    found = Tokens()
+    if values.empty:
+        return found
+    text = _joined(values)
+    out = found.tokens
+    if "@" in text:
+        out += ["email:" + m.lower() for m in pii.EMAIL_RE.findall(text)]
+    if re.search(r"\d\d", text):
+        for raw in pii.CARD_IN_TEXT.findall(text):
+            digits = re.sub(r"\D", "", raw)
+            if pii.plausible_card(digits):
+                if is_test_card(digits):
+                    found.test_cards += 1
+                else:
+                    out.append("card:" + digits)
+        upper = text.upper()
+        out += ["iban:" + i.replace(" ", "") for i in pii.IBAN_IN_TEXT.findall(upper) if pii.iban_valid(i)]
+        out += ["ssn:" + m.replace("-", "") for m in pii.SSN_RE.findall(text)]
+        out += ["ni:" + m.replace(" ", "") for m in pii.UK_NI_RE.findall(upper)]
+        if phones:
+            spans = [m.span() for m in pii.PHONE_IN_TEXT.finditer(text)]
+            numbers = [text[a:b] for a, b in spans]
+            if whole_phone:
+                starts = [a for a, _ in spans]
+                for match in WHOLE_PHONE.finditer(text):  # whole values the in-text pattern did not find
+                    first = bisect.bisect_left(starts, match.start())
+                    if first == len(starts) or starts[first] >= match.end():
+                        numbers.append(match.group(0))
+            for number in numbers:
+                digits = re.sub(r"\D", "", number)
+                if 8 <= len(digits) <= 15:
+                    out.append("phone:" + digits[-10:])
+    if names:
+        out += name_bigrams(values)
+    return found
+
+
+def _pairs(words: list[str], starts: np.ndarray, text: str) -> list[tuple[str, str]]:
+    """Consecutive words of the same value (no separator between them)."""
+    if len(words) < 2:
+        return []
+    seps = np.cumsum(np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32) == 0)
+    rows = seps[starts]
+    same = np.flatnonzero(rows[:-1] == rows[1:])
+    return [(words[i], words[i + 1]) for i in same]
+
+
+def name_bigrams(values: pd.Series, mode: str = "all") -> list[str]:
+    """``name:first last`` tokens of consecutive words (folded).
+
+    ``all``: every pair (what the target is searched for); ``names``: pairs with a
+    distinctive word, from columns holding names; ``text``: capitalised pairs in free
+    text that start with a known given name and contain a distinctive word.
+    """
+    if values.empty:
+        return []
+    if mode == "text":
+        text = _joined(values)
+        matches = list(CAPITALISED.finditer(text))
+        firsts = pii.first_names()
+        # A name is two capitalised words with only spaces between them (not across a full stop).
+        pairs = [(pii.fold(a.group(0)), pii.fold(b.group(0))) for a, b in itertools.pairwise(matches)
+                 if text[a.end():b.start()].isspace()]
+        return [f"name:{a} {b}" for a, b in pairs
+                if a in firsts and (pii.distinctive_name(a) or pii.distinctive_name(b))]
+    text = pii.fold(_joined(values))
+    matches = list(pii.WORD_RE.finditer(text))
+    pairs = _pairs([m.group(0) for m in matches], np.array([m.start() for m in matches], dtype=np.int64), text)
+    if mode == "all":
+        return [f"name:{a} {b}" for a, b in pairs]
+    return [f"name:{a} {b}" for a, b in pairs if pii.distinctive_name(a) or pii.distinctive_name(b)]
+
+
+@dataclass
+class LeakIndex:
+    """Keyed hashes of what must not reach the target, collected while the source subset streams."""
+
+    key: MaskingKey
+    masked: dict[str, list[ColumnRule]]
+    harvest: dict[str, dict[str, dict[str, bool]]]
+    name_pairs: dict[str, tuple[str, str]]
+    bindings: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    values: dict[tuple[str, str], HashSet] = field(default_factory=dict)
+    tokens: HashSet = field(default_factory=HashSet)
+    kept_tokens: dict[tuple[str, str], HashSet] = field(default_factory=dict)
+    harvested: Counter[str] = field(default_factory=Counter)
+    all_columns: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    rows_observed: int = 0
+
+    @classmethod
+    def for_plan(cls, key: MaskingKey, planned: PlanResult) -> LeakIndex:
+        """What to collect for each table, from the resolved policy and the scan's classification."""
+        masked: dict[str, list[ColumnRule]] = {}
+        harvest: dict[str, dict[str, dict[str, bool]]] = {}
+        name_pairs: dict[str, tuple[str, str]] = {}
+        bindings: dict[str, tuple[str, ...]] = {}
+        scan = planned.scan
+        for table in planned.tables:
+            rules = planned.policy.masked_columns(table.key)
+            masked[table.key] = rules
+            masked_names = {r.column for r in rules}
+            if rules:
+                bindings[table.key] = table.identity or tuple(table.insertable_columns)
+            per_column: dict[str, dict[str, bool]] = {}
+            firsts, lasts = [], []
+            for column in table.columns.values():
+                finding = scan.get(table.key, column.name) if scan else None
+                kind = finding.kind if finding else None
+                shares = finding.value_kinds if finding else {}
+                is_masked = column.name in masked_names
+                direct = finding is not None and finding.classification == "direct_identifier"
+                if not (is_masked or direct) or column.category not in TEXT_CATEGORIES:
+                    continue
+                free = kind == "free_text" or column.category == "json"
+                per_column[column.name] = {
+                    "phones": kind == "phone" or (free and "free_text:phone" in shares),
+                    "names": kind == "full_name" or (free and "free_text:full_name" in shares),
+                    "whole_names": kind == "full_name",
+                    "masked": is_masked,
+                }
+                if kind == "first_name" and is_masked:
+                    firsts.append(column.name)
+                if kind == "last_name" and is_masked:
+                    lasts.append(column.name)
+            harvest[table.key] = per_column
+            if firsts and lasts:
+                name_pairs[table.key] = (firsts[0], lasts[0])
+        return cls(key, masked, harvest, name_pairs, bindings)
+
+    def binding_columns(self, table: str, column: str) -> list[str]:
+        """The columns that identify a row as the target holds it: the row key, else every other column."""
+        chosen = [c for c in self.bindings.get(table, ()) if c != column]
+        if not chosen:
+            chosen = [c for c in self.all_columns.get(table, ()) if c != column]
+        return chosen
+
+    def value_hashes(self, table: str, values: pd.DataFrame, column: str, rows: pd.DataFrame) -> np.ndarray:
+        """Keyed hashes of a masked column's non-NULL ``values``, each bound to its row as the target
+        holds it (``rows``: the masked batch, or the loaded copy). A match means that this row
+        still holds its own original value; another row's value that happens to be equal is no leak."""
+        text = _text(values[column])
+        bound = pd.Series("", index=text.index, dtype=object)
+        for name in self.binding_columns(table, column):
+            part = pd.Series(canonical_text(rows.loc[text.index, name]), index=text.index, dtype=object)
+            bound = bound + part.fillna("\x00").astype(str) + "\x1f"
+        return self.key.hash_text(VALUE_DOMAIN, (bound + "\x1e" + text).to_numpy(dtype=object))
+
+    def _hash_tokens(self, tokens: list[str]) -> np.ndarray:
+        array = np.empty(len(tokens), dtype=object)
+        array[:] = tokens
+        return self.key.hash_text(TOKEN_DOMAIN, array)
+
+    def observe(self, table: str, batch: pd.DataFrame, masked: pd.DataFrame) -> None:
+        """Record the original values of one source batch (``masked``: the same rows after masking)."""
+        if batch.empty:
+            return
+        self.rows_observed += len(batch)
+        self.all_columns.setdefault(table, tuple(batch.columns))
+        for rule in self.masked.get(table, []):
+            if rule.column not in batch.columns:
+                continue
+            self.values.setdefault((table, rule.column), HashSet()).add(
+                self.value_hashes(table, batch, rule.column, masked))
+        for column, how in self.harvest.get(table, {}).items():
+            if column not in batch.columns:
+                continue
+            text = _text(batch[column])
+            tokens = identifier_tokens(text, phones=how["phones"], whole_phone=how["phones"]).tokens
+            if how["names"]:
+                tokens += name_bigrams(text, "names" if how["whole_names"] else "text")
+            self._add(table, column, tokens, how["masked"])
+        if table in self.name_pairs:
+            first, last = self.name_pairs[table]
+            if first in batch.columns and last in batch.columns:
+                both = batch[[first, last]].dropna()
+                a = both[first].astype(str).map(pii.fold)
+                b = both[last].astype(str).map(pii.fold)
+                distinctive = a.map(pii.distinctive_name) | b.map(pii.distinctive_name)
+                pairs = pd.concat(["name:" + a[distinctive] + " " + b[distinctive],
+                                   "name:" + b[distinctive] + " " + a[distinctive]])
+                self._add(table, first, pairs.tolist(), True)
+
+    def _add(self, table: str, column: str, tokens: list[str], masked: bool) -> None:
+        if not tokens:
+            return
+        self.harvested.update(t.split(":", 1)[0] for t in tokens)
+        hashes = self._hash_tokens(tokens)
+        if masked:
+            self.tokens.add(hashes)
+        else:
+            self.kept_tokens.setdefault((table, column), HashSet()).add(hashes)
+
+
+@dataclass
+class _Tally:
+    columns: int = 0
+    values: int = 0
+    matches: Counter[str] = field(default_factory=Counter)
+    by_kind: dict[str, Counter[str]] = field(default_factory=dict)
+    excused: dict[str, Counter[str]] = field(default_factory=dict)
+
+
+class _Excuser:
+    """Whether a matched target value could be the rule's own output (fixed point or fake-pool value)."""
+
+    def __init__(self, planned: PlanResult, key: MaskingKey) -> None:
+        self.engine = MaskingEngine(planned.policy, key)
+        self.pools: dict[str, set[str]] = {}
+        # Locales whose fake identities (person.*, email) the policy draws names from.
+        self.person_locales = sorted({str(r.params.get("locale") or r.locale)
+                                      for d in planned.policy.decisions.values() if (r := d.rule) is not None
+                                      and ((r.strategy or "").startswith("person.") or r.strategy == "email")})
+
+    def _drawn(self, locale: str, provider: str, size: int = 4096, args: dict[str, Any] | None = None) -> set[str]:
+        cache_key = f"{locale}/{provider}/{size}/{sorted((args or {}).items())!r}"
+        if cache_key not in self.pools:
+            try:
+                values = fake_pool(locale, provider, size, **(args or {}))
+            except Exception:  # noqa: BLE001 - a pool that cannot be drawn excuses nothing
+                values = ()
+            self.pools[cache_key] = {str(v) for v in canonical_text(pd.Series(list(values), dtype=object))
+                                     if v is not None}
+        return self.pools[cache_key]
+
+    def pool(self, rule: ColumnRule) -> set[str]:
+        """Values the rule can output by drawing from a fake pool (a match on one proves nothing)."""
+        name = rule.strategy or ""
+        params = rule.params
+        locale = str(params.get("locale") or rule.locale)
+        if name.startswith("fake."):
+            return self._drawn(locale, name.split(".", 1)[1], int(params.get("pool_size") or 4096),
+                               params.get("args"))
+        if name in ("person.first_name", "person.last_name"):
+            return self._drawn(locale, name.split(".", 1)[1])
+        return set()
+
+    def person_pair(self, tokens: pd.Series) -> np.ndarray:
+        """Which ``name:a b`` tokens a fake identity of the policy could spell (in either order)."""
+        out = np.zeros(len(tokens), dtype=bool)
+        if tokens.empty or not self.person_locales:
+            return out
+        firsts = {v.lower() for loc in self.person_locales for v in self._drawn(loc, "first_name")}
+        lasts = {v.lower() for loc in self.person_locales for v in self._drawn(loc, "last_name")}
+        for i, token in enumerate(tokens):
+            if token.startswith("name:"):
+                words = token[5:].split(" ")
+                if len(words) == 2:
+                    a, b = words
+                    out[i] = (a in firsts and b in lasts) or (b in firsts and a in lasts)
+        return out
+
+    def excuse(self, rule: ColumnRule, frame: pd.DataFrame, hit_index: pd.Index) -> tuple[int, int]:
+        """(fixed points, fake-pool values) among the matched rows."""
+        subset = frame.loc[hit_index]
+        text = _text(subset[rule.column])
+        pool = self.pool(rule)
+        in_pool = text.isin(pool) if pool else pd.Series(False, index=text.index)
+        fixed = pd.Series(False, index=text.index)
+        rest = text[~in_pool]
+        if not rest.empty:
+            try:
+                # The strategy itself, without the rule's when: (rows it skips are not excused).
+                again, _, _ = self.engine.mask_column(replace(rule, when=None), subset.loc[rest.index])
+                fixed = pd.Series(canonical_text(again), index=rest.index, dtype=object) == rest
+            except Exception:  # noqa: BLE001 - a rule that cannot run on its output excuses nothing
+                fixed = pd.Series(False, index=rest.index)
+        return int(fixed.sum()), int(in_pool.sum())
+
+
+def _pool_tokens(planned: PlanResult, index: LeakIndex, excuser: _Excuser) -> HashSet:
+    """Identifier tokens a fake pool of the policy can produce: a match on them proves nothing."""
+    found = HashSet()
+    for rules in index.masked.values():
+        for rule in rules:
+            pool = excuser.pool(rule)
+            if pool:
+                tokens = identifier_tokens(pd.Series(sorted(pool), dtype=object), whole_phone=True, names=True)
+                if tokens.tokens:
+                    found.add(index._hash_tokens(tokens.tokens))
+    return found
+
+
+def _stream(conn: Connection, table: TableInfo, columns: list[str], name_of: Callable[[TableInfo], str],
+            batch_size: int) -> Any:
+    quote = conn.dialect.identifier_preparer.quote
+    sql = f"SELECT {', '.join(quote(c) for c in columns)} FROM {name_of(table)}"
+    try:
+        result = conn.execution_options(stream_results=True, max_row_buffer=batch_size).exec_driver_sql(sql)
+        while rows := result.fetchmany(batch_size):
+            yield rows_to_frame(rows, columns)
+    except SQLAlchemyError as exc:
+        raise StepError(f"reading {table.key} for the leak check: {db_error_message(exc)}", step="verify") from None
+
+
+def scan_loaded_copy(conn: Connection, planned: PlanResult, index: LeakIndex, key: MaskingKey,
+                     settings: CheckSettings, name_of: Callable[[TableInfo], str],
+                     batch_size: int = 10_000) -> list[CheckResult]:
+    """Stream every text/JSON column (and every masked column) of the shadow; three checks."""
+    excuser = _Excuser(planned, key)
+    pool_tokens = _pool_tokens(planned, index, excuser)
+    masked_tally, ident_tally, card_tally = _Tally(), _Tally(), _Tally()
+    ambiguous = 0
+    test_cards = 0
+    exempt = {name: settings.exempt(name) for name in ("leak_masked_columns", "leak_identifiers", "card_sweep")}
+    names_wanted = len(index.tokens) > 0 and index.harvested.get("name", 0) > 0
+    for table in planned.tables:
+        rules = {r.column: r for r in index.masked.get(table.key, [])}
+        text_columns = [c.name for c in table.columns.values() if c.category in TEXT_CATEGORIES]
+        binding = [c for column in rules for c in index.binding_columns(table.key, column)]
+        columns = list(dict.fromkeys([*text_columns, *rules, *binding]))
+        columns = [c for c in columns if c in table.insertable_columns]
+        if not columns:
+            continue
+        masked_tally.columns += len(rules)
+        ident_tally.columns += len(text_columns)
+        card_tally.columns += len(text_columns)
+        for frame in _stream(conn, table, columns, name_of, batch_size):
+            for column in columns:
+                if column not in rules and column not in text_columns:
+                    continue  # a row-key column, read only to bind masked values to their rows
+                label = f"{table.key}.{column}"
+                text = _text(frame[column])
+                if text.empty:
+                    continue
+                rule = rules.get(column)
+                if rule is not None and label not in exempt["leak_masked_columns"]:
+                    masked_tally.values += len(text)
+                    source = index.values.get((table.key, column))
+                    if source is not None:
+                        hit = source.contains(index.value_hashes(table.key, frame, column, frame))
+                        if hit.any():
+                            fixed, pooled = excuser.excuse(rule, frame, text.index[hit])
+                            leaked = int(hit.sum()) - fixed - pooled
+                            if leaked:
+                                masked_tally.matches[label] += leaked
+                            if fixed or pooled:
+                                excused = masked_tally.excused.setdefault(label, Counter())
+                                excused.update({"fixed_points": fixed, "fake_pool": pooled})
+                if column not in text_columns:
+                    continue
+                found = identifier_tokens(text, whole_phone=True, names=names_wanted)
+                if label not in exempt["leak_identifiers"]:
+                    ident_tally.values += len(text)
+                    tokens = found.series()
+                    if not tokens.empty:
+                        hashes = index._hash_tokens(found.tokens)
+                        hit = index.tokens.contains(hashes)
+                        for (t, c), kept in index.kept_tokens.items():
+                            if (t, c) != (table.key, column):
+                                hit |= kept.contains(hashes)
+                        excused = hit & pool_tokens.contains(hashes)
+                        rest = hit & ~excused
+                        if rest.any():
+                            excused[rest] = excuser.person_pair(tokens[rest])
+                        ambiguous += int(excused.sum())
+                        hit &= ~excused
+                        if hit.any():
+                            kinds = tokens[hit].str.split(":", n=1).str[0].value_counts()
+                            ident_tally.matches[label] += int(hit.sum())
+                            ident_tally.by_kind.setdefault(label, Counter()).update(
+                                {str(k): int(v) for k, v in kinds.items()})
+                if label not in exempt["card_sweep"]:
+                    card_tally.values += len(text)
+                    test_cards += found.test_cards
+                    live = sum(1 for t in found.tokens if t.startswith("card:"))
+                    if live:
+                        card_tally.matches[label] += live
+    return [
+        _masked_result(masked_tally, index, settings),
+        _identifier_result(ident_tally, index, settings, ambiguous),
+        _card_result(card_tally, settings, test_cards),
+    ]
+
+
+def _status(settings: CheckSettings, name: str, count: int) -> Status:
+    if count <= int(settings.threshold(name, "max_matches", 0)):
+        return "PASS"
+    return "WARN" if settings.severity(name) == "warn" else "FAIL"
+
+
+def _masked_result(tally: _Tally, index: LeakIndex, settings: CheckSettings) -> CheckResult:
+    total = sum(tally.matches.values())
+    figures = {
+        "masked_columns": tally.columns, "values_checked": tally.values,
+        "source_rows_observed": index.rows_observed,
+        "source_values_hashed": sum(len(s) for s in index.values.values()),
+        "matches": dict(sorted(tally.matches.items())),
+        "excused": {k: dict(v) for k, v in sorted(tally.excused.items())},
+        "exempt": sorted(settings.exempt("leak_masked_columns")),
+    }
+    status = _status(settings, "leak_masked_columns", total)
+    if total:
+        where = ", ".join(f"{k} ({v})" for k, v in sorted(tally.matches.items()))
+        summary = f"{total} value(s) of masked columns equal an original source value: {where}"
+    else:
+        summary = (f"no value of {tally.columns} masked column(s) equals an original source value "
+                   f"({tally.values:,} values checked)")
+    return CheckResult("leak_masked_columns", status, summary, figures)
+
+
+def _identifier_result(tally: _Tally, index: LeakIndex, settings: CheckSettings, ambiguous: int) -> CheckResult:
+    total = sum(tally.matches.values())
+    figures = {
+        "text_columns": tally.columns, "values_checked": tally.values,
+        "source_tokens_hashed": dict(sorted(index.harvested.items())),
+        "matches": {k: dict(v) for k, v in sorted(tally.by_kind.items())},
+        "ambiguous_fake_pool_matches": ambiguous,
+        "exempt": sorted(settings.exempt("leak_identifiers")),
+    }
+    status = _status(settings, "leak_identifiers", total)
+    if total:
+        where = ", ".join(f"{k} ({', '.join(f'{n} {kind}' for kind, n in sorted(tally.by_kind[k].items()))})"
+                          for k in sorted(tally.by_kind))
+        summary = f"{total} source identifier(s) found in the target: {where}"
+    else:
+        harvested = sum(index.harvested.values())
+        summary = (f"none of {harvested:,} source identifiers appears in {tally.columns} text column(s) "
+                   f"({tally.values:,} values checked)")
+    return CheckResult("leak_identifiers", status, summary, figures)
+
+
+def _card_result(tally: _Tally, settings: CheckSettings, test_cards: int) -> CheckResult:
+    total = sum(tally.matches.values())
+    figures = {"text_columns": tally.columns, "values_checked": tally.values,
+               "matches": dict(sorted(tally.matches.items())), "test_range_numbers": test_cards,
+               "exempt": sorted(settings.exempt("card_sweep"))}
+    status = _status(settings, "card_sweep", total)
+    if total:
+        where = ", ".join(f"{k} ({v})" for k, v in sorted(tally.matches.items()))
+        summary = f"{total} card number(s) outside the test ranges: {where}"
+    else:
+        summary = (f"no card number outside the test ranges in {tally.columns} text column(s) "
+                   f"({tally.values:,} values checked)")
+    return CheckResult("card_sweep", status, summary, figures)
