@@ -48,6 +48,7 @@ class LoadResult:
     kept_rows: dict[str, int] = field(default_factory=dict)
     lossy_mappings: list[str] = field(default_factory=list)
     not_copied: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
     shadow: str = ""
 
@@ -135,6 +136,7 @@ class Target(ABC):
         self.url = url
         self.environment = environment
         self.options = options or {}
+        self.notes: list[str] = []  # what reading the current copy had to adapt (keep tables)
 
     @property
     def display_url(self) -> str:
@@ -177,7 +179,15 @@ def open_target(url: str, environment: str, options: dict[str, Any] | None = Non
         from datastage.targets.sqlite import SqliteTarget
 
         return SqliteTarget(url, environment, options)
-    raise TargetError(f"{dialect} targets are not supported yet ({redact_url(url)}); use a SQLite target")
+    if dialect == "postgresql":
+        from datastage.targets.postgres import PostgresTarget
+
+        return PostgresTarget(url, environment, options)
+    if dialect == "mysql":
+        from datastage.targets.mysql import MysqlTarget
+
+        return MysqlTarget(url, environment, options)
+    raise TargetError(f"{dialect} targets are not supported ({redact_url(url)})")
 
 
 def encode_log_row(row: dict[str, Any]) -> dict[str, Any]:

@@ -247,6 +247,7 @@ def _load(conn: Connection, result: PlanResult, shadow: Shadow, target: Target, 
                     progress.advance(len(batch))
         load.rows[table.key] = written
         stats[table.key] = table_stats
+    load.notes.extend(target.notes)
     progress.stage("indexes and constraints")
     with step("load"):
         shadow.finish()
@@ -406,6 +407,7 @@ def build_report(context: dict[str, Any], key: MaskingKey | None) -> dict[str, A
         "checks": [c.to_dict() for c in verified.checks] if verified else [],
         "schema_drift": planned.drift if planned else {},
         "lossy_mappings": load.lossy_mappings if load else [],
+        "load_notes": load.notes if load else [],
         "legal_status": LEGAL_STATEMENT,
     }
     if planned is not None:
