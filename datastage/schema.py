@@ -244,6 +244,10 @@ def categorize(type_: sa.types.TypeEngine[object]) -> str:
         if isinstance(base, cls):
             return name
     type_name = type(base).__name__.upper()
+    if "INTERVAL" in type_name:
+        return "interval"
+    if "RANGE" in type_name:
+        return "other"
     if "JSON" in type_name:
         return "json"
     if "UUID" in type_name:

@@ -539,8 +539,8 @@ def _stored_category(type_: sa.types.TypeEngine[Any]) -> str:
 def _identity_reset(schema: str, table: str, column: str) -> str:
     name = qualified(schema, table)
     col = quote_ident(column)
-    return (f"SELECT setval(pg_get_serial_sequence('{name.replace(chr(39), chr(39) * 2)}', "
-            f"'{col.replace(chr(39), chr(39) * 2)}'), coalesce(max({col}), 0) + 1, false) FROM {name}")
+    return (f"SELECT setval(pg_get_serial_sequence('{_lit(name)}', '{_lit(column)}'), "
+            f"coalesce(max({col}), 0) + 1, false) FROM {name}")
 
 
 class CatalogDDL:
