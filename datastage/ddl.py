@@ -160,7 +160,7 @@ def build_tables(
 
     def target_schema(table: TableInfo) -> str | None:
         if schema_map is not None:
-            return schema_map.get(table.schema, table.schema)  # type: ignore[arg-type]
+            return schema_map.get(table.schema, table.schema)
         return schema
 
     for table in tables:
@@ -182,10 +182,7 @@ def build_tables(
             kwargs: dict[str, Any] = {"nullable": col_info.nullable, "primary_key": real_pk,
                                       "autoincrement": numbered and dialect in ("mysql", "postgresql")}
             args: list[Any] = []
-            if same:
-                default = _same_default(source_col)
-            else:
-                default = _portable_default(col_info, numbered, notes, where)
+            default = _same_default(source_col) if same else _portable_default(col_info, numbered, notes, where)
             if default is not None:
                 kwargs["server_default"] = default
             if col_info.generated and source_col.computed is not None:

@@ -62,7 +62,7 @@ def qualified(database: str, name: str) -> str:
 
 
 def _first_line(exc: BaseException) -> str:
-    args = getattr(exc, "args", ())
+    args: tuple[Any, ...] = tuple(getattr(exc, "args", ()))
     if len(args) >= 2 and isinstance(args[1], str):
         return args[1].splitlines()[0] if args[1] else str(args[0])
     text = str(exc).strip()
@@ -107,6 +107,7 @@ class MysqlTarget(Target):
             proxy = self.engine().raw_connection()
             conn = proxy.driver_connection
             proxy.detach()
+            assert conn is not None
             conn.autocommit(True)
         return conn
 
