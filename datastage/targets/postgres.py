@@ -53,6 +53,7 @@ from datastage.pgcatalog import quote_ident
 from datastage.schema import SchemaModel, TableInfo
 from datastage.targets.convert import ORIGIN_ATTR, Converter, convert_rows, converters_for
 from datastage.targets.pg_ddl import CatalogDDL, first_line, identity_reset, qualified
+from datastage.targets.pg_grants import carry_object_grants, carry_schema_settings
 from datastage.values import rows_to_frame
 
 SHADOW_TAG = "__ds_shadow_"
@@ -342,8 +343,9 @@ class PostgresShadow(Shadow):
         with pg_errors("creating the shadow schemas"):
             self.conn.execute("SET synchronous_commit = off")
             self.conn.execute("SET check_function_bodies = off")
-            for shadow in self.shadow_of.values():
+            for live, shadow in self.shadow_of.items():
                 self.conn.execute(f"CREATE SCHEMA {quote_ident(shadow)}")
+                self.notes.extend(carry_schema_settings(self.conn, live, shadow))
             # Extensions in a live schema stay visible (and move with the copy at the swap).
             extension_schemas = [r[0] for r in self.conn.execute(
                 "SELECT DISTINCT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace "
@@ -423,6 +425,8 @@ class PostgresShadow(Shadow):
         with pg_errors("setting sequences past the loaded rows"):
             for sql in self._sequence_resets:
                 conn.execute(sql)
+            for live, shadow in self.shadow_of.items():
+                self.notes.extend(carry_object_grants(conn, live, shadow))
             for table in self._tables:
                 conn.execute(f"ANALYZE {qualified(self.shadow_schema(table.schema), table.name)}")
             conn.commit()
