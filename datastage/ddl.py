@@ -32,6 +32,8 @@ from datastage.schema import ColumnInfo, SchemaModel, TableInfo
 _PORTABLE_DEFAULT = re.compile(r"^\s*(?:'(?:[^']|'')*'|-?\d+(?:\.\d+)?|true|false|null)\s*$", re.I)
 _NOW_DEFAULT = re.compile(r"^\s*(?:current_timestamp(?:\(\d*\))?|now\(\)|localtimestamp)\s*$", re.I)
 _PG_CAST = re.compile(r"^\s*(\(*'(?:[^']|'')*'|-?\d+(?:\.\d+)?)\)*::[\w\s.\"\[\]()]+$")
+_PG_CAST_SUFFIX = re.compile(r"::(?:\"[^\"]+\"|[a-z_][\w.]*)(?: (?:varying|precision|with(?:out)? time zone))*"
+                             r"(?:\(\d+(?:,\s*\d+)?\))?(?:\[\])?", re.I)
 _ON_UPDATE = re.compile(r"\s+on\s+update\s+.*$", re.I | re.S)
 MYSQL_KEY_CHARS = 768  # InnoDB keys hold at most 3072 bytes: 768 utf8mb4 characters
 
@@ -182,13 +184,16 @@ def build_tables(
             kwargs: dict[str, Any] = {"nullable": col_info.nullable, "primary_key": real_pk,
                                       "autoincrement": numbered and dialect in ("mysql", "postgresql")}
             args: list[Any] = []
-            default = _same_default(source_col) if same else _portable_default(col_info, numbered, notes, where)
+            default = (_same_default(source_col) if same
+                       else _portable_default(col_info, numbered, notes, where, dialect))
             if default is not None:
                 kwargs["server_default"] = default
             if col_info.generated and source_col.computed is not None:
-                args.append(sa.Computed(source_col.computed.sqltext, persisted=source_col.computed.persisted))
+                expression = str(source_col.computed.sqltext)
                 if not same:
-                    notes.append(f"{where}: generated column expression copied as written in the source")
+                    expression = _PG_CAST_SUFFIX.sub("", expression)
+                    notes.append(f"{where}: generated column recomputed by the target from {expression}")
+                args.append(sa.Computed(sa.text(expression), persisted=source_col.computed.persisted))
             elif col_info.identity and same and source_col.identity is not None:
                 ident = source_col.identity
                 args.append(sa.Identity(always=ident.always, start=ident.start, increment=ident.increment))
@@ -296,7 +301,7 @@ def _same_default(column: sa.Column[Any]) -> Any:
     return sa.text(str(getattr(default.arg, "text", default.arg)))
 
 
-def _portable_default(col_info: ColumnInfo, numbered: bool, notes: list[str], where: str) -> Any:
+def _portable_default(col_info: ColumnInfo, numbered: bool, notes: list[str], where: str, dialect: str) -> Any:
     text = col_info.default
     if not text or numbered:
         return None
@@ -311,6 +316,8 @@ def _portable_default(col_info: ColumnInfo, numbered: bool, notes: list[str], wh
         return sa.text(text.strip())
     if _NOW_DEFAULT.match(text) and col_info.category == "datetime":
         return sa.text("CURRENT_TIMESTAMP")
+    if text.strip().lower() in ("current_date", "curdate()") and col_info.category == "date" and dialect != "mysql":
+        return sa.text("CURRENT_DATE")
     notes.append(f"{where}: default {text.strip()} not copied")
     return None
 

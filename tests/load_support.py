@@ -6,11 +6,14 @@ import json
 import re
 import sqlite3
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 import yaml
+from conftest import IN_CI, ServerDatabases, datasets_dir, load_pagila
 from sqlalchemy.engine import make_url
 
 PAGILA_RULES = {
@@ -146,3 +149,40 @@ def without_table(lines: list[str], table: str) -> list[str]:
 
 def report_of(result: Any) -> dict[str, Any]:
     return json.loads(Path(result.report.json).read_text())
+
+
+EXTRA_SOURCE_OBJECTS = (
+    # A trigger that would rewrite every inserted row: the load must not fire it.
+    """CREATE FUNCTION public.shout_last_name() RETURNS trigger LANGUAGE plpgsql AS $$
+       BEGIN NEW.last_name := 'TRIGGERED'; RETURN NEW; END $$""",
+    "CREATE TRIGGER shout BEFORE INSERT ON public.actor FOR EACH ROW EXECUTE FUNCTION public.shout_last_name()",
+    # Identity, generated, json and range columns.
+    """CREATE TABLE public.ds_extra (
+         id integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+         price numeric(8,2) NOT NULL, qty integer NOT NULL,
+         total numeric GENERATED ALWAYS AS (price * qty) STORED,
+         tags text[], doc jsonb, meta json, span int4range, CHECK (qty >= 0))""",
+    """INSERT INTO public.ds_extra (price, qty, tags, doc, meta, span) VALUES
+         (1.50, 2, '{a,"b c"}', '"just a string"', '[1, 2]', '[1,5)'),
+         (10, 0, '{}', '{"k": {"n": [1, null]}}', 'true', NULL),
+         (3, 7, NULL, NULL, '{"x": "y"}', 'empty')""",
+    "CREATE TABLE public.app_settings (key text PRIMARY KEY, value text NOT NULL)",
+    "INSERT INTO public.app_settings VALUES ('payment_gateway', 'https://pay.example.com/live')",
+)
+
+
+def pagila_source(pg_server: str) -> Iterator[str]:
+    """A Pagila source (plus a few extra objects) for a module-scoped fixture; dropped afterwards."""
+    datasets = datasets_dir()
+    if not (datasets / "pagila").is_dir():
+        if IN_CI:
+            pytest.fail(f"sample datasets not found at {datasets}")
+        pytest.skip(f"sample datasets not found at {datasets}")
+    dbs = ServerDatabases(pg_server)
+    try:
+        url = dbs.create("ds_pagila")
+        load_pagila(datasets, url)
+        execute(url, *EXTRA_SOURCE_OBJECTS, "REFRESH MATERIALIZED VIEW public.rental_by_category", "ANALYZE")
+        yield url
+    finally:
+        dbs.drop_all()

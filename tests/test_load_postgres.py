@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import IN_CI, ServerDatabases, datasets_dir, load_pagila
+from conftest import ServerDatabases
 from load_support import (
     execute,
+    pagila_source,
     pg_fingerprint,
     pg_schema_dump,
     report_of,
@@ -25,42 +26,9 @@ from datastage.load import open_target
 
 pytestmark = pytest.mark.postgres
 
-EXTRA_SOURCE_OBJECTS = (
-    # A trigger that would rewrite every inserted row: the load must not fire it.
-    """CREATE FUNCTION public.shout_last_name() RETURNS trigger LANGUAGE plpgsql AS $$
-       BEGIN NEW.last_name := 'TRIGGERED'; RETURN NEW; END $$""",
-    "CREATE TRIGGER shout BEFORE INSERT ON public.actor FOR EACH ROW EXECUTE FUNCTION public.shout_last_name()",
-    # Identity, generated, json and range columns.
-    """CREATE TABLE public.ds_extra (
-         id integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-         price numeric(8,2) NOT NULL, qty integer NOT NULL,
-         total numeric GENERATED ALWAYS AS (price * qty) STORED,
-         tags text[], doc jsonb, meta json, span int4range, CHECK (qty >= 0))""",
-    """INSERT INTO public.ds_extra (price, qty, tags, doc, meta, span) VALUES
-         (1.50, 2, '{a,"b c"}', '"just a string"', '[1, 2]', '[1,5)'),
-         (10, 0, '{}', '{"k": {"n": [1, null]}}', 'true', NULL),
-         (3, 7, NULL, NULL, '{"x": "y"}', 'empty')""",
-    "CREATE TABLE public.app_settings (key text PRIMARY KEY, value text NOT NULL)",
-    "INSERT INTO public.app_settings VALUES ('payment_gateway', 'https://pay.example.com/live')",
-)
-
-
 @pytest.fixture(scope="module")
 def pagila(pg_server: str) -> Iterator[str]:
-    """A Pagila source (plus a few extra objects) shared by this module's tests."""
-    datasets = datasets_dir()
-    if not (datasets / "pagila").is_dir():
-        if IN_CI:
-            pytest.fail(f"sample datasets not found at {datasets}")
-        pytest.skip(f"sample datasets not found at {datasets}")
-    dbs = ServerDatabases(pg_server)
-    try:
-        url = dbs.create("ds_pagila")
-        load_pagila(datasets, url)
-        execute(url, *EXTRA_SOURCE_OBJECTS, "REFRESH MATERIALIZED VIEW public.rental_by_category", "ANALYZE")
-        yield url
-    finally:
-        dbs.drop_all()
+    yield from pagila_source(pg_server)
 
 
 def test_full_copy_recreates_every_object_and_row(pagila: str, pg_databases: ServerDatabases,
