@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 import yaml
-from conftest import IN_CI, ServerDatabases, datasets_dir, load_pagila
+from conftest import IN_CI, ServerDatabases, datasets_dir, load_pagila, load_sakila
 from sqlalchemy.engine import make_url
 
 PAGILA_RULES = {
@@ -183,6 +183,22 @@ def pagila_source(pg_server: str) -> Iterator[str]:
         url = dbs.create("ds_pagila")
         load_pagila(datasets, url)
         execute(url, *EXTRA_SOURCE_OBJECTS, "REFRESH MATERIALIZED VIEW public.rental_by_category", "ANALYZE")
+        yield url
+    finally:
+        dbs.drop_all()
+
+
+def sakila_source(mysql_server: str) -> Iterator[str]:
+    """A Sakila source on MariaDB for a module-scoped fixture; dropped afterwards."""
+    datasets = datasets_dir()
+    if not (datasets / "sakila-mysql").is_dir():
+        if IN_CI:
+            pytest.fail(f"sample datasets not found at {datasets}")
+        pytest.skip(f"sample datasets not found at {datasets}")
+    dbs = ServerDatabases(mysql_server)
+    try:
+        url = dbs.create("ds_sakila")
+        load_sakila(datasets, url)
         yield url
     finally:
         dbs.drop_all()
