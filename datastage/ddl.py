@@ -165,6 +165,7 @@ def build_tables(
             return schema_map.get(table.schema, table.schema)
         return schema
 
+    index_names: set[str] = set()  # PostgreSQL and SQLite index names are unique per schema
     for table in tables:
         columns = []
         constraints: list[Any] = []
@@ -204,7 +205,11 @@ def build_tables(
             columns.append(sa.Column(col_info.name, col_type, *args, **kwargs))
         for key in table.unique_keys:
             if key != table.primary_key:
-                constraints.append(sa.UniqueConstraint(*key))
+                name = _unique_name(table, key)
+                if name is not None and dialect != "mysql":
+                    name = name if name not in index_names else f"{table.name}_{name}"[:63]
+                    index_names.add(name)
+                constraints.append(sa.UniqueConstraint(*key, name=name))
         if same:
             for constraint in table.sa_table.constraints:
                 if isinstance(constraint, sa.CheckConstraint):
@@ -222,7 +227,6 @@ def build_tables(
         built[table.key] = sa.Table(table.name, metadata, *columns, *constraints, schema=target_schema(table),
                                     **options)
 
-    index_names: set[str] = set()  # PostgreSQL and SQLite index names are unique per schema
     for table in tables:
         target = built[table.key]
         for fk in table.foreign_keys:
@@ -250,6 +254,17 @@ def build_tables(
             index_names.add(name)
             sa.Index(name, *(target.c[c] for c in cols), unique=index.unique, **options)
     return metadata, built, notes
+
+
+def _unique_name(table: TableInfo, key: tuple[str, ...]) -> str | None:
+    """The source's name for the unique constraint or unique index on ``key``."""
+    for constraint in table.sa_table.constraints:
+        if isinstance(constraint, sa.UniqueConstraint) and tuple(c.name for c in constraint.columns) == key:
+            return str(constraint.name) if constraint.name else None
+    for index in table.sa_table.indexes:
+        if index.unique and tuple(c.name for c in index.columns if isinstance(c, sa.Column)) == key:
+            return str(index.name) if index.name else None
+    return None
 
 
 def _special_index(index: sa.Index) -> str | None:

@@ -20,6 +20,7 @@ Example:
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, suppress
 from typing import Any
@@ -266,6 +267,23 @@ class MysqlTarget(Target):
             conn.close()
 
 
+def _add_index_clause(create_index: str) -> str:
+    """``CREATE [UNIQUE|FULLTEXT|SPATIAL] INDEX n ON t (cols)`` as an ``ALTER TABLE`` clause."""
+    match = re.match(r"\s*CREATE (UNIQUE |FULLTEXT |SPATIAL )?INDEX (`[^`]+`|\S+) ON "
+                     r"(?:`[^`]+`|\S+)\.?(?:`[^`]+`|\S+)? (\(.*)$", create_index, re.S)
+    if match is None:
+        raise TargetError(f"unexpected index definition: {create_index[:80]}")
+    return f"ADD {match.group(1) or ''}INDEX {match.group(2)} {match.group(3).strip()}"
+
+
+def _add_constraint_clause(alter: str) -> str:
+    """``ALTER TABLE t ADD CONSTRAINT ...`` as a clause of another ``ALTER TABLE``."""
+    position = alter.find(" ADD ")
+    if position < 0:
+        raise TargetError(f"unexpected constraint definition: {alter[:80]}")
+    return alter[position + 1:].strip()
+
+
 def rename_sql(moves: list[tuple[str, str, str]]) -> str:
     """One ``RENAME TABLE`` statement moving ``(from_db, to_db, table)`` in order (atomic as a whole)."""
     return "RENAME TABLE " + ", ".join(f"{qualified(a, t)} TO {qualified(b, t)}" for a, b, t in moves)
@@ -310,12 +328,13 @@ class MysqlShadow(Shadow):
             ddl = str(sa.schema.CreateTable(sa_table, include_foreign_key_constraints=[]).compile(dialect=dialect))
             with my_errors(f"creating table {table.key} in the shadow", table.key), conn.cursor() as cursor:
                 cursor.execute(ddl)
-            for index in sa_table.indexes:
-                self._post_load.append((f"index {index.name}",
-                                        str(sa.schema.CreateIndex(index).compile(dialect=dialect))))
-            for fk in sa_table.foreign_key_constraints:
-                self._post_load.append((f"foreign key {fk.name or table.key}",
-                                        str(sa.schema.AddConstraint(fk).compile(dialect=dialect))))
+            clauses = [_add_index_clause(str(sa.schema.CreateIndex(index).compile(dialect=dialect)))
+                       for index in sa_table.indexes]
+            clauses += [_add_constraint_clause(str(sa.schema.AddConstraint(fk).compile(dialect=dialect)))
+                        for fk in sa_table.foreign_key_constraints]
+            if clauses:  # one ALTER per table: InnoDB builds all its indexes in one pass
+                self._post_load.append((f"indexes and foreign keys of {table.key}",
+                                        f"ALTER TABLE {qualified(self.database, table.name)} " + ", ".join(clauses)))
         return [*notes, *self.notes]
 
     def write(self, table: TableInfo, frame: pd.DataFrame) -> int:
@@ -342,9 +361,9 @@ class MysqlShadow(Shadow):
         for what, sql in self._post_load:
             with my_errors(f"creating {what} in the shadow"), conn.cursor() as cursor:
                 cursor.execute(sql)
-        with my_errors("analyzing the shadow"), conn.cursor() as cursor:
-            for table in self._tables:
-                cursor.execute(f"ANALYZE TABLE {qualified(self.database, table.name)}")
+        if self._tables:
+            with my_errors("analyzing the shadow"), conn.cursor() as cursor:
+                cursor.execute("ANALYZE TABLE " + ", ".join(qualified(self.database, t.name) for t in self._tables))
                 cursor.fetchall()
 
     @contextmanager
