@@ -124,6 +124,12 @@ class Shadow(ABC):
     def discard(self) -> None:
         """Drop the shadow; the current copy stays as it was."""
 
+    def stream_table(self, source: Connection, table: TableInfo, plan: Any, engine: Any, batch_size: int,
+                     progress: Any) -> tuple[int, Any] | None:
+        """Copy ``table`` straight from the source snapshot, masking on the way, when the target has a
+        faster path than batches of Python values; returns (rows, mask stats), or None to use batches."""
+        return None
+
     def sql_name(self, table: TableInfo, conn: Connection) -> str:
         """The quoted name of ``table`` as seen from a :meth:`connect` connection."""
         return conn.dialect.identifier_preparer.quote(table.name)

@@ -230,6 +230,9 @@ def _load(conn: Connection, result: PlanResult, shadow: Shadow, target: Target, 
                     written += shadow.write(table, rows)
                     progress.advance(len(rows))
             load.kept_rows[table.key] = written
+        elif (streamed := shadow.stream_table(conn, table, plan, engine, batch_size, progress)) is not None:
+            written, table_stats = streamed
+            extracted.rows[table.key] = written
         else:
             with step("extract"):
                 batches = extract_table(conn, table, plan, result.subset.seed, batch_size)

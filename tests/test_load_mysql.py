@@ -74,11 +74,11 @@ def test_one_previous_copy_rollback_and_keep_tables(sakila: str, mysql_databases
     databases = rows(target, f"SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE "
                              f"'{database}%' ORDER BY 1")
     assert databases == [(database,), (database + "__ds_prev",)]
-    log = [r[0] for r in rows(target, "SELECT run_id FROM datastage_refresh_log ORDER BY run_id")]
-    assert log == [first.run_id, second.run_id, third.run_id]
+    log = {r[0] for r in rows(target, "SELECT run_id FROM datastage_refresh_log")}
+    assert log == {first.run_id, second.run_id, third.run_id}
     datastage.rollback("staging", config=config)
-    log = [r[0] for r in rows(target, "SELECT run_id FROM datastage_refresh_log ORDER BY run_id")]
-    assert log == [first.run_id, second.run_id]
+    log = {r[0] for r in rows(target, "SELECT run_id FROM datastage_refresh_log")}
+    assert log == {first.run_id, second.run_id}
     outcome = CliRunner().invoke(main, ["rollback", "staging", "--config", str(config)])
     assert outcome.exit_code == 0, outcome.output
     assert scalar(target, "SELECT count(*) FROM datastage_refresh_log") == 3

@@ -124,18 +124,18 @@ def test_refreshes_keep_one_previous_copy_and_rollback_restores_it(pagila: str, 
     assert "load_notes" in report_of(third) and report_of(third)["load_notes"] == third.load.notes
     schemas = "SELECT nspname FROM pg_namespace WHERE nspname LIKE 'public%' ORDER BY 1"
     assert rows(target, schemas) == [("public",), ("public__ds_prev",)]
-    log = [r[0] for r in rows(target, "SELECT run_id FROM datastage_refresh_log ORDER BY run_id")]
-    assert log == [first.run_id, second.run_id, third.run_id]
+    log = {r[0] for r in rows(target, "SELECT run_id FROM datastage_refresh_log")}
+    assert log == {first.run_id, second.run_id, third.run_id}
 
     restored = datastage.rollback("staging", config=config)
     assert "public" in restored.restored
-    log = [r[0] for r in rows(target, "SELECT run_id FROM datastage_refresh_log ORDER BY run_id")]
-    assert log == [first.run_id, second.run_id]
+    log = {r[0] for r in rows(target, "SELECT run_id FROM datastage_refresh_log")}
+    assert log == {first.run_id, second.run_id}
     runner = CliRunner()
     outcome = runner.invoke(main, ["rollback", "staging", "--config", str(config)])
     assert outcome.exit_code == 0, outcome.output
-    log = [r[0] for r in rows(target, "SELECT run_id FROM datastage_refresh_log ORDER BY run_id")]
-    assert log == [first.run_id, second.run_id, third.run_id]
+    log = {r[0] for r in rows(target, "SELECT run_id FROM datastage_refresh_log")}
+    assert log == {first.run_id, second.run_id, third.run_id}
     execute(target, "REVOKE ALL ON ALL TABLES IN SCHEMA public FROM ds_test_reader",
             "REVOKE ALL ON ALL TABLES IN SCHEMA public__ds_prev FROM ds_test_reader", "DROP ROLE ds_test_reader")
 

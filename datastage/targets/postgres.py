@@ -54,6 +54,7 @@ from datastage.schema import SchemaModel, TableInfo
 from datastage.targets.convert import ORIGIN_ATTR, Converter, convert_rows, converters_for
 from datastage.targets.pg_ddl import CatalogDDL, first_line, identity_reset, qualified
 from datastage.targets.pg_grants import carry_object_grants, carry_schema_settings
+from datastage.targets.pg_stream import stream_table, streamable
 from datastage.values import rows_to_frame
 
 SHADOW_TAG = "__ds_shadow_"
@@ -413,6 +414,14 @@ class PostgresShadow(Shadow):
                 for row in rows:
                     copy.write_row(row)
         return len(rows)
+
+    def stream_table(self, source: Connection, table: TableInfo, plan: Any, engine: Any, batch_size: int,
+                     progress: Any) -> tuple[int, Any] | None:
+        masked = streamable(self, table, plan, engine)
+        if masked is None:
+            return None
+        streamed = stream_table(source, self, table, masked, engine, batch_size, progress)
+        return streamed.rows, streamed.stats
 
     def finish(self) -> None:
         conn = self._db()
