@@ -230,7 +230,7 @@ def _load(conn: Connection, result: PlanResult, shadow: Shadow, target: Target, 
                     written += shadow.write(table, rows)
                     progress.advance(len(rows))
             load.kept_rows[table.key] = written
-        elif (streamed := shadow.stream_table(conn, table, plan, engine, batch_size, progress)) is not None:
+        elif (streamed := _stream(conn, shadow, table, plan, engine, batch_size, progress)) is not None:
             written, table_stats = streamed
             extracted.rows[table.key] = written
         else:
@@ -256,6 +256,13 @@ def _load(conn: Connection, result: PlanResult, shadow: Shadow, target: Target, 
         shadow.finish()
     load.seconds = time.monotonic() - started
     return load, extracted, stats
+
+
+def _stream(conn: Connection, shadow: Shadow, table: TableInfo, plan: Any, engine: MaskingEngine,
+            batch_size: int, progress: Progress) -> tuple[int, MaskStats] | None:
+    """The target's direct copy of ``table`` (extract, mask and load in one stream), if it has one."""
+    with step("load"):
+        return shadow.stream_table(conn, table, plan, engine, batch_size, progress)
 
 
 def _verify(result: PlanResult, shadow: Shadow, load: LoadResult, extracted: ExtractResult) -> VerifyResult:

@@ -46,6 +46,7 @@ from sqlalchemy.engine import make_url
 
 import datastage
 from datastage.cli import main
+from datastage.errors import DatastageError
 from datastage.targets.mysql import MysqlShadow
 from datastage.targets.postgres import PostgresShadow
 
@@ -105,38 +106,69 @@ def _assert_clean_after(config: Path, target: str, before: dict[str, Any]) -> No
     assert schemas == [("public",), ("public__ds_prev",)]
 
 
-@pytest.mark.postgres
-def test_source_gone_mid_extract(
-        pagila: str, pg_databases: ServerDatabases, tmp_path: Path, patch: pytest.MonkeyPatch) -> None:
-    target, config, before = _pg_ready(pagila, pg_databases, tmp_path)
-    source_db = make_url(pagila).database
+class FaultAt:
+    """A progress receiver that runs ``action`` once, when the ``at``-th batch has been loaded.
 
-    def kill_source(_shadow: Any) -> None:
-        execute(target, f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{source_db}' "
-                        "AND pid <> pg_backend_pid()")
+    Both load paths (streamed COPY and batches of values) report every batch here."""
 
-    patch.setattr(PostgresShadow, "write", _calls_then(PostgresShadow.write, 5, kill_source))
-    code, output = _refresh(config)
-    assert code == 1, output
-    assert output.startswith("error: extract failed:") and len(output.splitlines()) == 1
+    def __init__(self, at: int, action: Callable[[], None]) -> None:
+        self.at, self.action, self.batches = at, action, 0
+
+    def stage(self, name: str) -> None:
+        pass
+
+    def table(self, name: str, rows: int) -> None:
+        pass
+
+    def advance(self, rows: int) -> None:
+        self.batches += 1
+        if self.batches == self.at:
+            self.action()
+
+
+LOAD_PATHS = ["streamed", "batches"]
+
+
+def _use_path(path: str, patch: pytest.MonkeyPatch) -> None:
+    if path == "batches":
+        patch.setattr(PostgresShadow, "stream_table", lambda *args: None)
+
+
+def _failed_refresh(config: Path, progress: FaultAt) -> DatastageError:
+    with pytest.raises(DatastageError) as raised:
+        datastage.refresh("staging", config=config, progress=progress)
+    assert raised.value.exit_code == 1
     assert datastage.history("staging", config=config)[-1]["verdict"] == "error"
+    return raised.value
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("path", LOAD_PATHS)
+def test_source_gone_mid_extract(
+        pagila: str, pg_databases: ServerDatabases, tmp_path: Path, patch: pytest.MonkeyPatch, path: str) -> None:
+    target, config, before = _pg_ready(pagila, pg_databases, tmp_path)
+    _use_path(path, patch)
+    source_db = make_url(pagila).database
+    error = _failed_refresh(config, FaultAt(5, lambda: execute(
+        target, f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{source_db}' "
+                "AND pid <> pg_backend_pid()")))
+    assert str(error).startswith("extract failed:"), error
     patch.undo()
     _assert_clean_after(config, target, before)
 
 
 @pytest.mark.postgres
+@pytest.mark.parametrize("path", LOAD_PATHS)
 def test_target_gone_mid_copy(
-        pagila: str, pg_databases: ServerDatabases, tmp_path: Path, patch: pytest.MonkeyPatch) -> None:
+        pagila: str, pg_databases: ServerDatabases, tmp_path: Path, patch: pytest.MonkeyPatch, path: str) -> None:
     target, config, before = _pg_ready(pagila, pg_databases, tmp_path)
-
-    def kill_shadow_connection(shadow: PostgresShadow) -> None:
-        assert shadow.conn is not None
-        execute(target, f"SELECT pg_terminate_backend({shadow.conn.info.backend_pid})")
-
-    patch.setattr(PostgresShadow, "write", _calls_then(PostgresShadow.write, 5, kill_shadow_connection))
-    code, output = _refresh(config)
-    assert code == 1, output
-    assert output.startswith("error: load failed:") and "terminat" in output
+    _use_path(path, patch)
+    database = make_url(target).database
+    # The shadow's loading session; the lock session (application_name ds:...) stays.
+    error = _failed_refresh(config, FaultAt(5, lambda: execute(
+        target, f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{database}' "
+                "AND pid <> pg_backend_pid() AND application_name NOT LIKE 'ds:%'")))
+    assert str(error).startswith("load failed:") and "terminat" in str(error), error
     patch.undo()
     _assert_clean_after(config, target, before)
 

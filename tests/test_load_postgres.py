@@ -23,6 +23,7 @@ from load_support import (
 import datastage
 from datastage.cli import main
 from datastage.load import open_target
+from datastage.targets.postgres import PostgresShadow
 
 pytestmark = pytest.mark.postgres
 
@@ -167,3 +168,17 @@ def test_protected_environments_and_the_source_itself_are_refused(pagila: str, p
     assert pg_fingerprint(pagila) == before
     assert scalar(target, "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
                           "WHERE n.nspname = 'public'") == 0
+
+
+def test_streamed_copy_and_batches_load_identical_data(pagila: str, pg_databases: ServerDatabases,
+                                                      tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    streamed, batches = pg_databases.create("ds_stream"), pg_databases.create("ds_batch")
+    config = write_project(tmp_path, pagila, {"streamed": {"url": streamed}, "batches": {"url": batches}})
+    assert datastage.refresh("streamed", config=config).verdict == "pass"
+    with monkeypatch.context() as patch:
+        patch.setattr(PostgresShadow, "stream_table", lambda *args: None)
+        assert datastage.refresh("batches", config=config).verdict == "pass"
+    digests = [{k: v for k, v in pg_fingerprint(url)["tables"].items() if "datastage_refresh_log" not in k}
+               for url in (streamed, batches)]
+    assert digests[0] == digests[1]
+    assert digests[0]["public.customer"] != pg_fingerprint(pagila)["tables"]["public.customer"]
