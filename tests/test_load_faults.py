@@ -31,6 +31,7 @@ from typing import Any
 
 import pymysql
 import pytest
+import sqlalchemy as sa
 from click.testing import CliRunner
 from conftest import ServerDatabases
 from load_support import (
@@ -184,8 +185,11 @@ def tiny_tablespace(pg_server: str) -> Iterator[str]:
         pytest.skip(f"cannot mount a tmpfs for the disk-full test: {mounted.stderr.strip()}")
     name = f"ds_tiny_{secrets.token_hex(4)}"
     try:
-        subprocess.run(["chown", "postgres:postgres", str(directory)], check=True)
-        execute(pg_server, f"CREATE TABLESPACE {name} LOCATION '{directory}'")
+        subprocess.run(["chown", "postgres:postgres", str(directory)], check=False)
+        try:
+            execute(pg_server, f"CREATE TABLESPACE {name} LOCATION '{directory}'")
+        except sa.exc.DBAPIError as exc:  # e.g. a server in a container does not see this directory
+            pytest.skip(f"the PostgreSQL server cannot use {directory}: {str(exc.orig).splitlines()[0]}")
         try:
             yield name
         finally:

@@ -38,7 +38,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from datastage.db import make_engine, parse_url
 from datastage.ddl import build_tables
-from datastage.errors import LockHeld, TargetError
+from datastage.errors import ConfigError, LockHeld, TargetError
 from datastage.load import (
     REFRESH_LOG_COLUMNS,
     REFRESH_LOG_TABLE,
@@ -92,8 +92,9 @@ class PostgresTarget(Target):
         if not self.database:
             raise TargetError(f"the target URL of {environment} names no database")
         if self.options.get("shadow") == "database":
-            raise TargetError("shadow: database is not supported for PostgreSQL targets; the shadow is a schema "
-                              "in the target database (remove 'shadow:' or set it to 'schema')")
+            raise ConfigError("shadow: database is not supported for PostgreSQL targets; the shadow is a schema "
+                              "in the target database (remove 'shadow:' or set it to 'schema')",
+                              key=f"environments.{environment}.shadow")
         self._engine: Engine | None = None
         self._default_schema: str | None = None
 
