@@ -10,13 +10,15 @@ columns), then, in one run and against the same server:
    masking: ``pg_dump`` of the source as SQL, restored into a fresh database and anonymised
    in place (its dump-the-result step skipped, so both end with a masked database).
 
-Wall time, peak resident memory (of the largest process, from ``wait4``) and rows/s are printed
+Dump/restore and datastage run ``--repeat`` times (default 3), alternating, and their medians are
+reported, since a shared machine's load changes from minute to minute. Wall time, peak resident
+memory (of the largest process, from ``wait4``), rows/s and datastage's own CPU time are printed
 as a Markdown table and written to ``benchmarks/work/load-results.json``.
 
 Usage::
 
     python benchmarks/bench_load.py [--pg postgresql://postgres@127.0.0.1:5432/postgres] [--rows 1000000]
-                                    [--skip-pynonymizer] [--keep]
+                                    [--repeat 3] [--skip-pynonymizer] [--keep]
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import json
 import os
 import platform
 import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -117,16 +120,23 @@ def sqlalchemy_url(url: str, database: str) -> str:
         hide_password=False)
 
 
+LAST_CPU = {"seconds": 0.0}
+
+
 def run(command: list[str] | str, *, shell: bool = False, env: dict[str, str] | None = None,
         cwd: Path | None = None) -> tuple[float, int]:
-    """Wall seconds and the peak RSS (KiB) of the largest process the command started."""
+    """Wall seconds and the peak RSS (KiB) of the largest process the command started.
+
+    The client-side CPU seconds (user + system of the command's own process) go to ``LAST_CPU``.
+    """
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     started = time.monotonic()
-    process = subprocess.Popen(command, shell=shell, env=env, cwd=cwd)
+    process = subprocess.Popen(command, shell=shell, env=env, cwd=cwd, stdout=subprocess.DEVNULL)
     _, status, usage = os.wait4(process.pid, 0)
     seconds = time.monotonic() - started
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"failed ({os.waitstatus_to_exitcode(status)}): {command}")
+    LAST_CPU["seconds"] = usage.ru_utime + usage.ru_stime
     after = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     return seconds, max(usage.ru_maxrss, after if after > before else 0)
 
@@ -153,7 +163,8 @@ def bench_datastage(server: str, source: str, target: str, rows: int) -> dict[st
     }, sort_keys=False))
     env = dict(os.environ, DATASTAGE_MASKING_KEY="benchmark-key-0123456789abcdef0123")
     seconds, peak = run([PYTHON, "-m", "datastage", "refresh", "bench", "--quiet", "--json"], env=env, cwd=project)
-    return {"seconds": seconds, "peak_rss_mib": peak / 1024, "rows_per_second": rows / seconds}
+    return {"seconds": seconds, "peak_rss_mib": peak / 1024, "rows_per_second": rows / seconds,
+            "client_cpu_seconds": LAST_CPU["seconds"]}
 
 
 def pynonymizer_bin() -> Path:
@@ -177,7 +188,7 @@ def bench_pynonymizer(server: str, source: str, target: str, rows: int) -> dict[
     command = [str(binary), "--db-type", "postgres", "--db-host", url.host or "127.0.0.1",
                "--db-port", str(url.port or 5432), "--db-user", url.username or "postgres",
                "--db-name", target, "--input", str(dump), "--strategy", str(strategy),
-               "--skip-steps", "DUMP_DB", "DROP_DB"]
+               "--skip-steps", "DUMP_DB", "--skip-steps", "DROP_DB"]
     seconds, peak = run(command, env=env)
     dump.unlink(missing_ok=True)
     total = dump_seconds + seconds
@@ -190,6 +201,8 @@ def main() -> None:
                                                        "postgresql://postgres@127.0.0.1:5432/postgres"))
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--skip-pynonymizer", action="store_true")
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="runs of dump/restore and datastage, alternating; medians are reported")
     parser.add_argument("--keep", action="store_true", help="keep the benchmark databases")
     args = parser.parse_args()
     WORK.mkdir(exist_ok=True)
@@ -201,23 +214,31 @@ def main() -> None:
     admin(sqlalchemy_url(args.pg, names["source"]), *source_sql(args.rows))
     print(f"source: {args.rows:,} rows built in {time.monotonic() - started:.1f} s", flush=True)
     results: dict[str, dict[str, float]] = {}
+    runs: dict[str, list[dict[str, float]]] = {"pg_dump | pg_restore": [], "datastage refresh": []}
     try:
-        results["pg_dump | pg_restore"] = bench_dump_restore(server, names["source"], names["restore"])
-        results["pg_dump | pg_restore"]["rows_per_second"] = args.rows / results["pg_dump | pg_restore"]["seconds"]
-        results["datastage refresh"] = bench_datastage(server, names["source"], names["datastage"], args.rows)
+        for _ in range(args.repeat):  # alternate, so both see the same load on a shared machine
+            runs["pg_dump | pg_restore"].append(bench_dump_restore(server, names["source"], names["restore"]))
+            runs["datastage refresh"].append(bench_datastage(server, names["source"], names["datastage"], args.rows))
+        for name, measured in runs.items():
+            results[name] = {key: statistics.median(m[key] for m in measured) for key in measured[0]}
+            results[name]["rows_per_second"] = args.rows / results[name]["seconds"]
+            print(f"{name}: " + ", ".join(f"{m['seconds']:.1f} s" for m in measured), flush=True)
         if not args.skip_pynonymizer:
             results["pynonymizer"] = bench_pynonymizer(server, names["source"], names["pynonymizer"], args.rows)
     finally:
         if not args.keep:
             admin(server, *(f'DROP DATABASE IF EXISTS "{n}" WITH (FORCE)' for n in names.values()))
     floor = results["pg_dump | pg_restore"]["seconds"]
-    print(f"\n{args.rows:,} rows, {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs\n")
+    print(f"\n{args.rows:,} rows, {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
+          f"median of {args.repeat} alternating runs (pynonymizer: one run); datastage client CPU: "
+          f"{results['datastage refresh']['client_cpu_seconds']:.1f} s\n")
     print("| tool | wall time | × dump/restore | peak memory | rows/s |")
     print("| --- | ---: | ---: | ---: | ---: |")
     for name, figures in results.items():
         print(f"| {name} | {figures['seconds']:.1f} s | {figures['seconds'] / floor:.2f} | "
               f"{figures['peak_rss_mib']:.0f} MiB | {figures['rows_per_second']:,.0f} |")
-    (WORK / "load-results.json").write_text(json.dumps({"rows": args.rows, "results": results}, indent=2))
+    (WORK / "load-results.json").write_text(json.dumps({"rows": args.rows, "results": results, "runs": runs},
+                                                       indent=2))
 
 
 if __name__ == "__main__":
