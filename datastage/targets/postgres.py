@@ -342,6 +342,14 @@ class PostgresShadow(Shadow):
         self._converters: dict[str, tuple[list[str], dict[str, Converter], str]] = {}
         self._stored: dict[str, dict[str, str]] = {}
         self._tables: list[TableInfo] = []
+        try:
+            self._create_schemas()
+        except BaseException:
+            self._close()  # the transaction, and with it every schema it created, is rolled back
+            raise
+
+    def _create_schemas(self) -> None:
+        assert self.conn is not None
         with pg_errors("creating the shadow schemas"):
             self.conn.execute("SET synchronous_commit = off")
             self.conn.execute("SET check_function_bodies = off")
