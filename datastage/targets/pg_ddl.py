@@ -176,6 +176,12 @@ class CatalogDDL:
                     return definition.replace(probe, target, 1)
         raise TargetError(f"cannot place definition on the shadow: {definition[:80]}")
 
+    def _root(self, rel: PgRelation) -> str:
+        """The loaded table a relation belongs to (a partition belongs to its top partitioned table)."""
+        while rel.parent and rel.parent in self.loaded:
+            rel = self.catalog.relations[rel.parent]
+        return rel.key
+
     def _plan_post_load(self) -> None:
         post = self.shadow._post_load
         order = self._creation_order()
@@ -184,11 +190,12 @@ class CatalogDDL:
             name = self.name(rel.schema, rel.name)
             for con in rel.constraints:
                 if con.kind in ("p", "u", "x"):
-                    post.append((f"constraint {con.name} on {rel.key}",
+                    post.append((self._root(rel), f"constraint {con.name} on {rel.key}",
                                  f"ALTER TABLE {name} ADD CONSTRAINT {quote_ident(con.name)} {con.definition}", True))
         for rel in rels:
             for index_name, definition in rel.indexes:
-                post.append((f"index {index_name}", self._retarget(definition, rel.schema, rel.name), True))
+                post.append((self._root(rel), f"index {index_name}",
+                             self._retarget(definition, rel.schema, rel.name), True))
         for rel in rels:
             name = self.name(rel.schema, rel.name)
             for con in rel.constraints:
@@ -198,28 +205,29 @@ class CatalogDDL:
                     self.shadow.notes.append(f"foreign key {con.name} on {rel.key} not copied: it references a table "
                                              "outside the copy")
                     continue
-                post.append((f"foreign key {con.name} on {rel.key}",
+                post.append((None, f"foreign key {con.name} on {rel.key}",
                              f"ALTER TABLE {name} ADD CONSTRAINT {quote_ident(con.name)} {con.definition}", True))
         for rel in rels:
             name = self.name(rel.schema, rel.name)
             for trigger_name, definition, enabled in rel.triggers:
-                post.append((f"trigger {trigger_name} on {rel.key}", self._retarget(definition, rel.schema, rel.name),
-                             False))
+                post.append((None, f"trigger {trigger_name} on {rel.key}",
+                             self._retarget(definition, rel.schema, rel.name), False))
                 if enabled == "D":
-                    post.append((f"trigger {trigger_name} on {rel.key}",
+                    post.append((None, f"trigger {trigger_name} on {rel.key}",
                                  f"ALTER TABLE {name} DISABLE TRIGGER {quote_ident(trigger_name)}", False))
         for view in self.catalog.views:
             name = self.name(view.schema, view.name)
             options = f" WITH ({', '.join(view.reloptions)})" if view.reloptions else ""
             if view.materialized:
-                post.append((f"materialized view {view.name}",
+                post.append((None, f"materialized view {view.name}",
                              f"CREATE MATERIALIZED VIEW {name}{options} AS {view.definition} WITH NO DATA", False))
                 for index_name, definition in view.indexes:
-                    post.append((f"index {index_name}", self._retarget(definition, view.schema, view.name), False))
+                    post.append((None, f"index {index_name}", self._retarget(definition, view.schema, view.name),
+                                 False))
                 if view.populated:
-                    post.append((f"materialized view {view.name}", f"REFRESH MATERIALIZED VIEW {name}", False))
+                    post.append((None, f"materialized view {view.name}", f"REFRESH MATERIALIZED VIEW {name}", False))
             else:
-                post.append((f"view {view.name}", f"CREATE VIEW {name}{options} AS {view.definition}", False))
+                post.append((None, f"view {view.name}", f"CREATE VIEW {name}{options} AS {view.definition}", False))
         resets = self.shadow._sequence_resets
         for seq in self.catalog.sequences:
             seq_name = self.name(seq.schema, seq.name)

@@ -52,6 +52,7 @@ from datastage.load import (
 from datastage.pgcatalog import quote_ident
 from datastage.schema import SchemaModel, TableInfo
 from datastage.targets.convert import ORIGIN_ATTR, Converter, convert_rows, converters_for
+from datastage.targets.pg_builder import IndexBuilder
 from datastage.targets.pg_ddl import CatalogDDL, first_line, identity_reset, qualified
 from datastage.targets.pg_grants import carry_object_grants, carry_schema_settings
 from datastage.targets.pg_stream import stream_table, streamable
@@ -337,7 +338,11 @@ class PostgresShadow(Shadow):
         self.name = ", ".join(self.shadow_of.values())
         self.conn: psycopg.Connection[Any] | None = target.raw()
         self.notes: list[str] = []
-        self._post_load: list[tuple[str, str, bool]] = []  # (what, sql, required)
+        self._post_load: list[tuple[str | None, str, str, bool]] = []  # (table or None, what, sql, required)
+        self._builder: IndexBuilder | None = None
+        self._current: str | None = None
+        self._submitted: set[str] = set()
+        self._search_path = ""
         self._sequence_resets: list[str] = []
         self._converters: dict[str, tuple[list[str], dict[str, Converter], str]] = {}
         self._stored: dict[str, dict[str, str]] = {}
@@ -361,7 +366,8 @@ class PostgresShadow(Shadow):
                 "SELECT DISTINCT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace "
                 "WHERE n.nspname = ANY(%s) ORDER BY 1", (list(self.shadow_of),)).fetchall()]
             path = ", ".join(quote_ident(s) for s in [*self.shadow_of.values(), *extension_schemas])
-            self.conn.execute(f"SET search_path = {path}")
+            self._search_path = f"SET search_path = {path}"
+            self.conn.execute(self._search_path)
 
     def _db(self) -> psycopg.Connection[Any]:
         if self.conn is None:
@@ -380,6 +386,7 @@ class PostgresShadow(Shadow):
         if self.model.catalog is not None:
             with pg_errors("creating the shadow tables"):
                 CatalogDDL(self, self.model.catalog, tables).create()
+            self._start_builder()
             return self.notes
         _, built, notes = build_tables(self.model, tables, "postgresql", schema_map=dict(self.schema_map))
         dialect = pg_dialect.dialect()
@@ -390,16 +397,46 @@ class PostgresShadow(Shadow):
             with pg_errors(f"creating table {table.key} in the shadow", table.key):
                 conn.execute(ddl)
             for index in sa_table.indexes:
-                self._post_load.append((f"index {index.name}", str(sa.schema.CreateIndex(index).compile(
+                self._post_load.append((table.key, f"index {index.name}", str(sa.schema.CreateIndex(index).compile(
                     dialect=dialect)), True))
             for fk in sa_table.foreign_key_constraints:
-                self._post_load.append((f"foreign key {fk.name or table.key}", str(sa.schema.AddConstraint(fk).compile(
-                    dialect=dialect)), True))
+                self._post_load.append((None, f"foreign key {fk.name or table.key}",
+                                        str(sa.schema.AddConstraint(fk).compile(dialect=dialect)), True))
             self._stored[table.key] = {c.name: _stored_category(c.type) for c in sa_table.columns}
             for column in sa_table.columns:
                 if column.identity is not None:
                     self._sequence_resets.append(identity_reset(sa_table.schema or "", sa_table.name, column.name))
+        self._start_builder()
         return notes
+
+    # -- table by table: rows in one transaction each, keys and indexes built alongside ---------------
+    def _start_builder(self) -> None:
+        """Commit the empty tables and start the worker that builds keys and indexes of loaded tables."""
+        with pg_errors("creating the shadow tables"):
+            self._db().commit()
+        self._builder = IndexBuilder(lambda: self.target.raw(), [self._search_path, "SET synchronous_commit = off"])
+
+    def _start_table(self, table: TableInfo) -> None:
+        if self._current == table.key:
+            return
+        if self._current is not None:
+            self._table_done(self._current)
+        self._current = table.key
+        if not table.partitions:  # lets COPY ... FREEZE load it (the table is "truncated in this transaction")
+            with pg_errors(f"preparing {table.key} in the shadow", table.key):
+                self._db().execute(f"TRUNCATE {qualified(self.shadow_schema(table.schema), table.name)}")
+
+    def _table_done(self, key: str) -> None:
+        with pg_errors(f"writing {key} into the shadow failed", key):
+            self._db().commit()
+        self._current = None
+        self._submit(key)
+
+    def _submit(self, key: str) -> None:
+        if key in self._submitted or self._builder is None:
+            return
+        self._submitted.add(key)
+        self._builder.submit(key, [(what, sql) for owner, what, sql, _ in self._post_load if owner == key])
 
     # -- rows ------------------------------------------------------------------------------------
     def write(self, table: TableInfo, frame: pd.DataFrame) -> int:
@@ -417,6 +454,7 @@ class PostgresShadow(Shadow):
             self._converters[cache_key] = cached
         columns, converters, copy_sql = cached
         rows = convert_rows(frame, columns, converters)
+        self._start_table(table)
         with pg_errors(f"writing {table.key} into the shadow failed", table.key):
             cursor = self._db().cursor()
             with cursor.copy(copy_sql) as copy:
@@ -434,12 +472,24 @@ class PostgresShadow(Shadow):
         masked = streamable(self, table, plan, engine)
         if masked is None:
             return None
+        self._start_table(table)
         streamed = stream_table(source, self, table, masked, engine, batch_size, progress)
+        self._table_done(table.key)
         return streamed.rows, streamed.stats
 
     def finish(self) -> None:
         conn = self._db()
-        for what, sql, required in self._post_load:
+        if self._current is not None:
+            self._table_done(self._current)
+        for owner, *_ in self._post_load:
+            if owner is not None:
+                self._submit(owner)  # tables that received no rows
+        if self._builder is not None:
+            builder, self._builder = self._builder, None
+            builder.close()
+        for owner, what, sql, required in self._post_load:
+            if owner is not None:
+                continue
             if required:
                 with pg_errors(f"creating {what} in the shadow"):
                     conn.execute(sql)
@@ -530,6 +580,9 @@ class PostgresShadow(Shadow):
             conn.close()
 
     def discard(self) -> None:
+        if self._builder is not None:
+            builder, self._builder = self._builder, None
+            builder.cancel()
         if self.conn is not None:
             with suppress(psycopg.Error):
                 self.conn.rollback()
