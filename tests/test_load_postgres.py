@@ -51,6 +51,9 @@ def test_full_copy_recreates_every_object_and_row(pagila: str, pg_databases: Ser
     extra = "SELECT id, price, qty, total, tags, doc::text, meta::text, span::text FROM ds_extra ORDER BY id"
     assert rows(target, extra) == rows(pagila, extra)
     assert rows(target, "SELECT jsonb_typeof(doc) FROM ds_extra WHERE id = 1") == [("string",)]
+    # Every table was analyzed after its rows were in.
+    assert rows(target, "SELECT relname FROM pg_stat_user_tables WHERE schemaname = 'public' AND "
+                        "last_analyze IS NULL AND relname <> 'datastage_refresh_log'") == []
     # The BEFORE INSERT trigger exists but did not fire during the load.
     assert scalar(target, "SELECT count(*) FROM actor WHERE last_name = 'TRIGGERED'") == 0
     # Partitions: payment stays partitioned, rows land in the right partitions.

@@ -226,6 +226,7 @@ class CatalogDDL:
                                  False))
                 if view.populated:
                     post.append((None, f"materialized view {view.name}", f"REFRESH MATERIALIZED VIEW {name}", False))
+                    post.append((None, f"statistics of {view.name}", f"ANALYZE {name}", False))
             else:
                 post.append((None, f"view {view.name}", f"CREATE VIEW {name}{options} AS {view.definition}", False))
         resets = self.shadow._sequence_resets

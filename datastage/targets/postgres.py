@@ -436,7 +436,12 @@ class PostgresShadow(Shadow):
         if key in self._submitted or self._builder is None:
             return
         self._submitted.add(key)
-        self._builder.submit(key, [(what, sql) for owner, what, sql, _ in self._post_load if owner == key])
+        statements = [(what, sql) for owner, what, sql, _ in self._post_load if owner == key]
+        table = next((t for t in self._tables if t.key == key), None)
+        if table is not None:
+            statements.append((f"statistics of {key}",
+                               f"ANALYZE {qualified(self.shadow_schema(table.schema), table.name)}"))
+        self._builder.submit(key, statements)
 
     # -- rows ------------------------------------------------------------------------------------
     def write(self, table: TableInfo, frame: pd.DataFrame) -> int:
@@ -481,9 +486,8 @@ class PostgresShadow(Shadow):
         conn = self._db()
         if self._current is not None:
             self._table_done(self._current)
-        for owner, *_ in self._post_load:
-            if owner is not None:
-                self._submit(owner)  # tables that received no rows
+        for table in self._tables:
+            self._submit(table.key)  # tables that received no rows
         if self._builder is not None:
             builder, self._builder = self._builder, None
             builder.close()
@@ -500,8 +504,6 @@ class PostgresShadow(Shadow):
                 conn.execute(sql)
             for live, shadow in self.shadow_of.items():
                 self.notes.extend(carry_object_grants(conn, live, shadow))
-            for table in self._tables:
-                conn.execute(f"ANALYZE {qualified(self.shadow_schema(table.schema), table.name)}")
             conn.commit()
 
     def _best_effort(self, what: str, sql: str) -> bool:
