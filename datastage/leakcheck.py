@@ -228,6 +228,7 @@ class LeakIndex:
         harvest: dict[str, dict[str, dict[str, bool]]] = {}
         name_pairs: dict[str, tuple[str, str]] = {}
         bindings: dict[str, tuple[str, ...]] = {}
+        all_columns: dict[str, tuple[str, ...]] = {}
         scan = planned.scan
         for table in planned.tables:
             rules = planned.policy.masked_columns(table.key)
@@ -235,6 +236,7 @@ class LeakIndex:
             masked_names = {r.column for r in rules}
             if rules:
                 bindings[table.key] = table.identity or tuple(table.insertable_columns)
+            all_columns[table.key] = tuple(table.insertable_columns)
             per_column: dict[str, dict[str, bool]] = {}
             firsts, lasts = [], []
             for column in table.columns.values():
@@ -259,7 +261,7 @@ class LeakIndex:
             harvest[table.key] = per_column
             if firsts and lasts:
                 name_pairs[table.key] = (firsts[0], lasts[0])
-        return cls(key, masked, harvest, name_pairs, bindings)
+        return cls(key, masked, harvest, name_pairs, bindings, all_columns=all_columns)
 
     def binding_columns(self, table: str, column: str) -> list[str]:
         """The columns that identify a row as the target holds it: the row key, else every other column."""
@@ -267,6 +269,15 @@ class LeakIndex:
         if not chosen:
             chosen = [c for c in self.all_columns.get(table, ()) if c != column]
         return chosen
+
+    def needed_columns(self, table: str) -> list[str]:
+        """Every column :meth:`observe` reads of ``table`` (masked, binding, harvested, name pairs)."""
+        columns = [r.column for r in self.masked.get(table, [])]
+        for rule in self.masked.get(table, []):
+            columns += self.binding_columns(table, rule.column)
+        columns += list(self.harvest.get(table, {}))
+        columns += list(self.name_pairs.get(table, ()))
+        return list(dict.fromkeys(columns))
 
     def value_hashes(self, table: str, values: pd.DataFrame, column: str, rows: pd.DataFrame) -> np.ndarray:
         """Keyed hashes of a masked column's non-NULL ``values``, each bound to its row as the target
@@ -289,7 +300,6 @@ class LeakIndex:
         if batch.empty:
             return
         self.rows_observed += len(batch)
-        self.all_columns.setdefault(table, tuple(batch.columns))
         for rule in self.masked.get(table, []):
             if rule.column not in batch.columns:
                 continue

@@ -48,6 +48,7 @@ class LoadResult:
     kept_rows: dict[str, int] = field(default_factory=dict)
     lossy_mappings: list[str] = field(default_factory=list)
     not_copied: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
     shadow: str = ""
 
@@ -123,6 +124,16 @@ class Shadow(ABC):
     def discard(self) -> None:
         """Drop the shadow; the current copy stays as it was."""
 
+    def stream_table(self, source: Connection, table: TableInfo, plan: Any, engine: Any, batch_size: int,
+                     progress: Any, observer: Any = None) -> tuple[int, Any] | None:
+        """Copy ``table`` straight from the source snapshot, masking on the way, when the target has a
+        faster path than batches of Python values; returns (rows, mask stats), or None to use batches.
+
+        ``observer`` (the leak check's index) must see the original and masked values of the
+        columns it names (``needed_columns``), exactly as the batch path shows them.
+        """
+        return None
+
     def sql_name(self, table: TableInfo, conn: Connection) -> str:
         """The quoted name of ``table`` as seen from a :meth:`connect` connection."""
         return conn.dialect.identifier_preparer.quote(table.name)
@@ -135,6 +146,7 @@ class Target(ABC):
         self.url = url
         self.environment = environment
         self.options = options or {}
+        self.notes: list[str] = []  # what reading the current copy had to adapt (keep tables)
 
     @property
     def display_url(self) -> str:
@@ -177,7 +189,15 @@ def open_target(url: str, environment: str, options: dict[str, Any] | None = Non
         from datastage.targets.sqlite import SqliteTarget
 
         return SqliteTarget(url, environment, options)
-    raise TargetError(f"{dialect} targets are not supported yet ({redact_url(url)}); use a SQLite target")
+    if dialect == "postgresql":
+        from datastage.targets.postgres import PostgresTarget
+
+        return PostgresTarget(url, environment, options)
+    if dialect == "mysql":
+        from datastage.targets.mysql import MysqlTarget
+
+        return MysqlTarget(url, environment, options)
+    raise TargetError(f"{dialect} targets are not supported ({redact_url(url)})")
 
 
 def encode_log_row(row: dict[str, Any]) -> dict[str, Any]:

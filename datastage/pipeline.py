@@ -278,6 +278,9 @@ def _load(conn: Connection, result: PlanResult, shadow: Shadow, target: Target, 
                     written += shadow.write(table, rows)
                     progress.advance(len(rows))
             load.kept_rows[table.key] = written
+        elif (streamed := _stream(conn, shadow, table, plan, engine, batch_size, progress, leaks)) is not None:
+            written, table_stats = streamed
+            extracted.rows[table.key] = written
         else:
             with step("extract"):
                 batches = extract_table(conn, table, plan, result.subset.seed, batch_size)
@@ -298,11 +301,19 @@ def _load(conn: Connection, result: PlanResult, shadow: Shadow, target: Target, 
                     progress.advance(len(batch))
         load.rows[table.key] = written
         stats[table.key] = table_stats
+    load.notes.extend(target.notes)
     progress.stage("indexes and constraints")
     with step("load"):
         shadow.finish()
     load.seconds = time.monotonic() - started
     return load, extracted, stats
+
+
+def _stream(conn: Connection, shadow: Shadow, table: TableInfo, plan: Any, engine: MaskingEngine,
+            batch_size: int, progress: Progress, leaks: LeakIndex | None) -> tuple[int, MaskStats] | None:
+    """The target's direct copy of ``table`` (extract, mask and load in one stream), if it has one."""
+    with step("load"):
+        return shadow.stream_table(conn, table, plan, engine, batch_size, progress, leaks)
 
 
 def _verify(result: PlanResult, shadow: Shadow, load: LoadResult, extracted: ExtractResult,

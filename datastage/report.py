@@ -168,6 +168,7 @@ def compose_report(context: dict[str, Any]) -> dict[str, Any]:
         "scan": None,
         "schema_drift": planned.drift if planned else {},
         "lossy_mappings": load.lossy_mappings if load else [],
+        "load_notes": load.notes if load else [],
     }
     if planned is not None:
         for row in planned.table_rows():

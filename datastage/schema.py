@@ -23,6 +23,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from datastage.config import Origin, SubsetSpec, VirtualForeignKey
 from datastage.db import db_error_message, default_schema, dialect_of
 from datastage.errors import ConfigError, SourceError
+from datastage.pgcatalog import PgCatalog, read_pg_catalog
 from datastage.yamlfile import did_you_mean
 
 SYSTEM_TABLE_PREFIXES = ("datastage_", "sqlite_")
@@ -117,6 +118,7 @@ class SchemaModel:
     default_schema: str | None
     tables: dict[str, TableInfo]
     metadata: sa.MetaData
+    catalog: PgCatalog | None = None  # PostgreSQL sources: the objects a PostgreSQL target recreates
 
     def resolve(self, name: str) -> str | None:
         """The table key for a user-written name, or None."""
@@ -242,6 +244,10 @@ def categorize(type_: sa.types.TypeEngine[object]) -> str:
         if isinstance(base, cls):
             return name
     type_name = type(base).__name__.upper()
+    if "INTERVAL" in type_name:
+        return "interval"
+    if "RANGE" in type_name:
+        return "other"
     if "JSON" in type_name:
         return "json"
     if "UUID" in type_name:
@@ -308,9 +314,18 @@ def reflect(conn: Connection, schemas: Iterable[str] = (), spec: SubsetSpec | No
     if dialect == "sqlite":
         _sqlite_ddl(conn, tables)
     model = SchemaModel(dialect, default, tables, metadata)
+    if dialect == "postgresql":
+        model.catalog = _read_catalog(conn, [s for s in wanted if s], default or "public")
     if spec is not None:
         add_virtual_keys(model, spec)
     return model
+
+
+def _read_catalog(conn: Connection, schemas: list[str], default: str) -> PgCatalog:
+    try:
+        return read_pg_catalog(conn, schemas, default)
+    except SQLAlchemyError as exc:
+        raise SourceError(f"cannot read the source catalog: {db_error_message(exc)}", step="plan") from None
 
 
 def _find_sa_table(metadata: sa.MetaData, key: str, default: str | None) -> sa.Table | None:

@@ -45,7 +45,8 @@ from datastage.load import (
     lock_holder_info,
 )
 from datastage.schema import SchemaModel, TableInfo
-from datastage.values import frame_rows, rows_to_frame
+from datastage.targets.convert import ORIGIN_ATTR, Converter, convert_rows, converters_for
+from datastage.values import rows_to_frame
 
 _ADAPTERS: tuple[tuple[type, Callable[[Any], Any]], ...] = (
     (decimal.Decimal, str),
@@ -145,7 +146,9 @@ class SqliteTarget(Target):
             columns = [c for c in table.insertable_columns if c in present]
             cursor = conn.execute(f"SELECT {', '.join(map(_quote, columns))} FROM {_quote(table.name)}")
             while rows := cursor.fetchmany(batch_size):
-                yield rows_to_frame(rows, columns)
+                frame = rows_to_frame(rows, columns)
+                frame.attrs[ORIGIN_ATTR] = "sqlite"
+                yield frame
         finally:
             conn.close()
 
@@ -182,7 +185,7 @@ class SqliteShadow(Shadow):
         self.conn.execute("PRAGMA foreign_keys=OFF")
         self.conn.execute("BEGIN")
         self._post_load: list[str] = []
-        self._insert_sql: dict[str, str] = {}
+        self._insert_sql: dict[str, tuple[str, dict[str, Converter]]] = {}
 
     def _db(self) -> sqlite3.Connection:
         if self.conn is None:
@@ -214,12 +217,16 @@ class SqliteShadow(Shadow):
         if frame.empty:
             return 0
         columns = [c for c in table.insertable_columns if c in frame.columns]
-        sql = self._insert_sql.get(table.key)
-        if sql is None:
+        origin = str(frame.attrs.get(ORIGIN_ATTR, self.model.dialect))
+        cache_key = f"{table.key}\0{origin}\0{','.join(columns)}"
+        cached = self._insert_sql.get(cache_key)
+        if cached is None:
             sql = (f"INSERT INTO {_quote(table.name)} ({', '.join(map(_quote, columns))}) "
                    f"VALUES ({', '.join('?' for _ in columns)})")
-            self._insert_sql[table.key] = sql
-        rows = frame_rows(frame, columns)
+            cached = (sql, converters_for(table, columns, "sqlite", origin))
+            self._insert_sql[cache_key] = cached
+        sql, converters = cached
+        rows = convert_rows(frame, columns, converters)
         try:
             self._db().executemany(sql, rows)
         except sqlite3.Error as exc:

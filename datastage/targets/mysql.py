@@ -1,0 +1,424 @@
+"""MariaDB/MySQL targets: the shadow is a new database, the swap one multi-table ``RENAME TABLE``.
+
+A refresh of database ``db`` builds ``db__ds_shadow_<run>``: tables without secondary indexes
+and foreign keys, rows by multi-row ``INSERT`` with foreign-key and unique checks off, then
+indexes and foreign keys, ``ANALYZE TABLE``. The swap is one ``RENAME TABLE`` statement, which
+MariaDB and MySQL execute atomically: every current table moves to ``db__ds_prev`` and every
+shadow table into ``db``. Views in ``db`` name their tables, so they see the new copy at once.
+Triggers are not created in the shadow: MariaDB cannot move a table with triggers to another
+database, which the swap does.
+
+The refresh lock is ``GET_LOCK('datastage:<db>')`` held by a dedicated connection; a second
+refresh names the holding connection, its user and host, and since when it holds the lock.
+
+Example:
+    >>> target = MysqlTarget("mysql://root@db/staging", "staging")   # doctest: +SKIP
+    >>> target.rollback().restored                                  # doctest: +SKIP
+    'database staging'
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager, suppress
+from typing import Any
+
+import pandas as pd
+import pymysql
+import sqlalchemy as sa
+from sqlalchemy.dialects import mysql as mysql_dialect
+from sqlalchemy.engine import Connection, Engine
+
+from datastage.db import make_engine, parse_url
+from datastage.ddl import build_tables
+from datastage.errors import LockHeld, TargetError
+from datastage.load import (
+    REFRESH_LOG_COLUMNS,
+    REFRESH_LOG_TABLE,
+    RollbackResult,
+    Shadow,
+    Target,
+    describe_holder,
+    encode_log_row,
+)
+from datastage.schema import SchemaModel, TableInfo
+from datastage.targets.convert import ORIGIN_ATTR, Converter, convert_rows, converters_for
+from datastage.values import rows_to_frame
+
+SHADOW_TAG = "__ds_shadow_"
+PREVIOUS_SUFFIX = "__ds_prev"
+ROLLBACK_SUFFIX = "__ds_rollback"
+MAX_DATABASE_NAME = 40  # leaves room for the suffixes within MariaDB's 64-character names
+LOAD_SQL_MODE = "STRICT_ALL_TABLES,NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION"
+
+
+def quote(name: str) -> str:
+    return "`" + name.replace("`", "``") + "`"
+
+
+def qualified(database: str, name: str) -> str:
+    return f"{quote(database)}.{quote(name)}"
+
+
+def _first_line(exc: BaseException) -> str:
+    args: tuple[Any, ...] = tuple(getattr(exc, "args", ()))
+    if len(args) >= 2 and isinstance(args[1], str):
+        return args[1].splitlines()[0] if args[1] else str(args[0])
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+@contextmanager
+def my_errors(what: str, table: str | None = None) -> Iterator[None]:
+    """Driver errors as one-line :class:`TargetError` naming what was being done."""
+    try:
+        yield
+    except pymysql.Error as exc:
+        raise TargetError(f"{what}: {_first_line(exc)}", table=table) from None
+    except sa.exc.SQLAlchemyError as exc:
+        orig = getattr(exc, "orig", None)
+        raise TargetError(f"{what}: {_first_line(orig if orig is not None else exc)}", table=table) from None
+
+
+class MysqlTarget(Target):
+    """A MariaDB/MySQL database as a refresh target."""
+
+    def __init__(self, url: str, environment: str, options: dict[str, Any] | None = None) -> None:
+        super().__init__(url, environment, options)
+        parsed = parse_url(url)
+        self.database = parsed.database or ""
+        if not self.database:
+            raise TargetError(f"the target URL of {environment} names no database")
+        if len(self.database) > MAX_DATABASE_NAME:
+            raise TargetError(f"target database name '{self.database}' is longer than {MAX_DATABASE_NAME} characters")
+        self.server_url = parsed._replace(database=None)
+        self.previous = self.database + PREVIOUS_SUFFIX
+        self._engine: Engine | None = None
+
+    def engine(self) -> Engine:
+        if self._engine is None:
+            self._engine = make_engine(self.server_url, role="target database")
+        return self._engine
+
+    def raw(self) -> pymysql.connections.Connection:
+        """An autocommit pymysql connection to the target server (the caller closes it)."""
+        with my_errors(f"cannot connect to the target {self.display_url}"):
+            proxy = self.engine().raw_connection()
+            conn = proxy.driver_connection
+            proxy.detach()
+            assert conn is not None
+            conn.autocommit(True)
+        return conn
+
+    @staticmethod
+    def fetch(conn: pymysql.connections.Connection, sql: str, args: Any = None) -> list[tuple[Any, ...]]:
+        with conn.cursor() as cursor:
+            cursor.execute(sql, args)
+            return list(cursor.fetchall())
+
+    def tables_of(self, conn: pymysql.connections.Connection, database: str) -> list[str]:
+        return [r[0] for r in self.fetch(
+            conn, "SELECT table_name FROM information_schema.tables WHERE table_schema = %s "
+                  "AND table_type = 'BASE TABLE' ORDER BY table_name", (database,))]
+
+    def databases(self, conn: pymysql.connections.Connection) -> set[str]:
+        return {r[0] for r in self.fetch(conn, "SELECT schema_name FROM information_schema.schemata")}
+
+    # -- lock --------------------------------------------------------------------------------
+    @property
+    def lock_name(self) -> str:
+        return f"datastage:{self.database}"[:64]
+
+    @contextmanager
+    def lock(self, run_id: str) -> Iterator[None]:
+        conn = self.raw()
+        try:
+            with my_errors(f"cannot take the refresh lock on {self.display_url}"):
+                got = self.fetch(conn, "SELECT GET_LOCK(%s, 0)", (self.lock_name,))
+            if not got or got[0][0] != 1:
+                raise LockHeld(f"another refresh of {self.environment} is running: {self._holder(conn)}")
+            yield
+        finally:
+            with suppress(pymysql.Error):
+                conn.close()  # ends the session, which releases the lock
+
+    def _holder(self, conn: pymysql.connections.Connection) -> str:
+        rows = self.fetch(conn, "SELECT p.ID, p.USER, p.HOST, p.TIME FROM information_schema.PROCESSLIST p "
+                                "WHERE p.ID = IS_USED_LOCK(%s)", (self.lock_name,))
+        if not rows:
+            return describe_holder(None)
+        ident, user, host, seconds = rows[0]
+        since = (dt.datetime.now(dt.UTC) - dt.timedelta(seconds=int(seconds or 0))).isoformat(timespec="seconds")
+        shadows = [d for d in self.databases(conn) if d.startswith(self.database + SHADOW_TAG)]
+        run = shadows[0][len(self.database + SHADOW_TAG):] if shadows else "?"
+        return describe_holder({"run_id": run, "user": user, "host": host, "pid": f"connection {ident}",
+                                "started_at": since.replace("+00:00", "Z")})
+
+    # -- housekeeping --------------------------------------------------------------------------
+    def cleanup_stale(self) -> list[str]:
+        conn = self.raw()
+        removed = []
+        try:
+            with my_errors("removing stale shadow databases"):
+                for name in sorted(self.databases(conn)):
+                    if name.startswith(self.database + SHADOW_TAG) or name == self.database + ROLLBACK_SUFFIX:
+                        with conn.cursor() as cursor:
+                            cursor.execute(f"DROP DATABASE IF EXISTS {quote(name)}")
+                        removed.append(name)
+        finally:
+            conn.close()
+        return removed
+
+    def exists(self) -> bool:
+        conn = self.raw()
+        try:
+            with my_errors("reading the target"):
+                return bool(self.tables_of(conn, self.database))
+        finally:
+            conn.close()
+
+    def create_shadow(self, model: SchemaModel, run_id: str) -> MysqlShadow:
+        conn = self.raw()
+        try:
+            with my_errors("reading the target"):
+                triggers = self.fetch(conn, "SELECT trigger_name, event_object_table FROM information_schema.triggers "
+                                            "WHERE trigger_schema = %s", (self.database,))
+        finally:
+            conn.close()
+        if triggers:
+            names = ", ".join(f"{t} on {table}" for t, table in triggers)
+            raise TargetError(f"the target database {self.database} has triggers ({names}); MariaDB cannot move "
+                              "tables with triggers between databases, which the atomic swap does. Drop them "
+                              "or recreate them in a post-refresh hook")
+        return MysqlShadow(self, model, run_id)
+
+    # -- rollback ----------------------------------------------------------------------------
+    def rollback(self) -> RollbackResult:
+        conn = self.raw()
+        parking = self.database + ROLLBACK_SUFFIX
+        try:
+            with my_errors(f"rolling back {self.environment}"):
+                previous = self.tables_of(conn, self.previous)
+                if not previous:
+                    raise TargetError(f"no previous copy of {self.environment} to roll back to "
+                                      f"(database {self.previous} is missing or empty)")
+                current = self.tables_of(conn, self.database)
+                with conn.cursor() as cursor:
+                    cursor.execute(f"DROP DATABASE IF EXISTS {quote(parking)}")
+                    cursor.execute(f"CREATE DATABASE {quote(parking)}")
+                    cursor.execute(f"CREATE DATABASE IF NOT EXISTS {quote(self.database)}")
+                    moves = [(self.database, parking, t) for t in current]
+                    moves += [(self.previous, self.database, t) for t in previous]
+                    moves += [(parking, self.previous, t) for t in current]
+                    cursor.execute(rename_sql(moves))
+                    cursor.execute(f"DROP DATABASE {quote(parking)}")
+        finally:
+            conn.close()
+        return RollbackResult(self.environment, f"database {self.database}", f"database {self.previous}")
+
+    # -- reading the current copy ----------------------------------------------------------------
+    def current_rows(self, table: TableInfo, batch_size: int) -> Iterator[pd.DataFrame]:
+        conn = self.raw()
+        try:
+            with my_errors(f"reading the current rows of {table.key}", table.key):
+                present = [r[0] for r in self.fetch(
+                    conn, "SELECT column_name FROM information_schema.columns WHERE table_schema = %s "
+                          "AND table_name = %s ORDER BY ordinal_position", (self.database, table.name))]
+                if not present:
+                    self.notes.append(f"keep table {table.key}: not in the current copy; created empty")
+                    return
+                wanted = table.insertable_columns
+                columns = [c for c in wanted if c in present]
+                missing = [c for c in wanted if c not in present]
+                extra = [c for c in present if c not in table.columns]
+                if missing or extra:
+                    self.notes.append(
+                        f"keep table {table.key}: its shape changed; carried the common columns"
+                        + (f" (new, left to their defaults: {', '.join(missing)})" if missing else "")
+                        + (f" (dropped: {', '.join(extra)})" if extra else ""))
+                if not columns:
+                    return
+                cursor = conn.cursor(pymysql.cursors.SSCursor)
+                try:
+                    cursor.execute(f"SELECT {', '.join(quote(c) for c in columns)} "
+                                   f"FROM {qualified(self.database, table.name)}")
+                    while rows := cursor.fetchmany(batch_size):
+                        frame = rows_to_frame(rows, columns)
+                        frame.attrs[ORIGIN_ATTR] = "mysql"
+                        yield frame
+                finally:
+                    cursor.close()
+        finally:
+            conn.close()
+
+    def refresh_log(self) -> list[dict[str, Any]]:
+        conn = self.raw()
+        try:
+            with my_errors("reading the refresh log"):
+                if REFRESH_LOG_TABLE not in self.tables_of(conn, self.database):
+                    return []
+                with conn.cursor() as cursor:
+                    cursor.execute(f"SELECT * FROM {qualified(self.database, REFRESH_LOG_TABLE)} ORDER BY started_at")
+                    names = [d[0] for d in cursor.description or []]
+                    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+        finally:
+            conn.close()
+
+
+def _add_index_clause(create_index: str) -> str:
+    """``CREATE [UNIQUE|FULLTEXT|SPATIAL] INDEX n ON t (cols)`` as an ``ALTER TABLE`` clause."""
+    match = re.match(r"\s*CREATE (UNIQUE |FULLTEXT |SPATIAL )?INDEX (`[^`]+`|\S+) ON "
+                     r"(?:`[^`]+`|\S+)\.?(?:`[^`]+`|\S+)? (\(.*)$", create_index, re.S)
+    if match is None:
+        raise TargetError(f"unexpected index definition: {create_index[:80]}")
+    return f"ADD {match.group(1) or ''}INDEX {match.group(2)} {match.group(3).strip()}"
+
+
+def _add_constraint_clause(alter: str) -> str:
+    """``ALTER TABLE t ADD CONSTRAINT ...`` as a clause of another ``ALTER TABLE``."""
+    position = alter.find(" ADD ")
+    if position < 0:
+        raise TargetError(f"unexpected constraint definition: {alter[:80]}")
+    return alter[position + 1:].strip()
+
+
+def rename_sql(moves: list[tuple[str, str, str]]) -> str:
+    """One ``RENAME TABLE`` statement moving ``(from_db, to_db, table)`` in order (atomic as a whole)."""
+    return "RENAME TABLE " + ", ".join(f"{qualified(a, t)} TO {qualified(b, t)}" for a, b, t in moves)
+
+
+class MysqlShadow(Shadow):
+    """A new database on the target server."""
+
+    def __init__(self, target: MysqlTarget, model: SchemaModel, run_id: str) -> None:
+        self.target = target
+        self.model = model
+        self.database = f"{target.database}{SHADOW_TAG}{run_id.rsplit('-', 1)[-1]}"
+        self.name = self.database
+        self.notes: list[str] = []
+        self._post_load: list[tuple[str, str]] = []
+        self._tables: list[TableInfo] = []
+        self._inserts: dict[str, tuple[list[str], dict[str, Converter], str]] = {}
+        self.conn: pymysql.connections.Connection | None = target.raw()
+        with my_errors("creating the shadow database"), self.conn.cursor() as cursor:
+            charset = target.fetch(self.conn, "SELECT default_character_set_name, default_collation_name FROM "
+                                              "information_schema.schemata WHERE schema_name = %s", (target.database,))
+            collate = f" COLLATE {charset[0][1]}" if charset and charset[0][0] == "utf8mb4" else ""
+            cursor.execute(f"CREATE DATABASE {quote(self.database)} CHARACTER SET utf8mb4{collate}")
+            cursor.execute("SET SESSION foreign_key_checks = 0, unique_checks = 0, time_zone = '+00:00', "
+                           f"sql_mode = '{LOAD_SQL_MODE}'")
+
+    def _db(self) -> pymysql.connections.Connection:
+        if self.conn is None:
+            raise TargetError("the shadow copy is already closed")
+        return self.conn
+
+    def sql_name(self, table: TableInfo, conn: Connection) -> str:
+        return qualified(self.database, table.name)
+
+    def create_tables(self, tables: list[TableInfo]) -> list[str]:
+        self._tables = list(tables)
+        _, built, notes = build_tables(self.model, tables, "mysql", schema=self.database)
+        dialect = mysql_dialect.dialect()
+        conn = self._db()
+        for table in tables:
+            sa_table = built[table.key]
+            ddl = str(sa.schema.CreateTable(sa_table, include_foreign_key_constraints=[]).compile(dialect=dialect))
+            with my_errors(f"creating table {table.key} in the shadow", table.key), conn.cursor() as cursor:
+                cursor.execute(ddl)
+            clauses = [_add_index_clause(str(sa.schema.CreateIndex(index).compile(dialect=dialect)))
+                       for index in sa_table.indexes]
+            clauses += [_add_constraint_clause(str(sa.schema.AddConstraint(fk).compile(dialect=dialect)))
+                        for fk in sa_table.foreign_key_constraints]
+            if clauses:  # one ALTER per table: InnoDB builds all its indexes in one pass
+                self._post_load.append((f"indexes and foreign keys of {table.key}",
+                                        f"ALTER TABLE {qualified(self.database, table.name)} " + ", ".join(clauses)))
+        return [*notes, *self.notes]
+
+    def write(self, table: TableInfo, frame: pd.DataFrame) -> int:
+        if frame.empty:
+            return 0
+        origin = str(frame.attrs.get(ORIGIN_ATTR, self.model.dialect))
+        cache_key = f"{table.key}\0{origin}\0{','.join(frame.columns)}"
+        cached = self._inserts.get(cache_key)
+        if cached is None:
+            columns = [c for c in table.insertable_columns if c in frame.columns]
+            converters = converters_for(table, columns, "mysql", origin)
+            sql = (f"INSERT INTO {qualified(self.database, table.name)} ({', '.join(quote(c) for c in columns)}) "
+                   f"VALUES ({', '.join('%s' for _ in columns)})")
+            cached = (columns, converters, sql)
+            self._inserts[cache_key] = cached
+        columns, converters, sql = cached
+        rows = convert_rows(frame, columns, converters)
+        with my_errors(f"writing {table.key} into the shadow failed", table.key), self._db().cursor() as cursor:
+            cursor.executemany(sql, rows)  # PyMySQL sends multi-row INSERTs up to max_allowed_packet
+        return len(rows)
+
+    def finish(self) -> None:
+        conn = self._db()
+        for what, sql in self._post_load:
+            with my_errors(f"creating {what} in the shadow"), conn.cursor() as cursor:
+                cursor.execute(sql)
+        if self._tables:
+            with my_errors("analyzing the shadow"), conn.cursor() as cursor:
+                cursor.execute("ANALYZE TABLE " + ", ".join(qualified(self.database, t.name) for t in self._tables))
+                cursor.fetchall()
+
+    @contextmanager
+    def _connect(self) -> Iterator[Connection]:
+        with my_errors("connecting to the shadow for verification"), self.target.engine().connect() as conn:
+            yield conn
+
+    def connect(self) -> AbstractContextManager[Connection]:
+        return self._connect()
+
+    def record_refresh(self, row: dict[str, Any], previous: list[dict[str, Any]]) -> None:
+        name = qualified(self.database, REFRESH_LOG_TABLE)
+        columns = ", ".join(f"{c} {'VARCHAR(64)' if c == 'run_id' else 'TEXT'}" for c in REFRESH_LOG_COLUMNS)
+        placeholders = ", ".join("%s" for _ in REFRESH_LOG_COLUMNS)
+        with my_errors("writing the refresh log"), self._db().cursor() as cursor:
+            cursor.execute(f"CREATE TABLE IF NOT EXISTS {name} ({columns}, PRIMARY KEY (run_id)) "
+                           "DEFAULT CHARSET=utf8mb4")
+            for entry in [*previous, row]:
+                encoded = encode_log_row(entry)
+                cursor.execute(f"INSERT IGNORE INTO {name} VALUES ({placeholders})",
+                               [encoded.get(c) for c in REFRESH_LOG_COLUMNS])
+
+    def _close(self) -> None:
+        if self.conn is not None:
+            with suppress(pymysql.Error):
+                self.conn.close()
+            self.conn = None
+
+    def swap(self) -> None:
+        conn = self._db()
+        target = self.target
+        with my_errors("swapping the shadow in"), conn.cursor() as cursor:
+            current = target.tables_of(conn, target.database)
+            shadow = target.tables_of(conn, self.database)
+            cursor.execute("SET SESSION foreign_key_checks = 1")
+            cursor.execute(f"DROP DATABASE IF EXISTS {quote(target.previous)}")
+            cursor.execute(f"CREATE DATABASE {quote(target.previous)} CHARACTER SET utf8mb4")
+            cursor.execute(f"CREATE DATABASE IF NOT EXISTS {quote(target.database)} CHARACTER SET utf8mb4")
+            moves = [(target.database, target.previous, t) for t in current]
+            moves += [(self.database, target.database, t) for t in shadow]
+            cursor.execute(rename_sql(moves))
+            cursor.execute(f"DROP DATABASE {quote(self.database)}")
+        self._close()
+
+    def discard(self) -> None:
+        self._close()
+        try:
+            conn = self.target.raw()
+        except TargetError:
+            return  # the server is gone; the next refresh cleans up
+        try:
+            with conn.cursor() as cursor:
+                cursor.execute(f"DROP DATABASE IF EXISTS {quote(self.database)}")
+        except pymysql.Error:
+            pass
+        finally:
+            with suppress(pymysql.Error):
+                conn.close()
