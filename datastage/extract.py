@@ -118,6 +118,13 @@ def _raw(table: TableInfo, name: str) -> sa.ColumnElement[Any]:
     return sa.type_coerce(table.sa_table.c[name], sa.types.NullType())
 
 
+def typed_column(table: TableInfo, name: str) -> sa.ColumnElement[Any]:
+    """The column for comparisons; a PostgreSQL DOMAIN compares as its base type."""
+    column = table.sa_table.c[name]
+    base = getattr(column.type, "data_type", None)
+    return sa.type_coerce(column, base) if base is not None else column
+
+
 def match_clause(
     conn: Connection, table: TableInfo, match_columns: Sequence[str], values: pd.DataFrame
 ) -> sa.ColumnElement[bool]:
@@ -128,7 +135,7 @@ def match_clause(
     """
     dialect = dialect_of(conn)
     if dialect == "postgresql":
-        cols: list[sa.ColumnElement[Any]] = [table.sa_table.c[c] for c in match_columns]
+        cols: list[sa.ColumnElement[Any]] = [typed_column(table, c) for c in match_columns]
     else:
         cols = [_raw(table, c) for c in match_columns]
     if len(cols) == 1:

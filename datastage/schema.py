@@ -440,8 +440,15 @@ def add_virtual_fk(model: SchemaModel, vfk: VirtualForeignKey) -> ForeignKey:
     child = model.table(vfk.table, vfk.origin)
     parent = model.table(vfk.references, vfk.origin)
     _check_columns(child, vfk.columns, vfk.origin)
-    _check_columns(parent, vfk.ref_columns, vfk.origin)
-    if not parent.is_unique(vfk.ref_columns):
+    ref_columns = vfk.ref_columns or parent.identity
+    if len(ref_columns) != len(vfk.columns):
+        message = (f"virtual foreign key {child.key}({', '.join(vfk.columns)}) needs ref_columns: the key of "
+                   f"{parent.key} is ({', '.join(ref_columns) or 'none'})")
+        if vfk.origin:
+            raise vfk.origin.error(message)
+        raise ConfigError(message)
+    _check_columns(parent, ref_columns, vfk.origin)
+    if not parent.is_unique(ref_columns):
         message = (f"virtual foreign key {child.key}({', '.join(vfk.columns)}) must reference a primary or "
                    f"unique key of {parent.key}; add it to virtual_primary_keys")
         if vfk.origin:
@@ -452,7 +459,7 @@ def add_virtual_fk(model: SchemaModel, vfk: VirtualForeignKey) -> ForeignKey:
         table=child.key,
         columns=vfk.columns,
         ref_table=parent.key,
-        ref_columns=vfk.ref_columns,
+        ref_columns=ref_columns,
         virtual=True,
     )
     if fk not in child.foreign_keys:

@@ -41,7 +41,7 @@ from sqlalchemy.engine import Connection
 
 from datastage.config import EdgeSpec, Origin, RootSpec, SubsetSpec
 from datastage.errors import ConfigError, SourceError
-from datastage.extract import chunk_size, count_rows, fetch_matching, stream_rows
+from datastage.extract import chunk_size, count_rows, fetch_matching, stream_rows, typed_column
 from datastage.keyset import KeySet
 from datastage.sampling import ROW_DIGEST, limit_per_parent, row_digest, seeded_hash
 from datastage.schema import ForeignKey, SchemaModel, TableInfo
@@ -356,14 +356,14 @@ class SubsetPlanner:
             self._children_of_whole(key, "roots")
 
     def _not_null(self, table: TableInfo, columns: Iterable[str]) -> sa.ColumnElement[bool]:
-        return sa.and_(*(table.sa_table.c[c].isnot(None) for c in columns))
+        return sa.and_(*(typed_column(table, c).isnot(None) for c in columns))
 
     def _parents_of_whole(self, fk: ForeignKey) -> None:
         parent = self.states[fk.ref_table]
         if parent.whole or self._skipped(fk.ref_table):
             return
         child = self.model.tables[fk.table]
-        referenced = sa.select(*(child.sa_table.c[c] for c in fk.columns)).where(self._not_null(child, fk.columns))
+        referenced = sa.select(*(typed_column(child, c) for c in fk.columns)).where(self._not_null(child, fk.columns))
         where = _in_subquery(parent.table, fk.ref_columns, referenced)
         for batch in self._stream(parent, where):
             self._add_rows(fk.ref_table, batch, down=False, reason=edge_label("parent", fk))
@@ -388,7 +388,7 @@ class SubsetPlanner:
                 continue
             where = self._not_null(child.table, fk.columns)
             if fk.virtual:  # undeclared: the database does not guarantee the parent exists
-                referenced = sa.select(*(parent.table.sa_table.c[c] for c in fk.ref_columns))
+                referenced = sa.select(*(typed_column(parent.table, c) for c in fk.ref_columns))
                 where = sa.and_(where, _in_subquery(child.table, fk.columns, referenced))
             for batch in self._stream(child, where):
                 self._add_rows(fk.table, batch, down=True, reason=label)
@@ -524,7 +524,7 @@ class SubsetPlanner:
 
 def _in_subquery(table: TableInfo, columns: tuple[str, ...], subquery: sa.Select[Any]) -> sa.ColumnElement[bool]:
     """``(columns) IN (subquery)`` on ``table``."""
-    cols = [table.sa_table.c[c] for c in columns]
+    cols = [typed_column(table, c) for c in columns]
     if len(cols) == 1:
         return cols[0].in_(subquery)
     return sa.tuple_(*cols).in_(subquery)
