@@ -83,7 +83,8 @@ COMPOSITE_KEYS = Case(
         "order_line": ["tenant VARCHAR(10) NOT NULL", "order_id INTEGER NOT NULL", "line INTEGER NOT NULL",
                        "qty INTEGER", "PRIMARY KEY (tenant, order_id, line)",
                        _fk("tenant, order_id", "orders", "tenant, id")],
-        "shipment": [*INT_PK, "tenant VARCHAR(10)", "order_id INTEGER", _fk("tenant, order_id", "orders", "tenant, id")],
+        "shipment": [*INT_PK, "tenant VARCHAR(10)", "order_id INTEGER",
+                     _fk("tenant, order_id", "orders", "tenant, id")],
     },
     rows={
         "orders": ("tenant id note", [("a", 1, "x"), ("a", 2, "y"), ("b", 1, "z"), ("b", 2, "w")]),

@@ -193,7 +193,8 @@ def norm(value: Any) -> Any:
     return value
 
 
-def oracle(case: Case, dialect: str, data: dict[str, list[Row]], spec: SubsetSpec) -> dict[str, Counter[tuple[Any, ...]]]:
+def oracle(case: Case, dialect: str, data: dict[str, list[Row]],
+           spec: SubsetSpec) -> dict[str, Counter[tuple[Any, ...]]]:
     """The expected rows of every table by the documented closure rules, computed naively."""
     fks = case.foreign_keys(dialect)
     excluded = set(spec.exclude)
