@@ -181,4 +181,5 @@ def load_sakila(datasets: Path, url: str) -> None:
         text = (datasets / "sakila-mysql" / file).read_text(encoding="utf-8", errors="replace")
         text = re.sub(r"(?im)^\s*(DROP SCHEMA IF EXISTS|CREATE SCHEMA)\s+sakila\s*;", "", text)
         text = re.sub(r"(?im)^\s*USE\s+sakila\s*;", f"USE `{name}`;", text)
+        text = re.sub(r"\bsakila\.", f"`{name}`.", text)  # views name the database
         subprocess.run([*args, name or ""], input=text, text=True, check=True, capture_output=True)
