@@ -187,7 +187,16 @@ def plan_dict(result: PlanResult) -> dict[str, Any]:
                     for d in result.policy.decisions.values()],
         "cycles": result.subset.cycles,
         "schema_drift": result.drift,
+        "subset": subset_summary(result),
     }
+
+
+def subset_summary(result: PlanResult) -> dict[str, Any]:
+    """Seed, totals and the cost of planning, for ``plan --json``."""
+    subset = result.subset
+    return {"seed": subset.seed, "full_copy": subset.full_copy, "source_rows": subset.source_rows,
+            "selected_rows": subset.selected_rows, "queries": subset.queries, "seconds": round(subset.seconds, 3),
+            "omitted_tables": sorted(k for k, t in subset.tables.items() if t.exclude == "omit")}
 
 
 def render_plan(result: PlanResult) -> None:
@@ -195,9 +204,19 @@ def render_plan(result: PlanResult) -> None:
     for name in ("table", "source rows", "selected", "brought in by"):
         table.add_column(name)
     for row in result.table_rows():
-        reasons = "; ".join(f"{k} ({v:,})" for k, v in row["reasons"].items()) or row["mode"]
+        reasons = "; ".join(f"{k} ({v:,})" if v else k for k, v in row["reasons"].items()) or "not reached"
+        if row["nulled_foreign_keys"]:
+            reasons += "; set to NULL: " + ", ".join(row["nulled_foreign_keys"])
         table.add_row(row["table"], f"{row['source_rows']:,}", f"{row['selected_rows']:,}", reasons)
     out.print(table)
+    summary = subset_summary(result)
+    out.print(f"{summary['selected_rows']:,} of {summary['source_rows']:,} rows"
+              f" (seed {summary['seed']}{', full copy' if summary['full_copy'] else ''}),"
+              f" planned with {summary['queries']:,} queries in {summary['seconds']:.2f}s")
+    for cycle in result.subset.cycles:
+        out.print(f"cycle (followed row by row, no manual break needed): {' <-> '.join(cycle)}")
+    if summary["omitted_tables"]:
+        out.print(f"left out of the target: {', '.join(summary['omitted_tables'])}")
     columns = Table(title="Column treatment")
     for name in ("table", "column", "status", "treatment"):
         columns.add_column(name)
