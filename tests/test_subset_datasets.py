@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from conftest import IN_CI, ServerDatabases, datasets_dir, load_pagila, load_sakila
 from subset_harness import Extracted, run_subset
 
+import datastage
 from datastage.config import parse_subset
 from datastage.sampling import seeded_hash
 from datastage.yamlfile import load_yaml_text
@@ -168,3 +169,23 @@ def test_sakila_on_mariadb_subsets_through_the_store_staff_cycle(sakila: str) ->
     assert staff and {r["manager_staff_id"] for r in result.rows["store"]} <= staff
     assert {r["store_id"] for r in result.rows["staff"]} <= _ids(result, "store", "store_id")
     _no_orphans(result)
+
+
+@pytest.mark.postgres
+def test_pagila_subset_refreshes_into_sqlite_and_passes_verification(pagila: str, tmp_path: Path) -> None:
+    (tmp_path / "rules.yaml").write_text("version: 1\ndefault: keep\ntables: {}\n")
+    (tmp_path / "datastage.yaml").write_text(f"""
+source: {{url: "{pagila}"}}
+environments:
+  staging:
+    url: sqlite:///staging.db
+    rules: rules.yaml
+    subset:
+      roots: [{{table: customer, percent: 10}}]
+      seed: 42
+""")
+    result = datastage.refresh("staging", config=tmp_path / "datastage.yaml")
+    assert result.verdict == "pass", [c.to_dict() for c in result.checks]
+    checks = {c.name: c.status for c in result.checks}
+    assert checks["subset_counts"] == "PASS" and checks["foreign_keys"] == "PASS"
+    assert result.load is not None and result.load.rows["customer"] == 61
