@@ -60,7 +60,8 @@ def populate(url: str, scale: int) -> dict[str, int]:
     n_orders, n_item, n_payment, n_review = 300_000 * scale, 750_000 * scale, 250_000 * scale, 100_000 * scale
     statements = [
         "INSERT INTO country SELECT g, 'country ' || g FROM generate_series(1::bigint, 200) g",
-        f"INSERT INTO product SELECT g, 'product ' || g, (g % 500) + 0.99 FROM generate_series(1::bigint, {n_product}) g",
+        f"INSERT INTO product SELECT g, 'product ' || g, (g % 500) + 0.99 "
+        f"FROM generate_series(1::bigint, {n_product}) g",
         f"INSERT INTO customer SELECT g, 'user' || g || '@example.com', 'name ' || g, 1 + (g * 7) % 200, "
         f"timestamptz '2020-01-01' + g * interval '1 minute' FROM generate_series(1::bigint, {n_customer}) g",
         f"INSERT INTO orders SELECT g, 1 + (g * 7919) % {n_customer}, timestamptz '2021-01-01' + g * interval '1 min', "
@@ -85,7 +86,7 @@ def populate(url: str, scale: int) -> dict[str, int]:
             conn.exec_driver_sql(f"CREATE INDEX ON {table}")
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.exec_driver_sql("ANALYZE")
-        counts = {t: int(conn.exec_driver_sql(f"SELECT count(*) FROM {t}").scalar_one())  # noqa: S608
+        counts = {t: int(conn.exec_driver_sql(f"SELECT count(*) FROM {t}").scalar_one())
                   for t in ("country", "product", "customer", "orders", "order_item", "payment", "review")}
     engine.dispose()
     return counts

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import sqlite3
 import uuid
+import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -33,6 +34,10 @@ from datastage.values import rows_to_frame
 
 if TYPE_CHECKING:
     from datastage.subset import TablePlan
+
+# PyMySQL silently drops the rest of an unbuffered (streamed) result when another statement
+# runs on the connection and only warns; a subset must never lose rows that way.
+warnings.filterwarnings("error", message="Previous unbuffered result was left incomplete")
 
 FULL_SCAN_SHARE = 0.3  # above this share of a table, one filtered scan beats key lookups
 

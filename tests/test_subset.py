@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from conftest import ServerDatabases
 from subset_cases import CHAIN, CHAIN_ROWS, EXCLUDED, LIMIT_PER_PARENT
 from subset_harness import Case, build, run_subset
 from test_subset_conformance import source_url
@@ -168,3 +169,30 @@ def test_plan_command_shows_rows_edges_cycles_and_columns(demo_project: Path) ->
     assert text.exit_code == 0, text.output
     assert "cycle (followed row by row, no manual break needed): department <-> employee" in text.output
     assert "planned with" in text.output and "Column treatment" in text.output
+
+
+@pytest.mark.mysql
+def test_a_statement_while_a_mariadb_stream_is_open_fails_instead_of_losing_rows(mysql_databases: ServerDatabases,
+                                                                             ) -> None:
+    import sqlalchemy as sa
+
+    from datastage.db import make_engine, snapshot
+    from datastage.extract import stream_rows
+    from datastage.schema import reflect
+
+    url = mysql_databases.create("ds_stream")
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE t (id INTEGER PRIMARY KEY)")
+        conn.exec_driver_sql("INSERT INTO t VALUES (1), (2), (3), (4), (5)")
+    engine.dispose()
+    source = make_engine(url, read_only=True)
+    with snapshot(source) as conn:
+        table = reflect(conn).table("t")
+        assert sum(len(b) for b in stream_rows(conn, table, ["id"], batch_size=2)) == 5
+        stream = stream_rows(conn, table, ["id"], batch_size=2)
+        next(stream)
+        with pytest.raises(UserWarning, match="unbuffered result"):
+            conn.exec_driver_sql("SELECT 1").all()
+        stream.close()
+    source.dispose()
