@@ -366,16 +366,20 @@ def _table_info(key: str, sa_table: sa.Table, inspector: sa.Inspector, default: 
 def _foreign_keys(key: str, sa_table: sa.Table, default: str | None) -> list[ForeignKey]:
     out = []
     for position, constraint in enumerate(sa_table.foreign_key_constraints):
-        ref_schema = constraint.elements[0].column.table.schema if constraint.elements else None
-        target = constraint.referred_table
-        ref_key = target.name if ref_schema in (None, default) else f"{ref_schema}.{target.name}"
+        if not constraint.elements:
+            continue
+        # The referenced table may lie outside the reflected schemas: read the target from the
+        # constraint's own spec instead of resolving it (the caller drops such keys).
+        ref_schema, ref_name, _ = constraint.elements[0]._column_tokens
+        ref_schema = ref_schema if ref_schema is not None else sa_table.schema
+        ref_key = ref_name if ref_schema in (None, default) else f"{ref_schema}.{ref_name}"
         name = constraint.name or f"{sa_table.name}_fk{position + 1}"
         out.append(ForeignKey(
             name=str(name),
             table=key,
             columns=tuple(e.parent.name for e in constraint.elements),
             ref_table=ref_key,
-            ref_columns=tuple(e.column.name for e in constraint.elements),
+            ref_columns=tuple(e._column_tokens[2] for e in constraint.elements),
         ))
     return out
 

@@ -195,6 +195,7 @@ class SubsetPlanner:
         # (follow ``roots`` edges), merged per table before each round of queries.
         self.pending_new: dict[str, list[pd.DataFrame]] = {}
         self.pending_down: dict[str, list[pd.DataFrame]] = {}
+        self.pending_rows = 5 * batch_size  # rows of one table expanded per round
         self.total = 0
         self.queries = 0
         self._check_excluded_references()
@@ -416,15 +417,31 @@ class SubsetPlanner:
     def _close(self) -> None:
         """Run the closure until no table gains rows."""
         while self.pending_new or self.pending_down:
-            # Children first: their parent requests for one table are merged into one round.
+            # Children first: their parent requests for one table are merged into one round,
+            # and descendants drain before more parents are expanded, which keeps the queues short.
             key = max({*self.pending_new, *self.pending_down}, key=lambda k: self.order[k])
-            new = _merged(self.pending_new.pop(key, []))
-            down = _merged(self.pending_down.pop(key, []))
+            new = self._take(self.pending_new, key)
+            down = self._take(self.pending_down, key)
             if new is not None:
                 self._follow_parents(key, new)
                 self._follow_children(key, new, "all")
             if down is not None:
                 self._follow_children(key, down, "roots")
+
+    def _take(self, queue: dict[str, list[pd.DataFrame]], key: str) -> pd.DataFrame | None:
+        """Up to ``pending_rows`` queued rows of ``key`` (all of them if fewer), merged into one frame."""
+        frames = queue.get(key)
+        if not frames:
+            return None
+        taken, rows = 0, 0
+        while taken < len(frames) and (rows == 0 or rows + len(frames[taken]) <= self.pending_rows):
+            rows += len(frames[taken])
+            taken += 1
+        if taken == len(frames):
+            del queue[key]
+        else:
+            queue[key] = frames[taken:]
+        return _merged(frames[:taken])
 
     def _follow_parents(self, key: str, rows: pd.DataFrame) -> None:
         for fk in self.model.tables[key].foreign_keys:

@@ -196,3 +196,23 @@ def test_a_statement_while_a_mariadb_stream_is_open_fails_instead_of_losing_rows
             conn.exec_driver_sql("SELECT 1").all()
         stream.close()
     source.dispose()
+
+
+@pytest.mark.postgres
+def test_foreign_keys_to_schemas_outside_the_source_are_ignored(pg_databases: ServerDatabases) -> None:
+    import sqlalchemy as sa
+
+    url = pg_databases.create("ds_scope")
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    with engine.begin() as conn:
+        for statement in ("CREATE SCHEMA app", "CREATE SCHEMA ext", "CREATE TABLE ext.actor (id int PRIMARY KEY)",
+                          "CREATE TABLE app.doc (id int PRIMARY KEY, actor_id int REFERENCES ext.actor)",
+                          "CREATE TABLE app.page (id int PRIMARY KEY, doc_id int NOT NULL REFERENCES app.doc)",
+                          "INSERT INTO ext.actor VALUES (1)", "INSERT INTO app.doc VALUES (1, 1), (2, NULL)",
+                          "INSERT INTO app.page VALUES (1, 1), (2, 2), (3, 1)"):
+            conn.exec_driver_sql(statement)
+    engine.dispose()
+    result = run_subset(url, parse_subset(load_yaml_text("roots: [{table: app.doc, where: 'id = 1'}]", "s")),
+                        schemas=("app",))
+    assert [str(fk) for fk in result.model.foreign_keys()] == ["app.page(doc_id) -> app.doc(id)"]
+    assert sorted(r["id"] for r in result.rows["app.page"]) == [1, 3]
