@@ -379,7 +379,7 @@ def _foreign_keys(key: str, sa_table: sa.Table, default: str | None) -> list[For
             table=key,
             columns=tuple(e.parent.name for e in constraint.elements),
             ref_table=ref_key,
-            ref_columns=tuple(e._column_tokens[2] for e in constraint.elements),
+            ref_columns=tuple(str(e._column_tokens[2]) for e in constraint.elements),
         ))
     return out
 
