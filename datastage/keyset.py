@@ -51,8 +51,14 @@ class KeySet:
         return found
 
     def _int_add(self, values: np.ndarray) -> np.ndarray:
-        values = np.unique(values)
-        new = values[~self._int_contains(values)] if self._levels else values
+        """Add ``values``; return a mask of the positions holding a new key (first occurrence only)."""
+        order = np.argsort(values, kind="stable")
+        ordered = values[order]
+        first = np.ones(len(ordered), dtype=bool)
+        first[1:] = ordered[1:] != ordered[:-1]
+        unique = ordered[first]
+        fresh = ~self._int_contains(unique) if self._levels else np.ones(len(unique), dtype=bool)
+        new = unique[fresh]
         if len(new):
             self._levels.append(new)
             self._size += len(new)
@@ -60,7 +66,11 @@ class KeySet:
             while len(self._levels) > 1 and len(self._levels[-1]) * 2 >= len(self._levels[-2]):
                 last = self._levels.pop()
                 self._levels[-1] = np.union1d(self._levels[-1], last)
-        return new
+        keep_sorted = np.zeros(len(ordered), dtype=bool)
+        keep_sorted[np.flatnonzero(first)[fresh]] = True
+        keep = np.empty(len(values), dtype=bool)
+        keep[order] = keep_sorted
+        return keep
 
     def _to_generic(self) -> None:
         for level in self._levels:
@@ -97,10 +107,7 @@ class KeySet:
         if self.integer:
             values = self._int_values(frame)
             if values is not None:
-                new = self._int_add(values)
-                mask = np.isin(values, new)
-                first = ~pd.Series(values).duplicated().to_numpy()
-                return frame[mask & first]
+                return frame[self._int_add(values)]
             self._to_generic()
         keep = np.zeros(len(frame), dtype=bool)
         members = self._set
