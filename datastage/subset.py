@@ -301,6 +301,13 @@ class SubsetPlanner:
             self._select_whole(key, down=True, reason="root")
             return
         sampled = root.percent is not None or root.limit is not None
+        if sampled and not state.keyless:
+            # One pass over the matching keys keeps the lowest hashes; the rows come by key.
+            chosen = self._sample_keys(state, root)
+            for frames in self._fetch(state, list(state.row_key), chosen):
+                for batch in frames:
+                    self._add_rows(key, batch, down=True, reason="root")
+            return
         threshold = self._sample_threshold(state, root) if sampled else None
         if sampled and threshold is None:
             return  # the sample is empty
@@ -323,18 +330,55 @@ class SubsetPlanner:
                                     f"where clause failed on {state.table.key}: {exc.message}") from None
             raise
 
+    def _wanted(self, count: int, root: RootSpec) -> int:
+        """How many of ``count`` matching rows the root's ``percent`` / ``limit`` asks for."""
+        wanted = count
+        if root.percent is not None:
+            wanted = min(wanted, math.ceil(count * root.percent / 100 - 1e-9))
+        if root.limit is not None:
+            wanted = min(wanted, root.limit)
+        return max(wanted, 0)
+
+    def _sample_keys(self, state: _TableState, root: RootSpec) -> pd.DataFrame:
+        """Row keys of the sample: the ``wanted`` matching rows with the lowest seeded hash.
+
+        Memory stays in proportion to the sample: candidates are cut back to the best
+        ``wanted`` whenever twice as many have piled up.
+        """
+        columns = list(state.row_key)
+        self.queries += 1
+        try:
+            count = count_rows(self.conn, state.table, root.where)
+        except SourceError as exc:
+            if root.where:
+                raise _origin_error(root.origin,
+                                    f"where clause failed on {state.table.key}: {exc.message}") from None
+            raise
+        wanted = self._wanted(count, root)
+        best_keys: list[pd.DataFrame] = []
+        best_hashes: list[np.ndarray] = []
+        held = 0
+        if wanted:
+            for batch in self._stream_where(state, root.where, root, columns):
+                if batch.empty:
+                    continue
+                best_keys.append(batch)
+                best_hashes.append(seeded_hash(batch[columns], self.spec.seed))
+                held += len(batch)
+                if held > 2 * wanted:
+                    keys, hashes = _lowest(best_keys, best_hashes, wanted)
+                    best_keys, best_hashes, held = [keys], [hashes], len(keys)
+        if not best_keys:
+            return pd.DataFrame({c: pd.Series([], dtype=object) for c in columns})
+        return _lowest(best_keys, best_hashes, wanted)[0]
+
     def _sample_threshold(self, state: _TableState, root: RootSpec) -> int | None:
         """The largest selected sample hash (exactly ``percent`` or ``limit`` of the matching rows); None if none."""
         columns = self._sample_columns(state)
         hashes = [seeded_hash(b[columns], self.spec.seed)
                   for b in self._stream_where(state, root.where, root, columns) if not b.empty]
         values = np.sort(np.concatenate(hashes)) if hashes else np.zeros(0, dtype=np.uint64)
-        count = len(values)
-        wanted = count
-        if root.percent is not None:
-            wanted = min(wanted, math.ceil(count * root.percent / 100 - 1e-9))
-        if root.limit is not None:
-            wanted = min(wanted, root.limit)
+        wanted = self._wanted(len(values), root)
         if wanted <= 0:
             return None
         return int(values[wanted - 1])
@@ -545,6 +589,16 @@ def _in_subquery(table: TableInfo, columns: tuple[str, ...], subquery: sa.Select
     if len(cols) == 1:
         return cols[0].in_(subquery)
     return sa.tuple_(*cols).in_(subquery)
+
+
+def _lowest(frames: list[pd.DataFrame], hashes: list[np.ndarray], wanted: int) -> tuple[pd.DataFrame, np.ndarray]:
+    """The ``wanted`` rows with the lowest hash (ties broken by hash only, then stream order)."""
+    keys = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0].reset_index(drop=True)
+    values = np.concatenate(hashes)
+    if len(values) > wanted:
+        order = np.argsort(values, kind="stable")[:wanted]
+        keys, values = keys.iloc[order].reset_index(drop=True), values[order]
+    return keys, values
 
 
 def _append(queue: dict[str, list[pd.DataFrame]], key: str, rows: pd.DataFrame) -> None:
