@@ -204,6 +204,7 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the generated database")
     parser.add_argument("--database", help="use this existing, already generated database")
     parser.add_argument("--skip-subsetter", action="store_true")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per tool; the fastest is reported")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--result", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
@@ -226,13 +227,20 @@ def main() -> None:
             started = time.perf_counter()
             counts = populate(url, args.scale)
             print(f"generated {sum(counts.values()):,} rows in {time.perf_counter() - started:.1f}s: {counts}")
-        results = {
-            "datastage (stream batches)": datastage_child(url, None, False),
-            "datastage (write JSON lines)": datastage_child(url, WORK / "datastage-out", False),
-            "datastage, percent: 10 (seeded sample)": datastage_child(url, None, True),
+        runs: dict[str, Any] = {
+            "datastage (stream batches)": lambda: datastage_child(url, None, False),
+            "datastage (write JSON lines)": lambda: datastage_child(url, WORK / "datastage-out", False),
+            "datastage, percent: 10 (seeded sample)": lambda: datastage_child(url, None, True),
         }
         if not args.skip_subsetter:
-            results["subsetter 0.4.4 (write JSON lines)"] = run_subsetter(url)
+            runs["subsetter 0.4.4 (write JSON lines)"] = lambda: run_subsetter(url)
+        results: dict[str, dict[str, Any]] = {}
+        for _ in range(args.repeat):  # interleaved, so background load hits every tool alike
+            for tool, run in runs.items():
+                result = run()
+                best = results.get(tool)
+                if best is None or result["wall_seconds"] < best["wall_seconds"]:
+                    results[tool] = result
         print("| tool | plan (s) | extract (s) | plan + extract (s) | process wall (s) | peak RSS (MB) | rows |")
         print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
         for tool, r in results.items():

@@ -269,7 +269,7 @@ class SubsetPlanner:
             self.queries += 1
         for state in self.states.values():
             for fk in self.children_of[state.table.key]:
-                if fk.ref_columns != state.row_key and fk.ref_columns not in state.ref_sets:
+                if set(fk.ref_columns) != set(state.row_key) and fk.ref_columns not in state.ref_sets:
                     state.ref_sets[fk.ref_columns] = KeySet(fk.ref_columns)
         full_copy = self.spec.is_full_copy
         if full_copy:
