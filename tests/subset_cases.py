@@ -235,9 +235,11 @@ UUID_C = "7d1e1c33-5a2b-4f6e-a1c0-9e8d7c6b5a4f"
 UUID_KEYS = Case(
     name="uuid_keys",
     tables={
-        "account": [{"postgresql": "id UUID NOT NULL", "default": "id CHAR(36) NOT NULL"}, "name VARCHAR(20)",
+        "account": [{"postgresql": "id UUID NOT NULL", "mysql": "id UUID NOT NULL", "sqlite": "id CHAR(36) NOT NULL"},
+                    "name VARCHAR(20)",
                     "PRIMARY KEY (id)"],
-        "login": [*INT_PK, {"postgresql": "account_id UUID", "default": "account_id CHAR(36)"},
+        "login": [*INT_PK, {"postgresql": "account_id UUID", "mysql": "account_id UUID",  # MariaDB's own UUID
+                            "sqlite": "account_id CHAR(36)"},
                   _fk("account_id", "account")],
     },
     rows={
