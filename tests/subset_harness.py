@@ -143,9 +143,13 @@ class Extracted:
         return [r[column] for r in self.rows.get(table, [])]
 
 
-def run_subset(url: str, spec: SubsetSpec, schemas: tuple[str, ...] = (), batch_size: int = 10_000) -> Extracted:
-    """Plan and extract on a read-only snapshot, as a refresh does."""
+def run_subset(url: str, spec: SubsetSpec, schemas: tuple[str, ...] = (), batch_size: int = 10_000,
+               statements: list[str] | None = None) -> Extracted:
+    """Plan and extract on a read-only snapshot, as a refresh does; ``statements`` collects the SQL sent."""
     engine = make_engine(url, read_only=True)
+    if statements is not None:
+        sa.event.listen(engine, "before_cursor_execute",
+                        lambda _conn, _cursor, sql, *_args: statements.append(sql))
     try:
         with snapshot(engine) as conn:
             model = reflect(conn, schemas, spec)

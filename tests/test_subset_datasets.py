@@ -6,6 +6,7 @@ Expected rows are computed with plain SQL on the source, never by the planner.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -99,8 +100,18 @@ def _bottom_k(url: str, table: str, column: str, percent: float, seed: int) -> s
 
 
 @pytest.mark.postgres
+def _only_reads(statements: list[str], most: int) -> None:
+    """Every statement sent to the source reads (no temporary tables, no writes); few of them (set-based)."""
+    verbs = {s.split()[0].upper() for s in statements}
+    assert verbs <= {"SELECT", "SET", "START", "BEGIN", "ROLLBACK", "SHOW"}, verbs
+    assert not any(re.search(r"\b(CREATE|TEMPORARY|INSERT|UPDATE|DELETE)\b", s) for s in statements)
+    assert 0 < len(statements) <= most, len(statements)
+
+
 def test_pagila_ten_percent_of_customers_brings_exactly_their_rentals_and_payments(pagila: str) -> None:
-    result = run_subset(pagila, _spec(PAGILA_10))
+    statements: list[str] = []
+    result = run_subset(pagila, _spec(PAGILA_10), statements=statements)
+    _only_reads(statements, 150)
     roots = _bottom_k(pagila, "customer", "customer_id", 10, 42)
     assert len(roots) == 60
     assert {k for k, n in result.plan.tables["customer"].reasons.items() if k == "root"} == {"root"}
@@ -154,7 +165,9 @@ seed: 7
 
 @pytest.mark.mysql
 def test_sakila_on_mariadb_subsets_through_the_store_staff_cycle(sakila: str) -> None:
-    result = run_subset(sakila, _spec(SAKILA_10))
+    statements: list[str] = []
+    result = run_subset(sakila, _spec(SAKILA_10), statements=statements)
+    _only_reads(statements, 150)
     assert ["staff", "store"] in result.plan.cycles
     customers = _ids(result, "customer", "customer_id")
     assert len(customers) == math.ceil(len(_sql_ids(sakila, "SELECT customer_id FROM customer")) * 0.10)
