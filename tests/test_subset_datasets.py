@@ -104,7 +104,8 @@ def _only_reads(statements: list[str], most: int) -> None:
     """Every statement sent to the source reads (no temporary tables, no writes); few of them (set-based)."""
     verbs = {s.split()[0].upper() for s in statements}
     assert verbs <= {"SELECT", "SET", "START", "BEGIN", "ROLLBACK", "SHOW"}, verbs
-    assert not any(re.search(r"\b(CREATE|TEMPORARY|INSERT|UPDATE|DELETE)\b", s) for s in statements)
+    assert not any(re.search(r"\b(CREATE|TEMPORARY|INSERT|UPDATE|DELETE)\b", s) for s in statements
+                   if not s.startswith("SHOW CREATE TABLE"))  # MariaDB reflection reads DDL that way
     assert 0 < len(statements) <= most, len(statements)
 
 
