@@ -1,8 +1,8 @@
 """Compact sets of row keys, filled in deltas while the subset closure runs.
 
 Single-column integer keys live in sorted ``int64`` arrays (8 bytes a key, merged in
-levels so adding many small deltas stays cheap); other keys (text, UUID, composite)
-live in a Python set of canonical tuples.
+levels so adding many small deltas stays cheap); other single-column keys (text, UUID,
+row digests) live bare in a Python set, composite keys as tuples.
 
 Example:
     >>> keys = KeySet(("id",), integer=True)
@@ -26,6 +26,7 @@ class KeySet:
     def __init__(self, columns: Sequence[str], integer: bool = False) -> None:
         self.columns = tuple(columns)
         self.integer = integer and len(self.columns) == 1
+        self._single = len(self.columns) == 1  # one column: values are stored bare, not in 1-tuples
         self._levels: list[np.ndarray] = []
         self._set: set[Any] = set()
         self._size = 0
@@ -74,12 +75,14 @@ class KeySet:
 
     def _to_generic(self) -> None:
         for level in self._levels:
-            self._set.update((int(v),) for v in level)
+            self._set.update(int(v) for v in level)
         self._levels = []
         self.integer = False
 
     # -- generic representation -------------------------------------------------------
-    def _tuples(self, frame: pd.DataFrame) -> list[tuple[Any, ...]]:
+    def _tuples(self, frame: pd.DataFrame) -> list[Any]:
+        if self._single:
+            return frame[self.columns[0]].tolist()
         return list(zip(*(frame[c].tolist() for c in self.columns), strict=True))
 
     # -- public ---------------------------------------------------------------------
@@ -123,6 +126,8 @@ class KeySet:
         if self.integer:
             values = np.concatenate(self._levels) if self._levels else np.zeros(0, dtype=np.int64)
             return pd.DataFrame({self.columns[0]: np.sort(values).astype(object)})
+        if self._single:
+            return pd.DataFrame({self.columns[0]: pd.Series(sorted(self._set, key=_sort_one), dtype=object)})
         rows = sorted(self._set, key=_sort_key)
         return pd.DataFrame(rows, columns=list(self.columns), dtype=object)
 
@@ -133,5 +138,9 @@ class KeySet:
             yield keys.iloc[start:start + size]
 
 
+def _sort_one(value: Any) -> str:
+    return f"{type(value).__name__}:{value}"
+
+
 def _sort_key(item: tuple[Any, ...]) -> tuple[str, ...]:
-    return tuple(f"{type(v).__name__}:{v}" for v in item)
+    return tuple(_sort_one(v) for v in item)
