@@ -203,3 +203,20 @@ environments:
     checks = {c.name: c.status for c in result.checks}
     assert checks["subset_counts"] == "PASS" and checks["foreign_keys"] == "PASS"
     assert result.load is not None and result.load.rows["customer"] == 61
+
+
+@pytest.mark.postgres
+def test_pagila_sampled_partitioned_root_and_children_all_keep_every_fk(pagila: str) -> None:
+    sampled = run_subset(pagila, _spec("roots: [{table: payment, percent: 5}]\nseed: 3\n"))
+    total = len(_sql_ids(pagila, "SELECT payment_id FROM payment"))
+    assert len(sampled.rows["payment"]) == math.ceil(total * 0.05)
+    assert _parents_only(sampled, "customer")
+    _no_orphans(sampled)
+    everything = run_subset(pagila, _spec("roots: [{table: store, limit: 1}]\nchildren: all\nseed: 3\n"))
+    _no_orphans(everything)
+    assert len(everything.rows["rental"]) > 0
+
+
+def _parents_only(result: Extracted, table: str) -> bool:
+    """Rows of ``table`` came in only as parents (no root, no child edge)."""
+    return all(reason.startswith("parent via") for reason in result.plan.tables[table].reasons)
