@@ -153,7 +153,31 @@ def match_clause(
                 array = sa.bindparam(None, data, type_=postgresql.ARRAY(element))
                 return cols[0] == sa.any_(array)
         return cols[0].in_(data)
+    if dialect == "postgresql":
+        return sa.tuple_(*cols).in_(_pg_unnest(table, match_columns, values))
     return sa.tuple_(*cols).in_(list(values.itertuples(index=False, name=None)))
+
+
+def _pg_unnest(table: TableInfo, match_columns: Sequence[str], values: pd.DataFrame) -> sa.Select[Any]:
+    """``SELECT * FROM unnest(:a, :b, ...)``: composite keys as one array per column.
+
+    A row-value ``IN`` list of thousands of tuples exhausts PostgreSQL's stack; arrays keep
+    one parameter per column and let the planner join on the key's index. Arrays of types
+    without a plain array form are typed by the driver and cast back to the column's type.
+    """
+    arrays = []
+    for name in match_columns:
+        element = _pg_array_type(table.sa_table.c[name].type)
+        data = values[name].tolist()
+        if isinstance(element, sa.Uuid):
+            data = [v if isinstance(v, uuid.UUID) else uuid.UUID(str(v)) for v in data]
+        elif element is None and all(isinstance(v, str) for v in data):
+            element = sa.Text()  # enums, CHAR(n), citext: text[] cast back to the column type
+        array_type = postgresql.ARRAY(element) if element is not None else sa.types.NullType()
+        arrays.append(sa.bindparam(None, data, type_=array_type))
+    names = [f"k{i}" for i in range(len(match_columns))]
+    rows = sa.func.unnest(*arrays).table_valued(*names).render_derived()
+    return sa.select(*(sa.cast(rows.c[k], typed_column(table, c).type) for k, c in zip(names, match_columns)))
 
 
 def chunk_size(conn: Connection, columns: int, batch_size: int = DEFAULT_BATCH) -> int:

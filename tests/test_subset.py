@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from conftest import ServerDatabases
 from subset_cases import CHAIN, CHAIN_ROWS, EXCLUDED, LIMIT_PER_PARENT
 from subset_harness import Case, build, run_subset
-from test_subset_conformance import source_url
+from test_subset_conformance import MARKS, source_url
 
 from datastage.cli import main
 from datastage.config import parse_subset
@@ -216,3 +216,29 @@ def test_foreign_keys_to_schemas_outside_the_source_are_ignored(pg_databases: Se
                         schemas=("app",))
     assert [str(fk) for fk in result.model.foreign_keys()] == ["app.page(doc_id) -> app.doc(id)"]
     assert sorted(r["id"] for r in result.rows["app.page"]) == [1, 3]
+
+
+@pytest.mark.parametrize("dialect", [pytest.param(d, marks=MARKS[d]) for d in ALL])
+def test_thousands_of_composite_keys_in_one_query(dialect: str, request: pytest.FixtureRequest,
+                                                  tmp_path: Path) -> None:
+    """A row-value IN list this long overflows PostgreSQL's stack; the lookup must not."""
+    import datetime as dt
+
+    from datastage.db import make_engine, snapshot
+    from datastage.extract import fetch_matching
+    from datastage.schema import reflect
+
+    day = dt.date(2024, 1, 1)
+    case = Case("many_keys", {"ev": ["d DATE NOT NULL", "n INTEGER NOT NULL", "v VARCHAR(10)", "PRIMARY KEY (d, n)"]},
+                {"ev": ("d n v", [(day + dt.timedelta(days=i % 50), i, f"v{i}") for i in range(12_000)])}, "")
+    url = source_url(request, dialect, tmp_path)
+    build(case, dialect, url)
+    engine = make_engine(url, read_only=True)
+    with snapshot(engine) as conn:
+        table = reflect(conn).table("ev")
+        keys = pd.DataFrame({"d": pd.Series([day + dt.timedelta(days=i % 50) for i in range(1, 12_000)],
+                                            dtype=object),
+                             "n": pd.Series(list(range(1, 12_000)), dtype=object)})
+        rows = pd.concat(list(fetch_matching(conn, table, ["n", "v"], ["d", "n"], keys, batch_size=12_000)))
+    engine.dispose()
+    assert sorted(rows["n"]) == list(range(1, 12_000))
