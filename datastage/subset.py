@@ -175,6 +175,7 @@ class SubsetPlanner:
         self.exclude: dict[str, str] = {}
         for name, how in spec.exclude.items():
             self.exclude[model.table(name, spec.origins.get(f"exclude:{name}")).key] = how
+        configured_exclude = set(self.exclude)
         self.truncated = set()
         for name, mode in (empty_tables or {}).items():
             key = model.table(name).key
@@ -183,6 +184,11 @@ class SubsetPlanner:
                 self.truncated.add(key)
         self.kept = {model.table(name).key for name in kept_tables}
         self.passthrough = {model.table(n, spec.origins.get("passthrough")).key for n in spec.passthrough}
+        both = sorted(self.passthrough & configured_exclude)
+        if both:
+            raise _origin_error(spec.origins.get("passthrough"), f"table {both[0]} is both passthrough and excluded")
+        for name in spec.budgets:
+            model.table(name, spec.origins.get("budgets"))  # an unknown table is a config error
         self.edge_overrides: dict[ForeignKey, EdgeSpec] = {}
         for edge in spec.edges:
             self.edge_overrides[match_edge(model, edge)] = edge

@@ -117,6 +117,10 @@ def test_excluding_a_table_behind_a_not_null_fk_is_rejected(tmp_path: Path) -> N
     ("roots: [{table: orders, where: 'nosuch = 1'}]", "subset.yaml:1: roots[0]: where clause failed on orders"),
     ("roots: [ordres]", "unknown table 'ordres' (did you mean 'orders'?)"),
     ("roots: [note]\nexclude: [note]", "table note is both a root and excluded"),
+    ("roots: [orders]\npassthrough: [note]\nexclude: [note]", "subset.yaml:2: passthrough: table note is both "
+     "passthrough and excluded"),
+    ("roots: [orders]\nbudgets: {order_items: 3}", "subset.yaml:2: budgets: unknown table 'order_items' "
+     "(did you mean 'order_item'?)"),
     ("roots: [customer]\nedges: [{fk: 'order_item(order)', children: all}]",
      "'order_item(order)' matches 0 foreign keys (did you mean 'order_item(order_id)'?)"),
     ("roots: [customer]\nvirtual_foreign_keys: [{table: note, columns: [customer_id, id], references: customer}]",
