@@ -169,6 +169,10 @@ def render_refresh(result: RefreshResult) -> None:
 def plan(environment: str, rules: str | None, config: str | None, as_json: bool) -> None:
     """Show what a refresh of ENVIRONMENT would copy and how every column is treated; writes nothing.
 
+    Per table: source rows, selected rows and the root or foreign-key edge that brought
+    them in (or why the table stays empty); the cycles walked through; the masking
+    decision for every column.
+
     Example: datastage plan staging --json
     """
     result = api.plan(environment, rules=rules, config=config)
