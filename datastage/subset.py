@@ -609,13 +609,30 @@ def _lowest(frames: list[pd.DataFrame], hashes: list[np.ndarray], wanted: int) -
 
 def _append(queue: dict[str, list[pd.DataFrame]], key: str, rows: pd.DataFrame) -> None:
     if not rows.empty:
-        queue.setdefault(key, []).append(rows)
+        queue.setdefault(key, []).append(_compact(rows))
+
+
+def _compact(rows: pd.DataFrame) -> pd.DataFrame:
+    """Queued rows with NULL-free integer columns as int64 (8 bytes a value instead of a Python int)."""
+    columns = {}
+    for name in rows.columns:
+        column = rows[name]
+        if column.dtype == object and pd.api.types.infer_dtype(column, skipna=False) == "integer":
+            try:
+                columns[name] = column.astype(np.int64)
+                continue
+            except OverflowError:
+                pass
+        columns[name] = column
+    return pd.DataFrame(columns, copy=False)
 
 
 def _merged(frames: list[pd.DataFrame]) -> pd.DataFrame | None:
+    """One frame of queued rows, with the driver's Python values again (int64 back to ``int``)."""
     if not frames:
         return None
-    return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    merged = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    return merged.astype({c: object for c in merged.columns if merged[c].dtype != object})
 
 
 def _origin_error(origin: Origin | None, message: str) -> ConfigError:
