@@ -5,6 +5,7 @@ Expected rows are computed with plain SQL on the source, never by the planner.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Iterator
@@ -15,10 +16,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import sqlalchemy as sa
+from click.testing import CliRunner
 from conftest import IN_CI, ServerDatabases, datasets_dir, load_pagila, load_sakila
 from subset_harness import Extracted, run_subset
 
 import datastage
+from datastage.cli import main
 from datastage.config import parse_subset
 from datastage.sampling import seeded_hash
 from datastage.yamlfile import load_yaml_text
@@ -220,3 +223,34 @@ def test_pagila_sampled_partitioned_root_and_children_all_keep_every_fk(pagila: 
 def _parents_only(result: Extracted, table: str) -> bool:
     """Rows of ``table`` came in only as parents (no root, no child edge)."""
     return all(reason.startswith("parent via") for reason in result.plan.tables[table].reasons)
+
+
+def _project(tmp_path: Path, source: str, subset: str) -> Path:
+    (tmp_path / "rules.yaml").write_text("version: 1\ndefault: keep\ntables: {}\n")
+    body = "\n".join("      " + line for line in subset.strip().splitlines())
+    (tmp_path / "datastage.yaml").write_text(
+        f'source: {{url: "{source}"}}\nenvironments:\n  staging:\n    url: sqlite:///staging.db\n'
+        f"    rules: rules.yaml\n    subset:\n{body}\n")
+    return tmp_path / "datastage.yaml"
+
+
+@pytest.mark.mysql
+def test_plan_command_on_sakila_names_the_cycle_and_the_edges(sakila: str, tmp_path: Path) -> None:
+    config = _project(tmp_path, sakila, SAKILA_10)
+    runner = CliRunner()
+    result = runner.invoke(main, ["plan", "staging", "--config", str(config), "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert ["staff", "store"] in data["cycles"]
+    tables = {t["table"]: t for t in data["tables"]}
+    assert tables["customer"]["reasons"]["root"] == 60
+    assert "child via rental(customer_id) -> customer(customer_id)" in tables["rental"]["reasons"]
+    assert set(tables["store"]["reasons"]) <= {"parent via customer(store_id) -> store(store_id)",
+                                               "parent via staff(store_id) -> store(store_id)",
+                                               "parent via inventory(store_id) -> store(store_id)"}
+    assert tables["film_text"]["selected_rows"] == 0 and tables["film_text"]["reasons"] == {}
+    assert data["subset"]["selected_rows"] == sum(t["selected_rows"] for t in data["tables"])
+    assert {c["table"] for c in data["columns"]} >= {"customer", "staff"}
+    text = runner.invoke(main, ["plan", "staging", "--config", str(config)])
+    assert "cycle (followed row by row, no manual break needed): staff <-> store" in text.output
+    assert "not reached" in text.output
