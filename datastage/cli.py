@@ -173,6 +173,10 @@ def plan(environment: str, rules: str | None, config: str | None, as_json: bool)
 
     Writes no database; records a plan report (JSON and HTML) and a history line.
 
+    Per table: source rows, selected rows and the root or foreign-key edge that brought
+    them in (or why the table stays empty); the cycles walked through; the masking
+    decision for every column.
+
     Example: datastage plan staging --json
     """
     result = api.plan(environment, rules=rules, config=config, trigger="cli")
@@ -198,6 +202,7 @@ def plan_dict(result: PlanResult) -> dict[str, Any]:
         "run_id": result.run_id,
         "report_json": str(result.report.json) if result.report else None,
         "report_html": str(result.report.html) if result.report else None,
+        "subset": subset_summary(result),
     }
 
 
@@ -206,14 +211,32 @@ def _classification(result: PlanResult, table: str, column: str) -> str | None:
     return finding.classification if finding else None
 
 
+def subset_summary(result: PlanResult) -> dict[str, Any]:
+    """Seed, totals and the cost of planning, for ``plan --json``."""
+    subset = result.subset
+    return {"seed": subset.seed, "full_copy": subset.full_copy, "source_rows": subset.source_rows,
+            "selected_rows": subset.selected_rows, "queries": subset.queries, "seconds": round(subset.seconds, 3),
+            "omitted_tables": sorted(k for k, t in subset.tables.items() if t.exclude == "omit")}
+
+
 def render_plan(result: PlanResult) -> None:
     table = Table(title=f"Subset plan for {result.environment}", show_lines=False)
     for name in ("table", "source rows", "selected", "brought in by"):
         table.add_column(name)
     for row in result.table_rows():
-        reasons = "; ".join(f"{k} ({v:,})" for k, v in row["reasons"].items()) or row["mode"]
+        reasons = "; ".join(f"{k} ({v:,})" if v else k for k, v in row["reasons"].items()) or "not reached"
+        if row["nulled_foreign_keys"]:
+            reasons += "; set to NULL: " + ", ".join(row["nulled_foreign_keys"])
         table.add_row(row["table"], f"{row['source_rows']:,}", f"{row['selected_rows']:,}", reasons)
     out.print(table)
+    summary = subset_summary(result)
+    out.print(f"{summary['selected_rows']:,} of {summary['source_rows']:,} rows"
+              f" (seed {summary['seed']}{', full copy' if summary['full_copy'] else ''}),"
+              f" planned with {summary['queries']:,} queries in {summary['seconds']:.2f}s")
+    for cycle in result.subset.cycles:
+        out.print(f"cycle (followed row by row, no manual break needed): {' <-> '.join(cycle)}")
+    if summary["omitted_tables"]:
+        out.print(f"left out of the target: {', '.join(summary['omitted_tables'])}")
     columns = Table(title="Column treatment")
     for name in ("table", "column", "classification", "status", "treatment"):
         columns.add_column(name)

@@ -335,8 +335,8 @@ def _columns(node: Node) -> tuple[str, ...]:
 def _virtual_fk(node: Node) -> VirtualForeignKey:
     node.check_keys({"table", "columns", "references", "ref_columns"})
     columns = _columns(node["columns"])
-    ref_columns = _columns(node["ref_columns"]) if node.get("ref_columns") else columns
-    if len(columns) != len(ref_columns):
+    ref_columns = _columns(node["ref_columns"]) if node.get("ref_columns") else ()  # () = the parent's key
+    if ref_columns and len(columns) != len(ref_columns):
         raise node.error("columns and ref_columns must have the same length")
     return VirtualForeignKey(
         table=node["table"].text(),

@@ -166,9 +166,10 @@ def snapshot(engine: Engine) -> Iterator[Connection]:
                 conn.exec_driver_sql("ROLLBACK")
             else:
                 conn.rollback()
-        except SQLAlchemyError:
+        except Exception:  # noqa: BLE001, S110 - the connection must be closed whatever the driver says
             pass
-        conn.close()
+        finally:
+            conn.close()
 
 
 def default_schema(conn: Connection) -> str | None:

@@ -13,6 +13,8 @@ Example:
 from __future__ import annotations
 
 import sqlite3
+import uuid
+import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -26,18 +28,22 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from datastage.db import db_error_message, dialect_of
 from datastage.errors import SourceError
+from datastage.sampling import ROW_DIGEST, row_digest
 from datastage.schema import TableInfo
 from datastage.values import rows_to_frame
 
 if TYPE_CHECKING:
     from datastage.subset import TablePlan
 
+# PyMySQL silently drops the rest of an unbuffered (streamed) result when another statement
+# runs on the connection and only warns; a subset must never lose rows that way.
+warnings.filterwarnings("error", message="Previous unbuffered result was left incomplete")
+
 FULL_SCAN_SHARE = 0.3  # above this share of a table, one filtered scan beats key lookups
 
 DEFAULT_BATCH = 10_000
 _MAX_PARAMS = {"sqlite": 32_000 if sqlite3.sqlite_version_info >= (3, 32) else 999,
                "postgresql": 30_000, "mysql": 30_000}
-_ANY_ARRAY_CATEGORIES = {"integer": sa.BigInteger, "text": sa.Text, "uuid": postgresql.UUID}
 
 
 def raw_column(table: TableInfo, name: str) -> sa.Label[Any]:
@@ -50,12 +56,19 @@ def _select(table: TableInfo, columns: Sequence[str]) -> sa.Select[Any]:
 
 
 def _run(conn: Connection, stmt: sa.Executable, table: TableInfo, batch_size: int) -> Iterator[pd.DataFrame]:
-    """Execute ``stmt`` with a streaming cursor and yield frames of up to ``batch_size`` rows."""
+    """Execute ``stmt`` with a streaming cursor and yield frames of up to ``batch_size`` rows.
+
+    The result is always consumed or closed before the generator ends: MariaDB's unbuffered
+    cursors block the next statement on the same snapshot connection until then.
+    """
     try:
         result = conn.execution_options(stream_results=True, max_row_buffer=batch_size).execute(stmt)
-        columns = list(result.keys())
-        for part in result.partitions(batch_size):
-            yield rows_to_frame(part, columns)
+        try:
+            columns = list(result.keys())
+            for part in result.partitions(batch_size):
+                yield rows_to_frame(part, columns)
+        finally:
+            result.close()
     except SQLAlchemyError as exc:
         raise SourceError(f"reading {table.key} failed: {db_error_message(exc)}", table=table.key) from None
 
@@ -87,22 +100,89 @@ def stream_rows(
     yield from _run(conn, stmt, table, batch_size)
 
 
+def _pg_array_type(type_: sa.types.TypeEngine[Any]) -> sa.types.TypeEngine[Any] | None:
+    """The array element type for ``column = ANY(:array)`` on PostgreSQL, or None to use ``IN``.
+
+    Only plain integer, text and UUID columns (and domains over them) qualify: their
+    comparison with a bigint/text/uuid array still uses the column's index. Enums, CHAR(n)
+    and other types keep a typed ``IN`` list.
+    """
+    base = getattr(type_, "data_type", None) or type_
+    if isinstance(base, sa.Enum | sa.CHAR | sa.NCHAR) or "CITEXT" in type(base).__name__.upper():
+        return None
+    if isinstance(base, sa.Integer):
+        return sa.BigInteger()
+    if isinstance(base, sa.Uuid):
+        return sa.Uuid(as_uuid=True)
+    if isinstance(base, sa.String):
+        return sa.Text()
+    return None
+
+
+def _raw(table: TableInfo, name: str) -> sa.ColumnElement[Any]:
+    return sa.type_coerce(table.sa_table.c[name], sa.types.NullType())
+
+
+def typed_column(table: TableInfo, name: str) -> sa.ColumnElement[Any]:
+    """The column for comparisons; a PostgreSQL DOMAIN compares as its base type."""
+    column = table.sa_table.c[name]
+    base = getattr(column.type, "data_type", None)
+    return sa.type_coerce(column, base) if base is not None else column
+
+
 def match_clause(
     conn: Connection, table: TableInfo, match_columns: Sequence[str], values: pd.DataFrame
 ) -> sa.ColumnElement[bool]:
-    """``(match_columns) IN values`` for one batch; an array ``= ANY`` on PostgreSQL where possible."""
-    cols = [table.sa_table.c[c] for c in match_columns]
+    """``(match_columns) IN values`` for one batch; an array ``= ANY`` on PostgreSQL where possible.
+
+    Values are bound as the driver returned them (SQLite, MariaDB); PostgreSQL binds them
+    with the column's type so enums, domains and dates compare without casts.
+    """
+    dialect = dialect_of(conn)
+    if dialect == "postgresql":
+        cols: list[sa.ColumnElement[Any]] = [typed_column(table, c) for c in match_columns]
+    else:
+        cols = [_raw(table, c) for c in match_columns]
     if len(cols) == 1:
-        column = table.columns[match_columns[0]]
         data = values.iloc[:, 0].tolist()
-        if dialect_of(conn) == "postgresql" and column.category in _ANY_ARRAY_CATEGORIES:
-            array_type = postgresql.ARRAY(_ANY_ARRAY_CATEGORIES[column.category]())
-            if column.category == "uuid":
-                data = [str(v) for v in data]
-                return sa.cast(cols[0], sa.Text) == sa.any_(sa.bindparam(None, data, type_=postgresql.ARRAY(sa.Text)))
-            return cols[0] == sa.any_(sa.bindparam(None, data, type_=array_type))
+        if dialect == "postgresql":
+            element = _pg_array_type(table.sa_table.c[match_columns[0]].type)
+            if element is not None:
+                if isinstance(element, sa.Uuid):
+                    data = [v if isinstance(v, uuid.UUID) else uuid.UUID(str(v)) for v in data]
+                array = sa.bindparam(None, data, type_=postgresql.ARRAY(element))
+                return cols[0] == sa.any_(array)
         return cols[0].in_(data)
+    if dialect == "postgresql":
+        return sa.tuple_(*cols).in_(_pg_unnest(table, match_columns, values))
     return sa.tuple_(*cols).in_(list(values.itertuples(index=False, name=None)))
+
+
+def _pg_unnest(table: TableInfo, match_columns: Sequence[str], values: pd.DataFrame) -> sa.Select[Any]:
+    """``SELECT * FROM unnest(:a, :b, ...)``: composite keys as one array per column.
+
+    A row-value ``IN`` list of thousands of tuples exhausts PostgreSQL's stack; arrays keep
+    one parameter per column and let the planner join on the key's index. Arrays of types
+    without a plain array form are typed by the driver and cast back to the column's type.
+    """
+    arrays = []
+    for name in match_columns:
+        element = _pg_array_type(table.sa_table.c[name].type)
+        data = values[name].tolist()
+        if isinstance(element, sa.Uuid):
+            data = [v if isinstance(v, uuid.UUID) else uuid.UUID(str(v)) for v in data]
+        elif element is None and all(isinstance(v, str) for v in data):
+            element = sa.Text()  # enums, CHAR(n), citext: text[] cast back to the column type
+        array_type = postgresql.ARRAY(element) if element is not None else sa.types.NullType()
+        arrays.append(sa.bindparam(None, data, type_=array_type))
+    names = [f"k{i}" for i in range(len(match_columns))]
+    rows = sa.func.unnest(*arrays).table_valued(*names).render_derived()
+    return sa.select(*(sa.cast(rows.c[k], typed_column(table, c).type) for k, c in zip(names, match_columns)))
+
+
+def chunk_size(conn: Connection, columns: int, batch_size: int = DEFAULT_BATCH) -> int:
+    """How many key tuples of ``columns`` columns one ``IN`` query may carry on this connection."""
+    return max(1, min(batch_size, _MAX_PARAMS[dialect_of(conn)] // max(1, columns)))
 
 
 def fetch_matching(
@@ -119,7 +199,7 @@ def fetch_matching(
     """
     if values.empty:
         return
-    step = max(1, min(batch_size, _MAX_PARAMS[dialect_of(conn)] // max(1, len(match_columns))))
+    step = chunk_size(conn, len(match_columns), batch_size)
     for start in range(0, len(values), step):
         chunk = values.iloc[start:start + step]
         stmt = _select(table, columns).where(match_clause(conn, table, match_columns, chunk))
@@ -154,7 +234,8 @@ def extract_table(
 ) -> Iterator[pd.DataFrame]:
     """Stream the planned rows of one table (every insertable column) in batches.
 
-    Foreign keys into excluded tables are set to NULL on the way out.
+    Foreign keys into excluded tables are set to NULL on the way out. A table without a
+    row key is read in one scan and its rows recognised by their digest.
     """
     columns = table.insertable_columns
     null_cols = [c for fk in plan.null_foreign_keys for c in fk.columns if table.columns[c].nullable]
@@ -172,78 +253,15 @@ def _planned_rows(
         yield from stream_rows(conn, table, columns, batch_size=batch_size)
     elif plan.mode == "keys" and plan.keys is not None and len(plan.keys):
         key_columns = list(plan.keys.columns)
-        if len(plan.keys) >= FULL_SCAN_SHARE * plan.source_rows:
+        if key_columns == [ROW_DIGEST]:
+            # No row key: one scan, each row recognised by the digest of all its values.
+            every = list(table.columns)
+            for batch in stream_rows(conn, table, every, batch_size=batch_size):
+                digests = pd.DataFrame({ROW_DIGEST: row_digest(batch, every)}, index=batch.index)
+                yield batch.loc[plan.keys.contains(digests), columns]
+        elif len(plan.keys) >= FULL_SCAN_SHARE * plan.source_rows:
             for batch in stream_rows(conn, table, columns, batch_size=batch_size):
                 yield batch[plan.keys.contains(batch[key_columns])]
         else:
             for chunk in plan.keys.batches(batch_size):
                 yield from fetch_matching(conn, table, columns, key_columns, chunk, batch_size)
-    elif plan.mode == "filter":
-        yield from _keyless_rows(conn, table, plan, columns, seed, batch_size)
-
-
-def _keyless_rows(
-    conn: Connection, table: TableInfo, plan: TablePlan, columns: list[str], seed: int, batch_size: int
-) -> Iterator[pd.DataFrame]:
-    """Rows of a table without a row key: each root filter, then each child edge, without repeats."""
-    from datastage.subset import limit_per_parent, seeded_hash
-
-    def root_match(batch: pd.DataFrame) -> np.ndarray:
-        hit = np.zeros(len(batch), dtype=bool)
-        for index, root in enumerate(plan.root_filters):
-            flag = batch[f"_ds_root{index}"].fillna(0).astype(int).to_numpy() == 1
-            if root.sampled:
-                if root.threshold is None:
-                    continue
-                flag &= seeded_hash(batch[root.sample_columns], seed) <= np.uint64(root.threshold)
-            hit |= flag
-        return hit
-
-    root_flags = [
-        (sa.case((sa.text(r.where), 1), else_=0) if r.where else sa.literal(1)).label(f"_ds_root{i}")
-        for i, r in enumerate(plan.root_filters)
-    ]
-    extra = [f"_ds_root{i}" for i in range(len(root_flags))]
-    sample_cols = sorted({c for r in plan.root_filters for c in r.sample_columns} - set(columns))
-
-    def select(where: sa.ColumnElement[bool] | None) -> sa.Select[Any]:
-        stmt = sa.select(*(raw_column(table, c) for c in [*columns, *sample_cols]), *root_flags)
-        return stmt.where(where) if where is not None else stmt
-
-    def strip(batch: pd.DataFrame) -> pd.DataFrame:
-        return batch.drop(columns=[*extra, *sample_cols])
-
-    if plan.root_filters:
-        for batch in _run(conn, select(None), table, batch_size):
-            yield strip(batch[root_match(batch)])
-    seen: list[tuple[tuple[str, ...], object]] = []
-    for edge in plan.edge_filters:
-        fk_cols = list(edge.fk.columns)
-        if edge.values is None:
-            not_null = sa.and_(*(table.sa_table.c[c].isnot(None) for c in fk_cols))
-            batches: Iterator[pd.DataFrame] = _run(conn, select(not_null), table, batch_size)
-        else:
-            batches = (
-                frame
-                for chunk in edge.values.batches(batch_size)
-                for frame in [pd.concat(list(_run(conn, select(match_clause(conn, table, fk_cols, chunk)), table,
-                                                 batch_size)) or [select_empty(columns)], ignore_index=True)]
-            )
-        for batch in batches:
-            if batch.empty:
-                continue
-            if edge.limit_per_parent:
-                batch = limit_per_parent(batch, edge.fk.columns, edge.limit_per_parent, [*columns], seed)
-            keep = ~root_match(batch) if plan.root_filters else np.ones(len(batch), dtype=bool)
-            for cols, values in seen:
-                if values is None:
-                    keep &= batch[list(cols)].isna().any(axis=1).to_numpy()
-                else:
-                    keep &= ~values.contains(batch[list(cols)])  # type: ignore[attr-defined]
-            yield strip(batch[keep])
-        seen.append((edge.fk.columns, edge.values))
-
-
-def select_empty(columns: Sequence[str]) -> pd.DataFrame:
-    """An empty batch with ``columns``."""
-    return rows_to_frame([], columns)

@@ -1,8 +1,8 @@
 """Compact sets of row keys, filled in deltas while the subset closure runs.
 
 Single-column integer keys live in sorted ``int64`` arrays (8 bytes a key, merged in
-levels so adding many small deltas stays cheap); other keys (text, UUID, composite)
-live in a Python set of canonical tuples.
+levels so adding many small deltas stays cheap); other single-column keys (text, UUID,
+row digests) live bare in a Python set, composite keys as tuples.
 
 Example:
     >>> keys = KeySet(("id",), integer=True)
@@ -26,6 +26,7 @@ class KeySet:
     def __init__(self, columns: Sequence[str], integer: bool = False) -> None:
         self.columns = tuple(columns)
         self.integer = integer and len(self.columns) == 1
+        self._single = len(self.columns) == 1  # one column: values are stored bare, not in 1-tuples
         self._levels: list[np.ndarray] = []
         self._set: set[Any] = set()
         self._size = 0
@@ -51,8 +52,14 @@ class KeySet:
         return found
 
     def _int_add(self, values: np.ndarray) -> np.ndarray:
-        values = np.unique(values)
-        new = values[~self._int_contains(values)] if self._levels else values
+        """Add ``values``; return a mask of the positions holding a new key (first occurrence only)."""
+        order = np.argsort(values, kind="stable")
+        ordered = values[order]
+        first = np.ones(len(ordered), dtype=bool)
+        first[1:] = ordered[1:] != ordered[:-1]
+        unique = ordered[first]
+        fresh = ~self._int_contains(unique) if self._levels else np.ones(len(unique), dtype=bool)
+        new = unique[fresh]
         if len(new):
             self._levels.append(new)
             self._size += len(new)
@@ -60,16 +67,22 @@ class KeySet:
             while len(self._levels) > 1 and len(self._levels[-1]) * 2 >= len(self._levels[-2]):
                 last = self._levels.pop()
                 self._levels[-1] = np.union1d(self._levels[-1], last)
-        return new
+        keep_sorted = np.zeros(len(ordered), dtype=bool)
+        keep_sorted[np.flatnonzero(first)[fresh]] = True
+        keep = np.empty(len(values), dtype=bool)
+        keep[order] = keep_sorted
+        return keep
 
     def _to_generic(self) -> None:
         for level in self._levels:
-            self._set.update((int(v),) for v in level)
+            self._set.update(int(v) for v in level)
         self._levels = []
         self.integer = False
 
     # -- generic representation -------------------------------------------------------
-    def _tuples(self, frame: pd.DataFrame) -> list[tuple[Any, ...]]:
+    def _tuples(self, frame: pd.DataFrame) -> list[Any]:
+        if self._single:
+            return frame[self.columns[0]].tolist()
         return list(zip(*(frame[c].tolist() for c in self.columns), strict=True))
 
     # -- public ---------------------------------------------------------------------
@@ -97,10 +110,7 @@ class KeySet:
         if self.integer:
             values = self._int_values(frame)
             if values is not None:
-                new = self._int_add(values)
-                mask = np.isin(values, new)
-                first = ~pd.Series(values).duplicated().to_numpy()
-                return frame[mask & first]
+                return frame[self._int_add(values)]
             self._to_generic()
         keep = np.zeros(len(frame), dtype=bool)
         members = self._set
@@ -116,6 +126,8 @@ class KeySet:
         if self.integer:
             values = np.concatenate(self._levels) if self._levels else np.zeros(0, dtype=np.int64)
             return pd.DataFrame({self.columns[0]: np.sort(values).astype(object)})
+        if self._single:
+            return pd.DataFrame({self.columns[0]: pd.Series(sorted(self._set, key=_sort_one), dtype=object)})
         rows = sorted(self._set, key=_sort_key)
         return pd.DataFrame(rows, columns=list(self.columns), dtype=object)
 
@@ -126,5 +138,9 @@ class KeySet:
             yield keys.iloc[start:start + size]
 
 
+def _sort_one(value: Any) -> str:
+    return f"{type(value).__name__}:{value}"
+
+
 def _sort_key(item: tuple[Any, ...]) -> tuple[str, ...]:
-    return tuple(f"{type(v).__name__}:{v}" for v in item)
+    return tuple(_sort_one(v) for v in item)

@@ -101,9 +101,10 @@ class HashSet:
 
 
 def _text(series: pd.Series) -> pd.Series:
-    """Non-NULL canonical text of a column, index kept."""
+    """Non-NULL, non-blank canonical text of a column, index kept (an empty string reveals nothing)."""
     text = pd.Series(canonical_text(series), index=series.index, dtype=object)
-    return text[text.notna()].astype(str)
+    text = text[text.notna()].astype(str)
+    return text[text.str.strip() != ""]
 
 
 SEP = "\x00"  # joins a batch's values into one text: no pattern matches it, so none spans two values

@@ -381,16 +381,20 @@ def _table_info(key: str, sa_table: sa.Table, inspector: sa.Inspector, default: 
 def _foreign_keys(key: str, sa_table: sa.Table, default: str | None) -> list[ForeignKey]:
     out = []
     for position, constraint in enumerate(sa_table.foreign_key_constraints):
-        ref_schema = constraint.elements[0].column.table.schema if constraint.elements else None
-        target = constraint.referred_table
-        ref_key = target.name if ref_schema in (None, default) else f"{ref_schema}.{target.name}"
+        if not constraint.elements:
+            continue
+        # The referenced table may lie outside the reflected schemas: read the target from the
+        # constraint's own spec instead of resolving it (the caller drops such keys).
+        ref_schema, ref_name, _ = constraint.elements[0]._column_tokens
+        ref_schema = ref_schema if ref_schema is not None else sa_table.schema
+        ref_key = ref_name if ref_schema in (None, default) else f"{ref_schema}.{ref_name}"
         name = constraint.name or f"{sa_table.name}_fk{position + 1}"
         out.append(ForeignKey(
             name=str(name),
             table=key,
             columns=tuple(e.parent.name for e in constraint.elements),
             ref_table=ref_key,
-            ref_columns=tuple(e.column.name for e in constraint.elements),
+            ref_columns=tuple(str(e._column_tokens[2]) for e in constraint.elements),
         ))
     return out
 
@@ -455,8 +459,15 @@ def add_virtual_fk(model: SchemaModel, vfk: VirtualForeignKey) -> ForeignKey:
     child = model.table(vfk.table, vfk.origin)
     parent = model.table(vfk.references, vfk.origin)
     _check_columns(child, vfk.columns, vfk.origin)
-    _check_columns(parent, vfk.ref_columns, vfk.origin)
-    if not parent.is_unique(vfk.ref_columns):
+    ref_columns = vfk.ref_columns or parent.identity
+    if len(ref_columns) != len(vfk.columns):
+        message = (f"virtual foreign key {child.key}({', '.join(vfk.columns)}) needs ref_columns: the key of "
+                   f"{parent.key} is ({', '.join(ref_columns) or 'none'})")
+        if vfk.origin:
+            raise vfk.origin.error(message)
+        raise ConfigError(message)
+    _check_columns(parent, ref_columns, vfk.origin)
+    if not parent.is_unique(ref_columns):
         message = (f"virtual foreign key {child.key}({', '.join(vfk.columns)}) must reference a primary or "
                    f"unique key of {parent.key}; add it to virtual_primary_keys")
         if vfk.origin:
@@ -467,7 +478,7 @@ def add_virtual_fk(model: SchemaModel, vfk: VirtualForeignKey) -> ForeignKey:
         table=child.key,
         columns=vfk.columns,
         ref_table=parent.key,
-        ref_columns=vfk.ref_columns,
+        ref_columns=ref_columns,
         virtual=True,
     )
     if fk not in child.foreign_keys:

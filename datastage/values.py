@@ -110,6 +110,12 @@ def canonical_text(series: pd.Series) -> np.ndarray:
     if missing.any():
         values = values.copy()
         values[missing] = None
-    if len(values) and pd.api.types.infer_dtype(values, skipna=True) == "string":
+    kind = pd.api.types.infer_dtype(values, skipna=True) if len(values) else ""
+    if kind == "string":
         return values
+    if kind == "integer" and not missing.any():
+        try:  # vectorised decimal text of plain integers (the common key type)
+            return values.astype(np.int64).astype(str).astype(object)
+        except OverflowError:
+            pass
     return np.array([_canonical_one(v) for v in values], dtype=object)
