@@ -13,6 +13,8 @@ Example:
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +36,8 @@ from datastage.scan import DEFAULT_SAMPLE_ROWS, ScanOutcome, scan_project
 ConfigArg = str | os.PathLike[str] | Project | None
 
 __all__ = ["check_rules", "demo", "history", "load_project", "plan", "propose_rules", "refresh", "report",
-           "report_entry", "rollback", "scan", "strategies", "verify_report"]
+           "report_entry", "rollback", "scan", "schedule_list", "schedule_run", "strategies",
+           "verify_report"]
 
 
 def project_of(config: ConfigArg) -> Project:
@@ -151,3 +154,41 @@ def verify_report(path: str | os.PathLike[str], *, config: ConfigArg = None) -> 
     if isinstance(config, Project) or config is not None or config_path(None).is_file():
         key_file = project_of(config).key_file
     return verify_report_file(Path(path), load_key(key_file))
+
+
+def schedule_list(*, config: ConfigArg = None, count: int = 3) -> list[dict[str, Any]]:
+    """Each scheduled environment with its cron, zone, last run and next ``count`` runs."""
+    from datastage.schedule import load_state, schedules
+
+    project = project_of(config)
+    state = load_state(project)
+    now = datetime.now(UTC)
+    rows = []
+    for spec in schedules(project):
+        entry = state.get(spec.environment)
+        rows.append({
+            "environment": spec.environment, "cron": spec.cron, "timezone": spec.timezone,
+            "last_slot": entry.last_slot if entry else None,
+            "last_outcome": entry.last_verdict if entry else None,
+            "next_runs": [t.isoformat() for t in spec.next_runs(now, count)],
+        })
+    return rows
+
+
+def schedule_run(*, config: ConfigArg = None, once: bool = False, poll_seconds: float = 30.0,
+                 echo: Callable[[Any], None] | None = None) -> list[Any]:
+    """Run scheduled refreshes: what is due now (``once``), or until SIGTERM/SIGINT.
+
+    The first signal lets the refresh in progress finish; a second one abandons it (its
+    shadow is discarded, the target stays as it was).
+    """
+    from datastage.schedule import Scheduler
+
+    scheduler = Scheduler(project_of(config), poll_seconds=poll_seconds)
+    if echo is not None:
+        scheduler.on_record = echo
+    if once:
+        return scheduler.run_due()
+    with scheduler.signals():
+        scheduler.run_forever()
+    return scheduler.records

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -20,6 +22,7 @@ from rich.table import Table
 
 from datastage import __version__, api
 from datastage.errors import EXIT_RUNTIME, EXIT_VERIFY, DatastageError, UsageError
+from datastage.logs import configure_logging
 from datastage.pipeline import PlanResult, RefreshResult
 from datastage.report import render_text
 from datastage.scan import ScanOutcome
@@ -34,6 +37,8 @@ config_option = click.option(
 )
 json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
 quiet_option = click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors.")
+log_file_option = click.option("--log-file", type=click.Path(dir_okay=False), default=None,
+                               help="Append structured log lines (JSON) to this file.")
 
 
 def emit_json(data: Any) -> None:
@@ -47,8 +52,11 @@ def run_command(func: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         as_json = kwargs.get("as_json", False)
         try:
+            configure_logging(Path(kwargs["log_file"]) if kwargs.get("log_file") else None)
             return func(*args, **kwargs)
         except DatastageError as exc:
+            logging.getLogger("datastage").error("command failed", extra={"command": func.__name__,
+                                                                          "error": exc.to_dict()})
             if as_json:
                 emit_json(exc.to_dict())
             click.echo(f"error: {exc}", err=True)
@@ -498,3 +506,61 @@ def report_verify(file: str, config: str | None, as_json: bool) -> None:
     else:
         click.echo(f"invalid: {file}: {outcome.message}", err=True)
     sys.exit(0 if outcome.valid else EXIT_VERIFY)
+
+
+@main.group()
+def schedule() -> None:
+    """Scheduled refreshes: list next runs, or run the scheduler."""
+
+
+@schedule.command("list")
+@click.option("--count", type=click.IntRange(min=1, max=50), default=3, show_default=True,
+              help="How many upcoming runs to show per environment.")
+@config_option
+@json_option
+@run_command
+def schedule_list(count: int, config: str | None, as_json: bool) -> None:
+    """Show each scheduled environment's cron, time zone, last run and next runs."""
+    rows = api.schedule_list(config=config, count=count)
+    if as_json:
+        emit_json(rows)
+        return
+    table = Table()
+    for name in ("environment", "cron", "time zone", "last run", "last outcome", "next runs"):
+        table.add_column(name)
+    for row in rows:
+        table.add_row(row["environment"], row["cron"], row["timezone"], str(row["last_slot"] or "-"),
+                      str(row["last_outcome"] or "-"), "\n".join(row["next_runs"]))
+    out.print(table)
+
+
+@schedule.command("run")
+@click.option("--once", is_flag=True, help="Run what is due now, then exit (for cron and CI).")
+@click.option("--poll", type=click.FloatRange(min=0.1), default=30.0, show_default=True,
+              help="Seconds between checks for due refreshes.")
+@config_option
+@json_option
+@quiet_option
+@log_file_option
+@run_command
+def schedule_run(once: bool, poll: float, config: str | None, as_json: bool, quiet: bool,
+                 log_file: str | None) -> None:
+    """Run scheduled refreshes in the foreground (for systemd, a container or Kubernetes).
+
+    One refresh at a time; a locked target is retried on the next poll; a failing refresh is
+    recorded and the scheduler carries on. SIGTERM or Ctrl-C: the refresh in progress finishes,
+    then the scheduler exits 0; a second signal abandons it safely (its shadow is discarded).
+    With --once the exit code is the worst of the runs (0 when nothing was due).
+    """
+    records = api.schedule_run(config=config, once=once, poll_seconds=poll,
+                               echo=None if (quiet or as_json) else _echo_record)
+    if as_json:
+        emit_json([r.__dict__ for r in records])
+    if once:
+        sys.exit(max([r.exit_code for r in records if r.outcome != "skipped-locked"] or [0]))
+
+
+def _echo_record(record: Any) -> None:
+    out.print(f"{record.slot} {record.environment}: {record.outcome} (exit {record.exit_code})"
+              + (f" run {record.run_id}" if record.run_id else "") + (f" — {record.message}" if record.message
+                                                                       else ""))

@@ -1,0 +1,190 @@
+"""Hooks: SQL statements or shell commands run at fixed points of a refresh.
+
+Points: ``pre_refresh`` (before anything is read), ``post_load`` (against the shadow copy,
+before verification and swap — e.g. reset passwords, insert test accounts),
+``post_refresh`` (after the swap — e.g. a smoke test) and ``on_failure``. A hook has a
+timeout; a failing hook fails the refresh unless it is ``warn_only``. Shell hooks get the
+environment's own URL in ``DATASTAGE_TARGET_URL`` (and the shadow's in
+``DATASTAGE_SHADOW_URL`` for ``post_load``); the source's credentials and the masking
+key are removed from their environment.
+
+Example:
+    >>> spec = HookSpec(run="echo ok", timeout=5)
+    >>> [r.status for r in run_hooks("post_refresh", [spec], env_vars={}, cwd=Path("."))]
+    ['ok']
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlparse
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import SQLAlchemyError
+
+from datastage.config import HookSpec
+from datastage.db import db_error_message, dialect_of
+from datastage.errors import StepError
+from datastage.masking.keys import KEY_ENV_VAR
+
+OUTPUT_TAIL = 2000
+
+
+@dataclass
+class HookResult:
+    """The outcome of one hook, as the report shows it."""
+
+    point: str
+    kind: str
+    command: str
+    status: str  # ok | failed | timeout
+    seconds: float
+    warn_only: bool = False
+    exit_code: int | None = None
+    output: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"point": self.point, "kind": self.kind, "command": self.command, "status": self.status,
+                "seconds": round(self.seconds, 3), "warn_only": self.warn_only, "exit_code": self.exit_code,
+                "output": self.output}
+
+
+class HookFailed(StepError):
+    """A hook that is not ``warn_only`` failed or timed out."""
+
+
+SqlRunner = Callable[[str, float], None]
+
+
+def scrubbed_environment(extra: dict[str, str], secrets: Sequence[str]) -> dict[str, str]:
+    """The process environment without the masking key and anything carrying a source secret."""
+    env = {}
+    for name, value in os.environ.items():
+        if name == KEY_ENV_VAR or any(secret and secret in value for secret in secrets):
+            continue
+        env[name] = value
+    env.update(extra)
+    return env
+
+
+def _tail(text: str | bytes | None, secrets: Sequence[str]) -> str:
+    if text is None:
+        return ""
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", errors="replace")
+    text = text[-OUTPUT_TAIL:]
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
+def run_hooks(
+    point: str,
+    specs: Sequence[HookSpec],
+    *,
+    env_vars: dict[str, str],
+    cwd: Path,
+    sql_runner: SqlRunner | None = None,
+    secrets: Sequence[str] = (),
+    raise_on_failure: bool = True,
+) -> list[HookResult]:
+    """Run the hooks of one point in order; raise :class:`HookFailed` on the first hard failure."""
+    results: list[HookResult] = []
+    for spec in specs:
+        result = _run_one(point, spec, env_vars, cwd, sql_runner, secrets)
+        results.append(result)
+        if not result.ok and not spec.warn_only and raise_on_failure:
+            detail = f" (exit code {result.exit_code})" if result.exit_code is not None else ""
+            last = result.output.strip().splitlines()[-1] if result.output.strip() else ""
+            raise HookFailed(f"{point} hook '{result.command}' {result.status}{detail}"
+                             + (f": {last}" if last else ""), step=f"hook {point}")
+    return results
+
+
+def _run_one(point: str, spec: HookSpec, env_vars: dict[str, str], cwd: Path, sql_runner: SqlRunner | None,
+             secrets: Sequence[str]) -> HookResult:
+    started = time.monotonic()
+    if spec.run is not None:
+        env = scrubbed_environment({**env_vars, "DATASTAGE_HOOK": point}, secrets)
+        try:
+            done = subprocess.run(spec.run, shell=True, cwd=cwd, env=env, capture_output=True, text=True,  # noqa: S602
+                                  timeout=spec.timeout, check=False)
+        except subprocess.TimeoutExpired as exc:
+            return HookResult(point, "run", spec.run, "timeout", time.monotonic() - started, spec.warn_only, None,
+                              _tail(exc.stdout, secrets) + _tail(exc.stderr, secrets))
+        status = "ok" if done.returncode == 0 else "failed"
+        return HookResult(point, "run", spec.run, status, time.monotonic() - started, spec.warn_only,
+                          done.returncode, _tail(done.stdout + done.stderr, secrets))
+    sql = spec.sql or ""
+    label = " ".join(sql.split())[:200]
+    if sql_runner is None:
+        return HookResult(point, "sql", label, "failed", 0.0, spec.warn_only, None,
+                          "SQL hooks need a database at this point")
+    try:
+        sql_runner(sql, spec.timeout)
+    except HookTimeout:
+        return HookResult(point, "sql", label, "timeout", time.monotonic() - started, spec.warn_only)
+    except (SQLAlchemyError, sqlite3.Error) as exc:
+        return HookResult(point, "sql", label, "failed", time.monotonic() - started, spec.warn_only, None,
+                          _tail(db_error_message(exc), secrets))
+    return HookResult(point, "sql", label, "ok", time.monotonic() - started, spec.warn_only)
+
+
+class HookTimeout(Exception):
+    """A SQL hook ran past its timeout."""
+
+
+def sql_runner_for(conn: Connection) -> SqlRunner:
+    """Run a hook's statements on ``conn`` in one transaction, with the hook's timeout."""
+    dialect = dialect_of(conn)
+
+    def run(sql: str, timeout: float) -> None:
+        statements = [s for s in sqlparse.split(sql) if s.strip().strip(";").strip()]
+        if dialect == "sqlite":
+            _run_sqlite(conn, statements, timeout)
+            return
+        try:
+            with conn.begin():
+                if dialect == "postgresql":
+                    conn.exec_driver_sql(f"SET LOCAL statement_timeout = {int(timeout * 1000)}")
+                else:
+                    conn.exec_driver_sql(f"SET SESSION max_statement_time = {float(timeout)}")
+                for statement in statements:
+                    conn.exec_driver_sql(statement.rstrip(";"))
+        except SQLAlchemyError as exc:
+            text = str(getattr(exc, "orig", exc)).lower()
+            if "statement timeout" in text or "max_statement_time" in text or "query execution was interrupted" \
+                    in text:
+                raise HookTimeout() from None
+            raise
+
+    return run
+
+
+def _run_sqlite(conn: Connection, statements: list[str], timeout: float) -> None:
+    raw = conn.connection.dbapi_connection
+    assert isinstance(raw, sqlite3.Connection)
+    deadline = time.monotonic() + timeout
+    raw.set_progress_handler(lambda: 1 if time.monotonic() > deadline else 0, 10_000)
+    try:
+        with conn.begin():
+            for statement in statements:
+                conn.exec_driver_sql(statement.rstrip(";"))
+    except SQLAlchemyError as exc:
+        if "interrupted" in str(getattr(exc, "orig", exc)).lower():
+            raise HookTimeout() from None
+        raise
+    finally:
+        raw.set_progress_handler(None, 0)

@@ -1,0 +1,250 @@
+"""The scheduler: due refreshes with a fake clock, missed runs, locks, failures, SIGTERM."""
+
+from __future__ import annotations
+
+import datetime as dt
+import fcntl
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from datastage.cli import main
+from datastage.config import load_project
+from datastage.errors import ConfigError
+from datastage.schedule import EnvState, Schedule, Scheduler, due, load_state, save_state, schedules
+
+
+class FakeClock:
+    """A clock that only moves when the scheduler sleeps (or the test says so)."""
+
+    def __init__(self, start: dt.datetime) -> None:
+        self.current = start
+        self.sleeps: list[float] = []
+
+    def now(self) -> dt.datetime:
+        return self.current
+
+    def sleep(self, seconds: float, stop: threading.Event) -> None:
+        self.sleeps.append(seconds)
+        self.current += dt.timedelta(seconds=max(seconds, 1.0))
+
+
+def _add_schedule(config: Path, schedule: str) -> None:
+    text = config.read_text().replace("    keep: [app_settings]", f"    keep: [app_settings]\n    schedule: {schedule}")
+    config.write_text(text)
+
+
+def _log_runs(config: Path) -> list[str]:
+    import sqlite3
+
+    db = config.parent / "staging.db"
+    if not db.exists():
+        return []
+    conn = sqlite3.connect(db)
+    try:
+        return [r[0] for r in conn.execute("SELECT run_id FROM datastage_refresh_log ORDER BY started_at")]
+    finally:
+        conn.close()
+
+
+def test_next_runs_follow_cron_and_time_zone() -> None:
+    spec = Schedule("staging", "30 2 * * *", "Europe/Berlin")
+    runs = spec.next_runs(dt.datetime(2026, 3, 28, 12, 0, tzinfo=dt.UTC), 3)
+    # 2026-03-29 has no 02:30 in Berlin (clocks jump to 03:00).
+    assert [r.isoformat() for r in runs] == ["2026-03-29T03:00:00+02:00", "2026-03-30T02:30:00+02:00",
+                                             "2026-03-31T02:30:00+02:00"]
+    assert spec.latest_slot(dt.datetime(2026, 3, 31, 1, 0, tzinfo=dt.UTC)).isoformat() == "2026-03-31T02:30:00+02:00"
+
+
+def test_invalid_schedule_is_a_config_error(demo_project: Path) -> None:
+    _add_schedule(demo_project, '"61 3 * * *"')
+    with pytest.raises(ConfigError) as info:
+        schedules(load_project(demo_project))
+    assert "environments.staging.schedule" in str(info.value) and "not a valid cron expression" in str(info.value)
+
+
+def test_unknown_time_zone_is_a_config_error(demo_project: Path) -> None:
+    _add_schedule(demo_project, "{cron: '0 3 * * *', timezone: Mars/Olympus}")
+    result = CliRunner().invoke(main, ["schedule", "list", "--config", str(demo_project)])
+    assert result.exit_code == 2
+    assert result.output.strip() == (f"error: {demo_project}: environments.staging.schedule: "
+                                     "unknown time zone 'Mars/Olympus'")
+
+
+def test_scheduler_starts_due_refresh_once_per_slot(demo_project: Path) -> None:
+    _add_schedule(demo_project, '"0 3 * * *"')
+    project = load_project(demo_project)
+    clock = FakeClock(dt.datetime(2026, 11, 27, 4, 0, tzinfo=dt.UTC))
+    scheduler = Scheduler(project, clock=clock)
+    first = scheduler.run_due()
+    assert [(r.environment, r.outcome, r.exit_code) for r in first] == [("staging", "pass", 0)]
+    assert scheduler.run_due() == []  # same slot: nothing due
+    assert len(_log_runs(demo_project)) == 1
+    report = json.loads(Path(json.loads((project.state_dir / "history.jsonl").read_text().splitlines()[-1])
+                             ["report_json"]).read_text())
+    assert report["provenance"]["trigger"] == "schedule"
+    clock.current = dt.datetime(2026, 11, 28, 3, 0, 1, tzinfo=dt.UTC)
+    second = scheduler.run_due()
+    assert [r.slot for r in second] == ["2026-11-28T03:00:00+00:00"]
+    assert len(_log_runs(demo_project)) == 2
+
+
+def test_missed_runs_catch_up_once(demo_project: Path) -> None:
+    _add_schedule(demo_project, '"0 * * * *"')
+    project = load_project(demo_project)
+    save_state(project, {"staging": EnvState(last_slot="2026-11-24T10:00:00+00:00")})
+    now = dt.datetime(2026, 11, 27, 9, 30, tzinfo=dt.UTC)  # 71 hourly runs were missed
+    assert [(s.environment, slot.isoformat()) for s, slot in due(project, now, load_state(project))] == [
+        ("staging", "2026-11-27T09:00:00+00:00")]
+    records = Scheduler(project, clock=FakeClock(now)).run_due()
+    assert len(records) == 1 and records[0].outcome == "pass"
+    assert len(_log_runs(demo_project)) == 1
+    assert load_state(project)["staging"].last_slot == "2026-11-27T09:00:00+00:00"
+
+
+def test_locked_target_is_skipped_and_retried(demo_project: Path) -> None:
+    _add_schedule(demo_project, '"0 3 * * *"')
+    project = load_project(demo_project)
+    clock = FakeClock(dt.datetime(2026, 11, 27, 4, 0, tzinfo=dt.UTC))
+    scheduler = Scheduler(project, clock=clock)
+    lock_path = demo_project.parent / "staging.db.lock"
+    with open(lock_path, "a+") as holder:
+        fcntl.flock(holder, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        holder.write(json.dumps({"run_id": "manual-1", "user": "alice", "host": "ws1", "pid": 1,
+                                 "started_at": "2026-11-27T03:59:00Z"}))
+        holder.flush()
+        skipped = scheduler.run_due()
+        assert [(r.outcome, r.exit_code) for r in skipped] == [("skipped-locked", 4)]
+        assert "manual-1" in (skipped[0].message or "") and "alice@ws1" in (skipped[0].message or "")
+        assert _log_runs(demo_project) == []
+        assert load_state(project).get("staging", EnvState()).last_slot is None
+    retried = scheduler.run_due()
+    assert [r.outcome for r in retried] == ["pass"]
+
+
+def test_scheduler_survives_a_failing_refresh(demo_project: Path) -> None:
+    _add_schedule(demo_project, '"*/10 * * * *"')
+    project = load_project(demo_project)
+    rules = demo_project.parent / "rules" / "pii.yaml"
+    good = rules.read_text()
+    broken = re.sub(r"(?m)^    phone: phone .*\n", "", good)  # customer.phone has no rule now
+    assert broken != good
+    rules.write_text(broken)
+    clock = FakeClock(dt.datetime(2026, 11, 27, 4, 1, tzinfo=dt.UTC))
+    scheduler = Scheduler(project, clock=clock, poll_seconds=600)
+    iterations = {"n": 0}
+    original_sleep = clock.sleep
+
+    def sleep(seconds: float, stop: threading.Event) -> None:
+        iterations["n"] += 1
+        if iterations["n"] == 1:
+            rules.write_text(good)  # fixed before the next slot
+        if iterations["n"] >= 2:
+            scheduler.request_stop()
+        original_sleep(seconds, stop)
+
+    clock.sleep = sleep  # type: ignore[method-assign]
+    scheduler.run_forever()
+    outcomes = [(r.outcome, r.exit_code) for r in scheduler.records]
+    assert outcomes[0] == ("error", 2)
+    assert "customer.phone" in (scheduler.records[0].message or "")
+    assert ("pass", 0) in outcomes[1:]
+    assert load_state(project)["staging"].last_verdict == "pass"
+
+
+def test_schedule_list_shows_next_runs(demo_project: Path) -> None:
+    _add_schedule(demo_project, "{cron: '0 3 * * 1-5', timezone: Europe/London}")
+    result = CliRunner().invoke(main, ["schedule", "list", "--config", str(demo_project), "--json"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.output)
+    assert rows[0]["environment"] == "staging" and rows[0]["timezone"] == "Europe/London"
+    assert len(rows[0]["next_runs"]) == 3
+    for run in rows[0]["next_runs"]:
+        when = dt.datetime.fromisoformat(run)
+        assert when.weekday() < 5 and when.hour == 3 and when.minute == 0
+
+
+def test_schedule_run_once_exits_with_the_refresh_code(demo_project: Path) -> None:
+    _add_schedule(demo_project, '"* * * * *"')
+    log_file = demo_project.parent / "logs" / "datastage.log"
+    result = CliRunner().invoke(main, ["schedule", "run", "--once", "--config", str(demo_project),
+                                       "--log-file", str(log_file)])
+    assert result.exit_code == 0, result.output
+    assert "staging: pass (exit 0)" in result.output
+    lines = [json.loads(line) for line in log_file.read_text().splitlines()]
+    events = [line["event"] for line in lines]
+    assert "scheduled refresh starting" in events and "scheduled refresh finished" in events
+    finished = next(line for line in lines if line["event"] == "scheduled refresh finished")
+    assert finished["environment"] == "staging" and finished["exit_code"] == 0
+    again = CliRunner().invoke(main, ["schedule", "run", "--once", "--config", str(demo_project)])
+    assert again.exit_code == 0 and again.output == ""
+
+
+def _spawn_scheduler(config: Path, log_file: Path) -> subprocess.Popen[str]:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen([sys.executable, "-m", "datastage", "schedule", "run", "--poll", "0.2", "--config",
+                             str(config), "--log-file", str(log_file)], env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def _wait_for(predicate, timeout: float = 60.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError("condition not reached in time")
+
+
+def test_sigterm_when_idle_stops_promptly(demo_project: Path) -> None:
+    _add_schedule(demo_project, '"0 3 1 1 *"')
+    project = load_project(demo_project)
+    save_state(project, {"staging": EnvState(last_slot=dt.datetime.now(dt.UTC).isoformat())})
+    log_file = demo_project.parent / "scheduler.log"
+    proc = _spawn_scheduler(demo_project, log_file)
+    _wait_for(lambda: log_file.exists() and "scheduler started" in log_file.read_text())
+    started = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=20) == 0
+    assert time.monotonic() - started < 5
+    assert "scheduler stopped" in log_file.read_text()
+
+
+def test_sigterm_during_refresh_finishes_it_then_stops(demo_project: Path) -> None:
+    _add_schedule(demo_project, '"* * * * *"')
+    log_file = demo_project.parent / "scheduler.log"
+    proc = _spawn_scheduler(demo_project, log_file)
+    _wait_for(lambda: log_file.exists() and "scheduled refresh starting" in log_file.read_text())
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=120) == 0, proc.stderr.read() if proc.stderr else ""
+    text = log_file.read_text()
+    assert "stop signal received" in text and "scheduled refresh finished" in text
+    assert len(_log_runs(demo_project)) == 1  # the refresh in progress was completed, not cut
+    assert not [p for p in demo_project.parent.iterdir() if ".shadow-" in p.name]
+
+
+def test_second_sigterm_abandons_the_refresh_safely(demo_project: Path) -> None:
+    _add_schedule(demo_project, '"* * * * *"')
+    log_file = demo_project.parent / "scheduler.log"
+    proc = _spawn_scheduler(demo_project, log_file)
+    _wait_for(lambda: log_file.exists() and "scheduled refresh starting" in log_file.read_text())
+    proc.send_signal(signal.SIGTERM)
+    _wait_for(lambda: "stop signal received" in log_file.read_text())
+    proc.send_signal(signal.SIGTERM)
+    code = proc.wait(timeout=60)
+    if "scheduled refresh finished" in log_file.read_text():
+        assert code == 0  # the refresh finished before the second signal arrived
+        assert len(_log_runs(demo_project)) == 1
+    else:
+        assert code == 130
+        assert _log_runs(demo_project) == []  # abandoned: staging was never swapped in
+    assert not [p for p in demo_project.parent.iterdir() if ".shadow-" in p.name]
