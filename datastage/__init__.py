@@ -11,7 +11,26 @@ compliance report for every refresh. Every CLI command has a library twin here::
 
 __version__ = "0.1.0"
 
-from datastage.api import demo, history, load_project, plan, refresh, rollback, scan, strategies, verify_report
+from datastage.api import (
+    check_rules,
+    demo,
+    envs,
+    gc,
+    history,
+    load_project,
+    plan,
+    propose_rules,
+    provision,
+    refresh,
+    report,
+    rollback,
+    scan,
+    schedule_list,
+    schedule_run,
+    strategies,
+    teardown,
+    verify_report,
+)
 from datastage.errors import (
     ConfigError,
     DatastageError,
@@ -23,6 +42,7 @@ from datastage.errors import (
 
 __all__ = [
     "ConfigError", "DatastageError", "LockHeld", "RulesError", "SafetyError", "VerificationFailed",
-    "__version__", "demo", "history", "load_project", "plan", "refresh", "rollback", "scan", "strategies",
-    "verify_report",
+    "__version__", "check_rules", "demo", "envs", "gc", "history", "load_project", "plan", "propose_rules",
+    "provision", "refresh", "report", "rollback", "scan", "schedule_list", "schedule_run", "strategies",
+    "teardown", "verify_report",
 ]

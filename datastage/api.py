@@ -27,17 +27,22 @@ from datastage.masking.check import RulesCheckResult
 from datastage.masking.check import check_rules as _check_rules
 from datastage.masking.keys import load_key
 from datastage.masking.registry import StrategySpec, all_strategies
+from datastage.ondemand import Provisioned, environments, parse_ttl
+from datastage.ondemand import gc as _gc
+from datastage.ondemand import provision as _provision
+from datastage.ondemand import teardown as _teardown
 from datastage.pipeline import PlanResult, Progress, RefreshResult, check_target_safety, run_refresh
 from datastage.pipeline import plan as _plan
 from datastage.proposal import propose_rules as _propose
 from datastage.report import VerifyOutcome, load_report, verify_report_file
 from datastage.scan import DEFAULT_SAMPLE_ROWS, ScanOutcome, scan_project
+from datastage.schedule import Scheduler, load_state, schedules
 
 ConfigArg = str | os.PathLike[str] | Project | None
 
-__all__ = ["check_rules", "demo", "history", "load_project", "plan", "propose_rules", "refresh", "report",
-           "report_entry", "rollback", "scan", "schedule_list", "schedule_run", "strategies",
-           "verify_report"]
+__all__ = ["check_rules", "demo", "envs", "gc", "history", "load_project", "plan", "propose_rules", "provision",
+           "refresh", "report", "report_entry", "rollback", "scan", "schedule_list", "schedule_run", "strategies",
+           "teardown", "verify_report"]
 
 
 def project_of(config: ConfigArg) -> Project:
@@ -158,8 +163,6 @@ def verify_report(path: str | os.PathLike[str], *, config: ConfigArg = None) -> 
 
 def schedule_list(*, config: ConfigArg = None, count: int = 3) -> list[dict[str, Any]]:
     """Each scheduled environment with its cron, zone, last run and next ``count`` runs."""
-    from datastage.schedule import load_state, schedules
-
     project = project_of(config)
     state = load_state(project)
     now = datetime.now(UTC)
@@ -182,8 +185,6 @@ def schedule_run(*, config: ConfigArg = None, once: bool = False, poll_seconds: 
     The first signal lets the refresh in progress finish; a second one abandons it (its
     shadow is discarded, the target stays as it was).
     """
-    from datastage.schedule import Scheduler
-
     scheduler = Scheduler(project_of(config), poll_seconds=poll_seconds)
     if echo is not None:
         scheduler.on_record = echo
@@ -192,3 +193,24 @@ def schedule_run(*, config: ConfigArg = None, once: bool = False, poll_seconds: 
     with scheduler.signals():
         scheduler.run_forever()
     return scheduler.records
+
+
+def provision(name: str, *, from_env: str, ttl: str | None = None, config: ConfigArg = None,
+              progress: Progress | None = None) -> Provisioned:
+    """Create on-demand environment ``name`` from ``from_env``'s latest verified copy (``ttl`` like ``8h``)."""
+    return _provision(project_of(config), name, from_env, ttl=parse_ttl(ttl) if ttl else None, progress=progress)
+
+
+def teardown(name: str, *, config: ConfigArg = None) -> Provisioned:
+    """Drop on-demand environment ``name``."""
+    return _teardown(project_of(config), name)
+
+
+def gc(*, config: ConfigArg = None) -> list[Provisioned]:
+    """Drop every on-demand environment whose time to live has passed."""
+    return _gc(project_of(config))
+
+
+def envs(*, config: ConfigArg = None) -> list[dict[str, Any]]:
+    """Configured and on-demand environments: last refresh, verdict, size, expiry."""
+    return environments(project_of(config))

@@ -7,11 +7,14 @@ failure (target untouched), 2 usage/config/rules error, 3 verification failed, 4
 from __future__ import annotations
 
 import functools
+import inspect
+import io
 import json
 import logging
 import os
 import sys
 from collections.abc import Callable
+from contextlib import nullcontext, redirect_stdout
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -41,6 +44,11 @@ log_file_option = click.option("--log-file", type=click.Path(dir_okay=False), de
                                help="Append structured log lines (JSON) to this file.")
 
 
+def cron_options(func: F) -> F:
+    """``--quiet`` and ``--log-file`` on every command, so each one runs well from cron."""
+    return quiet_option(log_file_option(func))
+
+
 def emit_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, default=str))
 
@@ -48,12 +56,18 @@ def emit_json(data: Any) -> None:
 def run_command(func: F) -> F:
     """Run a command body; turn every error into one line on stderr and its exit code."""
 
+    wanted = set(inspect.signature(func).parameters)
+
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         as_json = kwargs.get("as_json", False)
+        quiet = kwargs.get("quiet", False) and not as_json
         try:
             configure_logging(Path(kwargs["log_file"]) if kwargs.get("log_file") else None)
-            return func(*args, **kwargs)
+            body = {k: v for k, v in kwargs.items() if k in wanted}
+            # --quiet: a command that does not handle it itself prints nothing but errors.
+            with redirect_stdout(io.StringIO()) if quiet and "quiet" not in wanted else nullcontext():
+                return func(*args, **body)
         except DatastageError as exc:
             logging.getLogger("datastage").error("command failed", extra={"command": func.__name__,
                                                                           "error": exc.to_dict()})
@@ -136,7 +150,7 @@ def _use_progress(quiet: bool, as_json: bool) -> bool:
               help="Rules file to use instead of the environment's.")
 @config_option
 @json_option
-@quiet_option
+@cron_options
 @run_command
 def refresh(environment: str, rules: str | None, config: str | None, as_json: bool, quiet: bool) -> None:
     """Refresh ENVIRONMENT: subset, mask, load a shadow copy, verify, swap it in, report.
@@ -175,6 +189,7 @@ def render_refresh(result: RefreshResult) -> None:
 @click.option("--rules", type=click.Path(dir_okay=False), default=None, help="Rules file to use instead.")
 @config_option
 @json_option
+@cron_options
 @run_command
 def plan(environment: str, rules: str | None, config: str | None, as_json: bool) -> None:
     """Show what a refresh of ENVIRONMENT would copy and how every column is treated.
@@ -258,6 +273,7 @@ def render_plan(result: PlanResult) -> None:
 @click.argument("environment")
 @config_option
 @json_option
+@cron_options
 @run_command
 def rollback(environment: str, config: str | None, as_json: bool) -> None:
     """Swap the previous copy of ENVIRONMENT back in (run it again to undo)."""
@@ -275,6 +291,7 @@ def rollback(environment: str, config: str | None, as_json: bool) -> None:
               help="Multiply the sample data volume.")
 @click.option("--seed", type=int, default=42, show_default=True, help="Seed of the generated data.")
 @json_option
+@cron_options
 @run_command
 def demo(directory: str, scale: int, seed: int, as_json: bool) -> None:
     """Write a demo project to DIRECTORY: a sample production database, datastage.yaml,
@@ -294,6 +311,7 @@ def demo(directory: str, scale: int, seed: int, as_json: bool) -> None:
 
 @main.command()
 @json_option
+@cron_options
 @run_command
 def strategies(as_json: bool) -> None:
     """List the masking strategies with their parameters and guarantees."""
@@ -333,6 +351,7 @@ def rules() -> None:
 @click.option("--strict", is_flag=True, help="Treat warnings (default: keep/null, schema drift) as errors.")
 @config_option
 @json_option
+@cron_options
 @run_command
 def rules_check(rules_file: str | None, environment: str | None, strict: bool, config: str | None,
                 as_json: bool) -> None:
@@ -365,6 +384,7 @@ def rules_check(rules_file: str | None, environment: str | None, strict: bool, c
 @click.argument("environment", required=False)
 @config_option
 @json_option
+@cron_options
 @run_command
 def history(environment: str | None, config: str | None, as_json: bool) -> None:
     """List past refreshes and plans of ENVIRONMENT (default: all), oldest first:
@@ -406,6 +426,7 @@ def history(environment: str | None, config: str | None, as_json: bool) -> None:
 @click.option("--all", "show_all", is_flag=True, help="List non-personal columns too.")
 @config_option
 @json_option
+@cron_options
 @run_command
 def scan(environment: str | None, write: str | None, force: bool, sample_rows: int, seed: int, show_all: bool,
          config: str | None, as_json: bool) -> None:
@@ -469,6 +490,7 @@ def report() -> None:
 @click.argument("run_id")
 @config_option
 @json_option
+@cron_options
 @run_command
 def report_show(run_id: str, config: str | None, as_json: bool) -> None:
     """Print the report of RUN_ID (a unique prefix is enough).
@@ -489,6 +511,7 @@ def report_show(run_id: str, config: str | None, as_json: bool) -> None:
 @click.argument("file", type=click.Path(dir_okay=False))
 @config_option
 @json_option
+@cron_options
 @run_command
 def report_verify(file: str, config: str | None, as_json: bool) -> None:
     """Check the signature of a report FILE (.json or .html) with the masking key.
@@ -518,6 +541,7 @@ def schedule() -> None:
               help="How many upcoming runs to show per environment.")
 @config_option
 @json_option
+@cron_options
 @run_command
 def schedule_list(count: int, config: str | None, as_json: bool) -> None:
     """Show each scheduled environment's cron, time zone, last run and next runs."""
@@ -540,8 +564,7 @@ def schedule_list(count: int, config: str | None, as_json: bool) -> None:
               help="Seconds between checks for due refreshes.")
 @config_option
 @json_option
-@quiet_option
-@log_file_option
+@cron_options
 @run_command
 def schedule_run(once: bool, poll: float, config: str | None, as_json: bool, quiet: bool,
                  log_file: str | None) -> None:
@@ -564,3 +587,85 @@ def _echo_record(record: Any) -> None:
     out.print(f"{record.slot} {record.environment}: {record.outcome} (exit {record.exit_code})"
               + (f" run {record.run_id}" if record.run_id else "") + (f" — {record.message}" if record.message
                                                                        else ""))
+
+
+@main.command()
+@click.argument("name")
+@click.option("--from", "from_env", required=True, help="Environment whose latest verified copy to copy.")
+@click.option("--ttl", default=None, help="Time to live, such as 30m, 8h, 2d or 1w; `datastage gc` drops it after.")
+@config_option
+@json_option
+@cron_options
+@run_command
+def provision(name: str, from_env: str, ttl: str | None, config: str | None, as_json: bool) -> None:
+    """Create on-demand environment NAME (a new database) from ENV's latest verified copy.
+
+    Example: datastage provision pr_1234 --from staging --ttl 8h
+    """
+    if _use_progress(False, as_json):
+        with RichProgress() as progress:
+            entry = api.provision(name, from_env=from_env, ttl=ttl, config=config, progress=progress)
+    else:
+        entry = api.provision(name, from_env=from_env, ttl=ttl, config=config)
+    if as_json:
+        emit_json(entry.__dict__)
+        return
+    expiry = f", expires {entry.expires_at}" if entry.expires_at else ""
+    out.print(f"provisioned {entry.name} from {entry.source_environment}: {entry.rows:,} rows{expiry}",
+              markup=False)
+
+
+@main.command()
+@click.argument("name")
+@config_option
+@json_option
+@cron_options
+@run_command
+def teardown(name: str, config: str | None, as_json: bool) -> None:
+    """Drop on-demand environment NAME (its database) and record it in the history."""
+    entry = api.teardown(name, config=config)
+    if as_json:
+        emit_json(entry.__dict__)
+    else:
+        out.print(f"tore down {entry.name} (from {entry.source_environment})", markup=False)
+
+
+@main.command()
+@config_option
+@json_option
+@cron_options
+@run_command
+def gc(config: str | None, as_json: bool) -> None:
+    """Drop every on-demand environment whose time to live has passed."""
+    dropped = api.gc(config=config)
+    if as_json:
+        emit_json([e.__dict__ for e in dropped])
+        return
+    for entry in dropped:
+        out.print(f"tore down {entry.name} (expired {entry.expires_at})", markup=False)
+    if not dropped:
+        out.print("nothing has expired", markup=False)
+
+
+@main.command()
+@config_option
+@json_option
+@cron_options
+@run_command
+def envs(config: str | None, as_json: bool) -> None:
+    """List environments (configured and on-demand) with last refresh, verdict, size and expiry."""
+    rows = api.envs(config=config)
+    if as_json:
+        emit_json(rows)
+        return
+    table = Table()
+    for name in ("environment", "kind", "last refresh", "verdict", "size", "expires"):
+        table.add_column(name)
+    for row in rows:
+        size = row["size_bytes"]
+        shown = f"{size / 1_048_576:,.1f} MiB" if size is not None else "-"
+        expires = (row["expires_at"] or "-") + (" (expired)" if row["expired"] else "")
+        kind = row["kind"] + (f" from {row['from']}" if row["from"] else "")
+        table.add_row(row["name"], kind, str(row["last_refresh"] or "-"), str(row["last_verdict"] or "-"), shown,
+                      expires)
+    out.print(table)

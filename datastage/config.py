@@ -123,6 +123,16 @@ class HookSpec:
 
 
 HOOK_POINTS = ("pre_refresh", "post_load", "post_refresh", "on_failure")
+PRIVILEGES = ("read", "write")
+
+
+@dataclass(frozen=True)
+class AccessGrant:
+    """``role`` gets ``read`` (SELECT) or ``write`` (SELECT, INSERT, UPDATE, DELETE) on the refreshed tables."""
+
+    role: str
+    privileges: str = "read"
+    origin: Origin | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -138,7 +148,7 @@ class Environment:
     hooks: dict[str, tuple[HookSpec, ...]] = field(default_factory=dict)
     rollback_on_failure: bool = False
     schedule: dict[str, Any] | None = None
-    access: tuple[dict[str, Any], ...] = ()
+    access: tuple[AccessGrant, ...] = ()
     notify: str | None = None
     options: dict[str, Any] = field(default_factory=dict)
     origin: Origin | None = field(default=None, compare=False)
@@ -250,7 +260,7 @@ def _environment(name: str, node: Node, base: Path) -> Environment:
         hooks=hooks,
         rollback_on_failure=_flag(node, "rollback_on_failure"),
         schedule=schedule,
-        access=tuple(n.value for n in node["access"].as_list()) if node.get("access") else (),
+        access=tuple(_access(n) for n in node["access"].as_list()) if node.get("access") else (),
         notify=interpolate(node["notify"]) if node.get("notify") else None,
         options=options,
         origin=Origin.of(node),
@@ -345,6 +355,16 @@ def _virtual_fk(node: Node) -> VirtualForeignKey:
         ref_columns=ref_columns,
         origin=Origin.of(node),
     )
+
+
+def _access(node: Node) -> AccessGrant:
+    if isinstance(node.value, str):
+        return AccessGrant(role=node.text(), origin=Origin.of(node))
+    node.check_keys({"role", "privileges"})
+    privileges = node["privileges"].text() if node.get("privileges") else "read"
+    if privileges not in PRIVILEGES:
+        raise node["privileges"].error(f"must be read or write{did_you_mean(privileges, PRIVILEGES)}")
+    return AccessGrant(role=node["role"].text(), privileges=privileges, origin=Origin.of(node))
 
 
 def _hooks(node: Node) -> dict[str, tuple[HookSpec, ...]]:

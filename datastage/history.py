@@ -15,6 +15,7 @@ Example:
 from __future__ import annotations
 
 import datetime as dt
+import getpass
 import json
 import os
 import secrets
@@ -22,6 +23,14 @@ from pathlib import Path
 from typing import Any
 
 from datastage.errors import DatastageError, UsageError
+
+
+def current_user() -> str:
+    """The operating-system user running datastage (recorded as the actor)."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return str(os.getuid())
 
 
 def utc_now() -> str:

@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import psycopg
+import pymysql
 import sqlparse
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
@@ -61,7 +63,9 @@ class HookResult:
 
 
 class HookFailed(StepError):
-    """A hook that is not ``warn_only`` failed or timed out."""
+    """A hook that is not ``warn_only`` failed or timed out; ``results`` holds the hooks run so far."""
+
+    results: list[HookResult]
 
 
 SqlRunner = Callable[[str, float], None]
@@ -108,8 +112,10 @@ def run_hooks(
         if not result.ok and not spec.warn_only and raise_on_failure:
             detail = f" (exit code {result.exit_code})" if result.exit_code is not None else ""
             last = result.output.strip().splitlines()[-1] if result.output.strip() else ""
-            raise HookFailed(f"{point} hook '{result.command}' {result.status}{detail}"
-                             + (f": {last}" if last else ""), step=f"hook {point}")
+            failure = HookFailed(f"{point} hook '{result.command}' {result.status}{detail}"
+                                 + (f": {last}" if last else ""), step=f"hook {point}")
+            failure.results = results
+            raise failure
     return results
 
 
@@ -136,10 +142,13 @@ def _run_one(point: str, spec: HookSpec, env_vars: dict[str, str], cwd: Path, sq
         sql_runner(sql, spec.timeout)
     except HookTimeout:
         return HookResult(point, "sql", label, "timeout", time.monotonic() - started, spec.warn_only)
-    except (SQLAlchemyError, sqlite3.Error) as exc:
+    except _DB_ERRORS as exc:
         return HookResult(point, "sql", label, "failed", time.monotonic() - started, spec.warn_only, None,
                           _tail(db_error_message(exc), secrets))
     return HookResult(point, "sql", label, "ok", time.monotonic() - started, spec.warn_only)
+
+
+_DB_ERRORS = (SQLAlchemyError, sqlite3.Error, psycopg.Error, pymysql.MySQLError)
 
 
 class HookTimeout(Exception):
@@ -157,13 +166,18 @@ def sql_runner_for(conn: Connection) -> SqlRunner:
             return
         try:
             with conn.begin():
-                if dialect == "postgresql":
-                    conn.exec_driver_sql(f"SET LOCAL statement_timeout = {int(timeout * 1000)}")
-                else:
-                    conn.exec_driver_sql(f"SET SESSION max_statement_time = {float(timeout)}")
-                for statement in statements:
-                    conn.exec_driver_sql(statement.rstrip(";"))
-        except SQLAlchemyError as exc:
+                # The driver's own cursor, without parameters: a '%' in the SQL is just a '%'.
+                cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+                try:
+                    if dialect == "postgresql":
+                        cursor.execute(f"SET LOCAL statement_timeout = {int(timeout * 1000)}")
+                    else:
+                        cursor.execute(f"SET SESSION max_statement_time = {float(timeout)}")
+                    for statement in statements:
+                        cursor.execute(statement.rstrip(";"))
+                finally:
+                    cursor.close()
+        except _DB_ERRORS as exc:
             text = str(getattr(exc, "orig", exc)).lower()
             if "statement timeout" in text or "max_statement_time" in text or "query execution was interrupted" \
                     in text:

@@ -18,7 +18,6 @@ Example:
 
 from __future__ import annotations
 
-import getpass
 import json
 import os
 import socket
@@ -31,6 +30,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy.engine import Connection
 
+from datastage.config import AccessGrant
 from datastage.db import dialect_of, parse_url, redact_url
 from datastage.errors import TargetError
 from datastage.schema import SchemaModel, TableInfo
@@ -68,17 +68,10 @@ class RollbackResult:
 
 def lock_holder_info(run_id: str, environment: str) -> dict[str, Any]:
     """Who holds a refresh lock, recorded so a second refresh can name them."""
-    from datastage.history import utc_now
+    from datastage.history import current_user, utc_now
 
-    return {"run_id": run_id, "environment": environment, "user": _user(), "host": socket.gethostname(),
+    return {"run_id": run_id, "environment": environment, "user": current_user(), "host": socket.gethostname(),
             "pid": os.getpid(), "started_at": utc_now()}
-
-
-def _user() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return str(os.getuid())
 
 
 def describe_holder(info: dict[str, Any] | None) -> str:
@@ -137,6 +130,18 @@ class Shadow(ABC):
     def sql_name(self, table: TableInfo, conn: Connection) -> str:
         """The quoted name of ``table`` as seen from a :meth:`connect` connection."""
         return conn.dialect.identifier_preparer.quote(table.name)
+
+    def hook_url(self) -> str | None:
+        """A URL that opens the shadow (for ``post_load`` shell hooks), or None."""
+        return None
+
+    def hook_connection(self) -> AbstractContextManager[Connection]:
+        """A connection where unqualified table names mean the shadow's tables (``post_load`` SQL hooks)."""
+        return self.connect()
+
+    def grant(self, grants: list[AccessGrant]) -> None:
+        """Give each role read or write access to the shadow's tables."""
+        raise TargetError("this target has no access control; remove access: from the environment")
 
 
 class Target(ABC):

@@ -12,11 +12,11 @@ Example:
 
 from __future__ import annotations
 
-import getpass
+import logging
 import os
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,10 +29,12 @@ from sqlalchemy.exc import SQLAlchemyError
 from datastage import __version__
 from datastage.checkspec import CheckSettings, parse_check_settings
 from datastage.config import Environment, Project
-from datastage.db import db_error_message, make_engine, redact_url, same_database, snapshot
+from datastage.db import db_error_message, dialect_of, make_engine, parse_url, redact_url, same_database, snapshot
+from datastage.envops import RefreshOps
 from datastage.errors import (
     EXIT_OK,
     EXIT_VERIFY,
+    ConfigError,
     DatastageError,
     MaskingKeyError,
     RulesError,
@@ -43,12 +45,14 @@ from datastage.errors import (
 from datastage.extract import ExtractResult, extract_table
 from datastage.history import (
     append_history,
+    current_user,
     last_schema,
     new_run_id,
     save_schema,
     schema_drift,
     utc_now,
 )
+from datastage.hooks import HookFailed
 from datastage.leakcheck import LeakIndex, scan_loaded_copy
 from datastage.load import LoadResult, Shadow, Target, open_target
 from datastage.masking.check import new_columns_of
@@ -59,8 +63,17 @@ from datastage.report import ReportPaths, compose_report, sign_report, subset_sp
 from datastage.scan import DEFAULT_SAMPLE_ROWS, ScanResult, scan_source
 from datastage.schema import SchemaModel, TableInfo, reflect
 from datastage.subset import SubsetPlan, plan_subset
-from datastage.verify import CheckResult, VerifyResult, apply_severity, check_k_anonymity, verify_structure
+from datastage.verify import (
+    CheckResult,
+    VerifyResult,
+    apply_severity,
+    check_foreign_keys,
+    check_k_anonymity,
+    check_row_counts,
+    check_unique_keys,
+)
 
+log = logging.getLogger("datastage.refresh")
 DEFAULT_BATCH_SIZE = 10_000
 
 
@@ -74,7 +87,7 @@ class Progress(Protocol):
     def advance(self, rows: int) -> None: ...
 
 
-class _NoProgress:
+class NoProgress:
     def stage(self, name: str) -> None:
         pass
 
@@ -179,6 +192,9 @@ def check_target_safety(project: Project, env: Environment) -> None:
     if same_database(project.source_url, env.url):
         raise SafetyError(f"the target of '{env.name}' ({redact_url(env.url)}) is the source database; refusing "
                           "to write to it", file=str(project.path), key=f"environments.{env.name}.url")
+    if env.access and dialect_of(parse_url(env.url)) == "sqlite":
+        raise ConfigError("a SQLite database has no access control; remove access: or use a server target",
+                          file=str(project.path), key=f"environments.{env.name}.access")
 
 
 def rules_path(env: Environment, rules: str | os.PathLike[str] | None, project: Project) -> Path:
@@ -257,7 +273,7 @@ def _context(project: Project, env: Environment, kind: str, trigger: str) -> dic
             "config": str(project.path), "subset_spec": subset_spec_dict(env)}
 
 
-def _load(conn: Connection, result: PlanResult, shadow: Shadow, target: Target, key: MaskingKey,
+def load_into_shadow(conn: Connection, result: PlanResult, shadow: Shadow, target: Target, key: MaskingKey,
           env: Environment, progress: Progress, batch_size: int,
           leaks: LeakIndex | None = None) -> tuple[LoadResult, ExtractResult, dict[str, MaskStats]]:
     load = LoadResult(shadow=shadow.name)
@@ -317,15 +333,22 @@ def _stream(conn: Connection, shadow: Shadow, table: TableInfo, plan: Any, engin
         return shadow.stream_table(conn, table, plan, engine, batch_size, progress, leaks)
 
 
-def _verify(result: PlanResult, shadow: Shadow, load: LoadResult, extracted: ExtractResult,
+def verify_shadow(result: PlanResult, shadow: Shadow, load: LoadResult, extracted: ExtractResult,
             leaks: LeakIndex | None = None, key: MaskingKey | None = None,
-            batch_size: int = DEFAULT_BATCH_SIZE) -> VerifyResult:
+            batch_size: int = DEFAULT_BATCH_SIZE, after_counts: Callable[[], None] | None = None) -> VerifyResult:
+    """Every check on the loaded shadow. ``after_counts`` (post_load hooks, grants) runs once the
+    row counts are taken, so the other checks see the copy exactly as it will go live."""
     started = time.monotonic()
+    with step("verify"), shadow.connect() as conn:
+        counts = check_row_counts(conn, result.tables, load.rows, lambda t: shadow.sql_name(t, conn))
+    if after_counts is not None:
+        after_counts()
     with step("verify"), shadow.connect() as conn:
         def name_of(table: TableInfo) -> str:
             return shadow.sql_name(table, conn)
 
-        checks = verify_structure(conn, result.model, result.tables, load.rows, name_of)
+        checks = [counts, check_foreign_keys(conn, result.model, result.tables, name_of),
+                  check_unique_keys(conn, result.tables, name_of)]
         if leaks is not None and key is not None:
             checks += scan_loaded_copy(conn, result, leaks, key, result.checks, name_of, batch_size)
         loaded = {t.key: t for t in result.tables}
@@ -354,11 +377,14 @@ def run_refresh(
     progress: Progress | None = None,
 ) -> RefreshResult:
     """Refresh one environment. Verification failures return exit code 3; other failures raise."""
-    progress = progress or _NoProgress()
+    progress = progress or NoProgress()
     started = time.monotonic()
     env = project.environment(environment)
     context = _context(project, env, "refresh", trigger)
     run_id, started_at = context["run_id"], context["started_at"]
+    ops = RefreshOps(project, env, run_id)
+    context["operations"] = ops
+    log.info("refresh started", extra={"environment": env.name, "run_id": run_id, "trigger": trigger})
     try:
         check_target_safety(project, env)
         path = rules_path(env, rules, project)
@@ -373,6 +399,7 @@ def run_refresh(
             with target.lock(run_id):
                 with step("load"):
                     target.cleanup_stale()
+                ops.run("pre_refresh", ops.target_connection())
                 progress.stage("plan")
                 with snapshot(source) as conn:
                     with step("plan"):
@@ -383,11 +410,18 @@ def run_refresh(
                     try:
                         progress.stage("copy")
                         leaks = LeakIndex.for_plan(key, planned)
-                        load, extracted, stats = _load(conn, planned, shadow, target, key, env, progress,
+                        load, extracted, stats = load_into_shadow(conn, planned, shadow, target, key, env, progress,
                                                        batch_size, leaks)
                         context.update(load=load, stats=stats)
                         progress.stage("verify")
-                        verified = _verify(planned, shadow, load, extracted, leaks, key, batch_size)
+
+                        def post_load() -> None:
+                            ops.run("post_load", shadow.hook_connection,
+                                    DATASTAGE_SHADOW_URL=shadow.hook_url() or "")
+                            with step("access"):
+                                ops.grant(shadow)
+
+                        verified = verify_shadow(planned, shadow, load, extracted, leaks, key, batch_size, post_load)
                         context["verify"] = verified
                         if verified.verdict != "fail":
                             with step("swap"):
@@ -400,12 +434,19 @@ def run_refresh(
                     except BaseException:
                         shadow.discard()
                         raise
+                if verified.verdict != "fail":
+                    _post_refresh(ops, env, target)
         finally:
             source.dispose()
     except DatastageError as exc:
+        ops.run_recorded("on_failure", ops.target_connection(), DATASTAGE_ERROR=str(exc), DATASTAGE_VERDICT="error")
         _record_failure(project, context, exc, started)
+        ops.notify(context_summary(context, "error", exc.exit_code, str(exc)))
         raise
     verdict = verified.verdict
+    if verdict == "fail":
+        ops.run_recorded("on_failure", ops.target_connection(), DATASTAGE_VERDICT="fail",
+                         DATASTAGE_ERROR="; ".join(c.summary for c in verified.failed))
     exit_code = EXIT_VERIFY if verdict == "fail" else EXIT_OK
     finished_at = utc_now()
     report = build_report(context | {"finished_at": finished_at, "verdict": verdict, "exit_code": exit_code,
@@ -416,13 +457,39 @@ def run_refresh(
         append_history(project.state_dir, entry)
         if verdict != "fail":
             save_schema(project.state_dir, env.name, planned.columns)
-    return RefreshResult(
+    result = RefreshResult(
         run_id=run_id, environment=env.name, verdict=verdict, exit_code=exit_code, report=paths,
         started_at=started_at, finished_at=finished_at, seconds=time.monotonic() - started,
         tables=len(planned.tables), rows=load.total_rows,
         masked_columns=sum(len(planned.policy.masked_columns(t.key)) for t in planned.tables),
         checks=verified.checks, plan=planned, load=load, verify=verified,
     )
+    log.info("refresh finished", extra={"environment": env.name, "run_id": run_id, "verdict": verdict,
+                                        "exit_code": exit_code, "rows": load.total_rows,
+                                        "seconds": round(result.seconds, 3)})
+    ops.notify(result.to_dict() | {"trigger": trigger})
+    return result
+
+
+def _post_refresh(ops: RefreshOps, env: Environment, target: Target) -> None:
+    """``post_refresh`` hooks on the new copy; a failing one rolls back when the environment says so."""
+    try:
+        ops.run("post_refresh", ops.target_connection())
+    except HookFailed as exc:
+        if not env.rollback_on_failure:
+            raise
+        with step("rollback"):
+            target.rollback()
+        ops.rolled_back = True
+        raise HookFailed(f"{exc.message}; rolled back to the previous copy", step=exc.step) from None
+
+
+def context_summary(context: dict[str, Any], verdict: str, exit_code: int, error: str | None) -> dict[str, Any]:
+    """The notification summary of a refresh that ended without a result object."""
+    return {"run_id": context["run_id"], "environment": context["environment"], "trigger": context["trigger"],
+            "verdict": verdict, "exit_code": exit_code, "started_at": context["started_at"],
+            "finished_at": utc_now(), "error": error, "report_json": context.get("report_json"),
+            "report_html": context.get("report_html")}
 
 
 def _history_entry(context: dict[str, Any], verdict: str, exit_code: int, finished_at: str, started: float,
@@ -453,12 +520,5 @@ def _record_failure(project: Project, context: dict[str, Any], exc: DatastageErr
 
 def build_report(context: dict[str, Any], key: MaskingKey | None) -> dict[str, Any]:
     """The report dictionary from what the run produced so far (see :mod:`datastage.report`), signed."""
-    context = context | {"actor": _actor(), "host": socket.gethostname(), "datastage_version": __version__}
+    context = context | {"actor": current_user(), "host": socket.gethostname(), "datastage_version": __version__}
     return sign_report(compose_report(context), key)
-
-
-def _actor() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return str(os.getuid())

@@ -169,6 +169,8 @@ def compose_report(context: dict[str, Any]) -> dict[str, Any]:
         "schema_drift": planned.drift if planned else {},
         "lossy_mappings": load.lossy_mappings if load else [],
         "load_notes": load.notes if load else [],
+        "operations": (ops.to_report() if (ops := context.get("operations")) is not None
+                       else {"hooks": [], "access": [], "rolled_back": False}),
     }
     if planned is not None:
         for row in planned.table_rows():

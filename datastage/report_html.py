@@ -170,6 +170,32 @@ def _subset(report: dict[str, Any]) -> str:
     return "".join(out)
 
 
+def _operations(report: dict[str, Any]) -> str:
+    ops = report.get("operations") or {}
+    hooks, access = ops.get("hooks") or [], ops.get("access") or []
+    if not hooks and not access and not ops.get("rolled_back"):
+        return ""
+    out = ["<h2>Hooks and access</h2>"]
+    if ops.get("rolled_back"):
+        out.append("<p class='FAIL' id='rolled-back'>A post_refresh hook failed: the previous copy was rolled "
+                   "back in.</p>")
+    if hooks:
+        out.append("<table id='hooks'><thead><tr><th>Point</th><th>Hook</th><th>Outcome</th><th>Seconds</th>"
+                   "</tr></thead><tbody>")
+        for hook in hooks:
+            status = str(hook.get("status"))
+            css = "PASS" if status == "ok" else ("WARN" if hook.get("warn_only") else "FAIL")
+            exit_code = f" (exit {hook['exit_code']})" if hook.get("exit_code") not in (None, 0) else ""
+            out.append(f"<tr><td>{_e(hook.get('point'))}</td><td><code>{_e(hook.get('command'))}</code></td>"
+                       f"<td class='{css}'>{_e(status)}{_e(exit_code)}</td>"
+                       f"<td class='num'>{_e(hook.get('seconds'))}</td></tr>")
+        out.append("</tbody></table>")
+    if access:
+        grants = ", ".join(f"{g.get('role')} ({g.get('privileges')})" for g in access)
+        out.append(f"<p id='access'>Access granted on the new copy: {_e(grants)}.</p>")
+    return "".join(out)
+
+
 def _drift(report: dict[str, Any]) -> str:
     drift = report.get("schema_drift") or {}
     items = [f"<li>{_e(k.replace('_', ' '))}: {_e(', '.join(v))}</li>" for k, v in drift.items() if v]
@@ -215,5 +241,6 @@ def render_html(report: dict[str, Any]) -> str:
     if report.get("error"):
         parts.append(f"<div class='errorbox' id='error'><b>Error:</b> {_e(report['error'])}</div>")
     parts += [_cards(report), _provenance(report), _checks(report), _columns(report), _subset(report),
-              _drift(report), _legal(report), _signature(report), "</main>", _embedded(report), "</body></html>\n"]
+              _operations(report), _drift(report), _legal(report), _signature(report), "</main>",
+              _embedded(report), "</body></html>\n"]
     return "".join(parts)

@@ -145,15 +145,6 @@ def check_unique_keys(conn: Connection, tables: list[TableInfo], name_of: NameOf
     return CheckResult("unique_keys", "PASS", f"all {checked} primary and unique keys hold", {"checked": checked})
 
 
-def verify_structure(conn: Connection, model: SchemaModel, tables: list[TableInfo], expected: dict[str, int],
-                     name_of: NameOf) -> list[CheckResult]:
-    """Row counts, foreign keys and unique keys of the loaded shadow."""
-    return [
-        check_row_counts(conn, tables, expected, name_of),
-        check_foreign_keys(conn, model, tables, name_of),
-        check_unique_keys(conn, tables, name_of),
-    ]
-
 
 def check_k_anonymity(conn: Connection, tables: dict[str, TableInfo], quasi: QuasiIdentifierSet,
                       name_of: NameOf, severity: str = "fail") -> CheckResult:

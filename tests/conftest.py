@@ -32,8 +32,14 @@ def _unavailable(reason: str) -> None:
 
 
 def datasets_dir() -> Path:
-    """The shared sample datasets (``$DATASTAGE_DATASETS`` or ``../shared/datasets``)."""
-    return Path(os.environ.get("DATASTAGE_DATASETS") or ROOT.parent / "shared" / "datasets")
+    """The shared sample datasets: ``$DATASTAGE_DATASETS``, else ``../shared/datasets`` next to the
+    checkout (or next to one of its parent folders, for checkouts in a subfolder)."""
+    if os.environ.get("DATASTAGE_DATASETS"):
+        return Path(os.environ["DATASTAGE_DATASETS"])
+    for folder in ROOT.parents:
+        if (folder / "shared" / "datasets").is_dir():
+            return folder / "shared" / "datasets"
+    return ROOT.parent / "shared" / "datasets"
 
 
 @pytest.fixture

@@ -31,6 +31,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import mysql as mysql_dialect
 from sqlalchemy.engine import Connection, Engine
 
+from datastage.config import AccessGrant
 from datastage.db import make_engine, parse_url
 from datastage.ddl import build_tables
 from datastage.errors import LockHeld, TargetError
@@ -88,6 +89,7 @@ class MysqlTarget(Target):
     def __init__(self, url: str, environment: str, options: dict[str, Any] | None = None) -> None:
         super().__init__(url, environment, options)
         parsed = parse_url(url)
+        self.parsed = parsed
         self.database = parsed.database or ""
         if not self.database:
             raise TargetError(f"the target URL of {environment} names no database")
@@ -373,6 +375,31 @@ class MysqlShadow(Shadow):
 
     def connect(self) -> AbstractContextManager[Connection]:
         return self._connect()
+
+    def hook_url(self) -> str | None:
+        url = self.target.parsed.set(drivername="mysql", database=self.database)
+        return url.render_as_string(hide_password=False)
+
+    @contextmanager
+    def _hook_connect(self) -> Iterator[Connection]:
+        with self._connect() as conn:
+            conn.exec_driver_sql(f"USE {quote(self.database)}")
+            yield conn
+
+    def hook_connection(self) -> AbstractContextManager[Connection]:
+        return self._hook_connect()
+
+    def grant(self, grants: list[AccessGrant]) -> None:
+        # MariaDB keeps table privileges by name and RENAME TABLE does not move them, so the
+        # grant is on the environment's database: it covers the new copy once it is swapped in.
+        with my_errors("granting access"), self._db().cursor() as cursor:
+            for grant in grants:
+                user, _, host = grant.role.partition("@")
+                grantee = "'" + user.strip("'`\"").replace("'", "''") + "'"
+                if host:
+                    grantee += "@'" + host.strip("'`\"").replace("'", "''") + "'"
+                privileges = "SELECT, INSERT, UPDATE, DELETE" if grant.privileges == "write" else "SELECT"
+                cursor.execute(f"GRANT {privileges} ON {quote(self.target.database)}.* TO {grantee}")
 
     def record_refresh(self, row: dict[str, Any], previous: list[dict[str, Any]]) -> None:
         name = qualified(self.database, REFRESH_LOG_TABLE)

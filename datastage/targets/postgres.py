@@ -36,6 +36,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.engine import Connection, Engine
 
+from datastage.config import AccessGrant
 from datastage.db import make_engine, parse_url
 from datastage.ddl import build_tables
 from datastage.errors import ConfigError, LockHeld, TargetError
@@ -526,6 +527,40 @@ class PostgresShadow(Shadow):
 
     def connect(self) -> AbstractContextManager[Connection]:
         return self._connect()
+
+    def _search_path_value(self) -> str:
+        return ", ".join(quote_ident(s) for s in self.shadow_of.values())
+
+    def hook_url(self) -> str | None:
+        url = self.target.parsed.set(drivername="postgresql")
+        url = url.update_query_dict({"options": f"-csearch_path={','.join(self.shadow_of.values())}"})
+        return url.render_as_string(hide_password=False)
+
+    @contextmanager
+    def _hook_connect(self) -> Iterator[Connection]:
+        with self._connect() as conn:
+            conn.exec_driver_sql(f"SET search_path = {self._search_path_value()}")
+            conn.commit()
+            yield conn
+
+    def hook_connection(self) -> AbstractContextManager[Connection]:
+        return self._hook_connect()
+
+    def grant(self, grants: list[AccessGrant]) -> None:
+        conn = self.target.raw()
+        try:
+            for grant in grants:
+                role = quote_ident(grant.role)
+                tables = "SELECT, INSERT, UPDATE, DELETE" if grant.privileges == "write" else "SELECT"
+                sequences = "USAGE, SELECT, UPDATE" if grant.privileges == "write" else "USAGE, SELECT"
+                with pg_errors(f"granting {grant.privileges} access to {grant.role}"):
+                    for schema in self.shadow_of.values():
+                        conn.execute(f"GRANT USAGE ON SCHEMA {quote_ident(schema)} TO {role}")
+                        conn.execute(f"GRANT {tables} ON ALL TABLES IN SCHEMA {quote_ident(schema)} TO {role}")
+                        conn.execute(f"GRANT {sequences} ON ALL SEQUENCES IN SCHEMA {quote_ident(schema)} TO {role}")
+            conn.commit()
+        finally:
+            conn.close()
 
     def record_refresh(self, row: dict[str, Any], previous: list[dict[str, Any]]) -> None:
         name = qualified(self.shadow_schema(None), REFRESH_LOG_TABLE)

@@ -252,6 +252,9 @@ class SqliteShadow(Shadow):
     def connect(self) -> AbstractContextManager[Connection]:
         return self._connect()
 
+    def hook_url(self) -> str | None:
+        return f"sqlite:///{self.path}"
+
     def record_refresh(self, row: dict[str, Any], previous: list[dict[str, Any]]) -> None:
         conn = self._db()
         columns = ", ".join(f"{c} TEXT" for c in REFRESH_LOG_COLUMNS)
