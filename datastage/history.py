@@ -105,13 +105,17 @@ def last_schema(state_dir: Path, environment: str) -> dict[str, list[str]] | Non
     return {str(k): list(v) for k, v in data.items()} if isinstance(data, dict) else None
 
 
+def write_state(path: Path, data: Any) -> None:
+    """Write a JSON state file atomically (a reader sees the old or the new file, never half of one)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=1, sort_keys=True, default=str), encoding="utf-8")
+    os.replace(tmp, path)
+
+
 def save_schema(state_dir: Path, environment: str, columns: dict[str, list[str]]) -> None:
     """Record the columns seen by this refresh (for the next refresh's drift check)."""
-    path = state_dir / "schemas" / f"{environment}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(columns, indent=1, sort_keys=True), encoding="utf-8")
-    os.replace(tmp, path)
+    write_state(state_dir / "schemas" / f"{environment}.json", columns)
 
 
 def schema_drift(previous: dict[str, list[str]] | None, current: dict[str, list[str]]) -> dict[str, list[str]]:

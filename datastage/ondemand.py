@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import re
 import secrets
 import time
@@ -33,7 +32,7 @@ from datastage import __version__
 from datastage.config import Environment, Project, SubsetSpec
 from datastage.db import db_error_message, dialect_of, make_engine, parse_url, redact_url, same_database, snapshot
 from datastage.errors import DatastageError, SafetyError, TargetError, UsageError, VerificationFailed
-from datastage.history import append_history, current_user, new_run_id, read_history, utc_now
+from datastage.history import append_history, current_user, new_run_id, read_history, utc_now, write_state
 from datastage.load import open_target
 from datastage.masking.keys import MaskingKey, MaskingKeyError, load_key
 from datastage.masking.policy import policy_from_text, resolve_policy
@@ -92,11 +91,7 @@ def load_registry(project: Project) -> dict[str, Provisioned]:
 
 
 def save_registry(project: Project, registry: dict[str, Provisioned]) -> None:
-    path = registry_path(project)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({k: asdict(v) for k, v in sorted(registry.items())}, indent=1), encoding="utf-8")
-    os.replace(tmp, path)
+    write_state(registry_path(project), {k: asdict(v) for k, v in registry.items()})
 
 
 def derived_url(env_url: str, name: str) -> str:

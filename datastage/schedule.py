@@ -17,7 +17,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import os
 import signal
 import threading
 import zoneinfo
@@ -31,6 +30,7 @@ from croniter import croniter
 
 from datastage.config import Project
 from datastage.errors import ConfigError, DatastageError, LockHeld
+from datastage.history import write_state
 
 log = logging.getLogger("datastage.schedule")
 DEFAULT_POLL_SECONDS = 30.0
@@ -114,12 +114,7 @@ def load_state(project: Project) -> dict[str, EnvState]:
 
 
 def save_state(project: Project, state: dict[str, EnvState]) -> None:
-    path = state_path(project)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({k: asdict(v) for k, v in state.items()}, indent=1, sort_keys=True),
-                   encoding="utf-8")
-    os.replace(tmp, path)
+    write_state(state_path(project), {k: asdict(v) for k, v in state.items()})
 
 
 def due(project: Project, now: dt.datetime, state: dict[str, EnvState]) -> list[tuple[Schedule, dt.datetime]]:

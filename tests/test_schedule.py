@@ -174,7 +174,7 @@ def test_schedule_list_shows_next_runs(demo_project: Path) -> None:
 
 
 def test_schedule_run_once_exits_with_the_refresh_code(demo_project: Path) -> None:
-    _add_schedule(demo_project, '"* * * * *"')
+    _add_schedule(demo_project, '"0 0 1 1 *"')  # once a year: due now, and not again a moment later
     log_file = demo_project.parent / "logs" / "datastage.log"
     result = CliRunner().invoke(main, ["schedule", "run", "--once", "--config", str(demo_project),
                                        "--log-file", str(log_file)])
