@@ -114,74 +114,108 @@ CAPITALISED = re.compile(r"\b[A-Z][^\W\d_]+\b")
 
 @dataclass
 class Tokens:
-    """Identifier tokens (``kind:token``) found in a batch of text, and the card numbers seen."""
+    """Identifier tokens (``kind:token``) found in a batch of text, the value each came from, and
+    the values holding test card numbers."""
 
     tokens: list[str] = field(default_factory=list)
-    test_cards: int = 0
+    origins: list[int] = field(default_factory=list)
+    test_card_origins: list[int] = field(default_factory=list)
+
+    @property
+    def test_cards(self) -> int:
+        return len(self.test_card_origins)
 
     def series(self) -> pd.Series:
         return pd.Series(self.tokens, dtype=object)
+
+    def add(self, kind: str, token: str, origin: int) -> None:
+        self.tokens.append(f"{kind}:{token}")
+        self.origins.append(origin)
 
 
 def _joined(values: pd.Series) -> str:
     return SEP.join(values.tolist())
 
 
+class _Locator:
+    """Which value of a joined batch text a character position belongs to."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self._ends: list[int] | None = None
+
+    def __call__(self, position: int) -> int:
+        if self._ends is None:
+            ends, start = [], 0
+            while (found := self.text.find(SEP, start)) != -1:
+                ends.append(found)
+                start = found + 1
+            self._ends = ends
+        return bisect.bisect_left(self._ends, position)
+
+
 def identifier_tokens(values: pd.Series, *, phones: bool = True, names: bool = False,
                       whole_phone: bool = False) -> Tokens:
     """Normalised identifier tokens in text values: e-mail, card, IBAN, SSN, NI, phone (and name pairs).
 
-    The batch is scanned as one joined text, so each pattern runs once per batch.
+    The batch is scanned as one joined text, so each pattern runs once per batch; each token
+    records the position in ``values`` of the value it came from.
     """
     found = Tokens()
     if values.empty:
         return found
     text = _joined(values)
-    out = found.tokens
+    where = _Locator(text)
     if "@" in text:
-        out += ["email:" + m.lower() for m in pii.EMAIL_RE.findall(text)]
+        for match in pii.EMAIL_RE.finditer(text):
+            found.add("email", match.group(0).lower(), where(match.start()))
     if re.search(r"\d\d", text):
-        for raw in pii.CARD_IN_TEXT.findall(text):
-            digits = re.sub(r"\D", "", raw)
+        for match in pii.CARD_IN_TEXT.finditer(text):
+            digits = re.sub(r"\D", "", match.group(0))
             if pii.plausible_card(digits):
                 if is_test_card(digits):
-                    found.test_cards += 1
+                    found.test_card_origins.append(where(match.start()))
                 else:
-                    out.append("card:" + digits)
+                    found.add("card", digits, where(match.start()))
         upper = text.upper()
-        out += ["iban:" + i.replace(" ", "") for i in pii.IBAN_IN_TEXT.findall(upper) if pii.iban_valid(i)]
-        out += ["ssn:" + m.replace("-", "") for m in pii.SSN_RE.findall(text)]
-        out += ["ni:" + m.replace(" ", "") for m in pii.UK_NI_RE.findall(upper)]
+        for match in pii.IBAN_IN_TEXT.finditer(upper):
+            if pii.iban_valid(match.group(0)):
+                found.add("iban", match.group(0).replace(" ", ""), where(match.start()))
+        for match in pii.SSN_RE.finditer(text):
+            found.add("ssn", match.group(0).replace("-", ""), where(match.start()))
+        for match in pii.UK_NI_RE.finditer(upper):
+            found.add("ni", match.group(0).replace(" ", ""), where(match.start()))
         if phones:
             spans = [m.span() for m in pii.PHONE_IN_TEXT.finditer(text)]
-            numbers = [text[a:b] for a, b in spans]
             if whole_phone:
                 starts = [a for a, _ in spans]
                 for match in WHOLE_PHONE.finditer(text):  # whole values the in-text pattern did not find
                     first = bisect.bisect_left(starts, match.start())
                     if first == len(starts) or starts[first] >= match.end():
-                        numbers.append(match.group(0))
-            for number in numbers:
-                digits = re.sub(r"\D", "", number)
+                        spans.append(match.span())
+            for a, b in spans:
+                digits = re.sub(r"\D", "", text[a:b])
                 if 8 <= len(digits) <= 15:
-                    out.append("phone:" + digits[-10:])
+                    found.add("phone", digits[-10:], where(a))
     if names:
-        out += name_bigrams(values)
+        for token, origin in name_bigrams(values):
+            found.tokens.append(token)
+            found.origins.append(origin)
     return found
 
 
-def _pairs(words: list[str], starts: np.ndarray, text: str) -> list[tuple[str, str]]:
-    """Consecutive words of the same value (no separator between them)."""
+def _pairs(words: list[str], starts: np.ndarray, text: str) -> list[tuple[str, str, int]]:
+    """Consecutive words of the same value (no separator between them), with that value's position."""
     if len(words) < 2:
         return []
     seps = np.cumsum(np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32) == 0)
     rows = seps[starts]
     same = np.flatnonzero(rows[:-1] == rows[1:])
-    return [(words[i], words[i + 1]) for i in same]
+    return [(words[i], words[i + 1], int(rows[i])) for i in same]
 
 
-def name_bigrams(values: pd.Series, mode: str = "all") -> list[str]:
-    """``name:first last`` tokens of consecutive words (folded).
+def name_bigrams(values: pd.Series, mode: str = "all") -> list[tuple[str, int]]:
+    """``(name:first last, value position)`` for pairs of consecutive words (folded).
 
     ``all``: every pair (what the target is searched for); ``names``: pairs with a
     distinctive word, from columns holding names; ``text``: capitalised pairs in free
@@ -191,19 +225,20 @@ def name_bigrams(values: pd.Series, mode: str = "all") -> list[str]:
         return []
     if mode == "text":
         text = _joined(values)
+        where = _Locator(text)
         matches = list(CAPITALISED.finditer(text))
         firsts = pii.first_names()
         # A name is two capitalised words with only spaces between them (not across a full stop).
-        pairs = [(pii.fold(a.group(0)), pii.fold(b.group(0))) for a, b in itertools.pairwise(matches)
+        found = [(pii.fold(a.group(0)), pii.fold(b.group(0)), where(a.start())) for a, b in itertools.pairwise(matches)
                  if text[a.end():b.start()].isspace()]
-        return [f"name:{a} {b}" for a, b in pairs
+        return [(f"name:{a} {b}", row) for a, b, row in found
                 if a in firsts and (pii.distinctive_name(a) or pii.distinctive_name(b))]
     text = pii.fold(_joined(values))
     matches = list(pii.WORD_RE.finditer(text))
     pairs = _pairs([m.group(0) for m in matches], np.array([m.start() for m in matches], dtype=np.int64), text)
     if mode == "all":
-        return [f"name:{a} {b}" for a, b in pairs]
-    return [f"name:{a} {b}" for a, b in pairs if pii.distinctive_name(a) or pii.distinctive_name(b)]
+        return [(f"name:{a} {b}", row) for a, b, row in pairs]
+    return [(f"name:{a} {b}", row) for a, b, row in pairs if pii.distinctive_name(a) or pii.distinctive_name(b)]
 
 
 @dataclass
@@ -310,9 +345,10 @@ class LeakIndex:
             if column not in batch.columns:
                 continue
             text = _text(batch[column])
-            tokens = identifier_tokens(text, phones=how["phones"], whole_phone=how["phones"]).tokens
+            distinct = pd.Series(text.unique(), dtype=object)  # a set of tokens: each value once is enough
+            tokens = identifier_tokens(distinct, phones=how["phones"], whole_phone=how["phones"]).tokens
             if how["names"]:
-                tokens += name_bigrams(text, "names" if how["whole_names"] else "text")
+                tokens += [t for t, _ in name_bigrams(distinct, "names" if how["whole_names"] else "text")]
             self._add(table, column, tokens, how["masked"])
         if table in self.name_pairs:
             first, last = self.name_pairs[table]
@@ -483,7 +519,11 @@ def scan_loaded_copy(conn: Connection, planned: PlanResult, index: LeakIndex, ke
                                 excused.update({"fixed_points": fixed, "fake_pool": pooled})
                 if column not in text_columns:
                     continue
-                found = identifier_tokens(text, whole_phone=True, names=names_wanted)
+                # Each distinct value is searched once; its tokens count as often as it occurs.
+                counts = text.value_counts(sort=False)
+                found = identifier_tokens(pd.Series(counts.index, dtype=object), whole_phone=True, names=names_wanted)
+                occurs = counts.to_numpy()
+                weights = occurs[np.asarray(found.origins, dtype=np.int64)] if found.origins else np.zeros(0, int)
                 if label not in exempt["leak_identifiers"]:
                     ident_tally.values += len(text)
                     tokens = found.series()
@@ -497,17 +537,17 @@ def scan_loaded_copy(conn: Connection, planned: PlanResult, index: LeakIndex, ke
                         rest = hit & ~excused
                         if rest.any():
                             excused[rest] = excuser.person_pair(tokens[rest])
-                        ambiguous += int(excused.sum())
+                        ambiguous += int(weights[excused].sum())
                         hit &= ~excused
                         if hit.any():
-                            kinds = tokens[hit].str.split(":", n=1).str[0].value_counts()
-                            ident_tally.matches[label] += int(hit.sum())
+                            kinds = pd.Series(weights[hit], index=tokens[hit].str.split(":", n=1).str[0].to_numpy())
+                            ident_tally.matches[label] += int(weights[hit].sum())
                             ident_tally.by_kind.setdefault(label, Counter()).update(
-                                {str(k): int(v) for k, v in kinds.items()})
+                                {str(k): int(v) for k, v in kinds.groupby(level=0).sum().items()})
                 if label not in exempt["card_sweep"]:
                     card_tally.values += len(text)
-                    test_cards += found.test_cards
-                    live = sum(1 for t in found.tokens if t.startswith("card:"))
+                    test_cards += int(occurs[np.asarray(found.test_card_origins, dtype=np.int64)].sum())
+                    live = sum(int(w) for t, w in zip(found.tokens, weights, strict=True) if t.startswith("card:"))
                     if live:
                         card_tally.matches[label] += live
     return [

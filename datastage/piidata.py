@@ -33,8 +33,10 @@ PHONE_IN_TEXT = re.compile(r"(?<![\w+])(?:\+\d{1,3}[\s.-]?)?(?:\(\d{2,5}\)[\s.-]
 DATE_SHAPE = re.compile(r"\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}")
 CARD_SHAPE = r"\d(?:[ -]?\d){12,18}"
 # Card numbers as people and systems write them: contiguous, or in groups (4-4-4-4[-3], 4-6-5, 4-6-4).
-CARD_IN_TEXT = re.compile(r"(?<![\d.,-])(?:\d{13,19}|\d{4}(?:[ -]\d{4}){2}[ -]\d{1,7}|\d{4}(?:[ -]\d{4}){3}[ -]?\d{1,3}"
-                          r"|\d{4}[ -]\d{6}[ -]\d{4,5})(?![\d])")
+# (It starts with a digit, so the regex engine can skip ahead to digits; the look-behind then
+# checks the character before that first digit.)
+CARD_IN_TEXT = re.compile(r"\d(?<![\d.,-]\d)(?:\d{12,18}|\d{3}(?:[ -]\d{4}){2}[ -]\d{1,7}"
+                          r"|\d{3}(?:[ -]\d{4}){3}[ -]?\d{1,3}|\d{3}[ -]\d{6}[ -]\d{4,5})(?![\d])")
 IBAN = r"[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}"
 IBAN_IN_TEXT = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b")
 SSN = r"(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4}"
