@@ -191,7 +191,8 @@ def identifier_tokens(values: pd.Series, *, phones: bool = True, names: bool = F
                 starts = [a for a, _ in spans]
                 for match in WHOLE_PHONE.finditer(text):  # whole values the in-text pattern did not find
                     first = bisect.bisect_left(starts, match.start())
-                    if first == len(starts) or starts[first] >= match.end():
+                    if (first == len(starts) or starts[first] >= match.end()) and \
+                            not pii.DATE_SHAPE.fullmatch(match.group(0)):
                         spans.append(match.span())
             for a, b in spans:
                 digits = re.sub(r"\D", "", text[a:b])
@@ -217,8 +218,8 @@ def _pairs(words: list[str], starts: np.ndarray, text: str) -> list[tuple[str, s
 def name_bigrams(values: pd.Series, mode: str = "all") -> list[tuple[str, int]]:
     """``(name:first last, value position)`` for pairs of consecutive words (folded).
 
-    ``all``: every pair (what the target is searched for); ``names``: pairs with a
-    distinctive word, from columns holding names; ``text``: capitalised pairs in free
+    ``all``: every pair with a distinctive word (what the target is searched for);
+    ``names``: the same, from columns holding names; ``text``: capitalised pairs in free
     text that start with a known given name and contain a distinctive word.
     """
     if values.empty:
@@ -236,9 +237,16 @@ def name_bigrams(values: pd.Series, mode: str = "all") -> list[tuple[str, int]]:
     text = pii.fold(_joined(values))
     matches = list(pii.WORD_RE.finditer(text))
     pairs = _pairs([m.group(0) for m in matches], np.array([m.start() for m in matches], dtype=np.int64), text)
-    if mode == "all":
-        return [(f"name:{a} {b}", row) for a, b, row in pairs]
-    return [(f"name:{a} {b}", row) for a, b, row in pairs if pii.distinctive_name(a) or pii.distinctive_name(b)]
+    # Every mode keeps only pairs with a distinctive word: the source side harvests no other
+    # pairs, so in the target ("all") any other pair could never match.
+    distinctive: dict[str, bool] = {}
+
+    def rare(word: str) -> bool:
+        if word not in distinctive:
+            distinctive[word] = pii.distinctive_name(word)
+        return distinctive[word]
+
+    return [(f"name:{a} {b}", row) for a, b, row in pairs if rare(a) or rare(b)]
 
 
 @dataclass
