@@ -584,9 +584,9 @@ def _masked_result(tally: _Tally, index: LeakIndex, settings: CheckSettings) -> 
     status = _status(settings, "leak_masked_columns", total)
     if total:
         where = ", ".join(f"{k} ({v})" for k, v in sorted(tally.matches.items()))
-        summary = f"{total} value(s) of masked columns equal an original source value: {where}"
+        summary = f"{total} row(s) of masked columns still hold their original value: {where}"
     else:
-        summary = (f"no value of {tally.columns} masked column(s) equals an original source value "
+        summary = (f"no row of {tally.columns} masked column(s) still holds its original value "
                    f"({tally.values:,} values checked)")
     return CheckResult("leak_masked_columns", status, summary, figures)
 
