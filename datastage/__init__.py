@@ -11,6 +11,8 @@ compliance report for every refresh. Every CLI command has a library twin here::
 
 __version__ = "0.1.0"
 
+import logging as _logging
+
 from datastage.api import (
     check_rules,
     demo,
@@ -39,6 +41,9 @@ from datastage.errors import (
     SafetyError,
     VerificationFailed,
 )
+
+# Log records go where --log-file says, or nowhere: never Python's last-resort stderr handler.
+_logging.getLogger("datastage").addHandler(_logging.NullHandler())
 
 __all__ = [
     "ConfigError", "DatastageError", "LockHeld", "RulesError", "SafetyError", "VerificationFailed",

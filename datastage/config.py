@@ -261,7 +261,7 @@ def _environment(name: str, node: Node, base: Path) -> Environment:
         rollback_on_failure=_flag(node, "rollback_on_failure"),
         schedule=schedule,
         access=tuple(_access(n) for n in node["access"].as_list()) if node.get("access") else (),
-        notify=interpolate(node["notify"]) if node.get("notify") else None,
+        notify=_webhook(node["notify"]) if node.get("notify") else None,
         options=options,
         origin=Origin.of(node),
     )
@@ -385,6 +385,13 @@ def _hooks(node: Node) -> dict[str, tuple[HookSpec, ...]]:
             ))
         hooks[point] = tuple(specs)
     return hooks
+
+
+def _webhook(node: Node) -> str:
+    url = interpolate(node)
+    if not url.startswith(("http://", "https://")):
+        raise node.error("expected an http:// or https:// webhook URL")
+    return url
 
 
 def _flag(node: Node, key: str, default: bool = False) -> bool:

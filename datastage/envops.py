@@ -19,10 +19,10 @@ from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import SQLAlchemyError
 
 from datastage.config import Environment, Project
-from datastage.db import make_engine, parse_url, sqlite_path
-from datastage.errors import DatastageError
+from datastage.db import db_error_message, make_engine, parse_url, sqlite_path
 from datastage.hooks import HookFailed, HookResult, run_hooks, sql_runner_for
 from datastage.notify import NotifyResult, send, summary_payload
 
@@ -61,6 +61,8 @@ class RefreshOps:
         self.rolled_back = False
         self.notification: NotifyResult | None = None
         self.secrets = source_secrets(project)
+        password = parse_url(env.url).password
+        self.redact = [str(password)] if password else []  # hooks may use it; their recorded output may not
 
     def environment_variables(self, **extra: str) -> dict[str, str]:
         """What every shell hook receives (the environment's own URL; never the source's)."""
@@ -89,18 +91,24 @@ class RefreshOps:
             return []
         needs_sql = any(spec.sql for spec in specs)
         results: list[HookResult] = []
+        env_vars = self.environment_variables(**variables)
+
+        def run(runner: Any = None) -> list[HookResult]:
+            return run_hooks(point, specs, env_vars=env_vars, cwd=self.project.root, sql_runner=runner,
+                             secrets=self.secrets, redact=self.redact, raise_on_failure=raise_on_failure)
+
         try:
             if needs_sql and sql is not None:
                 with sql() as conn:
-                    results = run_hooks(point, specs, env_vars=self.environment_variables(**variables),
-                                        cwd=self.project.root, sql_runner=sql_runner_for(conn),
-                                        secrets=self.secrets, raise_on_failure=raise_on_failure)
+                    results = run(sql_runner_for(conn))
             else:
-                results = run_hooks(point, specs, env_vars=self.environment_variables(**variables),
-                                    cwd=self.project.root, secrets=self.secrets, raise_on_failure=raise_on_failure)
+                results = run()
         except HookFailed as exc:
             results = exc.results
             raise
+        except SQLAlchemyError as exc:
+            raise HookFailed(f"{point} hooks cannot reach the database: {db_error_message(exc)}",
+                             step=f"hook {point}") from None
         finally:
             self.hooks.extend(results)
             for result in results:
@@ -112,7 +120,7 @@ class RefreshOps:
         """Run hooks whose failure must not hide another outcome (``on_failure``): record, never raise."""
         try:
             self.run(point, sql, raise_on_failure=False, **variables)
-        except DatastageError as exc:
+        except Exception as exc:  # noqa: BLE001 - the refresh's own outcome must survive its on_failure hooks
             log.error("hook point failed", extra={"point": point, "error": str(exc)})
 
     def grant(self, shadow: Any) -> None:

@@ -108,9 +108,12 @@ def last_schema(state_dir: Path, environment: str) -> dict[str, list[str]] | Non
 def write_state(path: Path, data: Any) -> None:
     """Write a JSON state file atomically (a reader sees the old or the new file, never half of one)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1, sort_keys=True, default=str), encoding="utf-8")
-    os.replace(tmp, path)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.{secrets.token_hex(3)}.tmp")
+    try:
+        tmp.write_text(json.dumps(data, indent=1, sort_keys=True, default=str), encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def save_schema(state_dir: Path, environment: str, columns: dict[str, list[str]]) -> None:

@@ -16,7 +16,9 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import sqlite3
 import subprocess
 import time
@@ -102,12 +104,17 @@ def run_hooks(
     cwd: Path,
     sql_runner: SqlRunner | None = None,
     secrets: Sequence[str] = (),
+    redact: Sequence[str] = (),
     raise_on_failure: bool = True,
 ) -> list[HookResult]:
-    """Run the hooks of one point in order; raise :class:`HookFailed` on the first hard failure."""
+    """Run the hooks of one point in order; raise :class:`HookFailed` on the first hard failure.
+
+    ``secrets`` are kept out of the hooks' environment and their recorded output; ``redact``
+    (the environment's own password, which hooks may use) only out of the recorded output.
+    """
     results: list[HookResult] = []
     for spec in specs:
-        result = _run_one(point, spec, env_vars, cwd, sql_runner, secrets)
+        result = _run_one(point, spec, env_vars, cwd, sql_runner, secrets, [*secrets, *redact])
         results.append(result)
         if not result.ok and not spec.warn_only and raise_on_failure:
             detail = f" (exit code {result.exit_code})" if result.exit_code is not None else ""
@@ -120,19 +127,14 @@ def run_hooks(
 
 
 def _run_one(point: str, spec: HookSpec, env_vars: dict[str, str], cwd: Path, sql_runner: SqlRunner | None,
-             secrets: Sequence[str]) -> HookResult:
+             secrets: Sequence[str], hidden: Sequence[str]) -> HookResult:
     started = time.monotonic()
     if spec.run is not None:
         env = scrubbed_environment({**env_vars, "DATASTAGE_HOOK": point}, secrets)
-        try:
-            done = subprocess.run(spec.run, shell=True, cwd=cwd, env=env, capture_output=True, text=True,  # noqa: S602
-                                  timeout=spec.timeout, check=False)
-        except subprocess.TimeoutExpired as exc:
-            return HookResult(point, "run", spec.run, "timeout", time.monotonic() - started, spec.warn_only, None,
-                              _tail(exc.stdout, secrets) + _tail(exc.stderr, secrets))
-        status = "ok" if done.returncode == 0 else "failed"
+        code, output, timed_out = _shell(spec.run, cwd, env, spec.timeout)
+        status = "timeout" if timed_out else ("ok" if code == 0 else "failed")
         return HookResult(point, "run", spec.run, status, time.monotonic() - started, spec.warn_only,
-                          done.returncode, _tail(done.stdout + done.stderr, secrets))
+                          None if timed_out else code, _tail(output, hidden))
     sql = spec.sql or ""
     label = " ".join(sql.split())[:200]
     if sql_runner is None:
@@ -144,11 +146,37 @@ def _run_one(point: str, spec: HookSpec, env_vars: dict[str, str], cwd: Path, sq
         return HookResult(point, "sql", label, "timeout", time.monotonic() - started, spec.warn_only)
     except _DB_ERRORS as exc:
         return HookResult(point, "sql", label, "failed", time.monotonic() - started, spec.warn_only, None,
-                          _tail(db_error_message(exc), secrets))
+                          _tail(db_error_message(exc), hidden))
     return HookResult(point, "sql", label, "ok", time.monotonic() - started, spec.warn_only)
 
 
 _DB_ERRORS = (SQLAlchemyError, sqlite3.Error, psycopg.Error, pymysql.MySQLError)
+
+
+def _shell(command: str, cwd: Path, env: dict[str, str], timeout: float) -> tuple[int, bytes, bool]:
+    """(exit code, output, timed out) of a shell command in its own process group.
+
+    On timeout, or when datastage itself is interrupted, the whole group is killed, so no
+    child of the hook keeps changing the database after datastage moved on.
+    """
+    process = subprocess.Popen(command, shell=True, cwd=cwd, env=env, stdout=subprocess.PIPE,  # noqa: S602
+                               stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        output, _ = process.communicate(timeout=timeout)
+        return process.returncode, output, False
+    except subprocess.TimeoutExpired:
+        _kill_group(process)
+        output, _ = process.communicate()
+        return -1, output, True
+    except BaseException:
+        _kill_group(process)
+        process.wait()
+        raise
+
+
+def _kill_group(process: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)
 
 
 class HookTimeout(Exception):
@@ -171,8 +199,10 @@ def sql_runner_for(conn: Connection) -> SqlRunner:
                 try:
                     if dialect == "postgresql":
                         cursor.execute(f"SET LOCAL statement_timeout = {int(timeout * 1000)}")
-                    else:
+                    elif getattr(conn.dialect, "is_mariadb", False):
                         cursor.execute(f"SET SESSION max_statement_time = {float(timeout)}")
+                    else:  # MySQL bounds only SELECT statements
+                        cursor.execute(f"SET SESSION max_execution_time = {int(timeout * 1000)}")
                     for statement in statements:
                         cursor.execute(statement.rstrip(";"))
                 finally:

@@ -134,7 +134,12 @@ class Tokens:
 
 
 def _joined(values: pd.Series) -> str:
-    return SEP.join(values.tolist())
+    """The values joined by ``SEP``; a ``SEP`` inside a value becomes a space, so positions map to values."""
+    items = values.tolist()
+    text = SEP.join(items)
+    if text.count(SEP) != len(items) - 1:
+        text = SEP.join(item.replace(SEP, " ") for item in items)
+    return text
 
 
 class _Locator:

@@ -2,7 +2,7 @@
 
 The payload carries what an on-call engineer needs (environment, verdict, exit code,
 rows, duration, report paths, the error) and never a source value, password or key.
-A webhook that cannot be reached is recorded in the report, never fails the refresh.
+A webhook that cannot be reached is logged (``--log-file``), never fails the refresh.
 
 Example:
     >>> payload = summary_payload({"run_id": "r1", "environment": "staging", "verdict": "pass"})
@@ -53,24 +53,29 @@ def summary_payload(result: dict[str, Any]) -> dict[str, Any]:
 
 def display_target(url: str) -> str:
     """The webhook as it may be shown: scheme and host only (paths often carry tokens)."""
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.hostname or ''}{f':{parts.port}' if parts.port else ''}"
+    try:
+        parts = urlsplit(url)
+        port = f":{parts.port}" if parts.port else ""
+        return f"{parts.scheme}://{parts.hostname or ''}{port}"
+    except ValueError:
+        return "(invalid URL)"
 
 
 def send(url: str, payload: dict[str, Any], timeout: float = TIMEOUT_SECONDS) -> NotifyResult:
-    """POST ``payload`` as JSON to ``url``; never raises."""
+    """POST ``payload`` as JSON to ``url``; never raises, and never shows more of the URL than its host."""
     started = time.monotonic()
     target = display_target(url)
-    request = urllib.request.Request(  # noqa: S310 - the URL comes from the project's own config
-        url, data=json.dumps(payload, default=str).encode("utf-8"), method="POST",
-        headers={"Content-Type": "application/json", "User-Agent": f"datastage/{__version__}"},
-    )
     try:
+        request = urllib.request.Request(  # noqa: S310 - the URL comes from the project's own config
+            url, data=json.dumps(payload, default=str).encode("utf-8"), method="POST",
+            headers={"Content-Type": "application/json", "User-Agent": f"datastage/{__version__}"},
+        )
         with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
             status = int(response.status)
         return NotifyResult(target, 200 <= status < 300, status, time.monotonic() - started)
     except urllib.error.HTTPError as exc:
         return NotifyResult(target, False, exc.code, time.monotonic() - started, f"HTTP {exc.code}")
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        reason = getattr(exc, "reason", exc)
-        return NotifyResult(target, False, None, time.monotonic() - started, str(reason).splitlines()[0][:200])
+    except Exception as exc:  # noqa: BLE001 - a webhook never decides a refresh's outcome
+        reason = str(getattr(exc, "reason", exc)).replace(url, target)
+        first = reason.splitlines()[0][:200] if reason.strip() else type(exc).__name__
+        return NotifyResult(target, False, None, time.monotonic() - started, first)

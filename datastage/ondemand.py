@@ -206,6 +206,7 @@ def provision(project: Project, name: str, source_env: str, *, ttl: dt.timedelta
         expires_at=(now + ttl).isoformat(timespec="seconds").replace("+00:00", "Z") if ttl else None,
         created_by=current_user(), run_id=run_id, rows=rows,
     )
+    registry = load_registry(project)  # fresh: another provision may have finished meanwhile
     registry[name] = entry
     save_registry(project, registry)
     append_history(project.state_dir, {
@@ -221,9 +222,11 @@ def provision(project: Project, name: str, source_env: str, *, ttl: dt.timedelta
 def _copy(project: Project, env: Environment, copy_env: Environment, run_id: str, progress: Progress) -> int:
     """Full copy of ``env``'s current copy into ``copy_env``: shadow, load, verify, swap."""
     source = make_engine(env.url, read_only=True, role=f"database of {env.name}")
+    live = open_target(env.url, env.name, env.options)
     target = open_target(copy_env.url, copy_env.name, copy_env.options)
     try:
-        with target.lock(run_id), snapshot(source) as conn:
+        # ENV's lock keeps a refresh of ENV from swapping its copy while it is being read.
+        with live.lock(run_id), target.lock(run_id), snapshot(source) as conn:
             with step("plan"):
                 model = reflect(conn, project.source_schemas)
                 subset = plan_subset(conn, model, SubsetSpec())
@@ -271,10 +274,15 @@ def teardown(project: Project, name: str) -> Provisioned:
         known = ", ".join(sorted(registry)) or "none"
         raise UsageError(f"no on-demand environment called '{name}' (known: {known})")
     entry = registry[name]
+    if entry.source_environment not in project.environments:
+        raise UsageError(f"'{name}' was copied from environment '{entry.source_environment}', which is no longer "
+                         f"configured, so its server is unknown; drop database '{entry.database}' by hand and "
+                         f"remove '{name}' from {registry_path(project)}")
     env = project.environment(entry.source_environment)
     with step("teardown"):
         drop_database(env.url, name)
-    del registry[name]
+    registry = load_registry(project)
+    registry.pop(name, None)
     save_registry(project, registry)
     append_history(project.state_dir, {
         "run_id": new_run_id(), "environment": name, "kind": "teardown", "trigger": "cli", "verdict": "pass",
@@ -285,9 +293,23 @@ def teardown(project: Project, name: str) -> Provisioned:
 
 
 def gc(project: Project, now: dt.datetime | None = None) -> list[Provisioned]:
-    """Tear down every on-demand environment whose expiry has passed."""
+    """Tear down every on-demand environment whose expiry has passed.
+
+    One that cannot be dropped does not stop the others; the error names every failure.
+    """
     moment = now or dt.datetime.now(dt.UTC)
-    return [teardown(project, e.name) for e in list(load_registry(project).values()) if e.expired(moment)]
+    dropped: list[Provisioned] = []
+    failures: list[str] = []
+    for entry in list(load_registry(project).values()):
+        if entry.expired(moment):
+            try:
+                dropped.append(teardown(project, entry.name))
+            except DatastageError as exc:
+                failures.append(f"{entry.name}: {exc}")
+    if failures:
+        done = f"tore down {', '.join(e.name for e in dropped)}; " if dropped else ""
+        raise TargetError(f"{done}could not tear down {'; '.join(failures)}", step="gc")
+    return dropped
 
 
 def database_size(url: str) -> int | None:

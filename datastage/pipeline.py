@@ -36,6 +36,7 @@ from datastage.errors import (
     EXIT_VERIFY,
     ConfigError,
     DatastageError,
+    LockHeld,
     MaskingKeyError,
     RulesError,
     SafetyError,
@@ -397,6 +398,7 @@ def run_refresh(
         source = make_engine(project.source_url, read_only=True, role="source database")
         try:
             with target.lock(run_id):
+                context["locked"] = True  # from here on, a failure runs on_failure hooks and notifies
                 with step("load"):
                     target.cleanup_stale()
                 ops.run("pre_refresh", ops.target_connection())
@@ -429,6 +431,8 @@ def run_refresh(
                                            "datastage_version": __version__, "rows_loaded": load.total_rows}
                                 shadow.record_refresh(log_row, target.refresh_log())
                                 shadow.swap()
+                            with step("report"):
+                                save_schema(project.state_dir, env.name, planned.columns)
                         else:
                             shadow.discard()
                     except BaseException:
@@ -438,10 +442,15 @@ def run_refresh(
                     _post_refresh(ops, env, target)
         finally:
             source.dispose()
+    except LockHeld:
+        raise  # another refresh is running: nothing of ours happened, so nothing to record or announce
     except DatastageError as exc:
-        ops.run_recorded("on_failure", ops.target_connection(), DATASTAGE_ERROR=str(exc), DATASTAGE_VERDICT="error")
-        _record_failure(project, context, exc, started)
-        ops.notify(context_summary(context, "error", exc.exit_code, str(exc)))
+        if context.get("locked"):
+            ops.run_recorded("on_failure", ops.target_connection(), DATASTAGE_ERROR=str(exc),
+                             DATASTAGE_VERDICT="error")
+        paths = _record_failure(project, context, exc, started)
+        if context.get("locked"):
+            ops.notify(context_summary(context, "error", exc.exit_code, str(exc), paths))
         raise
     verdict = verified.verdict
     if verdict == "fail":
@@ -455,8 +464,6 @@ def run_refresh(
         paths = write_report(report, project.state_dir)
         entry = _history_entry(context, verdict, exit_code, finished_at, started, paths, load.total_rows)
         append_history(project.state_dir, entry)
-        if verdict != "fail":
-            save_schema(project.state_dir, env.name, planned.columns)
     result = RefreshResult(
         run_id=run_id, environment=env.name, verdict=verdict, exit_code=exit_code, report=paths,
         started_at=started_at, finished_at=finished_at, seconds=time.monotonic() - started,
@@ -477,19 +484,21 @@ def _post_refresh(ops: RefreshOps, env: Environment, target: Target) -> None:
         ops.run("post_refresh", ops.target_connection())
     except HookFailed as exc:
         if not env.rollback_on_failure:
-            raise
+            raise HookFailed(f"{exc.message}; the new copy is live (rollback_on_failure is off)",
+                             step=exc.step) from None
         with step("rollback"):
             target.rollback()
         ops.rolled_back = True
         raise HookFailed(f"{exc.message}; rolled back to the previous copy", step=exc.step) from None
 
 
-def context_summary(context: dict[str, Any], verdict: str, exit_code: int, error: str | None) -> dict[str, Any]:
+def context_summary(context: dict[str, Any], verdict: str, exit_code: int, error: str | None,
+                    paths: ReportPaths | None) -> dict[str, Any]:
     """The notification summary of a refresh that ended without a result object."""
     return {"run_id": context["run_id"], "environment": context["environment"], "trigger": context["trigger"],
             "verdict": verdict, "exit_code": exit_code, "started_at": context["started_at"],
-            "finished_at": utc_now(), "error": error, "report_json": context.get("report_json"),
-            "report_html": context.get("report_html")}
+            "finished_at": utc_now(), "error": error, "report_json": str(paths.json) if paths else None,
+            "report_html": str(paths.html) if paths else None}
 
 
 def _history_entry(context: dict[str, Any], verdict: str, exit_code: int, finished_at: str, started: float,
@@ -504,7 +513,8 @@ def _history_entry(context: dict[str, Any], verdict: str, exit_code: int, finish
     }
 
 
-def _record_failure(project: Project, context: dict[str, Any], exc: DatastageError, started: float) -> None:
+def _record_failure(project: Project, context: dict[str, Any], exc: DatastageError,
+                    started: float) -> ReportPaths | None:
     """Write an error report and a history line for a refresh that failed; never raises."""
     finished_at = utc_now()
     try:
@@ -514,8 +524,9 @@ def _record_failure(project: Project, context: dict[str, Any], exc: DatastageErr
         paths = write_report(report, project.state_dir)
         append_history(project.state_dir, _history_entry(context, "error", exc.exit_code, finished_at, started,
                                                          paths, 0, str(exc)))
-    except Exception:  # noqa: BLE001, S110 - the original error matters more than its record
-        pass
+        return paths
+    except Exception:  # noqa: BLE001 - the original error matters more than its record
+        return None
 
 
 def build_report(context: dict[str, Any], key: MaskingKey | None) -> dict[str, Any]:

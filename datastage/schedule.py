@@ -187,14 +187,16 @@ class Scheduler:
     def run_due(self) -> list[RunRecord]:
         """Run every environment that is due now, once each; returns what happened."""
         now = self.clock.now()
-        state = load_state(self.project)
         done = []
-        for spec, slot in due(self.project, now, state):
+        for spec, slot in due(self.project, now, load_state(self.project)):
             if self.stop_event.is_set():
                 break
+            last = load_state(self.project).get(spec.environment, EnvState()).last_slot
+            if last is not None and dt.datetime.fromisoformat(last) >= slot:
+                continue  # another scheduler ran it meanwhile
             self.running = True
             try:
-                record = self._run_one(spec, slot, state)
+                record = self._run_one(spec, slot)
             finally:
                 self.running = False
             done.append(record)
@@ -203,8 +205,7 @@ class Scheduler:
                 self.on_record(record)
         return done
 
-    def _run_one(self, spec: Schedule, slot: dt.datetime, state: dict[str, EnvState]) -> RunRecord:
-        entry = state.setdefault(spec.environment, EnvState())
+    def _run_one(self, spec: Schedule, slot: dt.datetime) -> RunRecord:
         started = self.clock.now().isoformat()
         log.info("scheduled refresh starting", extra={"environment": spec.environment, "slot": slot.isoformat()})
         try:
@@ -221,13 +222,11 @@ class Scheduler:
         else:
             record = RunRecord(spec.environment, slot.isoformat(), str(getattr(result, "verdict", "pass")),
                                int(getattr(result, "exit_code", 0)), run_id=getattr(result, "run_id", None))
-        entry.last_slot = slot.isoformat()
-        entry.last_started = started
-        entry.last_finished = self.clock.now().isoformat()
-        entry.last_run_id = record.run_id
-        entry.last_verdict = record.outcome
-        entry.last_exit_code = record.exit_code
-        entry.last_error = record.message
+        state = load_state(self.project)  # fresh: other environments' entries may have changed meanwhile
+        state[spec.environment] = EnvState(
+            last_slot=slot.isoformat(), last_started=started, last_finished=self.clock.now().isoformat(),
+            last_run_id=record.run_id, last_verdict=record.outcome, last_exit_code=record.exit_code,
+            last_error=record.message)
         save_state(self.project, state)
         level = logging.INFO if record.exit_code == 0 else logging.ERROR
         log.log(level, "scheduled refresh finished", extra={"environment": spec.environment,

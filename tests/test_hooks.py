@@ -135,3 +135,35 @@ def test_webhook_receives_the_summary(webhook: str) -> None:
 def test_unreachable_webhook_is_reported_not_raised() -> None:
     result = send("http://127.0.0.1:9/nothing", {"event": "x"}, timeout=2)
     assert not result.ok and result.status is None and result.error
+
+
+def test_hook_output_that_is_not_utf8_is_kept_readable(tmp_path: Path) -> None:
+    results = run_hooks("post_refresh", [HookSpec(run="printf 'bad \\377 byte'; exit 2", timeout=10, warn_only=True)],
+                        env_vars={}, cwd=tmp_path)
+    assert results[0].status == "failed" and results[0].exit_code == 2
+    assert results[0].output.startswith("bad ") and results[0].output.endswith(" byte")
+
+
+def test_timeout_stops_the_whole_process_group(tmp_path: Path) -> None:
+    marker = tmp_path / "late.txt"
+    spec = HookSpec(run=f"(sleep 1; touch {marker}) & sleep 10", timeout=0.3, warn_only=True)
+    results = run_hooks("post_load", [spec], env_vars={}, cwd=tmp_path)
+    assert results[0].status == "timeout"
+    import time
+
+    time.sleep(1.5)
+    assert not marker.exists()  # the background child was killed with its group
+
+
+def test_recorded_output_hides_the_environments_own_password(tmp_path: Path) -> None:
+    spec = HookSpec(run="echo connecting with $DATASTAGE_TARGET_URL", timeout=10)
+    results = run_hooks("post_refresh", [spec], env_vars={"DATASTAGE_TARGET_URL": "postgresql://qa:t0p-s3cret@db/x"},
+                        cwd=tmp_path, redact=["t0p-s3cret"])
+    assert "t0p-s3cret" not in results[0].output and "postgresql://qa:***@db/x" in results[0].output
+
+
+def test_webhook_send_never_raises_on_malformed_addresses() -> None:
+    for url in ("http://[::1:bad]/x", "http://host:99999/x", "nonsense"):
+        result = send(url, {"event": "x"}, timeout=1)
+        assert not result.ok and result.error
+        assert "/x" not in (result.error or "")

@@ -261,3 +261,12 @@ def test_identifier_kept_with_reason_may_stay_in_its_column_but_not_elsewhere(de
     check = _check(data, "leak_identifiers")
     assert set(check["figures"]["matches"]) == {"orders.ship_email"}
     assert check["figures"]["matches"]["orders.ship_email"]["email"] > 500
+
+
+def test_a_separator_character_inside_a_value_keeps_tokens_on_their_value() -> None:
+    import pandas as pd
+
+    from datastage.leakcheck import identifier_tokens
+
+    found = identifier_tokens(pd.Series(["x", "junk\x00bob@example.com", "y"], dtype=object))
+    assert found.tokens == ["email:bob@example.com"] and found.origins == [1]

@@ -229,3 +229,62 @@ def test_bad_hook_and_access_settings_are_config_errors(demo_project: Path) -> N
     _configure(demo_project, hooks={}, access=[{"role": "qa", "privileges": "admin"}])
     result = CliRunner().invoke(main, ["plan", "staging", "--config", str(demo_project)])
     assert result.exit_code == 2 and "environments.staging.access[0].privileges: must be read or write" in result.output
+
+
+def test_refused_or_locked_refreshes_run_no_hooks_and_announce_nothing(demo_project: Path, webhook: str) -> None:
+    marker = demo_project.parent / "on_failure.txt"
+    _configure(demo_project, hooks={"on_failure": [{"run": f"touch {marker}"}]}, notify=webhook,
+               url="sqlite:///./prod.db")  # the target is the source: refused before anything happens
+    result = CliRunner().invoke(main, ["refresh", "staging", "--config", str(demo_project)])
+    assert result.exit_code == 2 and "is the source database" in result.output
+    assert not marker.exists() and _Receiver.bodies == []
+    _configure(demo_project, url="sqlite:///staging.db")
+    datastage.refresh("staging", config=demo_project)
+    _Receiver.bodies.clear()
+    history_before = len(datastage.history("staging", config=demo_project))
+    import fcntl
+
+    with open(demo_project.parent / "staging.db.lock", "a+") as holder:
+        fcntl.flock(holder, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        result = CliRunner().invoke(main, ["refresh", "staging", "--config", str(demo_project)])
+    assert result.exit_code == 4
+    assert not marker.exists() and _Receiver.bodies == []
+    assert len(datastage.history("staging", config=demo_project)) == history_before
+
+
+def test_failure_webhook_carries_the_report_paths(demo_project: Path, webhook: str) -> None:
+    _configure(demo_project, notify=webhook, hooks={"post_load": [{"run": "exit 9"}]})
+    with pytest.raises(datastage.DatastageError):
+        datastage.refresh("staging", config=demo_project)
+    body = _Receiver.bodies[-1]
+    assert body["event"] == "refresh.failed" and body["exit_code"] == 1
+    assert Path(body["report_json"]).is_file() and Path(body["report_html"]).is_file()
+
+
+def test_smoke_test_failure_without_rollback_says_the_new_copy_is_live(demo_project: Path) -> None:
+    _configure(demo_project, hooks={"post_refresh": [{"run": "exit 1"}]})
+    result = CliRunner().invoke(main, ["refresh", "staging", "--config", str(demo_project)])
+    assert result.exit_code == 1
+    assert result.output.strip().endswith("the new copy is live (rollback_on_failure is off)")
+    assert len(_log_runs(demo_project.parent / "staging.db")) == 1
+
+
+def test_unreachable_database_for_sql_hooks_is_a_one_line_error(demo_project: Path) -> None:
+    from datastage.config import load_project
+    from datastage.envops import RefreshOps
+    from datastage.hooks import HookFailed
+
+    _configure(demo_project, hooks={"pre_refresh": [{"sql": "SELECT 1"}]},
+               url="postgresql://nobody@127.0.0.1:9/staging")  # nothing listens on port 9
+    project = load_project(demo_project)
+    ops = RefreshOps(project, project.environment("staging"), "run-1")
+    with pytest.raises(HookFailed) as info:
+        ops.run("pre_refresh", ops.target_connection())
+    assert str(info.value).startswith("hook pre_refresh failed: pre_refresh hooks cannot reach the database: ")
+    assert len(str(info.value).splitlines()) == 1 and info.value.exit_code == 1
+
+
+def test_notify_must_be_a_web_address(demo_project: Path) -> None:
+    _configure(demo_project, notify="hooks.example.com/token")
+    result = CliRunner().invoke(main, ["plan", "staging", "--config", str(demo_project)])
+    assert result.exit_code == 2 and "environments.staging.notify: expected an http:// or https://" in result.output

@@ -211,3 +211,63 @@ def test_postgres_provision_teardown_and_gc(pg_databases: ServerDatabases, tmp_p
     admin.dispose()
     assert exists == 0
     assert [e["kind"] for e in datastage.history(config=config)][-2:] == ["provision", "teardown"]
+
+
+@pytest.fixture
+def mysql_users(mysql_server: str) -> Iterator[tuple[str, str]]:
+    """Two throwaway MariaDB users (dropped afterwards)."""
+    suffix = secrets.token_hex(3)
+    reader, writer = f"ds_ro_{suffix}", f"ds_rw_{suffix}"
+    engine = sa.create_engine(mysql_server, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        for user in (reader, writer):
+            conn.exec_driver_sql(f"CREATE USER '{user}'@'%%' IDENTIFIED BY 'not-used-{suffix}'")
+    try:
+        yield reader, writer
+    finally:
+        with engine.connect() as conn:
+            for user in (reader, writer):
+                conn.exec_driver_sql(f"DROP USER IF EXISTS '{user}'@'%%'")
+        engine.dispose()
+
+
+def _grants(admin_url: str, user: str) -> list[str]:
+    engine = sa.create_engine(admin_url)
+    try:
+        with engine.connect() as conn:
+            return [r[0] for r in conn.exec_driver_sql(f"SHOW GRANTS FOR '{user}'@'%%'")]
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.mysql
+def test_mariadb_post_load_sql_and_grants_only_after_a_good_swap(demo_project: Path, mysql_users: tuple[str, str],
+                                                                 mysql_databases: ServerDatabases) -> None:
+    reader, writer = mysql_users
+    target = mysql_databases.create()
+    database = sa.engine.make_url(target).database
+    data = yaml.safe_load(demo_project.read_text())
+    data["environments"]["staging"].update(
+        url=target, access=[{"role": f"{reader}@%", "privileges": "read"}],
+        hooks={"post_load": [{"sql": "UPDATE customer SET phone = NULL WHERE customer_id <= 50 "
+                                     "AND phone LIKE '%';"}]})
+    demo_project.write_text(yaml.safe_dump(data, sort_keys=False))
+    result = datastage.refresh("staging", config=demo_project)
+    assert result.verdict == "pass", [c.summary for c in result.checks if c.status != "PASS"]
+    assert any(f"GRANT SELECT ON `{database}`.*" in g for g in _grants(mysql_databases.admin_url, reader))
+    engine = sa.create_engine(target)
+    with engine.connect() as conn:
+        nulled = conn.exec_driver_sql("SELECT count(*) FROM customer WHERE customer_id <= 50 AND phone IS NULL"
+                                      ).scalar()
+        staged = conn.exec_driver_sql("SELECT count(*) FROM customer WHERE customer_id <= 50").scalar()
+    engine.dispose()
+    assert staged and nulled == staged
+    # A refresh that fails verification grants nothing, although its shadow got that far.
+    data["environments"]["staging"]["access"].append({"role": f"{writer}@%", "privileges": "write"})
+    demo_project.write_text(yaml.safe_dump(data, sort_keys=False))
+    rules = demo_project.parent / "rules" / "pii.yaml"
+    rules.write_text(rules.read_text().replace("    ship_email: email ", "    ship_email: {strategy: email, "
+                                               "when: \"order_id < 0\"} "))
+    failed = datastage.refresh("staging", config=demo_project)
+    assert failed.verdict == "fail"
+    assert not any(database in g for g in _grants(mysql_databases.admin_url, writer))

@@ -303,6 +303,7 @@ class MysqlShadow(Shadow):
         self._post_load: list[tuple[str, str]] = []
         self._tables: list[TableInfo] = []
         self._inserts: dict[str, tuple[list[str], dict[str, Converter], str]] = {}
+        self._grants: list[str] = []
         self.conn: pymysql.connections.Connection | None = target.raw()
         with my_errors("creating the shadow database"), self.conn.cursor() as cursor:
             charset = target.fetch(self.conn, "SELECT default_character_set_name, default_collation_name FROM "
@@ -384,22 +385,29 @@ class MysqlShadow(Shadow):
     def _hook_connect(self) -> Iterator[Connection]:
         with self._connect() as conn:
             conn.exec_driver_sql(f"USE {quote(self.database)}")
+            conn.commit()
             yield conn
 
     def hook_connection(self) -> AbstractContextManager[Connection]:
         return self._hook_connect()
 
     def grant(self, grants: list[AccessGrant]) -> None:
-        # MariaDB keeps table privileges by name and RENAME TABLE does not move them, so the
-        # grant is on the environment's database: it covers the new copy once it is swapped in.
-        with my_errors("granting access"), self._db().cursor() as cursor:
+        # MariaDB keeps privileges by name and RENAME TABLE does not move them, so the grants go
+        # on the environment's database — after the swap, so a refresh that fails changes nothing.
+        # Here every grantee is checked to exist, so the grants cannot fail once the copy is live.
+        with my_errors("checking the roles of access:"), self._db().cursor() as cursor:
             for grant in grants:
-                user, _, host = grant.role.partition("@")
-                grantee = "'" + user.strip("'`\"").replace("'", "''") + "'"
+                user, _, host = (part.strip("'`\"") for part in grant.role.partition("@"))
                 if host:
-                    grantee += "@'" + host.strip("'`\"").replace("'", "''") + "'"
+                    cursor.execute("SELECT 1 FROM mysql.user WHERE User = %s AND Host = %s", (user, host))
+                else:
+                    cursor.execute("SELECT 1 FROM mysql.user WHERE User = %s", (user,))
+                if cursor.fetchone() is None:
+                    raise TargetError(f"access: no user or role '{grant.role}' on the target server")
+                grantee = "'" + user.replace("'", "''") + "'" + (f"@'{host.replace(chr(39), chr(39) * 2)}'" if host
+                                                                  else "")
                 privileges = "SELECT, INSERT, UPDATE, DELETE" if grant.privileges == "write" else "SELECT"
-                cursor.execute(f"GRANT {privileges} ON {quote(self.target.database)}.* TO {grantee}")
+                self._grants.append(f"GRANT {privileges} ON {quote(self.target.database)}.* TO {grantee}")
 
     def record_refresh(self, row: dict[str, Any], previous: list[dict[str, Any]]) -> None:
         name = qualified(self.database, REFRESH_LOG_TABLE)
@@ -433,6 +441,9 @@ class MysqlShadow(Shadow):
             moves += [(self.database, target.database, t) for t in shadow]
             cursor.execute(rename_sql(moves))
             cursor.execute(f"DROP DATABASE {quote(self.database)}")
+        with my_errors("granting access to the new copy"), conn.cursor() as cursor:
+            for statement in self._grants:
+                cursor.execute(statement)
         self._close()
 
     def discard(self) -> None:

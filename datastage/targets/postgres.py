@@ -529,12 +529,15 @@ class PostgresShadow(Shadow):
         return self._connect()
 
     def _search_path_value(self) -> str:
-        return ", ".join(quote_ident(s) for s in self.shadow_of.values())
+        """The load's own search path: the shadow schemas, then the schemas holding extensions."""
+        return self._search_path.removeprefix("SET search_path = ")
 
     def hook_url(self) -> str | None:
         url = self.target.parsed.set(drivername="postgresql")
-        url = url.update_query_dict({"options": f"-csearch_path={','.join(self.shadow_of.values())}"})
-        return url.render_as_string(hide_password=False)
+        path = self._search_path_value().replace(", ", ",")
+        existing = url.query.get("options")
+        options = (f"{existing} " if isinstance(existing, str) and existing else "") + f"-csearch_path={path}"
+        return url.update_query_dict({"options": options}).render_as_string(hide_password=False)
 
     @contextmanager
     def _hook_connect(self) -> Iterator[Connection]:
