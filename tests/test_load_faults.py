@@ -18,6 +18,7 @@ What is real and what is simulated:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import signal
@@ -367,9 +368,13 @@ def test_mariadb_process_killed_mid_load(pagila: str, mysql_databases: ServerDat
     database = str(make_url(target).database)
     loading = (f"SELECT count(*) FROM information_schema.processlist WHERE info LIKE 'INSERT INTO `{database}"
                "__ds_shadow_%'")
+    shadow = f"SELECT count(*) FROM information_schema.schemata WHERE schema_name LIKE '{database}__ds_shadow_%'"
     process = _cli(config)
     try:
-        _wait_for(lambda: bool(scalar(target, loading)), 60, "the load to start")
+        _wait_for(lambda: bool(scalar(target, shadow)), 60, "the shadow database")
+        # Short multi-row INSERTs are easy to miss between two polls: wait for one, but at most 2 s.
+        with contextlib.suppress(AssertionError):
+            _wait_for(lambda: bool(scalar(target, loading)), 2, "an INSERT into the shadow")
         process.send_signal(signal.SIGKILL)
         assert process.wait(10) == -signal.SIGKILL
     finally:
