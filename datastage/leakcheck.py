@@ -33,16 +33,17 @@ Example:
 
 from __future__ import annotations
 
-import bisect
 import itertools
 import re
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+import psycopg
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -56,6 +57,7 @@ from datastage.masking.fakepool import fake_pool
 from datastage.masking.keys import MaskingKey
 from datastage.masking.policy import ColumnRule
 from datastage.schema import TableInfo
+from datastage.targets.pg_stream import read_frames
 from datastage.values import canonical_text, rows_to_frame
 from datastage.verify import CheckResult, Status
 
@@ -64,6 +66,7 @@ if TYPE_CHECKING:
 
 TEXT_CATEGORIES = frozenset({"text", "json", "other", "array"})
 VALUE_DOMAIN = "leakcheck/value"
+BINDING_DOMAIN = "leakcheck/row"
 TOKEN_DOMAIN = "leakcheck/token"  # noqa: S105 - a hashing domain name, not a secret
 
 
@@ -84,7 +87,9 @@ class HashSet:
 
     def _compact(self) -> None:
         if self._parts:
-            self._sorted = np.unique(np.concatenate([self._sorted, *self._parts]))
+            merged = np.concatenate([self._sorted, *self._parts])
+            merged.sort()
+            self._sorted = merged[np.concatenate(([True], merged[1:] != merged[:-1]))] if len(merged) else merged
             self._parts, self._size = [], 0
 
     def __len__(self) -> int:
@@ -102,14 +107,22 @@ class HashSet:
 
 def _text(series: pd.Series) -> pd.Series:
     """Non-NULL, non-blank canonical text of a column, index kept (an empty string reveals nothing)."""
-    text = pd.Series(canonical_text(series), index=series.index, dtype=object)
-    text = text[text.notna()].astype(str)
-    return text[text.str.strip() != ""]
+    values = canonical_text(series)
+    present = ~pd.isna(values)
+    if not present.all():
+        values, index = values[present], series.index[present]
+    else:
+        index = series.index
+    blank = np.fromiter(map(str.isspace, values), dtype=bool, count=len(values)) | (values == "")
+    if blank.any():
+        values, index = values[~blank], index[~blank]
+    return pd.Series(values, index=index, dtype=object)
 
 
 SEP = "\x00"  # joins a batch's values into one text: no pattern matches it, so none spans two values
 WHOLE_PHONE = re.compile(rf"(?<![^{SEP}])(?:{pii.PHONE_SHAPE})(?![^{SEP}])", re.IGNORECASE)
 CAPITALISED = re.compile(r"\b[A-Z][^\W\d_]+\b")
+NON_DIGITS = re.compile(rf"[^\d{SEP}]")
 
 
 @dataclass
@@ -128,81 +141,151 @@ class Tokens:
     def series(self) -> pd.Series:
         return pd.Series(self.tokens, dtype=object)
 
-    def add(self, kind: str, token: str, origin: int) -> None:
-        self.tokens.append(f"{kind}:{token}")
-        self.origins.append(origin)
+
+def _items(values: pd.Series) -> list[str]:
+    """The values as strings that hold no ``SEP`` (one inside a value becomes a space)."""
+    items: list[str] = values.tolist()
+    if SEP.join(items).count(SEP) != len(items) - 1:
+        items = [item.replace(SEP, " ") for item in items]
+    return items
 
 
 def _joined(values: pd.Series) -> str:
-    """The values joined by ``SEP``; a ``SEP`` inside a value becomes a space, so positions map to values."""
-    items = values.tolist()
-    text = SEP.join(items)
-    if text.count(SEP) != len(items) - 1:
-        text = SEP.join(item.replace(SEP, " ") for item in items)
-    return text
+    """The values joined by ``SEP``, so positions in the text map to values."""
+    return SEP.join(_items(values))
+
+
+def _codes(text: str) -> np.ndarray:
+    return np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
+
+
+def _origins(text: str, positions: list[int]) -> np.ndarray:
+    """Which value of a ``SEP``-joined text each character position belongs to."""
+    if not positions:
+        return np.zeros(0, dtype=np.int64)
+    ends = np.flatnonzero(_codes(text) == 0)
+    return np.searchsorted(ends, np.asarray(positions, dtype=np.int64))
 
 
 class _Locator:
-    """Which value of a joined batch text a character position belongs to."""
+    """Which value of a joined batch text character positions belong to."""
 
     def __init__(self, text: str) -> None:
         self.text = text
-        self._ends: list[int] | None = None
 
-    def __call__(self, position: int) -> int:
-        if self._ends is None:
-            ends, start = [], 0
-            while (found := self.text.find(SEP, start)) != -1:
-                ends.append(found)
-                start = found + 1
-            self._ends = ends
-        return bisect.bisect_left(self._ends, position)
+    def many(self, positions: list[int]) -> list[int]:
+        found: list[int] = _origins(self.text, positions).tolist()
+        return found
+
+
+class _Batch:
+    """A batch of values joined into one text, with per-value facts that rule patterns out.
+
+    A value with fewer than 13 digits holds no card number, one without ``@`` no e-mail
+    address, and so on: each pattern runs only over the values that could hold a match,
+    which are usually few. Non-ASCII characters count as possible digits and letters.
+    """
+
+    def __init__(self, values: pd.Series) -> None:
+        self.items = _items(values)
+        self.text = SEP.join(self.items)
+        codes = _codes(self.text)
+        of_value = np.cumsum(codes == 0)
+        wide = codes > 127
+        digit = ((codes >= 48) & (codes <= 57)) | wide
+        folded = codes | 32
+        letter = ((folded >= 97) & (folded <= 122)) | wide
+        count = len(self.items)
+        self.digits = np.bincount(of_value, weights=digit, minlength=count)
+        self.letters = np.bincount(of_value, weights=letter, minlength=count)
+        self.dashes = np.bincount(of_value, weights=codes == 45, minlength=count)
+        self.at_sign = np.bincount(of_value, weights=codes == 64, minlength=count) > 0
+        # Two letters followed by two digits: how every IBAN starts.
+        iban_start = letter[:-3] & letter[1:-2] & digit[2:-1] & digit[3:]
+        self.iban_like = np.bincount(of_value[:-3][iban_start], minlength=count) > 0
+
+    def part(self, wanted: np.ndarray) -> tuple[str, np.ndarray]:
+        """The joined text of the ``wanted`` values, and their positions in the batch."""
+        chosen = np.flatnonzero(wanted)
+        if len(chosen) == len(self.items):
+            return self.text, chosen
+        return SEP.join([self.items[i] for i in chosen]), chosen
+
+
+def _digits(text: str, spans: list[tuple[int, int]]) -> list[str]:
+    """The digits of each span of ``text``, with one regex pass over all of them."""
+    return NON_DIGITS.sub("", SEP.join(text[a:b] for a, b in spans)).split(SEP) if spans else []
+
+
+def _phone_spans(text: str, whole_phone: bool) -> list[tuple[int, int]]:
+    spans = [m.span() for m in pii.PHONE_IN_TEXT.finditer(text)]
+    if whole_phone:
+        found_starts = np.array([a for a, _ in spans], dtype=np.int64)
+        # Whole values the in-text pattern did not find (no in-text match starts inside them).
+        whole = list(WHOLE_PHONE.finditer(text))
+        if whole:
+            first = np.searchsorted(found_starts, np.array([m.start() for m in whole], dtype=np.int64))
+            for m, i in zip(whole, first.tolist(), strict=True):
+                if (i == len(found_starts) or found_starts[i] >= m.end()) and \
+                        not pii.DATE_SHAPE.fullmatch(m.group(0)):
+                    spans.append(m.span())
+    return spans
 
 
 def identifier_tokens(values: pd.Series, *, phones: bool = True, names: bool = False,
                       whole_phone: bool = False) -> Tokens:
     """Normalised identifier tokens in text values: e-mail, card, IBAN, SSN, NI, phone (and name pairs).
 
-    The batch is scanned as one joined text, so each pattern runs once per batch; each token
-    records the position in ``values`` of the value it came from.
+    Each pattern runs once per batch, over the joined text of the values that could hold a
+    match; each token records the position in ``values`` of the value it came from.
+
+    >>> identifier_tokens(pd.Series(["mail ann@example.org", "call +44 20 7946 0018"], dtype=object)).tokens
+    ['email:ann@example.org', 'phone:2079460018']
     """
     found = Tokens()
     if values.empty:
         return found
-    text = _joined(values)
-    where = _Locator(text)
-    if "@" in text:
-        for match in pii.EMAIL_RE.finditer(text):
-            found.add("email", match.group(0).lower(), where(match.start()))
-    if re.search(r"\d\d", text):
-        for match in pii.CARD_IN_TEXT.finditer(text):
-            digits = re.sub(r"\D", "", match.group(0))
-            if pii.plausible_card(digits):
-                if is_test_card(digits):
-                    found.test_card_origins.append(where(match.start()))
-                else:
-                    found.add("card", digits, where(match.start()))
-        upper = text.upper()
-        for match in pii.IBAN_IN_TEXT.finditer(upper):
-            if pii.iban_valid(match.group(0)):
-                found.add("iban", match.group(0).replace(" ", ""), where(match.start()))
-        for match in pii.SSN_RE.finditer(text):
-            found.add("ssn", match.group(0).replace("-", ""), where(match.start()))
-        for match in pii.UK_NI_RE.finditer(upper):
-            found.add("ni", match.group(0).replace(" ", ""), where(match.start()))
-        if phones:
-            spans = [m.span() for m in pii.PHONE_IN_TEXT.finditer(text)]
-            if whole_phone:
-                starts = [a for a, _ in spans]
-                for match in WHOLE_PHONE.finditer(text):  # whole values the in-text pattern did not find
-                    first = bisect.bisect_left(starts, match.start())
-                    if (first == len(starts) or starts[first] >= match.end()) and \
-                            not pii.DATE_SHAPE.fullmatch(match.group(0)):
-                        spans.append(match.span())
-            for a, b in spans:
-                digits = re.sub(r"\D", "", text[a:b])
-                if 8 <= len(digits) <= 15:
-                    found.add("phone", digits[-10:], where(a))
+    batch = _Batch(values)
+    kinds: list[str] = []
+    tokens: list[str] = []
+    origins: list[np.ndarray] = []
+
+    def add(kind: str, text: str, chosen: np.ndarray, hits: list[tuple[int, str]]) -> None:
+        if hits:
+            kinds.extend([kind] * len(hits))
+            tokens.extend(token for _, token in hits)
+            origins.append(chosen[_origins(text, [start for start, _ in hits])])
+
+    text, chosen = batch.part(batch.at_sign)
+    add("email", text, chosen, [(m.start(), m.group(0).lower()) for m in pii.EMAIL_RE.finditer(text)])
+    text, chosen = batch.part(batch.digits >= 13)
+    cards = [m.span() for m in pii.CARD_IN_TEXT.finditer(text)]
+    test_starts, live = [], []
+    for (a, _), digits in zip(cards, _digits(text, cards), strict=True):
+        if pii.plausible_card(digits):
+            if is_test_card(digits):
+                test_starts.append(a)
+            else:
+                live.append((a, digits))
+    add("card", text, chosen, live)
+    found.test_card_origins = chosen[_origins(text, test_starts)].tolist()
+    text, chosen = batch.part((batch.digits >= 9) & (batch.dashes >= 2))
+    add("ssn", text, chosen, [(m.start(), m.group(0).replace("-", "")) for m in pii.SSN_RE.finditer(text)])
+    # Upper-casing can change a text's length (ß → SS), so positions are taken in the upper-cased text.
+    text, chosen = batch.part(batch.iban_like)
+    text = text.upper()
+    add("iban", text, chosen, [(m.start(), m.group(0).replace(" ", "")) for m in pii.IBAN_IN_TEXT.finditer(text)
+                               if pii.iban_valid(m.group(0))])
+    text, chosen = batch.part((batch.digits >= 6) & (batch.letters >= 3))
+    text = text.upper()
+    add("ni", text, chosen, [(m.start(), m.group(0).replace(" ", "")) for m in pii.UK_NI_RE.finditer(text)])
+    if phones:
+        text, chosen = batch.part(batch.digits >= 8)
+        spans = _phone_spans(text, whole_phone)
+        numbers = zip(spans, _digits(text, spans), strict=True)
+        add("phone", text, chosen, [(a, digits[-10:]) for (a, _), digits in numbers if 8 <= len(digits) <= 15])
+    found.tokens = [f"{kind}:{token}" for kind, token in zip(kinds, tokens, strict=True)]
+    found.origins = np.concatenate(origins).tolist() if origins else []
     if names:
         for token, origin in name_bigrams(values):
             found.tokens.append(token)
@@ -210,14 +293,12 @@ def identifier_tokens(values: pd.Series, *, phones: bool = True, names: bool = F
     return found
 
 
-def _pairs(words: list[str], starts: np.ndarray, text: str) -> list[tuple[str, str, int]]:
-    """Consecutive words of the same value (no separator between them), with that value's position."""
-    if len(words) < 2:
-        return []
-    seps = np.cumsum(np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32) == 0)
-    rows = seps[starts]
-    same = np.flatnonzero(rows[:-1] == rows[1:])
-    return [(words[i], words[i + 1], int(rows[i])) for i in same]
+WORD_OR_SEP = re.compile(rf"[^\W\d_]+|{SEP}")
+
+
+@lru_cache(maxsize=1 << 18)
+def _distinctive(word: str) -> bool:
+    return pii.distinctive_name(word)
 
 
 def name_bigrams(values: pd.Series, mode: str = "all") -> list[tuple[str, int]]:
@@ -226,6 +307,9 @@ def name_bigrams(values: pd.Series, mode: str = "all") -> list[tuple[str, int]]:
     ``all``: every pair with a distinctive word (what the target is searched for);
     ``names``: the same, from columns holding names; ``text``: capitalised pairs in free
     text that start with a known given name and contain a distinctive word.
+
+    >>> name_bigrams(pd.Series(["Zbigniew Brzęczyszczykiewicz", "ann lee"], dtype=object))
+    [('name:zbigniew brzeczyszczykiewicz', 0)]
     """
     if values.empty:
         return []
@@ -235,23 +319,27 @@ def name_bigrams(values: pd.Series, mode: str = "all") -> list[tuple[str, int]]:
         matches = list(CAPITALISED.finditer(text))
         firsts = pii.first_names()
         # A name is two capitalised words with only spaces between them (not across a full stop).
-        found = [(pii.fold(a.group(0)), pii.fold(b.group(0)), where(a.start())) for a, b in itertools.pairwise(matches)
+        pairs = [(pii.fold(a.group(0)), pii.fold(b.group(0)), a.start()) for a, b in itertools.pairwise(matches)
                  if text[a.end():b.start()].isspace()]
-        return [(f"name:{a} {b}", row) for a, b, row in found
-                if a in firsts and (pii.distinctive_name(a) or pii.distinctive_name(b))]
-    text = pii.fold(_joined(values))
-    matches = list(pii.WORD_RE.finditer(text))
-    pairs = _pairs([m.group(0) for m in matches], np.array([m.start() for m in matches], dtype=np.int64), text)
+        rows = where.many([start for _, _, start in pairs])
+        return [(f"name:{a} {b}", row) for (a, b, _), row in zip(pairs, rows, strict=True)
+                if a in firsts and (_distinctive(a) or _distinctive(b))]
+    # Words and value separators in order: a pair is two neighbours that are both words.
+    items = np.array(WORD_OR_SEP.findall(pii.fold(_joined(values))), dtype=object)
+    if len(items) < 2:
+        return []
+    codes, uniques = pd.factorize(items)
+    is_sep = np.isin(codes, [i for i, word in enumerate(uniques) if word == SEP])
     # Every mode keeps only pairs with a distinctive word: the source side harvests no other
     # pairs, so in the target ("all") any other pair could never match.
-    distinctive: dict[str, bool] = {}
-
-    def rare(word: str) -> bool:
-        if word not in distinctive:
-            distinctive[word] = pii.distinctive_name(word)
-        return distinctive[word]
-
-    return [(f"name:{a} {b}", row) for a, b, row in pairs if rare(a) or rare(b)]
+    rare = np.array([word != SEP and _distinctive(word) for word in uniques], dtype=bool)[codes]
+    pair = ~is_sep[:-1] & ~is_sep[1:] & (rare[:-1] | rare[1:])
+    first = np.flatnonzero(pair)
+    if not len(first):
+        return []
+    tokens: list[str] = ("name:" + items[first] + " " + items[first + 1]).tolist()
+    origins: list[int] = np.cumsum(is_sep)[first].tolist()
+    return list(zip(tokens, origins, strict=True))
 
 
 @dataclass
@@ -333,11 +421,14 @@ class LeakIndex:
         holds it (``rows``: the masked batch, or the loaded copy). A match means that this row
         still holds its own original value; another row's value that happens to be equal is no leak."""
         text = _text(values[column])
-        bound = pd.Series("", index=text.index, dtype=object)
+        hashes = self.key.hash_text(VALUE_DOMAIN, text.to_numpy(dtype=object))
+        bound = np.zeros(len(text), dtype=np.uint64)
         for name in self.binding_columns(table, column):
-            part = pd.Series(canonical_text(rows.loc[text.index, name]), index=text.index, dtype=object)
-            bound = bound + part.fillna("\x00").astype(str) + "\x1f"
-        return self.key.hash_text(VALUE_DOMAIN, (bound + "\x1e" + text).to_numpy(dtype=object))
+            part = canonical_text(rows.loc[text.index, name])
+            part = np.where(pd.isna(part), "\x00", part)
+            # Keyed hashes of the binding columns, folded in order (uint64 arithmetic wraps).
+            bound = bound * np.uint64(0x100000001B3) ^ self.key.hash_text(BINDING_DOMAIN, part)
+        return hashes ^ self.key.hash_uint64(BINDING_DOMAIN, bound)
 
     def _hash_tokens(self, tokens: list[str]) -> np.ndarray:
         array = np.empty(len(tokens), dtype=object)
@@ -475,15 +566,26 @@ def _pool_tokens(planned: PlanResult, index: LeakIndex, excuser: _Excuser) -> Ha
 
 
 def _stream(conn: Connection, table: TableInfo, columns: list[str], name_of: Callable[[TableInfo], str],
-            batch_size: int) -> Any:
+            batch_size: int) -> Iterator[pd.DataFrame]:
     quote = conn.dialect.identifier_preparer.quote
     sql = f"SELECT {', '.join(quote(c) for c in columns)} FROM {name_of(table)}"
+    categories = {c: table.columns[c].category for c in columns}
     try:
+        if conn.dialect.name == "postgresql" and set(categories.values()) <= {"text", "integer"}:
+            # COPY text is these columns' values as they are; reading it is several times faster.
+            raw = conn.connection.driver_connection
+            assert isinstance(raw, psycopg.Connection)
+            integers = {c for c, category in categories.items() if category == "integer"}
+            yield from read_frames(raw, f"COPY ({sql}) TO STDOUT", columns, integers, batch_size)
+            return
         result = conn.execution_options(stream_results=True, max_row_buffer=batch_size).exec_driver_sql(sql)
         while rows := result.fetchmany(batch_size):
             yield rows_to_frame(rows, columns)
     except SQLAlchemyError as exc:
         raise StepError(f"reading {table.key} for the leak check: {db_error_message(exc)}", step="verify") from None
+    except psycopg.Error as exc:
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise StepError(f"reading {table.key} for the leak check: {message}", step="verify") from None
 
 
 def scan_loaded_copy(conn: Connection, planned: PlanResult, index: LeakIndex, key: MaskingKey,

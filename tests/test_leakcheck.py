@@ -270,3 +270,37 @@ def test_a_separator_character_inside_a_value_keeps_tokens_on_their_value() -> N
 
     found = identifier_tokens(pd.Series(["x", "junk\x00bob@example.com", "y"], dtype=object))
     assert found.tokens == ["email:bob@example.com"] and found.origins == [1]
+
+
+def test_a_batch_finds_each_values_own_tokens_on_that_value() -> None:
+    """Each pattern runs only over the values that could match it: the batch must find exactly
+    what each value finds alone, at the right position (also where upper-casing changes a length)."""
+    import random
+
+    import pandas as pd
+    from faker import Faker
+
+    from datastage.leakcheck import identifier_tokens, name_bigrams
+
+    fake = Faker(["en_US", "en_GB", "de_DE"])
+    fake.seed_instance(7)
+    rng = random.Random(7)
+    makers = [fake.email, fake.phone_number, fake.credit_card_number, fake.iban, fake.ssn, fake.name, fake.address,
+              fake.street_address, lambda: "Straße " + fake.iban(), lambda: "NI AB 12 34 56 C, Weißstraße",
+              lambda: f"call {fake.phone_number()} or {fake.email()}, card {fake.credit_card_number()}",
+              lambda: "x\x00y " + fake.ssn(), lambda: "Zbigniew Brzęczyszczykiewicz", lambda: str(rng.getrandbits(56))]
+    values = [rng.choice(makers)() for _ in range(3000)]
+    batch = identifier_tokens(pd.Series(values, dtype=object), whole_phone=True, names=True)
+    alone: list[tuple[str, int]] = []
+    cards: list[int] = []
+    for position, value in enumerate(values):
+        one = identifier_tokens(pd.Series([value], dtype=object), whole_phone=True, names=True)
+        alone += [(token, position) for token in one.tokens]
+        cards += [position] * one.test_cards
+    assert sorted(zip(batch.tokens, batch.origins, strict=True)) == sorted(alone)
+    assert sorted(batch.test_card_origins) == cards
+    kinds = {token.split(":", 1)[0] for token, _ in alone}
+    assert {"email", "phone", "card", "iban", "ssn", "ni", "name"} <= kinds
+    assert sorted(name_bigrams(pd.Series(values, dtype=object))) == sorted(
+        (token, position) for position, value in enumerate(values)
+        for token, _ in name_bigrams(pd.Series([value], dtype=object)))
