@@ -49,6 +49,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from datastage import piidata as pii
 from datastage.cards import is_test_card
+from datastage.checkpool import search_tables
 from datastage.checkspec import CheckSettings
 from datastage.db import db_error_message
 from datastage.errors import StepError
@@ -484,6 +485,32 @@ class _Tally:
     by_kind: dict[str, Counter[str]] = field(default_factory=dict)
     excused: dict[str, Counter[str]] = field(default_factory=dict)
 
+    def merge(self, other: _Tally) -> None:
+        self.columns += other.columns
+        self.values += other.values
+        self.matches.update(other.matches)
+        for mine, theirs in ((self.by_kind, other.by_kind), (self.excused, other.excused)):
+            for label, counts in theirs.items():
+                mine.setdefault(label, Counter()).update(counts)
+
+
+@dataclass
+class _Found:
+    """What the search of some rows found, per check (counts only, so it can cross processes)."""
+
+    masked: _Tally = field(default_factory=_Tally)
+    identifiers: _Tally = field(default_factory=_Tally)
+    cards: _Tally = field(default_factory=_Tally)
+    ambiguous: int = 0
+    test_cards: int = 0
+
+    def merge(self, other: _Found) -> None:
+        self.masked.merge(other.masked)
+        self.identifiers.merge(other.identifiers)
+        self.cards.merge(other.cards)
+        self.ambiguous += other.ambiguous
+        self.test_cards += other.test_cards
+
 
 class _Excuser:
     """Whether a matched target value could be the rule's own output (fixed point or fake-pool value)."""
@@ -565,10 +592,10 @@ def _pool_tokens(planned: PlanResult, index: LeakIndex, excuser: _Excuser) -> Ha
     return found
 
 
-def _stream(conn: Connection, table: TableInfo, columns: list[str], name_of: Callable[[TableInfo], str],
-            batch_size: int) -> Iterator[pd.DataFrame]:
+def _stream(conn: Connection, table: TableInfo, columns: list[str], name: str, batch_size: int,
+            where: str = "") -> Iterator[pd.DataFrame]:
     quote = conn.dialect.identifier_preparer.quote
-    sql = f"SELECT {', '.join(quote(c) for c in columns)} FROM {name_of(table)}"
+    sql = f"SELECT {', '.join(quote(c) for c in columns)} FROM {name}{where}"
     categories = {c: table.columns[c].category for c in columns}
     try:
         if conn.dialect.name == "postgresql" and set(categories.values()) <= {"text", "integer"}:
@@ -588,87 +615,121 @@ def _stream(conn: Connection, table: TableInfo, columns: list[str], name_of: Cal
         raise StepError(f"reading {table.key} for the leak check: {message}", step="verify") from None
 
 
+class _Scanner:
+    """Searches the loaded rows of one table at a time against a :class:`LeakIndex`."""
+
+    def __init__(self, planned: PlanResult, index: LeakIndex, key: MaskingKey, settings: CheckSettings) -> None:
+        self.index = index
+        self.excuser = _Excuser(planned, key)
+        self.pool_tokens = _pool_tokens(planned, index, self.excuser)
+        self.exempt = {name: settings.exempt(name)
+                       for name in ("leak_masked_columns", "leak_identifiers", "card_sweep")}
+        self.names_wanted = len(index.tokens) > 0 and index.harvested.get("name", 0) > 0
+        self.tables = {t.key: t for t in planned.tables}
+
+    def columns(self, table: TableInfo) -> tuple[dict[str, ColumnRule], list[str], list[str]]:
+        """(masked columns' rules, text columns, every column to read) of ``table``."""
+        rules = {r.column: r for r in self.index.masked.get(table.key, [])}
+        text_columns = [c.name for c in table.columns.values() if c.category in TEXT_CATEGORIES]
+        binding = [c for column in rules for c in self.index.binding_columns(table.key, column)]
+        columns = list(dict.fromkeys([*text_columns, *rules, *binding]))
+        return rules, text_columns, [c for c in columns if c in table.insertable_columns]
+
+    def scan(self, conn: Connection, table: TableInfo, name: str, batch_size: int, where: str = "") -> _Found:
+        """Search the rows of ``table`` (``where``: a part of them) read from ``name``."""
+        found = _Found()
+        rules, text_columns, columns = self.columns(table)
+        if columns:
+            for frame in _stream(conn, table, columns, name, batch_size, where):
+                self.scan_frame(table, frame, rules, text_columns, found)
+        return found
+
+    def scan_frame(self, table: TableInfo, frame: pd.DataFrame, rules: dict[str, ColumnRule],
+                   text_columns: list[str], found: _Found) -> None:
+        index, exempt = self.index, self.exempt
+        for column in frame.columns:
+            if column not in rules and column not in text_columns:
+                continue  # a row-key column, read only to bind masked values to their rows
+            label = f"{table.key}.{column}"
+            text = _text(frame[column])
+            if text.empty:
+                continue
+            rule = rules.get(column)
+            if rule is not None and label not in exempt["leak_masked_columns"]:
+                found.masked.values += len(text)
+                source = index.values.get((table.key, column))
+                if source is not None:
+                    hit = source.contains(index.value_hashes(table.key, frame, column, frame))
+                    if hit.any():
+                        fixed, pooled = self.excuser.excuse(rule, frame, text.index[hit])
+                        leaked = int(hit.sum()) - fixed - pooled
+                        if leaked:
+                            found.masked.matches[label] += leaked
+                        if fixed or pooled:
+                            excused = found.masked.excused.setdefault(label, Counter())
+                            excused.update({"fixed_points": fixed, "fake_pool": pooled})
+            if column in text_columns:
+                self._search(table, column, label, text, found)
+
+    def _search(self, table: TableInfo, column: str, label: str, text: pd.Series, found: _Found) -> None:
+        index, exempt = self.index, self.exempt
+        # Each distinct value is searched once; its tokens count as often as it occurs.
+        counts = text.value_counts(sort=False)
+        tokens = identifier_tokens(pd.Series(counts.index, dtype=object), whole_phone=True, names=self.names_wanted)
+        occurs = counts.to_numpy()
+        weights = occurs[np.asarray(tokens.origins, dtype=np.int64)] if tokens.origins else np.zeros(0, int)
+        if label not in exempt["leak_identifiers"]:
+            found.identifiers.values += len(text)
+            series = tokens.series()
+            if not series.empty:
+                hashes = index._hash_tokens(tokens.tokens)
+                hit = index.tokens.contains(hashes)
+                for (t, c), kept in index.kept_tokens.items():
+                    if (t, c) != (table.key, column):
+                        hit |= kept.contains(hashes)
+                excused = hit & self.pool_tokens.contains(hashes)
+                rest = hit & ~excused
+                if rest.any():
+                    excused[rest] = self.excuser.person_pair(series[rest])
+                found.ambiguous += int(weights[excused].sum())
+                hit &= ~excused
+                if hit.any():
+                    kinds = pd.Series(weights[hit], index=series[hit].str.split(":", n=1).str[0].to_numpy())
+                    found.identifiers.matches[label] += int(weights[hit].sum())
+                    found.identifiers.by_kind.setdefault(label, Counter()).update(
+                        {str(k): int(v) for k, v in kinds.groupby(level=0).sum().items()})
+        if label not in exempt["card_sweep"]:
+            found.cards.values += len(text)
+            found.test_cards += int(occurs[np.asarray(tokens.test_card_origins, dtype=np.int64)].sum())
+            live = sum(int(w) for t, w in zip(tokens.tokens, weights, strict=True) if t.startswith("card:"))
+            if live:
+                found.cards.matches[label] += live
+
+
 def scan_loaded_copy(conn: Connection, planned: PlanResult, index: LeakIndex, key: MaskingKey,
                      settings: CheckSettings, name_of: Callable[[TableInfo], str],
-                     batch_size: int = 10_000) -> list[CheckResult]:
-    """Stream every text/JSON column (and every masked column) of the shadow; three checks."""
-    excuser = _Excuser(planned, key)
-    pool_tokens = _pool_tokens(planned, index, excuser)
-    masked_tally, ident_tally, card_tally = _Tally(), _Tally(), _Tally()
-    ambiguous = 0
-    test_cards = 0
-    exempt = {name: settings.exempt(name) for name in ("leak_masked_columns", "leak_identifiers", "card_sweep")}
-    names_wanted = len(index.tokens) > 0 and index.harvested.get("name", 0) > 0
+                     batch_size: int = 10_000, reader_url: str | None = None) -> list[CheckResult]:
+    """Stream every text/JSON column (and every masked column) of the shadow; three checks.
+
+    With ``reader_url`` (a PostgreSQL shadow another process can read), large tables are
+    searched in parts by worker processes (:mod:`datastage.checkpool`).
+    """
+    scanner = _Scanner(planned, index, key, settings)
+    found = _Found()
+    work = []
     for table in planned.tables:
-        rules = {r.column: r for r in index.masked.get(table.key, [])}
-        text_columns = [c.name for c in table.columns.values() if c.category in TEXT_CATEGORIES]
-        binding = [c for column in rules for c in index.binding_columns(table.key, column)]
-        columns = list(dict.fromkeys([*text_columns, *rules, *binding]))
-        columns = [c for c in columns if c in table.insertable_columns]
-        if not columns:
-            continue
-        masked_tally.columns += len(rules)
-        ident_tally.columns += len(text_columns)
-        card_tally.columns += len(text_columns)
-        for frame in _stream(conn, table, columns, name_of, batch_size):
-            for column in columns:
-                if column not in rules and column not in text_columns:
-                    continue  # a row-key column, read only to bind masked values to their rows
-                label = f"{table.key}.{column}"
-                text = _text(frame[column])
-                if text.empty:
-                    continue
-                rule = rules.get(column)
-                if rule is not None and label not in exempt["leak_masked_columns"]:
-                    masked_tally.values += len(text)
-                    source = index.values.get((table.key, column))
-                    if source is not None:
-                        hit = source.contains(index.value_hashes(table.key, frame, column, frame))
-                        if hit.any():
-                            fixed, pooled = excuser.excuse(rule, frame, text.index[hit])
-                            leaked = int(hit.sum()) - fixed - pooled
-                            if leaked:
-                                masked_tally.matches[label] += leaked
-                            if fixed or pooled:
-                                excused = masked_tally.excused.setdefault(label, Counter())
-                                excused.update({"fixed_points": fixed, "fake_pool": pooled})
-                if column not in text_columns:
-                    continue
-                # Each distinct value is searched once; its tokens count as often as it occurs.
-                counts = text.value_counts(sort=False)
-                found = identifier_tokens(pd.Series(counts.index, dtype=object), whole_phone=True, names=names_wanted)
-                occurs = counts.to_numpy()
-                weights = occurs[np.asarray(found.origins, dtype=np.int64)] if found.origins else np.zeros(0, int)
-                if label not in exempt["leak_identifiers"]:
-                    ident_tally.values += len(text)
-                    tokens = found.series()
-                    if not tokens.empty:
-                        hashes = index._hash_tokens(found.tokens)
-                        hit = index.tokens.contains(hashes)
-                        for (t, c), kept in index.kept_tokens.items():
-                            if (t, c) != (table.key, column):
-                                hit |= kept.contains(hashes)
-                        excused = hit & pool_tokens.contains(hashes)
-                        rest = hit & ~excused
-                        if rest.any():
-                            excused[rest] = excuser.person_pair(tokens[rest])
-                        ambiguous += int(weights[excused].sum())
-                        hit &= ~excused
-                        if hit.any():
-                            kinds = pd.Series(weights[hit], index=tokens[hit].str.split(":", n=1).str[0].to_numpy())
-                            ident_tally.matches[label] += int(weights[hit].sum())
-                            ident_tally.by_kind.setdefault(label, Counter()).update(
-                                {str(k): int(v) for k, v in kinds.groupby(level=0).sum().items()})
-                if label not in exempt["card_sweep"]:
-                    card_tally.values += len(text)
-                    test_cards += int(occurs[np.asarray(found.test_card_origins, dtype=np.int64)].sum())
-                    live = sum(int(w) for t, w in zip(found.tokens, weights, strict=True) if t.startswith("card:"))
-                    if live:
-                        card_tally.matches[label] += live
+        rules, text_columns, columns = scanner.columns(table)
+        if columns:
+            found.masked.columns += len(rules)
+            found.identifiers.columns += len(text_columns)
+            found.cards.columns += len(text_columns)
+            work.append((table, name_of(table)))
+    for part in search_tables(conn, scanner, work, batch_size, reader_url):
+        found.merge(part)
     return [
-        _masked_result(masked_tally, index, settings),
-        _identifier_result(ident_tally, index, settings, ambiguous),
-        _card_result(card_tally, settings, test_cards),
+        _masked_result(found.masked, index, settings),
+        _identifier_result(found.identifiers, index, settings, found.ambiguous),
+        _card_result(found.cards, settings, found.test_cards),
     ]
 
 

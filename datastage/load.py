@@ -135,6 +135,11 @@ class Shadow(ABC):
         """A URL that opens the shadow (for ``post_load`` shell hooks), or None."""
         return None
 
+    def reader_url(self) -> str | None:
+        """A SQLAlchemy URL from which other processes can read the shadow's tables by their
+        :meth:`sql_name`, once it is loaded (None: only :meth:`connect` can)."""
+        return None
+
     def hook_connection(self) -> AbstractContextManager[Connection]:
         """A connection where unqualified table names mean the shadow's tables (``post_load`` SQL hooks)."""
         return self.connect()

@@ -351,7 +351,8 @@ def verify_shadow(result: PlanResult, shadow: Shadow, load: LoadResult, extracte
         checks = [counts, check_foreign_keys(conn, result.model, result.tables, name_of),
                   check_unique_keys(conn, result.tables, name_of)]
         if leaks is not None and key is not None:
-            checks += scan_loaded_copy(conn, result, leaks, key, result.checks, name_of, batch_size)
+            checks += scan_loaded_copy(conn, result, leaks, key, result.checks, name_of, batch_size,
+                                      reader_url=shadow.reader_url())
         loaded = {t.key: t for t in result.tables}
         for quasi in result.checks.quasi_identifiers:
             checks.append(check_k_anonymity(conn, loaded, quasi, name_of, result.checks.severity("k_anonymity")))

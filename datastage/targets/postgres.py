@@ -528,6 +528,9 @@ class PostgresShadow(Shadow):
     def connect(self) -> AbstractContextManager[Connection]:
         return self._connect()
 
+    def reader_url(self) -> str | None:
+        return self.target.url  # shadow tables are named schema-qualified, and committed before verification
+
     def _search_path_value(self) -> str:
         """The load's own search path: the shadow schemas, then the schemas holding extensions."""
         return self._search_path.removeprefix("SET search_path = ")

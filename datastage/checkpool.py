@@ -1,0 +1,143 @@
+"""Search a PostgreSQL shadow's tables in parts, in parallel worker processes.
+
+The leak check reads every text value of the loaded copy and searches it in Python, which
+keeps one core busy. For a PostgreSQL shadow that another session can read, the tables are
+cut into block ranges (``ctid``, scanned as TID ranges) and searched by forked worker
+processes, each with its own connection; a worker returns counts only. Small copies, other
+targets and platforms without ``fork`` are searched in the calling process.
+
+``DATASTAGE_CHECK_WORKERS`` sets the number of workers (``1``: no workers); the default is
+the number of CPUs, at most 4.
+
+Example:
+    >>> found = list(search_tables(conn, scanner, [(table, '"public"."t"')], 10_000, url))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import warnings
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from datastage.db import db_error_message, make_engine
+from datastage.errors import DatastageError, StepError
+from datastage.schema import TableInfo
+
+if TYPE_CHECKING:
+    from datastage.leakcheck import _Found, _Scanner
+
+WORKERS_ENV = "DATASTAGE_CHECK_WORKERS"
+MIN_PAGES = 2_000  # below about 16 MB of table pages, starting workers costs more than it saves
+PART_PAGES = 1_000  # about 8 MB of rows per part
+
+_STATE: dict[str, Any] = {}  # set before the workers fork; each worker inherits it
+
+
+def worker_count() -> int:
+    """Workers for the search: ``$DATASTAGE_CHECK_WORKERS``, else the CPUs (at most 4)."""
+    configured = os.environ.get(WORKERS_ENV, "").strip()
+    if configured.isdigit():
+        return max(1, int(configured))
+    return max(1, min(os.cpu_count() or 1, 4))
+
+
+def _pages(conn: Connection, name: str) -> int:
+    """Blocks of a plain table (0 for a partitioned parent, whose rows live in its partitions)."""
+    row = conn.exec_driver_sql(
+        "SELECT CASE WHEN c.relkind = 'r' THEN pg_relation_size(c.oid) / current_setting('block_size')::int ELSE 0 END "
+        "FROM pg_class c WHERE c.oid = to_regclass(%(name)s)", {"name": name}).fetchone()
+    return int(row[0]) if row and row[0] else 0
+
+
+def _parts(pages: int, tid_ranges: bool) -> list[str]:
+    """``WHERE`` clauses that split a table of ``pages`` blocks into TID ranges (the last one open).
+
+    >>> _parts(2500, True)[1:]
+    [" WHERE ctid >= '(1000,0)'::tid AND ctid < '(2000,0)'::tid", " WHERE ctid >= '(2000,0)'::tid"]
+    """
+    if pages < 2 * PART_PAGES or not tid_ranges:
+        return [""]
+    bounds = list(range(0, pages, PART_PAGES))
+    clauses = [f" WHERE ctid >= '({a},0)'::tid AND ctid < '({a + PART_PAGES},0)'::tid" for a in bounds[:-1]]
+    return [*clauses, f" WHERE ctid >= '({bounds[-1]},0)'::tid"]
+
+
+def _start_worker() -> None:
+    # The parent's handlers (the scheduler's SIGTERM) must not keep a worker alive; Ctrl-C is the parent's.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    warnings.simplefilter("ignore")
+    _STATE["engine"] = None  # never the parent's connections: a new engine on first use
+
+
+def _search_part(task: tuple[str, str, str]) -> _Found | str:
+    """Search one part of one table; a failure comes back as its one-line message."""
+    table_key, name, where = task
+    scanner: _Scanner = _STATE["scanner"]
+    try:
+        engine: Engine | None = _STATE.get("engine")
+        if engine is None:
+            engine = _STATE["engine"] = make_engine(_STATE["url"], role="target database")
+        with engine.connect() as conn:
+            return scanner.scan(conn, scanner.tables[table_key], name, _STATE["batch_size"], where)
+    except DatastageError as exc:
+        return str(exc)
+    except SQLAlchemyError as exc:
+        return f"reading {table_key} for the leak check: {db_error_message(exc)}"
+    except Exception as exc:  # noqa: BLE001 - reported in the parent as a failed step, never a traceback
+        return f"searching {table_key} for the leak check failed: {type(exc).__name__}: {exc}"
+
+
+def search_tables(conn: Connection, scanner: _Scanner, work: list[tuple[TableInfo, str]], batch_size: int,
+                  reader_url: str | None) -> Iterator[_Found]:
+    """What the search of each table (or part of one) found, in any order."""
+    tasks: list[tuple[str, str, str]] = []
+    workers = worker_count()
+    if reader_url and conn.dialect.name == "postgresql" and workers > 1 and \
+            "fork" in multiprocessing.get_all_start_methods():
+        sized = [(table, name, _pages(conn, name)) for table, name in work]
+        if sum(pages for _, _, pages in sized) >= MIN_PAGES:
+            conn.commit()  # the workers read committed data; this session holds no snapshot meanwhile
+            sized.sort(key=lambda item: -item[2])  # large parts first: the last ones to finish are small
+            version = conn.exec_driver_sql("SHOW server_version_num").scalar()
+            tid_ranges = int(version or 0) >= 140000  # older servers scan the whole table for a TID range
+            tasks = [(table.key, name, where) for table, name, pages in sized for where in _parts(pages, tid_ranges)]
+    if not tasks:
+        for table, name in work:
+            yield scanner.scan(conn, table, name, batch_size)
+        return
+    yield from _run(scanner, tasks, reader_url or "", batch_size, workers)
+
+
+def _run(scanner: _Scanner, tasks: list[tuple[str, str, str]], url: str, batch_size: int,
+         workers: int) -> Iterator[_Found]:
+    _STATE.update(scanner=scanner, url=url, batch_size=batch_size)
+    executor = ProcessPoolExecutor(min(workers, len(tasks)), mp_context=multiprocessing.get_context("fork"),
+                                   initializer=_start_worker)
+    finished = False
+    try:
+        futures = [executor.submit(_search_part, task) for task in tasks]
+        for future in futures:
+            outcome = future.result()
+            if isinstance(outcome, str):
+                raise StepError(outcome, step="verify")
+            yield outcome
+        finished = True
+    except Exception as exc:
+        if isinstance(exc, DatastageError):
+            raise
+        raise StepError(f"the leak check's worker processes failed: {type(exc).__name__}: {exc}",
+                        step="verify") from None
+    finally:
+        _STATE.clear()
+        if not finished:
+            for process in list(getattr(executor, "_processes", {}).values()):
+                process.terminate()
+        executor.shutdown(wait=True, cancel_futures=True)
