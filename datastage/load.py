@@ -200,6 +200,10 @@ def open_target(url: str, environment: str, options: dict[str, Any] | None = Non
 
         return SqliteTarget(url, environment, options)
     if dialect == "postgresql":
+        if (options or {}).get("shadow") == "database":
+            from datastage.targets.pg_database import PostgresDatabaseTarget
+
+            return PostgresDatabaseTarget(url, environment, options)
         from datastage.targets.postgres import PostgresTarget
 
         return PostgresTarget(url, environment, options)

@@ -192,7 +192,10 @@ def provision(project: Project, name: str, source_env: str, *, ttl: dt.timedelta
     run_id = new_run_id()
     started = time.monotonic()
     _create_database(env.url, name)
-    copy_env = replace(env, name=name, url=url, keep=(), hooks={}, access=(), notify=None, subset=SubsetSpec())
+    # The new database is empty: the copy goes into a shadow schema there, whatever ENV's shadow is.
+    options = {k: v for k, v in env.options.items() if k != "shadow"}
+    copy_env = replace(env, name=name, url=url, keep=(), hooks={}, access=(), notify=None, subset=SubsetSpec(),
+                       options=options)
     try:
         rows = _copy(project, env, copy_env, run_id, progress)
     except BaseException:

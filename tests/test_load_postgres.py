@@ -187,8 +187,3 @@ def test_streamed_copy_and_batches_load_identical_data(pagila: str, pg_databases
     assert digests[0]["public.customer"] != pg_fingerprint(pagila)["tables"]["public.customer"]
 
 
-def test_a_shadow_database_is_refused_as_a_config_error(pagila: str, tmp_path: Path) -> None:
-    config = write_project(tmp_path, pagila, {"staging": {"url": "postgresql://u@127.0.0.1/x", "shadow": "database"}})
-    outcome = CliRunner().invoke(main, ["refresh", "staging", "--config", str(config)])
-    assert outcome.exit_code == 2
-    assert "environments.staging.shadow: shadow: database is not supported" in outcome.output

@@ -39,7 +39,7 @@ from sqlalchemy.engine import Connection, Engine
 from datastage.config import AccessGrant
 from datastage.db import make_engine, parse_url
 from datastage.ddl import build_tables
-from datastage.errors import ConfigError, LockHeld, TargetError
+from datastage.errors import LockHeld, TargetError
 from datastage.load import (
     REFRESH_LOG_COLUMNS,
     REFRESH_LOG_TABLE,
@@ -93,10 +93,6 @@ class PostgresTarget(Target):
         self.database = self.parsed.database or ""
         if not self.database:
             raise TargetError(f"the target URL of {environment} names no database")
-        if self.options.get("shadow") == "database":
-            raise ConfigError("shadow: database is not supported for PostgreSQL targets; the shadow is a schema "
-                              "in the target database (remove 'shadow:' or set it to 'schema')",
-                              key=f"environments.{environment}.shadow")
         self._engine: Engine | None = None
         self._default_schema: str | None = None
 
@@ -316,10 +312,15 @@ def rename_schema(conn: psycopg.Connection[Any], old: str, new: str, carry_exten
 
 
 class PostgresShadow(Shadow):
-    """New schemas in the target database, loaded in one transaction and committed by :meth:`finish`."""
+    """New schemas in the target database, loaded in one transaction and committed by :meth:`finish`.
 
-    def __init__(self, target: PostgresTarget, model: SchemaModel, run_id: str) -> None:
+    ``in_place``: the target is itself a new, empty database (``shadow: database``), so the
+    schemas get their live names and nothing is carried over from a previous copy beside them.
+    """
+
+    def __init__(self, target: PostgresTarget, model: SchemaModel, run_id: str, in_place: bool = False) -> None:
         self.target = target
+        self.in_place = in_place
         self.model = model
         self.run_id = run_id
         sources = [None, *sorted({t.schema for t in model.tables.values() if t.schema is not None})]
@@ -332,7 +333,7 @@ class PostgresShadow(Shadow):
             live = target.target_schema(source, model.default_schema)
             if len(live.encode()) > MAX_SCHEMA_NAME:
                 raise TargetError(f"target schema name '{live}' is longer than {MAX_SCHEMA_NAME} bytes")
-            self.shadow_of[live] = f"{live}{SHADOW_TAG}{tag}"
+            self.shadow_of[live] = live if in_place else f"{live}{SHADOW_TAG}{tag}"
             self.schema_map[source] = self.shadow_of[live]
             if source == model.default_schema:
                 self.schema_map[None] = self.shadow_of[live]
@@ -360,6 +361,9 @@ class PostgresShadow(Shadow):
             self.conn.execute("SET synchronous_commit = off")
             self.conn.execute("SET check_function_bodies = off")
             for live, shadow in self.shadow_of.items():
+                if self.in_place:
+                    self.conn.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(shadow)}")
+                    continue
                 self.conn.execute(f"CREATE SCHEMA {quote_ident(shadow)}")
                 self.notes.extend(carry_schema_settings(self.conn, live, shadow))
             # Extensions in a live schema stay visible (and move with the copy at the swap).
@@ -504,7 +508,8 @@ class PostgresShadow(Shadow):
             for sql in self._sequence_resets:
                 conn.execute(sql)
             for live, shadow in self.shadow_of.items():
-                self.notes.extend(carry_object_grants(conn, live, shadow))
+                if not self.in_place:
+                    self.notes.extend(carry_object_grants(conn, live, shadow))
             conn.commit()
 
     def _best_effort(self, what: str, sql: str) -> bool:

@@ -1,0 +1,314 @@
+"""PostgreSQL targets with ``shadow: database``: the shadow is a new database, the swap renames databases.
+
+A refresh creates ``DB__ds_shadow_<run>`` (from ``template0``, with the target's encoding and
+locale, its extensions, owner, database privileges and settings), loads and verifies it like
+a schema shadow (:class:`~datastage.targets.postgres.PostgresShadow`, with the schemas under
+their live names), then swaps in one transaction: ``DB__ds_prev`` away, ``DB`` to
+``DB__ds_prev``, the shadow to ``DB``. A database cannot be renamed while sessions use it, so
+the swap first stops new connections to ``DB`` and ends the open ones (applications
+reconnect to the new copy); the refresh lock and every administrative statement use the
+server's ``postgres`` database. The first refresh creates ``DB`` if it does not exist.
+
+The role in the URL needs ``CREATEDB`` and must own ``DB`` (or be a superuser). Object-level
+grants of the previous copy are not carried across databases: grant with ``access:``.
+
+Example:
+    >>> target = open_target("postgresql+psycopg://app@db/staging", "staging", {"shadow": "database"})  # doctest: +SKIP
+    >>> target.rollback().restored                                                                     # doctest: +SKIP
+    'database staging'
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from typing import Any
+
+import pandas as pd
+import psycopg
+from psycopg import sql
+
+from datastage.errors import ConfigError, LockHeld, TargetError
+from datastage.load import RollbackResult, lock_holder_info
+from datastage.schema import SchemaModel, TableInfo
+from datastage.targets.pg_ddl import first_line
+from datastage.targets.postgres import (
+    LOCK_CLASS,
+    MAX_SCHEMA_NAME,
+    PREVIOUS_SUFFIX,
+    SHADOW_TAG,
+    STALE_TAG,
+    SWAP_TAG,
+    PostgresShadow,
+    PostgresTarget,
+    pg_errors,
+    run_tag,
+)
+
+ADMIN_DATABASE = "postgres"
+EVICT_SECONDS = 30.0  # how long the swap waits for the sessions it ended to go away
+
+
+def _name(value: str) -> sql.Identifier:
+    return sql.Identifier(value)
+
+
+class PostgresDatabaseTarget(PostgresTarget):
+    """A PostgreSQL database whose shadow is a whole new database (``shadow: database``)."""
+
+    def __init__(self, url: str, environment: str, options: dict[str, Any] | None = None) -> None:
+        super().__init__(url, environment, options)
+        key = f"environments.{environment}.shadow"
+        if self.database == ADMIN_DATABASE:
+            raise ConfigError(f"shadow: database cannot swap the '{ADMIN_DATABASE}' database, which datastage "
+                              "connects to for the swap; give the environment a database of its own", key=key)
+        if len(self.database.encode()) > MAX_SCHEMA_NAME:
+            raise ConfigError(f"database name '{self.database}' is longer than {MAX_SCHEMA_NAME} bytes, "
+                              "which leaves no room for the shadow's suffix", key=key)
+        self.previous = self.database + PREVIOUS_SUFFIX
+
+    # -- connections -------------------------------------------------------------------------
+    def admin(self) -> psycopg.Connection[Any]:
+        """An autocommit connection to the server's ``postgres`` database (the caller closes it)."""
+        url = self.parsed.set(drivername="postgresql", database=ADMIN_DATABASE)
+        with pg_errors(f"cannot connect to the server of {self.display_url}"):
+            return psycopg.connect(url.render_as_string(hide_password=False), autocommit=True,
+                                   connect_timeout=10, application_name="datastage")
+
+    def _databases(self, conn: psycopg.Connection[Any]) -> set[str]:
+        return {r[0] for r in conn.execute("SELECT datname FROM pg_database").fetchall()}
+
+    def _live(self) -> bool:
+        conn = self.admin()
+        try:
+            with pg_errors("reading the target's databases"):
+                return self.database in self._databases(conn)
+        finally:
+            conn.close()
+
+    # -- lock (held in the admin database: the target's own sessions are ended at the swap) -------
+    @contextmanager
+    def lock(self, run_id: str) -> Iterator[None]:
+        info = lock_holder_info(run_id, self.environment)
+        label = f"ds:{run_id}:{info['pid']}:{info['user']}@{info['host']}"[:63]
+        conn = self.admin()
+        try:
+            with pg_errors(f"cannot take the refresh lock on {self.display_url}"):
+                conn.execute("SELECT set_config('application_name', %s, false)", (label,))
+                got = conn.execute("SELECT pg_try_advisory_lock(%s, %s)", (LOCK_CLASS, self.lock_key)).fetchone()
+            if not got or not got[0]:
+                raise LockHeld(f"another refresh of {self.environment} is running: {self._holder(conn)}")
+            yield
+        finally:
+            conn.close()
+
+    # -- housekeeping --------------------------------------------------------------------------
+    def cleanup_stale(self) -> list[str]:
+        conn = self.admin()
+        removed: list[str] = []
+        try:
+            with pg_errors("removing stale shadow databases"):
+                for name in sorted(self._databases(conn)):
+                    tail = name[len(self.database):]
+                    if name.startswith(self.database) and tail.startswith((SHADOW_TAG, STALE_TAG, SWAP_TAG)):
+                        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(_name(name)))
+                        removed.append(name)
+        finally:
+            conn.close()
+        return removed
+
+    def exists(self) -> bool:
+        return self._live() and super().exists()
+
+    def current_rows(self, table: TableInfo, batch_size: int) -> Iterator[pd.DataFrame]:
+        if not self._live():
+            self.notes.append(f"keep table {table.key}: no current copy yet; created empty")
+            return iter(())
+        return super().current_rows(table, batch_size)
+
+    def refresh_log(self) -> list[dict[str, Any]]:
+        return super().refresh_log() if self._live() else []
+
+    # -- shadow ------------------------------------------------------------------------------
+    def create_shadow(self, model: SchemaModel, run_id: str) -> PostgresShadow:
+        name = f"{self.database}{SHADOW_TAG}{run_tag(run_id)}"
+        conn = self.admin()
+        try:
+            with pg_errors(f"creating the shadow database {name}"):
+                live = self.database in self._databases(conn)
+                self._create_database(conn, name, live)
+        finally:
+            conn.close()
+        inner = PostgresTarget(self.parsed.set(database=name).render_as_string(hide_password=False),
+                               self.environment, {k: v for k, v in self.options.items() if k != "shadow"})
+        try:
+            inner._default_schema = self.default_schema if live else "public"
+            if live:
+                self._carry_extensions(inner)
+            return PostgresDatabaseShadow(self, inner, model, run_id, name)
+        except BaseException:
+            self._drop(name)
+            raise
+
+    def _create_database(self, conn: psycopg.Connection[Any], name: str, live: bool) -> None:
+        """``name`` from ``template0`` with the target's encoding, locale, owner, privileges and settings."""
+        if not live:
+            conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(_name(name)))
+            return
+        row = conn.execute(
+            "SELECT pg_encoding_to_char(encoding), datcollate, datctype, pg_get_userbyid(datdba), "
+            "shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s", (self.database,)).fetchone()
+        assert row is not None
+        encoding, collate, ctype, owner, comment = row
+        conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0 ENCODING {} LC_COLLATE {} LC_CTYPE {}").format(
+            _name(name), sql.Literal(encoding), sql.Literal(collate), sql.Literal(ctype)))
+        conn.execute(sql.SQL("ALTER DATABASE {} OWNER TO {}").format(_name(name), _name(owner)))
+        if comment is not None:
+            conn.execute(sql.SQL("COMMENT ON DATABASE {} IS {}").format(_name(name), sql.Literal(comment)))
+        for privilege, grantee in conn.execute(
+                """SELECT a.privilege_type, CASE WHEN a.grantee = 0 THEN NULL ELSE pg_get_userbyid(a.grantee) END
+                   FROM pg_database d, aclexplode(d.datacl) a
+                   WHERE d.datname = %s AND a.grantee <> d.datdba""", (self.database,)).fetchall():
+            conn.execute(sql.SQL("GRANT {} ON DATABASE {} TO {}").format(
+                sql.SQL(privilege), _name(name), sql.SQL("PUBLIC") if grantee is None else _name(grantee)))
+        for (settings,) in conn.execute(
+                "SELECT s.setconfig FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase "
+                "WHERE d.datname = %s AND s.setrole = 0", (self.database,)).fetchall():
+            for setting in settings or []:
+                key, _, value = str(setting).partition("=")
+                conn.execute(sql.SQL("ALTER DATABASE {} SET {} = {}").format(
+                    _name(name), _name(key), sql.Literal(value)))
+
+    def _carry_extensions(self, inner: PostgresTarget) -> None:
+        """The target's extensions, in schemas of the same names, in the new database."""
+        source = self.raw(autocommit=True)
+        try:
+            with pg_errors("reading the target's extensions"):
+                extensions = source.execute(
+                    "SELECT e.extname, n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace "
+                    "WHERE e.extname <> 'plpgsql' ORDER BY e.oid").fetchall()
+        finally:
+            source.close()
+        if not extensions:
+            return
+        conn = inner.raw(autocommit=True)
+        try:
+            for extension, schema in extensions:
+                with pg_errors(f"creating extension {extension} in the shadow database"):
+                    conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(_name(schema)))
+                    conn.execute(sql.SQL("CREATE EXTENSION IF NOT EXISTS {} WITH SCHEMA {} CASCADE").format(
+                        _name(extension), _name(schema)))
+        finally:
+            conn.close()
+
+    def _drop(self, name: str) -> None:
+        with suppress(TargetError, psycopg.Error):
+            conn = self.admin()
+            try:
+                conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(_name(name)))
+            finally:
+                conn.close()
+
+    # -- swap and rollback ---------------------------------------------------------------------
+    def _evict(self, conn: psycopg.Connection[Any], names: list[str]) -> None:
+        """Stop new sessions to ``names`` and end the open ones (a database in use cannot be renamed)."""
+        for name in names:
+            conn.execute(sql.SQL("ALTER DATABASE {} WITH ALLOW_CONNECTIONS false").format(_name(name)))
+        deadline = time.monotonic() + EVICT_SECONDS
+        while True:
+            row = conn.execute("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                               "WHERE datname = ANY(%s) AND pid <> pg_backend_pid()", (names,)).fetchone()
+            if not row or not row[0]:
+                return
+            if time.monotonic() > deadline:
+                raise TargetError(f"sessions on {', '.join(names)} did not end within {EVICT_SECONDS:.0f} s")
+            time.sleep(0.1)
+
+    def _allow(self, conn: psycopg.Connection[Any], names: list[str]) -> None:
+        for name in names:
+            with suppress(psycopg.Error):
+                conn.execute(sql.SQL("ALTER DATABASE {} WITH ALLOW_CONNECTIONS true").format(_name(name)))
+
+    def _rename(self, conn: psycopg.Connection[Any], moves: list[tuple[str, str]]) -> None:
+        """Rename databases in one transaction (all or none)."""
+        with conn.transaction():
+            for old, new in moves:
+                conn.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(_name(old), _name(new)))
+
+    def swap_in(self, shadow: str, run_id: str) -> None:
+        """Make ``shadow`` the target database; the current one becomes the previous copy."""
+        conn = self.admin()
+        stale = f"{self.database}{STALE_TAG}{run_tag(run_id)}"
+        try:
+            with pg_errors("swapping the shadow database in"):
+                existing = self._databases(conn)
+                busy = [n for n in (self.database, self.previous, shadow) if n in existing]
+                moves = []
+                if self.previous in existing:
+                    moves.append((self.previous, stale))
+                if self.database in existing:
+                    moves.append((self.database, self.previous))
+                moves.append((shadow, self.database))
+                try:
+                    self._evict(conn, busy)
+                    self._rename(conn, moves)
+                finally:
+                    self._allow(conn, [self.database, self.previous])
+            with suppress(psycopg.Error):  # a leftover is removed by the next refresh's cleanup
+                if self.previous in existing:
+                    conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(_name(stale)))
+        finally:
+            conn.close()
+
+    def rollback(self) -> RollbackResult:
+        conn = self.admin()
+        try:
+            with pg_errors(f"rolling back {self.environment}"):
+                existing = self._databases(conn)
+                if self.previous not in existing:
+                    raise TargetError(f"no previous copy of {self.environment} to roll back to "
+                                      f"(no database {self.previous})")
+                parking = self.database + SWAP_TAG + "rollback"
+                moves = [(self.previous, self.database)]
+                if self.database in existing:
+                    moves = [(self.database, parking), *moves, (parking, self.previous)]
+                busy = [n for n in (self.database, self.previous) if n in existing]
+                try:
+                    self._evict(conn, busy)
+                    self._rename(conn, moves)
+                finally:
+                    self._allow(conn, [self.database, self.previous])
+        except psycopg.Error as exc:
+            raise TargetError(f"rolling back {self.environment}: {first_line(exc)}") from None
+        finally:
+            conn.close()
+        return RollbackResult(self.environment, f"database {self.database}", self.previous)
+
+
+class PostgresDatabaseShadow(PostgresShadow):
+    """A schema shadow built in place inside a new database; the swap renames the databases."""
+
+    def __init__(self, owner: PostgresDatabaseTarget, inner: PostgresTarget, model: SchemaModel, run_id: str,
+                 database: str) -> None:
+        self.owner = owner
+        self.database = database
+        super().__init__(inner, model, run_id, in_place=True)
+        self.name = f"database {database}"
+
+    def swap(self) -> None:
+        self._close()
+        self.target.engine().dispose()
+        self.owner.swap_in(self.database, self.run_id)
+
+    def discard(self) -> None:
+        if self._builder is not None:
+            builder, self._builder = self._builder, None
+            builder.cancel()
+        if self.conn is not None:
+            with suppress(psycopg.Error):
+                self.conn.rollback()
+        self._close()
+        with suppress(TargetError):
+            self.target.engine().dispose()
+        self.owner._drop(self.database)
