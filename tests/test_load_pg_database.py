@@ -125,6 +125,10 @@ def test_lock_stale_shadows_and_configuration_errors(pagila: str, pg_server: str
     execute(pg_server, f'CREATE DATABASE "{name}__ds_shadow_20261127_000000_dead00"')  # left by a killed refresh
     assert datastage.refresh("staging", config=config).verdict == "pass"
     assert _databases(pg_server, name) == [name]
+    # Killed in the middle of a swap: connections to the target still switched off.
+    execute(pg_server, f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS false')
+    assert datastage.refresh("staging", config=config).verdict == "pass"
+    assert scalar(url, "SELECT count(*) FROM datastage_refresh_log") == 2
 
     admin = write_project(tmp_path / "admin", pagila, {"staging": {"url": pg_server.rsplit("/", 1)[0] + "/postgres",
                                                                    "shadow": "database"}})

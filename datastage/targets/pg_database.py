@@ -109,11 +109,14 @@ class PostgresDatabaseTarget(PostgresTarget):
         removed: list[str] = []
         try:
             with pg_errors("removing stale shadow databases"):
-                for name in sorted(self._databases(conn)):
+                existing = self._databases(conn)
+                for name in sorted(existing):
                     tail = name[len(self.database):]
                     if name.startswith(self.database) and tail.startswith((SHADOW_TAG, STALE_TAG, SWAP_TAG)):
                         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(_name(name)))
                         removed.append(name)
+                # A refresh killed during its swap may have left connections switched off.
+                self._allow(conn, [n for n in (self.database, self.previous) if n in existing])
         finally:
             conn.close()
         return removed
