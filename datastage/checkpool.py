@@ -15,6 +15,7 @@ Example:
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 import signal
@@ -70,8 +71,9 @@ def _parts(pages: int, tid_ranges: bool) -> list[str]:
 
 
 def _start_worker() -> None:
-    # The parent's handlers (the scheduler's SIGTERM) must not keep a worker alive; Ctrl-C is the parent's.
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    # Stop signals are the parent's to handle (a scheduler finishes its refresh on SIGTERM, even when
+    # the signal goes to the whole process group); the parent kills its workers when it gives up.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     warnings.simplefilter("ignore")
     _STATE["engine"] = None  # never the parent's connections: a new engine on first use
@@ -123,7 +125,12 @@ def _run(scanner: _Scanner, tasks: list[tuple[str, str, str]], url: str, batch_s
                                    initializer=_start_worker)
     finished = False
     try:
-        futures = [executor.submit(_search_part, task) for task in tasks]
+        # Objects the workers inherit (the parent's connections among them) stay out of their collector.
+        gc.freeze()
+        try:
+            futures = [executor.submit(_search_part, task) for task in tasks]  # the workers fork here
+        finally:
+            gc.unfreeze()
         for future in futures:
             outcome = future.result()
             if isinstance(outcome, str):
@@ -139,5 +146,5 @@ def _run(scanner: _Scanner, tasks: list[tuple[str, str, str]], url: str, batch_s
         _STATE.clear()
         if not finished:
             for process in list(getattr(executor, "_processes", {}).values()):
-                process.terminate()
+                process.kill()
         executor.shutdown(wait=True, cancel_futures=True)

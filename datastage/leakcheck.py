@@ -198,12 +198,15 @@ class _Batch:
         letter = ((folded >= 97) & (folded <= 122)) | wide
         count = len(self.items)
         self.digits = np.bincount(of_value, weights=digit, minlength=count)
-        self.letters = np.bincount(of_value, weights=letter, minlength=count)
+        # Upper-casing turns one non-ASCII character into up to three letters (ﬃ → FFI).
+        self.letters = np.bincount(of_value, weights=letter.astype(np.int64) + 2 * wide, minlength=count)
         self.dashes = np.bincount(of_value, weights=codes == 45, minlength=count)
         self.at_sign = np.bincount(of_value, weights=codes == 64, minlength=count) > 0
         # Two letters followed by two digits: how every IBAN starts.
         iban_start = letter[:-3] & letter[1:-2] & digit[2:-1] & digit[3:]
-        self.iban_like = np.bincount(of_value[:-3][iban_start], minlength=count) > 0
+        wide_start = wide[:-2] & digit[1:-1] & digit[2:]  # ß02...: one character, two letters when upper-cased
+        self.iban_like = (np.bincount(of_value[:-3][iban_start], minlength=count) > 0) | \
+            (np.bincount(of_value[:-2][wide_start], minlength=count) > 0)
 
     def part(self, wanted: np.ndarray) -> tuple[str, np.ndarray]:
         """The joined text of the ``wanted`` values, and their positions in the batch."""
@@ -598,10 +601,10 @@ def _stream(conn: Connection, table: TableInfo, columns: list[str], name: str, b
     sql = f"SELECT {', '.join(quote(c) for c in columns)} FROM {name}{where}"
     categories = {c: table.columns[c].category for c in columns}
     try:
-        if conn.dialect.name == "postgresql" and set(categories.values()) <= {"text", "integer"}:
+        raw = conn.connection.driver_connection if conn.dialect.name == "postgresql" else None
+        if isinstance(raw, psycopg.Connection) and raw.info.encoding == "utf-8" and \
+                set(categories.values()) <= {"text", "integer"}:
             # COPY text is these columns' values as they are; reading it is several times faster.
-            raw = conn.connection.driver_connection
-            assert isinstance(raw, psycopg.Connection)
             integers = {c for c, category in categories.items() if category == "integer"}
             yield from read_frames(raw, f"COPY ({sql}) TO STDOUT", columns, integers, batch_size)
             return
@@ -611,8 +614,7 @@ def _stream(conn: Connection, table: TableInfo, columns: list[str], name: str, b
     except SQLAlchemyError as exc:
         raise StepError(f"reading {table.key} for the leak check: {db_error_message(exc)}", step="verify") from None
     except psycopg.Error as exc:
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise StepError(f"reading {table.key} for the leak check: {message}", step="verify") from None
+        raise StepError(f"reading {table.key} for the leak check: {db_error_message(exc)}", step="verify") from None
 
 
 class _Scanner:
@@ -626,6 +628,8 @@ class _Scanner:
                        for name in ("leak_masked_columns", "leak_identifiers", "card_sweep")}
         self.names_wanted = len(index.tokens) > 0 and index.harvested.get("name", 0) > 0
         self.tables = {t.key: t for t in planned.tables}
+        for hashes in [*index.values.values(), *index.kept_tokens.values()]:
+            len(hashes)  # sorted once here, not in every worker process
 
     def columns(self, table: TableInfo) -> tuple[dict[str, ColumnRule], list[str], list[str]]:
         """(masked columns' rules, text columns, every column to read) of ``table``."""

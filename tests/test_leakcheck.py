@@ -304,3 +304,13 @@ def test_a_batch_finds_each_values_own_tokens_on_that_value() -> None:
     assert sorted(name_bigrams(pd.Series(values, dtype=object))) == sorted(
         (token, position) for position, value in enumerate(values)
         for token, _ in name_bigrams(pd.Series([value], dtype=object)))
+
+
+def test_letters_that_upper_case_into_two_still_reach_the_iban_and_ni_patterns() -> None:
+    import pandas as pd
+
+    from datastage.leakcheck import identifier_tokens
+
+    found = identifier_tokens(pd.Series(["ß123456A", "x", "ß02 1234 5698 7654 3210"], dtype=object))
+    assert sorted(zip(found.tokens, found.origins, strict=True)) == [
+        ("iban:SS021234569876543210", 2), ("ni:SS123456A", 0)]

@@ -38,6 +38,9 @@ def target(pg_databases: ServerDatabases) -> Iterator[tuple[str, str]]:
             for (database,) in conn.exec_driver_sql(
                     "SELECT datname FROM pg_database WHERE starts_with(datname, %s)", (name,)).all():
                 conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+            if conn.exec_driver_sql("SELECT count(*) FROM pg_db_role_setting s JOIN pg_roles r ON r.oid = s.setrole "
+                                    "WHERE r.rolname = 'ds_dbshadow_reader'").scalar() == 0:
+                conn.exec_driver_sql("DROP ROLE IF EXISTS ds_dbshadow_reader")  # unless another test still uses it
 
 
 def _databases(admin: str, name: str) -> list[str]:
@@ -63,7 +66,14 @@ def test_refreshes_swap_databases_keep_one_previous_and_roll_back(
 
     execute(url, "INSERT INTO app_settings VALUES ('payment_gateway', 'https://sandbox.example.com')")
     execute(pg_server, f'ALTER DATABASE "{name}" SET work_mem = \'7MB\'',
-            f'COMMENT ON DATABASE "{name}" IS \'staging for the shop\'')
+            f'ALTER DATABASE "{name}" SET search_path = "$user", public, extensions',
+            f'COMMENT ON DATABASE "{name}" IS \'staging for the shop\'',
+            "DO $$ BEGIN CREATE ROLE ds_dbshadow_reader; EXCEPTION WHEN duplicate_object THEN NULL; END $$",
+            f'REVOKE ALL ON DATABASE "{name}" FROM PUBLIC',
+            f'GRANT CONNECT ON DATABASE "{name}" TO ds_dbshadow_reader WITH GRANT OPTION',
+            f'ALTER ROLE ds_dbshadow_reader IN DATABASE "{name}" SET statement_timeout = \'5s\'')
+    acl = f"SELECT datacl::text FROM pg_database WHERE datname = '{name}'"
+    grants = scalar(pg_server, acl)
     session = psycopg.connect(url.replace("+psycopg", ""), autocommit=True)  # an application still connected
     second = datastage.refresh("staging", config=config)
     assert second.verdict == "pass", second.checks
@@ -73,6 +83,11 @@ def test_refreshes_swap_databases_keep_one_previous_and_roll_back(
     assert _databases(pg_server, name) == [name, f"{name}__ds_prev"]
     assert rows(url, "SELECT key, value FROM app_settings") == [("payment_gateway", "https://sandbox.example.com")]
     assert scalar(url, "SHOW work_mem") == "7MB"
+    assert scalar(url, "SHOW search_path") == '"$user", public, extensions'
+    assert scalar(pg_server, acl) == grants and "=Tc/" not in grants  # PUBLIC stays shut out
+    assert scalar(pg_server, f"SELECT s.setconfig::text FROM pg_db_role_setting s JOIN pg_database d ON "
+                             f"d.oid = s.setdatabase WHERE d.datname = '{name}' AND s.setrole <> 0") == \
+        "{statement_timeout=5s}"
     assert scalar(pg_server, f"SELECT shobj_description(oid, 'pg_database') FROM pg_database "
                              f"WHERE datname = '{name}'") == "staging for the shop"
     assert _log(url) == {first.run_id, second.run_id}

@@ -20,6 +20,7 @@ Example:
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -50,8 +51,35 @@ ADMIN_DATABASE = "postgres"
 EVICT_SECONDS = 30.0  # how long the swap waits for the sessions it ended to go away
 
 
+LIST_SETTINGS = frozenset({"search_path", "temp_tablespaces", "session_preload_libraries", "local_preload_libraries"})
+LIST_ITEM = re.compile(r'\s*("(?:[^"]|"")*"|[^,]*?)\s*(?:,|$)')
+
+
 def _name(value: str) -> sql.Identifier:
     return sql.Identifier(value)
+
+
+def short_tag(run_id: str) -> str:
+    """The run id's random part: database names keep room for the suffixes within 63 bytes.
+
+    >>> short_tag("20261127-122955-31930b")
+    '31930b'
+    """
+    return run_tag(run_id).rsplit("_", 1)[-1][:8]
+
+
+def setting_value(key: str, value: str) -> sql.Composable:
+    """A stored ``key=value`` database setting as SQL: list settings item by item.
+
+    >>> from psycopg import sql
+    >>> setting_value("search_path", '"$user", app').as_string(None)
+    "'$user', 'app'"
+    """
+    if key not in LIST_SETTINGS:
+        return sql.Literal(value)
+    items = [m.group(1) for m in LIST_ITEM.finditer(value) if m.group(1)]
+    items = [i[1:-1].replace('""', '"') if i.startswith('"') else i for i in items]
+    return sql.SQL(", ").join(sql.Literal(i) for i in items)
 
 
 class PostgresDatabaseTarget(PostgresTarget):
@@ -135,7 +163,7 @@ class PostgresDatabaseTarget(PostgresTarget):
 
     # -- shadow ------------------------------------------------------------------------------
     def create_shadow(self, model: SchemaModel, run_id: str) -> PostgresShadow:
-        name = f"{self.database}{SHADOW_TAG}{run_tag(run_id)}"
+        name = f"{self.database}{SHADOW_TAG}{short_tag(run_id)}"
         conn = self.admin()
         try:
             with pg_errors(f"creating the shadow database {name}"):
@@ -159,29 +187,40 @@ class PostgresDatabaseTarget(PostgresTarget):
         if not live:
             conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(_name(name)))
             return
+        icu = "CASE WHEN datlocprovider = 'i' THEN daticulocale END" \
+            if int(conn.info.server_version) >= 150000 else "NULL"
         row = conn.execute(
             "SELECT pg_encoding_to_char(encoding), datcollate, datctype, pg_get_userbyid(datdba), "
-            "shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s", (self.database,)).fetchone()
+            f"shobj_description(oid, 'pg_database'), datacl IS NOT NULL, {icu} "
+            "FROM pg_database WHERE datname = %s", (self.database,)).fetchone()
         assert row is not None
-        encoding, collate, ctype, owner, comment = row
-        conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0 ENCODING {} LC_COLLATE {} LC_CTYPE {}").format(
-            _name(name), sql.Literal(encoding), sql.Literal(collate), sql.Literal(ctype)))
+        encoding, collate, ctype, owner, comment, has_acl, icu_locale = row
+        locale = sql.SQL(" LOCALE_PROVIDER icu ICU_LOCALE {}").format(sql.Literal(icu_locale)) if icu_locale \
+            else sql.SQL("")
+        conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0 ENCODING {} LC_COLLATE {} LC_CTYPE {}{}").format(
+            _name(name), sql.Literal(encoding), sql.Literal(collate), sql.Literal(ctype), locale))
         conn.execute(sql.SQL("ALTER DATABASE {} OWNER TO {}").format(_name(name), _name(owner)))
         if comment is not None:
             conn.execute(sql.SQL("COMMENT ON DATABASE {} IS {}").format(_name(name), sql.Literal(comment)))
-        for privilege, grantee in conn.execute(
-                """SELECT a.privilege_type, CASE WHEN a.grantee = 0 THEN NULL ELSE pg_get_userbyid(a.grantee) END
-                   FROM pg_database d, aclexplode(d.datacl) a
-                   WHERE d.datname = %s AND a.grantee <> d.datdba""", (self.database,)).fetchall():
-            conn.execute(sql.SQL("GRANT {} ON DATABASE {} TO {}").format(
-                sql.SQL(privilege), _name(name), sql.SQL("PUBLIC") if grantee is None else _name(grantee)))
-        for (settings,) in conn.execute(
-                "SELECT s.setconfig FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase "
-                "WHERE d.datname = %s AND s.setrole = 0", (self.database,)).fetchall():
+        if has_acl:  # privileges were changed from the defaults: the copy gets exactly the same ones
+            conn.execute(sql.SQL("REVOKE ALL ON DATABASE {} FROM PUBLIC").format(_name(name)))
+            for privilege, grantee, grantable in conn.execute(
+                    """SELECT a.privilege_type, CASE WHEN a.grantee = 0 THEN NULL ELSE pg_get_userbyid(a.grantee) END,
+                              a.is_grantable
+                       FROM pg_database d, aclexplode(d.datacl) a
+                       WHERE d.datname = %s AND a.grantee <> d.datdba""", (self.database,)).fetchall():
+                conn.execute(sql.SQL("GRANT {} ON DATABASE {} TO {}{}").format(
+                    sql.SQL(privilege), _name(name), sql.SQL("PUBLIC") if grantee is None else _name(grantee),
+                    sql.SQL(" WITH GRANT OPTION" if grantable else "")))
+        for role, settings in conn.execute(
+                "SELECT CASE WHEN s.setrole = 0 THEN NULL ELSE pg_get_userbyid(s.setrole) END, s.setconfig "
+                "FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase WHERE d.datname = %s",
+                (self.database,)).fetchall():
             for setting in settings or []:
                 key, _, value = str(setting).partition("=")
-                conn.execute(sql.SQL("ALTER DATABASE {} SET {} = {}").format(
-                    _name(name), _name(key), sql.Literal(value)))
+                scope = sql.SQL("DATABASE {}").format(_name(name)) if role is None else \
+                    sql.SQL("ROLE {} IN DATABASE {}").format(_name(role), _name(name))
+                conn.execute(sql.SQL("ALTER {} SET {} = {}").format(scope, _name(key), setting_value(key, value)))
 
     def _carry_extensions(self, inner: PostgresTarget) -> None:
         """The target's extensions, in schemas of the same names, in the new database."""
@@ -229,9 +268,23 @@ class PostgresDatabaseTarget(PostgresTarget):
             time.sleep(0.1)
 
     def _allow(self, conn: psycopg.Connection[Any], names: list[str]) -> None:
+        """Switch connections back on (on a new admin session if ``conn`` broke); the live copy must open."""
         for name in names:
-            with suppress(psycopg.Error):
-                conn.execute(sql.SQL("ALTER DATABASE {} WITH ALLOW_CONNECTIONS true").format(_name(name)))
+            statement = sql.SQL("ALTER DATABASE {} WITH ALLOW_CONNECTIONS true").format(_name(name))
+            try:
+                conn.execute(statement)
+            except psycopg.Error:
+                retry = self.admin()
+                try:
+                    if name in self._databases(retry):
+                        retry.execute(statement)
+                except psycopg.Error as exc:
+                    if name == self.database:
+                        raise TargetError(f"connections to {name} are switched off and could not be switched "
+                                          f"back on ({first_line(exc)}): run ALTER DATABASE {name} WITH "
+                                          "ALLOW_CONNECTIONS true") from None
+                finally:
+                    retry.close()
 
     def _rename(self, conn: psycopg.Connection[Any], moves: list[tuple[str, str]]) -> None:
         """Rename databases in one transaction (all or none)."""
@@ -242,7 +295,7 @@ class PostgresDatabaseTarget(PostgresTarget):
     def swap_in(self, shadow: str, run_id: str) -> None:
         """Make ``shadow`` the target database; the current one becomes the previous copy."""
         conn = self.admin()
-        stale = f"{self.database}{STALE_TAG}{run_tag(run_id)}"
+        stale = f"{self.database}{STALE_TAG}{short_tag(run_id)}"
         try:
             with pg_errors("swapping the shadow database in"):
                 existing = self._databases(conn)

@@ -480,8 +480,10 @@ class PostgresShadow(Shadow):
     def stream_table(self, source: Connection, table: TableInfo, plan: Any, engine: Any, batch_size: int,
                      progress: Any, observer: Any = None) -> tuple[int, Any] | None:
         decoded = streamable(self, table, plan, engine, observer)
-        if decoded is None:
-            return None
+        raw = source.connection.driver_connection
+        if decoded is None or not isinstance(raw, psycopg.Connection) or \
+                {raw.info.encoding, self._db().info.encoding} != {"utf-8"}:
+            return None  # COPY text passes through as bytes: only between UTF-8 sessions
         self._start_table(table)
         streamed = stream_table(source, self, table, decoded, engine, batch_size, progress, observer)
         self._table_done(table.key)
