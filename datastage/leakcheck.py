@@ -190,23 +190,31 @@ class _Batch:
     def __init__(self, values: pd.Series) -> None:
         self.items = _items(values)
         self.text = SEP.join(self.items)
-        codes = _codes(self.text)
-        of_value = np.cumsum(codes == 0)
-        wide = codes > 127
+        # One code per character and a closing SEP; each value's segment runs up to the next value.
+        if self.text.isascii():
+            codes = np.frombuffer((self.text + SEP).encode("ascii"), dtype=np.uint8)
+            wide = np.zeros(len(codes), dtype=bool)
+        else:
+            codes = _codes(self.text + SEP)
+            wide = codes > 127
+        starts = np.concatenate(([0], np.flatnonzero(codes[:-1] == 0) + 1))
         digit = ((codes >= 48) & (codes <= 57)) | wide
         folded = codes | 32
         letter = ((folded >= 97) & (folded <= 122)) | wide
-        count = len(self.items)
-        self.digits = np.bincount(of_value, weights=digit, minlength=count)
+
+        def per_value(flags: np.ndarray) -> np.ndarray:
+            return np.add.reduceat(flags, starts, dtype=np.int64)
+
+        self.digits = per_value(digit)
         # Upper-casing turns one non-ASCII character into up to three letters (ﬃ → FFI).
-        self.letters = np.bincount(of_value, weights=letter.astype(np.int64) + 2 * wide, minlength=count)
-        self.dashes = np.bincount(of_value, weights=codes == 45, minlength=count)
-        self.at_sign = np.bincount(of_value, weights=codes == 64, minlength=count) > 0
-        # Two letters followed by two digits: how every IBAN starts.
-        iban_start = letter[:-3] & letter[1:-2] & digit[2:-1] & digit[3:]
-        wide_start = wide[:-2] & digit[1:-1] & digit[2:]  # ß02...: one character, two letters when upper-cased
-        self.iban_like = (np.bincount(of_value[:-3][iban_start], minlength=count) > 0) | \
-            (np.bincount(of_value[:-2][wide_start], minlength=count) > 0)
+        self.letters = per_value(letter) + 2 * per_value(wide)
+        self.dashes = per_value(codes == 45)
+        self.at_sign = per_value(codes == 64) > 0
+        # Two letters followed by two digits: how every IBAN starts (ß02: one character, two letters).
+        iban_start = np.zeros(len(codes), dtype=bool)
+        iban_start[:-3] = letter[:-3] & letter[1:-2] & digit[2:-1] & digit[3:]
+        iban_start[:-2] |= wide[:-2] & digit[1:-1] & digit[2:]
+        self.iban_like = per_value(iban_start) > 0
 
     def part(self, wanted: np.ndarray) -> tuple[str, np.ndarray]:
         """The joined text of the ``wanted`` values, and their positions in the batch."""
@@ -226,13 +234,13 @@ def _phone_spans(text: str, whole_phone: bool) -> list[tuple[int, int]]:
     if whole_phone:
         found_starts = np.array([a for a, _ in spans], dtype=np.int64)
         # Whole values the in-text pattern did not find (no in-text match starts inside them).
-        whole = list(WHOLE_PHONE.finditer(text))
+        whole = [m.span() for m in WHOLE_PHONE.finditer(text)]
         if whole:
-            first = np.searchsorted(found_starts, np.array([m.start() for m in whole], dtype=np.int64))
-            for m, i in zip(whole, first.tolist(), strict=True):
-                if (i == len(found_starts) or found_starts[i] >= m.end()) and \
-                        not pii.DATE_SHAPE.fullmatch(m.group(0)):
-                    spans.append(m.span())
+            bounds = np.array(whole, dtype=np.int64)
+            first = np.searchsorted(found_starts, bounds[:, 0])
+            following = np.append(found_starts, np.iinfo(np.int64).max)[first]
+            spans += [(a, b) for a, b in bounds[following >= bounds[:, 1]].tolist()
+                      if not pii.DATE_SHAPE.fullmatch(text, a, b)]
     return spans
 
 
