@@ -23,19 +23,18 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from typing import Any
 
 import pandas as pd
 import psycopg
 from psycopg import sql
 
-from datastage.errors import ConfigError, LockHeld, TargetError
-from datastage.load import RollbackResult, lock_holder_info
+from datastage.errors import ConfigError, TargetError
+from datastage.load import RollbackResult
 from datastage.schema import SchemaModel, TableInfo
 from datastage.targets.pg_ddl import first_line
 from datastage.targets.postgres import (
-    LOCK_CLASS,
     MAX_SCHEMA_NAME,
     PREVIOUS_SUFFIX,
     SHADOW_TAG,
@@ -115,21 +114,9 @@ class PostgresDatabaseTarget(PostgresTarget):
         finally:
             conn.close()
 
-    # -- lock (held in the admin database: the target's own sessions are ended at the swap) -------
-    @contextmanager
-    def lock(self, run_id: str) -> Iterator[None]:
-        info = lock_holder_info(run_id, self.environment)
-        label = f"ds:{run_id}:{info['pid']}:{info['user']}@{info['host']}"[:63]
-        conn = self.admin()
-        try:
-            with pg_errors(f"cannot take the refresh lock on {self.display_url}"):
-                conn.execute("SELECT set_config('application_name', %s, false)", (label,))
-                got = conn.execute("SELECT pg_try_advisory_lock(%s, %s)", (LOCK_CLASS, self.lock_key)).fetchone()
-            if not got or not got[0]:
-                raise LockHeld(f"another refresh of {self.environment} is running: {self._holder(conn)}")
-            yield
-        finally:
-            conn.close()
+    def lock_session(self) -> psycopg.Connection[Any]:
+        """The lock is held in the admin database: the target's own sessions are ended at the swap."""
+        return self.admin()
 
     # -- housekeeping --------------------------------------------------------------------------
     def cleanup_stale(self) -> list[str]:
@@ -358,13 +345,7 @@ class PostgresDatabaseShadow(PostgresShadow):
         self.owner.swap_in(self.database, self.run_id)
 
     def discard(self) -> None:
-        if self._builder is not None:
-            builder, self._builder = self._builder, None
-            builder.cancel()
-        if self.conn is not None:
-            with suppress(psycopg.Error):
-                self.conn.rollback()
-        self._close()
+        self._abandon()
         with suppress(TargetError):
             self.target.engine().dispose()
         self.owner._drop(self.database)

@@ -139,11 +139,15 @@ class PostgresTarget(Target):
     def lock_key(self) -> int:
         return zlib.crc32(f"datastage:{self.database}".encode()) & 0x7FFFFFFF
 
+    def lock_session(self) -> psycopg.Connection[Any]:
+        """The session that holds the refresh lock (closing it releases the lock)."""
+        return self.raw(autocommit=True)
+
     @contextmanager
     def lock(self, run_id: str) -> Iterator[None]:
         info = lock_holder_info(run_id, self.environment)
         label = f"ds:{run_id}:{info['pid']}:{info['user']}@{info['host']}"[:63]
-        conn = self.raw(autocommit=True)
+        conn = self.lock_session()
         try:
             with pg_errors(f"cannot take the refresh lock on {self.display_url}"):
                 conn.execute("SELECT set_config('application_name', %s, false)", (label,))
@@ -629,7 +633,8 @@ class PostgresShadow(Shadow):
         finally:
             conn.close()
 
-    def discard(self) -> None:
+    def _abandon(self) -> None:
+        """Stop the index builder and end the load's transaction (nothing of it is committed after this)."""
         if self._builder is not None:
             builder, self._builder = self._builder, None
             builder.cancel()
@@ -637,6 +642,9 @@ class PostgresShadow(Shadow):
             with suppress(psycopg.Error):
                 self.conn.rollback()
         self._close()
+
+    def discard(self) -> None:
+        self._abandon()
         try:
             conn = self.target.raw(autocommit=True)
         except TargetError:
