@@ -4,7 +4,8 @@ The leak check reads every text value of the loaded copy and searches it in Pyth
 keeps one core busy. For a PostgreSQL shadow that another session can read, the tables are
 cut into block ranges (``ctid``, scanned as TID ranges) and searched by forked worker
 processes, each with its own connection; a worker returns counts only. Small copies, other
-targets and platforms without ``fork`` are searched in the calling process.
+targets and systems other than Linux (where forking is not safe) are searched in the calling
+process.
 
 ``DATASTAGE_CHECK_WORKERS`` sets the number of workers (``1``: no workers); the default is
 the number of CPUs, at most 4.
@@ -19,6 +20,7 @@ import gc
 import multiprocessing
 import os
 import signal
+import sys
 import warnings
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -102,8 +104,7 @@ def search_tables(conn: Connection, scanner: _Scanner, work: list[tuple[TableInf
     """What the search of each table (or part of one) found, in any order."""
     tasks: list[tuple[str, str, str]] = []
     workers = worker_count()
-    if reader_url and conn.dialect.name == "postgresql" and workers > 1 and \
-            "fork" in multiprocessing.get_all_start_methods():
+    if reader_url and conn.dialect.name == "postgresql" and workers > 1 and sys.platform.startswith("linux"):
         sized = [(table, name, _pages(conn, name)) for table, name in work]
         if sum(pages for _, _, pages in sized) >= MIN_PAGES:
             conn.commit()  # the workers read committed data; this session holds no snapshot meanwhile
