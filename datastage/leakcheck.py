@@ -313,6 +313,14 @@ def _distinctive(word: str) -> bool:
     return pii.distinctive_name(word)
 
 
+def _folded_names(names: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Each name folded, and whether it is distinctive (each distinct name looked up once)."""
+    codes, uniques = pd.factorize(names.astype(str).to_numpy(dtype=object))
+    folded = np.array([pii.fold(name) for name in uniques], dtype=object)
+    rare = np.array([_distinctive(name) for name in folded], dtype=bool)
+    return folded[codes], rare[codes]
+
+
 def name_bigrams(values: pd.Series, mode: str = "all") -> list[tuple[str, int]]:
     """``(name:first last, value position)`` for pairs of consecutive words (folded).
 
@@ -470,12 +478,12 @@ class LeakIndex:
             first, last = self.name_pairs[table]
             if first in batch.columns and last in batch.columns:
                 both = batch[[first, last]].dropna()
-                a = both[first].astype(str).map(pii.fold)
-                b = both[last].astype(str).map(pii.fold)
-                distinctive = a.map(pii.distinctive_name) | b.map(pii.distinctive_name)
-                pairs = pd.concat(["name:" + a[distinctive] + " " + b[distinctive],
-                                   "name:" + b[distinctive] + " " + a[distinctive]])
-                self._add(table, first, pairs.tolist(), True)
+                a, rare_a = _folded_names(both[first])
+                b, rare_b = _folded_names(both[last])
+                distinctive = rare_a | rare_b
+                a, b = a[distinctive], b[distinctive]
+                pairs = [*("name:" + a + " " + b).tolist(), *("name:" + b + " " + a).tolist()]
+                self._add(table, first, pairs, True)
 
     def _add(self, table: str, column: str, tokens: list[str], masked: bool) -> None:
         if not tokens:
