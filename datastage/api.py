@@ -31,8 +31,9 @@ from datastage.ondemand import Provisioned, environments, parse_ttl
 from datastage.ondemand import gc as _gc
 from datastage.ondemand import provision as _provision
 from datastage.ondemand import teardown as _teardown
-from datastage.pipeline import PlanResult, Progress, RefreshResult, check_target_safety, run_refresh
+from datastage.pipeline import PlanResult, RefreshResult, check_target_safety, run_refresh
 from datastage.pipeline import plan as _plan
+from datastage.progress import Progress
 from datastage.proposal import propose_rules as _propose
 from datastage.report import VerifyOutcome, load_report, verify_report_file
 from datastage.scan import DEFAULT_SAMPLE_ROWS, ScanOutcome, scan_project

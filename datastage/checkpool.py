@@ -31,6 +31,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from datastage.db import db_error_message, make_engine
 from datastage.errors import DatastageError, StepError
+from datastage.progress import Progress
 from datastage.schema import TableInfo
 
 if TYPE_CHECKING:
@@ -100,8 +101,9 @@ def _search_part(task: tuple[str, str, str]) -> _Found | str:
 
 
 def search_tables(conn: Connection, scanner: _Scanner, work: list[tuple[TableInfo, str]], batch_size: int,
-                  reader_url: str | None) -> Iterator[_Found]:
-    """What the search of each table (or part of one) found, in any order."""
+                  reader_url: str | None, rows: dict[str, int], progress: Progress) -> Iterator[_Found]:
+    """What the search of each table (or part of one) found, in any order (``rows``: loaded rows
+    per table, for the progress bars)."""
     tasks: list[tuple[str, str, str]] = []
     workers = worker_count()
     if reader_url and conn.dialect.name == "postgresql" and workers > 1 and sys.platform.startswith("linux"):
@@ -114,9 +116,13 @@ def search_tables(conn: Connection, scanner: _Scanner, work: list[tuple[TableInf
             tasks = [(table.key, name, where) for table, name, pages in sized for where in _parts(pages, tid_ranges)]
     if not tasks:
         for table, name in work:
-            yield scanner.scan(conn, table, name, batch_size)
+            progress.table(f"checking {table.key}", rows.get(table.key, 0))
+            yield scanner.scan(conn, table, name, batch_size, progress=progress)
         return
-    yield from _run(scanner, tasks, reader_url or "", batch_size, workers)
+    progress.table(f"checking {len(work)} tables ({len(tasks)} parts)", len(tasks))
+    for found in _run(scanner, tasks, reader_url or "", batch_size, workers):
+        progress.advance(1)
+        yield found
 
 
 def _run(scanner: _Scanner, tasks: list[tuple[str, str, str]], url: str, batch_size: int,

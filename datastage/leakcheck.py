@@ -57,6 +57,7 @@ from datastage.masking.engine import MaskingEngine
 from datastage.masking.fakepool import fake_pool
 from datastage.masking.keys import MaskingKey
 from datastage.masking.policy import ColumnRule
+from datastage.progress import NoProgress, Progress
 from datastage.schema import TableInfo
 from datastage.targets.pg_stream import read_frames
 from datastage.values import canonical_text, rows_to_frame
@@ -655,13 +656,16 @@ class _Scanner:
         columns = list(dict.fromkeys([*text_columns, *rules, *binding]))
         return rules, text_columns, [c for c in columns if c in table.insertable_columns]
 
-    def scan(self, conn: Connection, table: TableInfo, name: str, batch_size: int, where: str = "") -> _Found:
+    def scan(self, conn: Connection, table: TableInfo, name: str, batch_size: int, where: str = "",
+             progress: Progress | None = None) -> _Found:
         """Search the rows of ``table`` (``where``: a part of them) read from ``name``."""
         found = _Found()
         rules, text_columns, columns = self.columns(table)
         if columns:
             for frame in _stream(conn, table, columns, name, batch_size, where):
                 self.scan_frame(table, frame, rules, text_columns, found)
+                if progress is not None:
+                    progress.advance(len(frame))
         return found
 
     def scan_frame(self, table: TableInfo, frame: pd.DataFrame, rules: dict[str, ColumnRule],
@@ -728,7 +732,8 @@ class _Scanner:
 
 def scan_loaded_copy(conn: Connection, planned: PlanResult, index: LeakIndex, key: MaskingKey,
                      settings: CheckSettings, name_of: Callable[[TableInfo], str],
-                     batch_size: int = 10_000, reader_url: str | None = None) -> list[CheckResult]:
+                     batch_size: int = 10_000, reader_url: str | None = None, rows: dict[str, int] | None = None,
+                     progress: Progress | None = None) -> list[CheckResult]:
     """Stream every text/JSON column (and every masked column) of the shadow; three checks.
 
     With ``reader_url`` (a PostgreSQL shadow another process can read), large tables are
@@ -744,7 +749,7 @@ def scan_loaded_copy(conn: Connection, planned: PlanResult, index: LeakIndex, ke
             found.identifiers.columns += len(text_columns)
             found.cards.columns += len(text_columns)
             work.append((table, name_of(table)))
-    for part in search_tables(conn, scanner, work, batch_size, reader_url):
+    for part in search_tables(conn, scanner, work, batch_size, reader_url, rows or {}, progress or NoProgress()):
         found.merge(part)
     return [
         _masked_result(found.masked, index, settings),

@@ -36,7 +36,8 @@ from datastage.history import append_history, current_user, new_run_id, read_his
 from datastage.load import open_target
 from datastage.masking.keys import MaskingKey, MaskingKeyError, load_key
 from datastage.masking.policy import policy_from_text, resolve_policy
-from datastage.pipeline import NoProgress, PlanResult, Progress, load_into_shadow, step, verify_shadow
+from datastage.pipeline import PlanResult, load_into_shadow, step, verify_shadow
+from datastage.progress import NoProgress, Progress
 from datastage.schema import reflect
 from datastage.subset import plan_subset
 

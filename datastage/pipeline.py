@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import pandas as pd
 from sqlalchemy.engine import Connection
@@ -60,6 +60,7 @@ from datastage.masking.check import new_columns_of
 from datastage.masking.engine import MaskingEngine, MaskStats
 from datastage.masking.keys import MaskingKey, load_key
 from datastage.masking.policy import Policy, ResolvedPolicy, load_policy, resolve_policy
+from datastage.progress import NoProgress, Progress
 from datastage.report import ReportPaths, compose_report, sign_report, subset_spec_dict, write_report
 from datastage.scan import DEFAULT_SAMPLE_ROWS, ScanResult, scan_source
 from datastage.schema import SchemaModel, TableInfo, reflect
@@ -76,27 +77,6 @@ from datastage.verify import (
 
 log = logging.getLogger("datastage.refresh")
 DEFAULT_BATCH_SIZE = 10_000
-
-
-class Progress(Protocol):
-    """Receives progress events; the CLI draws bars from them, the library ignores them."""
-
-    def stage(self, name: str) -> None: ...
-
-    def table(self, name: str, rows: int) -> None: ...
-
-    def advance(self, rows: int) -> None: ...
-
-
-class NoProgress:
-    def stage(self, name: str) -> None:
-        pass
-
-    def table(self, name: str, rows: int) -> None:
-        pass
-
-    def advance(self, rows: int) -> None:
-        pass
 
 
 @contextmanager
@@ -336,7 +316,8 @@ def _stream(conn: Connection, shadow: Shadow, table: TableInfo, plan: Any, engin
 
 def verify_shadow(result: PlanResult, shadow: Shadow, load: LoadResult, extracted: ExtractResult,
             leaks: LeakIndex | None = None, key: MaskingKey | None = None,
-            batch_size: int = DEFAULT_BATCH_SIZE, after_counts: Callable[[], None] | None = None) -> VerifyResult:
+            batch_size: int = DEFAULT_BATCH_SIZE, after_counts: Callable[[], None] | None = None,
+            progress: Progress | None = None) -> VerifyResult:
     """Every check on the loaded shadow. ``after_counts`` (post_load hooks, grants) runs once the
     row counts are taken, so the other checks see the copy exactly as it will go live."""
     started = time.monotonic()
@@ -352,7 +333,7 @@ def verify_shadow(result: PlanResult, shadow: Shadow, load: LoadResult, extracte
                   check_unique_keys(conn, result.tables, name_of)]
         if leaks is not None and key is not None:
             checks += scan_loaded_copy(conn, result, leaks, key, result.checks, name_of, batch_size,
-                                      reader_url=shadow.reader_url())
+                                       reader_url=shadow.reader_url(), rows=load.rows, progress=progress)
         loaded = {t.key: t for t in result.tables}
         for quasi in result.checks.quasi_identifiers:
             checks.append(check_k_anonymity(conn, loaded, quasi, name_of, result.checks.severity("k_anonymity")))
@@ -424,7 +405,8 @@ def run_refresh(
                             with step("access"):
                                 ops.grant(shadow)
 
-                        verified = verify_shadow(planned, shadow, load, extracted, leaks, key, batch_size, post_load)
+                        verified = verify_shadow(planned, shadow, load, extracted, leaks, key, batch_size, post_load,
+                                                 progress)
                         context["verify"] = verified
                         if verified.verdict != "fail":
                             with step("swap"):
