@@ -1,22 +1,24 @@
-"""Search a PostgreSQL shadow's tables in parts, in parallel worker processes.
+"""Search a loaded shadow's tables in parts, in parallel worker processes.
 
 The leak check reads every text value of the loaded copy and searches it in Python, which
-keeps one core busy. For a PostgreSQL shadow that another session can read, the tables are
-cut into block ranges (``ctid``, scanned as TID ranges) and searched by forked worker
-processes, each with its own connection; a worker returns counts only. Small copies, other
-targets and systems other than Linux (where forking is not safe) are searched in the calling
-process.
+keeps one core busy. When the shadow can be read by another session, large copies are cut
+into parts and searched by forked worker processes, each with its own connection; a worker
+returns counts only. Parts are block ranges (``ctid``, scanned as TID ranges) on
+PostgreSQL, ``rowid`` ranges on SQLite and whole tables on MariaDB/MySQL. Small copies and
+systems other than Linux (where forking is not safe) are searched in the calling process.
 
 ``DATASTAGE_CHECK_WORKERS`` sets the number of workers (``1``: no workers); the default is
 the number of CPUs, at most 4.
 
 Example:
-    >>> found = list(search_tables(conn, scanner, [(table, '"public"."t"')], 10_000, url))  # doctest: +SKIP
+    >>> found = list(search_tables(conn, scanner, [(table, '"public"."t"')], 10_000, url,
+    ...                            {"t": 10}, NoProgress()))  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
 import gc
+import itertools
 import multiprocessing
 import os
 import signal
@@ -40,6 +42,8 @@ if TYPE_CHECKING:
 WORKERS_ENV = "DATASTAGE_CHECK_WORKERS"
 MIN_PAGES = 2_000  # below about 16 MB of table pages, starting workers costs more than it saves
 PART_PAGES = 1_000  # about 8 MB of rows per part
+MIN_ROWS = 200_000  # the same for targets measured in rows
+PART_ROWS = 50_000
 
 _STATE: dict[str, Any] = {}  # set before the workers fork; each worker inherits it
 
@@ -73,6 +77,44 @@ def _parts(pages: int, tid_ranges: bool) -> list[str]:
     return [*clauses, f" WHERE ctid >= '({bounds[-1]},0)'::tid"]
 
 
+def _rowid_parts(conn: Connection, name: str) -> list[str]:
+    """``WHERE`` clauses that split a SQLite table into ``rowid`` ranges (the first and last open).
+
+    A table without rowids (``WITHOUT ROWID``) is one part.
+    """
+    try:
+        low, high = conn.exec_driver_sql(f"SELECT min(rowid), max(rowid) FROM {name}").one()
+    except SQLAlchemyError:
+        conn.rollback()
+        return [""]
+    if low is None or high - low < 2 * PART_ROWS:
+        return [""]
+    bounds = list(range(low + PART_ROWS, high + 1, PART_ROWS))
+    return [f" WHERE rowid < {bounds[0]}",
+            *(f" WHERE rowid >= {a} AND rowid < {b}" for a, b in itertools.pairwise(bounds)),
+            f" WHERE rowid >= {bounds[-1]}"]
+
+
+def _plan_parts(conn: Connection, work: list[tuple[TableInfo, str]],
+                rows: dict[str, int]) -> list[tuple[str, str, str]]:
+    """(table, name, where) parts, largest tables first, or none when the copy is too small for workers."""
+    dialect = conn.dialect.name
+    if dialect == "postgresql":
+        sized = [(table, name, _pages(conn, name)) for table, name in work]
+        if sum(size for _, _, size in sized) < MIN_PAGES:
+            return []
+        version = conn.exec_driver_sql("SHOW server_version_num").scalar()
+        tid_ranges = int(version or 0) >= 140000  # older servers scan the whole table for a TID range
+        sized.sort(key=lambda item: -item[2])  # large parts first: the last ones to finish are small
+        return [(table.key, name, where) for table, name, pages in sized for where in _parts(pages, tid_ranges)]
+    counted = sorted(((table, name, rows.get(table.key, 0)) for table, name in work), key=lambda item: -item[2])
+    if sum(size for _, _, size in counted) < MIN_ROWS:
+        return []
+    if dialect == "sqlite":
+        return [(table.key, name, where) for table, name, _ in counted for where in _rowid_parts(conn, name)]
+    return [(table.key, name, "") for table, name, _ in counted]
+
+
 def _start_worker() -> None:
     # Stop signals are the parent's to handle (a scheduler finishes its refresh on SIGTERM, even when
     # the signal goes to the whole process group); the parent kills its workers when it gives up.
@@ -89,7 +131,8 @@ def _search_part(task: tuple[str, str, str]) -> _Found | str:
     try:
         engine: Engine | None = _STATE.get("engine")
         if engine is None:
-            engine = _STATE["engine"] = make_engine(_STATE["url"], role="target database")
+            url = _STATE["url"]
+            engine = _STATE["engine"] = make_engine(url, read_only=url.startswith("sqlite"), role="shadow")
         with engine.connect() as conn:
             return scanner.scan(conn, scanner.tables[table_key], name, _STATE["batch_size"], where)
     except DatastageError as exc:
@@ -106,14 +149,9 @@ def search_tables(conn: Connection, scanner: _Scanner, work: list[tuple[TableInf
     per table, for the progress bars)."""
     tasks: list[tuple[str, str, str]] = []
     workers = worker_count()
-    if reader_url and conn.dialect.name == "postgresql" and workers > 1 and sys.platform.startswith("linux"):
-        sized = [(table, name, _pages(conn, name)) for table, name in work]
-        if sum(pages for _, _, pages in sized) >= MIN_PAGES:
-            conn.commit()  # the workers read committed data; this session holds no snapshot meanwhile
-            sized.sort(key=lambda item: -item[2])  # large parts first: the last ones to finish are small
-            version = conn.exec_driver_sql("SHOW server_version_num").scalar()
-            tid_ranges = int(version or 0) >= 140000  # older servers scan the whole table for a TID range
-            tasks = [(table.key, name, where) for table, name, pages in sized for where in _parts(pages, tid_ranges)]
+    if reader_url and workers > 1 and sys.platform.startswith("linux"):
+        tasks = _plan_parts(conn, work, rows)
+        conn.commit()  # the workers read committed data; this session holds no snapshot meanwhile
     if not tasks:
         for table, name in work:
             progress.table(f"checking {table.key}", rows.get(table.key, 0))

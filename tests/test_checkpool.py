@@ -1,5 +1,6 @@
-"""The leak check searched by worker processes, in TID-range parts of a PostgreSQL shadow: the same
-findings as one process, planted leaks caught, a failing worker a clean step failure."""
+"""The leak check searched by worker processes, in parts of the shadow (PostgreSQL TID ranges, SQLite
+rowid ranges, MariaDB tables): the same findings as one process, planted leaks caught, a failing worker
+a clean step failure."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from datastage.errors import StepError
 LEAK_CHECKS = ("leak_masked_columns", "leak_identifiers", "card_sweep")
 
 
-def _pg_target(config: Path, url: str) -> None:
+def _server_target(config: Path, url: str) -> None:
     config.write_text(config.read_text().replace("url: sqlite:///staging.db", f'url: "{url}"'))
 
 
@@ -48,18 +49,23 @@ def _figures(config: Path, monkeypatch: pytest.MonkeyPatch, workers: int) -> tup
     return found, sum(tasks)
 
 
-@pytest.mark.postgres
-def test_workers_find_exactly_what_one_process_finds(demo_project: Path, pg_databases: ServerDatabases,
+@pytest.mark.parametrize("kind", [pytest.param("postgresql", marks=pytest.mark.postgres),
+                                  pytest.param("mysql", marks=pytest.mark.mysql), "sqlite"])
+def test_workers_find_exactly_what_one_process_finds(demo_project: Path, kind: str, request: pytest.FixtureRequest,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    _pg_target(demo_project, pg_databases.create("ds_checkpool"))
+    if kind != "sqlite":
+        databases: ServerDatabases = request.getfixturevalue("pg_databases" if kind == "postgresql"
+                                                             else "mysql_databases")
+        _server_target(demo_project, databases.create("ds_checkpool"))
     _plant_leaks(demo_project)
-    monkeypatch.setattr(checkpool, "MIN_PAGES", 0)
-    monkeypatch.setattr(checkpool, "PART_PAGES", 2)  # many small parts, most of them TID ranges
+    # Many small parts: TID ranges on PostgreSQL, rowid ranges on SQLite, tables on MariaDB.
+    for name, value in (("MIN_PAGES", 0), ("PART_PAGES", 2), ("MIN_ROWS", 0), ("PART_ROWS", 50)):
+        monkeypatch.setattr(checkpool, name, value)
 
     alone, no_tasks = _figures(demo_project, monkeypatch, workers=1)
     together, tasks = _figures(demo_project, monkeypatch, workers=2)
 
-    assert no_tasks == 0 and tasks > 20
+    assert no_tasks == 0 and tasks > (10 if kind == "mysql" else 20)
     assert together == alone
     assert alone["leak_identifiers"][0] == "FAIL"
     assert alone["leak_identifiers"][1]["matches"]["support_ticket.subject"]["email"] > 3
@@ -72,7 +78,7 @@ def test_workers_find_exactly_what_one_process_finds(demo_project: Path, pg_data
 def test_a_failing_worker_fails_the_verify_step_and_keeps_the_target(
         demo_project: Path, pg_databases: ServerDatabases, monkeypatch: pytest.MonkeyPatch) -> None:
     url = pg_databases.create("ds_checkpool_fail")
-    _pg_target(demo_project, url)
+    _server_target(demo_project, url)
     datastage.refresh("staging", config=demo_project)
     before = scalar(url, "SELECT run_id FROM public.datastage_refresh_log ORDER BY started_at DESC LIMIT 1")
 
@@ -96,3 +102,19 @@ def test_parts_cover_every_block_once() -> None:
     assert len(parts) == 6 and parts[-1].endswith(f"'({5 * checkpool.PART_PAGES},0)'::tid")
     assert checkpool._parts(10 * checkpool.PART_PAGES, tid_ranges=False) == [""]
     assert checkpool._parts(checkpool.PART_PAGES, tid_ranges=True) == [""]
+
+
+def test_rowid_parts_cover_every_row_once(tmp_path: Path) -> None:
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'parts.db'}")
+    with engine.connect() as conn:
+        conn.exec_driver_sql("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)")
+        conn.exec_driver_sql("CREATE TABLE w (id TEXT PRIMARY KEY) WITHOUT ROWID")
+        conn.exec_driver_sql("WITH RECURSIVE n(i) AS (SELECT -7 UNION ALL SELECT i + 3 FROM n WHERE i < 500000) "
+                             "INSERT INTO t SELECT i, 'x' FROM n")
+        parts = checkpool._rowid_parts(conn, '"t"')
+        counted = [conn.exec_driver_sql(f'SELECT count(*) FROM "t"{where}').scalar() for where in parts]
+        assert len(parts) > 5 and sum(counted) == conn.exec_driver_sql('SELECT count(*) FROM "t"').scalar()
+        assert checkpool._rowid_parts(conn, '"w"') == [""]
+    engine.dispose()

@@ -377,6 +377,9 @@ class MysqlShadow(Shadow):
     def connect(self) -> AbstractContextManager[Connection]:
         return self._connect()
 
+    def reader_url(self) -> str | None:
+        return self.target.url  # shadow tables are named with their database, and committed before verification
+
     def hook_url(self) -> str | None:
         url = self.target.parsed.set(drivername="mysql", database=self.database)
         return url.render_as_string(hide_password=False)

@@ -255,6 +255,9 @@ class SqliteShadow(Shadow):
     def hook_url(self) -> str | None:
         return f"sqlite:///{self.path}"
 
+    def reader_url(self) -> str | None:
+        return f"sqlite:///{self.path}"  # committed by finish(), before verification
+
     def record_refresh(self, row: dict[str, Any], previous: list[dict[str, Any]]) -> None:
         conn = self._db()
         columns = ", ".join(f"{c} TEXT" for c in REFRESH_LOG_COLUMNS)
