@@ -17,6 +17,7 @@ Example:
 
 from __future__ import annotations
 
+import ctypes
 import gc
 import itertools
 import multiprocessing
@@ -26,6 +27,7 @@ import sys
 import warnings
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import suppress
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import Connection, Engine
@@ -44,6 +46,7 @@ MIN_PAGES = 2_000  # below about 16 MB of table pages, starting workers costs mo
 PART_PAGES = 1_000  # about 8 MB of rows per part
 MIN_ROWS = 200_000  # the same for targets measured in rows
 PART_ROWS = 50_000
+PR_SET_PDEATHSIG = 1  # prctl(2): the signal a process gets when its parent dies
 
 _STATE: dict[str, Any] = {}  # set before the workers fork; each worker inherits it
 
@@ -77,22 +80,27 @@ def _parts(pages: int, tid_ranges: bool) -> list[str]:
     return [*clauses, f" WHERE ctid >= '({bounds[-1]},0)'::tid"]
 
 
-def _rowid_parts(conn: Connection, name: str) -> list[str]:
-    """``WHERE`` clauses that split a SQLite table into ``rowid`` ranges (the first and last open).
-
-    A table without rowids (``WITHOUT ROWID``) is one part.
-    """
+def _rowid_parts(conn: Connection, table: TableInfo, name: str) -> list[str]:
+    """``WHERE`` clauses that split a SQLite table into about ``PART_ROWS``-row ``rowid`` ranges
+    (the first and last open). A table without rowids, or whose columns take every rowid alias,
+    is one part."""
+    taken = {c.lower() for c in table.columns}
+    alias = next((a for a in ("rowid", "_rowid_", "oid") if a not in taken), None)
+    if alias is None:
+        return [""]
     try:
-        low, high = conn.exec_driver_sql(f"SELECT min(rowid), max(rowid) FROM {name}").one()
+        low, high, count = conn.exec_driver_sql(f"SELECT min({alias}), max({alias}), count(*) FROM {name}").one()
     except SQLAlchemyError:
         conn.rollback()
         return [""]
-    if low is None or high - low < 2 * PART_ROWS:
+    if low is None or count < 2 * PART_ROWS:
         return [""]
-    bounds = list(range(low + PART_ROWS, high + 1, PART_ROWS))
-    return [f" WHERE rowid < {bounds[0]}",
-            *(f" WHERE rowid >= {a} AND rowid < {b}" for a, b in itertools.pairwise(bounds)),
-            f" WHERE rowid >= {bounds[-1]}"]
+    parts = -(-count // PART_ROWS)
+    step = -(-(high - low + 1) // parts)  # parts of equal rowid spans, as many as the rows call for
+    bounds = [low + step * i for i in range(1, parts)]
+    return [f" WHERE {alias} < {bounds[0]}",
+            *(f" WHERE {alias} >= {a} AND {alias} < {b}" for a, b in itertools.pairwise(bounds)),
+            f" WHERE {alias} >= {bounds[-1]}"]
 
 
 def _plan_parts(conn: Connection, work: list[tuple[TableInfo, str]],
@@ -111,7 +119,7 @@ def _plan_parts(conn: Connection, work: list[tuple[TableInfo, str]],
     if sum(size for _, _, size in counted) < MIN_ROWS:
         return []
     if dialect == "sqlite":
-        return [(table.key, name, where) for table, name, _ in counted for where in _rowid_parts(conn, name)]
+        return [(table.key, name, where) for table, name, _ in counted for where in _rowid_parts(conn, table, name)]
     return [(table.key, name, "") for table, name, _ in counted]
 
 
@@ -120,6 +128,10 @@ def _start_worker() -> None:
     # the signal goes to the whole process group); the parent kills its workers when it gives up.
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    with suppress(OSError, AttributeError):  # a worker dies with its parent, even one killed outright
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != _STATE.get("parent"):
+        os._exit(1)  # the parent was gone before the line above took effect
     warnings.simplefilter("ignore")
     _STATE["engine"] = None  # never the parent's connections: a new engine on first use
 
@@ -165,7 +177,7 @@ def search_tables(conn: Connection, scanner: _Scanner, work: list[tuple[TableInf
 
 def _run(scanner: _Scanner, tasks: list[tuple[str, str, str]], url: str, batch_size: int,
          workers: int) -> Iterator[_Found]:
-    _STATE.update(scanner=scanner, url=url, batch_size=batch_size)
+    _STATE.update(scanner=scanner, url=url, batch_size=batch_size, parent=os.getpid())
     executor = ProcessPoolExecutor(min(workers, len(tasks)), mp_context=multiprocessing.get_context("fork"),
                                    initializer=_start_worker)
     finished = False

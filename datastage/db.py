@@ -100,7 +100,7 @@ def make_engine(url: str | URL, *, read_only: bool = False, role: str = "databas
             if read_only:
                 if path is None or not path.is_file():
                     raise SourceError(f"{role} file not found: {path}")
-                uri = f"file:{path.absolute()}?mode=ro"
+                uri = f"{path.absolute().as_uri()}?mode=ro"  # as_uri escapes '#', '?' and '%' in the path
                 return sa.create_engine(
                     "sqlite://",
                     creator=lambda: sqlite3.connect(uri, uri=True, check_same_thread=False),

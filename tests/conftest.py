@@ -137,12 +137,21 @@ class ServerDatabases:
         return make_url(self.admin_url).set(database=name).render_as_string(hide_password=False)
 
     def drop_all(self) -> None:
+        """Drop the databases created here and the copies a refresh made beside them (``NAME__ds_*``)."""
         with self.engine.connect() as conn:
             for name in self.created:
+                pattern = name.replace("_", "\\_") + "\\_\\_ds\\_%"
                 if self.dialect == "postgresql":
-                    conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                    beside = [r[0] for r in conn.exec_driver_sql(
+                        "SELECT datname FROM pg_database WHERE datname LIKE %s", (pattern,)).all()]
+                    for database in [name, *beside]:
+                        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
                 else:
-                    conn.exec_driver_sql(f"DROP DATABASE IF EXISTS `{name}`")
+                    beside = [r[0] for r in conn.exec_driver_sql(
+                        "SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE %s",
+                        (pattern,)).all()]
+                    for database in [name, *beside]:
+                        conn.exec_driver_sql(f"DROP DATABASE IF EXISTS `{database}`")
         self.engine.dispose()
 
 

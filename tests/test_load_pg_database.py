@@ -3,11 +3,13 @@ databases; one previous copy, rollback, failure paths, lock and stale shadows.""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
+import sqlalchemy as sa
 from click.testing import CliRunner
 from conftest import ServerDatabases
 from load_support import PAGILA_RULES, execute, pagila_source, rows, scalar, write_project
@@ -38,9 +40,9 @@ def target(pg_databases: ServerDatabases) -> Iterator[tuple[str, str]]:
             for (database,) in conn.exec_driver_sql(
                     "SELECT datname FROM pg_database WHERE starts_with(datname, %s)", (name,)).all():
                 conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-            if conn.exec_driver_sql("SELECT count(*) FROM pg_db_role_setting s JOIN pg_roles r ON r.oid = s.setrole "
-                                    "WHERE r.rolname = 'ds_dbshadow_reader'").scalar() == 0:
-                conn.exec_driver_sql("DROP ROLE IF EXISTS ds_dbshadow_reader")  # unless another test still uses it
+            for role in ("ds_dbshadow_reader", "ds_dbshadow_owner"):
+                with contextlib.suppress(sa.exc.DBAPIError):  # still in use by another test's databases
+                    conn.exec_driver_sql(f"DROP ROLE IF EXISTS {role}")
 
 
 def _databases(admin: str, name: str) -> list[str]:
@@ -150,3 +152,24 @@ def test_lock_stale_shadows_and_configuration_errors(pagila: str, pg_server: str
     outcome = CliRunner().invoke(main, ["refresh", "staging", "--config", str(admin)])
     assert outcome.exit_code == 2
     assert "environments.staging.shadow: shadow: database cannot swap the 'postgres' database" in outcome.output
+
+
+def test_an_owner_with_createdb_only_refreshes_and_notes_what_it_cannot_carry(
+        pagila: str, pg_server: str, target: tuple[str, str], tmp_path: Path) -> None:
+    url, name = target
+    execute(pg_server,
+            "DO $$ BEGIN CREATE ROLE ds_dbshadow_owner LOGIN CREATEDB; "
+            "EXCEPTION WHEN duplicate_object THEN NULL; END $$",
+            "DO $$ BEGIN CREATE ROLE ds_dbshadow_reader; EXCEPTION WHEN duplicate_object THEN NULL; END $$",
+            f'CREATE DATABASE "{name}" OWNER ds_dbshadow_owner',
+            f'ALTER ROLE ds_dbshadow_reader IN DATABASE "{name}" SET work_mem = \'9MB\'')
+    owner_url = str(make_url(url).set(username="ds_dbshadow_owner").render_as_string(hide_password=False))
+    config = write_project(tmp_path, pagila, {"staging": {"url": owner_url, "shadow": "database"}})
+    result = datastage.refresh("staging", config=config)
+    assert result.verdict == "pass", [(c.name, c.summary) for c in result.checks if c.status != "PASS"]
+    assert result.load is not None
+    assert any("setting work_mem of role ds_dbshadow_reader not carried" in note for note in result.load.notes)
+    assert scalar(url, "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = current_database()") == \
+        "ds_dbshadow_owner"
+    assert scalar(url, "SELECT count(*) FROM customer") > 0
+    assert _databases(pg_server, name) == [name, f"{name}__ds_prev"]

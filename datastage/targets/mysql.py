@@ -378,7 +378,9 @@ class MysqlShadow(Shadow):
         return self._connect()
 
     def reader_url(self) -> str | None:
-        return self.target.url  # shadow tables are named with their database, and committed before verification
+        # The server, not the live database (which a first refresh creates only at the swap): shadow
+        # tables are named with their database, and committed before verification.
+        return self.target.server_url.render_as_string(hide_password=False)
 
     def hook_url(self) -> str | None:
         url = self.target.parsed.set(drivername="mysql", database=self.database)

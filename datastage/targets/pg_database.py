@@ -67,6 +67,32 @@ def short_tag(run_id: str) -> str:
     return run_tag(run_id).rsplit("_", 1)[-1][:8]
 
 
+def _locale_columns(conn: psycopg.Connection[Any]) -> str:
+    """(provider, locale, ICU rules) of ``pg_database`` as this server's catalog names them."""
+    version = int(conn.info.server_version)
+    if version >= 170000:
+        return "datlocprovider, datlocale, daticurules"
+    if version >= 160000:
+        return "datlocprovider, daticulocale, daticurules"
+    if version >= 150000:
+        return "datlocprovider, daticulocale, NULL"
+    return "'c', NULL, NULL"
+
+
+def _locale_options(provider: str | None, locale: str | None, rules: str | None) -> sql.Composable:
+    """``CREATE DATABASE`` options for an ICU or builtin locale (the libc one is LC_COLLATE/LC_CTYPE).
+
+    >>> _locale_options("i", "de-DE", None).as_string(None)
+    " LOCALE_PROVIDER icu ICU_LOCALE 'de-DE'"
+    """
+    if provider == "i" and locale:
+        options = sql.SQL(" LOCALE_PROVIDER icu ICU_LOCALE {}").format(sql.Literal(locale))
+        return options + sql.SQL(" ICU_RULES {}").format(sql.Literal(rules)) if rules else options
+    if provider == "b" and locale:
+        return sql.SQL(" LOCALE_PROVIDER builtin BUILTIN_LOCALE {}").format(sql.Literal(locale))
+    return sql.SQL("")
+
+
 def setting_value(key: str, value: str) -> sql.Composable:
     """A stored ``key=value`` database setting as SQL: list settings item by item.
 
@@ -155,7 +181,11 @@ class PostgresDatabaseTarget(PostgresTarget):
         try:
             with pg_errors(f"creating the shadow database {name}"):
                 live = self.database in self._databases(conn)
-                self._create_database(conn, name, live)
+                try:
+                    notes = self._create_database(conn, name, live)
+                except BaseException:
+                    self._drop(name)
+                    raise
         finally:
             conn.close()
         inner = PostgresTarget(self.parsed.set(database=name).render_as_string(hide_password=False),
@@ -164,28 +194,29 @@ class PostgresDatabaseTarget(PostgresTarget):
             inner._default_schema = self.default_schema if live else "public"
             if live:
                 self._carry_extensions(inner)
-            return PostgresDatabaseShadow(self, inner, model, run_id, name)
+            shadow = PostgresDatabaseShadow(self, inner, model, run_id, name)
         except BaseException:
             self._drop(name)
             raise
+        self.notes.extend(notes)  # reported with the load's notes
+        return shadow
 
-    def _create_database(self, conn: psycopg.Connection[Any], name: str, live: bool) -> None:
-        """``name`` from ``template0`` with the target's encoding, locale, owner, privileges and settings."""
+    def _create_database(self, conn: psycopg.Connection[Any], name: str, live: bool) -> list[str]:
+        """``name`` from ``template0`` with the target's encoding, locale, owner, privileges and settings;
+        returns notes on what could not be carried."""
+        notes: list[str] = []
         if not live:
             conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(_name(name)))
-            return
-        icu = "CASE WHEN datlocprovider = 'i' THEN daticulocale END" \
-            if int(conn.info.server_version) >= 150000 else "NULL"
+            return notes
         row = conn.execute(
             "SELECT pg_encoding_to_char(encoding), datcollate, datctype, pg_get_userbyid(datdba), "
-            f"shobj_description(oid, 'pg_database'), datacl IS NOT NULL, {icu} "
+            f"shobj_description(oid, 'pg_database'), datacl IS NOT NULL, {_locale_columns(conn)} "
             "FROM pg_database WHERE datname = %s", (self.database,)).fetchone()
         assert row is not None
-        encoding, collate, ctype, owner, comment, has_acl, icu_locale = row
-        locale = sql.SQL(" LOCALE_PROVIDER icu ICU_LOCALE {}").format(sql.Literal(icu_locale)) if icu_locale \
-            else sql.SQL("")
+        encoding, collate, ctype, owner, comment, has_acl, provider, locale, rules = row
         conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0 ENCODING {} LC_COLLATE {} LC_CTYPE {}{}").format(
-            _name(name), sql.Literal(encoding), sql.Literal(collate), sql.Literal(ctype), locale))
+            _name(name), sql.Literal(encoding), sql.Literal(collate), sql.Literal(ctype),
+            _locale_options(provider, locale, rules)))
         conn.execute(sql.SQL("ALTER DATABASE {} OWNER TO {}").format(_name(name), _name(owner)))
         if comment is not None:
             conn.execute(sql.SQL("COMMENT ON DATABASE {} IS {}").format(_name(name), sql.Literal(comment)))
@@ -207,7 +238,12 @@ class PostgresDatabaseTarget(PostgresTarget):
                 key, _, value = str(setting).partition("=")
                 scope = sql.SQL("DATABASE {}").format(_name(name)) if role is None else \
                     sql.SQL("ROLE {} IN DATABASE {}").format(_name(role), _name(name))
-                conn.execute(sql.SQL("ALTER {} SET {} = {}").format(scope, _name(key), setting_value(key, value)))
+                try:
+                    conn.execute(sql.SQL("ALTER {} SET {} = {}").format(scope, _name(key), setting_value(key, value)))
+                except psycopg.Error as exc:  # e.g. a role's setting, which only a role admin may change
+                    notes.append(f"setting {key}{f' of role {role}' if role else ''} not carried to the new "
+                                 f"database: {first_line(exc)}")
+        return notes
 
     def _carry_extensions(self, inner: PostgresTarget) -> None:
         """The target's extensions, in schemas of the same names, in the new database."""
