@@ -190,6 +190,22 @@ class Target(ABC):
     def exists(self) -> bool:
         """Whether a current copy exists."""
 
+    def keep_columns(self, table: TableInfo, present: list[str]) -> list[str]:
+        """The columns of a ``keep:`` table to carry from the current copy, whose table has the
+        columns ``present`` (none: absent); what does not match is recorded in :attr:`notes`."""
+        if not present:
+            self.notes.append(f"keep table {table.key}: not in the current copy; created empty")
+            return []
+        wanted = table.insertable_columns
+        missing = [c for c in wanted if c not in present]
+        extra = [c for c in present if c not in table.columns]
+        if missing or extra:
+            self.notes.append(
+                f"keep table {table.key}: its shape changed; carried the common columns"
+                + (f" (new, left to their defaults: {', '.join(missing)})" if missing else "")
+                + (f" (dropped: {', '.join(extra)})" if extra else ""))
+        return [c for c in wanted if c in present]
+
 
 def open_target(url: str, environment: str, options: dict[str, Any] | None = None) -> Target:
     """The writer for ``url``'s dialect."""

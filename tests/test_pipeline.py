@@ -109,6 +109,16 @@ def test_staging_keeps_its_app_settings_across_refreshes(demo_project: Path) -> 
         ("payment_gateway_url", "https://sandbox.example.com")]
     log = _rows(staging, "SELECT run_id, verdict FROM datastage_refresh_log")
     assert len(log) == 2 and {v for _, v in log} == {"pass"}
+    # A column staging added to its own table is reported and dropped; the rows still carry over.
+    conn = sqlite3.connect(staging)
+    conn.execute("ALTER TABLE app_settings ADD COLUMN note TEXT")
+    conn.commit()
+    conn.close()
+    third = datastage.refresh("staging", config=demo_project)
+    assert third.load is not None
+    assert any("app_settings: its shape changed" in n and "dropped: note" in n for n in third.load.notes)
+    assert _rows(staging, "SELECT key, value FROM app_settings") == [
+        ("payment_gateway_url", "https://sandbox.example.com")]
 
 
 def _digest(path: Path) -> str:

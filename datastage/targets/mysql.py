@@ -228,18 +228,7 @@ class MysqlTarget(Target):
                 present = [r[0] for r in self.fetch(
                     conn, "SELECT column_name FROM information_schema.columns WHERE table_schema = %s "
                           "AND table_name = %s ORDER BY ordinal_position", (self.database, table.name))]
-                if not present:
-                    self.notes.append(f"keep table {table.key}: not in the current copy; created empty")
-                    return
-                wanted = table.insertable_columns
-                columns = [c for c in wanted if c in present]
-                missing = [c for c in wanted if c not in present]
-                extra = [c for c in present if c not in table.columns]
-                if missing or extra:
-                    self.notes.append(
-                        f"keep table {table.key}: its shape changed; carried the common columns"
-                        + (f" (new, left to their defaults: {', '.join(missing)})" if missing else "")
-                        + (f" (dropped: {', '.join(extra)})" if extra else ""))
+                columns = self.keep_columns(table, present)
                 if not columns:
                     return
                 cursor = conn.cursor(pymysql.cursors.SSCursor)

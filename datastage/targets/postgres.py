@@ -244,18 +244,7 @@ class PostgresTarget(Target):
                 present = [r[0] for r in conn.execute(
                     "SELECT a.attname FROM pg_attribute a WHERE a.attrelid = to_regclass(%s) AND a.attnum > 0 "
                     "AND NOT a.attisdropped ORDER BY a.attnum", (qualified(schema, table.name),)).fetchall()]
-                if not present:
-                    self.notes.append(f"keep table {table.key}: not in the current copy; created empty")
-                    return
-                wanted = table.insertable_columns
-                columns = [c for c in wanted if c in present]
-                missing = [c for c in wanted if c not in present]
-                extra = [c for c in present if c not in table.columns]
-                if missing or extra:
-                    self.notes.append(
-                        f"keep table {table.key}: its shape changed; carried the common columns"
-                        + (f" (new, left to their defaults: {', '.join(missing)})" if missing else "")
-                        + (f" (dropped: {', '.join(extra)})" if extra else ""))
+                columns = self.keep_columns(table, present)
                 if not columns:
                     return
                 select = (f"SELECT {', '.join(quote_ident(c) for c in columns)} "

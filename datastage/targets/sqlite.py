@@ -140,10 +140,10 @@ class SqliteTarget(Target):
             return
         conn = self._read_only()
         try:
-            present = {r[1] for r in conn.execute(f"PRAGMA table_info({_quote(table.name)})")}
-            if not present:
+            present = [r[1] for r in conn.execute(f"PRAGMA table_info({_quote(table.name)})")]
+            columns = self.keep_columns(table, present)
+            if not columns:
                 return
-            columns = [c for c in table.insertable_columns if c in present]
             cursor = conn.execute(f"SELECT {', '.join(map(_quote, columns))} FROM {_quote(table.name)}")
             while rows := cursor.fetchmany(batch_size):
                 frame = rows_to_frame(rows, columns)
