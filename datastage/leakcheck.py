@@ -169,17 +169,6 @@ def _origins(text: str, positions: list[int]) -> np.ndarray:
     return np.searchsorted(ends, np.asarray(positions, dtype=np.int64))
 
 
-class _Locator:
-    """Which value of a joined batch text character positions belong to."""
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-
-    def many(self, positions: list[int]) -> list[int]:
-        found: list[int] = _origins(self.text, positions).tolist()
-        return found
-
-
 class _Batch:
     """A batch of values joined into one text, with per-value facts that rule patterns out.
 
@@ -336,13 +325,12 @@ def name_bigrams(values: pd.Series, mode: str = "all") -> list[tuple[str, int]]:
         return []
     if mode == "text":
         text = _joined(values)
-        where = _Locator(text)
         matches = list(CAPITALISED.finditer(text))
         firsts = pii.first_names()
         # A name is two capitalised words with only spaces between them (not across a full stop).
         pairs = [(pii.fold(a.group(0)), pii.fold(b.group(0)), a.start()) for a, b in itertools.pairwise(matches)
                  if text[a.end():b.start()].isspace()]
-        rows = where.many([start for _, _, start in pairs])
+        rows = _origins(text, [start for _, _, start in pairs]).tolist()
         return [(f"name:{a} {b}", row) for (a, b, _), row in zip(pairs, rows, strict=True)
                 if a in firsts and (_distinctive(a) or _distinctive(b))]
     # Words and value separators in order: a pair is two neighbours that are both words.
