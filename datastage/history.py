@@ -22,7 +22,8 @@ import secrets
 from pathlib import Path
 from typing import Any
 
-from datastage.errors import DatastageError, UsageError
+from datastage.errors import ConfigError, DatastageError, UsageError
+from datastage.limits import MAX_HISTORY_LINE_BYTES, MAX_STATE_BYTES, iter_bounded_lines, parse_json, read_bounded
 
 
 def current_user() -> str:
@@ -65,21 +66,27 @@ def append_history(state_dir: Path, entry: dict[str, Any]) -> None:
 
 
 def read_history(state_dir: Path, environment: str | None = None) -> list[dict[str, Any]]:
-    """History entries, oldest first, optionally for one environment."""
+    """History entries, oldest first, optionally for one environment.
+
+    The file is read line by line; a line that is not a JSON object (a line cut short by a
+    crash, one longer than the line limit, one nested too deep) is skipped.
+    """
     path = history_file(state_dir)
     if not path.is_file():
         return []
     entries = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        line = line.strip()
-        if not line:
-            continue
-        try:
-            entry = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if environment is None or entry.get("environment") == environment:
-            entries.append(entry)
+    try:
+        for raw in iter_bounded_lines(path, MAX_HISTORY_LINE_BYTES):
+            if raw is None or not raw.strip():
+                continue
+            try:
+                entry = parse_json(raw, str(path))
+            except ConfigError:
+                continue
+            if isinstance(entry, dict) and (environment is None or entry.get("environment") == environment):
+                entries.append(entry)
+    except OSError as exc:
+        raise UsageError(f"cannot read the refresh history: {exc.strerror}", file=str(path)) from None
     return entries
 
 
@@ -99,10 +106,16 @@ def last_schema(state_dir: Path, environment: str) -> dict[str, list[str]] | Non
     if not path.is_file():
         return None
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError:
+        raw = read_bounded(path, MAX_STATE_BYTES, ConfigError)  # a file over the limit is refused unread
+    except OSError:
         return None
-    return {str(k): list(v) for k, v in data.items()} if isinstance(data, dict) else None
+    try:
+        data = parse_json(raw, str(path))
+    except ConfigError:  # not a snapshot datastage wrote (cut short, edited): no drift information
+        return None
+    if not isinstance(data, dict) or not all(isinstance(v, list) for v in data.values()):
+        return None
+    return {str(k): [str(c) for c in v] for k, v in data.items()}
 
 
 def write_state(path: Path, data: Any) -> None:

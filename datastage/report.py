@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from datastage.errors import DatastageError, UsageError
 from datastage.history import reports_dir
+from datastage.limits import MAX_REPORT_BYTES, parse_json, read_bounded
 from datastage.report_html import EMBED_ID, render_html
 
 if TYPE_CHECKING:
@@ -270,21 +271,27 @@ _EMBED_RE = re.compile(rf'<script type="application/json" id="{EMBED_ID}">(.*?)<
 
 def load_report(path: Path) -> dict[str, Any]:
     """A report from its JSON file, or the signed JSON embedded in its HTML file."""
+    return _parse_report(path, _read_report(path))
+
+
+def _read_report(path: Path) -> str:
+    """The text of a report file (newlines as text mode reads them), refused unread when too large."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = read_bounded(Path(path), MAX_REPORT_BYTES, UsageError).decode("utf-8")
     except FileNotFoundError:
         raise UsageError("report file not found", file=str(path)) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"cannot read the report: {exc}", file=str(path)) from None
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _parse_report(path: Path, text: str) -> dict[str, Any]:
     if text.lstrip().startswith("<"):
         match = _EMBED_RE.search(text)
         if match is None:
             raise UsageError("not a datastage HTML report (no embedded report data)", file=str(path))
         text = match.group(1)
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise UsageError(f"not a datastage report: invalid JSON at line {exc.lineno}", file=str(path)) from None
+    data = parse_json(text, str(path), UsageError, "not a datastage report: invalid JSON")
     if not isinstance(data, dict) or "schema_version" not in data or "run_id" not in data:
         raise UsageError("not a datastage report (no schema_version/run_id)", file=str(path))
     return data
@@ -293,7 +300,8 @@ def load_report(path: Path) -> dict[str, Any]:
 def verify_report_file(path: Path, key: MaskingKey) -> VerifyOutcome:
     """Check the signature of a JSON or HTML report under ``key`` (an HTML file must also match its data)."""
     path = Path(path)
-    data = load_report(path)
+    text = _read_report(path)
+    data = _parse_report(path, text)
     run_id = str(data.get("run_id"))
     signature = data.get("signature")
     if not isinstance(signature, dict) or not signature.get("value"):
@@ -306,7 +314,7 @@ def verify_report_file(path: Path, key: MaskingKey) -> VerifyOutcome:
     if not hmac.compare_digest(expected, str(signature.get("value"))):
         return VerifyOutcome(path, False, "signature does not match: the report was changed after it was written",
                              run_id, signed_key)
-    if path.suffix.lower() in (".html", ".htm") and path.read_text(encoding="utf-8") != render_html(data):
+    if path.suffix.lower() in (".html", ".htm") and text != render_html(data):
         return VerifyOutcome(path, False, "the signed data is intact but the page around it was changed",
                              run_id, signed_key)
     return VerifyOutcome(path, True, f"valid signature by key {signed_key}", run_id, signed_key)

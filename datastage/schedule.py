@@ -15,7 +15,6 @@ Example:
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import signal
 import threading
@@ -31,6 +30,7 @@ from croniter import croniter
 from datastage.config import Project
 from datastage.errors import ConfigError, DatastageError, LockHeld
 from datastage.history import write_state
+from datastage.limits import MAX_STATE_BYTES, read_json_file
 
 log = logging.getLogger("datastage.schedule")
 DEFAULT_POLL_SECONDS = 30.0
@@ -105,12 +105,13 @@ def load_state(project: Project) -> dict[str, EnvState]:
     path = state_path(project)
     if not path.is_file():
         return {}
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError:
-        return {}
+    raw = read_json_file(path, MAX_STATE_BYTES, ConfigError, "the scheduler state is not valid JSON (remove the "
+                         "file to start over)")
+    if not isinstance(raw, dict) or not all(isinstance(v, dict) for v in raw.values()):
+        raise ConfigError("the scheduler state is not a mapping of environments (remove the file to start over)",
+                          file=str(path))
     known = set(EnvState.__dataclass_fields__)
-    return {name: EnvState(**{k: v for k, v in values.items() if k in known}) for name, values in raw.items()}
+    return {str(name): EnvState(**{k: v for k, v in values.items() if k in known}) for name, values in raw.items()}
 
 
 def save_state(project: Project, state: dict[str, EnvState]) -> None:

@@ -15,15 +15,28 @@ from __future__ import annotations
 import difflib
 import os
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import yaml
+from yaml.composer import Composer
+from yaml.constructor import SafeConstructor
+from yaml.parser import Parser
+from yaml.reader import Reader
+from yaml.resolver import Resolver
+from yaml.scanner import Scanner
 
 from datastage.errors import ConfigError
-
-_ENV_PATTERN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+from datastage.limits import (
+    MAX_DEPTH,
+    MAX_FILE_BYTES,
+    MAX_ITEMS,
+    MAX_NODES,
+    MAX_SCALAR_CHARS,
+    read_bounded,
+    too_large,
+)
 
 
 class _LineMap(dict[Any, Any]):
@@ -40,11 +53,105 @@ class _LineList(list[Any]):
     line: int
 
 
-class _Loader(yaml.SafeLoader):
-    """SafeLoader that records line numbers and rejects duplicate keys."""
+class _LimitExceeded(yaml.YAMLError):
+    """A YAML document went past one of the bounds of :mod:`datastage.limits`."""
+
+    def __init__(self, message: str, mark: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.line = mark.line + 1 if mark is not None else None
 
 
-def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> _LineMap:
+class _BoundedComposer(Composer):
+    """PyYAML's composer, bounded while it composes, before any value is built.
+
+    Nesting depth, items per list or mapping, characters per scalar, and the number of
+    values with every alias counted as the whole value it stands for (an alias bomb such as
+    ``&a [*a, *a, ...]`` nested ten times is refused at the first alias past the budget).
+    An alias used inside its own anchor (a recursive structure) is refused too.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._values = 0        # values composed so far, aliases expanded
+        self._depth = 0         # collections enclosing the node being composed
+        self._deepest = 0       # deepest collection level reached inside the current node
+        self._measured: dict[str, tuple[int, int]] = {}  # anchor -> (values, collection height)
+
+    def _count(self, values: int, event: yaml.Event) -> None:
+        self._values += values
+        if self._values > MAX_NODES:
+            raise _LimitExceeded(f"more than {MAX_NODES:,} values (aliases expanded) in one file", event.start_mark)
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        event = self.peek_event()  # type: ignore[attr-defined]
+        if parent is not None and len(parent.value) >= MAX_ITEMS:
+            what = "list" if isinstance(parent, yaml.SequenceNode) else "mapping"
+            raise _LimitExceeded(f"more than {MAX_ITEMS:,} items in one {what}", event.start_mark)
+        if isinstance(event, yaml.AliasEvent):
+            measured = self._measured.get(event.anchor or "")
+            if measured is None and event.anchor in self.anchors:
+                raise _LimitExceeded(f"alias *{event.anchor} is used inside its own anchor "
+                                     "(a recursive structure)", event.start_mark)
+            if measured is not None:
+                values, height = measured
+                if self._depth + height > MAX_DEPTH:
+                    raise _LimitExceeded(f"nested deeper than {MAX_DEPTH} levels (through alias *{event.anchor})",
+                                         event.start_mark)
+                self._deepest = max(self._deepest, self._depth + height)
+                self._count(values, event)
+            return Composer.compose_node(self, parent, index)
+        if isinstance(event, yaml.ScalarEvent):
+            if len(event.value) > MAX_SCALAR_CHARS:
+                raise _LimitExceeded(f"a value longer than {MAX_SCALAR_CHARS:,} characters", event.start_mark)
+            self._count(1, event)
+            node = Composer.compose_node(self, parent, index)
+            if event.anchor is not None:
+                self._measured[event.anchor] = (1, 0)
+            return node
+        self._depth += 1
+        if self._depth > MAX_DEPTH:
+            raise _LimitExceeded(f"nested deeper than {MAX_DEPTH} levels", event.start_mark)
+        outer_deepest, self._deepest = self._deepest, self._depth
+        before = self._values
+        self._count(1, event)
+        node = Composer.compose_node(self, parent, index)
+        if event.anchor is not None:
+            self._measured[event.anchor] = (self._values - before, self._deepest - self._depth + 1)
+        self._depth -= 1
+        self._deepest = max(outer_deepest, self._deepest)
+        return node
+
+
+class _PyLoader(_BoundedComposer, Reader, Scanner, Parser, SafeConstructor, Resolver):
+    """The bounded composer on PyYAML's pure-Python parser."""
+
+    def __init__(self, stream: str) -> None:
+        Reader.__init__(self, stream)
+        Scanner.__init__(self)
+        Parser.__init__(self)
+        _BoundedComposer.__init__(self)
+        SafeConstructor.__init__(self)
+        Resolver.__init__(self)
+
+
+_Loader: type[_PyLoader] = _PyLoader
+if yaml.__with_libyaml__:  # pragma: no branch - libyaml is what every wheel ships
+    from yaml._yaml import CParser
+
+    class _CLoader(_BoundedComposer, CParser, SafeConstructor, Resolver):
+        """The bounded composer on libyaml's parser: the same events, three times faster."""
+
+        def __init__(self, stream: str) -> None:
+            CParser.__init__(self, stream)
+            _BoundedComposer.__init__(self)
+            SafeConstructor.__init__(self)
+            Resolver.__init__(self)
+
+    _Loader = _CLoader  # type: ignore[assignment]
+
+
+def _construct_mapping(loader: SafeConstructor, node: yaml.MappingNode) -> _LineMap:
     loader.flatten_mapping(node)
     result = _LineMap()
     result.key_lines = {}
@@ -60,15 +167,16 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> _LineMap:
     return result
 
 
-def _construct_sequence(loader: _Loader, node: yaml.SequenceNode) -> _LineList:
+def _construct_sequence(loader: SafeConstructor, node: yaml.SequenceNode) -> _LineList:
     result = _LineList(loader.construct_object(child, deep=True) for child in node.value)
     result.item_lines = [child.start_mark.line + 1 for child in node.value]
     result.line = node.start_mark.line + 1
     return result
 
 
-_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_sequence)
+for _loader in (_PyLoader, _Loader):
+    _loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)  # type: ignore[type-var]
+    _loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_sequence)  # type: ignore[type-var]
 
 
 class Node:
@@ -208,12 +316,43 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
     return f" (did you mean '{matches[0]}'?)" if matches else ""
 
 
+def _compose(loader_class: type[_PyLoader], text: str) -> Any:
+    loader = loader_class(text)  # built from SafeConstructor: plain data only
+    try:
+        return loader.get_single_data()
+    finally:
+        loader.dispose()
+
+
+def _parse(text: str) -> Any:
+    """The data of one YAML document, parsed by libyaml when it is there.
+
+    A text libyaml rejects (a syntax error, text it cannot encode) is read again by PyYAML's
+    own parser, so what is accepted and every syntax message are PyYAML's. Bounds and
+    construction errors come from the same Python code either way and are not retried.
+    """
+    if _Loader is _PyLoader:
+        return _compose(_PyLoader, text)
+    try:
+        return _compose(_Loader, text)
+    except (yaml.reader.ReaderError, yaml.scanner.ScannerError, yaml.parser.ParserError, UnicodeError):
+        return _compose(_PyLoader, text)
+
+
 def load_yaml_text(
     text: str, file: str, error_class: type[ConfigError] = ConfigError
 ) -> Node:
-    """Parse YAML text into a root :class:`Node`; syntax errors become ``error_class``."""
+    """Parse YAML text into a root :class:`Node`; syntax errors and exceeded bounds become ``error_class``.
+
+    The text may hold at most :data:`~datastage.limits.MAX_FILE_BYTES` (UTF-8); the bounds on
+    depth, items, values and scalar length are checked while the document is composed.
+    """
+    if len(text) > MAX_FILE_BYTES or len(text.encode("utf-8", errors="surrogatepass")) > MAX_FILE_BYTES:
+        raise error_class(too_large(MAX_FILE_BYTES), file=file)
     try:
-        data = yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader derives from SafeLoader
+        data = _parse(text)
+    except _LimitExceeded as exc:
+        raise error_class(exc.message, file=file, line=exc.line) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
@@ -228,34 +367,99 @@ def load_yaml_text(
     return Node(data, file, "", 1, error_class)
 
 
-def load_yaml(path: Path, error_class: type[ConfigError] = ConfigError) -> Node:
-    """Read and parse a YAML file; a missing or unreadable file is a one-line error."""
+def read_yaml_bytes(path: Path, error_class: type[ConfigError] = ConfigError, what: str = "file") -> bytes:
+    """The bytes of a YAML file, refused before parsing when larger than the file limit.
+
+    A missing or unreadable file is a one-line ``error_class`` (``what`` names it in the message).
+    """
     try:
-        text = path.read_text(encoding="utf-8")
+        return read_bounded(path, MAX_FILE_BYTES, error_class)
     except FileNotFoundError:
-        raise error_class("file not found", file=str(path)) from None
-    except (OSError, UnicodeDecodeError) as exc:
+        raise error_class(f"{what} not found", file=str(path)) from None
+    except IsADirectoryError:
+        raise error_class(f"cannot read {what}: it is a directory", file=str(path)) from None
+    except OSError as exc:
+        raise error_class(f"cannot read {what}: {exc.strerror or exc.__class__.__name__}", file=str(path)) from None
+
+
+def load_yaml(path: Path, error_class: type[ConfigError] = ConfigError) -> Node:
+    """Read and parse a YAML file; a missing, unreadable or too large file is a one-line error."""
+    raw = read_yaml_bytes(path, error_class)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
         raise error_class(f"cannot read file: {exc.__class__.__name__}", file=str(path)) from None
     return load_yaml_text(text, str(path), error_class)
 
 
-def interpolate(node: Node, environ: dict[str, str] | None = None) -> str:
-    """Expand ``${VAR}`` and ``${VAR:-default}`` in a string node from the environment.
+def interpolate(node: Node, environ: Mapping[str, str] | None = None) -> str:
+    """Expand environment variables in a string node, as POSIX shells and Compose do.
 
-    A variable that is unset (and has no default) is an error naming it and the key.
+    * ``${VAR}``: the value of VAR; unset is an error naming the variable, file, line and key;
+    * ``${VAR:-default}``: the default when VAR is unset *or empty*;
+    * ``${VAR-default}``: the default only when VAR is unset (an empty value stays empty);
+    * ``$$``: one literal ``$`` (``pa$$word`` is ``pa$word``);
+    * a ``$`` followed by anything else stays as it is.
+
+    A default may itself hold ``$$`` and references (``${A:-${B}}``); it is expanded only when
+    used. Any other ``${`` (``${1X}``, ``${VAR:?x}``, a missing ``}``) is an error. Values from
+    the environment are taken as they are, never expanded again.
     """
     env = os.environ if environ is None else environ
     text = node.text()
+    expanded, _ = _expand(text, 0, env, node, depth=0, evaluate=True)
+    return expanded
 
-    def replace(match: re.Match[str]) -> str:
-        name, default = match.group(1), match.group(2)
-        if name in env:
-            return env[name]
-        if default is not None:
-            return default
-        raise node.error(f"environment variable ${{{name}}} is not set")
 
-    return _ENV_PATTERN.sub(replace, text)
+_REFERENCE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_REFERENCE_HINT = "write ${NAME}, ${NAME:-default} or ${NAME-default}, and $$ for a literal $"
+
+
+def _expand(text: str, pos: int, env: Mapping[str, str], node: Node, *, depth: int,
+            evaluate: bool) -> tuple[str, int]:
+    """Expand ``text`` from ``pos`` to its end (``depth`` 0) or to the ``}`` closing a default.
+
+    Returns the expansion and the index after what was read. With ``evaluate`` false the
+    text is only parsed (an unused default), so an unset variable in it is no error.
+    """
+    out: list[str] = []
+    i, end = pos, len(text)
+    while i < end:
+        char = text[i]
+        if depth and char == "}":
+            return "".join(out), i + 1
+        if char != "$" or i + 1 >= end or text[i + 1] not in "${":
+            out.append(char)
+            i += 1
+            continue
+        if text[i + 1] == "$":
+            out.append("$")
+            i += 2
+            continue
+        match = _REFERENCE_NAME.match(text, i + 2)
+        if match is None:
+            raise node.error(f"invalid variable reference at character {i + 1}: {_REFERENCE_HINT}")
+        name, i = match.group(), match.end()
+        value = env.get(name)
+        if text.startswith("}", i):
+            if value is None and evaluate:
+                raise node.error(f"environment variable ${{{name}}} is not set")
+            out.append(value or "")
+            i += 1
+            continue
+        empty_too = text.startswith(":-", i)
+        if not empty_too and not text.startswith("-", i):
+            raise node.error(f"invalid variable reference ${{{name}...}} at character {match.start() - 1}: "
+                             f"{_REFERENCE_HINT}")
+        if depth >= MAX_DEPTH:
+            raise node.error(f"variable references nested deeper than {MAX_DEPTH} levels")
+        use_default = value is None or (empty_too and value == "")
+        default, i = _expand(text, i + (2 if empty_too else 1), env, node, depth=depth + 1,
+                             evaluate=evaluate and use_default)
+        out.append(default if use_default else value or "")
+    if depth:
+        raise node.error(f"a variable reference is missing its closing '}}': {_REFERENCE_HINT}")
+    return "".join(out), i
 
 
 def walk_strings(node: Node, visit: Callable[[Node], None]) -> None:

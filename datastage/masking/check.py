@@ -25,7 +25,7 @@ from datastage.config import Environment, Project
 from datastage.db import make_engine, snapshot
 from datastage.errors import EXIT_OK, EXIT_USAGE, RulesError, UsageError
 from datastage.history import last_schema, schema_drift
-from datastage.masking.policy import ResolvedPolicy, load_policy, resolve_policy
+from datastage.masking.policy import Policy, ResolvedPolicy, load_policy, resolve_policy
 from datastage.scan import DEFAULT_SAMPLE_ROWS, scan_source
 from datastage.schema import SchemaModel, reflect
 
@@ -104,11 +104,24 @@ def check_policy_file(rules: Path, model: SchemaModel, *, env: Environment | Non
     """
     result = RulesCheckResult(rules=rules, environment=env.name if env else None, strict=strict,
                               drift=drift or {})
-    try:
-        policy = load_policy(rules, result.errors)
-    except RulesError as exc:  # the file itself cannot be read or parsed
-        result.errors.append(exc)
+    policy = _load_for_check(rules, result)
+    if policy is None:
         return result
+    return _check_loaded(result, policy, model, env, personal)
+
+
+def _load_for_check(rules: Path, result: RulesCheckResult) -> Policy | None:
+    """The parsed policy (problems in single rules collected in ``result``), or None when the file
+    itself cannot be read, is too large or is not valid YAML."""
+    try:
+        return load_policy(rules, result.errors)
+    except RulesError as exc:
+        result.errors.append(exc)
+        return None
+
+
+def _check_loaded(result: RulesCheckResult, policy: Policy, model: SchemaModel, env: Environment | None,
+                  personal: Mapping[tuple[str, str], str] | None) -> RulesCheckResult:
     out_of_scope: set[str] = set()
     kept: set[str] = set()
     if env is not None:
@@ -142,6 +155,12 @@ def check_rules(project: Project, rules: str | os.PathLike[str] | None = None, e
         path = env.rules
     else:
         raise UsageError("name the rules file with --rules (or an environment with rules: via --env)")
+    # The file is read and parsed first: a file that is too large or malformed fails before the
+    # source is touched.
+    result = RulesCheckResult(rules=path, environment=env.name if env else None, strict=strict)
+    policy = _load_for_check(path, result)
+    if policy is None:
+        return result
     source = make_engine(project.source_url, read_only=True, role="source database")
     try:
         with snapshot(source) as conn:
@@ -153,4 +172,5 @@ def check_rules(project: Project, rules: str | os.PathLike[str] | None = None, e
     if env is not None:
         columns = {t.key: list(t.columns) for t in model.tables.values()}
         drift = schema_drift(last_schema(project.state_dir, env.name), columns)
-    return check_policy_file(path, model, env=env, drift=drift, strict=strict, personal=personal)
+    result.drift = drift
+    return _check_loaded(result, policy, model, env, personal)

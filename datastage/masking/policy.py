@@ -39,7 +39,7 @@ from datastage.config import Origin
 from datastage.errors import RulesError
 from datastage.masking.registry import StrategySpec, get_strategy, known_names
 from datastage.schema import ColumnInfo, SchemaModel, TableInfo
-from datastage.yamlfile import Node, did_you_mean, load_yaml_text
+from datastage.yamlfile import Node, did_you_mean, load_yaml_text, read_yaml_bytes
 
 RULE_KEYS = {"strategy", "unique", "domain", "when", "reason", "locale"}
 TOP_KEYS = {"version", "locale", "default", "tables", "quasi_identifiers", "checks", "description"}
@@ -157,12 +157,7 @@ def load_policy(path: Path | str, errors: list[RulesError] | None = None) -> Pol
     left out) instead of raising on the first one.
     """
     path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise RulesError("rules file not found", file=str(path)) from None
-    except OSError as exc:
-        raise RulesError(f"cannot read rules file: {exc.strerror}", file=str(path)) from None
+    raw = read_yaml_bytes(path, RulesError, "rules file")  # a file over the size limit is refused unparsed
     root = load_yaml_text(raw.decode("utf-8", errors="replace"), str(path), RulesError)
     return parse_policy(root, path, hashlib.sha256(raw).hexdigest(), errors)
 

@@ -33,7 +33,8 @@ from sqlalchemy.engine import Connection
 
 from datastage.db import make_engine, sqlite_path
 from datastage.ddl import build_tables
-from datastage.errors import LockHeld, TargetError
+from datastage.errors import ConfigError, LockHeld, TargetError
+from datastage.limits import MAX_LOCK_INFO_BYTES, parse_json
 from datastage.load import (
     REFRESH_LOG_COLUMNS,
     REFRESH_LOG_TABLE,
@@ -96,9 +97,11 @@ class SqliteTarget(Target):
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 handle.seek(0)
-                try:
-                    info = json.loads(handle.read() or "{}")
-                except json.JSONDecodeError:
+                try:  # the holder's note; a lock file of anything else names no holder
+                    info = parse_json(handle.read(MAX_LOCK_INFO_BYTES) or "{}", str(self.lock_path))
+                except (ConfigError, UnicodeDecodeError):
+                    info = {}
+                if not isinstance(info, dict):
                     info = {}
                 raise LockHeld(f"another refresh of {self.environment} is running: {describe_holder(info)}") from None
             handle.seek(0)
