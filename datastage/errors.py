@@ -89,6 +89,10 @@ class MaskingKeyError(ConfigError):
     """The masking key is missing or unreadable."""
 
 
+class EmptyMaskingKeyError(MaskingKeyError):
+    """``$DATASTAGE_MASKING_KEY`` is set but empty: an error even where a missing key is not."""
+
+
 class SourceError(DatastageError):
     """The source database cannot be reached or read."""
 

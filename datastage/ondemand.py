@@ -16,7 +16,6 @@ Example:
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
 import secrets
 import time
@@ -31,8 +30,16 @@ from sqlalchemy.exc import SQLAlchemyError
 from datastage import __version__
 from datastage.config import Environment, Project, SubsetSpec
 from datastage.db import db_error_message, dialect_of, make_engine, parse_url, redact_url, same_database, snapshot
-from datastage.errors import DatastageError, SafetyError, TargetError, UsageError, VerificationFailed
+from datastage.errors import (
+    DatastageError,
+    EmptyMaskingKeyError,
+    SafetyError,
+    TargetError,
+    UsageError,
+    VerificationFailed,
+)
 from datastage.history import append_history, current_user, new_run_id, read_history, utc_now, write_state
+from datastage.limits import MAX_STATE_BYTES, read_json_file
 from datastage.load import open_target
 from datastage.masking.keys import MaskingKey, MaskingKeyError, load_key
 from datastage.masking.policy import policy_from_text, resolve_policy
@@ -84,11 +91,14 @@ def load_registry(project: Project) -> dict[str, Provisioned]:
     path = registry_path(project)
     if not path.is_file():
         return {}
+    raw = read_json_file(path, MAX_STATE_BYTES, UsageError, "the registry of on-demand environments is not valid JSON")
+    known = set(Provisioned.__dataclass_fields__)
+    if not isinstance(raw, dict) or not all(isinstance(e, dict) and set(e) <= known for e in raw.values()):
+        raise UsageError("the registry of on-demand environments is not a mapping of environments", file=str(path))
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError:
-        raise UsageError("the registry of on-demand environments is not valid JSON", file=str(path)) from None
-    return {name: Provisioned(**entry) for name, entry in raw.items()}
+        return {str(name): Provisioned(**entry) for name, entry in raw.items()}
+    except TypeError:  # an entry without a required field
+        raise UsageError("the registry of on-demand environments has an incomplete entry", file=str(path)) from None
 
 
 def save_registry(project: Project, registry: dict[str, Provisioned]) -> None:
@@ -225,6 +235,7 @@ def provision(project: Project, name: str, source_env: str, *, ttl: dt.timedelta
 
 def _copy(project: Project, env: Environment, copy_env: Environment, run_id: str, progress: Progress) -> int:
     """Full copy of ``env``'s current copy into ``copy_env``: shadow, load, verify, swap."""
+    key = _any_key(project)  # before any connection: an empty $DATASTAGE_MASKING_KEY stops here
     source = make_engine(env.url, read_only=True, role=f"database of {env.name}")
     live = open_target(env.url, env.name, env.options)
     target = open_target(copy_env.url, copy_env.name, copy_env.options)
@@ -243,7 +254,7 @@ def _copy(project: Project, env: Environment, copy_env: Environment, run_id: str
             with step("load"):
                 shadow = target.create_shadow(model, run_id)
             try:
-                load, extracted, _ = load_into_shadow(conn, planned, shadow, target, _any_key(project), copy_env,
+                load, extracted, _ = load_into_shadow(conn, planned, shadow, target, key, copy_env,
                                                       progress, 10_000)
                 verified = verify_shadow(planned, shadow, load, extracted)
                 if verified.verdict == "fail":
@@ -267,6 +278,8 @@ def _any_key(project: Project) -> MaskingKey:
     """The project's key if it has one; a copy masks nothing, so any key will do otherwise."""
     try:
         return load_key(project.key_file)
+    except EmptyMaskingKeyError:
+        raise
     except MaskingKeyError:
         return MaskingKey(secrets.token_bytes(32), source="unused")
 

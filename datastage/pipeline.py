@@ -36,6 +36,7 @@ from datastage.errors import (
     EXIT_VERIFY,
     ConfigError,
     DatastageError,
+    EmptyMaskingKeyError,
     LockHeld,
     MaskingKeyError,
     RulesError,
@@ -210,6 +211,8 @@ def _optional_key(project: Project) -> MaskingKey | None:
     """The masking key if one is configured (a plan signs its report with it, but does not need it)."""
     try:
         return load_key(project.key_file)
+    except EmptyMaskingKeyError:
+        raise
     except MaskingKeyError:
         return None
 

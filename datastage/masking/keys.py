@@ -25,7 +25,8 @@ from pathlib import Path
 import numpy as np
 from pandas.util import hash_array
 
-from datastage.errors import MaskingKeyError
+from datastage.errors import EmptyMaskingKeyError, MaskingKeyError
+from datastage.limits import MAX_KEY_FILE_BYTES, read_bounded
 
 KEY_ENV_VAR = "DATASTAGE_MASKING_KEY"
 MIN_KEY_LENGTH = 16
@@ -168,16 +169,25 @@ def _subkey(secret: bytes, domain: str) -> bytes:
 
 
 def load_key(key_file: Path | None, environ: dict[str, str] | None = None) -> MaskingKey:
-    """The key from ``$DATASTAGE_MASKING_KEY``, else from ``key_file``; missing is an error."""
+    """The key from ``$DATASTAGE_MASKING_KEY``, else from ``key_file``; missing is an error.
+
+    The variable set but empty (or only blanks) is an error of its own, never a silent fall-back
+    to the key file: whoever set it meant a key.
+    """
     env = os.environ if environ is None else environ
-    if env.get(KEY_ENV_VAR):
+    if KEY_ENV_VAR in env:
+        if not env[KEY_ENV_VAR].strip():
+            raise EmptyMaskingKeyError(f"{KEY_ENV_VAR} is set but empty; give it the key or unset it "
+                                       "to use masking.key_file")
         return MaskingKey(env[KEY_ENV_VAR].strip().encode("utf-8"), source=f"${KEY_ENV_VAR}")
     if key_file is None:
         raise MaskingKeyError(
             f"no masking key: set ${KEY_ENV_VAR} or name a key file under masking.key_file in datastage.yaml"
         )
     try:
-        text = key_file.read_text(encoding="utf-8").strip()
+        text = read_bounded(key_file, MAX_KEY_FILE_BYTES, MaskingKeyError).decode("utf-8").strip()
+    except UnicodeDecodeError:
+        raise MaskingKeyError("masking key file is not UTF-8 text", file=str(key_file)) from None
     except FileNotFoundError:
         raise MaskingKeyError("masking key file not found", file=str(key_file)) from None
     except OSError as exc:
