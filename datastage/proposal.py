@@ -13,8 +13,10 @@ Example:
 
 from __future__ import annotations
 
-import json
+import re
 from dataclasses import dataclass
+
+import yaml
 
 from datastage.history import utc_now
 from datastage.masking.registry import get_strategy
@@ -33,24 +35,70 @@ class ProposedRule:
     masked: bool
 
 
+# -- writing YAML -------------------------------------------------------------------------
+# Every name and value is written by PyYAML's emitter, which quotes whatever YAML would read
+# as something else (``no``, ``null``, ``~``, ``010``, ``a: b``, ``#x``, leading blanks, ...).
+# Strings with characters that do not print (line breaks, tabs, U+2028) are double-quoted
+# with escapes, so every entry stays on its one line; so are strings that a YAML 1.2 reader
+# would take for a number, although PyYAML would not (``1e3``).
+
+_NO_WRAP = 1 << 30
+_YAML12_SPECIAL = re.compile(r"[-+]?\.?[0-9]|[-+]?\.(?:inf|Inf|INF)$|\.(?:nan|NaN|NAN)$"
+                             r"|(?:null|Null|NULL|true|True|TRUE|false|False|FALSE)$")
+_SIMPLE_KEY_CHARS = 1000  # YAML allows an implicit key of at most 1024 characters; longer ones use '? '
+
+
+def _emit(value: object, style: str | None = None) -> str:
+    text = yaml.safe_dump([value], default_flow_style=True, allow_unicode=True, width=_NO_WRAP,
+                          default_style=style)
+    return text.strip()[1:-1]  # the one item of the flow sequence "[...]"
+
+
+def yaml_scalar(value: str | int | float | bool | None) -> str:
+    r"""``value`` as one YAML scalar on one line that reads back as exactly ``value``.
+
+    >>> [yaml_scalar(v) for v in ["email", "no", "a: b", "010", "new\nline", True, 5]]
+    ['email', "'no'", "'a: b'", "'010'", '"new\\nline"', 'true', '5']
+    """
+    if isinstance(value, str):
+        value = str(value)  # names reflected by SQLAlchemy are str subclasses the emitter does not know
+    text = _emit(value)
+    if isinstance(value, str) and (not value.isprintable() or "\n" in text
+                                   or (text == value and _YAML12_SPECIAL.match(value))):
+        text = _emit(value, '"')
+    return text
+
+
+def yaml_flow(value: object) -> str:
+    """A value (mapping, list or scalar) in YAML flow style on one line, every scalar by :func:`yaml_scalar`."""
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{yaml_scalar(k)}: {yaml_flow(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(yaml_flow(v) for v in value) + "]"
+    return yaml_scalar(value)  # type: ignore[arg-type]
+
+
+def _comment(text: str) -> str:
+    """Text for a ``#`` comment: anything that does not print (a line break would end the comment) becomes a blank."""
+    return "".join(ch if ch.isprintable() else " " for ch in text)
+
+
+def _entry(indent: str, key: str, value: str, why: str) -> list[str]:
+    """The line(s) of ``key: value   # why`` in a block mapping (an over-long key written as ``? key``)."""
+    written = yaml_scalar(key)
+    if len(written) > _SIMPLE_KEY_CHARS:
+        return [f"{indent}? {written}", f"{indent}: {value}   # {_comment(why)}"]
+    return [f"{indent}{written}: {value}   # {_comment(why)}"]
+
+
 def _flow(strategy: str, **params: object) -> str:
-    if strategy in ("null", "true", "false", "yes", "no", "on", "off", "~"):
-        strategy = f'"{strategy}"'  # YAML would read these as null or booleans
     if not params:
-        return strategy
-    body = ", ".join(f"{k}: {json.dumps(v) if isinstance(v, str) and not v.isidentifier() else _scalar(v)}"
-                     for k, v in params.items())
-    return f"{{strategy: {strategy}, {body}}}"
-
-
-def _scalar(value: object) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
+        return yaml_scalar(strategy)
+    return yaml_flow({"strategy": strategy, **params})
 
 
 def _keep(reason: str | None = None) -> str:
-    return "keep" if reason is None else f"{{strategy: keep, reason: {json.dumps(reason)}}}"
+    return "keep" if reason is None else yaml_flow({"strategy": "keep", "reason": reason})
 
 
 def _in_key(table: TableInfo, column: str) -> bool:
@@ -155,12 +203,12 @@ def propose_rules(result: ScanResult, model: SchemaModel, *, source: str = "", l
     counts = result.counts()
     lines = [
         "# Proposed by `datastage scan --write`: review every rule before using it.",
-        f"# Source: {source or 'the configured source'}; scanned {utc_now()}; up to {result.sample_rows} sampled "
-        f"rows per table (seed {result.seed}).",
+        _comment(f"# Source: {source or 'the configured source'}; scanned {utc_now()}; up to {result.sample_rows} "
+                 f"sampled rows per table (seed {result.seed})."),
         "# Findings: " + ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in counts.items() if v) + ".",
         "# Each comment says why; 'REVIEW' marks a decision a person has to make.",
         "version: 1",
-        f"locale: {locale}",
+        f"locale: {yaml_scalar(locale)}",
         "default: fail                       # a column without a rule stops the refresh",
         "tables:",
     ]
@@ -169,26 +217,23 @@ def propose_rules(result: ScanResult, model: SchemaModel, *, source: str = "", l
         columns = [c for c in model.tables[table_key].columns if (table_key, c) in rules]
         if not columns:
             continue
-        lines.append(f"  {_yaml_key(table_key)}:")
+        written = yaml_scalar(table_key)
+        lines.extend([f"  ? {written}", "  :"] if len(written) > _SIMPLE_KEY_CHARS else [f"  {written}:"])
         for column in columns:
             rule = rules[(table_key, column)]
             finding = result.findings[(table_key, column)]
             if finding.classification == "quasi_identifier":
                 quasi.setdefault(table_key, []).append(column)
             if rule.text is None:
-                lines.append(f"    # {_yaml_key(column)}: {rule.why}")
+                lines.append(_comment(f"    # {yaml_scalar(column)}: {rule.why}"))
             else:
-                lines.append(f"    {_yaml_key(column)}: {rule.text}   # {rule.why}")
+                lines.extend(_entry("    ", column, rule.text, rule.why))
     if quasi:
         lines.append("# Quasi-identifiers found; declare the sets to measure k-anonymity on the loaded copy:")
         lines.append("# quasi_identifiers:")
         for table_key, columns in quasi.items():
-            lines.append(f"#   - {{table: {table_key}, columns: [{', '.join(columns)}], k_min: 5}}")
+            lines.append(_comment("#   - " + yaml_flow({"table": table_key, "columns": columns, "k_min": 5})))
     return "\n".join(lines) + "\n"
-
-
-def _yaml_key(name: str) -> str:
-    return name if name.replace("_", "a").replace(".", "a").isalnum() and not name[0].isdigit() else json.dumps(name)
 
 
 def _inherit_key_rules(model: SchemaModel, rules: dict[tuple[str, str], ProposedRule]) -> None:
