@@ -122,11 +122,11 @@ def parse_json(text: str | bytes, file: str, error_class: type[DatastageError] =
     except UnicodeDecodeError:
         raise error_class(f"{what}: not UTF-8 text", file=file) from None
     except json.JSONDecodeError as exc:
-        raise error_class(f"{what} at line {exc.lineno}", file=file, line=exc.lineno) from None
+        raise error_class(f"{what} at line {exc.lineno}", file=file) from None
     except RecursionError:
         raise error_class(f"{what}: nested deeper than {MAX_DEPTH} levels", file=file) from None
-    except ValueError as exc:  # e.g. an integer with more digits than Python converts
-        raise error_class(f"{what}: {exc}", file=file) from None
+    except ValueError:  # an integer with more digits than Python converts (JSONDecodeError is handled above)
+        raise error_class(f"{what}: a number with too many digits", file=file) from None
     problem = json_depth_error(data)
     if problem is not None:
         raise error_class(f"{what}: {problem}", file=file)

@@ -105,11 +105,9 @@ def load_state(project: Project) -> dict[str, EnvState]:
     path = state_path(project)
     if not path.is_file():
         return {}
-    raw = read_json_file(path, MAX_STATE_BYTES, ConfigError, "the scheduler state is not valid JSON (remove the "
-                         "file to start over)")
+    raw = read_json_file(path, MAX_STATE_BYTES, ConfigError, "the scheduler state is not valid JSON")
     if not isinstance(raw, dict) or not all(isinstance(v, dict) for v in raw.values()):
-        raise ConfigError("the scheduler state is not a mapping of environments (remove the file to start over)",
-                          file=str(path))
+        raise ConfigError("the scheduler state is not a mapping of environments", file=str(path))
     known = set(EnvState.__dataclass_fields__)
     return {str(name): EnvState(**{k: v for k, v in values.items() if k in known}) for name, values in raw.items()}
 

@@ -119,3 +119,78 @@ def test_target_that_is_the_source_is_refused(demo_project: Path) -> None:
     result = CliRunner().invoke(main, ["refresh", "staging", "--config", str(demo_project)])
     assert result.exit_code == 2
     assert "is the source database" in result.output
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("${SET}", "value"),
+        ("${EMPTY}", ""),                       # set but empty: empty, not an error
+        ("${EMPTY:-fallback}", "fallback"),     # ':-' defaults when unset or empty (POSIX, Compose)
+        ("${UNSET:-fallback}", "fallback"),
+        ("${SET:-fallback}", "value"),
+        ("${EMPTY-fallback}", ""),              # '-' defaults only when unset
+        ("${UNSET-fallback}", "fallback"),
+        ("${UNSET:-}", ""),
+        ("pa$$word", "pa$word"),                # '$$' is one literal '$'
+        ("$${SET}", "${SET}"),
+        ("$$$$", "$$"),
+        ("cost $5, a$b, $ alone, end $", "cost $5, a$b, $ alone, end $"),  # a lone '$' stays
+        ("${UNSET:-${SET}}", "value"),          # a default may hold references and '$$'
+        ("${UNSET:-pa$$word}", "pa$word"),
+        ("${SET:-${UNSET}}", "value"),          # an unused default is not expanded
+        ("${DOLLARS}", "a$$b${SET}"),           # values from the environment are never expanded again
+        ("postgresql://app:${EMPTY:-pw}@${HOST-db}:5432/x", "postgresql://app:pw@db:5432/x"),
+    ],
+)
+def test_interpolation(text: str, expected: str) -> None:
+    from datastage.yamlfile import Node, interpolate
+
+    environ = {"SET": "value", "EMPTY": "", "DOLLARS": "a$$b${SET}"}
+    assert interpolate(Node(text, "datastage.yaml", "source.url", 2), environ) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("${UNSET}", "environment variable ${UNSET} is not set"),
+        ("x${UNSET:-${ALSO_UNSET}}", "environment variable ${ALSO_UNSET} is not set"),
+        ("${1X}", "invalid variable reference at character 1"),
+        ("${}", "invalid variable reference at character 1"),
+        ("ab${SET:?message}", "invalid variable reference ${SET...} at character 3"),
+        ("${SET", "invalid variable reference ${SET...} at character 1"),
+        ("${UNSET:-no end", "a variable reference is missing its closing '}'"),
+        ("${A:-" * 40 + "}" * 40, "variable references nested deeper than 32 levels"),
+    ],
+)
+def test_interpolation_errors_name_file_line_and_key(text: str, expected: str) -> None:
+    from datastage.yamlfile import Node, interpolate
+
+    with pytest.raises(ConfigError) as info:
+        interpolate(Node(text, "datastage.yaml", "source.url", 2), {"SET": "value"})
+    assert str(info.value).startswith("datastage.yaml:2: source.url: "), str(info.value)
+    assert expected in str(info.value)
+    assert "value" not in str(info.value)  # the message never repeats the text (a URL may hold a password)
+
+
+def test_interpolation_in_a_config_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PROD_PASSWORD", "")
+    monkeypatch.delenv("STAGING_DIR", raising=False)
+    monkeypatch.setenv("RULES_DIR", "")
+    path = _write(tmp_path, "source: {url: 'postgresql://app:${PROD_PASSWORD:-pa$$word}@db/prod'}\n"
+                            "environments:\n"
+                            "  staging:\n"
+                            "    url: 'sqlite:///${STAGING_DIR-data}/staging.db'\n"
+                            "    rules: '${RULES_DIR-rules}/pii.yaml'\n")
+    project = load_project(path)
+    assert project.source_url == "postgresql://app:pa$word@db/prod"
+    assert project.environment("staging").url == f"sqlite:///{tmp_path / 'data' / 'staging.db'}"
+    assert project.environment("staging").rules == Path("/pii.yaml")  # set but empty: '-' keeps it empty
+    monkeypatch.delenv("PROD_PASSWORD")
+    monkeypatch.setenv("STAGING_DIR", "")
+    (tmp_path / "datastage.yaml").write_text(path.read_text().replace("${PROD_PASSWORD:-pa$$word}",
+                                                                     "${PROD_PASSWORD}"))
+    result = CliRunner().invoke(main, ["plan", "staging", "--config", str(path)])
+    assert result.exit_code == 2
+    assert result.output.strip() == (f"error: {path}:1: source.url: environment variable ${{PROD_PASSWORD}} "
+                                     "is not set")

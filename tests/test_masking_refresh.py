@@ -132,7 +132,8 @@ def test_tokenized_keys_keep_every_foreign_key_and_join(demo_project: Path) -> N
     conn.close()
 
 
-KEY_OF_TESTS = MaskingKey(b"test-masking-key-0123456789abcdef", source="test")
+KEY_OF_TESTS_TEXT = "test-masking-key-0123456789abcdef"
+KEY_OF_TESTS = MaskingKey(KEY_OF_TESTS_TEXT.encode(), source="test")
 
 
 def test_support_ticket_text_agrees_with_the_masked_customer(demo_project: Path) -> None:
@@ -166,6 +167,54 @@ def test_a_missing_key_stops_the_refresh_with_a_clear_error(demo_project: Path,
     assert result.exit_code == 2
     assert result.output.strip() == f"error: {demo_project.parent / 'masking.key'}: masking key file not found"
     assert not (demo_project.parent / "staging.db").exists()
+
+
+@pytest.mark.parametrize("value", ["", "   ", "\n"])
+def test_an_empty_key_variable_is_an_error_not_a_fall_back_to_the_key_file(
+        demo_project: Path, monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    assert (demo_project.parent / "masking.key").is_file()  # the fall-back that must not happen
+    monkeypatch.setenv("DATASTAGE_MASKING_KEY", value)
+    expected = ("error: DATASTAGE_MASKING_KEY is set but empty; give it the key or unset it to use "
+                "masking.key_file")
+    runner = CliRunner()
+    refreshed = runner.invoke(main, ["refresh", "staging", "--config", str(demo_project)])
+    assert refreshed.exit_code == 2 and refreshed.output.strip() == expected, refreshed.output
+    assert not (demo_project.parent / "staging.db").exists()
+    planned = runner.invoke(main, ["plan", "staging", "--config", str(demo_project)])  # signs only if it can
+    assert planned.exit_code == 2 and planned.output.strip() == expected, planned.output
+    verified = runner.invoke(main, ["report", "verify", str(demo_project.parent / "x.json"), "--config",
+                                    str(demo_project)])
+    assert verified.exit_code == 2 and verified.output.strip() == expected, verified.output
+    monkeypatch.delenv("DATASTAGE_MASKING_KEY")  # unset: the key file is used
+    assert runner.invoke(main, ["plan", "staging", "--config", str(demo_project)]).exit_code == 0
+
+
+def test_provision_refuses_an_empty_key_variable_before_copying(demo_project: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    assert datastage.refresh("staging", config=demo_project).verdict == "pass"
+    before = sorted(p.name for p in demo_project.parent.iterdir())
+    monkeypatch.setenv("DATASTAGE_MASKING_KEY", "")
+    result = CliRunner().invoke(main, ["provision", "pr_1", "--from", "staging", "--config", str(demo_project)])
+    assert result.exit_code == 2, result.output
+    assert result.output.strip().splitlines()[-1] == ("error: DATASTAGE_MASKING_KEY is set but empty; give it the "
+                                                      "key or unset it to use masking.key_file")
+    after = sorted(p.name for p in demo_project.parent.iterdir() if p.name != ".datastage")
+    assert after == [name for name in before if name != ".datastage"]  # no copy, no shadow, no lock file
+
+
+def test_load_key_refuses_an_empty_variable_and_falls_back_only_when_unset(tmp_path: Path) -> None:
+    from datastage.errors import EmptyMaskingKeyError
+    from datastage.masking.keys import load_key, write_key_file
+
+    key_file = tmp_path / "masking.key"
+    write_key_file(key_file)
+    for value in ("", " \t\n"):
+        with pytest.raises(EmptyMaskingKeyError, match=r"^DATASTAGE_MASKING_KEY is set but empty"):
+            load_key(key_file, {"DATASTAGE_MASKING_KEY": value})
+        with pytest.raises(EmptyMaskingKeyError):
+            load_key(None, {"DATASTAGE_MASKING_KEY": value})
+    assert load_key(key_file, {}).source == str(key_file)
+    assert load_key(key_file, {"DATASTAGE_MASKING_KEY": KEY_OF_TESTS_TEXT}).key_id == KEY_OF_TESTS.key_id
 
 
 def test_report_names_the_key_only_by_its_fingerprint(demo_project: Path) -> None:

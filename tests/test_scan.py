@@ -8,6 +8,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from click.testing import CliRunner
 
 import datastage
@@ -220,3 +221,93 @@ def test_gate_covers_default_keep_and_kept_tables(demo_project: Path) -> None:
     resolve_policy(policy_from_text(table_kept), model, kept_from_target={"app_settings"})
     resolve_policy(load_policy(demo_project.parent / "rules" / "pii.yaml"), model, personal=result.personal(),
                    kept_from_target={"app_settings"})
+
+
+# -- scan --write round trip: names YAML would misread --------------------------------------
+
+# Names every dialect allows (MariaDB: the Unicode BMP, no trailing blank), then per dialect.
+HOSTILE_NAMES = [
+    "no", "on", "off", "yes", "null", "~", "true", "false", "1e3", "0x1F", "010", "0o17", ".5", "-1", "+1", ".inf",
+    "a:b", "a: b", "#hash", "a #b", " lead", "quote'", 'dq"', "back\\slash", "<<", "? q", "[x", "{x}", "*star",
+    "&amp", "!bang", "%pct", "@at", "`tick", "|pipe", ">gt", ",comma", "-dash", "- item", "=", "'", '"',
+    "名前", "new\nline", "tab\there", "cr\rlf", "line\u2028sep", "nel\x85x", "bom\ufeff",
+]
+MORE_NAMES = {"sqlite": ["😀", "trail ", "x" * 1100], "postgresql": ["😀", "trail "], "mysql": []}
+HOSTILE_TABLES = {"sqlite": ["no", "客户 😀", "a: b #c", "new\nline", "~"],
+                  "postgresql": ["no", "客户 😀", "a: b #c", "new\nline", "~"],
+                  "mysql": ["no", "客户", "a: b #c", "new\nline", "~"]}
+
+
+def _hostile_source(url: str, dialect: str) -> dict[str, set[str]]:
+    """Tables and columns with hostile names (and a foreign key between two of them) at ``url``."""
+    names = HOSTILE_NAMES + MORE_NAMES[dialect]
+    fifth_column = "new\nline"
+    if dialect == "mysql":
+        # SQLAlchemy's MariaDB reflection doubles a backtick in a column name and drops a column
+        # whose name holds a line feed (problems of reflection, not of writing YAML): left out there.
+        names = [n for n in names if "`" not in n and "\n" not in n]
+        fifth_column = "new\rline"
+    first, second, third, fourth, fifth = HOSTILE_TABLES[dialect]
+    metadata = sa.MetaData()
+    sa.Table(first, metadata, sa.Column("id", sa.Integer, primary_key=True),
+             *[sa.Column(n, sa.String(100)) for n in names])
+    sa.Table(second, metadata, sa.Column("010", sa.String(100), primary_key=True), sa.Column("yes", sa.String(100)))
+    sa.Table(third, metadata, sa.Column("id", sa.Integer, primary_key=True),
+             sa.Column("no", sa.String(100), sa.ForeignKey(metadata.tables[second].c["010"])),
+             sa.Column("null", sa.String(100)))
+    sa.Table(fourth, metadata, sa.Column("id", sa.Integer, primary_key=True), sa.Column("~", sa.String(100)))
+    sa.Table(fifth, metadata, sa.Column("id", sa.Integer, primary_key=True), sa.Column(fifth_column, sa.String(100)))
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        metadata.create_all(engine)
+        with engine.begin() as conn:
+            emails = [f"person{i}@example.com" for i in range(30)]
+            conn.execute(metadata.tables[second].insert(), [{"010": e, "yes": "x"} for e in emails])
+            conn.execute(metadata.tables[third].insert(), [{"id": i, "no": e} for i, e in enumerate(emails, 1)])
+            conn.execute(metadata.tables[first].insert(), [{"id": i, "no": e, "on": f"+44 20 7946 {i:04d}"}
+                                                           for i, e in enumerate(emails, 1)])
+    finally:
+        engine.dispose()
+    return {t.name: {c.name for c in t.columns} for t in metadata.tables.values()}
+
+
+def _scan_round_trip(url: str, dialect: str, tmp_path: Path) -> None:
+    created = _hostile_source(url, dialect)
+    config = tmp_path / "datastage.yaml"
+    config.write_text(f"source: {{url: {json.dumps(url)}}}\nenvironments:\n  staging: {{url: 'sqlite:///s.db'}}\n")
+    proposed = tmp_path / "proposed.yaml"
+    result = CliRunner().invoke(main, ["scan", "--config", str(config), "--write", str(proposed)])
+    assert result.exit_code == 0, result.output
+    policy = load_policy(proposed)
+    # Every table and column name reads back as exactly the name the database has.
+    assert set(policy.tables) == set(created)
+    written = {t: set(rule.columns) for t, rule in policy.tables.items()}
+    second, third = HOSTILE_TABLES[dialect][1], HOSTILE_TABLES[dialect][2]
+    assert written[third] == created[third] - {"no"}  # the foreign key inherits its parent's masking rule
+    assert {t: c for t, c in written.items() if t != third} == {t: c for t, c in created.items() if t != third}
+    assert policy.tables[second].columns["010"].strategy == "email"  # a masked key under a hostile name
+    assert policy.tables[HOSTILE_TABLES[dialect][0]].columns["no"].strategy == "email"
+    # Nothing a name holds escapes its line: the file has one line per entry (plus '? key' pairs).
+    text = proposed.read_text(encoding="utf-8")
+    rules_lines = [line for line in text.split("\n") if line.startswith("    ") and not line.startswith("    #")]
+    columns = sum(len(c) for c in written.values())
+    long_keys = sum(1 for line in rules_lines if line.startswith("    ? "))
+    assert len(rules_lines) == columns + long_keys
+    # ... and the rules checker accepts it against the real database.
+    checked = CliRunner().invoke(main, ["rules", "check", "--config", str(config), "--rules", str(proposed)])
+    assert checked.exit_code == 0, checked.output
+    assert checked.output.strip().endswith("0 warning(s))"), checked.output
+
+
+def test_scan_write_round_trips_hostile_names_on_sqlite(tmp_path: Path) -> None:
+    _scan_round_trip(f"sqlite:///{tmp_path / 'hostile.db'}", "sqlite", tmp_path)
+
+
+def test_scan_write_round_trips_hostile_names_on_postgresql(pg_databases, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    _scan_round_trip(pg_databases.create("ds_names"), "postgresql", tmp_path)
+
+
+# The table named with a line feed reflects fine; SQLAlchemy only warns about the first line of its DDL.
+@pytest.mark.filterwarnings("ignore:Unknown schema content")
+def test_scan_write_round_trips_hostile_names_on_mariadb(mysql_databases, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    _scan_round_trip(mysql_databases.create("ds_names"), "mysql", tmp_path)
