@@ -193,6 +193,24 @@ def test_yaml_syntax_errors_keep_their_messages() -> None:
         load_yaml_text("a: \ud800\n", "x.yaml")
     with pytest.raises(ConfigError, match=r"could not determine a constructor for the tag"):
         load_yaml_text("a: !!python/object/apply:os.system [ls]\n", "x.yaml")
+    # Malformed typed values are YAML errors at their line, not Python exceptions.
+    for text, line, kind in [("a: " + "9" * 5000, 1, "int"), ("b: 1\na: 2024-13-01\n", 2, "timestamp"),
+                             ("a: !!float x\n", 1, "float"), ("a: [1, {b: !!int y}]\n", 1, "int")]:
+        with pytest.raises(ConfigError, match=rf"^x.yaml:{line}: invalid YAML: cannot read this value as {kind} "
+                                              r"\(quote it to keep it as text\)$"):
+            load_yaml_text(text, "x.yaml")
+    with pytest.raises(ConfigError, match=r"^x.yaml:1: invalid YAML: a list or mapping cannot be a key$"):
+        load_yaml_text("a: {? [1, 2] : x}\n", "x.yaml")
+    # Over 512 KiB a syntax error keeps libyaml's message (one fast parse): still one line with the line.
+    padding = "# padding\n" * 60_000
+    with pytest.raises(ConfigError, match=r"^x.yaml:60002: invalid YAML: \S"):
+        load_yaml_text(padding + "a: [1,\n", "x.yaml")
+    with pytest.raises(ConfigError, match=r"^x.yaml: invalid YAML: the text holds a character that is not valid"):
+        load_yaml_text(padding + "a: \ud800\n", "x.yaml")
+    started = time.monotonic()
+    with pytest.raises(ConfigError, match=r"^x.yaml:1: .*nest"):
+        load_yaml_text("a: " + "[" * 600_000 + "]" * 600_000, "x.yaml")
+    assert time.monotonic() - started < QUICK
 
 
 # -- JSON state files and reports -------------------------------------------------------------
