@@ -62,7 +62,7 @@ from datastage.masking.condition_parser import (
     Parser,
     Pattern,
     children,
-    tokenize,
+    scan,
 )
 from datastage.values import canonical_text
 from datastage.yamlfile import did_you_mean
@@ -227,7 +227,7 @@ def parse_condition(text: str) -> Condition:
         raise ConditionError(f"longer than {MAX_LENGTH} characters ({len(text)})")
     if "\x00" in text:
         raise ConditionError("contains a NUL character")
-    root = Parser(tokenize(text)).parse()
+    root = Parser(scan(text)).parse()
     names = frozenset(n.name for n in _walk(root) if isinstance(n, Name))
     return Condition(text, root, names)
 

@@ -8,7 +8,7 @@ Python that does not belong here: attribute access, indexing, calls, ``**``, ``@
 and the meaning of a condition are documented in :mod:`datastage.masking.condition`.
 
 Example:
-    >>> root = Parser(tokenize("tier = 'vip' and score > 10")).parse()
+    >>> root = Parser(scan("tier = 'vip' and score > 10")).parse()
     >>> type(root).__name__, root.op, len(root.items)
     ('Logic', 'and', 2)
 """
@@ -16,7 +16,7 @@ Example:
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -77,7 +77,11 @@ class Token:
 
 def tokenize(text: str) -> list[Token]:
     """The tokens of ``text``; any character outside the language is an error naming it."""
-    tokens: list[Token] = []
+    return list(scan(text))
+
+
+def scan(text: str) -> Iterator[Token]:
+    """The tokens of ``text`` one by one (so a parse error names the first problem in reading order)."""
     i, n = 0, len(text)
     while i < n:
         char = text[i]
@@ -101,7 +105,7 @@ def tokenize(text: str) -> list[Token]:
                         i += 1
             if i < n and (text[i].isalnum() or text[i] == "_"):
                 raise ConditionError(f"unexpected '{text[i]}' after the number at character {start + 1}")
-            tokens.append(Token("number", text[start:i], start + 1))
+            yield Token("number", text[start:i], start + 1)
         elif char in "'\"`":
             start = i
             i += 1
@@ -118,12 +122,12 @@ def tokenize(text: str) -> list[Token]:
                     continue
                 i = end + 1
                 break
-            tokens.append(Token("quoted" if char == "`" else "string", "".join(parts), start + 1))
+            yield Token("quoted" if char == "`" else "string", "".join(parts), start + 1)
         elif char.isalpha() or char == "_":
             start = i
             while i < n and (text[i].isalnum() or text[i] == "_"):
                 i += 1
-            tokens.append(Token("name", text[start:i], start + 1))
+            yield Token("name", text[start:i], start + 1)
         else:
             op = next((o for o in OPERATORS if text.startswith(o, i)), None)
             if op is None:
@@ -131,10 +135,9 @@ def tokenize(text: str) -> list[Token]:
                 raise ConditionError(f"unexpected '{char}' at character {i + 1}" + (f": {hint}" if hint else ""))
             if op == "**":
                 raise ConditionError(f"'**' at character {i + 1} is not an operator (there is no exponentiation)")
-            tokens.append(Token("op", op, i + 1))
+            yield Token("op", op, i + 1)
             i += len(op)
-    tokens.append(Token("end", "", n + 1))
-    return tokens
+    yield Token("end", "", n + 1)
 
 
 # -- AST ----------------------------------------------------------------------------------
@@ -221,15 +224,15 @@ def children(node: Node) -> tuple[Node, ...]:
 class Parser:
     """Recursive descent over the tokens; every nesting step is counted against MAX_DEPTH."""
 
-    def __init__(self, tokens: list[Token]) -> None:
-        self.tokens = tokens
-        self.pos = 0
+    def __init__(self, tokens: Iterable[Token]) -> None:
+        self.tokens = iter(tokens)
+        self.current = next(self.tokens)
         self.depth = 0
         self.patterns = 0
 
     @property
     def token(self) -> Token:
-        return self.tokens[self.pos]
+        return self.current
 
     def keyword(self, *words: str) -> bool:
         token = self.token
@@ -239,8 +242,9 @@ class Parser:
         return self.token.kind == "op" and self.token.text in ops
 
     def advance(self) -> Token:
-        token = self.token
-        self.pos += 1
+        token = self.current
+        if token.kind != "end":
+            self.current = next(self.tokens)
         return token
 
     def fail(self, expected: str) -> ConditionError:
