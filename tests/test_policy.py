@@ -78,6 +78,9 @@ BROKEN = [
      "{f}:5: tables.address.line1: address.line1 is NOT NULL; strategy null cannot apply"),
     ("bad-when", HEAD + "  customer:\n    phone: {strategy: phone, when: \"active ==\"}\n",
      "{f}:5: tables.customer.phone.when: invalid condition: expected a column or a value at the end"),
+    ("when-not-text", HEAD + "  customer:\n    phone: {strategy: phone, when: 5}\n",
+     "{f}:5: tables.customer.phone.when: invalid condition: expected a condition in quotes, e.g. \"tier = 'vip'\", "
+     "got int 5"),
     ("when-column", HEAD + "  customer:\n    phone: {strategy: phone, when: \"actve = 1\"}\n",
      "{f}:5: tables.customer.phone.when: invalid condition: table customer has no column 'actve' "
      "(did you mean 'active'?)"),

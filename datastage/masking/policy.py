@@ -38,7 +38,7 @@ from datastage.errors import RulesError
 from datastage.masking.condition import Condition, ConditionError, parse_condition
 from datastage.masking.registry import StrategySpec, get_strategy, suggestion_names
 from datastage.schema import ColumnInfo, SchemaModel, TableInfo
-from datastage.yamlfile import Node, did_you_mean, load_yaml_text
+from datastage.yamlfile import Node, describe, did_you_mean, load_yaml_text
 
 RULE_KEYS = {"strategy", "unique", "domain", "when", "reason", "locale"}
 TOP_KEYS = {"version", "locale", "default", "tables", "quasi_identifiers", "checks", "description"}
@@ -259,8 +259,12 @@ def _column_rule(table: str, column: str, node: Node, locale: str) -> ColumnRule
     if "when" in body:
         when_node = node["when"]
         when_origin = Origin.of(when_node)
+        written = body.pop("when")
+        if not isinstance(written, str):
+            raise when_node.error(f"invalid condition: expected a condition in quotes, e.g. \"tier = 'vip'\", "
+                                  f"got {describe(written)}")
         try:
-            condition = parse_condition(body.pop("when"))
+            condition = parse_condition(written)
         except ConditionError as exc:
             raise when_node.error(f"invalid condition: {exc.message}") from None
     column_locale = _checked_locale(body.pop("locale", None), locale, node)
