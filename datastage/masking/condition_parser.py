@@ -72,7 +72,10 @@ class Token:
     at: int  # 1-based character position
 
     def describe(self) -> str:
-        return "the end" if self.kind == "end" else f"'{self.text}'"
+        if self.kind == "end":
+            return "the end"
+        text = self.text if len(self.text) <= 40 else self.text[:37] + "..."
+        return f"'{text}'"
 
 
 def tokenize(text: str) -> list[Token]:
