@@ -100,12 +100,34 @@ def fold(text: str) -> str:
     return "".join(c for c in normalized if not unicodedata.combining(c))
 
 
+@lru_cache(maxsize=1)
+def faker_locales() -> frozenset[str]:
+    """The locales the installed Faker ships: the only locale names a rules file may use."""
+    from faker.config import AVAILABLE_LOCALES
+
+    return frozenset(AVAILABLE_LOCALES)
+
+
+FAKER_KINDS = ("person", "lorem", "address")
+
+
+def faker_provider_class(kind: str, locale: str) -> type | None:
+    """Faker's ``kind`` provider class for ``locale`` (both checked against allowlists), or None."""
+    if kind not in FAKER_KINDS or locale not in faker_locales():
+        return None
+    try:
+        module = importlib.import_module(f"faker.providers.{kind}.{locale}")
+    except ImportError:
+        return None
+    provider = getattr(module, "Provider", None)
+    return provider if isinstance(provider, type) else None
+
+
 def _names(prefix: str) -> frozenset[str]:
     words: set[str] = set()
     for locale in NAME_LOCALES:
-        try:
-            provider = importlib.import_module(f"faker.providers.person.{locale}").Provider
-        except ImportError:
+        provider = faker_provider_class("person", locale)
+        if provider is None:
             continue
         for attr in dir(provider):
             if attr.startswith(prefix):  # first_names, first_names_female, last_names_male ...
@@ -132,9 +154,8 @@ def common_words() -> frozenset[str]:
     """Everyday words (Faker's lorem lists), which never make a name distinctive."""
     words: set[str] = set()
     for locale in ("en_US", "la", "de_DE", "fr_FR"):
-        try:
-            provider = importlib.import_module(f"faker.providers.lorem.{locale}").Provider
-        except ImportError:
+        provider = faker_provider_class("lorem", locale)
+        if provider is None:
             continue
         words.update(fold(w) for w in getattr(provider, "word_list", ()))
     return frozenset(words)
@@ -163,9 +184,8 @@ def street_words() -> frozenset[str]:
     """Street-type words: the list above and Faker's street suffixes."""
     words = set(STREET_WORDS)
     for locale in ("en_US", "en_GB", "en_AU", "en_CA"):
-        try:
-            provider = importlib.import_module(f"faker.providers.address.{locale}").Provider
-        except ImportError:
+        provider = faker_provider_class("address", locale)
+        if provider is None:
             continue
         words.update(fold(w) for w in getattr(provider, "street_suffixes", ()))
     return frozenset(words)

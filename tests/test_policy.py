@@ -77,7 +77,22 @@ BROKEN = [
     ("null-not-null", HEAD + "  address:\n    line1: 'null'\n",
      "{f}:5: tables.address.line1: address.line1 is NOT NULL; strategy null cannot apply"),
     ("bad-when", HEAD + "  customer:\n    phone: {strategy: phone, when: \"active ==\"}\n",
-     "{f}:5: tables.customer.phone: invalid when: condition: SyntaxError: invalid syntax (<unknown>, line 1)"),
+     "{f}:5: tables.customer.phone.when: invalid condition: expected a column or a value at the end"),
+    ("when-not-text", HEAD + "  customer:\n    phone: {strategy: phone, when: 5}\n",
+     "{f}:5: tables.customer.phone.when: invalid condition: expected a condition in quotes, e.g. \"tier = 'vip'\", "
+     "got int 5"),
+    ("when-column", HEAD + "  customer:\n    phone: {strategy: phone, when: \"actve = 1\"}\n",
+     "{f}:5: tables.customer.phone.when: invalid condition: table customer has no column 'actve' "
+     "(did you mean 'active'?)"),
+    ("when-types", HEAD + "  customer:\n    phone:\n      strategy: phone\n      when: \"email > 5\"\n",
+     "{f}:7: tables.customer.phone.when: invalid condition: '>' at character 7 compares text (email) with "
+     "a number (5)"),
+    ("when-regex", HEAD + "  customer:\n    phone: {strategy: phone, when: \"email matches '(a)\\\\1'\"}\n",
+     "{f}:5: tables.customer.phone.when: invalid condition: invalid regular expression at character 15: invalid "
+     "escape sequence: \\1 (RE2 syntax: no backreferences or look-arounds)"),
+    ("when-code", HEAD + "  customer:\n    phone: {strategy: phone, when: \"email.__class__ == 0\"}\n",
+     "{f}:5: tables.customer.phone.when: invalid condition: unexpected '.' at character 6: there is no attribute "
+     "access; name a column (quote odd names in backticks)"),
     ("integer-type", HEAD + "  product:\n    sku: tokenize\n  customer:\n    customer_id: tokenize\n"
                            "  orders:\n    customer_id: {strategy: hash}\n",
      "{f}:9: tables.orders.customer_id: strategy hash does not apply to orders.customer_id of type INTEGER "
@@ -110,12 +125,24 @@ BROKEN = [
      "{f}:5: tables.product.sku: product.sku is part of a unique key, but strategy shuffle cannot keep distinct "
      "values distinct; use a unique-capable strategy (tokenize, hash, email, card_number ...)"),
     ("unknown-fake", HEAD + "  customer:\n    phone: fake.phone_numbr\n",
-     "{f}:5: tables.customer.phone: unknown strategy 'fake.phone_numbr'; run 'datastage strategies' to list them"),
+     "{f}:5: tables.customer.phone: unknown strategy 'fake.phone_numbr' (did you mean 'fake.phone_number'?); run "
+     "'datastage strategies' to list them"),
+    ("fake-internal", HEAD + "  customer:\n    phone: fake.seed_instance\n",
+     "{f}:5: tables.customer.phone: unknown strategy 'fake.seed_instance' (did you mean 'fake.sentence'?); run "
+     "'datastage strategies' to list them"),
+    ("fake-text-args", HEAD + "  customer:\n    phone: {strategy: fake.pystr_format, args: {string_format: '{{x}}'}}\n",
+     "{f}:5: tables.customer.phone: args.string_format: provider arguments are numbers (at most 1,000,000,000 "
+     "either way) or true/false, got str '{{{{x}}}}'"),
+    ("module-strategy", HEAD + "  customer:\n    phone: \"os:system\"\n",
+     "{f}:5: tables.customer.phone: 'os:system': strategies are named, not imported; register a plugin via the "
+     "datastage.strategies entry point"),
     ("key-when", HEAD + "  product:\n    sku: {strategy: tokenize, when: \"price > 10\"}\n",
      "{f}:5: tables.product.sku: product.sku is a key or unique column; masking only the rows matching when: "
      "could collide with the real values left in the others, and references to it would break; drop 'when'"),
     ("locale", HEAD + "  customer:\n    phone: {strategy: fake.phone_number, locale: xx_XX}\n",
      "{f}:5: tables.customer.phone: unknown Faker locale 'xx_XX'"),
+    ("locale-hint", HEAD + "  customer:\n    phone: {strategy: fake.phone_number, locale: de_DD}\n",
+     "{f}:5: tables.customer.phone: unknown Faker locale 'de_DD' (did you mean 'de_DE'?)"),
     ("coverage", "version: 1\ndefault: fail\ntables:\n  customer:\n    email: email\n",
      "{f}:2: default: 46 column(s) in scope have no rule (default: fail): address.line1, address.city, "),
 ]

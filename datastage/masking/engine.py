@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from datastage.errors import RulesError, StepError
+from datastage.masking.condition import ConditionError, parse_condition
 from datastage.masking.keys import MaskingKey
 from datastage.masking.registry import StrategySpec
 from datastage.schema import ColumnInfo, TableInfo
@@ -339,17 +340,20 @@ def _text(values: pd.Series | np.ndarray) -> np.ndarray:
 
 
 def _evaluate_when(rule: ColumnRule, frame: pd.DataFrame) -> np.ndarray:
+    """The rows of ``frame`` the rule's ``when:`` selects (its parsed condition, never Python code)."""
     assert rule.when is not None
+    condition = rule.condition
+    origin = rule.when_origin or rule.origin
     try:
-        result = frame.eval(rule.when, engine="python")
-    except Exception as exc:  # noqa: BLE001 - user expression
-        raise RulesError(f"when: condition failed: {type(exc).__name__}: {exc}",
-                         file=rule.origin.file if rule.origin else None,
-                         line=rule.origin.line if rule.origin else None,
-                         key=rule.origin.path if rule.origin else None) from None
-    if isinstance(result, pd.Series):
-        return result.fillna(False).astype(bool).to_numpy()
-    return np.full(len(frame), bool(result))
+        if condition is None or not condition.bound:
+            if rule.table_info is None:
+                raise ConditionError("the rule was not checked against its table")
+            condition = (condition or parse_condition(rule.when)).bind(rule.table_info.key, rule.table_info.columns)
+            rule.condition = condition
+        return condition.select(frame)
+    except ConditionError as exc:
+        raise RulesError(f"invalid condition: {exc.message}", file=origin.file if origin else None,
+                         line=origin.line if origin else None, key=origin.path if origin else None) from None
 
 
 def fit_to_column(values: pd.Series, column: ColumnInfo) -> pd.Series:

@@ -33,13 +33,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
-import pandas as pd
-
 from datastage.config import Origin
 from datastage.errors import RulesError
-from datastage.masking.registry import StrategySpec, get_strategy, known_names
+from datastage.masking.condition import Condition, ConditionError, parse_condition
+from datastage.masking.registry import StrategySpec, get_strategy, suggestion_names
 from datastage.schema import ColumnInfo, SchemaModel, TableInfo
-from datastage.yamlfile import Node, did_you_mean, load_yaml_text, read_yaml_bytes
+from datastage.yamlfile import Node, describe, did_you_mean, load_yaml_text, read_yaml_bytes
 
 RULE_KEYS = {"strategy", "unique", "domain", "when", "reason", "locale"}
 TOP_KEYS = {"version", "locale", "default", "tables", "quasi_identifiers", "checks", "description"}
@@ -68,6 +67,8 @@ class ColumnRule:
     column_info: ColumnInfo = None  # type: ignore[assignment]
     table_info: TableInfo | None = None
     nested: dict[str, ColumnRule] = field(default_factory=dict)
+    condition: Condition | None = None  # ``when`` parsed; checked against the table by resolve_policy
+    when_origin: Origin | None = None
 
     @property
     def is_keep(self) -> bool:
@@ -243,15 +244,24 @@ def _column_rule(table: str, column: str, node: Node, locale: str) -> ColumnRule
             raise node.error(f"'keep' takes only a reason, not {', '.join(sorted(extra))}")
         return ColumnRule(table, column, None, reason=str(reason) if reason else None, origin=origin,
                           locale=locale)
-    spec = get_strategy(name)
-    if spec is None:
-        raise node.error(f"unknown strategy '{name}'{did_you_mean(name, known_names())}; "
-                         "run 'datastage strategies' to list them")
+    spec = _strategy(name, node)
     unique = body.pop("unique", False)
     if not isinstance(unique, bool):
         raise node.error("unique must be true or false")
     domain = str(body.pop("domain", "") or _default_domain(name))
-    when = body.pop("when", None)
+    condition: Condition | None = None
+    when_origin: Origin | None = None
+    if "when" in body:
+        when_node = node["when"]
+        when_origin = Origin.of(when_node)
+        written = body.pop("when")
+        if not isinstance(written, str):
+            raise when_node.error(f"invalid condition: expected a condition in quotes, e.g. \"tier = 'vip'\", "
+                                  f"got {describe(written)}")
+        try:
+            condition = parse_condition(written)
+        except ConditionError as exc:
+            raise when_node.error(f"invalid condition: {exc.message}") from None
     column_locale = _checked_locale(body.pop("locale", None), locale, node)
     params = body
     for param, problem in spec.check_params(params):
@@ -259,8 +269,8 @@ def _column_rule(table: str, column: str, node: Node, locale: str) -> ColumnRule
         raise target.error(problem)
     rule = ColumnRule(
         table=table, column=column, strategy=name, params=spec.with_defaults(params), unique=unique,
-        domain=domain, when=str(when) if when else None, reason=str(reason) if reason else None,
-        locale=column_locale, origin=origin, spec=spec,
+        domain=domain, when=condition.text if condition else None, reason=str(reason) if reason else None,
+        locale=column_locale, origin=origin, spec=spec, condition=condition, when_origin=when_origin,
     )
     if spec.validate is not None:
         invalid = spec.validate(rule.params, None, None)
@@ -287,10 +297,7 @@ def _nested_rule(table: str, column: str, name: str, raw: Any, node: Node, local
     strategy_name = str(body.pop("strategy"))
     if strategy_name == "keep":
         raise node.error(f"{where}'keep' is not a nested strategy")
-    spec = get_strategy(strategy_name)
-    if spec is None:
-        raise node.error(f"{where}unknown strategy '{strategy_name}'{did_you_mean(strategy_name, known_names())}; "
-                         "run 'datastage strategies' to list them")
+    spec = _strategy(strategy_name, node, where)
     if not spec.row_independent:
         raise node.error(f"{where}strategy {strategy_name} reads other columns of the row, so it cannot mask "
                          "parts of a value")
@@ -311,6 +318,18 @@ def _nested_rule(table: str, column: str, name: str, raw: Any, node: Node, local
         for inner, inner_raw in spec.nested(rule.params).items():
             rule.nested[inner] = _nested_rule(table, column, f"{name}.{inner}", inner_raw, node, nested_locale)
     return rule
+
+
+def _strategy(name: str, node: Node, where: str = "") -> StrategySpec:
+    """The registered strategy called ``name``; unknown names (and ``module:function``) are errors at ``node``."""
+    try:
+        spec = get_strategy(name)
+    except RulesError as exc:
+        raise node.error(f"{where}{exc.message}") from None
+    if spec is None:
+        raise node.error(f"{where}unknown strategy '{name}'{did_you_mean(name, suggestion_names(name))}; "
+                         "run 'datastage strategies' to list them")
+    return spec
 
 
 def _checked_locale(written: Any, default: str, node: Node) -> str:
@@ -545,12 +564,11 @@ def _check_rule(rule: ColumnRule, table: TableInfo, column: ColumnInfo) -> None:
         if written > column.length:
             raise _error(rule.origin, f"{table.key}.{column.name} holds at most {column.length} characters, but "
                                       f"strategy hash writes {written}; lower 'length'")
-    if rule.when:
-        empty = pd.DataFrame({c: pd.Series([], dtype=object) for c in table.columns})
+    if rule.condition is not None:
         try:
-            empty.eval(rule.when, engine="python")
-        except Exception as exc:  # noqa: BLE001 - user expression
-            raise _error(rule.origin, f"invalid when: condition: {type(exc).__name__}: {exc}") from None
+            rule.condition = rule.condition.bind(table.key, table.columns)
+        except ConditionError as exc:
+            raise _error(rule.when_origin or rule.origin, f"invalid condition: {exc.message}") from None
 
 
 def _propagate_key_rules(model: SchemaModel, rules: dict[tuple[str, str], ColumnRule]) -> None:
@@ -578,6 +596,7 @@ def _propagate_key_rules(model: SchemaModel, rules: dict[tuple[str, str], Column
                 rules[child_slot] = replace(
                     parent_rule, table=fk.table, column=child_col, column_info=table.columns[child_col],
                     table_info=table, inherited_from=f"{fk.ref_table}.{parent_col}", when=None,
+                    condition=None, when_origin=None,
                 )
                 changed = True
 

@@ -18,9 +18,8 @@ Example:
 
 from __future__ import annotations
 
-import importlib
 import inspect
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any, Literal
@@ -123,6 +122,7 @@ class StrategySpec:
 
 REGISTRY: dict[str, StrategySpec] = {}
 _PREFIX_FACTORIES: dict[str, Callable[[str], StrategySpec | None]] = {}
+_PREFIX_NAMES: dict[str, Callable[[], Iterable[str]]] = {}
 _BUILT: dict[str, StrategySpec | None] = {}  # prefix strategies built so far (not listed as their own)
 _entry_points_loaded = False
 
@@ -172,9 +172,15 @@ def strategy(
     return register
 
 
-def register_prefix(prefix: str, factory: Callable[[str], StrategySpec | None]) -> None:
-    """Strategies named ``prefix.<something>`` are built on demand by ``factory``."""
+def register_prefix(prefix: str, factory: Callable[[str], StrategySpec | None],
+                    names: Callable[[], Iterable[str]] | None = None) -> None:
+    """Strategies named ``prefix.<something>`` are built on demand by ``factory``.
+
+    ``names`` lists the ``<something>`` parts that exist, for did-you-mean hints.
+    """
     _PREFIX_FACTORIES[prefix] = factory
+    if names is not None:
+        _PREFIX_NAMES[prefix] = names
 
 
 def _load_entry_points() -> None:
@@ -212,42 +218,20 @@ def _custom_spec(name: str, target: Any, origin: str) -> StrategySpec:
     )
 
 
-def _load_module_function(name: str) -> StrategySpec:
-    module_name, _, func_name = name.partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise RulesError(f"cannot import module '{module_name}' for strategy {name}: {exc}") from None
-    target = getattr(module, func_name, None)
-    if target is None or not callable(target):
-        raise RulesError(f"module '{module_name}' has no function '{func_name}'")
-    spec = _custom_spec(name, target, origin=name)
-    # Custom functions take any parameters unless they declare them.
-    if not spec.params:
-        spec = StrategySpec(**{**spec.__dict__, "params": _AnyParams()})
-    return spec
-
-
-class _AnyParams(dict[str, Param]):
-    """Parameter table that accepts every name (for undeclared custom strategies)."""
-
-    def __contains__(self, key: object) -> bool:
-        return True
-
-    def __getitem__(self, key: str) -> Param:
-        return Param(key)
+NOT_IMPORTED = "strategies are named, not imported; register a plugin via the datastage.strategies entry point"
 
 
 def get_strategy(name: str) -> StrategySpec | None:
-    """The strategy called ``name``: built-in, ``prefix.x`` (e.g. ``fake.city``), plugin, or ``module:function``."""
+    """The strategy called ``name``: built-in, ``prefix.x`` (e.g. ``fake.city``) or an installed plugin.
+
+    A name is only ever looked up, never imported: ``module:function`` is a :class:`RulesError`.
+    """
     from datastage.masking import strategies  # noqa: F401 - registers the built-ins
 
     if name in REGISTRY:
         return REGISTRY[name]
     if ":" in name:
-        spec = _load_module_function(name)
-        REGISTRY[name] = spec
-        return spec
+        raise RulesError(f"'{name}': {NOT_IMPORTED}")
     prefix = name.split(".", 1)[0]
     if prefix in _PREFIX_FACTORIES and "." in name:
         if name not in _BUILT:
@@ -255,6 +239,15 @@ def get_strategy(name: str) -> StrategySpec | None:
         return _BUILT[name]
     _load_entry_points()
     return REGISTRY.get(name)
+
+
+def suggestion_names(name: str) -> list[str]:
+    """Names a misspelt ``name`` may have meant: the registry, and ``prefix.x`` names for its prefix."""
+    names = known_names()
+    prefix = name.split(".", 1)[0]
+    if "." in name and prefix in _PREFIX_NAMES:
+        names += [f"{prefix}.{part}" for part in _PREFIX_NAMES[prefix]()]
+    return names
 
 
 def known_names() -> list[str]:

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from datastage.masking.engine import StrategyContext
-from datastage.masking.fakepool import fake_pool, pick, provider_exists
+from datastage.masking.fakepool import fake_pool, pick, provider_exists, provider_hint
 from datastage.masking.registry import Param, strategy
 from datastage.masking.strategies import fake_emails, identity_hash, local_part_pool, person_names
 from datastage.schema import TableInfo
@@ -329,7 +329,8 @@ def _check_template(params: Mapping[str, Any], table: TableInfo | None, column: 
             return f"template field {{{name}|{flt}}}: unknown filter '{flt}'{did_you_mean(flt, _FILTERS)}"
         if name.startswith("fake."):
             if not provider_exists("en_US", name[5:]):
-                return f"template field {{{name}}}: Faker has no provider '{name[5:]}'"
+                return (f"template field {{{name}}}: Faker has no provider '{name[5:]}'"
+                        f"{provider_hint('en_US', name[5:])}")
         elif table is not None and name not in table.columns:
             return (f"template field {{{name}}}: table {table.key} has no column '{name}'"
                     f"{did_you_mean(name, list(table.columns))}")

@@ -13,6 +13,7 @@ import decimal
 import math
 import re
 import unicodedata
+from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
 
@@ -21,7 +22,14 @@ import pandas as pd
 
 from datastage.cards import BRAND_TEST_PREFIX, luhn_check_digit
 from datastage.masking.engine import StrategyContext
-from datastage.masking.fakepool import fake_pool, pick, provider_exists
+from datastage.masking.fakepool import (
+    MAX_POOL_SIZE,
+    check_arguments,
+    fake_pool,
+    pick,
+    provider_exists,
+    provider_names,
+)
 from datastage.masking.registry import Param, StrategySpec, register_prefix, strategy
 
 BASE36 = np.frombuffer(b"0123456789abcdefghijklmnopqrstuvwxyz", dtype=np.uint8)
@@ -81,6 +89,12 @@ def _fake_factory(name: str) -> StrategySpec | None:
         pool = fake_pool(locale, provider, ctx.params.get("pool_size") or 4096, **(ctx.params.get("args") or {}))
         return _series(pick(pool, ctx.hash(values)), values)
 
+    def validate(params: Mapping[str, Any], table: Any, column: Any) -> str | None:
+        size = params.get("pool_size")
+        if isinstance(size, int) and not 1 <= size <= MAX_POOL_SIZE:
+            return f"pool_size must be between 1 and {MAX_POOL_SIZE}, got {size}"
+        return check_arguments(str(params.get("locale") or "en_US"), provider, params.get("args"))
+
     fake.__doc__ = (f"Faker's ``{provider}``, chosen per input value by keyed hash (deterministic).\n\n"
                     f"Example: ``column: fake.{provider}`` or ``{{strategy: fake.{provider}, locale: de_DE}}``.")
     return StrategySpec(
@@ -88,17 +102,18 @@ def _fake_factory(name: str) -> StrategySpec | None:
         func=fake,
         params={
             "locale": Param("locale", str, doc="Faker locale for this column (default: the rules file's)"),
-            "pool_size": Param("pool_size", int, 4096, doc="distinct fake values to draw from"),
-            "args": Param("args", dict, doc="keyword arguments for the Faker provider"),
+            "pool_size": Param("pool_size", int, 4096, doc=f"distinct fake values to draw from (1 to {MAX_POOL_SIZE})"),
+            "args": Param("args", dict, doc="keyword arguments for the Faker provider: numbers or true/false"),
         },
         deterministic=True,
         unique=None,
         changes=True,
         doc=fake.__doc__,
+        validate=validate,
     )
 
 
-register_prefix("fake", _fake_factory)
+register_prefix("fake", _fake_factory, names=lambda: sorted(provider_names("en_US")))
 
 
 def person_names(ctx: StrategyContext, seeds: pd.Series | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
