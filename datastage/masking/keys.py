@@ -1,7 +1,10 @@
 """The masking key: loading it, deriving per-domain subkeys, and keyed hashing of columns.
 
 Masked values depend only on (master key, domain, input value). The master key never
-leaves this module's objects: reports carry only :attr:`MaskingKey.key_id`, a fingerprint.
+leaves this module's objects: reports carry only :attr:`MaskingKey.key_id`, a fingerprint,
+and every key is registered with :data:`datastage.secrets.KNOWN` (as stored, hex, base64),
+so no output of the process shows it. A key file that its group or others may read is
+refused, as ssh refuses such a private key.
 Hashing is SipHash-2-4 (a keyed PRF) over whole columns: strings through pandas'
 vectorised implementation, integers through a numpy implementation of the same function.
 
@@ -25,9 +28,11 @@ from pathlib import Path
 import numpy as np
 from pandas.util import hash_array
 
+from datastage.config import KEY_ENV_VAR
 from datastage.errors import MaskingKeyError
+from datastage.secrets import register_key
 
-KEY_ENV_VAR = "DATASTAGE_MASKING_KEY"
+__all__ = ["KEY_ENV_VAR", "KeyFileTooOpen", "MaskingKey", "load_key", "write_key_file"]
 MIN_KEY_LENGTH = 16
 
 _C0 = np.uint64(0x736F6D6570736575)
@@ -128,7 +133,8 @@ def siphash_uint64(key16: bytes, values: np.ndarray, rounds: tuple[int, int] = (
 class MaskingKey:
     """A master key with per-domain subkeys. ``repr`` and ``str`` never show the secret."""
 
-    def __init__(self, secret: bytes, source: str) -> None:
+    def __init__(self, secret: bytes, source: str, stored: str | None = None) -> None:
+        register_key(secret, stored)  # even a key refused below is never shown
         if len(secret) < MIN_KEY_LENGTH:
             raise MaskingKeyError(f"masking key from {source} is too short (at least {MIN_KEY_LENGTH} characters)")
         self._secret = secret
@@ -167,24 +173,37 @@ def _subkey(secret: bytes, domain: str) -> bytes:
     return bytes(b & 0x7F for b in digest[:16])
 
 
+class KeyFileTooOpen(MaskingKeyError):
+    """The key file may be read by its group or by others: it is refused, whoever asks for the key."""
+
+
 def load_key(key_file: Path | None, environ: dict[str, str] | None = None) -> MaskingKey:
-    """The key from ``$DATASTAGE_MASKING_KEY``, else from ``key_file``; missing is an error."""
+    """The key from ``$DATASTAGE_MASKING_KEY``, else from ``key_file``; missing is an error, and so is
+    a key file its group or others may read (:class:`KeyFileTooOpen`)."""
     env = os.environ if environ is None else environ
     if env.get(KEY_ENV_VAR):
-        return MaskingKey(env[KEY_ENV_VAR].strip().encode("utf-8"), source=f"${KEY_ENV_VAR}")
+        return MaskingKey(env[KEY_ENV_VAR].strip().encode("utf-8"), source=f"${KEY_ENV_VAR}",
+                          stored=env[KEY_ENV_VAR])
     if key_file is None:
         raise MaskingKeyError(
             f"no masking key: set ${KEY_ENV_VAR} or name a key file under masking.key_file in datastage.yaml"
         )
     try:
-        text = key_file.read_text(encoding="utf-8").strip()
+        with open(key_file, encoding="utf-8") as handle:
+            mode = stat.S_IMODE(os.fstat(handle.fileno()).st_mode)  # the file read, not a path checked before
+            if mode & 0o077:
+                raise KeyFileTooOpen(f"masking key file permissions {mode:04o} are too open: it must be readable "
+                                     f"by its owner only; run chmod 600 {key_file}", file=str(key_file))
+            stored = handle.read()
     except FileNotFoundError:
         raise MaskingKeyError("masking key file not found", file=str(key_file)) from None
-    except OSError as exc:
-        raise MaskingKeyError(f"cannot read masking key file: {exc.strerror}", file=str(key_file)) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise MaskingKeyError(f"cannot read masking key file: {reason}", file=str(key_file)) from None
+    text = stored.strip()
     if not text:
         raise MaskingKeyError("masking key file is empty", file=str(key_file))
-    return MaskingKey(text.encode("utf-8"), source=str(key_file))
+    return MaskingKey(text.encode("utf-8"), source=str(key_file), stored=stored)
 
 
 def write_key_file(path: Path) -> None:
