@@ -88,7 +88,7 @@ def url_without_password(url: str | URL, *, drivername: str | None = None) -> st
     client program takes it; ``drivername`` replaces the driver (``postgresql``, ``mysql``)."""
     parsed = url if isinstance(url, URL) else make_url(url)
     query = {k: v for k, v in parsed.query.items() if k.lower() not in PASSWORD_KEYS}
-    parsed = parsed.set(password=None, query=query)
+    parsed = parsed._replace(password=None).set(query=query)  # set() takes None as "leave as it is"
     if drivername is not None:
         parsed = parsed.set(drivername=drivername)
     return parsed.render_as_string(hide_password=False)

@@ -36,6 +36,7 @@ class DatastageError(Exception):
         table: str | None = None,
         step: str | None = None,
     ) -> None:
+        message = redact(message)  # and again when rendered: a secret may be registered in between
         super().__init__(message)
         self.message = message
         self.file = file

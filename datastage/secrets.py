@@ -5,7 +5,7 @@ its userinfo, from ``?password=`` in its query and from libpq ``password=`` key=
 and the masking key (as it is stored, and its bytes as hex and base64). :meth:`Secrets.redact`
 replaces each by ``***`` in whatever encoding a text carries it: raw, percent-encoded
 (``quote`` or ``quote_plus``, upper- or lower-case hex, partly or twice), JSON-escaped,
-HTML-escaped or backslash-escaped. The match is built character by character, so a secret
+HTML-escaped, backslash-escaped or shell-quoted. The match is built character by character, so a secret
 cannot slip through in a mix of encodings either. It also hides what looks like a password
 when it is not a known one: the ``user:...@`` part of any URL and ``password=...`` pairs.
 
@@ -73,6 +73,8 @@ def _char_pattern(char: str) -> str:
         forms.append(r"\\x" + _hex_any_case(f"{code:02X}"))
     if char in _JSON_SHORT:
         forms.append(r"\\" + _JSON_SHORT[char])
+    if char == "'":  # inside a single-quoted shell word: 'it'"'"'s' or 'it'\''s'
+        forms += [r"'\"'\"'", r"'\\''"]
     # Any number of backslashes in front: JSON (\"), Python repr (\'), shells (\!), and escapes of escapes.
     return r"\\*(?:" + "|".join(forms) + ")"
 

@@ -138,6 +138,7 @@ class MaskingKey:
         if len(secret) < MIN_KEY_LENGTH:
             raise MaskingKeyError(f"masking key from {source} is too short (at least {MIN_KEY_LENGTH} characters)")
         self._secret = secret
+        register_key(self._sign_key())  # the report-signing subkey is as secret as the key
         self.source = source
         self.key_id = "sha256:" + hashlib.sha256(b"datastage key id\x00" + secret).hexdigest()[:16]
 
@@ -163,8 +164,10 @@ class MaskingKey:
 
     def sign(self, payload: bytes) -> str:
         """HMAC-SHA256 of ``payload`` under a subkey reserved for signing reports."""
-        sign_key = hmac.new(self._secret, b"datastage report signature", hashlib.sha256).digest()
-        return hmac.new(sign_key, payload, hashlib.sha256).hexdigest()
+        return hmac.new(self._sign_key(), payload, hashlib.sha256).hexdigest()
+
+    def _sign_key(self) -> bytes:
+        return hmac.new(self._secret, b"datastage report signature", hashlib.sha256).digest()
 
 
 @lru_cache(maxsize=4096)
