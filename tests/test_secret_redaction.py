@@ -84,7 +84,8 @@ def test_every_encoding_of_a_secret_is_redacted() -> None:
     found = Secrets([secret])
     for form in password_forms(secret) | {repr(secret), shlex.quote(secret), quote(quote(secret, safe=""), safe=""),
                                           html.escape(json.dumps(secret)), json.dumps(html.escape(secret)),
-                                          "".join(f"&#{ord(c)};" for c in secret)}:
+                                          "".join(c if c.isalnum() else f"&#{ord(c)};" for c in secret),
+                                          "".join(c if c.isalnum() else f"&#x{ord(c):x};" for c in secret)}:
         redacted = found.redact(f"before {form} after")
         assert redacted.startswith("before ") and redacted.endswith(" after"), (form, redacted)
         assert "S3cret" not in redacted and "***" in redacted, (form, redacted)
@@ -144,6 +145,24 @@ def test_hook_environment_drops_source_credentials_in_any_encoding(tmp_path: Pat
     result = run_hooks("post_refresh", [spec], env_vars={}, cwd=tmp_path, redact=[own])[0]
     assert result.status == "ok" and result.output.splitlines() == ["***", "***"]
     assert "Tgt" not in result.command and "Tgt" not in result.output
+
+
+def test_the_report_schema_rejects_a_query_password(demo_project: Path) -> None:
+    from test_report import _validate
+
+    result = datastage.refresh("staging", config=demo_project)
+    assert result.report is not None
+    report = json.loads(result.report.json.read_text())
+    for shown, valid in (("mysql+pymysql://app@db/staging?password=s3cret&charset=utf8mb4", False),
+                         ("mysql+pymysql://app@db/staging?charset=utf8mb4&PASSWORD=s3cret", False),
+                         ("mysql+pymysql://app@db/staging?charset=utf8mb4&password=***", True),
+                         (redact_url("mysql://app@db/staging?password=s3cret&charset=utf8mb4"), True)):
+        report["provenance"]["target"] = shown
+        if valid:
+            _validate(report)
+        else:
+            with pytest.raises(AssertionError):
+                _validate(report)
 
 
 # -- file modes and key files --------------------------------------------------------------------
