@@ -12,7 +12,8 @@ shadow's ``options``) but never a password; the password is in the client's own 
 ``PGPASSWORD`` (PostgreSQL) or ``MYSQL_PWD`` (MariaDB/MySQL). Nothing of the source reaches
 them: a variable carrying its URL or password (in any encoding) is removed, and so are the
 inherited ``PGPASSWORD``/``PGPASSFILE`` (PostgreSQL source) or ``MYSQL_PWD``/``MYSQL_TEST_LOGIN_FILE``
-(MySQL source) the source may log in with.
+(MySQL source) the source may log in with. An environment whose password is the source's
+gives its hooks no password at all.
 
 Example:
     >>> ops = RefreshOps(project, env, run_id="r1")          # doctest: +SKIP
@@ -103,7 +104,12 @@ class RefreshOps:
         variables = {"DATASTAGE_ENVIRONMENT": self.env.name, "DATASTAGE_RUN_ID": self.run_id,
                      "DATASTAGE_TARGET_URL": plain_url(self.env.url),
                      "DATASTAGE_CONFIG": str(self.project.path)}
-        variables.update(password_variables(self.env.url))
+        for name, password in password_variables(self.env.url).items():
+            if self.secrets.found_in(password):  # the same password as the source's: hooks never get it
+                log.warning("hooks get no password: the environment's is the source's",
+                            extra={"environment": self.env.name, "run_id": self.run_id})
+                continue
+            variables[name] = password
         for name, value in extra.items():
             variables[name] = plain_url(value) if name.endswith("_URL") and "://" in value else value
         return variables

@@ -94,7 +94,8 @@ def scrubbed_environment(extra: dict[str, str], secrets: Secrets | Iterable[str]
 
 
 def _recorded(text: str | bytes | None, hidden: Secrets) -> str:
-    """Hook output or command as the report keeps it: redacted whole, then its last characters."""
+    """Hook output as the report keeps it: redacted whole, then its last characters (so a cut never
+    leaves part of a secret)."""
     if text is None:
         return ""
     if isinstance(text, bytes):
@@ -145,10 +146,10 @@ def _run_one(point: str, spec: HookSpec, env_vars: dict[str, str], cwd: Path, sq
         env = scrubbed_environment({**env_vars, "DATASTAGE_HOOK": point}, secrets, drop)
         code, output, timed_out = _shell(spec.run, cwd, env, spec.timeout)
         status = "timeout" if timed_out else ("ok" if code == 0 else "failed")
-        return HookResult(point, "run", _recorded(spec.run, hidden), status, time.monotonic() - started,
+        return HookResult(point, "run", hidden.redact(spec.run), status, time.monotonic() - started,
                           spec.warn_only, None if timed_out else code, _recorded(output, hidden))
     sql = spec.sql or ""
-    label = _recorded(" ".join(sql.split()), hidden)[:200]
+    label = hidden.redact(" ".join(sql.split()))[:200]
     if sql_runner is None:
         return HookResult(point, "sql", label, "failed", 0.0, spec.warn_only, None,
                           "SQL hooks need a database at this point")

@@ -42,9 +42,9 @@ from sqlalchemy.engine import make_url
 
 import datastage
 from datastage.cli import main
-from datastage.config import HookSpec
+from datastage.config import Environment, HookSpec, Project, SubsetSpec
 from datastage.db import make_engine, redact_url
-from datastage.envops import password_variables, plain_url
+from datastage.envops import RefreshOps, password_variables, plain_url
 from datastage.hooks import run_hooks, scrubbed_environment
 from datastage.secrets import Secrets, key_forms, url_passwords
 
@@ -117,6 +117,20 @@ def test_hook_urls_carry_no_password_and_the_client_variable_does() -> None:
         assert password_variables(url) == {variable: secret}
     assert "options=-csearch_path" in plain_url(f"postgresql://qa:{quote(secret, safe='')}@db/x?options=-csearch_path")
     assert password_variables("sqlite:///staging.db") == {} and password_variables("postgresql://qa@db/x") == {}
+
+
+def test_hooks_never_get_a_password_the_source_shares(tmp_path: Path) -> None:
+    shared, own = f"Src{secrets.token_hex(3)}{HOSTILE}", f"Tgt{secrets.token_hex(3)}{HOSTILE}"
+    source = f"postgresql://prod:{quote(shared, safe='')}@prod-db/app"
+    for password, expected in ((own, {"PGPASSWORD": own}), (shared, {})):
+        env = Environment("staging", f"postgresql://qa:{quote(password, safe='')}@stage-db/app", None, SubsetSpec())
+        ops = RefreshOps(Project(tmp_path / "datastage.yaml", source, {"staging": env}), env, "r1")
+        variables = ops.environment_variables(DATASTAGE_SHADOW_URL=f"postgresql+psycopg://qa:{quote(password)}@"
+                                              "stage-db/app?options=-csearch_path%3Ds")
+        assert {k: v for k, v in variables.items() if k == "PGPASSWORD"} == expected
+        assert variables["DATASTAGE_TARGET_URL"] == "postgresql://qa@stage-db/app"
+        assert variables["DATASTAGE_SHADOW_URL"] == "postgresql://qa@stage-db/app?options=-csearch_path%3Ds"
+        assert ops.drop == ("PGPASSWORD", "PGPASSFILE")
 
 
 def test_masking_key_forms_cover_hex_and_base64() -> None:
