@@ -41,9 +41,11 @@ from datastage.errors import (
     SafetyError,
     VerificationFailed,
 )
+from datastage.secrets import get_logger as _get_logger
 
-# Log records go where --log-file says, or nowhere: never Python's last-resort stderr handler.
-_logging.getLogger("datastage").addHandler(_logging.NullHandler())
+# Log records go where --log-file says, or nowhere: never Python's last-resort stderr handler;
+# and whatever handler a library user adds, no record of datastage's loggers carries a secret.
+_get_logger("datastage").addHandler(_logging.NullHandler())
 
 __all__ = [
     "ConfigError", "DatastageError", "LockHeld", "RulesError", "SafetyError", "VerificationFailed",

@@ -2,6 +2,9 @@
 
 Errors are mapped to exit codes in one place (:func:`run_command`): 0 success, 1 runtime
 failure (target untouched), 2 usage/config/rules error, 3 verification failed, 4 locked.
+The same place puts every byte a command prints through :mod:`datastage.secrets`: stdout and
+stderr are redacting streams while a command runs, so no error line, ``--json`` object,
+table or progress line shows a known secret.
 """
 
 from __future__ import annotations
@@ -9,12 +12,11 @@ from __future__ import annotations
 import functools
 import inspect
 import io
-import json
-import logging
 import os
 import sys
-from collections.abc import Callable
-from contextlib import nullcontext, redirect_stdout
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext, redirect_stdout, suppress
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -29,6 +31,7 @@ from datastage.logs import configure_logging
 from datastage.pipeline import PlanResult, RefreshResult
 from datastage.report import render_text
 from datastage.scan import ScanOutcome
+from datastage.secrets import get_logger, redact, redacted_json
 
 F = TypeVar("F", bound=Callable[..., Any])
 out = Console(highlight=False, soft_wrap=True)
@@ -50,7 +53,61 @@ def cron_options(func: F) -> F:
 
 
 def emit_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, default=str))
+    click.echo(redacted_json(data, indent=2))
+
+
+class RedactingStream(io.TextIOBase):
+    """A text stream that redacts what passes through it, a line at a time (and what is pending
+    at each ``flush``), before it reaches ``stream``."""
+
+    def __init__(self, stream: Any) -> None:
+        super().__init__()
+        self.stream = stream
+        self.pending = ""
+
+    def write(self, text: str) -> int:
+        self.pending += text
+        if "\n" in self.pending:
+            lines, _, self.pending = self.pending.rpartition("\n")
+            self.stream.write(redact(lines + "\n"))
+        return len(text)
+
+    def flush(self) -> None:
+        if self.pending:
+            self.stream.write(redact(self.pending))
+            self.pending = ""
+        self.stream.flush()
+
+    def isatty(self) -> bool:
+        return bool(self.stream.isatty())
+
+    def fileno(self) -> int:
+        return int(self.stream.fileno())
+
+    def writable(self) -> bool:
+        return True
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return str(getattr(self.stream, "encoding", None) or "utf-8")
+
+    @property
+    def errors(self) -> str | None:  # type: ignore[override]
+        return getattr(self.stream, "errors", None)
+
+
+@contextmanager
+def redacted_output() -> Iterator[None]:
+    """stdout and stderr through :class:`RedactingStream` while the block runs."""
+    saved = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = RedactingStream(saved[0]), RedactingStream(saved[1])
+    try:
+        yield
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            with suppress(Exception):
+                stream.flush()
+        sys.stdout, sys.stderr = saved
 
 
 def run_command(func: F) -> F:
@@ -60,38 +117,45 @@ def run_command(func: F) -> F:
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        as_json = kwargs.get("as_json", False)
-        quiet = kwargs.get("quiet", False) and not as_json
-        try:
-            configure_logging(Path(kwargs["log_file"]) if kwargs.get("log_file") else None)
-            body = {k: v for k, v in kwargs.items() if k in wanted}
-            # --quiet: a command that does not handle it itself prints nothing but errors.
-            with redirect_stdout(io.StringIO()) if quiet and "quiet" not in wanted else nullcontext():
-                return func(*args, **body)
-        except DatastageError as exc:
-            logging.getLogger("datastage").error("command failed", extra={"command": func.__name__,
-                                                                          "error": exc.to_dict()})
-            if as_json:
-                emit_json(exc.to_dict())
-            click.echo(f"error: {exc}", err=True)
-            sys.exit(exc.exit_code)
-        except click.exceptions.Exit:
-            raise
-        except (click.ClickException, click.Abort):
-            raise
-        except KeyboardInterrupt:
-            click.echo("error: interrupted; the target was left as it was", err=True)
-            sys.exit(130)
-        except Exception as exc:
-            if os.environ.get("DATASTAGE_DEBUG"):
-                raise
-            message = f"internal error: {type(exc).__name__}: {exc}"
-            if as_json:
-                emit_json({"error": "InternalError", "message": message, "exit_code": EXIT_RUNTIME})
-            click.echo(f"error: {message} (set DATASTAGE_DEBUG=1 for a traceback)", err=True)
-            sys.exit(EXIT_RUNTIME)
+        with redacted_output():
+            return _run(func, wanted, args, kwargs)
 
     return wrapper  # type: ignore[return-value]
+
+
+def _run(func: Callable[..., Any], wanted: set[str], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """The body of :func:`run_command`: the one place errors are rendered."""
+    as_json = kwargs.get("as_json", False)
+    quiet = kwargs.get("quiet", False) and not as_json
+    try:
+        configure_logging(Path(kwargs["log_file"]) if kwargs.get("log_file") else None)
+        body = {k: v for k, v in kwargs.items() if k in wanted}
+        # --quiet: a command that does not handle it itself prints nothing but errors.
+        with redirect_stdout(io.StringIO()) if quiet and "quiet" not in wanted else nullcontext():
+            return func(*args, **body)
+    except DatastageError as exc:
+        get_logger("datastage").error("command failed", extra={"command": func.__name__,
+                                                               "error": exc.to_dict()})
+        if as_json:
+            emit_json(exc.to_dict())
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit:
+        raise
+    except (click.ClickException, click.Abort):
+        raise
+    except KeyboardInterrupt:
+        click.echo("error: interrupted; the target was left as it was", err=True)
+        sys.exit(130)
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, never a traceback
+        message = f"internal error: {type(exc).__name__}: {exc}"
+        if as_json:
+            emit_json({"error": "InternalError", "message": message, "exit_code": EXIT_RUNTIME})
+        if os.environ.get("DATASTAGE_DEBUG"):
+            click.echo(traceback.format_exc(), err=True)  # redacted like everything else
+            sys.exit(EXIT_RUNTIME)
+        click.echo(f"error: {message} (set DATASTAGE_DEBUG=1 for a traceback)", err=True)
+        sys.exit(EXIT_RUNTIME)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})

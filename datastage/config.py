@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from datastage.errors import ConfigError
+from datastage.secrets import KNOWN, Secrets
 from datastage.yamlfile import Node, did_you_mean, interpolate, load_yaml
 
 DEFAULT_CONFIG = "datastage.yaml"
@@ -165,9 +166,27 @@ class Project:
     state_dir: Path = Path(".datastage")
     source_schemas: tuple[str, ...] = ()
 
+    def __post_init__(self) -> None:
+        KNOWN.update(self.secrets())  # from now on, no output of this process shows them
+
     @property
     def root(self) -> Path:
         return self.path.parent
+
+    def secrets(self) -> Secrets:
+        """Every password of the project's URLs: the source's, each environment's and each webhook's."""
+        found = self.source_secrets()
+        for env in self.environments.values():
+            found.add_url(env.url)
+            found.add_url(env.notify)
+            found.add(env.notify)  # a webhook's path often is its token
+        return found
+
+    def source_secrets(self) -> Secrets:
+        """The source's credentials: its URL's passwords (userinfo, query, libpq ``password=``)."""
+        found = Secrets()
+        found.add_url(self.source_url)
+        return found
 
     def environment(self, name: str) -> Environment:
         """The named environment, or a usage error listing the known ones."""

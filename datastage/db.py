@@ -2,11 +2,15 @@
 
 Every source connection runs in one read-only transaction that sees one consistent
 snapshot (PostgreSQL ``REPEATABLE READ READ ONLY``, MySQL/MariaDB ``START TRANSACTION WITH
-CONSISTENT SNAPSHOT, READ ONLY``, SQLite a read-only file handle inside ``BEGIN``).
+CONSISTENT SNAPSHOT, READ ONLY``, SQLite a read-only file handle inside ``BEGIN``). MySQL's
+``LOAD DATA LOCAL`` (which lets the server read any file of the client) is off unless the
+caller asks for it; only the MySQL target code does.
 
 Example:
     >>> redact_url("postgresql://app:s3cret@db/prod")
     'postgresql+psycopg://app:***@db/prod'
+    >>> redact_url("mysql://app@db/prod?password=s3cret&charset=utf8mb4")
+    'mysql+pymysql://app@db/prod?password=***&charset=utf8mb4'
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
 
 from datastage.errors import ConfigError, DatastageError, SourceError
+from datastage.secrets import MASK, PASSWORD_KEYS, redact
 
 _DEFAULT_DRIVERS = {"postgresql": "postgresql+psycopg", "postgres": "postgresql+psycopg",
                     "mysql": "mysql+pymysql", "mariadb": "mysql+pymysql", "sqlite": "sqlite"}
@@ -62,21 +67,47 @@ def dialect_of(url: str | URL | Engine | Connection) -> str:
 
 
 def redact_url(url: str | URL) -> str:
-    """The URL with its password replaced by ``***``."""
+    """The URL with every password replaced by ``***``: its userinfo's, ``?password=`` (and
+    ``passwd``, ``pwd``, ``sslpassword``) in its query, and libpq ``password=`` text in a query value."""
     try:
         parsed = url if isinstance(url, URL) else make_url(url)
     except (ArgumentError, ValueError):
         return _redact_text(str(url))
     if parsed.drivername in _DEFAULT_DRIVERS:
         parsed = parsed.set(drivername=_DEFAULT_DRIVERS[parsed.drivername])
-    return parsed.render_as_string(hide_password=True)
+    hidden = [key for key in parsed.query if key.lower() in PASSWORD_KEYS]
+    text = parsed.set(query={k: v for k, v in parsed.query.items() if k not in hidden}).render_as_string(
+        hide_password=True)
+    if hidden:  # keep the key visible (it tells where the password came from), never its value
+        text += ("&" if "?" in text else "?") + "&".join(f"{key}={MASK}" for key in hidden)
+    return redact(text)
+
+
+def url_without_password(url: str | URL, *, drivername: str | None = None) -> str:
+    """The URL with no password at all (none in the userinfo, no password key in the query), as a
+    client program takes it; ``drivername`` replaces the driver (``postgresql``, ``mysql``)."""
+    parsed = url if isinstance(url, URL) else make_url(url)
+    query = {k: v for k, v in parsed.query.items() if k.lower() not in PASSWORD_KEYS}
+    parsed = parsed._replace(password=None).set(query=query)  # set() takes None as "leave as it is"
+    if drivername is not None:
+        parsed = parsed.set(drivername=drivername)
+    return parsed.render_as_string(hide_password=False)
+
+
+def url_password(url: str | URL) -> str | None:
+    """The password a URL connects with: its userinfo's, else ``?password=`` (or ``passwd``) in its query."""
+    parsed = url if isinstance(url, URL) else make_url(url)
+    if parsed.password:
+        return str(parsed.password)
+    for key, value in parsed.query.items():
+        if key.lower() in ("password", "passwd"):
+            return str(value[-1] if isinstance(value, tuple) else value)
+    return None
 
 
 def _redact_text(text: str) -> str:
-    """Hide a ``user:password@`` part in free text (for URLs too broken to parse)."""
-    import re
-
-    return re.sub(r"(://[^:/@\s]+:)[^@\s]+@", r"\1***@", text)
+    """Hide every known secret and anything that looks like a password (for URLs too broken to parse)."""
+    return redact(text)
 
 
 def sqlite_path(url: str | URL) -> Path | None:
@@ -87,12 +118,17 @@ def sqlite_path(url: str | URL) -> Path | None:
     return Path(parsed.database)
 
 
-def make_engine(url: str | URL, *, read_only: bool = False, role: str = "database") -> Engine:
+def make_engine(url: str | URL, *, read_only: bool = False, role: str = "database",
+                local_infile: bool = False) -> Engine:
     """An engine for ``url``; ``read_only`` opens SQLite files in read-only mode.
 
     A SQLite file that does not exist is an error for a read-only engine (it would
-    otherwise be created empty).
+    otherwise be created empty). ``local_infile`` allows MySQL's ``LOAD DATA LOCAL INFILE``
+    on the connections: the server may then ask the client for any file it can read, so it is
+    off by default, and refused for a ``read_only`` (source) engine.
     """
+    if local_infile and read_only:
+        raise ValueError("LOAD DATA LOCAL is never enabled on a read-only (source) connection")
     parsed = parse_url(url)
     try:
         if dialect_of(parsed) == "sqlite":
@@ -113,7 +149,7 @@ def make_engine(url: str | URL, *, read_only: bool = False, role: str = "databas
             connect_args["application_name"] = "datastage"
         else:
             connect_args["connect_timeout"] = int(os.environ.get("DATASTAGE_CONNECT_TIMEOUT", "10"))
-            connect_args["local_infile"] = True
+            connect_args["local_infile"] = local_infile
         return sa.create_engine(parsed, poolclass=sa.pool.NullPool, connect_args=connect_args)
     except NoSuchModuleError:
         raise ConfigError(f"no driver installed for {redact_url(parsed)}") from None

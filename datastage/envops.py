@@ -6,6 +6,15 @@ checks that decide the swap; ``post_refresh`` hooks after the swap (rolling back
 ``rollback_on_failure: true`` and a hook fails); ``on_failure`` hooks and the ``notify:``
 webhook at the end. Every outcome is kept for the report.
 
+Shell hooks connect with the environment's credentials only: ``DATASTAGE_TARGET_URL`` and
+``DATASTAGE_SHADOW_URL`` carry user, host, port and database (and query settings such as the
+shadow's ``options``) but never a password; the password is in the client's own variable,
+``PGPASSWORD`` (PostgreSQL) or ``MYSQL_PWD`` (MariaDB/MySQL). Nothing of the source reaches
+them: a variable carrying its URL or password (in any encoding) is removed, and so are the
+inherited ``PGPASSWORD``/``PGPASSFILE`` (PostgreSQL source) or ``MYSQL_PWD``/``MYSQL_TEST_LOGIN_FILE``
+(MySQL source) the source may log in with. An environment whose password is the source's
+gives its hooks no password at all.
+
 Example:
     >>> ops = RefreshOps(project, env, run_id="r1")          # doctest: +SKIP
     >>> ops.run("pre_refresh", sql=None)                     # doctest: +SKIP
@@ -18,35 +27,59 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
-from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
 from datastage.config import Environment, Project
-from datastage.db import db_error_message, make_engine, parse_url, sqlite_path
+from datastage.db import (
+    db_error_message,
+    dialect_of,
+    make_engine,
+    parse_url,
+    sqlite_path,
+    url_password,
+    url_without_password,
+)
 from datastage.hooks import HookFailed, HookResult, run_hooks, sql_runner_for
 from datastage.notify import NotifyResult, send, summary_payload
+from datastage.secrets import Secrets, get_logger
 
-log = logging.getLogger("datastage.refresh")
+log = get_logger("datastage.refresh")
 ConnectionFactory = Callable[[], AbstractContextManager[Connection]]
 
 
+PASSWORD_VARIABLES = {"postgresql": "PGPASSWORD", "mysql": "MYSQL_PWD"}
+CREDENTIAL_VARIABLES = {"postgresql": ("PGPASSWORD", "PGPASSFILE"), "mysql": ("MYSQL_PWD", "MYSQL_TEST_LOGIN_FILE")}
+
+
 def plain_url(url: str) -> str:
-    """A URL as shell tools take it: ``postgresql://`` / ``mysql://`` without the Python driver name."""
+    """A URL as shell tools take it: ``postgresql://`` / ``mysql://`` without the Python driver name,
+    and without any password (hooks get it in :func:`password_variables`)."""
     parsed = parse_url(url)
-    driver = parsed.drivername.split("+", 1)[0]
-    return parsed.set(drivername=driver).render_as_string(hide_password=False)
+    return url_without_password(parsed, drivername=parsed.drivername.split("+", 1)[0])
 
 
-def source_secrets(project: Project) -> list[str]:
-    """Strings that would hand the source's credentials to a hook: its URL and password."""
-    secrets = [project.source_url]
-    try:
-        password = make_url(project.source_url).password
-    except Exception:  # noqa: BLE001 - an unparsable URL has no password to hide
-        password = None
-    if password:
-        secrets.append(str(password))
+def password_variables(url: str) -> dict[str, str]:
+    """The client variable that hands ``url``'s password to a hook: ``PGPASSWORD`` or ``MYSQL_PWD``."""
+    parsed = parse_url(url)
+    password = url_password(parsed)
+    variable = PASSWORD_VARIABLES.get(dialect_of(parsed))
+    return {variable: password} if variable and password else {}
+
+
+def source_secrets(project: Project) -> Secrets:
+    """What would hand the source's credentials to a hook: its URL and its passwords."""
+    secrets = project.source_secrets()
+    secrets.add(project.source_url)
     return secrets
+
+
+def source_credential_variables(project: Project) -> tuple[str, ...]:
+    """Inherited variables the source's client may log in with, which hooks must not inherit."""
+    try:
+        return CREDENTIAL_VARIABLES.get(dialect_of(parse_url(project.source_url)), ())
+    except Exception:  # noqa: BLE001 - an unusable source URL has no client variables
+        return ()
 
 
 class RefreshOps:
@@ -61,15 +94,24 @@ class RefreshOps:
         self.rolled_back = False
         self.notification: NotifyResult | None = None
         self.secrets = source_secrets(project)
-        password = parse_url(env.url).password
-        self.redact = [str(password)] if password else []  # hooks may use it; their recorded output may not
+        self.drop = source_credential_variables(project)
+        self.redact = Secrets()  # the environment's passwords: hooks get them, their recorded output may not
+        self.redact.add_url(env.url)
 
     def environment_variables(self, **extra: str) -> dict[str, str]:
-        """What every shell hook receives (the environment's own URL; never the source's)."""
+        """What every shell hook receives: the environment's URLs without password, the password in the
+        client's variable; never anything of the source."""
         variables = {"DATASTAGE_ENVIRONMENT": self.env.name, "DATASTAGE_RUN_ID": self.run_id,
                      "DATASTAGE_TARGET_URL": plain_url(self.env.url),
                      "DATASTAGE_CONFIG": str(self.project.path)}
-        variables.update(extra)
+        for name, password in password_variables(self.env.url).items():
+            if self.secrets.found_in(password):  # the same password as the source's: hooks never get it
+                log.warning("hooks get no password: the environment's is the source's",
+                            extra={"environment": self.env.name, "run_id": self.run_id})
+                continue
+            variables[name] = password
+        for name, value in extra.items():
+            variables[name] = plain_url(value) if name.endswith("_URL") and "://" in value else value
         return variables
 
     def target_connection(self) -> ConnectionFactory | None:
@@ -95,7 +137,8 @@ class RefreshOps:
 
         def run(runner: Any = None) -> list[HookResult]:
             return run_hooks(point, specs, env_vars=env_vars, cwd=self.project.root, sql_runner=runner,
-                             secrets=self.secrets, redact=self.redact, raise_on_failure=raise_on_failure)
+                             secrets=self.secrets, redact=self.redact, drop=self.drop,
+                             raise_on_failure=raise_on_failure)
 
         try:
             if needs_sql and sql is not None:

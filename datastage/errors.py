@@ -1,7 +1,9 @@
 """The one error hierarchy of datastage and the exit codes it maps to.
 
 Every error names what it is about (file, line, key path, table, step) and renders
-as a single line, so a cron mail or a CI log shows the cause without a traceback.
+as a single line, so a cron mail or a CI log shows the cause without a traceback. The
+rendered text never holds a known secret (see :mod:`datastage.secrets`): an error is
+redacted when it is rendered, whatever its message was built from.
 
 Example:
     >>> str(ConfigError("unknown environment 'stagin'", file="datastage.yaml", key="environments"))
@@ -9,6 +11,8 @@ Example:
 """
 
 from __future__ import annotations
+
+from datastage.secrets import redact, redact_data
 
 EXIT_OK = 0
 EXIT_RUNTIME = 1
@@ -32,6 +36,7 @@ class DatastageError(Exception):
         table: str | None = None,
         step: str | None = None,
     ) -> None:
+        message = redact(message)  # and again when rendered: a secret may be registered in between
         super().__init__(message)
         self.message = message
         self.file = file
@@ -48,16 +53,17 @@ class DatastageError(Exception):
         key = f"{self.key}: " if self.key else ""
         table = f"table {self.table}: " if self.table and self.table not in self.message else ""
         text = f"{where}{prefix}{key}{table}{self.message}"
-        return " ".join(text.split())  # always one line
+        return " ".join(redact(text).split())  # never a secret, always one line
 
     def to_dict(self) -> dict[str, object]:
         """Machine-readable form for ``--json`` output."""
-        return {
+        data: dict[str, object] = redact_data({
             "error": type(self).__name__,
             "message": str(self),
             "exit_code": self.exit_code,
             **{k: v for k, v in self._context().items() if v is not None},
-        }
+        })
+        return data
 
     def _context(self) -> dict[str, object]:
         return {"file": self.file, "line": self.line, "key": self.key, "table": self.table, "step": self.step}

@@ -6,6 +6,10 @@ Layout::
     .datastage/reports/ENV/RUN_ID.json    compliance reports (and .html)
     .datastage/schemas/ENV.json           columns seen at the last refresh (schema drift)
 
+Every file here is written 0600 in 0700 folders (:mod:`datastage.private`), and every entry
+is redacted (:mod:`datastage.secrets`) when written and again when read, so a history an
+older version wrote with a password in it does not show it either.
+
 Example:
     >>> run_id = new_run_id()
     >>> len(run_id.split("-")) == 3
@@ -24,6 +28,8 @@ from typing import Any
 
 from datastage.errors import ConfigError, DatastageError, UsageError
 from datastage.limits import MAX_HISTORY_LINE_BYTES, MAX_STATE_BYTES, iter_bounded_lines, parse_json, read_bounded
+from datastage.private import append_private, private_dir, write_private
+from datastage.secrets import redact_data, redacted_json
 
 
 def current_user() -> str:
@@ -55,11 +61,9 @@ def reports_dir(state_dir: Path, environment: str) -> Path:
 def append_history(state_dir: Path, entry: dict[str, Any]) -> None:
     """Append one entry to the history file (created on first use)."""
     try:
-        state_dir.mkdir(parents=True, exist_ok=True)
-        with open(history_file(state_dir), "a", encoding="utf-8") as handle:
-            handle.write(json.dumps(entry, sort_keys=True, default=str) + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
+        private_dir(state_dir, root=state_dir)
+        line = redacted_json(entry, sort_keys=True)
+        append_private(history_file(state_dir), line + "\n")
     except OSError as exc:
         raise DatastageError(f"cannot write the refresh history: {exc.strerror}", file=str(history_file(state_dir)),
                              step="report") from None
@@ -84,7 +88,7 @@ def read_history(state_dir: Path, environment: str | None = None) -> list[dict[s
             except ConfigError:
                 continue
             if isinstance(entry, dict) and (environment is None or entry.get("environment") == environment):
-                entries.append(entry)
+                entries.append(redact_data(entry))
     except OSError as exc:
         raise UsageError(f"cannot read the refresh history: {exc.strerror}", file=str(path)) from None
     return entries
@@ -118,20 +122,15 @@ def last_schema(state_dir: Path, environment: str) -> dict[str, list[str]] | Non
     return {str(k): [str(c) for c in v] for k, v in data.items()}
 
 
-def write_state(path: Path, data: Any) -> None:
-    """Write a JSON state file atomically (a reader sees the old or the new file, never half of one)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.{secrets.token_hex(3)}.tmp")
-    try:
-        tmp.write_text(json.dumps(data, indent=1, sort_keys=True, default=str), encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+def write_state(path: Path, data: Any, root: Path | None = None) -> None:
+    """Write a JSON state file atomically (a reader sees the old or the new file, never half of one),
+    redacted, mode 0600; ``root`` is the state directory (its folders down to the file become 0700)."""
+    write_private(path, redacted_json(data, indent=1, sort_keys=True), root=root)
 
 
 def save_schema(state_dir: Path, environment: str, columns: dict[str, list[str]]) -> None:
     """Record the columns seen by this refresh (for the next refresh's drift check)."""
-    write_state(state_dir / "schemas" / f"{environment}.json", columns)
+    write_state(state_dir / "schemas" / f"{environment}.json", columns, root=state_dir)
 
 
 def schema_drift(previous: dict[str, list[str]] | None, current: dict[str, list[str]]) -> dict[str, list[str]]:

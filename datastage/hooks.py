@@ -5,8 +5,11 @@ before verification and swap — e.g. reset passwords, insert test accounts),
 ``post_refresh`` (after the swap — e.g. a smoke test) and ``on_failure``. A hook has a
 timeout; a failing hook fails the refresh unless it is ``warn_only``. Shell hooks get the
 environment's own URL in ``DATASTAGE_TARGET_URL`` (and the shadow's in
-``DATASTAGE_SHADOW_URL`` for ``post_load``); the source's credentials and the masking
-key are removed from their environment.
+``DATASTAGE_SHADOW_URL`` for ``post_load``) without its password, which they get in the
+client's own variable (``PGPASSWORD``, ``MYSQL_PWD``; see :mod:`datastage.envops`). The
+masking key, anything carrying a source secret (in any encoding) and the variables
+``drop`` names are removed from their environment. A hook's command and output are
+redacted (:mod:`datastage.secrets`) before they are recorded.
 
 Example:
     >>> spec = HookSpec(run="echo ok", timeout=5)
@@ -22,7 +25,7 @@ import signal
 import sqlite3
 import subprocess
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,6 +40,7 @@ from datastage.config import HookSpec
 from datastage.db import db_error_message, dialect_of
 from datastage.errors import StepError
 from datastage.masking.keys import KEY_ENV_VAR
+from datastage.secrets import KEYS, Secrets, combined, key_forms
 
 OUTPUT_TAIL = 2000
 
@@ -73,27 +77,30 @@ class HookFailed(StepError):
 SqlRunner = Callable[[str, float], None]
 
 
-def scrubbed_environment(extra: dict[str, str], secrets: Sequence[str]) -> dict[str, str]:
-    """The process environment without the masking key and anything carrying a source secret."""
-    env = {}
-    for name, value in os.environ.items():
-        if name == KEY_ENV_VAR or any(secret and secret in value for secret in secrets):
-            continue
-        env[name] = value
+def scrubbed_environment(extra: dict[str, str], secrets: Secrets | Iterable[str],
+                         drop: Iterable[str] = ()) -> dict[str, str]:
+    """The process environment for a hook, plus ``extra``: without the masking key (its variable, and
+    any variable carrying a masking key this process has seen), without any variable carrying one of
+    ``secrets`` in any encoding, and without the variables named in ``drop``."""
+    hidden = Secrets(secrets)
+    hidden.update(KEYS)
+    if os.environ.get(KEY_ENV_VAR):
+        for form in key_forms(os.environ[KEY_ENV_VAR].strip().encode("utf-8"), os.environ[KEY_ENV_VAR]):
+            hidden.add(form)
+    dropped = {KEY_ENV_VAR, *drop}
+    env = {name: value for name, value in os.environ.items() if name not in dropped and not hidden.found_in(value)}
     env.update(extra)
     return env
 
 
-def _tail(text: str | bytes | None, secrets: Sequence[str]) -> str:
+def _recorded(text: str | bytes | None, hidden: Secrets) -> str:
+    """Hook output as the report keeps it: redacted whole, then its last characters (so a cut never
+    leaves part of a secret)."""
     if text is None:
         return ""
     if isinstance(text, bytes):
         text = text.decode("utf-8", errors="replace")
-    text = text[-OUTPUT_TAIL:]
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
-    return text
+    return hidden.redact(text)[-OUTPUT_TAIL:]
 
 
 def run_hooks(
@@ -103,18 +110,24 @@ def run_hooks(
     env_vars: dict[str, str],
     cwd: Path,
     sql_runner: SqlRunner | None = None,
-    secrets: Sequence[str] = (),
-    redact: Sequence[str] = (),
+    secrets: Secrets | Iterable[str] = (),
+    redact: Iterable[str] = (),
+    drop: Iterable[str] = (),
     raise_on_failure: bool = True,
 ) -> list[HookResult]:
     """Run the hooks of one point in order; raise :class:`HookFailed` on the first hard failure.
 
-    ``secrets`` are kept out of the hooks' environment and their recorded output; ``redact``
-    (the environment's own password, which hooks may use) only out of the recorded output.
+    ``secrets`` (the source's) are kept out of the hooks' environment and, with every known
+    secret, out of their recorded command and output; ``redact`` (the environment's own
+    password, which hooks get) only out of what is recorded; ``drop`` names variables the
+    hooks' environment must not inherit.
     """
+    hidden_from_env = Secrets(secrets)
+    hidden = combined(hidden_from_env, redact)
+    dropped = tuple(drop)
     results: list[HookResult] = []
     for spec in specs:
-        result = _run_one(point, spec, env_vars, cwd, sql_runner, secrets, [*secrets, *redact])
+        result = _run_one(point, spec, env_vars, cwd, sql_runner, hidden_from_env, hidden, dropped)
         results.append(result)
         if not result.ok and not spec.warn_only and raise_on_failure:
             detail = f" (exit code {result.exit_code})" if result.exit_code is not None else ""
@@ -127,16 +140,16 @@ def run_hooks(
 
 
 def _run_one(point: str, spec: HookSpec, env_vars: dict[str, str], cwd: Path, sql_runner: SqlRunner | None,
-             secrets: Sequence[str], hidden: Sequence[str]) -> HookResult:
+             secrets: Secrets, hidden: Secrets, drop: Sequence[str]) -> HookResult:
     started = time.monotonic()
     if spec.run is not None:
-        env = scrubbed_environment({**env_vars, "DATASTAGE_HOOK": point}, secrets)
+        env = scrubbed_environment({**env_vars, "DATASTAGE_HOOK": point}, secrets, drop)
         code, output, timed_out = _shell(spec.run, cwd, env, spec.timeout)
         status = "timeout" if timed_out else ("ok" if code == 0 else "failed")
-        return HookResult(point, "run", spec.run, status, time.monotonic() - started, spec.warn_only,
-                          None if timed_out else code, _tail(output, hidden))
+        return HookResult(point, "run", hidden.redact(spec.run), status, time.monotonic() - started,
+                          spec.warn_only, None if timed_out else code, _recorded(output, hidden))
     sql = spec.sql or ""
-    label = " ".join(sql.split())[:200]
+    label = hidden.redact(" ".join(sql.split()))[:200]
     if sql_runner is None:
         return HookResult(point, "sql", label, "failed", 0.0, spec.warn_only, None,
                           "SQL hooks need a database at this point")
@@ -146,7 +159,7 @@ def _run_one(point: str, spec: HookSpec, env_vars: dict[str, str], cwd: Path, sq
         return HookResult(point, "sql", label, "timeout", time.monotonic() - started, spec.warn_only)
     except _DB_ERRORS as exc:
         return HookResult(point, "sql", label, "failed", time.monotonic() - started, spec.warn_only, None,
-                          _tail(db_error_message(exc), hidden))
+                          _recorded(db_error_message(exc), hidden))
     return HookResult(point, "sql", label, "ok", time.monotonic() - started, spec.warn_only)
 
 

@@ -34,6 +34,7 @@ from datastage.config import AccessGrant
 from datastage.db import dialect_of, parse_url, redact_url
 from datastage.errors import TargetError
 from datastage.schema import SchemaModel, TableInfo
+from datastage.secrets import redact
 
 REFRESH_LOG_TABLE = "datastage_refresh_log"
 REFRESH_LOG_COLUMNS = ("run_id", "environment", "started_at", "finished_at", "verdict", "rules_sha256",
@@ -231,6 +232,8 @@ def open_target(url: str, environment: str, options: dict[str, Any] | None = Non
 
 
 def encode_log_row(row: dict[str, Any]) -> dict[str, Any]:
-    """The refresh-log row with every value as text (portable across dialects)."""
-    return {k: (json.dumps(v) if isinstance(v, dict | list) else (None if v is None else str(v)))
-            for k, v in row.items() if k in REFRESH_LOG_COLUMNS}
+    """The refresh-log row with every value as text (portable across dialects), redacted: the log is
+    text datastage writes into the target."""
+    encoded = {k: (json.dumps(v) if isinstance(v, dict | list) else (None if v is None else str(v)))
+               for k, v in row.items() if k in REFRESH_LOG_COLUMNS}
+    return {k: (redact(v) if isinstance(v, str) else v) for k, v in encoded.items()}

@@ -1,5 +1,9 @@
 """Structured logging: one JSON object per line in ``--log-file``, for cron and log shippers.
 
+The file is created 0600 (missing folders 0700), and no line holds a known secret: the
+handler and datastage's loggers redact every record (message, arguments, ``extra`` fields)
+and the formatter redacts the finished line once more.
+
 Example:
     >>> configure_logging(Path("/tmp/datastage.log"))       # doctest: +SKIP
     >>> logging.getLogger("datastage").info("refresh started", extra={"environment": "staging"})  # doctest: +SKIP
@@ -15,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from datastage.errors import UsageError
+from datastage.private import PrivateFileHandler
+from datastage.secrets import get_logger, redact, redacting_filter
 
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 _HANDLER_NAME = "datastage-log-file"
@@ -34,12 +40,12 @@ class JsonLineFormatter(logging.Formatter):
         for key, value in vars(record).items():
             if key not in _STANDARD and not key.startswith("_"):
                 data[key] = value
-        return json.dumps(data, default=str)
+        return redact(json.dumps(data, default=str))
 
 
 def configure_logging(log_file: Path | None) -> None:
     """Send datastage's log records to ``log_file`` as JSON lines (appending)."""
-    logger = logging.getLogger("datastage")
+    logger = get_logger("datastage")
     for handler in list(logger.handlers):
         if handler.get_name() == _HANDLER_NAME:
             logger.removeHandler(handler)
@@ -47,11 +53,11 @@ def configure_logging(log_file: Path | None) -> None:
     if log_file is None:
         return
     try:
-        log_file.parent.mkdir(parents=True, exist_ok=True)
-        handler = logging.FileHandler(log_file, encoding="utf-8")
+        handler = PrivateFileHandler(log_file, encoding="utf-8")
     except OSError as exc:
         raise UsageError(f"cannot open log file: {exc.strerror}", file=str(log_file)) from None
     handler.set_name(_HANDLER_NAME)
+    handler.addFilter(redacting_filter())
     handler.setFormatter(JsonLineFormatter())
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)

@@ -1,8 +1,9 @@
 """Webhook notifications: a JSON summary of every refresh, success or failure.
 
 The payload carries what an on-call engineer needs (environment, verdict, exit code,
-rows, duration, report paths, the error) and never a source value, password or key.
-A webhook that cannot be reached is logged (``--log-file``), never fails the refresh.
+rows, duration, report paths, the error) and never a source value, password or key: the
+body is redacted (:mod:`datastage.secrets`) right before it is sent. A webhook that cannot
+be reached is logged (``--log-file``), never fails the refresh.
 
 Example:
     >>> payload = summary_payload({"run_id": "r1", "environment": "staging", "verdict": "pass"})
@@ -12,7 +13,6 @@ Example:
 
 from __future__ import annotations
 
-import json
 import time
 import urllib.error
 import urllib.request
@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from datastage import __version__
+from datastage.secrets import redact, redacted_json
 
 TIMEOUT_SECONDS = 10.0
 SUMMARY_KEYS = ("run_id", "environment", "trigger", "verdict", "exit_code", "tables", "rows", "masked_columns",
@@ -67,7 +68,7 @@ def send(url: str, payload: dict[str, Any], timeout: float = TIMEOUT_SECONDS) ->
     target = display_target(url)
     try:
         request = urllib.request.Request(  # noqa: S310 - the URL comes from the project's own config
-            url, data=json.dumps(payload, default=str).encode("utf-8"), method="POST",
+            url, data=redacted_json(payload).encode("utf-8"), method="POST",
             headers={"Content-Type": "application/json", "User-Agent": f"datastage/{__version__}"},
         )
         with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
@@ -78,4 +79,4 @@ def send(url: str, payload: dict[str, Any], timeout: float = TIMEOUT_SECONDS) ->
     except Exception as exc:  # noqa: BLE001 - a webhook never decides a refresh's outcome
         reason = str(getattr(exc, "reason", exc)).replace(url, target)
         first = reason.splitlines()[0][:200] if reason.strip() else type(exc).__name__
-        return NotifyResult(target, False, None, time.monotonic() - started, first)
+        return NotifyResult(target, False, None, time.monotonic() - started, redact(first))

@@ -41,7 +41,7 @@ from datastage.errors import (
 from datastage.history import append_history, current_user, new_run_id, read_history, utc_now, write_state
 from datastage.limits import MAX_STATE_BYTES, read_json_file
 from datastage.load import open_target
-from datastage.masking.keys import MaskingKey, MaskingKeyError, load_key
+from datastage.masking.keys import KeyFileTooOpen, MaskingKey, MaskingKeyError, load_key
 from datastage.masking.policy import policy_from_text, resolve_policy
 from datastage.pipeline import PlanResult, load_into_shadow, step, verify_shadow
 from datastage.progress import NoProgress, Progress
@@ -102,7 +102,7 @@ def load_registry(project: Project) -> dict[str, Provisioned]:
 
 
 def save_registry(project: Project, registry: dict[str, Provisioned]) -> None:
-    write_state(registry_path(project), {k: asdict(v) for k, v in registry.items()})
+    write_state(registry_path(project), {k: asdict(v) for k, v in registry.items()}, root=project.state_dir)
 
 
 def derived_url(env_url: str, name: str) -> str:
@@ -275,10 +275,11 @@ def _copy(project: Project, env: Environment, copy_env: Environment, run_id: str
 
 
 def _any_key(project: Project) -> MaskingKey:
-    """The project's key if it has one; a copy masks nothing, so any key will do otherwise."""
+    """The project's key if it has one; a copy masks nothing, so any key will do otherwise (but a key
+    file others may read is refused here too)."""
     try:
         return load_key(project.key_file)
-    except EmptyMaskingKeyError:
+    except (EmptyMaskingKeyError, KeyFileTooOpen):
         raise
     except MaskingKeyError:
         return MaskingKey(secrets.token_bytes(32), source="unused")

@@ -12,7 +12,6 @@ Example:
 
 from __future__ import annotations
 
-import logging
 import os
 import socket
 import time
@@ -59,12 +58,13 @@ from datastage.leakcheck import LeakIndex, scan_loaded_copy
 from datastage.load import LoadResult, Shadow, Target, open_target
 from datastage.masking.check import new_columns_of
 from datastage.masking.engine import MaskingEngine, MaskStats
-from datastage.masking.keys import MaskingKey, load_key
+from datastage.masking.keys import KeyFileTooOpen, MaskingKey, load_key
 from datastage.masking.policy import Policy, ResolvedPolicy, load_policy, resolve_policy
 from datastage.progress import NoProgress, Progress
 from datastage.report import ReportPaths, compose_report, sign_report, subset_spec_dict, write_report
 from datastage.scan import DEFAULT_SAMPLE_ROWS, ScanResult, scan_source
 from datastage.schema import SchemaModel, TableInfo, reflect
+from datastage.secrets import get_logger
 from datastage.subset import SubsetPlan, plan_subset
 from datastage.verify import (
     CheckResult,
@@ -76,7 +76,7 @@ from datastage.verify import (
     check_unique_keys,
 )
 
-log = logging.getLogger("datastage.refresh")
+log = get_logger("datastage.refresh")
 DEFAULT_BATCH_SIZE = 10_000
 
 
@@ -208,10 +208,12 @@ def build_plan(conn: Connection, project: Project, env: Environment, policy: Pol
 
 
 def _optional_key(project: Project) -> MaskingKey | None:
-    """The masking key if one is configured (a plan signs its report with it, but does not need it)."""
+    """The masking key if one is configured (a plan signs its report with it, but does not need it).
+
+    A key file others may read is an error here too: it is refused whoever asks for the key."""
     try:
         return load_key(project.key_file)
-    except EmptyMaskingKeyError:
+    except (EmptyMaskingKeyError, KeyFileTooOpen):
         raise
     except MaskingKeyError:
         return None
@@ -501,12 +503,18 @@ def _history_entry(context: dict[str, Any], verdict: str, exit_code: int, finish
 
 def _record_failure(project: Project, context: dict[str, Any], exc: DatastageError,
                     started: float) -> ReportPaths | None:
-    """Write an error report and a history line for a refresh that failed; never raises."""
+    """Write an error report and a history line for a refresh that failed; never raises.
+
+    The report is unsigned when the key cannot be used (a key file others may read signs nothing)."""
     finished_at = utc_now()
     try:
+        try:
+            key = _optional_key(project)
+        except MaskingKeyError:
+            key = None
         report = build_report(context | {"finished_at": finished_at, "verdict": "error",
                                          "exit_code": exc.exit_code, "error": str(exc),
-                                         "seconds": time.monotonic() - started}, _optional_key(project))
+                                         "seconds": time.monotonic() - started}, key)
         paths = write_report(report, project.state_dir)
         append_history(project.state_dir, _history_entry(context, "error", exc.exit_code, finished_at, started,
                                                          paths, 0, str(exc)))

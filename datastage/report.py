@@ -3,7 +3,9 @@
 The report is composed only from step results (plan, scan, load, verify), so it states
 what was checked on the loaded data and nothing else. It never contains a source value,
 a password or the masking key; the key appears as its fingerprint only, and the JSON is
-signed with an HMAC under a subkey of the masking key. The HTML embeds the signed JSON,
+signed with an HMAC under a subkey of the masking key. Every string of it is redacted
+(:mod:`datastage.secrets`) before it is signed, and both files are written 0600 in 0700
+folders (:mod:`datastage.private`). The HTML embeds the signed JSON,
 so ``datastage report verify`` checks either file (and that the HTML shows exactly the
 signed report). The JSON follows ``docs/report.schema.json`` (``schema_version``).
 
@@ -19,7 +21,6 @@ from __future__ import annotations
 
 import hmac
 import json
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +29,9 @@ from typing import TYPE_CHECKING, Any
 from datastage.errors import DatastageError, UsageError
 from datastage.history import reports_dir
 from datastage.limits import MAX_REPORT_BYTES, parse_json, read_bounded
+from datastage.private import private_dir, write_private
 from datastage.report_html import EMBED_ID, render_html
+from datastage.secrets import redact_data, redact_known
 
 if TYPE_CHECKING:
     from datastage.config import Environment
@@ -74,18 +77,14 @@ def write_report(report: dict[str, Any], state_dir: Path) -> ReportPaths:
     base = folder / str(report["run_id"])
     paths = ReportPaths(base.with_suffix(".json"), base.with_suffix(".html"))
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        _atomic_write(paths.json, json.dumps(report, indent=2, sort_keys=False, default=str) + "\n")
-        _atomic_write(paths.html, render_html(report))
+        private_dir(folder, root=state_dir)
+        # The report was redacted before it was signed; the last pass only matters for a secret
+        # registered since (and then a changed file fails verification rather than leaks).
+        write_private(paths.json, redact_known(json.dumps(report, indent=2, sort_keys=False, default=str) + "\n"))
+        write_private(paths.html, redact_known(render_html(report)))
     except OSError as exc:
         raise DatastageError(f"cannot write the report: {exc.strerror}", file=str(folder), step="report") from None
     return paths
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 # -- composing ----------------------------------------------------------------------------
@@ -187,8 +186,8 @@ def compose_report(context: dict[str, Any]) -> dict[str, Any]:
                               "seconds": round(planned.scan.seconds, 3), "counts": planned.scan.counts()}
     report["summary"] = _summary(report)
     report["legal_status"] = legal_status(report)
-    # What is signed is exactly what a reader parses back from the file.
-    parsed: dict[str, Any] = json.loads(json.dumps(report, default=str))
+    # What is signed is exactly what a reader parses back from the file, and holds no secret.
+    parsed: dict[str, Any] = redact_data(json.loads(json.dumps(report, default=str)))
     return parsed
 
 

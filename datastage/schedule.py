@@ -31,8 +31,9 @@ from datastage.config import Project
 from datastage.errors import ConfigError, DatastageError, LockHeld
 from datastage.history import write_state
 from datastage.limits import MAX_STATE_BYTES, read_json_file
+from datastage.secrets import get_logger
 
-log = logging.getLogger("datastage.schedule")
+log = get_logger("datastage.schedule")
 DEFAULT_POLL_SECONDS = 30.0
 
 
@@ -113,7 +114,7 @@ def load_state(project: Project) -> dict[str, EnvState]:
 
 
 def save_state(project: Project, state: dict[str, EnvState]) -> None:
-    write_state(state_path(project), {k: asdict(v) for k, v in state.items()})
+    write_state(state_path(project), {k: asdict(v) for k, v in state.items()}, root=project.state_dir)
 
 
 def due(project: Project, now: dt.datetime, state: dict[str, EnvState]) -> list[tuple[Schedule, dt.datetime]]:

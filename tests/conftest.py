@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -71,7 +72,7 @@ def demo_project(demo_template: Path, tmp_path: Path) -> Path:
     target.mkdir()
     for item in demo_template.iterdir():
         if item.is_file():
-            (target / item.name).write_bytes(item.read_bytes())
+            shutil.copy(item, target / item.name)  # with its mode: the key file stays 0600
     (target / "rules").mkdir()
     for rule in (demo_template / "rules").iterdir():
         (target / "rules" / rule.name).write_bytes(rule.read_bytes())

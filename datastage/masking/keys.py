@@ -1,7 +1,10 @@
 """The masking key: loading it, deriving per-domain subkeys, and keyed hashing of columns.
 
 Masked values depend only on (master key, domain, input value). The master key never
-leaves this module's objects: reports carry only :attr:`MaskingKey.key_id`, a fingerprint.
+leaves this module's objects: reports carry only :attr:`MaskingKey.key_id`, a fingerprint,
+and every key is registered with :data:`datastage.secrets.KNOWN` (as stored, hex, base64),
+so no output of the process shows it. A key file that its group or others may read is
+refused, as ssh refuses such a private key.
 Hashing is SipHash-2-4 (a keyed PRF) over whole columns: strings through pandas'
 vectorised implementation, integers through a numpy implementation of the same function.
 
@@ -25,10 +28,12 @@ from pathlib import Path
 import numpy as np
 from pandas.util import hash_array
 
+from datastage.config import KEY_ENV_VAR
 from datastage.errors import EmptyMaskingKeyError, MaskingKeyError
-from datastage.limits import MAX_KEY_FILE_BYTES, read_bounded
+from datastage.limits import MAX_KEY_FILE_BYTES, too_large
+from datastage.secrets import register_key
 
-KEY_ENV_VAR = "DATASTAGE_MASKING_KEY"
+__all__ = ["KEY_ENV_VAR", "KeyFileTooOpen", "MaskingKey", "load_key", "write_key_file"]
 MIN_KEY_LENGTH = 16
 
 _C0 = np.uint64(0x736F6D6570736575)
@@ -129,10 +134,12 @@ def siphash_uint64(key16: bytes, values: np.ndarray, rounds: tuple[int, int] = (
 class MaskingKey:
     """A master key with per-domain subkeys. ``repr`` and ``str`` never show the secret."""
 
-    def __init__(self, secret: bytes, source: str) -> None:
+    def __init__(self, secret: bytes, source: str, stored: str | None = None) -> None:
+        register_key(secret, stored)  # even a key refused below is never shown
         if len(secret) < MIN_KEY_LENGTH:
             raise MaskingKeyError(f"masking key from {source} is too short (at least {MIN_KEY_LENGTH} characters)")
         self._secret = secret
+        register_key(self._sign_key())  # the report-signing subkey is as secret as the key
         self.source = source
         self.key_id = "sha256:" + hashlib.sha256(b"datastage key id\x00" + secret).hexdigest()[:16]
 
@@ -158,8 +165,10 @@ class MaskingKey:
 
     def sign(self, payload: bytes) -> str:
         """HMAC-SHA256 of ``payload`` under a subkey reserved for signing reports."""
-        sign_key = hmac.new(self._secret, b"datastage report signature", hashlib.sha256).digest()
-        return hmac.new(sign_key, payload, hashlib.sha256).hexdigest()
+        return hmac.new(self._sign_key(), payload, hashlib.sha256).hexdigest()
+
+    def _sign_key(self) -> bytes:
+        return hmac.new(self._secret, b"datastage report signature", hashlib.sha256).digest()
 
 
 @lru_cache(maxsize=4096)
@@ -168,8 +177,13 @@ def _subkey(secret: bytes, domain: str) -> bytes:
     return bytes(b & 0x7F for b in digest[:16])
 
 
+class KeyFileTooOpen(MaskingKeyError):
+    """The key file may be read by its group or by others: it is refused, whoever asks for the key."""
+
+
 def load_key(key_file: Path | None, environ: dict[str, str] | None = None) -> MaskingKey:
-    """The key from ``$DATASTAGE_MASKING_KEY``, else from ``key_file``; missing is an error.
+    """The key from ``$DATASTAGE_MASKING_KEY``, else from ``key_file``; missing is an error, and so is
+    a key file its group or others may read (:class:`KeyFileTooOpen`).
 
     The variable set but empty (or only blanks) is an error of its own, never a silent fall-back
     to the key file: whoever set it meant a key.
@@ -179,22 +193,34 @@ def load_key(key_file: Path | None, environ: dict[str, str] | None = None) -> Ma
         if not env[KEY_ENV_VAR].strip():
             raise EmptyMaskingKeyError(f"{KEY_ENV_VAR} is set but empty; give it the key or unset it "
                                        "to use masking.key_file")
-        return MaskingKey(env[KEY_ENV_VAR].strip().encode("utf-8"), source=f"${KEY_ENV_VAR}")
+        return MaskingKey(env[KEY_ENV_VAR].strip().encode("utf-8"), source=f"${KEY_ENV_VAR}",
+                          stored=env[KEY_ENV_VAR])
     if key_file is None:
         raise MaskingKeyError(
             f"no masking key: set ${KEY_ENV_VAR} or name a key file under masking.key_file in datastage.yaml"
         )
     try:
-        text = read_bounded(key_file, MAX_KEY_FILE_BYTES, MaskingKeyError).decode("utf-8").strip()
-    except UnicodeDecodeError:
-        raise MaskingKeyError("masking key file is not UTF-8 text", file=str(key_file)) from None
+        with open(key_file, "rb") as handle:
+            status = os.fstat(handle.fileno())  # the file read, not a path checked before
+            mode = stat.S_IMODE(status.st_mode)
+            if mode & 0o077:
+                raise KeyFileTooOpen(f"masking key file permissions {mode:04o} are too open: it must be readable "
+                                     f"by its owner only; run chmod 600 {key_file}", file=str(key_file))
+            if status.st_size > MAX_KEY_FILE_BYTES:
+                raise MaskingKeyError(too_large(MAX_KEY_FILE_BYTES, status.st_size), file=str(key_file))
+            raw = handle.read(MAX_KEY_FILE_BYTES + 1)
+        if len(raw) > MAX_KEY_FILE_BYTES:
+            raise MaskingKeyError(too_large(MAX_KEY_FILE_BYTES), file=str(key_file))
+        stored = raw.decode("utf-8")
     except FileNotFoundError:
         raise MaskingKeyError("masking key file not found", file=str(key_file)) from None
-    except OSError as exc:
-        raise MaskingKeyError(f"cannot read masking key file: {exc.strerror}", file=str(key_file)) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise MaskingKeyError(f"cannot read masking key file: {reason}", file=str(key_file)) from None
+    text = stored.strip()
     if not text:
         raise MaskingKeyError("masking key file is empty", file=str(key_file))
-    return MaskingKey(text.encode("utf-8"), source=str(key_file))
+    return MaskingKey(text.encode("utf-8"), source=str(key_file), stored=stored)
 
 
 def write_key_file(path: Path) -> None:

@@ -101,7 +101,8 @@ class MysqlTarget(Target):
 
     def engine(self) -> Engine:
         if self._engine is None:
-            self._engine = make_engine(self.server_url, role="target database")
+            # LOAD DATA LOCAL only ever on target connections (never on the source's).
+            self._engine = make_engine(self.server_url, role="target database", local_infile=True)
         return self._engine
 
     def raw(self) -> pymysql.connections.Connection:
