@@ -143,16 +143,21 @@ def make_engine(url: str | URL, *, read_only: bool = False, role: str = "databas
                     poolclass=sa.pool.NullPool,
                 )
             return sa.create_engine(parsed, poolclass=sa.pool.NullPool)
-        connect_args: dict[str, Any] = {}
-        if dialect_of(parsed) == "postgresql":
-            connect_args["connect_timeout"] = int(os.environ.get("DATASTAGE_CONNECT_TIMEOUT", "10"))
-            connect_args["application_name"] = "datastage"
-        else:
-            connect_args["connect_timeout"] = int(os.environ.get("DATASTAGE_CONNECT_TIMEOUT", "10"))
-            connect_args["local_infile"] = local_infile
-        return sa.create_engine(parsed, poolclass=sa.pool.NullPool, connect_args=connect_args)
+        return sa.create_engine(parsed, poolclass=sa.pool.NullPool,
+                                connect_args=connect_args_for(parsed, local_infile=local_infile))
     except NoSuchModuleError:
         raise ConfigError(f"no driver installed for {redact_url(parsed)}") from None
+
+
+def connect_args_for(url: URL, *, local_infile: bool = False) -> dict[str, Any]:
+    """The driver arguments datastage adds to a server URL's own (timeout, application name);
+    ``local_infile`` only ever for a MySQL target's own connections."""
+    timeout = int(os.environ.get("DATASTAGE_CONNECT_TIMEOUT", "10"))
+    if dialect_of(url) == "postgresql":
+        return {"connect_timeout": timeout, "application_name": "datastage"}
+    if dialect_of(url) == "mysql":
+        return {"connect_timeout": timeout, "local_infile": local_infile}
+    return {}
 
 
 def db_error_message(exc: BaseException) -> str:
@@ -219,10 +224,18 @@ def default_schema(conn: Connection) -> str | None:
 
 
 def same_database(a: str | URL, b: str | URL) -> bool:
-    """Whether two URLs point at the same database (same server and database name).
+    """Whether two URLs spell the same database (same host, port and database name in the text).
+
+    Only a quick first check: URLs that differ in text can still reach the same database (another
+    name of the host, a socket, a service file); :func:`datastage.identity.check_not_source` asks
+    the servers. A ``dbname=``/``database=`` query parameter counts as the database it names.
 
     >>> same_database("postgresql://u@localhost/app", "postgresql+psycopg://v:x@127.0.0.1:5432/app")
     True
+    >>> same_database("postgresql://u@127.0.0.1/other?dbname=app", "postgresql://u@127.0.0.1/app")
+    True
+    >>> same_database("postgresql://u@127.0.0.1/app", "postgresql://u@127.0.0.1/app_copy")
+    False
     """
     ua, ub = parse_url(a), parse_url(b)
     if dialect_of(ua) != dialect_of(ub):
@@ -235,8 +248,17 @@ def same_database(a: str | URL, b: str | URL) -> bool:
     return (
         _host(ua) == _host(ub)
         and (ua.port or _DEFAULT_PORTS[dialect_of(ua)]) == (ub.port or _DEFAULT_PORTS[dialect_of(ub)])
-        and (ua.database or "") == (ub.database or "")
+        and _database_text(ua) == _database_text(ub)
     )
+
+
+def _database_text(url: URL) -> str:
+    """The database a URL's text names (a query override wins over the path, as the drivers do)."""
+    for key in ("dbname", "database", "db"):
+        value = url.query.get(key)
+        if value:
+            return str(value[-1] if isinstance(value, tuple) else value)
+    return url.database or ""
 
 
 def _host(url: URL) -> str:

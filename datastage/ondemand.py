@@ -29,7 +29,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from datastage import __version__
 from datastage.config import Environment, Project, SubsetSpec
-from datastage.db import db_error_message, dialect_of, make_engine, parse_url, redact_url, same_database, snapshot
+from datastage.db import db_error_message, dialect_of, make_engine, parse_url, redact_url, snapshot
 from datastage.errors import (
     DatastageError,
     EmptyMaskingKeyError,
@@ -39,6 +39,7 @@ from datastage.errors import (
     VerificationFailed,
 )
 from datastage.history import append_history, current_user, new_run_id, read_history, utc_now, write_state
+from datastage.identity import check_not_source
 from datastage.limits import MAX_STATE_BYTES, read_json_file
 from datastage.load import open_target
 from datastage.masking.keys import KeyFileTooOpen, MaskingKey, MaskingKeyError, load_key
@@ -192,14 +193,18 @@ def provision(project: Project, name: str, source_env: str, *, ttl: dt.timedelta
     env = project.environment(source_env)
     registry = load_registry(project)
     _check_name(project, name, registry)
+    key = f"environments.{env.name}.url"
+    # ENV is read (and locked) as the copy's source: it must not be the unmasked source itself.
+    check_not_source(project.source_url, project.source_schemas, env.url, what=f"environment '{env.name}'",
+                     file=str(project.path), key=key, verb="copy")
+    url = derived_url(env.url, name)
+    check_not_source(project.source_url, project.source_schemas, url,
+                     what=f"on-demand environment '{name}' next to '{env.name}'", file=str(project.path), key=key)
     verdict = _latest_verdict(env)
     if verdict is None:
         raise UsageError(f"environment '{env.name}' has no copy yet; refresh it first")
     if verdict not in ("pass", "warn"):
         raise UsageError(f"the current copy of '{env.name}' is not a verified copy (last verdict: {verdict})")
-    url = derived_url(env.url, name)
-    if same_database(url, project.source_url):
-        raise SafetyError(f"'{name}' would be the source database; choose another name")
     run_id = new_run_id()
     started = time.monotonic()
     _create_database(env.url, name)
@@ -297,6 +302,9 @@ def teardown(project: Project, name: str) -> Provisioned:
                          f"configured, so its server is unknown; drop database '{entry.database}' by hand and "
                          f"remove '{name}' from {registry_path(project)}")
     env = project.environment(entry.source_environment)
+    check_not_source(project.source_url, project.source_schemas, derived_url(env.url, name),
+                     what=f"on-demand environment '{name}'", file=str(project.path),
+                     key=f"environments.{env.name}.url", verb="drop")
     with step("teardown"):
         drop_database(env.url, name)
     registry = load_registry(project)
@@ -318,15 +326,18 @@ def gc(project: Project, now: dt.datetime | None = None) -> list[Provisioned]:
     moment = now or dt.datetime.now(dt.UTC)
     dropped: list[Provisioned] = []
     failures: list[str] = []
+    refused = False
     for entry in list(load_registry(project).values()):
         if entry.expired(moment):
             try:
                 dropped.append(teardown(project, entry.name))
             except DatastageError as exc:
                 failures.append(f"{entry.name}: {exc}")
+                refused = refused or isinstance(exc, SafetyError)
     if failures:
         done = f"tore down {', '.join(e.name for e in dropped)}; " if dropped else ""
-        raise TargetError(f"{done}could not tear down {'; '.join(failures)}", step="gc")
+        kind = SafetyError if refused else TargetError  # a refusal to drop the source says so in the exit code
+        raise kind(f"{done}could not tear down {'; '.join(failures)}", step="gc")
     return dropped
 
 

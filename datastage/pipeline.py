@@ -28,7 +28,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from datastage import __version__
 from datastage.checkspec import CheckSettings, parse_check_settings
 from datastage.config import Environment, Project
-from datastage.db import db_error_message, dialect_of, make_engine, parse_url, redact_url, same_database, snapshot
+from datastage.db import db_error_message, dialect_of, make_engine, parse_url, redact_url, snapshot
 from datastage.envops import RefreshOps
 from datastage.errors import (
     EXIT_OK,
@@ -54,6 +54,7 @@ from datastage.history import (
     utc_now,
 )
 from datastage.hooks import HookFailed
+from datastage.identity import check_not_source
 from datastage.leakcheck import LeakIndex, scan_loaded_copy
 from datastage.load import LoadResult, Shadow, Target, open_target
 from datastage.masking.check import new_columns_of
@@ -167,13 +168,16 @@ class RefreshResult:
 
 
 def check_target_safety(project: Project, env: Environment) -> None:
-    """Refuse protected environments and targets that are the source, before anything is written."""
+    """Refuse protected environments and targets that are the source, before anything is written.
+
+    Sameness is what the servers say (:func:`datastage.identity.check_not_source`), not how the
+    URLs are spelled; the check connects to both but creates nothing.
+    """
     if env.protected:
         raise SafetyError(f"environment '{env.name}' is marked protected: true; datastage never writes to it",
                           file=str(project.path), key=f"environments.{env.name}.protected")
-    if same_database(project.source_url, env.url):
-        raise SafetyError(f"the target of '{env.name}' ({redact_url(env.url)}) is the source database; refusing "
-                          "to write to it", file=str(project.path), key=f"environments.{env.name}.url")
+    check_not_source(project.source_url, project.source_schemas, env.url, what=f"the target of '{env.name}'",
+                     file=str(project.path), key=f"environments.{env.name}.url")
     if env.access and dialect_of(parse_url(env.url)) == "sqlite":
         raise ConfigError("a SQLite database has no access control; remove access: or use a server target",
                           file=str(project.path), key=f"environments.{env.name}.access")
