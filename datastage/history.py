@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import datetime as dt
 import getpass
-import json
 import os
 import secrets
 from pathlib import Path
