@@ -22,8 +22,10 @@ databases and files named after it (``DB__ds_prev``, ``DB__ds_shadow_<run>``;
 Example:
     >>> server_identity("postgresql://app@127.0.0.1/app").database      # doctest: +SKIP
     'app'
-    >>> check_not_source(project, env.url, what="the target of 'staging'",
-    ...                  key="environments.staging.url")                   # doctest: +SKIP
+    >>> check_not_source(project.source_url, project.source_schemas, env.url,
+    ...                  what="the target of 'staging'", key="environments.staging.url")  # doctest: +SKIP
+    Traceback (most recent call last):
+    datastage.errors.SafetyError: environments.staging.url: the target of 'staging' (...) is the source database ...
 """
 
 from __future__ import annotations
