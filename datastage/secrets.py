@@ -189,6 +189,17 @@ class Secrets:
         for form in key_forms(secret, stored):
             self.add(form)
 
+    def snapshot(self) -> frozenset[str]:
+        """The secrets held now (for :meth:`restore`)."""
+        with self._lock:
+            return frozenset(self._values)
+
+    def restore(self, values: frozenset[str]) -> None:
+        """Hold exactly ``values`` again (tests isolate the process-wide sets with it)."""
+        with self._lock:
+            self._values = set(values)
+            self._stale = True
+
     def update(self, other: Secrets) -> None:
         for value in other:
             self.add(value)

@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from datastage.demo import build_demo
+from datastage.secrets import KEYS, KNOWN
 
 ROOT = Path(__file__).resolve().parents[1]
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -49,6 +50,16 @@ def datasets() -> Path:
     if not (path / "pagila").is_dir():
         _unavailable(f"sample datasets not found at {path} (set DATASTAGE_DATASETS)")
     return path
+
+
+@pytest.fixture(autouse=True)
+def _process_secrets() -> Iterator[None]:
+    """Secrets a test registers (its projects' passwords, its keys) are forgotten after it, as they would
+    be with the process that held them: one test's password must not hide another test's output."""
+    saved = KNOWN.snapshot(), KEYS.snapshot()
+    yield
+    KNOWN.restore(saved[0])
+    KEYS.restore(saved[1])
 
 
 @pytest.fixture(autouse=True)
