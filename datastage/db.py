@@ -87,8 +87,11 @@ def sqlite_path(url: str | URL) -> Path | None:
     return Path(parsed.database)
 
 
-def make_engine(url: str | URL, *, read_only: bool = False, role: str = "database") -> Engine:
+def make_engine(url: str | URL, *, read_only: bool = False, role: str = "database",
+                application_name: str = "datastage") -> Engine:
     """An engine for ``url``; ``read_only`` opens SQLite files in read-only mode.
+
+    PostgreSQL sessions carry ``application_name`` (a refresh names its target sessions after its run).
 
     A SQLite file that does not exist is an error for a read-only engine (it would
     otherwise be created empty).
@@ -110,7 +113,7 @@ def make_engine(url: str | URL, *, read_only: bool = False, role: str = "databas
         connect_args: dict[str, Any] = {}
         if dialect_of(parsed) == "postgresql":
             connect_args["connect_timeout"] = int(os.environ.get("DATASTAGE_CONNECT_TIMEOUT", "10"))
-            connect_args["application_name"] = "datastage"
+            connect_args["application_name"] = application_name
         else:
             connect_args["connect_timeout"] = int(os.environ.get("DATASTAGE_CONNECT_TIMEOUT", "10"))
             connect_args["local_infile"] = True

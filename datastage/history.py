@@ -14,6 +14,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import getpass
 import json
@@ -52,25 +53,43 @@ def reports_dir(state_dir: Path, environment: str) -> Path:
 
 
 def append_history(state_dir: Path, entry: dict[str, Any]) -> None:
-    """Append one entry to the history file (created on first use)."""
+    """Append one entry to the history file (created on first use).
+
+    A write that fails (disk full) is cut off again, so no half line is left for the next
+    entry to run into.
+    """
+    path = history_file(state_dir)
+    line = (json.dumps(entry, sort_keys=True, default=str) + "\n").encode("utf-8")
     try:
         state_dir.mkdir(parents=True, exist_ok=True)
-        with open(history_file(state_dir), "a", encoding="utf-8") as handle:
-            handle.write(json.dumps(entry, sort_keys=True, default=str) + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
+        with open(path, "a+b") as handle:
+            size = handle.seek(0, os.SEEK_END)
+            try:
+                if size and os.pread(handle.fileno(), 1, size - 1) != b"\n":
+                    line = b"\n" + line  # an earlier writer died mid-line: start a line of our own
+                handle.write(line)
+                handle.flush()
+                os.fsync(handle.fileno())
+            except OSError:
+                with contextlib.suppress(OSError):
+                    os.ftruncate(handle.fileno(), size)
+                raise
     except OSError as exc:
-        raise DatastageError(f"cannot write the refresh history: {exc.strerror}", file=str(history_file(state_dir)),
+        raise DatastageError(f"cannot write the refresh history: {exc.strerror}", file=str(path),
                              step="report") from None
 
 
 def read_history(state_dir: Path, environment: str | None = None) -> list[dict[str, Any]]:
-    """History entries, oldest first, optionally for one environment."""
+    """History entries, oldest first, optionally for one environment.
+
+    A run may write several lines (``pending`` before its swap, then its outcome); the last
+    line of a run id stands for the run, in the place of its first line.
+    """
     path = history_file(state_dir)
     if not path.is_file():
         return []
-    entries = []
-    for line in path.read_text(encoding="utf-8").splitlines():
+    entries: dict[tuple[str, str], dict[str, Any]] = {}
+    for number, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines()):
         line = line.strip()
         if not line:
             continue
@@ -78,9 +97,12 @@ def read_history(state_dir: Path, environment: str | None = None) -> list[dict[s
             entry = json.loads(line)
         except json.JSONDecodeError:
             continue
+        if not isinstance(entry, dict):
+            continue
         if environment is None or entry.get("environment") == environment:
-            entries.append(entry)
-    return entries
+            key = (str(entry.get("environment")), str(entry.get("run_id") or f"line {number}"))
+            entries[key] = entry  # a later line of the run replaces its entry where it stands
+    return list(entries.values())
 
 
 def find_run(state_dir: Path, run_id: str) -> dict[str, Any]:
@@ -105,15 +127,25 @@ def last_schema(state_dir: Path, environment: str) -> dict[str, list[str]] | Non
     return {str(k): list(v) for k, v in data.items()} if isinstance(data, dict) else None
 
 
+def write_text_atomic(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text`` atomically: a reader sees the old or the new file, never half
+    of one, and a write that fails (disk full, read-only) leaves no temporary file behind."""
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.{secrets.token_hex(3)}.tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+
+
 def write_state(path: Path, data: Any) -> None:
     """Write a JSON state file atomically (a reader sees the old or the new file, never half of one)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.{secrets.token_hex(3)}.tmp")
-    try:
-        tmp.write_text(json.dumps(data, indent=1, sort_keys=True, default=str), encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_text_atomic(path, json.dumps(data, indent=1, sort_keys=True, default=str))
 
 
 def save_schema(state_dir: Path, environment: str, columns: dict[str, list[str]]) -> None:

@@ -19,14 +19,13 @@ from __future__ import annotations
 
 import hmac
 import json
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from datastage.errors import DatastageError, UsageError
-from datastage.history import reports_dir
+from datastage.history import reports_dir, write_text_atomic
 from datastage.report_html import EMBED_ID, render_html
 
 if TYPE_CHECKING:
@@ -82,9 +81,7 @@ def write_report(report: dict[str, Any], state_dir: Path) -> ReportPaths:
 
 
 def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    write_text_atomic(path, text)  # leaves no temporary file behind when the write fails
 
 
 # -- composing ----------------------------------------------------------------------------
