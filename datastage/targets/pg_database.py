@@ -341,7 +341,7 @@ class PostgresDatabaseTarget(PostgresTarget):
         """On the lock session, once it is known to hold the lock: end the sessions of ``busy`` and rename
         in one transaction (which checks the lock again); connections are switched back on after."""
         conn = self._lock_session()
-        self.check_lock(conn)  # before anything changes: sessions are ended only while the lock is held
+        self.check_lock(conn)  # right before anything changes: sessions are ended only while the lock is held
         try:
             self._evict(conn, busy)
             self._rename(conn, moves, checked=True)
@@ -356,6 +356,7 @@ class PostgresDatabaseTarget(PostgresTarget):
         """Make ``shadow`` the target database; the current one becomes the previous copy."""
         conn = self._lock_session()
         stale = f"{self.database}{STALE_TAG}{short_tag(run_id)}"
+        self.check_lock(conn)
         with pg_errors("swapping the shadow database in"):
             existing = self._databases(conn)
             busy = [n for n in (self.database, self.previous, shadow) if n in existing]
@@ -373,6 +374,7 @@ class PostgresDatabaseTarget(PostgresTarget):
     def rollback(self) -> RollbackResult:
         conn = self._lock_session()
         live_before = [str(r.get("run_id")) for r in self.refresh_log()]
+        self.check_lock(conn)
         try:
             with pg_errors(f"rolling back {self.environment}"):
                 existing = self._databases(conn)
