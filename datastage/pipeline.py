@@ -4,6 +4,13 @@ Every step runs inside :func:`step`, which turns any failure into a one-line
 :class:`~datastage.errors.DatastageError` naming the step. The shadow is discarded on any
 failure (or interrupt) before the swap, so the target is left exactly as it was.
 
+Right before the swap the report is written as ``pending`` (with every check), so a live copy
+always has a report; the swap itself runs with stop signals held back, so the run knows
+whether its copy went live. A run stopped by SIGINT or SIGTERM is recorded (history line,
+report) and raises :class:`~datastage.errors.Interrupted` / :class:`~datastage.errors.Terminated`
+with a line saying what state it left; records that cannot be written after the swap end the
+run with exit code 5 (:mod:`datastage.records` completes them later).
+
 Example:
     >>> result = run_refresh(load_project("demo/datastage.yaml"), "staging")   # doctest: +SKIP
     >>> result.verdict, result.exit_code                                     # doctest: +SKIP

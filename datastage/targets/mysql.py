@@ -8,8 +8,14 @@ shadow table into ``db``. Views in ``db`` name their tables, so they see the new
 Triggers are not created in the shadow: MariaDB cannot move a table with triggers to another
 database, which the swap does.
 
-The refresh lock is ``GET_LOCK('datastage:<db>')`` held by a dedicated connection; a second
-refresh names the holding connection, its user and host, and since when it holds the lock.
+The refresh lock is ``GET_LOCK('datastage:<db>')`` held by a dedicated connection, which records
+who it is (run, user, host, pid, connection) in the comment of an empty table in ``<db>__ds_lock``
+(dropped when the lock is released); a second refresh names the holder from it, and only the
+connection when the record is missing or belongs to another connection. The swap runs on the lock
+connection, which checks ``IS_USED_LOCK(name) = CONNECTION_ID()`` right before its one ``RENAME
+TABLE``: if the connection was killed, the swap cannot run at all. The connection loading a
+shadow holds ``GET_LOCK('datastage:run:<db>:<tag>')``; a refresh drops a shadow only when that
+lock is free.
 
 Example:
     >>> target = MysqlTarget("mysql://root@db/staging", "staging")   # doctest: +SKIP
@@ -158,7 +164,9 @@ class MysqlTarget(Target):
             with my_errors(f"cannot take the refresh lock on {self.display_url}"):
                 got = self.fetch(conn, "SELECT GET_LOCK(%s, 0)", (self.lock_name,))
             if not got or got[0][0] != 1:
-                raise LockHeld(f"another refresh of {self.environment} is running: {self._holder(conn)}")
+                with my_errors(f"reading who holds the refresh lock on {self.display_url}"):
+                    holder = self._holder(conn)
+                raise LockHeld(f"another refresh of {self.environment} is running: {holder}")
             with suppress(pymysql.Error):  # the session sits idle for the whole refresh: no idle timeout
                 self.fetch(conn, "SET SESSION wait_timeout = 31536000")
             self._publish_holder(conn, run_id)
@@ -192,11 +200,11 @@ class MysqlTarget(Target):
             return describe_holder(None)
         ident, user, host, seconds = rows[0]
         since = (dt.datetime.now(dt.UTC) - dt.timedelta(seconds=int(seconds or 0))).isoformat(timespec="seconds")
-        comment = self.fetch(conn, "SELECT TABLE_COMMENT FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s "
-                                   "AND TABLE_NAME = %s", (self.holder_database, HOLDER_TABLE))
         try:
+            comment = self.fetch(conn, "SELECT TABLE_COMMENT FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s "
+                                       "AND TABLE_NAME = %s", (self.holder_database, HOLDER_TABLE))
             info = json.loads(comment[0][0]) if comment else None
-        except (TypeError, ValueError):
+        except (pymysql.Error, TypeError, ValueError):
             info = None
         if isinstance(info, dict) and info.get("connection") == ident:
             return describe_holder({**info, "pid": f"{info.get('pid', '?')}, connection {ident}"})

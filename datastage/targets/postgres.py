@@ -11,7 +11,11 @@ From a PostgreSQL source the objects are recreated from the source catalog
 (:mod:`datastage.pgcatalog`); from other sources the tables come from :func:`build_tables`.
 The refresh lock is a session advisory lock on a key derived from the target database; its
 holding session's ``application_name`` names the run, user and host, so a second refresh can
-say who holds it and since when.
+say who holds it and since when. The swap runs in a transaction on that very session, which
+first checks in ``pg_locks`` that the session still holds the lock: if the session ended
+(``idle_session_timeout``, a pooler, a network drop), the swap cannot commit and the run stops
+with the target unchanged. Every other target session of a run is named ``datastage:<run_id>``;
+a refresh drops a shadow only when no session of its run is left on the server.
 
 Sessions that keep using the previous tables (prepared statements, open transactions) keep
 seeing them until they reconnect: the swap moves names, not data.

@@ -3,7 +3,10 @@
 The swap first hard-links the current file as ``<file>.previous`` and then renames the
 shadow over the current file (``rename(2)`` is atomic), so a reader always finds either
 the old or the new copy, and the old one stays as the rollback point. The refresh lock
-is an ``flock`` on ``<file>.lock`` (released by the kernel if the process dies).
+is an ``flock`` on ``<file>.lock`` (released by the kernel if the process dies); right before
+the swap the run checks that the lock file is still the one it locked (a removed or replaced
+lock file lets another refresh in). A run holds an ``flock`` on ``<file>.shadow-<run>.owner``
+for as long as its shadow is in use; a refresh drops a shadow only when that lock is free.
 
 Example:
     >>> target = SqliteTarget("sqlite:////tmp/staging.db", "staging")   # doctest: +SKIP
