@@ -191,19 +191,19 @@ class Target(ABC):
         if in_doubt:
             return LockLost(f"the refresh lock of {self.environment} was lost while the swap committed ({why}); "
                             "whether the new copy is live could not be checked: see its refresh log")
-        return LockLost(f"the refresh lock of {self.environment} was lost before the swap ({why}); the target "
-                        "was left unchanged")
+        return LockLost(f"the refresh lock of {self.environment} was lost before the swap completed ({why}); "
+                        "the target was left unchanged")
 
-    def settle(self, error: LockLost, committed: Callable[[], bool]) -> None:
-        """After the lock session ended during a commit: return if ``committed()`` says the commit went
-        through (it did while the lock was held), raise ``error`` if it did not, or an in-doubt
-        :class:`~datastage.errors.LockLost` if that cannot be checked."""
+    def settle(self, why: str, committed: Callable[[], bool]) -> None:
+        """After the lock session ended (``why``) during a commit: return if ``committed()`` says the commit
+        went through (it did while the lock was held), raise :class:`~datastage.errors.LockLost` if it
+        did not, or an in-doubt one if that cannot be checked."""
         try:
             went_through = committed()
         except TargetError as exc:
-            raise self.lock_lost(f"{error.message}; then: {exc.message}", in_doubt=True) from None
+            raise self.lock_lost(f"{why}; then: {exc.message}", in_doubt=True) from None
         if not went_through:
-            raise error
+            raise self.lock_lost(why)
 
     def swapped_in(self, run_id: str) -> dict[str, Any] | None:
         """The refresh-log row of ``run_id`` if its copy was swapped in: the current copy's log holds

@@ -51,7 +51,7 @@ def _lost_lock_scenario(config: Path, fingerprint: Any, shadow_exists: Any) -> s
         (config.parent / "resume").touch()
     code, _, err = finish(process)
     assert code == 1, err
-    assert err.startswith("error: swap failed: the refresh lock of staging was lost before the swap ("), err
+    assert err.startswith("error: swap failed: the refresh lock of staging was lost before the swap completed ("), err
     assert err.strip().endswith("the target was left unchanged") and len(err.strip().splitlines()) == 1, err
     assert fingerprint() == before
     assert not shadow_exists()
@@ -92,6 +92,36 @@ def test_postgres_lock_session_ended_mid_refresh(pg_databases: ServerDatabases, 
     set_hooks(config, "staging", {})
     assert datastage.refresh("staging", config=config).verdict == "pass"
     assert not shadow_exists()
+
+
+@pytest.mark.postgres
+def test_postgres_lock_session_ended_inside_the_swap_commits_nothing(pg_databases: ServerDatabases,
+                                                                      tmp_path: Path) -> None:
+    """The lock session is terminated after its check, while the swap's renames run in its transaction:
+    nothing of the swap is committed."""
+    target = pg_databases.create("ds_lock")
+    config = tiny_project(tmp_path, {"staging": {"url": target}})
+    assert datastage.refresh("staging", config=config).verdict == "pass"
+    before = pg_fingerprint(target)
+    # Every ALTER SCHEMA in this database now takes a few seconds: time to end the session mid-swap.
+    execute(target, "CREATE FUNCTION public.ds_slow_ddl() RETURNS event_trigger LANGUAGE plpgsql AS "
+                    "$$ BEGIN PERFORM pg_sleep(2); END $$",
+            "CREATE EVENT TRIGGER ds_slow_ddl ON ddl_command_end WHEN TAG IN ('ALTER SCHEMA') "
+            "EXECUTE FUNCTION public.ds_slow_ddl()")
+    try:
+        before = pg_fingerprint(target)
+        process = spawn("refresh", "staging", "--config", str(config))
+        renaming = ("SELECT pid FROM pg_stat_activity WHERE application_name LIKE 'ds:%' AND state = 'active' "
+                    f"AND datname = '{make_url(target).database}' AND query LIKE 'ALTER SCHEMA%'")
+        wait_for(lambda: scalar(target, renaming) is not None, 180, "the swap", process)
+        execute(target, f"SELECT pg_terminate_backend(({renaming} LIMIT 1))")
+        code, _, err = finish(process)
+    finally:
+        execute(target, "DROP EVENT TRIGGER IF EXISTS ds_slow_ddl", "DROP FUNCTION IF EXISTS public.ds_slow_ddl()")
+    assert code == 1, err
+    assert "the refresh lock of staging was lost before the swap completed (its session ended: " in err, err
+    assert err.strip().endswith("the target was left unchanged")
+    assert pg_fingerprint(target) == before
 
 
 @pytest.mark.postgres
@@ -216,3 +246,23 @@ def test_sqlite_swap_without_the_lock_file_changes_nothing(tmp_path: Path) -> No
     assert sqlite_fingerprint(staging) == before
     assert leftovers(tmp_path) == []
     assert not (tmp_path / "staging.db.previous").exists()  # nothing was swapped
+
+
+def test_a_swap_whose_lock_session_ended_during_the_commit_is_settled_by_the_refresh_log(tmp_path: Path) -> None:
+    from datastage.errors import LockLost, TargetError
+
+    target = open_target(f"sqlite:///{tmp_path / 'staging.db'}", "staging")
+    why = "its session ended: server closed the connection"
+    target.settle(why, lambda: True)  # the commit went through while the lock was held: the swap is done
+    with pytest.raises(LockLost) as info:
+        target.settle(why, lambda: False)
+    assert str(info.value) == ("the refresh lock of staging was lost before the swap completed (its session ended: "
+                               "server closed the connection); the target was left unchanged")
+
+    def unreachable() -> bool:
+        raise TargetError("cannot connect to the target")
+
+    with pytest.raises(LockLost) as info:
+        target.settle(why, unreachable)
+    assert "whether the new copy is live could not be checked" in str(info.value)
+    assert "cannot connect to the target" in str(info.value) and "unchanged" not in str(info.value)

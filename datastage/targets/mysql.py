@@ -227,7 +227,7 @@ class MysqlTarget(Target):
         except pymysql.Error as exc:
             if self._alive(conn):
                 raise
-            self.settle(self.lock_lost(f"its session ended: {_first_line(exc)}"), committed or (lambda: False))
+            self.settle(f"its session ended: {_first_line(exc)}", committed or (lambda: False))
 
     def check_lock(self, conn: pymysql.connections.Connection) -> None:
         """Raise :class:`~datastage.errors.LockLost` unless ``conn`` still holds the refresh lock."""

@@ -348,7 +348,7 @@ class PostgresDatabaseTarget(PostgresTarget):
         except psycopg.Error as exc:
             if not (conn.closed or conn.broken):
                 raise
-            self.settle(self.lock_lost(f"its session ended: {first_line(exc)}"), committed)
+            self.settle(f"its session ended: {first_line(exc)}", committed)
         finally:
             self._allow(conn, [self.database, self.previous])
 

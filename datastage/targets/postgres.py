@@ -202,10 +202,10 @@ class PostgresTarget(Target):
         except psycopg.Error as exc:
             if not (conn.closed or conn.broken):
                 raise
-            lost = self.lock_lost(f"its session ended: {first_line(exc)}")
+            why = f"its session ended: {first_line(exc)}"
             if not committing:
-                raise lost from None
-            self.settle(lost, committed or (lambda: False))
+                raise self.lock_lost(why) from None
+            self.settle(why, committed or (lambda: False))
 
     def check_lock(self, conn: psycopg.Connection[Any]) -> None:
         """Raise :class:`~datastage.errors.LockLost` unless ``conn`` (the lock session) still holds the lock."""
