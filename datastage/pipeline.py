@@ -476,7 +476,8 @@ def run_refresh(
         raise
     if unrecorded:
         ops.notify(context_summary(context, verdict, exit_code, unrecorded, paths))
-        raise LiveIncomplete(live_incomplete_message(context, env.name, f"could not save {unrecorded}"))
+        raise LiveIncomplete(f"the new copy of {env.name} is live (run {run_id}) and recorded, but could not save "
+                             f"{unrecorded}")
     result = RefreshResult(
         run_id=run_id, environment=env.name, verdict=verdict, exit_code=exit_code, report=paths,
         started_at=started_at, finished_at=finished_at, seconds=time.monotonic() - started,

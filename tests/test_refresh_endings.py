@@ -199,6 +199,23 @@ def test_report_writer_failing_after_the_swap_in_process(project: Path, monkeypa
     _completed_later(project, run_id)
 
 
+def test_drift_snapshot_unwritable_after_the_swap(project: Path) -> None:
+    """The report and history are written, but the columns for the next drift check are not: exit 5."""
+    state = _state(project)
+    state.mkdir()
+    (state / "schemas").write_text("a file where a folder belongs")
+    with pytest.raises(LiveIncomplete) as info:
+        datastage.refresh("staging", config=project)
+    run_id = refresh_log(project.parent / "staging.db")[-1]
+    assert str(info.value).startswith(f"the new copy of staging is live (run {run_id}) and recorded, but could not "
+                                      "save the columns for the next drift check: ")
+    entry = datastage.history("staging", config=project)[-1]
+    assert (entry["run_id"], entry["verdict"], entry["exit_code"]) == (run_id, "pass", EXIT_LIVE_INCOMPLETE)
+    report = valid_report(entry["report_json"])
+    assert report["exit_code"] == EXIT_LIVE_INCOMPLETE and report["error"].startswith("not saved: the columns")
+    assert leftovers(project.parent) == []
+
+
 def test_killed_between_the_swap_and_its_report(project: Path) -> None:
     set_hooks(project, "staging", {"post_refresh": [{"run": "kill -9 $PPID"}]})
     exit_code, _, _ = finish(spawn("refresh", "staging", "--config", str(project)))
