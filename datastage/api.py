@@ -22,7 +22,7 @@ from datastage.config import Project, config_path, load_project
 from datastage.demo import DemoResult, build_demo
 from datastage.errors import UsageError
 from datastage.history import find_run, read_history
-from datastage.load import RollbackResult, open_target
+from datastage.load import RollbackResult
 from datastage.masking.check import RulesCheckResult
 from datastage.masking.check import check_rules as _check_rules
 from datastage.masking.keys import load_key
@@ -35,9 +35,11 @@ from datastage.pipeline import PlanResult, RefreshResult, check_target_safety, r
 from datastage.pipeline import plan as _plan
 from datastage.progress import Progress
 from datastage.proposal import propose_rules as _propose
+from datastage.records import PENDING, complete_pending, run_rollback
 from datastage.report import VerifyOutcome, load_report, verify_report_file
 from datastage.scan import DEFAULT_SAMPLE_ROWS, ScanOutcome, scan_project
 from datastage.schedule import Scheduler, load_state, schedules
+from datastage.signals import sigterm_stops
 
 ConfigArg = str | os.PathLike[str] | Project | None
 
@@ -63,9 +65,12 @@ def refresh(
 
     Returns the result (``verdict`` ``fail`` with ``exit_code`` 3 when a check failed and
     the target was left untouched); raises a :class:`~datastage.errors.DatastageError`
-    for anything else that went wrong.
+    for anything else that went wrong. SIGINT raises :class:`~datastage.errors.Interrupted`
+    (a ``KeyboardInterrupt``), SIGTERM :class:`~datastage.errors.Terminated` (a ``SystemExit``
+    with code 143), after the run was recorded; their text says whether the new copy is live.
     """
-    return run_refresh(project_of(config), environment, rules=rules, trigger=trigger, progress=progress)
+    with sigterm_stops():  # SIGTERM ends the refresh like Ctrl-C (unless the program handles SIGTERM itself)
+        return run_refresh(project_of(config), environment, rules=rules, trigger=trigger, progress=progress)
 
 
 def plan(environment: str, *, rules: str | os.PathLike[str] | None = None, config: ConfigArg = None,
@@ -77,14 +82,15 @@ def plan(environment: str, *, rules: str | os.PathLike[str] | None = None, confi
     return _plan(project_of(config), environment, rules=rules, trigger=trigger)
 
 
-def rollback(environment: str, *, config: ConfigArg = None) -> RollbackResult:
-    """Swap the previous copy of ``environment`` back in (the current one becomes the previous)."""
+def rollback(environment: str, *, config: ConfigArg = None, trigger: str = "library") -> RollbackResult:
+    """Swap the previous copy of ``environment`` back in (the current one becomes the previous).
+
+    Recorded in the history (kind ``rollback``); ``live_run_id`` names the run whose copy is live now.
+    """
     project = project_of(config)
     env = project.environment(environment)
     check_target_safety(project, env)
-    target = open_target(env.url, env.name, env.options)
-    with target.lock("rollback"):
-        return target.rollback()
+    return run_rollback(project, env, trigger=trigger)
 
 
 def demo(directory: str | os.PathLike[str] = "demo", *, scale: int = 1, seed: int = 42) -> DemoResult:
@@ -118,6 +124,7 @@ def history(environment: str | None = None, *, config: ConfigArg = None) -> list
     project = project_of(config)
     if environment is not None:
         project.environment(environment)
+    complete_pending(project, environment)
     return read_history(project.state_dir, environment)
 
 
@@ -125,6 +132,8 @@ def report_entry(run_id: str, *, config: ConfigArg = None) -> dict[str, Any]:
     """The history entry of one run (its report paths included)."""
     project = project_of(config)
     entry = find_run(project.state_dir, run_id)
+    if entry.get("verdict") == PENDING and complete_pending(project, str(entry.get("environment"))):
+        entry = find_run(project.state_dir, run_id)
     if not entry.get("report_json"):
         raise UsageError(f"run {entry['run_id']} has no report")
     return entry

@@ -1,7 +1,8 @@
 """Command-line interface: parse options, call :mod:`datastage.api`, render the result.
 
 Errors are mapped to exit codes in one place (:func:`run_command`): 0 success, 1 runtime
-failure (target untouched), 2 usage/config/rules error, 3 verification failed, 4 locked.
+failure (target untouched), 2 usage/config/rules error, 3 verification failed, 4 locked,
+5 the new copy is live but its records are incomplete, 130 SIGINT, 143 SIGTERM.
 The same place puts every byte a command prints through :mod:`datastage.secrets`: stdout and
 stderr are redacting streams while a command runs, so no error line, ``--json`` object,
 table or progress line shows a known secret.
@@ -26,7 +27,15 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from datastage import __version__, api
-from datastage.errors import EXIT_RUNTIME, EXIT_VERIFY, DatastageError, UsageError
+from datastage.errors import (
+    EXIT_INTERRUPTED,
+    EXIT_RUNTIME,
+    EXIT_VERIFY,
+    DatastageError,
+    Interrupted,
+    Terminated,
+    UsageError,
+)
 from datastage.logs import configure_logging
 from datastage.pipeline import PlanResult, RefreshResult
 from datastage.report import render_text
@@ -144,9 +153,16 @@ def _run(func: Callable[..., Any], wanted: set[str], args: tuple[Any, ...], kwar
         raise
     except (click.ClickException, click.Abort):
         raise
+    except (Interrupted, Terminated) as exc:  # the run recorded how it ended; say it in one line
+        get_logger("datastage").error("command stopped", extra={"command": func.__name__,
+                                                                "signal": exc.signal_name})
+        if as_json:
+            emit_json({"error": type(exc).__name__, "message": str(exc), "exit_code": exc.exit_code})
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         click.echo("error: interrupted; the target was left as it was", err=True)
-        sys.exit(130)
+        sys.exit(EXIT_INTERRUPTED)
     except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, never a traceback
         message = f"internal error: {type(exc).__name__}: {exc}"
         if as_json:
@@ -169,7 +185,8 @@ def main() -> None:
 
     Exit codes: 0 success, 1 runtime failure (target untouched), 2 usage, config or
     rules error, 3 verification failed (target untouched, report written), 4 another
-    refresh holds the lock.
+    refresh holds the lock, 5 the new copy is live but its report or history could not be
+    completed (the next command completes them), 130 stopped by SIGINT, 143 by SIGTERM.
     """
 
 
@@ -341,12 +358,13 @@ def render_plan(result: PlanResult) -> None:
 @run_command
 def rollback(environment: str, config: str | None, as_json: bool) -> None:
     """Swap the previous copy of ENVIRONMENT back in (run it again to undo)."""
-    result = api.rollback(environment, config=config)
+    result = api.rollback(environment, config=config, trigger="cli")
     if as_json:
         emit_json({"environment": result.environment, "restored": result.restored,
-                   "now_previous": result.now_previous})
+                   "now_previous": result.now_previous, "live_run_id": result.live_run_id})
     else:
-        out.print(f"rolled back {result.environment}: the previous copy is current again")
+        live = f" (run {result.live_run_id} is live)" if result.live_run_id else ""
+        out.print(f"rolled back {result.environment}: the previous copy is current again{live}", markup=False)
 
 
 @main.command()
@@ -474,8 +492,11 @@ def history(environment: str | None, config: str | None, as_json: bool) -> None:
         out.print(f"{entry.get('run_id')!s:<23} {entry.get('environment')!s:<12} {entry.get('kind') or 'refresh':<8} "
                   f"[{colour}]{verdict:<8}[/] {entry.get('rows') or 0:>10,} {duration:>9}  {entry.get('trigger')!s:<8} "
                   f"{entry.get('started_at') or ''!s:<21} {where}", highlight=False)
+        if entry.get("kind") == "rollback" and entry.get("live_run_id"):
+            out.print(f"{'':<23} now live: run {entry['live_run_id']}", markup=False)
         if entry.get("error"):
-            out.print(f"{'':<23} error: {entry['error']}", markup=False)
+            label = "note" if verdict in ("pass", "warn") else "error"  # e.g. a record completed later
+            out.print(f"{'':<23} {label}: {entry['error']}", markup=False)
 
 
 @main.command()

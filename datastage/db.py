@@ -119,8 +119,10 @@ def sqlite_path(url: str | URL) -> Path | None:
 
 
 def make_engine(url: str | URL, *, read_only: bool = False, role: str = "database",
-                local_infile: bool = False) -> Engine:
+                local_infile: bool = False, application_name: str = "datastage") -> Engine:
     """An engine for ``url``; ``read_only`` opens SQLite files in read-only mode.
+
+    PostgreSQL sessions carry ``application_name`` (a refresh names its target sessions after its run).
 
     A SQLite file that does not exist is an error for a read-only engine (it would
     otherwise be created empty). ``local_infile`` allows MySQL's ``LOAD DATA LOCAL INFILE``
@@ -144,17 +146,18 @@ def make_engine(url: str | URL, *, read_only: bool = False, role: str = "databas
                 )
             return sa.create_engine(parsed, poolclass=sa.pool.NullPool)
         return sa.create_engine(parsed, poolclass=sa.pool.NullPool,
-                                connect_args=connect_args_for(parsed, local_infile=local_infile))
+                                connect_args=connect_args_for(parsed, local_infile=local_infile,
+                                                              application_name=application_name))
     except NoSuchModuleError:
         raise ConfigError(f"no driver installed for {redact_url(parsed)}") from None
 
 
-def connect_args_for(url: URL, *, local_infile: bool = False) -> dict[str, Any]:
+def connect_args_for(url: URL, *, local_infile: bool = False, application_name: str = "datastage") -> dict[str, Any]:
     """The driver arguments datastage adds to a server URL's own (timeout, application name);
     ``local_infile`` only ever for a MySQL target's own connections."""
     timeout = int(os.environ.get("DATASTAGE_CONNECT_TIMEOUT", "10"))
     if dialect_of(url) == "postgresql":
-        return {"connect_timeout": timeout, "application_name": "datastage"}
+        return {"connect_timeout": timeout, "application_name": application_name}
     if dialect_of(url) == "mysql":
         return {"connect_timeout": timeout, "local_infile": local_infile}
     return {}

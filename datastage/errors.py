@@ -12,6 +12,8 @@ Example:
 
 from __future__ import annotations
 
+from typing import Self
+
 from datastage.secrets import redact, redact_data
 
 EXIT_OK = 0
@@ -19,6 +21,9 @@ EXIT_RUNTIME = 1
 EXIT_USAGE = 2
 EXIT_VERIFY = 3
 EXIT_LOCKED = 4
+EXIT_LIVE_INCOMPLETE = 5  # the new copy is live, but its report or history line could not be completed
+EXIT_INTERRUPTED = 130  # SIGINT (Ctrl-C): 128 + 2
+EXIT_TERMINATED = 143  # SIGTERM (Kubernetes, systemd, a scheduler's stop): 128 + 15
 
 
 class DatastageError(Exception):
@@ -123,6 +128,62 @@ class LockHeld(DatastageError):
     exit_code = EXIT_LOCKED
 
 
+class LockLost(TargetError):
+    """The refresh lock ended before the swap (its session was terminated, its lock file removed);
+    the run gave up and left the target unchanged."""
+
+
+class LiveIncomplete(DatastageError):
+    """The new copy went live, but its report or history line could not be completed.
+
+    The pending report written before the swap stays; the next command of the environment
+    completes it from the target's refresh log.
+    """
+
+    exit_code = EXIT_LIVE_INCOMPLETE
+
+
+class StopSignal:
+    """Mixin of the exceptions a stop signal raises: which signal, and the one line to print."""
+
+    signal_name: str = "SIGINT"
+    exit_code: int = EXIT_INTERRUPTED
+    message: str = "interrupted"
+
+    def describe(self, message: str) -> Self:
+        """The same stop with the line that says how the run ended."""
+        self.message = " ".join(message.split())
+        return self
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class Interrupted(StopSignal, KeyboardInterrupt):
+    """SIGINT (Ctrl-C) stopped the run: exit code 130."""
+
+    signal_name = "SIGINT"
+    exit_code = EXIT_INTERRUPTED
+    message = "interrupted by SIGINT"
+
+
+class Terminated(StopSignal, SystemExit):
+    """SIGTERM stopped the run: exit code 143. A :class:`SystemExit`, so a program that does not
+    catch it ends with exit code 143, as a process stopped by SIGTERM does."""
+
+    signal_name = "SIGTERM"
+    exit_code = EXIT_TERMINATED
+    message = "stopped by SIGTERM"
+
+    def __init__(self, *args: object) -> None:
+        super().__init__(EXIT_TERMINATED)
+
+
+def stop_signal(error: BaseException) -> Interrupted | Terminated:
+    """The stop exception for ``error`` (a plain KeyboardInterrupt becomes :class:`Interrupted`)."""
+    return error if isinstance(error, Interrupted | Terminated) else Interrupted()
+
+
 def exit_code_for(error: BaseException) -> int:
     """Exit code for any exception: ours carry one, anything else is a runtime failure.
 
@@ -131,6 +192,8 @@ def exit_code_for(error: BaseException) -> int:
     >>> exit_code_for(ValueError("x"))
     1
     """
-    if isinstance(error, DatastageError):
+    if isinstance(error, DatastageError | StopSignal):
         return error.exit_code
+    if isinstance(error, KeyboardInterrupt):
+        return EXIT_INTERRUPTED
     return EXIT_RUNTIME

@@ -18,6 +18,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import getpass
 import os
@@ -27,7 +28,7 @@ from typing import Any
 
 from datastage.errors import ConfigError, DatastageError, UsageError
 from datastage.limits import MAX_HISTORY_LINE_BYTES, MAX_STATE_BYTES, iter_bounded_lines, parse_json, read_bounded
-from datastage.private import append_private, private_dir, write_private
+from datastage.private import open_private, private_dir, write_private
 from datastage.secrets import redact_data, redacted_json
 
 
@@ -58,13 +59,30 @@ def reports_dir(state_dir: Path, environment: str) -> Path:
 
 
 def append_history(state_dir: Path, entry: dict[str, Any]) -> None:
-    """Append one entry to the history file (created on first use)."""
+    """Append one entry to the history file (created on first use).
+
+    A write that fails (disk full) is cut off again, so no half line is left for the next
+    entry to run into.
+    """
+    path = history_file(state_dir)
+    line = (redacted_json(entry, sort_keys=True) + "\n").encode("utf-8")
     try:
         private_dir(state_dir, root=state_dir)
-        line = redacted_json(entry, sort_keys=True)
-        append_private(history_file(state_dir), line + "\n")
+        fd = open_private(path, os.O_RDWR | os.O_APPEND)
+        with os.fdopen(fd, "ab") as handle:
+            size = os.fstat(fd).st_size
+            try:
+                if size and os.pread(fd, 1, size - 1) != b"\n":
+                    line = b"\n" + line  # an earlier writer died mid-line: start a line of our own
+                handle.write(line)
+                handle.flush()
+                os.fsync(fd)
+            except OSError:
+                with contextlib.suppress(OSError):
+                    os.ftruncate(fd, size)
+                raise
     except OSError as exc:
-        raise DatastageError(f"cannot write the refresh history: {exc.strerror}", file=str(history_file(state_dir)),
+        raise DatastageError(f"cannot write the refresh history: {exc.strerror}", file=str(path),
                              step="report") from None
 
 
@@ -72,14 +90,16 @@ def read_history(state_dir: Path, environment: str | None = None) -> list[dict[s
     """History entries, oldest first, optionally for one environment.
 
     The file is read line by line; a line that is not a JSON object (a line cut short by a
-    crash, one longer than the line limit, one nested too deep) is skipped.
+    crash, one longer than the line limit, one nested too deep) is skipped. A run may write
+    several lines (``pending`` before its swap, then its outcome); the last line of a run id
+    stands for the run, in the place of its first line.
     """
     path = history_file(state_dir)
     if not path.is_file():
         return []
-    entries = []
+    entries: dict[tuple[str, str], dict[str, Any]] = {}
     try:
-        for raw in iter_bounded_lines(path, MAX_HISTORY_LINE_BYTES):
+        for number, raw in enumerate(iter_bounded_lines(path, MAX_HISTORY_LINE_BYTES)):
             if raw is None or not raw.strip():
                 continue
             try:
@@ -87,10 +107,11 @@ def read_history(state_dir: Path, environment: str | None = None) -> list[dict[s
             except ConfigError:
                 continue
             if isinstance(entry, dict) and (environment is None or entry.get("environment") == environment):
-                entries.append(redact_data(entry))
+                key = (str(entry.get("environment")), str(entry.get("run_id") or f"line {number}"))
+                entries[key] = redact_data(entry)  # a later line of the run replaces its entry where it stands
     except OSError as exc:
         raise UsageError(f"cannot read the refresh history: {exc.strerror}", file=str(path)) from None
-    return entries
+    return list(entries.values())
 
 
 def find_run(state_dir: Path, run_id: str) -> dict[str, Any]:

@@ -21,8 +21,9 @@ from __future__ import annotations
 import json
 import os
 import socket
+import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,11 +33,13 @@ from sqlalchemy.engine import Connection
 
 from datastage.config import AccessGrant
 from datastage.db import dialect_of, parse_url, redact_url
-from datastage.errors import TargetError
+from datastage.errors import LockHeld, LockLost, TargetError
 from datastage.schema import SchemaModel, TableInfo
 from datastage.secrets import redact
 
 REFRESH_LOG_TABLE = "datastage_refresh_log"
+RUN_LABEL = "datastage:"  # application_name of every target session of a run: datastage:<run_id>
+OWNER_GRACE_SECONDS = 5.0  # how long a refresh waits for the sessions of a shadow's owner to end
 REFRESH_LOG_COLUMNS = ("run_id", "environment", "started_at", "finished_at", "verdict", "rules_sha256",
                        "key_id", "source", "datastage_version", "rows_loaded")
 
@@ -65,6 +68,7 @@ class RollbackResult:
     environment: str
     restored: str
     now_previous: str
+    live_run_id: str | None = None  # the run whose copy is live now (from the restored copy's refresh log)
 
 
 def lock_holder_info(run_id: str, environment: str) -> dict[str, Any]:
@@ -73,6 +77,23 @@ def lock_holder_info(run_id: str, environment: str) -> dict[str, Any]:
 
     return {"run_id": run_id, "environment": environment, "user": current_user(), "host": socket.gethostname(),
             "pid": os.getpid(), "started_at": utc_now()}
+
+
+def wait_for_owners(environment: str, sweep: Callable[[], list[str]],
+                    grace: float = OWNER_GRACE_SECONDS) -> None:
+    """Run ``sweep`` (drop the shadows whose owning run is gone; return those whose owner still
+    runs) until no owner is left, for at most ``grace`` seconds (the sessions of a process that
+    was just killed take a moment to end). An owner that still runs lost its refresh lock: it
+    fails at its check before the swap, and its shadow is not ours to drop, so give up."""
+    deadline = time.monotonic() + grace
+    while True:
+        running = sweep()
+        if not running:
+            return
+        if time.monotonic() >= deadline:
+            raise LockHeld(f"another refresh of {environment} still runs: {running[0]}; it lost the refresh "
+                           "lock and stops before its swap, so its shadow copy was left alone")
+        time.sleep(0.2)
 
 
 def describe_holder(info: dict[str, Any] | None) -> str:
@@ -158,6 +179,37 @@ class Target(ABC):
         self.environment = environment
         self.options = options or {}
         self.notes: list[str] = []  # what reading the current copy had to adapt (keep tables)
+        self.run_id: str | None = None  # the run that takes this target's lock (names its sessions)
+
+    @property
+    def session_label(self) -> str:
+        """The name of this run's sessions on the target server (PostgreSQL ``application_name``)."""
+        return (RUN_LABEL + self.run_id)[:63] if self.run_id else "datastage"
+
+    def lock_lost(self, why: str, in_doubt: bool = False) -> LockLost:
+        """The error of a run whose refresh lock ended before its swap (``in_doubt``: while the swap
+        committed, and whether it went through could not be checked)."""
+        if in_doubt:
+            return LockLost(f"the refresh lock of {self.environment} was lost while the swap committed ({why}); "
+                            "whether the new copy is live could not be checked: see its refresh log")
+        return LockLost(f"the refresh lock of {self.environment} was lost before the swap completed ({why}); "
+                        "the target was left unchanged")
+
+    def settle(self, why: str, committed: Callable[[], bool]) -> None:
+        """After the lock session ended (``why``) during a commit: return if ``committed()`` says the commit
+        went through (it did while the lock was held), raise :class:`~datastage.errors.LockLost` if it
+        did not, or an in-doubt one if that cannot be checked."""
+        try:
+            went_through = committed()
+        except TargetError as exc:
+            raise self.lock_lost(f"{why}; then: {exc.message}", in_doubt=True) from None
+        if not went_through:
+            raise self.lock_lost(why)
+
+    def swapped_in(self, run_id: str) -> dict[str, Any] | None:
+        """The refresh-log row of ``run_id`` if its copy was swapped in: the current copy's log holds
+        the row of every refresh whose copy led to it (the swap commits the row with the copy)."""
+        return next((row for row in self.refresh_log() if str(row.get("run_id")) == run_id), None)
 
     @property
     def display_url(self) -> str:
@@ -165,11 +217,20 @@ class Target(ABC):
 
     @abstractmethod
     def lock(self, run_id: str) -> AbstractContextManager[None]:
-        """Hold the refresh lock for this target; raises :class:`~datastage.errors.LockHeld`."""
+        """Hold the refresh lock for this target; raises :class:`~datastage.errors.LockHeld`.
+
+        The swap and the rollback verify, right before they change anything (where the target
+        allows it, in the same transaction), that the lock is still held, and raise
+        :class:`~datastage.errors.LockLost` otherwise.
+        """
 
     @abstractmethod
     def cleanup_stale(self) -> list[str]:
-        """Drop shadows left by crashed refreshes; returns what was removed."""
+        """Drop shadows left by crashed refreshes; returns what was removed.
+
+        Only shadows whose owning run is provably gone are dropped; one whose owner still runs
+        (it lost the lock but goes on) raises :class:`~datastage.errors.LockHeld`.
+        """
 
     @abstractmethod
     def create_shadow(self, model: SchemaModel, run_id: str) -> Shadow:

@@ -4,6 +4,13 @@ Every step runs inside :func:`step`, which turns any failure into a one-line
 :class:`~datastage.errors.DatastageError` naming the step. The shadow is discarded on any
 failure (or interrupt) before the swap, so the target is left exactly as it was.
 
+Right before the swap the report is written as ``pending`` (with every check), so a live copy
+always has a report; the swap itself runs with stop signals held back, so the run knows
+whether its copy went live. A run stopped by SIGINT or SIGTERM is recorded (history line,
+report) and raises :class:`~datastage.errors.Interrupted` / :class:`~datastage.errors.Terminated`
+with a line saying what state it left; records that cannot be written after the swap end the
+run with exit code 5 (:mod:`datastage.records` completes them later).
+
 Example:
     >>> result = run_refresh(load_project("demo/datastage.yaml"), "staging")   # doctest: +SKIP
     >>> result.verdict, result.exit_code                                     # doctest: +SKIP
@@ -31,17 +38,23 @@ from datastage.config import Environment, Project
 from datastage.db import db_error_message, dialect_of, make_engine, parse_url, redact_url, snapshot
 from datastage.envops import RefreshOps
 from datastage.errors import (
+    EXIT_LIVE_INCOMPLETE,
     EXIT_OK,
     EXIT_VERIFY,
     ConfigError,
     DatastageError,
     EmptyMaskingKeyError,
+    Interrupted,
+    LiveIncomplete,
     LockHeld,
     MaskingKeyError,
     RulesError,
     SafetyError,
     StepError,
+    StopSignal,
+    Terminated,
     exit_code_for,
+    stop_signal,
 )
 from datastage.extract import ExtractResult, extract_table
 from datastage.history import (
@@ -62,10 +75,12 @@ from datastage.masking.engine import MaskingEngine, MaskStats
 from datastage.masking.keys import KeyFileTooOpen, MaskingKey, load_key
 from datastage.masking.policy import Policy, ResolvedPolicy, load_policy, resolve_policy
 from datastage.progress import NoProgress, Progress
+from datastage.records import complete_locked, live_incomplete_message, live_records
 from datastage.report import ReportPaths, compose_report, sign_report, subset_spec_dict, write_report
 from datastage.scan import DEFAULT_SAMPLE_ROWS, ScanResult, scan_source
 from datastage.schema import SchemaModel, TableInfo, reflect
 from datastage.secrets import get_logger
+from datastage.signals import held_signals
 from datastage.subset import SubsetPlan, plan_subset
 from datastage.verify import (
     CheckResult,
@@ -390,6 +405,7 @@ def run_refresh(
         try:
             with target.lock(run_id):
                 context["locked"] = True  # from here on, a failure runs on_failure hooks and notifies
+                complete_locked(project, target, env.name)  # records an earlier run could not complete
                 with step("load"):
                     target.cleanup_stale()
                 ops.run("pre_refresh", ops.target_connection())
@@ -418,13 +434,19 @@ def run_refresh(
                                                  progress)
                         context["verify"] = verified
                         if verified.verdict != "fail":
-                            with step("swap"):
+                            with step("report"):  # a live copy always has a report: no swap without it
+                                _record_pending(project, context, key, started)
+                            with step("swap"), held_signals():  # a stop signal waits: the swap ends known
                                 log_row = {**context, "finished_at": utc_now(), "verdict": verified.verdict,
                                            "datastage_version": __version__, "rows_loaded": load.total_rows}
                                 shadow.record_refresh(log_row, target.refresh_log())
                                 shadow.swap()
-                            with step("report"):
-                                save_schema(project.state_dir, env.name, planned.columns)
+                                context["swapped"] = True
+                            try:
+                                with step("report"):
+                                    save_schema(project.state_dir, env.name, planned.columns)
+                            except DatastageError as exc:  # the copy is live: carry on, end with exit code 5
+                                context["unrecorded"] = f"the columns for the next drift check: {exc.message}"
                         else:
                             shadow.discard()
                     except BaseException:
@@ -437,25 +459,34 @@ def run_refresh(
     except LockHeld:
         raise  # another refresh is running: nothing of ours happened, so nothing to record or announce
     except DatastageError as exc:
-        if context.get("locked"):
-            ops.run_recorded("on_failure", ops.target_connection(), DATASTAGE_ERROR=str(exc),
-                             DATASTAGE_VERDICT="error")
-        paths = _record_failure(project, context, exc, started)
-        if context.get("locked"):
-            ops.notify(context_summary(context, "error", exc.exit_code, str(exc), paths))
+        _failed(project, env, context, ops, exc, started)
         raise
+    except (KeyboardInterrupt, Terminated) as exc:
+        raise _stopped(project, env, context, ops, exc, started) from None
     verdict = verified.verdict
     if verdict == "fail":
         ops.run_recorded("on_failure", ops.target_connection(), DATASTAGE_VERDICT="fail",
                          DATASTAGE_ERROR="; ".join(c.summary for c in verified.failed))
     exit_code = EXIT_VERIFY if verdict == "fail" else EXIT_OK
+    unrecorded = context.get("unrecorded")
+    if unrecorded:
+        exit_code = EXIT_LIVE_INCOMPLETE
     finished_at = utc_now()
     report = build_report(context | {"finished_at": finished_at, "verdict": verdict, "exit_code": exit_code,
-                                     "seconds": time.monotonic() - started}, key)
-    with step("report"):
-        paths = write_report(report, project.state_dir)
-        entry = _history_entry(context, verdict, exit_code, finished_at, started, paths, load.total_rows)
-        append_history(project.state_dir, entry)
+                                     "seconds": time.monotonic() - started,
+                                     "error": f"not saved: {unrecorded}" if unrecorded else None}, key)
+    try:
+        with step("report"), live_records(context, env.name):  # after the swap, a failure here: exit code 5
+            paths = write_report(report, project.state_dir)
+            entry = _history_entry(context, verdict, exit_code, finished_at, started, paths, load.total_rows)
+            append_history(project.state_dir, entry)
+    except LiveIncomplete as exc:
+        ops.notify(context_summary(context, verdict, exc.exit_code, str(exc), None))
+        raise
+    if unrecorded:
+        ops.notify(context_summary(context, verdict, exit_code, unrecorded, paths))
+        raise LiveIncomplete(f"the new copy of {env.name} is live (run {run_id}) and recorded, but could not save "
+                             f"{unrecorded}")
     result = RefreshResult(
         run_id=run_id, environment=env.name, verdict=verdict, exit_code=exit_code, report=paths,
         started_at=started_at, finished_at=finished_at, seconds=time.monotonic() - started,
@@ -478,9 +509,9 @@ def _post_refresh(ops: RefreshOps, env: Environment, target: Target) -> None:
         if not env.rollback_on_failure:
             raise HookFailed(f"{exc.message}; the new copy is live (rollback_on_failure is off)",
                              step=exc.step) from None
-        with step("rollback"):
+        with step("rollback"), held_signals():
             target.rollback()
-        ops.rolled_back = True
+            ops.rolled_back = True
         raise HookFailed(f"{exc.message}; rolled back to the previous copy", step=exc.step) from None
 
 
@@ -493,7 +524,8 @@ def context_summary(context: dict[str, Any], verdict: str, exit_code: int, error
             "report_html": str(paths.html) if paths else None}
 
 
-def _history_entry(context: dict[str, Any], verdict: str, exit_code: int, finished_at: str, started: float,
+def _history_entry(context: dict[str, Any], verdict: str, exit_code: int | None, finished_at: str | None,
+                   started: float,
                    paths: ReportPaths | None, rows: int, error: str | None = None) -> dict[str, Any]:
     return {
         "run_id": context["run_id"], "environment": context["environment"], "kind": context.get("kind", "refresh"),
@@ -505,8 +537,8 @@ def _history_entry(context: dict[str, Any], verdict: str, exit_code: int, finish
     }
 
 
-def _record_failure(project: Project, context: dict[str, Any], exc: DatastageError,
-                    started: float) -> ReportPaths | None:
+def _record_failure(project: Project, context: dict[str, Any], exc: DatastageError | StopSignal,
+                    started: float, verdict: str = "error") -> ReportPaths | None:
     """Write an error report and a history line for a refresh that failed; never raises.
 
     The report is unsigned when the key cannot be used (a key file others may read signs nothing)."""
@@ -516,15 +548,74 @@ def _record_failure(project: Project, context: dict[str, Any], exc: DatastageErr
             key = _optional_key(project)
         except MaskingKeyError:
             key = None
-        report = build_report(context | {"finished_at": finished_at, "verdict": "error",
+        report = build_report(context | {"finished_at": finished_at, "verdict": verdict,
                                          "exit_code": exc.exit_code, "error": str(exc),
                                          "seconds": time.monotonic() - started}, key)
         paths = write_report(report, project.state_dir)
-        append_history(project.state_dir, _history_entry(context, "error", exc.exit_code, finished_at, started,
-                                                         paths, 0, str(exc)))
+        rows = context["load"].total_rows if verdict != "error" and context.get("load") else 0
+        append_history(project.state_dir, _history_entry(context, verdict, exc.exit_code, finished_at, started,
+                                                         paths, rows, str(exc)))
         return paths
     except Exception:  # noqa: BLE001 - the original error matters more than its record
         return None
+
+
+def _record_pending(project: Project, context: dict[str, Any], key: MaskingKey, started: float) -> None:
+    """Before the swap: the report as the swap will make it true, with verdict ``pending`` (every check
+    in it), and a ``pending`` history line. Raises when they cannot be written (then nothing is
+    swapped); the run's outcome replaces both, or the next command completes them."""
+    report = build_report(context | {"finished_at": None, "verdict": "pending", "exit_code": None,
+                                     "seconds": time.monotonic() - started}, key)
+    paths = write_report(report, project.state_dir)
+    append_history(project.state_dir, _history_entry(context, "pending", None, None, started, paths,
+                                                     context["load"].total_rows))
+
+
+def _live(context: dict[str, Any], ops: RefreshOps) -> bool:
+    """Whether this run's copy is the current one (swapped in, not rolled back)."""
+    return bool(context.get("swapped")) and not ops.rolled_back
+
+
+def _failed(project: Project, env: Environment, context: dict[str, Any], ops: RefreshOps, exc: DatastageError,
+            started: float) -> None:
+    """A refresh that failed: its on_failure hooks, its report and history line, the webhook. Raises
+    :class:`~datastage.errors.LiveIncomplete` when the new copy is live but that record failed."""
+    try:
+        if context.get("locked"):
+            ops.run_recorded("on_failure", ops.target_connection(), DATASTAGE_ERROR=str(exc),
+                             DATASTAGE_VERDICT="error")
+    except (KeyboardInterrupt, Terminated) as signal_exc:  # stopped in an on_failure hook: the failure counts
+        stop = stop_signal(signal_exc)
+        _record_failure(project, context, exc, started)
+        raise stop.describe(f"{exc}; {stop.message} in its on_failure hooks") from None
+    paths = _record_failure(project, context, exc, started)
+    if paths is None and _live(context, ops):
+        raise LiveIncomplete(f"{exc}; " + live_incomplete_message(context, env.name, "the report cannot be "
+                                                                   "written")) from None
+    if context.get("locked"):
+        ops.notify(context_summary(context, "error", exc.exit_code, str(exc), paths))
+
+
+def _stopped(project: Project, env: Environment, context: dict[str, Any], ops: RefreshOps, exc: BaseException,
+             started: float) -> Interrupted | Terminated:
+    """A refresh stopped by SIGINT or SIGTERM: before the swap its shadow was discarded, after it the copy
+    is live. Records it (history line, report) and returns the stop, with its one line, to raise."""
+    stop = stop_signal(exc)
+    log.warning("refresh stopped", extra={"environment": env.name, "run_id": context["run_id"],
+                                          "signal": stop.signal_name, "live": _live(context, ops)})
+    if _live(context, ops):
+        verified: VerifyResult = context["verify"]
+        stop.describe(f"refresh of {env.name} {stop.message} after the swap: the new copy is live "
+                      f"(run {context['run_id']}, verdict {verified.verdict})")
+        if _record_failure(project, context, stop, started, verdict=verified.verdict) is None:
+            stop.describe(f"{stop.message}; " + live_incomplete_message(context, env.name, "the report cannot "
+                                                                         "be written"))
+        return stop
+    stop.describe(f"refresh of {env.name} {stop.message}: " + (
+        "the shadow copy was discarded and the target was left as it was" if context.get("locked")
+        else "nothing was written to the target"))
+    _record_failure(project, context, stop, started)
+    return stop
 
 
 def build_report(context: dict[str, Any], key: MaskingKey | None) -> dict[str, Any]:

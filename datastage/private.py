@@ -93,6 +93,8 @@ def write_private(path: Path, text: str, root: Path | None = None) -> None:
         _tighten(tmp, FILE_MODE, fd)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)

@@ -28,7 +28,7 @@ from typing import Any, Protocol
 from croniter import croniter
 
 from datastage.config import Project
-from datastage.errors import ConfigError, DatastageError, LockHeld
+from datastage.errors import ConfigError, DatastageError, Interrupted, LockHeld, Terminated
 from datastage.history import write_state
 from datastage.limits import MAX_STATE_BYTES, read_json_file
 from datastage.secrets import get_logger
@@ -236,12 +236,14 @@ class Scheduler:
 
     @contextmanager
     def signals(self) -> Iterator[None]:
-        """SIGTERM/SIGINT: first finish the refresh in progress and stop; a second one abandons it."""
+        """SIGTERM/SIGINT: first finish the refresh in progress and stop; a second one abandons it (its
+        shadow is discarded and the run recorded, as a refresh stopped by that signal is: exit code 143
+        for SIGTERM, 130 for SIGINT)."""
 
         def handle(signum: int, frame: object) -> None:
             if self.stop_event.is_set() and self.running:
                 log.warning("second stop signal: abandoning the refresh in progress")
-                raise KeyboardInterrupt
+                raise Terminated() if signum == signal.SIGTERM else Interrupted()  # exit code 143 / 130
             log.info("stop signal received", extra={"signal": signal.Signals(signum).name,
                                                      "refresh_in_progress": self.running})
             self.request_stop()

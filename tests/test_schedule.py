@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+import datastage
 from datastage.cli import main
 from datastage.config import load_project
 from datastage.errors import ConfigError
@@ -245,6 +246,8 @@ def test_second_sigterm_abandons_the_refresh_safely(demo_project: Path) -> None:
         assert code == 0  # the refresh finished before the second signal arrived
         assert len(_log_runs(demo_project)) == 1
     else:
-        assert code == 130
+        assert code == 143  # stopped by SIGTERM, as a refresh stopped by SIGTERM is
         assert _log_runs(demo_project) == []  # abandoned: staging was never swapped in
+        entry = datastage.history("staging", config=demo_project)[-1]
+        assert entry["exit_code"] == 143 and "SIGTERM" in entry["error"]  # and recorded
     assert not [p for p in demo_project.parent.iterdir() if ".shadow-" in p.name]

@@ -8,8 +8,14 @@ shadow table into ``db``. Views in ``db`` name their tables, so they see the new
 Triggers are not created in the shadow: MariaDB cannot move a table with triggers to another
 database, which the swap does.
 
-The refresh lock is ``GET_LOCK('datastage:<db>')`` held by a dedicated connection; a second
-refresh names the holding connection, its user and host, and since when it holds the lock.
+The refresh lock is ``GET_LOCK('datastage:<db>')`` held by a dedicated connection, which records
+who it is (run, user, host, pid, connection) in the comment of an empty table in ``<db>__ds_lock``
+(dropped when the lock is released); a second refresh names the holder from it, and only the
+connection when the record is missing or belongs to another connection. The swap runs on the lock
+connection, which checks ``IS_USED_LOCK(name) = CONNECTION_ID()`` right before its one ``RENAME
+TABLE``: if the connection was killed, the swap cannot run at all. The connection loading a
+shadow holds ``GET_LOCK('datastage:run:<db>:<tag>')``; a refresh drops a shadow only when that
+lock is free.
 
 Example:
     >>> target = MysqlTarget("mysql://root@db/staging", "staging")   # doctest: +SKIP
@@ -20,8 +26,9 @@ Example:
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, suppress
 from typing import Any
 
@@ -43,6 +50,8 @@ from datastage.load import (
     Target,
     describe_holder,
     encode_log_row,
+    lock_holder_info,
+    wait_for_owners,
 )
 from datastage.schema import SchemaModel, TableInfo
 from datastage.targets.convert import ORIGIN_ATTR, Converter, convert_rows, converters_for
@@ -51,6 +60,9 @@ from datastage.values import rows_to_frame
 SHADOW_TAG = "__ds_shadow_"
 PREVIOUS_SUFFIX = "__ds_prev"
 ROLLBACK_SUFFIX = "__ds_rollback"
+STALE_SUFFIX = "__ds_stale"  # the previous copy's tables on their way out, within the swap's one RENAME
+HOLDER_SUFFIX = "__ds_lock"  # who holds the refresh lock, for a second refresh to name (a table comment)
+HOLDER_TABLE = "holder"
 MAX_DATABASE_NAME = 40  # leaves room for the suffixes within MariaDB's 64-character names
 LOAD_SQL_MODE = "STRICT_ALL_TABLES,NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION"
 
@@ -98,6 +110,7 @@ class MysqlTarget(Target):
         self.server_url = parsed._replace(database=None)
         self.previous = self.database + PREVIOUS_SUFFIX
         self._engine: Engine | None = None
+        self._lock_conn: pymysql.connections.Connection | None = None
 
     def engine(self) -> Engine:
         if self._engine is None:
@@ -134,18 +147,52 @@ class MysqlTarget(Target):
     def lock_name(self) -> str:
         return f"datastage:{self.database}"[:64]
 
+    @property
+    def holder_database(self) -> str:
+        return self.database + HOLDER_SUFFIX
+
+    @staticmethod
+    def run_lock_name(database: str, tag: str) -> str:
+        """The lock a run's loading connection holds for as long as its shadow ``database__ds_shadow_<tag>``
+        is in use: a second refresh drops a shadow only when this lock is free."""
+        return f"datastage:run:{database}:{tag}"[:64]
+
     @contextmanager
     def lock(self, run_id: str) -> Iterator[None]:
+        self.run_id = run_id
         conn = self.raw()
         try:
             with my_errors(f"cannot take the refresh lock on {self.display_url}"):
                 got = self.fetch(conn, "SELECT GET_LOCK(%s, 0)", (self.lock_name,))
             if not got or got[0][0] != 1:
-                raise LockHeld(f"another refresh of {self.environment} is running: {self._holder(conn)}")
-            yield
+                with my_errors(f"reading who holds the refresh lock on {self.display_url}"):
+                    holder = self._holder(conn)
+                raise LockHeld(f"another refresh of {self.environment} is running: {holder}")
+            with suppress(pymysql.Error):  # the session sits idle for the whole refresh: no idle timeout
+                self.fetch(conn, "SET SESSION wait_timeout = 31536000")
+            self._publish_holder(conn, run_id)
+            self._lock_conn = conn
+            try:
+                yield
+            finally:
+                self._lock_conn = None
+                with suppress(pymysql.Error):
+                    self.fetch(conn, f"DROP DATABASE IF EXISTS {quote(self.holder_database)}")
         finally:
             with suppress(pymysql.Error):
                 conn.close()  # ends the session, which releases the lock
+
+    def _publish_holder(self, conn: pymysql.connections.Connection, run_id: str) -> None:
+        """Record who holds the lock where a second refresh can read it: the comment of an empty table in
+        ``<db>__ds_lock`` (MariaDB cannot name a session). Best effort: without it the holder is named
+        by its connection only."""
+        info = {**lock_holder_info(run_id, self.environment), "connection": conn.thread_id()}
+        holder = qualified(self.holder_database, HOLDER_TABLE)
+        with suppress(pymysql.Error):
+            self.fetch(conn, f"CREATE DATABASE IF NOT EXISTS {quote(self.holder_database)} CHARACTER SET utf8mb4")
+            self.fetch(conn, f"DROP TABLE IF EXISTS {holder}")
+            self.fetch(conn, f"CREATE TABLE {holder} (connection_id BIGINT) COMMENT = %s",
+                       (json.dumps(info, sort_keys=True),))
 
     def _holder(self, conn: pymysql.connections.Connection) -> str:
         rows = self.fetch(conn, "SELECT p.ID, p.USER, p.HOST, p.TIME FROM information_schema.PROCESSLIST p "
@@ -154,22 +201,80 @@ class MysqlTarget(Target):
             return describe_holder(None)
         ident, user, host, seconds = rows[0]
         since = (dt.datetime.now(dt.UTC) - dt.timedelta(seconds=int(seconds or 0))).isoformat(timespec="seconds")
-        shadows = [d for d in self.databases(conn) if d.startswith(self.database + SHADOW_TAG)]
-        run = shadows[0][len(self.database + SHADOW_TAG):] if shadows else "?"
-        return describe_holder({"run_id": run, "user": user, "host": host, "pid": f"connection {ident}",
-                                "started_at": since.replace("+00:00", "Z")})
+        try:
+            comment = self.fetch(conn, "SELECT TABLE_COMMENT FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s "
+                                       "AND TABLE_NAME = %s", (self.holder_database, HOLDER_TABLE))
+            info = json.loads(comment[0][0]) if comment else None
+        except (pymysql.Error, TypeError, ValueError):
+            info = None
+        if isinstance(info, dict) and info.get("connection") == ident:
+            return describe_holder({**info, "pid": f"{info.get('pid', '?')}, connection {ident}"})
+        # No record of the holder (or one a killed holder left): name the session only, never a guess.
+        return (f"connection {ident} of {user}@{str(host).rsplit(':', 1)[0]} holds the lock since "
+                f"{since.replace('+00:00', 'Z')} (it recorded no run)")
+
+    @contextmanager
+    def swap_connection(self, committed: Callable[[], bool] | None = None) -> Iterator[pymysql.connections.Connection]:
+        """The connection that holds the refresh lock, once it checked that it still holds it. MariaDB DDL is
+        not transactional, so the swap runs on this very connection: if the lock's session ends, the
+        swap's statements cannot run at all. ``committed()`` tells, if the session ends during the
+        swap's one ``RENAME``, whether the rename went through."""
+        conn = self._lock_conn
+        if conn is None:
+            raise TargetError(f"swapping {self.environment} needs its refresh lock")
+        self.check_lock(conn)
+        try:
+            yield conn
+        except pymysql.Error as exc:
+            if self._alive(conn):
+                raise
+            self.settle(f"its session ended: {_first_line(exc)}", committed or (lambda: False))
+
+    def check_lock(self, conn: pymysql.connections.Connection) -> None:
+        """Raise :class:`~datastage.errors.LockLost` unless ``conn`` still holds the refresh lock."""
+        try:
+            row = self.fetch(conn, "SELECT IS_USED_LOCK(%s) = CONNECTION_ID()", (self.lock_name,))
+        except pymysql.Error as exc:
+            if self._alive(conn):
+                raise TargetError(f"checking the refresh lock: {_first_line(exc)}") from None
+            raise self.lock_lost(f"its session ended: {_first_line(exc)}") from None
+        if not row or row[0][0] != 1:
+            raise self.lock_lost("its session no longer holds it")
+
+    @staticmethod
+    def _alive(conn: pymysql.connections.Connection) -> bool:
+        try:
+            conn.ping(reconnect=False)
+        except pymysql.Error:
+            return False
+        return True
 
     # -- housekeeping --------------------------------------------------------------------------
     def cleanup_stale(self) -> list[str]:
         conn = self.raw()
-        removed = []
+        removed: list[str] = []
+        leftovers = (self.database + ROLLBACK_SUFFIX, self.database + STALE_SUFFIX)
+
+        def sweep() -> list[str]:
+            left = []
+            for name in sorted(self.databases(conn)):
+                if not name.startswith(self.database + SHADOW_TAG) and name not in leftovers:
+                    continue
+                if name.startswith(self.database + SHADOW_TAG):
+                    tag = name[len(self.database + SHADOW_TAG):]
+                    owner = self.fetch(conn, "SELECT IS_USED_LOCK(%s)", (self.run_lock_name(self.database, tag),))
+                    if owner and owner[0][0] is not None:
+                        left.append(f"the refresh that owns shadow database {name} (connection {owner[0][0]}) is "
+                                    "still connected")
+                        continue
+                with conn.cursor() as cursor:
+                    cursor.execute(f"DROP DATABASE IF EXISTS {quote(name)}")
+                removed.append(name)
+            return left
+
         try:
             with my_errors("removing stale shadow databases"):
-                for name in sorted(self.databases(conn)):
-                    if name.startswith(self.database + SHADOW_TAG) or name == self.database + ROLLBACK_SUFFIX:
-                        with conn.cursor() as cursor:
-                            cursor.execute(f"DROP DATABASE IF EXISTS {quote(name)}")
-                        removed.append(name)
+                wait_for_owners(self.environment, sweep)
         finally:
             conn.close()
         return removed
@@ -199,26 +304,26 @@ class MysqlTarget(Target):
 
     # -- rollback ----------------------------------------------------------------------------
     def rollback(self) -> RollbackResult:
-        conn = self.raw()
         parking = self.database + ROLLBACK_SUFFIX
-        try:
-            with my_errors(f"rolling back {self.environment}"):
-                previous = self.tables_of(conn, self.previous)
-                if not previous:
-                    raise TargetError(f"no previous copy of {self.environment} to roll back to "
-                                      f"(database {self.previous} is missing or empty)")
-                current = self.tables_of(conn, self.database)
-                with conn.cursor() as cursor:
-                    cursor.execute(f"DROP DATABASE IF EXISTS {quote(parking)}")
-                    cursor.execute(f"CREATE DATABASE {quote(parking)}")
-                    cursor.execute(f"CREATE DATABASE IF NOT EXISTS {quote(self.database)}")
-                    moves = [(self.database, parking, t) for t in current]
-                    moves += [(self.previous, self.database, t) for t in previous]
-                    moves += [(parking, self.previous, t) for t in current]
-                    cursor.execute(rename_sql(moves))
-                    cursor.execute(f"DROP DATABASE {quote(parking)}")
-        finally:
-            conn.close()
+        live_before = [str(r.get("run_id")) for r in self.refresh_log()]
+        with my_errors(f"rolling back {self.environment}"), \
+                self.swap_connection(lambda: [str(r.get("run_id")) for r in self.refresh_log()] != live_before) \
+                as conn:
+            previous = self.tables_of(conn, self.previous)
+            if not previous:
+                raise TargetError(f"no previous copy of {self.environment} to roll back to "
+                                  f"(database {self.previous} is missing or empty)")
+            current = self.tables_of(conn, self.database)
+            with conn.cursor() as cursor:
+                cursor.execute(f"DROP DATABASE IF EXISTS {quote(parking)}")
+                cursor.execute(f"CREATE DATABASE {quote(parking)}")
+                cursor.execute(f"CREATE DATABASE IF NOT EXISTS {quote(self.database)}")
+                moves = [(self.database, parking, t) for t in current]
+                moves += [(self.previous, self.database, t) for t in previous]
+                moves += [(parking, self.previous, t) for t in current]
+                self.check_lock(conn)
+                cursor.execute(rename_sql(moves))
+                cursor.execute(f"DROP DATABASE {quote(parking)}")
         return RollbackResult(self.environment, f"database {self.database}", f"database {self.previous}")
 
     # -- reading the current copy ----------------------------------------------------------------
@@ -287,15 +392,31 @@ class MysqlShadow(Shadow):
     def __init__(self, target: MysqlTarget, model: SchemaModel, run_id: str) -> None:
         self.target = target
         self.model = model
-        self.database = f"{target.database}{SHADOW_TAG}{run_id.rsplit('-', 1)[-1]}"
+        self.tag = run_id.rsplit("-", 1)[-1]
+        self.database = f"{target.database}{SHADOW_TAG}{self.tag}"
         self.name = self.database
         self.notes: list[str] = []
         self._post_load: list[tuple[str, str]] = []
         self._tables: list[TableInfo] = []
         self._inserts: dict[str, tuple[list[str], dict[str, Converter], str]] = {}
         self._grants: list[str] = []
+        self.run_id = run_id
         self.conn: pymysql.connections.Connection | None = target.raw()
+        try:
+            self._create_database()
+        except BaseException:
+            self._close()
+            raise
+
+    def _create_database(self) -> None:
+        target = self.target
+        assert self.conn is not None
         with my_errors("creating the shadow database"), self.conn.cursor() as cursor:
+            # Held for as long as this connection lives: a second refresh leaves the shadow alone meanwhile.
+            cursor.execute("SELECT GET_LOCK(%s, 0)", (target.run_lock_name(target.database, self.tag),))
+            if cursor.fetchone() != (1,):
+                raise TargetError(f"another session holds the lock of shadow database {self.database}")
+            cursor.execute("SET SESSION wait_timeout = 31536000")
             charset = target.fetch(self.conn, "SELECT default_character_set_name, default_collation_name FROM "
                                               "information_schema.schemata WHERE schema_name = %s", (target.database,))
             collate = f" COLLATE {charset[0][1]}" if charset and charset[0][0] == "utf8mb4" else ""
@@ -423,20 +544,29 @@ class MysqlShadow(Shadow):
             self.conn = None
 
     def swap(self) -> None:
-        conn = self._db()
         target = self.target
-        with my_errors("swapping the shadow in"), conn.cursor() as cursor:
+        stale = target.database + STALE_SUFFIX
+        with my_errors("swapping the shadow in"), \
+                target.swap_connection(lambda: target.swapped_in(self.run_id) is not None) as conn, \
+                conn.cursor() as cursor:
             current = target.tables_of(conn, target.database)
             shadow = target.tables_of(conn, self.database)
+            previous = target.tables_of(conn, target.previous)
             cursor.execute("SET SESSION foreign_key_checks = 1")
-            cursor.execute(f"DROP DATABASE IF EXISTS {quote(target.previous)}")
-            cursor.execute(f"CREATE DATABASE {quote(target.previous)} CHARACTER SET utf8mb4")
+            cursor.execute(f"DROP DATABASE IF EXISTS {quote(stale)}")
+            cursor.execute(f"CREATE DATABASE {quote(stale)}")
+            cursor.execute(f"CREATE DATABASE IF NOT EXISTS {quote(target.previous)} CHARACTER SET utf8mb4")
             cursor.execute(f"CREATE DATABASE IF NOT EXISTS {quote(target.database)} CHARACTER SET utf8mb4")
-            moves = [(target.database, target.previous, t) for t in current]
+            # One statement, atomic as a whole: the older copy out, the current one to the previous
+            # copy, the shadow in. Nothing before it changed a copy, so a lost lock changes nothing.
+            moves = [(target.previous, stale, t) for t in previous]
+            moves += [(target.database, target.previous, t) for t in current]
             moves += [(self.database, target.database, t) for t in shadow]
+            target.check_lock(conn)
             cursor.execute(rename_sql(moves))
+            cursor.execute(f"DROP DATABASE {quote(stale)}")
             cursor.execute(f"DROP DATABASE {quote(self.database)}")
-        with my_errors("granting access to the new copy"), conn.cursor() as cursor:
+        with my_errors("granting access to the new copy"), self._db().cursor() as cursor:
             for statement in self._grants:
                 cursor.execute(statement)
         self._close()

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import suppress
 from typing import Any
 
@@ -31,7 +31,7 @@ import psycopg
 from psycopg import sql
 
 from datastage.errors import ConfigError, TargetError
-from datastage.load import RollbackResult
+from datastage.load import RollbackResult, wait_for_owners
 from datastage.schema import SchemaModel, TableInfo
 from datastage.targets.pg_ddl import first_line
 from datastage.targets.postgres import (
@@ -127,7 +127,7 @@ class PostgresDatabaseTarget(PostgresTarget):
         url = self.parsed.set(drivername="postgresql", database=ADMIN_DATABASE)
         with pg_errors(f"cannot connect to the server of {self.display_url}"):
             return psycopg.connect(url.render_as_string(hide_password=False), autocommit=True,
-                                   connect_timeout=10, application_name="datastage")
+                                   connect_timeout=10, application_name=self.session_label)
 
     def _databases(self, conn: psycopg.Connection[Any]) -> set[str]:
         return {r[0] for r in conn.execute("SELECT datname FROM pg_database").fetchall()}
@@ -148,15 +148,28 @@ class PostgresDatabaseTarget(PostgresTarget):
     def cleanup_stale(self) -> list[str]:
         conn = self.admin()
         removed: list[str] = []
+
+        def sweep() -> list[str]:
+            running = {short_tag(run): who for run, who in self.owners(conn).items()}
+            left = []
+            existing = self._databases(conn)
+            for name in sorted(existing):
+                tail = name[len(self.database):]
+                if not (name.startswith(self.database) and tail.startswith((SHADOW_TAG, STALE_TAG, SWAP_TAG))):
+                    continue
+                owner = running.get(tail[len(SHADOW_TAG):]) if tail.startswith(SHADOW_TAG) else None
+                if owner is not None:
+                    left.append(f"{owner} is still connected and owns shadow database {name}")
+                    continue
+                conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(_name(name)))
+                removed.append(name)
+            return left
+
         try:
             with pg_errors("removing stale shadow databases"):
-                existing = self._databases(conn)
-                for name in sorted(existing):
-                    tail = name[len(self.database):]
-                    if name.startswith(self.database) and tail.startswith((SHADOW_TAG, STALE_TAG, SWAP_TAG)):
-                        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(_name(name)))
-                        removed.append(name)
+                wait_for_owners(self.environment, sweep)
                 # A refresh killed during its swap may have left connections switched off.
+                existing = self._databases(conn)
                 self._allow(conn, [n for n in (self.database, self.previous) if n in existing])
         finally:
             conn.close()
@@ -190,6 +203,7 @@ class PostgresDatabaseTarget(PostgresTarget):
             conn.close()
         inner = PostgresTarget(self.parsed.set(database=name).render_as_string(hide_password=False),
                                self.environment, {k: v for k, v in self.options.items() if k != "shadow"})
+        inner.run_id = run_id  # the shadow's sessions are named after the run, as the target's are
         try:
             inner._default_schema = self.default_schema if live else "public"
             if live:
@@ -309,39 +323,58 @@ class PostgresDatabaseTarget(PostgresTarget):
                 finally:
                     retry.close()
 
-    def _rename(self, conn: psycopg.Connection[Any], moves: list[tuple[str, str]]) -> None:
-        """Rename databases in one transaction (all or none)."""
+    def _rename(self, conn: psycopg.Connection[Any], moves: list[tuple[str, str]], checked: bool = False) -> None:
+        """Rename databases in one transaction (all or none); ``checked``: the transaction first checks that
+        ``conn`` still holds the refresh lock."""
         with conn.transaction():
+            if checked:
+                self.check_lock(conn)
             for old, new in moves:
                 conn.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(_name(old), _name(new)))
 
+    def _lock_session(self) -> psycopg.Connection[Any]:
+        if self._lock_conn is None:
+            raise TargetError(f"swapping {self.environment} needs its refresh lock")
+        return self._lock_conn
+
+    def _swap_databases(self, moves: list[tuple[str, str]], busy: list[str], committed: Callable[[], bool]) -> None:
+        """On the lock session, once it is known to hold the lock: end the sessions of ``busy`` and rename
+        in one transaction (which checks the lock again); connections are switched back on after."""
+        conn = self._lock_session()
+        self.check_lock(conn)  # right before anything changes: sessions are ended only while the lock is held
+        try:
+            self._evict(conn, busy)
+            self._rename(conn, moves, checked=True)
+        except psycopg.Error as exc:
+            if not (conn.closed or conn.broken):
+                raise
+            self.settle(f"its session ended: {first_line(exc)}", committed)
+        finally:
+            self._allow(conn, [self.database, self.previous])
+
     def swap_in(self, shadow: str, run_id: str) -> None:
         """Make ``shadow`` the target database; the current one becomes the previous copy."""
-        conn = self.admin()
+        conn = self._lock_session()
         stale = f"{self.database}{STALE_TAG}{short_tag(run_id)}"
-        try:
-            with pg_errors("swapping the shadow database in"):
-                existing = self._databases(conn)
-                busy = [n for n in (self.database, self.previous, shadow) if n in existing]
-                moves = []
-                if self.previous in existing:
-                    moves.append((self.previous, stale))
-                if self.database in existing:
-                    moves.append((self.database, self.previous))
-                moves.append((shadow, self.database))
-                try:
-                    self._evict(conn, busy)
-                    self._rename(conn, moves)
-                finally:
-                    self._allow(conn, [self.database, self.previous])
-            with suppress(psycopg.Error):  # a leftover is removed by the next refresh's cleanup
-                if self.previous in existing:
-                    conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(_name(stale)))
-        finally:
-            conn.close()
+        self.check_lock(conn)
+        with pg_errors("swapping the shadow database in"):
+            existing = self._databases(conn)
+            busy = [n for n in (self.database, self.previous, shadow) if n in existing]
+            moves = []
+            if self.previous in existing:
+                moves.append((self.previous, stale))
+            if self.database in existing:
+                moves.append((self.database, self.previous))
+            moves.append((shadow, self.database))
+            self._swap_databases(moves, busy, lambda: self.swapped_in(run_id) is not None)
+        with suppress(psycopg.Error):  # a leftover is removed by the next refresh's cleanup
+            if self.previous in existing:
+                conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(_name(stale)))
 
     def rollback(self) -> RollbackResult:
-        conn = self.admin()
+        conn = self._lock_session()
+        live_before = [str(r.get("run_id")) for r in self.refresh_log()]
+        self.check_lock(conn)
         try:
             with pg_errors(f"rolling back {self.environment}"):
                 existing = self._databases(conn)
@@ -353,15 +386,10 @@ class PostgresDatabaseTarget(PostgresTarget):
                 if self.database in existing:
                     moves = [(self.database, parking), *moves, (parking, self.previous)]
                 busy = [n for n in (self.database, self.previous) if n in existing]
-                try:
-                    self._evict(conn, busy)
-                    self._rename(conn, moves)
-                finally:
-                    self._allow(conn, [self.database, self.previous])
+                self._swap_databases(moves, busy,
+                                     lambda: [str(r.get("run_id")) for r in self.refresh_log()] != live_before)
         except psycopg.Error as exc:
             raise TargetError(f"rolling back {self.environment}: {first_line(exc)}") from None
-        finally:
-            conn.close()
         return RollbackResult(self.environment, f"database {self.database}", self.previous)
 
 

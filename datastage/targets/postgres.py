@@ -11,7 +11,11 @@ From a PostgreSQL source the objects are recreated from the source catalog
 (:mod:`datastage.pgcatalog`); from other sources the tables come from :func:`build_tables`.
 The refresh lock is a session advisory lock on a key derived from the target database; its
 holding session's ``application_name`` names the run, user and host, so a second refresh can
-say who holds it and since when.
+say who holds it and since when. The swap runs in a transaction on that very session, which
+first checks in ``pg_locks`` that the session still holds the lock: if the session ended
+(``idle_session_timeout``, a pooler, a network drop), the swap cannot commit and the run stops
+with the target unchanged. Every other target session of a run is named ``datastage:<run_id>``;
+a refresh drops a shadow only when no session of its run is left on the server.
 
 Sessions that keep using the previous tables (prepared statements, open transactions) keep
 seeing them until they reconnect: the swap moves names, not data.
@@ -26,7 +30,7 @@ from __future__ import annotations
 
 import re
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, suppress
 from typing import Any
 
@@ -43,12 +47,14 @@ from datastage.errors import LockHeld, TargetError
 from datastage.load import (
     REFRESH_LOG_COLUMNS,
     REFRESH_LOG_TABLE,
+    RUN_LABEL,
     RollbackResult,
     Shadow,
     Target,
     describe_holder,
     encode_log_row,
     lock_holder_info,
+    wait_for_owners,
 )
 from datastage.pgcatalog import quote_ident
 from datastage.schema import SchemaModel, TableInfo
@@ -94,12 +100,19 @@ class PostgresTarget(Target):
         if not self.database:
             raise TargetError(f"the target URL of {environment} names no database")
         self._engine: Engine | None = None
+        self._engine_label = ""
         self._default_schema: str | None = None
+        self._lock_conn: psycopg.Connection[Any] | None = None
 
     # -- connections -------------------------------------------------------------------------
     def engine(self) -> Engine:
+        """The target's engine; its sessions are named after the run (``datastage:<run_id>``)."""
+        if self._engine is not None and self._engine_label != self.session_label:
+            self._engine.dispose()
+            self._engine = None
         if self._engine is None:
-            self._engine = make_engine(self.url, role="target database")
+            self._engine_label = self.session_label
+            self._engine = make_engine(self.url, role="target database", application_name=self._engine_label)
         return self._engine
 
     def raw(self, autocommit: bool = False) -> psycopg.Connection[Any]:
@@ -145,6 +158,7 @@ class PostgresTarget(Target):
 
     @contextmanager
     def lock(self, run_id: str) -> Iterator[None]:
+        self.run_id = run_id
         info = lock_holder_info(run_id, self.environment)
         label = f"ds:{run_id}:{info['pid']}:{info['user']}@{info['host']}"[:63]
         conn = self.lock_session()
@@ -154,9 +168,68 @@ class PostgresTarget(Target):
                 got = conn.execute("SELECT pg_try_advisory_lock(%s, %s)", (LOCK_CLASS, self.lock_key)).fetchone()
             if not got or not got[0]:
                 raise LockHeld(f"another refresh of {self.environment} is running: {self._holder(conn)}")
-            yield
+            with pg_errors(f"cannot keep the refresh lock on {self.display_url}"):
+                # The session sits idle for the whole refresh: a server's idle timeouts must not end it.
+                conn.execute("SELECT set_config('idle_in_transaction_session_timeout', '0', false)")
+                if conn.info.server_version >= 140000:
+                    conn.execute("SELECT set_config('idle_session_timeout', '0', false)")
+            self._lock_conn = conn
+            try:
+                yield
+            finally:
+                self._lock_conn = None
         finally:
             conn.close()  # ends the session, which releases the advisory lock
+
+    @contextmanager
+    def swap_transaction(self, committed: Callable[[], bool] | None = None) -> Iterator[psycopg.Connection[Any]]:
+        """A transaction on the session that holds the refresh lock, which first checks that the session
+        still holds it: the swap commits only while the lock is held, or not at all.
+
+        The lock session ending raises :class:`~datastage.errors.LockLost` (the transaction was not
+        committed). If it ends during the commit itself, ``committed()`` tells whether the commit went
+        through; if it did, the block counts as done.
+        """
+        conn = self._lock_conn
+        if conn is None:
+            raise TargetError(f"swapping {self.environment} needs its refresh lock")
+        committing = False
+        try:
+            with conn.transaction():
+                self.check_lock(conn)
+                yield conn
+                committing = True
+        except psycopg.Error as exc:
+            if not (conn.closed or conn.broken):
+                raise
+            why = f"its session ended: {first_line(exc)}"
+            if not committing:
+                raise self.lock_lost(why) from None
+            self.settle(why, committed or (lambda: False))
+
+    def check_lock(self, conn: psycopg.Connection[Any]) -> None:
+        """Raise :class:`~datastage.errors.LockLost` unless ``conn`` (the lock session) still holds the lock."""
+        try:
+            row = conn.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = %s "
+                               "AND objid = %s AND objsubid = 2 AND granted AND pid = pg_backend_pid()",
+                               (LOCK_CLASS, self.lock_key)).fetchone()
+        except psycopg.Error as exc:
+            if conn.closed or conn.broken:
+                raise self.lock_lost(f"its session ended: {first_line(exc)}") from None
+            raise
+        if not row or not row[0]:
+            raise self.lock_lost("its session no longer holds it")
+
+    def owners(self, conn: psycopg.Connection[Any]) -> dict[str, str]:
+        """The runs that have a session on the server (any database), by run id: who the session is."""
+        running: dict[str, str] = {}
+        for pid, name in conn.execute(
+                "SELECT pid, application_name FROM pg_stat_activity WHERE application_name LIKE 'ds:%%' "
+                "OR application_name LIKE %s", (RUN_LABEL + "%",)).fetchall():
+            name = str(name)
+            run = name[len(RUN_LABEL):] if name.startswith(RUN_LABEL) else name.split(":")[1]
+            running.setdefault(run, f"run {run} (session pid {pid})")
+        return running
 
     def _holder(self, conn: psycopg.Connection[Any]) -> str:
         row = conn.execute(
@@ -178,14 +251,23 @@ class PostgresTarget(Target):
     def cleanup_stale(self) -> list[str]:
         conn = self.raw(autocommit=True)
         removed: list[str] = []
+
+        def sweep() -> list[str]:
+            running = {run_tag(run): who for run, who in self.owners(conn).items()}
+            left = []
+            for schema in [r[0] for r in conn.execute(
+                    "SELECT nspname FROM pg_namespace WHERE strpos(nspname, %s) > 0 OR strpos(nspname, %s) > 0 "
+                    "OR strpos(nspname, %s) > 0 ORDER BY nspname", (SHADOW_TAG, STALE_TAG, SWAP_TAG)).fetchall()]:
+                owner = running.get(schema.split(SHADOW_TAG, 1)[1]) if SHADOW_TAG in schema else None
+                if owner is not None:
+                    left.append(f"{owner} is still connected and owns shadow schema {schema}")
+                elif drop_schema(conn, schema):
+                    removed.append(schema)
+            return left
+
         try:
             with pg_errors("removing stale shadow schemas"):
-                stale = [r[0] for r in conn.execute(
-                    "SELECT nspname FROM pg_namespace WHERE strpos(nspname, %s) > 0 OR strpos(nspname, %s) > 0 "
-                    "OR strpos(nspname, %s) > 0 ORDER BY nspname", (SHADOW_TAG, STALE_TAG, SWAP_TAG)).fetchall()]
-                for schema in stale:
-                    if drop_schema(conn, schema):
-                        removed.append(schema)
+                wait_for_owners(self.environment, sweep)
         finally:
             conn.close()
         return removed
@@ -206,31 +288,26 @@ class PostgresTarget(Target):
 
     # -- rollback ----------------------------------------------------------------------------
     def rollback(self) -> RollbackResult:
-        conn = self.raw()
-        try:
-            with pg_errors(f"rolling back {self.environment}"):
-                schemas = self._schemas(conn)
-                previous = sorted(s for s in schemas if s.endswith(PREVIOUS_SUFFIX))
-                if not previous:
-                    raise TargetError(f"no previous copy of {self.environment} to roll back to "
-                                      f"(no schema *{PREVIOUS_SUFFIX} in database {self.database})")
-                conn.execute(f"SET LOCAL lock_timeout = '{SWAP_LOCK_TIMEOUT}'")
-                restored = []
-                for prev in previous:
-                    live = prev[: -len(PREVIOUS_SUFFIX)]
-                    parking = live + SWAP_TAG + "rollback"
-                    if live in schemas:
-                        rename_schema(conn, live, parking, carry_extensions_to=prev)
-                    rename_schema(conn, prev, live)
-                    if live in schemas:
-                        rename_schema(conn, parking, prev)
-                    restored.append(live)
-                conn.commit()
-        except BaseException:
-            conn.rollback()
-            raise
-        finally:
-            conn.close()
+        restored: list[str] = []
+        live_before = [str(r.get("run_id")) for r in self.refresh_log()]
+        with pg_errors(f"rolling back {self.environment}"), \
+                self.swap_transaction(lambda: [str(r.get("run_id")) for r in self.refresh_log()] != live_before) \
+                as conn:
+            schemas = self._schemas(conn)
+            previous = sorted(s for s in schemas if s.endswith(PREVIOUS_SUFFIX))
+            if not previous:
+                raise TargetError(f"no previous copy of {self.environment} to roll back to "
+                                  f"(no schema *{PREVIOUS_SUFFIX} in database {self.database})")
+            conn.execute(f"SET LOCAL lock_timeout = '{SWAP_LOCK_TIMEOUT}'")
+            for prev in previous:
+                live = prev[: -len(PREVIOUS_SUFFIX)]
+                parking = live + SWAP_TAG + "rollback"
+                if live in schemas:
+                    rename_schema(conn, live, parking, carry_extensions_to=prev)
+                rename_schema(conn, prev, live)
+                if live in schemas:
+                    rename_schema(conn, parking, prev)
+                restored.append(live)
         names = ", ".join(restored)
         return RollbackResult(self.environment, f"schema {names} of {self.database}",
                               ", ".join(s + PREVIOUS_SUFFIX for s in restored))
@@ -593,34 +670,26 @@ class PostgresShadow(Shadow):
 
     def swap(self) -> None:
         self._close()
-        conn = self.target.raw()
+        target = self.target
         stale: list[str] = []
-        try:
-            with pg_errors("swapping the shadow in"):
-                conn.execute(f"SET LOCAL lock_timeout = '{SWAP_LOCK_TIMEOUT}'")
-                existing = self.target._schemas(conn)
-                tag = run_tag(self.run_id)
-                for live, shadow in self.shadow_of.items():
-                    previous = live + PREVIOUS_SUFFIX
-                    if previous in existing:
-                        stale.append(live + STALE_TAG + tag)
-                        rename_schema(conn, previous, stale[-1])
-                    if live in existing:
-                        rename_schema(conn, live, previous, carry_extensions_to=shadow)
-                    rename_schema(conn, shadow, live)
-                conn.commit()
-        except BaseException:
-            conn.rollback()
-            conn.close()
-            raise
-        try:
-            conn.autocommit = True
-            for schema in stale:
-                drop_schema(conn, schema)  # a leftover is removed by the next refresh's cleanup
-        except psycopg.Error:
-            pass
-        finally:
-            conn.close()
+        with pg_errors("swapping the shadow in"), \
+                target.swap_transaction(lambda: target.swapped_in(self.run_id) is not None) as conn:
+            conn.execute(f"SET LOCAL lock_timeout = '{SWAP_LOCK_TIMEOUT}'")
+            existing = target._schemas(conn)
+            tag = run_tag(self.run_id)
+            for live, shadow in self.shadow_of.items():
+                previous = live + PREVIOUS_SUFFIX
+                if previous in existing:
+                    stale.append(live + STALE_TAG + tag)
+                    rename_schema(conn, previous, stale[-1])
+                if live in existing:
+                    rename_schema(conn, live, previous, carry_extensions_to=shadow)
+                rename_schema(conn, shadow, live)
+        lock_conn = target._lock_conn
+        if lock_conn is not None:
+            with suppress(psycopg.Error):
+                for schema in stale:
+                    drop_schema(lock_conn, schema)  # a leftover is removed by the next refresh's cleanup
 
     def _abandon(self) -> None:
         """Stop the index builder and end the load's transaction (nothing of it is committed after this)."""

@@ -3,7 +3,10 @@
 The swap first hard-links the current file as ``<file>.previous`` and then renames the
 shadow over the current file (``rename(2)`` is atomic), so a reader always finds either
 the old or the new copy, and the old one stays as the rollback point. The refresh lock
-is an ``flock`` on ``<file>.lock`` (released by the kernel if the process dies).
+is an ``flock`` on ``<file>.lock`` (released by the kernel if the process dies); right before
+the swap the run checks that the lock file is still the one it locked (a removed or replaced
+lock file lets another refresh in). A run holds an ``flock`` on ``<file>.shadow-<run>.owner``
+for as long as its shadow is in use; a refresh drops a shadow only when that lock is free.
 
 Example:
     >>> target = SqliteTarget("sqlite:////tmp/staging.db", "staging")   # doctest: +SKIP
@@ -44,6 +47,7 @@ from datastage.load import (
     describe_holder,
     encode_log_row,
     lock_holder_info,
+    wait_for_owners,
 )
 from datastage.schema import SchemaModel, TableInfo
 from datastage.targets.convert import ORIGIN_ATTR, Converter, convert_rows, converters_for
@@ -72,6 +76,49 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+OWNER_SUFFIX = ".owner"  # FILE.shadow-<run>.owner: locked (flock) by the run for as long as its shadow is in use
+
+
+def _hold_owner_file(path: Path) -> Any:
+    """Create and lock the owner file of a shadow; the handle keeps the lock (the kernel drops it when the
+    process dies). The lock is taken on the file that is still at ``path`` (a cleaner may remove it)."""
+    for _ in range(5):
+        handle = open(path, "a+", encoding="utf-8")  # noqa: SIM115 - held until the shadow is swapped or dropped
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            here = os.stat(path)
+        except (BlockingIOError, FileNotFoundError):
+            handle.close()
+            continue
+        held = os.fstat(handle.fileno())
+        if (here.st_dev, here.st_ino) == (held.st_dev, held.st_ino):
+            return handle
+        handle.close()
+    raise TargetError(f"cannot lock {path}")
+
+
+def _release_if_free(path: Path) -> Callable[[], None] | None:
+    """None if a running refresh holds the owner file ``path``; else a function that removes it (call it
+    once the shadow's files are gone). No owner file: the owner is gone."""
+    try:
+        fd = os.open(path, os.O_RDWR)
+    except FileNotFoundError:
+        return lambda: None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+
+    def release() -> None:
+        try:
+            path.unlink(missing_ok=True)
+        finally:
+            os.close(fd)
+
+    return release
+
+
 class SqliteTarget(Target):
     """A SQLite file as a refresh target."""
 
@@ -83,12 +130,14 @@ class SqliteTarget(Target):
         self.path = path.absolute()
         self.previous = self.path.with_name(self.path.name + ".previous")
         self.lock_path = self.path.with_name(self.path.name + ".lock")
+        self._lock_handle: Any = None
 
     def exists(self) -> bool:
         return self.path.is_file()
 
     @contextmanager
     def lock(self, run_id: str) -> Iterator[None]:
+        self.run_id = run_id
         if not self.path.parent.is_dir():
             raise TargetError(f"target directory does not exist: {self.path.parent}")
         handle = open(self.lock_path, "a+", encoding="utf-8")  # noqa: SIM115 - held for the whole refresh
@@ -108,15 +157,56 @@ class SqliteTarget(Target):
             handle.truncate()
             handle.write(json.dumps(lock_holder_info(run_id, self.environment)))
             handle.flush()
-            yield
+            self._lock_handle = handle
+            try:
+                yield
+            finally:
+                self._lock_handle = None
         finally:
             handle.close()
 
+    def check_lock(self) -> None:
+        """Raise :class:`~datastage.errors.LockLost` unless the lock file is still the one this run locked.
+
+        The ``flock`` lasts as long as the handle; but once the file was removed or replaced, another
+        refresh can lock a new file of the same name.
+        """
+        if self._lock_handle is None:
+            raise TargetError(f"swapping {self.environment} needs its refresh lock")
+        held = os.fstat(self._lock_handle.fileno())
+        try:
+            now = os.stat(self.lock_path)
+        except FileNotFoundError:
+            raise self.lock_lost(f"{self.lock_path} was removed") from None
+        if (now.st_dev, now.st_ino) != (held.st_dev, held.st_ino):
+            raise self.lock_lost(f"{self.lock_path} was replaced")
+
     def cleanup_stale(self) -> list[str]:
-        removed = []
-        for stale in self.path.parent.glob(self.path.name + ".shadow-*"):
-            stale.unlink(missing_ok=True)
-            removed.append(str(stale))
+        prefix = self.path.name + ".shadow-"
+
+        def sweep() -> list[str]:
+            runs: dict[str, list[Path]] = {}
+            for item in self.path.parent.glob(prefix + "*"):
+                run = item.name[len(prefix):]
+                for suffix in (OWNER_SUFFIX, "-journal", "-wal", "-shm"):
+                    run = run.removesuffix(suffix)
+                runs.setdefault(run, []).append(item)
+            left = []
+            for run, files in sorted(runs.items()):
+                owner = self.path.with_name(prefix + run + OWNER_SUFFIX)
+                released = _release_if_free(owner)
+                if released is None:
+                    left.append(f"run {run} still holds its shadow {self.path.with_name(prefix + run)}")
+                    continue
+                for item in files:
+                    if item != owner:
+                        item.unlink(missing_ok=True)
+                        removed.append(str(item))
+                released()
+            return left
+
+        removed: list[str] = []
+        wait_for_owners(self.environment, sweep)
         return removed
 
     def create_shadow(self, model: SchemaModel, run_id: str) -> SqliteShadow:
@@ -125,14 +215,18 @@ class SqliteTarget(Target):
     def rollback(self) -> RollbackResult:
         if not self.previous.is_file():
             raise TargetError(f"no previous copy of {self.environment} to roll back to ({self.previous} is missing)")
+        self.check_lock()
         if not self.path.is_file():
             os.replace(self.previous, self.path)
             return RollbackResult(self.environment, str(self.path), "")
         swap_tmp = self.path.with_name(self.path.name + ".rollback-tmp")
         swap_tmp.unlink(missing_ok=True)
-        os.link(self.path, swap_tmp)
-        os.replace(self.previous, self.path)
-        os.replace(swap_tmp, self.previous)
+        try:
+            os.link(self.path, swap_tmp)
+            os.replace(self.previous, self.path)
+            os.replace(swap_tmp, self.previous)
+        finally:
+            swap_tmp.unlink(missing_ok=True)
         return RollbackResult(self.environment, str(self.path), str(self.previous))
 
     def _read_only(self) -> sqlite3.Connection:
@@ -181,12 +275,19 @@ class SqliteShadow(Shadow):
         self.model = model
         self.path = target.path.with_name(f"{target.path.name}.shadow-{run_id}")
         self.name = str(self.path)
-        self.path.unlink(missing_ok=True)
-        self.conn: sqlite3.Connection | None = sqlite3.connect(self.path, isolation_level=None)
-        self.conn.execute("PRAGMA journal_mode=OFF")
-        self.conn.execute("PRAGMA synchronous=OFF")
-        self.conn.execute("PRAGMA foreign_keys=OFF")
-        self.conn.execute("BEGIN")
+        self.owner_path = self.path.with_name(self.path.name + OWNER_SUFFIX)
+        self._owner = _hold_owner_file(self.owner_path)  # before the shadow exists: never a shadow without owner
+        self.conn: sqlite3.Connection | None = None
+        try:
+            self.path.unlink(missing_ok=True)
+            self.conn = conn = sqlite3.connect(self.path, isolation_level=None)
+            conn.execute("PRAGMA journal_mode=OFF")
+            conn.execute("PRAGMA synchronous=OFF")
+            conn.execute("PRAGMA foreign_keys=OFF")
+            conn.execute("BEGIN")
+        except BaseException:
+            self.discard()
+            raise
         self._post_load: list[str] = []
         self._insert_sql: dict[str, tuple[str, dict[str, Converter]]] = {}
 
@@ -276,17 +377,30 @@ class SqliteShadow(Shadow):
             self.conn.close()
             self.conn = None
 
+    def _release_owner(self) -> None:
+        if self._owner is not None:
+            owner, self._owner = self._owner, None
+            try:
+                self.owner_path.unlink(missing_ok=True)
+            finally:
+                owner.close()
+
     def swap(self) -> None:
         self._close()
         with open(self.path, "rb") as handle:
             os.fsync(handle.fileno())
         current, previous = self.target.path, self.target.previous
+        self.target.check_lock()  # the last moment before the current copy changes
         if current.exists():
             link_tmp = current.with_name(current.name + ".previous-tmp")
             link_tmp.unlink(missing_ok=True)
-            os.link(current, link_tmp)
-            os.replace(link_tmp, previous)
+            try:
+                os.link(current, link_tmp)
+                os.replace(link_tmp, previous)
+            finally:
+                link_tmp.unlink(missing_ok=True)
         os.replace(self.path, current)
+        self._release_owner()
         for suffix in ("-journal", "-wal", "-shm"):
             Path(str(self.path) + suffix).unlink(missing_ok=True)
         directory = os.open(current.parent, os.O_RDONLY)
@@ -299,3 +413,4 @@ class SqliteShadow(Shadow):
         self._close()
         for suffix in ("", "-journal", "-wal", "-shm"):
             Path(str(self.path) + suffix).unlink(missing_ok=True)
+        self._release_owner()
