@@ -73,6 +73,8 @@ def _headline(report: dict[str, Any]) -> str:
         parts.append("the refresh stopped; the target was left untouched")
     elif report.get("verdict") == "planned":
         parts.append("nothing was written to any database")
+    elif report.get("verdict") == "pending":
+        parts.append("written right before the swap; the run's outcome replaces this report")
     parts.append(f"exit code {_e(report.get('exit_code'))}")
     return " · ".join(parts)
 
