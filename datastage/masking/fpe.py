@@ -81,6 +81,9 @@ _CLASS_OF[48:58] = 1
 _CLASS_OF[97:123] = 2
 _CLASS_OF[65:91] = 3
 _DIGIT_CLASS_OF = np.where(_CLASS_OF == 1, _CLASS_OF, 0).astype(np.uint8)
+# One lookup gives both: class * 32 + symbol (the digit's value, the letter's index; 0 where not classed).
+_CODED = (_CLASS_OF * 32 + (np.arange(129) - _CLASS_BASE[_CLASS_OF]) * (_CLASS_OF > 0)).astype(np.uint8)
+_DIGIT_CODED = _CODED * (_DIGIT_CLASS_OF > 0)
 
 
 # -- FF1 -----------------------------------------------------------------------------------
@@ -257,11 +260,12 @@ class FF1:
         shift = _U(8 * prm.b)
         mods = (prm.mod_u, prm.mod_v)
         power_of_two = prm.radix & (prm.radix - 1) == 0
+        if prm.b <= 7:
+            block[:, 0] = base_hi
         for i in (range(ROUNDS - 1, -1, -1) if decrypt else range(ROUNDS)):
             m = mods[i % 2]
             x = a if decrypt else b
             if prm.b <= 7:
-                block[:, 0] = base_hi
                 block[:, 1] = base_lo ^ (x | (_U(i) << shift))
             else:
                 block[:, 0] = base_hi ^ _U(i)
@@ -274,14 +278,9 @@ class FF1:
                 w = (result[:, 1] >> 32).astype(np.uint64)
                 y = ((r_hi << _U(32)) | w) & _U(m - 1) if power_of_two else _step32(r_hi % _U(m), w, m)
             mm = _U(m)
-            if decrypt:
-                c = b + (mm - y)
-                c -= mm * (c >= mm)
-                a, b = c, a
-            else:
-                c = a + y
-                c -= mm * (c >= mm)
-                a, b = b, c
+            c = b + (mm - y) if decrypt else a + y
+            np.minimum(c, c - mm, out=c)  # c - m wraps around to above c when c < m: this is c mod m
+            a, b = (c, a) if decrypt else (b, c)
         return a, b
 
     def _absorb_prefix(self, prm: _Params, tweaks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -517,16 +516,15 @@ def _tokenize_text(key: MaskingKey, domain: str, values: np.ndarray, letters: bo
         return values.copy()
     fixed = np.array(values, dtype=f"U{width}")
     codes = fixed.view(np.uint32).reshape(n, width)  # one row per value
-    has_nul_tail = (codes == 0).sum(axis=1) > (width - lengths)
-    cls = (_CLASS_OF if letters else _DIGIT_CLASS_OF)[np.minimum(codes, np.uint32(128))]
-    classed = cls > 0
-    base = _CLASS_BASE[cls]
-    symbols = (codes - base).astype(np.uint8)  # meaningful where classed
-    digits = (cls == 1).sum(axis=1)
-    alphas = classed.sum(axis=1) - digits
+    has_nul_tail = (lengths > 0) & (codes[np.arange(n), np.maximum(lengths - 1, 0)] == 0)
+    coded = (_CODED if letters else _DIGIT_CODED)[np.minimum(codes, np.uint32(128))]
+    cls = coded >> np.uint8(5)
+    symbols = coded & np.uint8(31)  # 0 where not classed
+    digits = np.count_nonzero(cls == 1, axis=1)
+    alphas = np.count_nonzero(cls, axis=1) - digits
     tweak = _shape_tweak(key, domain, cls, lengths)
     new_symbols = _permute_symbols(key, domain, symbols, cls, digits, alphas, tweak)
-    out_codes = np.where(classed, base + new_symbols, codes)
+    out_codes = codes - symbols + new_symbols  # unclassed positions keep their symbol 0: codes unchanged
     result = out_codes.view(f"U{width}").ravel().astype(object)
     if has_nul_tail.any():  # trailing NUL characters do not survive numpy's fixed-width strings
         for i in np.flatnonzero(has_nul_tail):
@@ -548,13 +546,15 @@ def _shape_tweak(key: MaskingKey, domain: str, cls: np.ndarray, lengths: np.ndar
         for j in range(width - 1, -1, -1):
             shape = shape * _U(0x100000001B3) + terms[j]
         shape = shape * _U(0x100000001B3) + lengths.astype(np.uint64)
+    if len(shape) and shape.min() == shape.max():  # one shape (the usual column): hash it once
+        return np.repeat(key.hash_uint64(f"{domain}/fpe/shape", shape[:1]), len(shape))
     return key.hash_uint64(f"{domain}/fpe/shape", shape)
 
 
-def _groups(labels: np.ndarray) -> list[tuple[int, np.ndarray]]:
-    """(label, rows) for every distinct label, rows ascending."""
+def _groups(labels: np.ndarray) -> list[tuple[int, np.ndarray | slice]]:
+    """(label, rows) for every distinct label, rows ascending; all rows as a slice (no gather)."""
     if len(labels) and labels.min() == labels.max():
-        return [(int(labels[0]), np.arange(len(labels)))]
+        return [(int(labels[0]), slice(None))]
     order = np.argsort(labels, kind="stable")
     sorted_labels = labels[order]
     cuts = np.flatnonzero(np.diff(sorted_labels)) + 1
@@ -571,14 +571,13 @@ def _permute_symbols(key: MaskingKey, domain: str, symbols: np.ndarray, cls: np.
     index otherwise) and put back.
     """
     out = symbols.copy()
-    n, width = symbols.shape
+    width = symbols.shape[1]
     ff1 = cipher_for(key, domain)
-    for label, group in _groups(digits.astype(np.int64) * (width + 1) + alphas):
+    for label, rows in _groups(digits.astype(np.int64) * (width + 1) + alphas):
         nd, na = divmod(label, width + 1)
         k = nd + na
         if k == 0:
             continue
-        rows: np.ndarray | slice = slice(None) if len(group) == n else group
         mask = None if k == width else cls[rows] > 0  # k == width: every position holds a symbol
         dense = np.ascontiguousarray((symbols[rows] if mask is None else symbols[rows][mask].reshape(-1, k)).T)
         tweaks = tweak[rows]
@@ -714,8 +713,9 @@ def _mixed(ff1: FF1, symbols: np.ndarray, radices: np.ndarray, tweaks: np.ndarra
     ``exact`` computes in Python integers (any size); otherwise every domain is below 2**116.
     """
     out = np.empty_like(symbols)
-    if not exact and radices.size and float(np.log2(radices).sum(axis=0).max()) > MIXED_FAST_BITS - 0.01:
-        exact = True  # some domain reaches 2**116: the limbs would overflow
+    if not exact and radices.size:
+        bits = (radices == 26).sum(axis=0) * math.log2(26) + (radices == 10).sum(axis=0) * math.log2(10)
+        exact = float(bits.max()) > MIXED_FAST_BITS - 0.01  # a domain reaching 2**116 would overflow the limbs
     if exact:
         index = _horner_big(symbols, radices)
         sizes = _objects([1] * symbols.shape[1])
