@@ -6,10 +6,11 @@ are needed, the counter expansion of ``R``. It is batched over a whole column: e
 round is one AES-ECB call over every row (``P`` is encrypted once per parameter set,
 ``Q`` blocks that only hold the tweak are absorbed once per call, and the block holding
 the round number and ``NUM(B)`` is encrypted for all rows at once). Numbers are numpy
-``uint64`` while ``radix**ceil(n/2)`` stays below :data:`FAST_LIMIT` (2**62): up to 36
-digits, 26 letters or 124 bits. Longer values are computed with Python integers per
-value (same batched AES calls, same results), which is correct at any length but about
-thirty times slower; they are rare in keys and codes.
+``uint64`` while ``radix**ceil(n/2)`` stays below :data:`FAST_LIMIT` (2**62), which covers
+values of up to 36 digits or 26 letters, mixed-radix domains below 2**116 (two 58-bit
+limbs) and every 64-bit integer range. Longer values are computed with Python integers
+per value (the same batched AES calls, the same results), correct at any length but
+about 25 times slower (some 20,000 values a second); they are rare in keys and codes.
 
 **Domains.** A text value is read as a mixed-radix number: each ASCII digit a symbol of
 radix 10, each ASCII letter (either case) a symbol of radix 26; every other character
