@@ -344,6 +344,35 @@ def test_long_values_take_the_python_integer_path_and_stay_bijective() -> None:
     assert time.process_time() - started < 30
 
 
+@pytest.mark.slow
+def test_a_huge_value_is_segmented_and_does_not_widen_the_batch() -> None:
+    """200,000 characters in a batch of 50,000 short codes: bounded time and memory, same outputs."""
+    rng = random.Random(12)
+    huge = "".join(rng.choice(string.ascii_letters + string.digits + " -") for _ in range(200_000))
+    short = [f"SKU-{i:07d}" for i in range(50_000)]
+    started = time.process_time()
+    together = tokenize_text(KEY, "tokenize", _array([*short[:25_000], huge, *short[25_000:]]))
+    assert time.process_time() - started < 120
+    assert (together[:25_000] == tokenize_text(KEY, "tokenize", _array(short[:25_000]))).all()
+    assert (together[25_001:] == tokenize_text(KEY, "tokenize", _array(short[25_000:]))).all()
+    masked = together[25_000]
+    assert len(masked) == len(huge) and _classes(masked) == _classes(huge)
+    # Every segment of at most 4,096 symbols changes (each is its own fixed-point-free permutation).
+    symbols = [i for i, c in enumerate(huge) if c.isascii() and c.isalnum()]
+    count = -(-len(symbols) // fpe.SEGMENT_SYMBOLS)
+    cuts = [j * len(symbols) // count for j in range(count + 1)]
+    for j in range(count):
+        positions = symbols[cuts[j]:cuts[j + 1]]
+        assert any(masked[p] != huge[p] for p in positions), j
+    # 4,096 symbols are one FF1 domain, 4,097 two segments; both bijective on a sample, both deterministic.
+    for size in (fpe.SEGMENT_SYMBOLS, fpe.SEGMENT_SYMBOLS + 1):
+        base = "".join(rng.choice(string.ascii_lowercase) for _ in range(size))
+        variants = [base[:k] + ("a" if base[k] != "a" else "b") + base[k + 1:] for k in (0, size // 2, size - 1)]
+        out = tokenize_text(KEY, "tokenize", _array([base, *variants]))
+        assert len(set(out)) == 4 and all(len(v) == size and v.islower() for v in out)
+        assert (out == tokenize_text(KEY, "tokenize", _array([base, *variants]))).all()
+
+
 @pytest.mark.parametrize(("low", "high"), [(-(2**7), 2**7 - 1), (-(2**15), 2**15 - 1), (-(2**23), 2**23 - 1),
                                            (-(2**31), 2**31 - 1), (-(2**63), 2**63 - 1)])
 def test_integers_keep_sign_digit_count_and_the_type_range(low: int, high: int) -> None:

@@ -60,7 +60,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.ciphers import Cipher, CipherContext, algorithms, modes
 
 from datastage.masking.keys import MaskingKey
 
@@ -68,9 +68,11 @@ ROUNDS = 10  # FF1 has ten Feistel rounds
 MIN_DOMAIN = 1_000_000  # SP 800-38G Rev. 1: radix**minlen >= 10**6; smaller domains use a keyed table
 FAST_LIMIT = 1 << 62  # halves below this run in uint64; see _step32 for why not 2**64
 MIXED_FAST_BITS = 116  # mixed-radix indices up to this many bits run in two uint64 limbs
-TABLE_BUDGET = 4_000_000  # table entries kept in the cache (8 bytes each)
+TABLE_BUDGET = 4_000_000  # table entries kept in the cache (8 bytes each: two int32)
 TWEAK_BYTES = 8
+SEGMENT_SYMBOLS = 4096  # longer values are permuted in segments of at most this many symbols
 CHUNK = 32_768  # values per pass: the working arrays stay small
+CELL_BUDGET = 1 << 21  # characters per pass (values x the longest of them)
 
 _U = np.uint64
 _LIMB = 58  # bits per limb of the two-limb mixed-radix index
@@ -181,12 +183,21 @@ class FF1:
         # ECB is AES itself, block by block: FF1 builds its CBC-MAC and expansion from it.
         self._cipher = Cipher(algorithms.AES(key), modes.ECB())  # noqa: S305
         self._p_state: dict[bytes, np.ndarray] = {}
+        self._local = threading.local()
+
+    def _encryptor(self) -> CipherContext:
+        """This thread's ECB context: ECB keeps no state between whole blocks, so it is reused."""
+        context: CipherContext | None = self._local.__dict__.get("context")
+        if context is None:
+            context = self._cipher.encryptor()
+            self._local.context = context
+        return context
 
     def ecb(self, blocks: np.ndarray) -> np.ndarray:
         """AES of every 16-byte row of ``blocks`` (rows, 16), in one call."""
         data = np.ascontiguousarray(blocks, dtype=np.uint8)
         out = np.empty(data.size + 15, dtype=np.uint8)
-        written = self._cipher.encryptor().update_into(data.data, out.data)
+        written = self._encryptor().update_into(data.data, out.data)
         return out[:written].reshape(-1, 16)
 
     # -- one numeral string (reference interface, used for the NIST samples) -----------
@@ -257,7 +268,7 @@ class FF1:
         block = np.empty((rows, 2), dtype=">u8")
         out = np.empty(rows * 16 + 15, dtype=np.uint8)
         result = out[: rows * 16].view(">u8").reshape(rows, 2)
-        encryptor = self._cipher.encryptor()  # ECB keeps no state between whole blocks
+        encryptor = self._encryptor()
         shift = _U(8 * prm.b)
         mods = (prm.mod_u, prm.mod_v)
         power_of_two = prm.radix & (prm.radix - 1) == 0
@@ -453,9 +464,9 @@ def _build_table(ff1: FF1, size: int) -> tuple[np.ndarray, np.ndarray]:
     blocks[:, :8] = np.full(1, size, dtype=">u8").view(np.uint8)
     blocks[:, 8:] = np.arange(size, dtype=">u8").view(np.uint8).reshape(size, 8)
     sort_keys = _be_uint(ff1.ecb(blocks)[:, :8])  # AES is a permutation: the 128-bit outputs are distinct
-    order = np.argsort(sort_keys, kind="stable").astype(np.int64)
-    position = np.empty(size, dtype=np.int64)
-    position[order] = np.arange(size, dtype=np.int64)
+    order = np.argsort(sort_keys, kind="stable").astype(np.int32)  # sizes are below 10**6
+    position = np.empty(size, dtype=np.int32)
+    position[order] = np.arange(size, dtype=np.int32)
     return order, position
 
 
@@ -489,7 +500,7 @@ def table_permute(key: MaskingKey, domain: str, values: np.ndarray, size: int, t
     c_row = np.array(c_list, dtype=np.int64)[which]
     inv_row = np.array(inv_list, dtype=np.int64)[which]
     moved = (a_row * x + c_row) % size
-    moved = order[(position[moved] + 1) % size]
+    moved = order[(position[moved].astype(np.int64) + 1) % size].astype(np.int64)
     return (inv_row * ((moved - c_row) % size)) % size
 
 
@@ -501,10 +512,22 @@ def tokenize_text(key: MaskingKey, domain: str, values: np.ndarray, letters: boo
     ``letters=False`` tokenizes only digits and keeps letters in place (phone numbers).
     """
     values = np.asarray(values, dtype=object)
-    if len(values) <= CHUNK:
+    lengths = np.fromiter(map(len, values), dtype=np.int64, count=len(values))
+    if len(values) <= CHUNK and (len(values) == 0 or len(values) * int(lengths.max()) <= CELL_BUDGET):
         return _tokenize_text(key, domain, values, letters)
-    return np.concatenate([_tokenize_text(key, domain, values[s:s + CHUNK], letters)
-                           for s in range(0, len(values), CHUNK)])
+    # Batches of similar lengths, each within CHUNK values and CELL_BUDGET characters: one long
+    # value must not widen the character matrix of every other value (results do not depend on
+    # the batch).
+    order = np.argsort(lengths, kind="stable")
+    out = np.empty(len(values), dtype=object)
+    start = 0
+    while start < len(order):
+        width = max(1, int(lengths[order[min(start + CHUNK, len(order)) - 1]]))
+        stop = min(start + CHUNK, len(order), start + max(1, CELL_BUDGET // width))
+        rows = order[start:stop]
+        out[rows] = _tokenize_text(key, domain, values[rows], letters)
+        start = stop
+    return out
 
 
 def _tokenize_text(key: MaskingKey, domain: str, values: np.ndarray, letters: bool) -> np.ndarray:
@@ -533,20 +556,21 @@ def _tokenize_text(key: MaskingKey, domain: str, values: np.ndarray, letters: bo
     return result
 
 
+_FOLD = _U(0x100000001B3)
+
+
 def _shape_tweak(key: MaskingKey, domain: str, cls: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     """A keyed 64-bit tweak per value from its shape (class of every position and the length).
 
-    ``cls`` is (values, width). The positions are folded from the last to the first: batch
-    padding past a value's end contributes zeros before anything else, so it leaves the
-    fold at zero and the tweak does not depend on the other values of the batch.
+    ``cls`` is (values, width). The fold is ``sum((cls[j] + 1) * F**j) * F + length`` modulo
+    2**64 over the value's positions; batch padding past a value's end counts zero, so the
+    tweak does not depend on the other values of the batch.
     """
     width = cls.shape[1]
-    terms = np.ascontiguousarray(((cls + np.uint8(1)) * (np.arange(width)[None, :] < lengths[:, None])).T)
-    shape = np.zeros(cls.shape[0], dtype=np.uint64)
     with np.errstate(over="ignore"):
-        for j in range(width - 1, -1, -1):
-            shape = shape * _U(0x100000001B3) + terms[j]
-        shape = shape * _U(0x100000001B3) + lengths.astype(np.uint64)
+        powers = np.concatenate([np.ones(1, dtype=np.uint64), np.cumprod(np.full(width - 1, _FOLD, dtype=np.uint64))])
+        terms = (cls + np.uint8(1)) * (np.arange(width)[None, :] < lengths[:, None])
+        shape = (terms * powers[None, :]).sum(axis=1, dtype=np.uint64) * _FOLD + lengths.astype(np.uint64)
     if len(shape) and shape.min() == shape.max():  # one shape (the usual column): hash it once
         return np.repeat(key.hash_uint64(f"{domain}/fpe/shape", shape[:1]), len(shape))
     return key.hash_uint64(f"{domain}/fpe/shape", shape)
@@ -567,38 +591,72 @@ def _permute_symbols(key: MaskingKey, domain: str, symbols: np.ndarray, cls: np.
     """Permute the classed symbols of every row (values, width), routed by the row's domain.
 
     Rows with the same numbers of digits and letters share a domain: their symbols are
-    taken out in order as a dense (k, rows) matrix, permuted (keyed table below 10**6,
-    FF1 over the symbols when they are all digits or all letters, FF1 over the mixed-radix
-    index otherwise) and put back.
+    taken out in order as a dense (k, rows) matrix, permuted by :func:`_route` and put back.
+    Values of more than :data:`SEGMENT_SYMBOLS` symbols are cut into segments first.
     """
     out = symbols.copy()
     width = symbols.shape[1]
     ff1 = cipher_for(key, domain)
-    for label, rows in _groups(digits.astype(np.int64) * (width + 1) + alphas):
+    labels = digits.astype(np.int64) * (width + 1) + alphas
+    long_rows = np.flatnonzero(digits + alphas > SEGMENT_SYMBOLS)
+    if len(long_rows):
+        labels[long_rows] = -1
+    for label, rows in _groups(labels):
+        if label < 0:
+            continue
         nd, na = divmod(label, width + 1)
         k = nd + na
         if k == 0:
             continue
         mask = None if k == width else cls[rows] > 0  # k == width: every position holds a symbol
         dense = np.ascontiguousarray((symbols[rows] if mask is None else symbols[rows][mask].reshape(-1, k)).T)
-        tweaks = tweak[rows]
-        size = 10**nd * 26**na
-        if size >= MIN_DOMAIN and (nd == 0 or na == 0):
-            new = _uniform(ff1, 10 if na == 0 else 26, k, dense, _tweak_bytes(tweaks))
-        else:
-            classes = cls[rows] if mask is None else cls[rows][mask].reshape(-1, k)
-            radices = np.ascontiguousarray(_CLASS_RADIX_U8[classes].T)
-            if size < MIN_DOMAIN:
-                index = _horner_u64(dense, radices).astype(np.int64)
-                new = _unhorner_u64(table_permute(key, domain, index, size, tweaks).astype(np.uint64), radices)
-            else:
-                new = _mixed(ff1, dense, radices, _tweak_bytes(tweaks), exact=size >= 1 << MIXED_FAST_BITS)
+        classes = np.ascontiguousarray((cls[rows] if mask is None else cls[rows][mask].reshape(-1, k)).T)
+        new = _route(key, domain, ff1, nd, na, dense, classes, tweak[rows])
         if mask is None:
             out[rows] = new.T
         else:
             part = out[rows]
             part[mask] = new.T.ravel()
             out[rows] = part
+    for row in long_rows.tolist():
+        mask = cls[row] > 0
+        out[row, mask] = _segmented(key, domain, ff1, symbols[row, mask], cls[row, mask], int(tweak[row]))
+    return out
+
+
+def _route(key: MaskingKey, domain: str, ff1: FF1, nd: int, na: int, dense: np.ndarray, classes: np.ndarray,
+           tweak: np.ndarray) -> np.ndarray:
+    """Permute rows (k, rows) of ``nd`` digits and ``na`` letters: a keyed table below 10**6 values,
+    FF1 over the symbols when they are all digits or all letters, else FF1 over the mixed-radix index."""
+    size = 10**nd * 26**na
+    if size >= MIN_DOMAIN and (nd == 0 or na == 0):
+        return _uniform(ff1, 10 if na == 0 else 26, nd + na, dense, _tweak_bytes(tweak))
+    radices = _CLASS_RADIX_U8[classes]
+    if size < MIN_DOMAIN:
+        index = _horner_u64(dense, radices).astype(np.int64)
+        return _unhorner_u64(table_permute(key, domain, index, size, tweak).astype(np.uint64), radices)
+    return _mixed(ff1, dense, radices, _tweak_bytes(tweak), exact=size >= 1 << MIXED_FAST_BITS)
+
+
+def _segmented(key: MaskingKey, domain: str, ff1: FF1, symbols: np.ndarray, classes: np.ndarray,
+               tweak: int) -> np.ndarray:
+    """The symbols of one very long value, permuted in near-equal segments of at most
+    :data:`SEGMENT_SYMBOLS` (each its own domain, tweaked by the value's tweak and its position).
+
+    Conversions between symbols and integers are quadratic in the length; segments keep a
+    megabyte of text to seconds. The map stays a bijection (a product of bijections) and
+    every segment changes.
+    """
+    k = len(symbols)
+    count = -(-k // SEGMENT_SYMBOLS)
+    cuts = [j * k // count for j in range(count + 1)]
+    out = np.empty_like(symbols)
+    for j in range(count):
+        part, part_classes = symbols[cuts[j]:cuts[j + 1]], classes[cuts[j]:cuts[j + 1]]
+        seg_tweak = key.hash_uint64(f"{domain}/fpe/segment/{count}/{j}", np.array([tweak], dtype=np.uint64))
+        nd = int(np.count_nonzero(part_classes == 1))
+        out[cuts[j]:cuts[j + 1]] = _route(key, domain, ff1, nd, len(part) - nd, part[:, None], part_classes[:, None],
+                                          seg_tweak)[:, 0]
     return out
 
 
@@ -624,22 +682,33 @@ def _unhorner_u64(value: np.ndarray, radices: np.ndarray | int, k: int | None = 
 
 def _horner_big(symbols: np.ndarray, radices: np.ndarray | int) -> np.ndarray:
     """:func:`_horner_u64` in Python integers (object array), for values of any length."""
-    value = _objects([0] * symbols.shape[1])
-    for j in range(symbols.shape[0]):
-        r = radices[j].astype(object) if isinstance(radices, np.ndarray) else radices
-        value = value * r + symbols[j].astype(object)
-    return value
+    values = []
+    if isinstance(radices, np.ndarray):
+        for row, radix_row in zip(symbols.T.tolist(), radices.T.tolist(), strict=True):
+            x = 0
+            for s, r in zip(row, radix_row, strict=True):
+                x = x * r + s
+            values.append(x)
+    else:
+        for row in symbols.T.tolist():
+            x = 0
+            for s in row:
+                x = x * radices + s
+            values.append(x)
+    return _objects(values)
 
 
 def _unhorner_big(value: np.ndarray, radices: np.ndarray | int, k: int | None = None) -> np.ndarray:
     """The inverse of :func:`_horner_big`."""
     k = radices.shape[0] if isinstance(radices, np.ndarray) else int(k or 0)
-    out = np.empty((k, len(value)), dtype=np.uint8)
-    for j in range(k - 1, -1, -1):
-        r = radices[j].astype(object) if isinstance(radices, np.ndarray) else radices
-        out[j] = (value % r).astype(np.uint8)
-        value = value // r
-    return out
+    radix_rows = radices.T.tolist() if isinstance(radices, np.ndarray) else [[radices] * k] * len(value)
+    out = np.empty((len(value), k), dtype=np.uint8)
+    for i, (x, radix_row) in enumerate(zip(value.tolist(), radix_rows, strict=True)):
+        row = [0] * k
+        for j in range(k - 1, -1, -1):
+            x, row[j] = divmod(x, radix_row[j])
+        out[i] = row
+    return np.ascontiguousarray(out.T)
 
 
 def _uniform(ff1: FF1, radix: int, k: int, symbols: np.ndarray, tweaks: np.ndarray,
@@ -719,9 +788,7 @@ def _mixed(ff1: FF1, symbols: np.ndarray, radices: np.ndarray, tweaks: np.ndarra
         exact = float(bits.max()) > MIXED_FAST_BITS - 0.01  # a domain reaching 2**116 would overflow the limbs
     if exact:
         index = _horner_big(symbols, radices)
-        sizes = _objects([1] * symbols.shape[1])
-        for j in range(radices.shape[0]):
-            sizes = sizes * radices[j].astype(object)
+        sizes = _objects([math.prod(row) for row in radices.T.tolist()])
         bits = np.array([(int(s) - 1).bit_length() for s in sizes], dtype=np.int64)
         for n, rows in _groups(bits):
             v = _params(2, n, TWEAK_BYTES).v
