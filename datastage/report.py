@@ -23,6 +23,7 @@ import hmac
 import json
 import re
 from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -42,6 +43,19 @@ if TYPE_CHECKING:
     from datastage.verify import VerifyResult
 
 REPORT_SCHEMA_VERSION = "1.0"
+# Masked values depend on these libraries' versions (Faker's data, pandas' and numpy's hashing, AES).
+OUTPUT_LIBRARIES = ("Faker", "numpy", "pandas", "cryptography")
+
+
+def library_versions() -> dict[str, str | None]:
+    """Installed versions of the libraries masked outputs depend on (None if one is missing)."""
+    found: dict[str, str | None] = {}
+    for name in OUTPUT_LIBRARIES:
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            found[name] = None
+    return found
 SIGNATURE_ALGORITHM = "HMAC-SHA256"
 LEGAL_STATEMENT = (
     "The masked data is pseudonymised personal data, not anonymous data: whoever holds the masking key "
@@ -159,7 +173,7 @@ def compose_report(context: dict[str, Any]) -> dict[str, Any]:
             "seconds": round(float(context.get("seconds") or 0.0), 3),
             "config": context.get("config"), "source": context.get("source"), "target": context.get("target"),
             "rules_path": context.get("rules_path"), "rules_sha256": context.get("rules_sha256"),
-            "key_id": context.get("key_id"),
+            "key_id": context.get("key_id"), "libraries": library_versions(),
         },
         "subset": {"spec": context.get("subset_spec") or {}, "tables": []},
         "columns": [],
