@@ -82,7 +82,7 @@ CASES = [
          lambda n: (np.arange(n, dtype=np.int64) * 7919 + 4_000_000_000_000_000).astype(object), 1_000_000),
     Case("tokenize FF1 16-digit text", "code", "tokenize", _text(lambda i: f"{4_000_000_000_000_000 + i * 7919:016d}"),
          500_000),
-    Case("phone FF1", "phone", "phone", _text(lambda i: f"+1-415-{i // 10_000:03d}-{i % 10_000:04d}"), 200_000),
+    Case("phone FF1", "phone", "phone", _text(lambda i: f"+1-415-{i // 10_000:03d}-{i % 10_000:04d}"), 300_000),
     Case("tokenize FF1 24 letters", "word", "tokenize", _text(_letters), 300_000),
     Case("fake.first_name", "first_name", "fake.first_name", _text(lambda i: f"name{i}"), 1_000_000),
     Case("email (unique)", "email", "{strategy: email, unique: true}",
