@@ -1,7 +1,7 @@
 """Masking throughput on one core: 1,000,000 distinct values per strategy, through the engine.
 
 Each case masks a column of 1M distinct values in batches of 100,000 rows (as a refresh
-does) through :class:`~datastage.masking.engine.MaskingEngine`, so the numbers include
+does) through :class:`~datastage.mask.engine.MaskingEngine`, so the numbers include
 the engine's work: distinct-value factorization, fixed-point checks, the collision
 tracker of unique strategies and the fit to the column type. A last case calls Faker once
 per row on the same data, for comparison.
@@ -35,10 +35,10 @@ import pandas as pd
 import sqlalchemy as sa
 from faker import Faker
 
-from datastage.masking.engine import MaskingEngine
-from datastage.masking.keys import MaskingKey
-from datastage.masking.policy import policy_from_text, resolve_policy
-from datastage.schema import SchemaModel, reflect
+from datastage.mask.engine import MaskingEngine
+from datastage.mask.keys import MaskingKey
+from datastage.mask.policy import policy_from_text, resolve_policy
+from datastage.source.schema import SchemaModel, reflect
 
 BATCH = 100_000
 KEY = MaskingKey(b"benchmark key, not a secret: 0123456789", source="benchmark")

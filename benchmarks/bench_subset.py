@@ -95,11 +95,11 @@ def populate(url: str, scale: int) -> dict[str, int]:
 # -- datastage (runs in a child process) ----------------------------------------------------
 
 def run_datastage(url: str, out_dir: str | None, percent: bool) -> dict[str, Any]:
-    from datastage.config import RootSpec, SubsetSpec
-    from datastage.db import make_engine, snapshot
-    from datastage.extract import extract_table
-    from datastage.schema import reflect
-    from datastage.subset import plan_subset
+    from datastage.settings import RootSpec, SubsetSpec
+    from datastage.source.db import make_engine, snapshot
+    from datastage.source.schema import reflect
+    from datastage.subset.extract import extract_table
+    from datastage.subset.planner import plan_subset
 
     root = RootSpec("customer", percent=10) if percent else RootSpec("customer", where=ROOT_SQL)
     spec = SubsetSpec(roots=(root,), seed=1)

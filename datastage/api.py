@@ -1,7 +1,7 @@
 """The library: one function per CLI command, returning the objects the CLI renders.
 
 Each function takes the environment (where it has one) and ``config=``: a path to
-datastage.yaml or an already loaded :class:`~datastage.config.Project`.
+datastage.yaml or an already loaded :class:`~datastage.settings.Project`.
 
 Example:
     >>> import datastage
@@ -18,28 +18,28 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from datastage.config import Project, config_path, load_project
 from datastage.demo import DemoResult, build_demo
+from datastage.discover.proposals import propose_rules as _propose
+from datastage.discover.scan import DEFAULT_SAMPLE_ROWS, ScanOutcome, scan_project
 from datastage.errors import UsageError
-from datastage.history import find_run, read_history
-from datastage.load import RollbackResult
-from datastage.masking.check import RulesCheckResult
-from datastage.masking.check import check_rules as _check_rules
-from datastage.masking.keys import load_key
-from datastage.masking.registry import StrategySpec, all_strategies
-from datastage.ondemand import Provisioned, environments, parse_ttl
-from datastage.ondemand import gc as _gc
-from datastage.ondemand import provision as _provision
-from datastage.ondemand import teardown as _teardown
+from datastage.mask.keys import load_key
+from datastage.mask.registry import StrategySpec, all_strategies
+from datastage.ops.ondemand import Provisioned, environments, parse_ttl
+from datastage.ops.ondemand import gc as _gc
+from datastage.ops.ondemand import provision as _provision
+from datastage.ops.ondemand import teardown as _teardown
+from datastage.ops.schedule import Scheduler, load_state, schedules
 from datastage.pipeline import PlanResult, RefreshResult, check_target_safety, run_refresh
 from datastage.pipeline import plan as _plan
 from datastage.progress import Progress
-from datastage.proposal import propose_rules as _propose
-from datastage.records import PENDING, complete_pending, run_rollback
-from datastage.report import VerifyOutcome, load_report, verify_report_file
-from datastage.scan import DEFAULT_SAMPLE_ROWS, ScanOutcome, scan_project
-from datastage.schedule import Scheduler, load_state, schedules
+from datastage.report.compose import VerifyOutcome, load_report, verify_report_file
+from datastage.report.history import find_run, read_history
+from datastage.report.records import PENDING, complete_pending, run_rollback
+from datastage.rulescheck import RulesCheckResult
+from datastage.rulescheck import check_rules as _check_rules
+from datastage.settings import Project, config_path, load_project
 from datastage.signals import sigterm_stops
+from datastage.targets.base import RollbackResult
 
 ConfigArg = str | os.PathLike[str] | Project | None
 

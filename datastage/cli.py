@@ -27,6 +27,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from datastage import __version__, api
+from datastage.discover.scan import ScanOutcome
 from datastage.errors import (
     EXIT_INTERRUPTED,
     EXIT_RUNTIME,
@@ -38,8 +39,7 @@ from datastage.errors import (
 )
 from datastage.logs import configure_logging
 from datastage.pipeline import PlanResult, RefreshResult
-from datastage.report import render_text
-from datastage.scan import ScanOutcome
+from datastage.report.compose import render_text
 from datastage.secrets import get_logger, redact, redacted_json
 
 F = TypeVar("F", bound=Callable[..., Any])

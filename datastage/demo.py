@@ -24,7 +24,7 @@ from faker import Faker
 
 from datastage.cards import luhn_check_digit
 from datastage.errors import UsageError
-from datastage.masking.keys import write_key_file
+from datastage.mask.keys import write_key_file
 
 SCHEMA = """
 CREATE TABLE country (

@@ -9,7 +9,7 @@ always has a report; the swap itself runs with stop signals held back, so the ru
 whether its copy went live. A run stopped by SIGINT or SIGTERM is recorded (history line,
 report) and raises :class:`~datastage.errors.Interrupted` / :class:`~datastage.errors.Terminated`
 with a line saying what state it left; records that cannot be written after the swap end the
-run with exit code 5 (:mod:`datastage.records` completes them later).
+run with exit code 5 (:mod:`datastage.report.records` completes them later).
 
 Example:
     >>> result = run_refresh(load_project("demo/datastage.yaml"), "staging")   # doctest: +SKIP
@@ -33,10 +33,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
 from datastage import __version__
-from datastage.checkspec import CheckSettings, parse_check_settings
-from datastage.config import Environment, Project
-from datastage.db import db_error_message, dialect_of, make_engine, parse_url, redact_url, snapshot
-from datastage.envops import RefreshOps
+from datastage.discover.scan import DEFAULT_SAMPLE_ROWS, ScanResult, scan_source
 from datastage.errors import (
     EXIT_LIVE_INCOMPLETE,
     EXIT_OK,
@@ -56,8 +53,14 @@ from datastage.errors import (
     exit_code_for,
     stop_signal,
 )
-from datastage.extract import ExtractResult, extract_table
-from datastage.history import (
+from datastage.mask.engine import MaskingEngine, MaskStats
+from datastage.mask.keys import KeyFileTooOpen, MaskingKey, load_key
+from datastage.mask.policy import Policy, ResolvedPolicy, load_policy, resolve_policy
+from datastage.ops.envops import RefreshOps
+from datastage.ops.hooks import HookFailed
+from datastage.progress import NoProgress, Progress
+from datastage.report.compose import ReportPaths, compose_report, sign_report, subset_spec_dict, write_report
+from datastage.report.history import (
     append_history,
     current_user,
     last_schema,
@@ -66,23 +69,18 @@ from datastage.history import (
     schema_drift,
     utc_now,
 )
-from datastage.hooks import HookFailed
-from datastage.identity import check_not_source
-from datastage.leakcheck import LeakIndex, scan_loaded_copy
-from datastage.load import LoadResult, Shadow, Target, open_target
-from datastage.masking.check import new_columns_of
-from datastage.masking.engine import MaskingEngine, MaskStats
-from datastage.masking.keys import KeyFileTooOpen, MaskingKey, load_key
-from datastage.masking.policy import Policy, ResolvedPolicy, load_policy, resolve_policy
-from datastage.progress import NoProgress, Progress
-from datastage.records import complete_locked, live_incomplete_message, live_records
-from datastage.report import ReportPaths, compose_report, sign_report, subset_spec_dict, write_report
-from datastage.scan import DEFAULT_SAMPLE_ROWS, ScanResult, scan_source
-from datastage.schema import SchemaModel, TableInfo, reflect
+from datastage.report.records import complete_locked, live_incomplete_message, live_records
+from datastage.rulescheck import new_columns_of
 from datastage.secrets import get_logger
+from datastage.settings import Environment, Project
 from datastage.signals import held_signals
-from datastage.subset import SubsetPlan, plan_subset
-from datastage.verify import (
+from datastage.source.db import db_error_message, dialect_of, make_engine, parse_url, redact_url, snapshot
+from datastage.source.identity import check_not_source
+from datastage.source.schema import SchemaModel, TableInfo, reflect
+from datastage.subset.extract import ExtractResult, extract_table
+from datastage.subset.planner import SubsetPlan, plan_subset
+from datastage.targets.base import LoadResult, Shadow, Target, open_target
+from datastage.verify.checks import (
     CheckResult,
     VerifyResult,
     apply_severity,
@@ -91,6 +89,8 @@ from datastage.verify import (
     check_row_counts,
     check_unique_keys,
 )
+from datastage.verify.leaks.index import LeakIndex, scan_loaded_copy
+from datastage.verify.spec import CheckSettings, parse_check_settings
 
 log = get_logger("datastage.refresh")
 DEFAULT_BATCH_SIZE = 10_000
@@ -185,7 +185,7 @@ class RefreshResult:
 def check_target_safety(project: Project, env: Environment) -> None:
     """Refuse protected environments and targets that are the source, before anything is written.
 
-    Sameness is what the servers say (:func:`datastage.identity.check_not_source`), not how the
+    Sameness is what the servers say (:func:`datastage.source.identity.check_not_source`), not how the
     URLs are spelled; the check connects to both but creates nothing.
     """
     if env.protected:
@@ -619,6 +619,6 @@ def _stopped(project: Project, env: Environment, context: dict[str, Any], ops: R
 
 
 def build_report(context: dict[str, Any], key: MaskingKey | None) -> dict[str, Any]:
-    """The report dictionary from what the run produced so far (see :mod:`datastage.report`), signed."""
+    """The report dictionary from what the run produced so far (see :mod:`datastage.report.compose`), signed."""
     context = context | {"actor": current_user(), "host": socket.gethostname(), "datastage_version": __version__}
     return sign_report(compose_report(context), key)

@@ -9,11 +9,11 @@ from typing import Any
 import pandas as pd
 import sqlalchemy as sa
 
-from datastage.masking.engine import MaskingEngine
-from datastage.masking.keys import MaskingKey
-from datastage.masking.policy import ResolvedPolicy, policy_from_text, resolve_policy
-from datastage.schema import SchemaModel, reflect
-from datastage.values import rows_to_frame
+from datastage.mask.engine import MaskingEngine
+from datastage.mask.keys import MaskingKey
+from datastage.mask.policy import ResolvedPolicy, policy_from_text, resolve_policy
+from datastage.source.schema import SchemaModel, reflect
+from datastage.source.values import rows_to_frame
 
 KEY = MaskingKey(b"test-masking-key-0123456789abcdef", source="test")
 OTHER_KEY = MaskingKey(b"another-masking-key-fedcba9876543210", source="test")

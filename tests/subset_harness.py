@@ -21,11 +21,11 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from datastage.config import SubsetSpec, parse_subset
-from datastage.db import make_engine, snapshot
-from datastage.extract import extract_table
-from datastage.schema import SchemaModel, reflect
-from datastage.subset import SubsetPlan, plan_subset
+from datastage.settings import SubsetSpec, parse_subset
+from datastage.source.db import make_engine, snapshot
+from datastage.source.schema import SchemaModel, reflect
+from datastage.subset.extract import extract_table
+from datastage.subset.planner import SubsetPlan, plan_subset
 from datastage.yamlfile import load_yaml_text
 
 Row = dict[str, Any]

@@ -29,7 +29,7 @@ from datastage.limits import (
     MAX_SCALAR_CHARS,
     MAX_STATE_BYTES,
 )
-from datastage.masking.policy import load_policy
+from datastage.mask.policy import load_policy
 from datastage.yamlfile import load_yaml_text
 
 QUICK = 60.0  # seconds: "not minutes" even on a loaded two-core machine (the 50 MB file has its own 5 s bound)

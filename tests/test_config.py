@@ -8,8 +8,8 @@ import pytest
 from click.testing import CliRunner
 
 from datastage.cli import main
-from datastage.config import load_project
 from datastage.errors import ConfigError
+from datastage.settings import load_project
 
 DESIGN_SKETCH = """
 source: {url: "${PROD_DATABASE_URL}"}

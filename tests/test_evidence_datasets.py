@@ -14,8 +14,8 @@ from test_report import _validate
 
 import datastage
 from datastage.cli import main
-from datastage.masking.policy import policy_from_text, resolve_policy
-from datastage.proposal import propose_rules
+from datastage.discover.proposals import propose_rules
+from datastage.mask.policy import policy_from_text, resolve_policy
 
 CONFIG = """\
 source: {url: "%s"}

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 from maskkit import KEY, OTHER_KEY
 
-from datastage.masking import fpe
-from datastage.masking.fpe import FF1, aes_key, cipher_for, tokenize_int, tokenize_text
+from datastage.mask import fpe
+from datastage.mask.fpe import FF1, aes_key, cipher_for, tokenize_int, tokenize_text
 
 ALPHABET = string.digits + string.ascii_lowercase
 K128 = "2B7E151628AED2A6ABF7158809CF4F3C"

@@ -26,9 +26,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from maskkit import build_model, column, rules_for
 
-from datastage.masking import registry
-from datastage.report import OUTPUT_LIBRARIES, compose_report
-from datastage.schema import SchemaModel
+from datastage.mask import registry
+from datastage.report.compose import OUTPUT_LIBRARIES, compose_report
+from datastage.source.schema import SchemaModel
 
 ROOT = Path(__file__).resolve().parents[1]
 IDS = [1, 2, 3, 4]

@@ -13,9 +13,9 @@ from typing import ClassVar
 import pytest
 import sqlalchemy as sa
 
-from datastage.config import HookSpec
-from datastage.hooks import HookFailed, run_hooks, sql_runner_for
-from datastage.notify import send, summary_payload
+from datastage.ops.hooks import HookFailed, run_hooks, sql_runner_for
+from datastage.ops.notify import send, summary_payload
+from datastage.settings import HookSpec
 
 
 def test_shell_hook_gets_target_url_but_no_source_secret(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

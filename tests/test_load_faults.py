@@ -50,7 +50,7 @@ import datastage
 from datastage.cli import main
 from datastage.errors import DatastageError
 from datastage.targets.mysql import MysqlShadow
-from datastage.targets.postgres import PostgresShadow
+from datastage.targets.postgres.target import PostgresShadow
 
 SMALL_BATCHES = 2000
 

@@ -22,8 +22,8 @@ from load_support import (
 
 import datastage
 from datastage.cli import main
-from datastage.load import open_target
-from datastage.targets.postgres import PostgresShadow
+from datastage.targets.base import open_target
+from datastage.targets.postgres.target import PostgresShadow
 
 pytestmark = pytest.mark.postgres
 

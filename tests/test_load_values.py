@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from datastage.targets.convert import convert_rows, to_json_text, to_json_text_unless_text, to_text, to_utc_naive
-from datastage.targets.pg_stream import decode_field, decode_fields, encode_field, encode_fields
+from datastage.targets.postgres.stream import decode_field, decode_fields, encode_field, encode_fields
 
 TEXT = st.text(alphabet=st.characters(blacklist_characters="\x00", blacklist_categories=("Cs",)))
 

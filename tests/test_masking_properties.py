@@ -14,8 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from maskkit import KEY, OTHER_KEY, build_model, column, mask_frame, resolve, rules_for
 
-from datastage.masking.engine import MaskingEngine
-from datastage.schema import SchemaModel
+from datastage.mask.engine import MaskingEngine
+from datastage.source.schema import SchemaModel
 
 SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -17,9 +17,9 @@ from maskkit import KEY, build_model, resolve, rules_for
 import datastage
 from datastage.cli import main
 from datastage.demo import RULES
-from datastage.masking.engine import MaskingEngine
-from datastage.masking.fpe import tokenize_int, tokenize_text
-from datastage.masking.keys import MaskingKey
+from datastage.mask.engine import MaskingEngine
+from datastage.mask.fpe import tokenize_int, tokenize_text
+from datastage.mask.keys import MaskingKey
 
 SHOP = """
 CREATE TABLE customer (customer_id INTEGER PRIMARY KEY, email TEXT NOT NULL UNIQUE, name TEXT NOT NULL);
@@ -204,7 +204,7 @@ def test_provision_refuses_an_empty_key_variable_before_copying(demo_project: Pa
 
 def test_load_key_refuses_an_empty_variable_and_falls_back_only_when_unset(tmp_path: Path) -> None:
     from datastage.errors import EmptyMaskingKeyError
-    from datastage.masking.keys import load_key, write_key_file
+    from datastage.mask.keys import load_key, write_key_file
 
     key_file = tmp_path / "masking.key"
     write_key_file(key_file)

@@ -270,9 +270,9 @@ def test_smoke_test_failure_without_rollback_says_the_new_copy_is_live(demo_proj
 
 
 def test_unreachable_database_for_sql_hooks_is_a_one_line_error(demo_project: Path) -> None:
-    from datastage.config import load_project
-    from datastage.envops import RefreshOps
-    from datastage.hooks import HookFailed
+    from datastage.ops.envops import RefreshOps
+    from datastage.ops.hooks import HookFailed
+    from datastage.settings import load_project
 
     _configure(demo_project, hooks={"pre_refresh": [{"sql": "SELECT 1"}]},
                url="postgresql://nobody@127.0.0.1:9/staging")  # nothing listens on port 9

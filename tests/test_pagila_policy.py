@@ -12,12 +12,12 @@ from click.testing import CliRunner
 from conftest import TEST_KEY, ServerDatabases, load_pagila
 
 from datastage.cli import main
-from datastage.masking.check import check_policy_file
-from datastage.masking.engine import MaskingEngine
-from datastage.masking.keys import MaskingKey
-from datastage.masking.policy import load_policy, resolve_policy
-from datastage.schema import reflect
-from datastage.values import rows_to_frame
+from datastage.mask.engine import MaskingEngine
+from datastage.mask.keys import MaskingKey
+from datastage.mask.policy import load_policy, resolve_policy
+from datastage.rulescheck import check_policy_file
+from datastage.source.schema import reflect
+from datastage.source.values import rows_to_frame
 
 ROOT = Path(__file__).resolve().parents[1]
 POLICY = ROOT / "rules" / "pagila.yaml"

@@ -15,9 +15,9 @@ import datastage
 from datastage.cli import main
 from datastage.demo import RULES
 from datastage.errors import RulesError
-from datastage.masking.check import check_policy_file
-from datastage.masking.policy import load_policy, resolve_policy
-from datastage.schema import SchemaModel, reflect
+from datastage.mask.policy import load_policy, resolve_policy
+from datastage.rulescheck import check_policy_file
+from datastage.source.schema import SchemaModel, reflect
 
 ROOT = Path(__file__).resolve().parents[1]
 HEAD = "version: 1\ndefault: keep\ntables:\n"

@@ -17,8 +17,8 @@ from conftest import ServerDatabases
 
 import datastage
 from datastage.cli import main
-from datastage.config import load_project
-from datastage.ondemand import gc, load_registry
+from datastage.ops.ondemand import gc, load_registry
+from datastage.settings import load_project
 
 
 def _cli(*args: str) -> tuple[int, str]:

@@ -34,9 +34,9 @@ from load_support import sqlite_fingerprint
 import datastage
 from datastage.cli import main
 from datastage.errors import EXIT_LIVE_INCOMPLETE, LiveIncomplete
-from datastage.history import append_history, read_history
-from datastage.masking.keys import load_key
-from datastage.report import verify_report_file
+from datastage.mask.keys import load_key
+from datastage.report.compose import verify_report_file
+from datastage.report.history import append_history, read_history
 
 PAUSE = "touch {flag}; echo $$ > {flag}.pid; exec sleep 120"
 
@@ -296,8 +296,8 @@ SIGNAL_PROBE = """
 import signal, sys
 import datastage
 import datastage.pipeline as pipeline
-from datastage.config import load_project
-from datastage.schedule import Scheduler
+from datastage.settings import load_project
+from datastage.ops.schedule import Scheduler
 
 seen = []
 

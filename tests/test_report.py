@@ -16,8 +16,8 @@ from click.testing import CliRunner
 
 import datastage
 from datastage.cli import main
-from datastage.report import load_report, verify_report_file
-from datastage.report_html import render_html
+from datastage.report.compose import load_report, verify_report_file
+from datastage.report.html import render_html
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = json.loads((ROOT / "docs" / "report.schema.json").read_text())
@@ -114,7 +114,7 @@ def test_signature_verification_exit_codes(demo_project: Path, tmp_path: Path) -
 
 
 def _other_key():  # type: ignore[no-untyped-def]
-    from datastage.masking.keys import MaskingKey
+    from datastage.mask.keys import MaskingKey
 
     return MaskingKey(b"a different key, 32 bytes long!!", source="test")
 

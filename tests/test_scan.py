@@ -13,12 +13,12 @@ from click.testing import CliRunner
 
 import datastage
 from datastage.cli import main
-from datastage.db import make_engine, snapshot
+from datastage.discover.proposals import propose_rules
+from datastage.discover.scan import scan_source
 from datastage.errors import RulesError
-from datastage.masking.policy import load_policy, policy_from_text, resolve_policy
-from datastage.proposal import propose_rules
-from datastage.scan import scan_source
-from datastage.schema import reflect
+from datastage.mask.policy import load_policy, policy_from_text, resolve_policy
+from datastage.source.db import make_engine, snapshot
+from datastage.source.schema import reflect
 
 
 def _scan(db: Path, sample_rows: int = 1000):  # type: ignore[no-untyped-def]

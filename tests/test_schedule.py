@@ -19,9 +19,9 @@ from click.testing import CliRunner
 
 import datastage
 from datastage.cli import main
-from datastage.config import load_project
 from datastage.errors import ConfigError
-from datastage.schedule import EnvState, Schedule, Scheduler, due, load_state, save_state, schedules
+from datastage.ops.schedule import EnvState, Schedule, Scheduler, due, load_state, save_state, schedules
+from datastage.settings import load_project
 
 
 class FakeClock:

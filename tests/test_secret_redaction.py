@@ -42,11 +42,11 @@ from sqlalchemy.engine import make_url
 
 import datastage
 from datastage.cli import main
-from datastage.config import Environment, HookSpec, Project, SubsetSpec
-from datastage.db import make_engine, redact_url
-from datastage.envops import RefreshOps, password_variables, plain_url
-from datastage.hooks import run_hooks, scrubbed_environment
+from datastage.ops.envops import RefreshOps, password_variables, plain_url
+from datastage.ops.hooks import run_hooks, scrubbed_environment
 from datastage.secrets import Secrets, key_forms, url_passwords
+from datastage.settings import Environment, HookSpec, Project, SubsetSpec
+from datastage.source.db import make_engine, redact_url
 
 HOSTILE = " Pw!x%&<>\"'#/?@:+"
 

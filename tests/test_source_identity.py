@@ -28,9 +28,9 @@ from sqlalchemy.engine import make_url
 
 import datastage
 from datastage.cli import main
-from datastage.config import load_project
 from datastage.errors import SafetyError
-from datastage.identity import check_not_source, footprint, server_identity
+from datastage.settings import load_project
+from datastage.source.identity import check_not_source, footprint, server_identity
 
 RULES: dict[str, Any] = {"version": 1, "default": "keep",
                          "tables": {"customer": {"email": {"strategy": "email", "unique": True},

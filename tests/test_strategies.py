@@ -16,10 +16,10 @@ from maskkit import KEY, OTHER_KEY, build_model, column, mask_frame, rules_for
 
 from datastage.cards import is_test_card, luhn_valid
 from datastage.errors import RulesError, StepError
-from datastage.masking import registry
-from datastage.masking.fpe import tokenize_int, tokenize_text
-from datastage.masking.registry import get_strategy
-from datastage.schema import SchemaModel
+from datastage.mask import registry
+from datastage.mask.fpe import tokenize_int, tokenize_text
+from datastage.mask.registry import get_strategy
+from datastage.source.schema import SchemaModel
 
 
 @pytest.fixture(scope="module")

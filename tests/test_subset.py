@@ -16,9 +16,9 @@ from subset_harness import Case, build, run_subset
 from test_subset_conformance import MARKS, source_url
 
 from datastage.cli import main
-from datastage.config import parse_subset
 from datastage.errors import ConfigError
-from datastage.keyset import KeySet
+from datastage.settings import parse_subset
+from datastage.subset.keyset import KeySet
 from datastage.yamlfile import load_yaml_text
 
 SAMPLED = Case(
@@ -180,9 +180,9 @@ def test_a_statement_while_a_mariadb_stream_is_open_fails_instead_of_losing_rows
                                                                              ) -> None:
     import sqlalchemy as sa
 
-    from datastage.db import make_engine, snapshot
-    from datastage.extract import stream_rows
-    from datastage.schema import reflect
+    from datastage.source.db import make_engine, snapshot
+    from datastage.source.schema import reflect
+    from datastage.subset.extract import stream_rows
 
     url = mysql_databases.create("ds_stream")
     engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
@@ -228,9 +228,9 @@ def test_thousands_of_composite_keys_in_one_query(dialect: str, request: pytest.
     """A row-value IN list this long overflows PostgreSQL's stack; the lookup must not."""
     import datetime as dt
 
-    from datastage.db import make_engine, snapshot
-    from datastage.extract import fetch_matching
-    from datastage.schema import reflect
+    from datastage.source.db import make_engine, snapshot
+    from datastage.source.schema import reflect
+    from datastage.subset.extract import fetch_matching
 
     day = dt.date(2024, 1, 1)
     case = Case("many_keys", {"ev": ["d DATE NOT NULL", "n INTEGER NOT NULL", "v VARCHAR(10)", "PRIMARY KEY (d, n)"]},

@@ -24,8 +24,8 @@ from subset_harness import Extracted, run_subset
 
 import datastage
 from datastage.cli import main
-from datastage.config import parse_subset
-from datastage.sampling import seeded_hash
+from datastage.settings import parse_subset
+from datastage.subset.sampling import seeded_hash
 from datastage.yamlfile import load_yaml_text
 
 

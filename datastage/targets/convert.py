@@ -26,8 +26,8 @@ from typing import Any
 
 import pandas as pd
 
-from datastage.schema import TableInfo
-from datastage.values import column_values
+from datastage.source.schema import TableInfo
+from datastage.source.values import column_values
 
 Converter = Callable[[Any], Any]
 ORIGIN_ATTR = "datastage_origin"  # DataFrame.attrs key: the dialect whose driver produced the values

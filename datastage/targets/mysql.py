@@ -38,11 +38,12 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import mysql as mysql_dialect
 from sqlalchemy.engine import Connection, Engine
 
-from datastage.config import AccessGrant
-from datastage.db import make_engine, parse_url
-from datastage.ddl import build_tables
 from datastage.errors import LockHeld, TargetError
-from datastage.load import (
+from datastage.settings import AccessGrant
+from datastage.source.db import make_engine, parse_url
+from datastage.source.schema import SchemaModel, TableInfo
+from datastage.source.values import rows_to_frame
+from datastage.targets.base import (
     REFRESH_LOG_COLUMNS,
     REFRESH_LOG_TABLE,
     RollbackResult,
@@ -53,9 +54,8 @@ from datastage.load import (
     lock_holder_info,
     wait_for_owners,
 )
-from datastage.schema import SchemaModel, TableInfo
 from datastage.targets.convert import ORIGIN_ATTR, Converter, convert_rows, converters_for
-from datastage.values import rows_to_frame
+from datastage.targets.ddl import build_tables
 
 SHADOW_TAG = "__ds_shadow_"
 PREVIOUS_SUFFIX = "__ds_prev"

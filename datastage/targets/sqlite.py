@@ -34,11 +34,12 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import Connection
 
-from datastage.db import make_engine, sqlite_path
-from datastage.ddl import build_tables
 from datastage.errors import ConfigError, LockHeld, TargetError
 from datastage.limits import MAX_LOCK_INFO_BYTES, parse_json
-from datastage.load import (
+from datastage.source.db import make_engine, sqlite_path
+from datastage.source.schema import SchemaModel, TableInfo
+from datastage.source.values import rows_to_frame
+from datastage.targets.base import (
     REFRESH_LOG_COLUMNS,
     REFRESH_LOG_TABLE,
     RollbackResult,
@@ -49,9 +50,8 @@ from datastage.load import (
     lock_holder_info,
     wait_for_owners,
 )
-from datastage.schema import SchemaModel, TableInfo
 from datastage.targets.convert import ORIGIN_ATTR, Converter, convert_rows, converters_for
-from datastage.values import rows_to_frame
+from datastage.targets.ddl import build_tables
 
 _ADAPTERS: tuple[tuple[type, Callable[[Any], Any]], ...] = (
     (decimal.Decimal, str),

@@ -1,0 +1,1 @@
+"""Discovery: column classification, rule proposals and the reference data behind them."""

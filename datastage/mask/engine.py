@@ -1,0 +1,380 @@
+"""Applies a resolved policy to row batches, one whole column at a time.
+
+For each masked column the engine takes the non-NULL values (and those matching the
+rule's ``when:``), hands each distinct value once to the strategy (deterministic
+strategies give equal outputs for equal inputs, so repeated values cost nothing),
+redraws fixed points for strategies that promise a change, keeps ``checked``-unique
+domains injective across every table of the run, and fits the output to the column's
+type and length. ``bijective`` strategies are never redrawn: a redraw could collide with
+another value's output, so they are built without fixed points instead.
+
+Rules whose strategy reads other columns' masked values (``template``) run after the
+others; nested strategies (``regex`` ``with:``, ``json`` ``paths:``) run through the same
+machinery in their own domain, so an e-mail inside free text masks like the ``email`` column.
+
+Example:
+    >>> engine = MaskingEngine(resolved_policy, key)              # doctest: +SKIP
+    >>> masked, stats = engine.mask_batch("customer", batch)      # doctest: +SKIP
+    >>> stats.changed["email"]                                    # doctest: +SKIP
+    1000
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from datastage.errors import RulesError, StepError
+from datastage.mask.condition import ConditionError, parse_condition
+from datastage.mask.keys import MaskingKey
+from datastage.mask.registry import StrategySpec
+from datastage.source.schema import ColumnInfo, TableInfo
+from datastage.source.values import canonical_text
+
+if TYPE_CHECKING:
+    from datastage.mask.policy import ColumnRule, ResolvedPolicy
+
+MAX_REDRAWS = 8
+
+
+@dataclass
+class StrategyContext:
+    """What a strategy may use besides the values: the key, its domain, parameters, the row batch."""
+
+    key: MaskingKey
+    domain: str
+    params: dict[str, Any]
+    column: ColumnInfo
+    table: TableInfo | None = None
+    frame: pd.DataFrame | None = None
+    locale: str = "en_US"
+    attempt: int = 0
+    unique: bool = False
+    masked: pd.DataFrame | None = None
+    nested: Callable[[str, pd.Series], pd.Series] | None = None
+
+    def hash(self, values: pd.Series | np.ndarray, salt: str = "") -> np.ndarray:
+        """Keyed uint64 per value, from its canonical text, in this domain (and redraw attempt)."""
+        return self.key.hash_text(self._domain(salt), _text(values))
+
+    def hash_ints(self, values: np.ndarray, salt: str = "") -> np.ndarray:
+        """Keyed uint64 per 64-bit integer (fast path for numeric work)."""
+        return self.key.hash_uint64(self._domain(salt), np.asarray(values).astype(np.uint64))
+
+    def _domain(self, salt: str) -> str:
+        domain = f"{self.domain}/{salt}" if salt else self.domain
+        return f"{domain}#{self.attempt}" if self.attempt else domain
+
+    def rows(self, index: pd.Index) -> pd.DataFrame:
+        """The original batch rows for ``index`` (for strategies that read other columns)."""
+        if self.frame is None:
+            raise StepError(f"strategy needs the row batch but none was given for {self.column.name}")
+        return self.frame.loc[index]
+
+    def masked_rows(self, index: pd.Index) -> pd.DataFrame:
+        """The batch rows for ``index`` with every other rule already applied (``reads_masked``)."""
+        if self.masked is None:
+            return self.rows(index)
+        return self.masked.loc[index]
+
+    def apply(self, name: str, values: pd.Series) -> pd.Series:
+        """Mask ``values`` with the nested strategy called ``name`` in this rule's parameters.
+
+        The nested rule runs through the engine like a column rule (its own domain, its
+        redraws and uniqueness tracking), so an e-mail found inside free text masks to
+        exactly what the ``email`` column rule gives for the same address.
+        """
+        if self.nested is None:
+            raise StepError(f"strategy on {self.column.name} has no nested strategies")
+        return self.nested(name, values)
+
+    def with_domain(self, domain: str) -> StrategyContext:
+        """This context under another domain (to reproduce another strategy's output)."""
+        return replace(self, domain=domain)
+
+
+@dataclass
+class MaskStats:
+    """Rows changed per column in one batch (or summed over a table)."""
+
+    changed: Counter[str] = field(default_factory=Counter)
+    redraws: Counter[str] = field(default_factory=Counter)
+
+    def add(self, other: MaskStats) -> None:
+        self.changed.update(other.changed)
+        self.redraws.update(other.redraws)
+
+
+class _UniqueTracker:
+    """Remembers output -> input hashes of one domain, to keep the mapping injective across batches."""
+
+    def __init__(self) -> None:
+        self._sorted: tuple[np.ndarray, np.ndarray] | None = None
+        self.outputs: list[np.ndarray] = []
+        self.inputs: list[np.ndarray] = []
+        self.attempts: dict[int, int] = {}
+
+    def conflicts(self, out_hash: np.ndarray, in_hash: np.ndarray) -> np.ndarray:
+        """Positions whose output is already taken by a different input (or by an earlier one here)."""
+        # Work on the outputs in sorted order: lookups in the earlier (sorted) outputs then walk
+        # memory forwards instead of jumping around.
+        order = np.argsort(out_hash, kind="stable")
+        outs, ins = out_hash[order], in_hash[order]
+        clash_sorted = np.zeros(len(outs), dtype=bool)
+        for earlier_outs, earlier_ins in zip(self.outputs, self.inputs, strict=True):
+            pos = np.searchsorted(earlier_outs, outs)
+            pos[pos == len(earlier_outs)] = 0
+            clash_sorted |= (earlier_outs[pos] == outs) & (earlier_ins[pos] != ins)
+        # Within the batch: an output also given to an earlier, different input.
+        starts = np.ones(len(outs), dtype=bool)
+        starts[1:] = outs[1:] != outs[:-1]
+        first_of_group = np.maximum.accumulate(np.where(starts, np.arange(len(outs)), 0))
+        clash_sorted |= ins != ins[first_of_group]
+        clash = np.zeros(len(outs), dtype=bool)
+        clash[order] = clash_sorted
+        self._sorted = (out_hash, order)
+        return clash
+
+    def remember(self, out_hash: np.ndarray, in_hash: np.ndarray) -> None:
+        cached = self._sorted
+        order = cached[1] if cached is not None and cached[0] is out_hash else np.argsort(out_hash, kind="stable")
+        self._sorted = None
+        self.outputs.append(out_hash[order])
+        self.inputs.append(in_hash[order])
+        if len(self.outputs) > 8:
+            outs = np.concatenate(self.outputs)
+            ins = np.concatenate(self.inputs)
+            order = np.argsort(outs, kind="stable")
+            self.outputs, self.inputs = [outs[order]], [ins[order]]
+
+
+class MaskingEngine:
+    """Masks batches of rows table by table according to a resolved policy."""
+
+    def __init__(self, policy: ResolvedPolicy, key: MaskingKey) -> None:
+        self.policy = policy
+        self.key = key
+        self.trackers: dict[str, _UniqueTracker] = {}
+
+    def mask_batch(self, table_key: str, frame: pd.DataFrame) -> tuple[pd.DataFrame, MaskStats]:
+        """Masked copy of ``frame`` and the rows changed per column."""
+        stats = MaskStats()
+        rules = self.policy.masked_columns(table_key)
+        if not rules or frame.empty:
+            return frame, stats
+        original = frame
+        out = frame.copy()
+        ordered = sorted(rules, key=lambda r: bool(r.spec and r.spec.reads_masked))
+        for rule in ordered:
+            if rule.column not in frame.columns:
+                continue
+            masked, changed, redraws = self.mask_column(rule, original, out)
+            out[rule.column] = masked
+            stats.changed[rule.column] += changed
+            if redraws:
+                stats.redraws[rule.column] += redraws
+        return out, stats
+
+    def mask_column(self, rule: ColumnRule, frame: pd.DataFrame,
+                    masked_frame: pd.DataFrame | None = None) -> tuple[pd.Series, int, int]:
+        """(masked column, rows changed, redraws) for one rule over one batch."""
+        spec = rule.spec
+        assert spec is not None
+        series = frame[rule.column]
+        selected = series.notna().to_numpy().copy()  # to_numpy may be a read-only view
+        if rule.when:
+            selected = selected & _evaluate_when(rule, frame)
+        if not selected.any():
+            return series.astype(object), 0, 0
+        values = series[selected].astype(object)
+        ctx = StrategyContext(
+            key=self.key, domain=rule.domain, params=rule.params, column=rule.column_info,
+            table=rule.table_info, frame=frame, locale=rule.locale, unique=rule.unique,
+            masked=masked_frame, nested=self._nested_runner(rule),
+        )
+        result, redraws = self._apply(spec, values, ctx, rule)
+        masked = series.astype(object).copy()
+        masked[selected] = result.to_numpy(dtype=object)
+        changed = int((result.to_numpy(dtype=object) != values.to_numpy(dtype=object)).sum())
+        return masked, changed, redraws
+
+    def _nested_runner(self, rule: ColumnRule) -> Callable[[str, pd.Series], pd.Series] | None:
+        if not rule.nested:
+            return None
+
+        def run(name: str, values: pd.Series) -> pd.Series:
+            nested = rule.nested[name]
+            assert nested.spec is not None
+            present = values.notna().to_numpy()
+            out = values.astype(object).copy()
+            if not present.any():
+                return out
+            ctx = StrategyContext(key=self.key, domain=nested.domain, params=nested.params,
+                                  column=nested.column_info, table=rule.table_info, locale=nested.locale,
+                                  nested=self._nested_runner(nested))
+            result, _ = self._apply(nested.spec, values[present].astype(object), ctx, nested)
+            out[present] = result.to_numpy(dtype=object)
+            return out
+
+        return run
+
+    def _apply(self, spec: StrategySpec, values: pd.Series, ctx: StrategyContext,
+               rule: ColumnRule) -> tuple[pd.Series, int]:
+        if spec.row_independent and spec.deterministic:
+            codes, unique_values = _factorize(values)
+            out_unique, redraws = self._compute(spec, unique_values, ctx, rule)
+            return pd.Series(out_unique.to_numpy(dtype=object)[codes], index=values.index, dtype=object), redraws
+        out, redraws = self._compute(spec, values, ctx, rule)
+        return out, redraws
+
+    def _compute(self, spec: StrategySpec, values: pd.Series, ctx: StrategyContext,
+                 rule: ColumnRule) -> tuple[pd.Series, int]:
+        out = self._call(spec, values, ctx, rule)
+        redraws = 0
+        tracker = self.trackers.setdefault(rule.domain, _UniqueTracker()) if spec.unique == "checked" else None
+        in_hash = _identity(values) if tracker is not None else None
+        if spec.unique == "bijective":
+            # A bijection keeps distinct inputs distinct by construction; redrawing one output
+            # could collide with another, so fixed points are the strategy's own business.
+            return out, 0
+        if tracker is not None and tracker.attempts and in_hash is not None:
+            # Inputs redrawn earlier in this run (in any table) get the same redrawn output here.
+            known = pd.Index(np.fromiter(tracker.attempts.keys(), dtype=np.uint64, count=len(tracker.attempts)))
+            level_of = np.fromiter(tracker.attempts.values(), dtype=np.int64, count=len(tracker.attempts))
+            found = known.get_indexer(pd.Index(in_hash))
+            levels = np.where(found >= 0, level_of[found], 0)
+            for attempt in np.unique(levels[levels > 0]):
+                hit = levels == attempt
+                out[hit] = self._redraw(spec, values[hit], ctx, rule, int(attempt)).to_numpy(dtype=object)
+        in_text = _text(values) if spec.changes else None
+        out_hash = np.zeros(0, dtype=np.uint64)
+        for attempt in range(1, MAX_REDRAWS + 1):
+            bad = np.zeros(len(values), dtype=bool)
+            if in_text is not None:
+                bad |= _text(out) == in_text
+            if tracker is not None and in_hash is not None:
+                out_hash = _identity(out)
+                bad |= tracker.conflicts(out_hash, in_hash)
+            if not bad.any():
+                break
+            if attempt == MAX_REDRAWS:
+                if tracker is not None or rule.unique:
+                    raise StepError(f"{rule.table}.{rule.column}: strategy {spec.name} could not find distinct "
+                                    f"outputs after {MAX_REDRAWS} redraws; widen its output space",
+                                    table=rule.table, step="mask")
+                break
+            redraws += int(bad.sum())
+            out[bad] = self._redraw(spec, values[bad], ctx, rule, attempt).to_numpy(dtype=object)
+            if tracker is not None and in_hash is not None:
+                for h in in_hash[bad]:
+                    tracker.attempts[int(h)] = attempt
+        if tracker is not None and in_hash is not None:
+            tracker.remember(out_hash, in_hash)  # the hashes of the final outputs: every redraw ran the checks
+        return out, redraws
+
+    def _redraw(self, spec: StrategySpec, values: pd.Series, ctx: StrategyContext, rule: ColumnRule,
+                attempt: int) -> pd.Series:
+        return self._call(spec, values, replace(ctx, attempt=attempt), rule)
+
+    def _call(self, spec: StrategySpec, values: pd.Series, ctx: StrategyContext, rule: ColumnRule) -> pd.Series:
+        try:
+            out = spec.func(values, ctx)
+        except (RulesError, StepError):
+            raise
+        except Exception as exc:  # noqa: BLE001 - a strategy bug must name the column, not crash
+            raise StepError(f"strategy {spec.name} failed on {rule.table}.{rule.column}: "
+                            f"{type(exc).__name__}: {exc}", table=rule.table, step="mask") from None
+        if not isinstance(out, pd.Series) or len(out) != len(values):
+            raise StepError(f"strategy {spec.name} returned {len(out) if hasattr(out, '__len__') else '?'} values "
+                            f"for {len(values)} on {rule.table}.{rule.column}", table=rule.table, step="mask")
+        out = pd.Series(out.to_numpy(dtype=object), index=values.index, dtype=object)
+        return fit_to_column(out, ctx.column)
+
+
+def _factorize(values: pd.Series) -> tuple[np.ndarray, pd.Series]:
+    """(codes, distinct values as Python objects); integer columns take a faster int64 path."""
+    array = values.to_numpy(dtype=object)
+    kind = pd.api.types.infer_dtype(array, skipna=False)
+    if kind == "integer":
+        try:
+            codes, uniques = pd.factorize(array.astype(np.int64))
+            return codes, pd.Series(uniques.astype(object), dtype=object)
+        except OverflowError:
+            pass
+    if kind == "string":
+        # Group by Python's (cached) string hash, then confirm every value equals its group's
+        # first value; a hash collision (never seen in practice) falls back to exact grouping.
+        hashes = np.fromiter(map(hash, array), dtype=np.int64, count=len(array))
+        codes, _ = pd.factorize(hashes)
+        first = np.empty(int(codes.max()) + 1 if len(codes) else 0, dtype=np.int64)
+        first[codes[::-1]] = np.arange(len(codes) - 1, -1, -1)
+        representatives = array[first]
+        if bool((representatives[codes] == array).all()):
+            return codes, pd.Series(representatives, dtype=object)
+    codes, uniques = pd.factorize(array, use_na_sentinel=True)
+    return codes, pd.Series(uniques, dtype=object)
+
+
+def _identity(values: pd.Series) -> np.ndarray:
+    """64-bit identity of each value's canonical text, for the in-run collision tracker.
+
+    Python's string hash (SipHash, cached on each string): fast, and never leaves the process.
+    """
+    text = _text(values)
+    return np.fromiter(map(hash, text), dtype=np.int64, count=len(text)).view(np.uint64)
+
+
+def _text(values: pd.Series | np.ndarray) -> np.ndarray:
+    """Canonical text of values; plain strings (the common case) pass through without a copy."""
+    array = values.to_numpy(dtype=object) if isinstance(values, pd.Series) else np.asarray(values, dtype=object)
+    if len(array) and pd.api.types.infer_dtype(array, skipna=False) == "string":
+        return array
+    return canonical_text(pd.Series(array, dtype=object))
+
+
+def _evaluate_when(rule: ColumnRule, frame: pd.DataFrame) -> np.ndarray:
+    """The rows of ``frame`` the rule's ``when:`` selects (its parsed condition, never Python code)."""
+    assert rule.when is not None
+    condition = rule.condition
+    origin = rule.when_origin or rule.origin
+    try:
+        if condition is None or not condition.bound:
+            if rule.table_info is None:
+                raise ConditionError("the rule was not checked against its table")
+            condition = (condition or parse_condition(rule.when)).bind(rule.table_info.key, rule.table_info.columns)
+            rule.condition = condition
+        return condition.select(frame)
+    except ConditionError as exc:
+        raise RulesError(f"invalid condition: {exc.message}", file=origin.file if origin else None,
+                         line=origin.line if origin else None, key=origin.path if origin else None) from None
+
+
+def fit_to_column(values: pd.Series, column: ColumnInfo) -> pd.Series:
+    """Coerce strategy output to the column's type family and cut text to the column length."""
+    category = column.category
+    if category == "text" and column.length:
+        length = column.length
+        array = values.to_numpy(dtype=object)
+        if pd.api.types.infer_dtype(array, skipna=False) == "string":
+            too_long = np.fromiter(map(len, array), dtype=np.int64, count=len(array)) > length
+            if not too_long.any():
+                return values
+        return values.map(lambda v: v[:length] if isinstance(v, str) and len(v) > length else v)
+    if category == "integer":
+        if pd.api.types.infer_dtype(values.to_numpy(dtype=object), skipna=False) == "integer":
+            return values
+        return values.map(lambda v: int(v) if isinstance(v, int | float | np.integer | np.floating) and
+                          not isinstance(v, bool) else v)
+    if category == "decimal":
+        return values.map(lambda v: decimal.Decimal(str(v)) if isinstance(v, float | int | np.number) and
+                          not isinstance(v, bool) else v)
+    if category == "date":
+        return values.map(lambda v: v.date() if isinstance(v, dt.datetime) else v)
+    return values

@@ -1,0 +1,156 @@
+"""Pools of Faker values, drawn once per (locale, provider) and indexed by keyed hashes.
+
+Calling Faker once per row manages tens of thousands of values a second; drawing a pool
+once and picking from it with a keyed hash manages millions, and is deterministic
+(the pool is seeded, the pick depends only on key, domain and input value).
+
+A rules file names a provider (``fake.city``) and a locale; both are looked up in
+allowlists computed from the installed Faker: locales from Faker's own list, providers
+from the public methods of the provider classes Faker installs for that locale. Nothing
+else of Faker (``seed_instance``, ``format``, ``parse``, private attributes) can be
+reached, no attribute is looked up by a name from the rules file, and provider arguments
+are numbers or booleans only (text could name other Faker methods or be a format template).
+
+Example:
+    >>> pool = fake_pool("en_US", "first_name")
+    >>> len(pool) > 100 and all(isinstance(v, str) for v in pool)
+    True
+    >>> provider_exists("en_US", "seed_instance"), provider_exists("en_US", "__class__")
+    (False, False)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import math
+from collections.abc import Callable, Mapping
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+from faker import Faker
+
+from datastage.discover.reference import faker_locales
+from datastage.errors import RulesError
+from datastage.yamlfile import did_you_mean
+
+POOL_SIZE = 4096
+MAX_POOL_SIZE = 65536
+MAX_ARGUMENT = 10**9  # largest absolute number a provider argument may be
+MAX_POOL_CHARS = 64 << 20  # characters (of repr) one pool may hold
+MAX_VALUE_CHARS = 64 << 10  # characters (of repr) one pooled value may have
+
+
+def checked_locale(locale: str) -> str:
+    """``locale`` when it is one of the installed Faker locales, else a RulesError with a hint."""
+    if locale not in faker_locales():
+        raise RulesError(f"unknown Faker locale '{locale}'{did_you_mean(locale, sorted(faker_locales()))}")
+    return locale
+
+
+@lru_cache(maxsize=64)
+def faker_for(locale: str) -> Faker:
+    """A Faker instance for ``locale``; a locale Faker does not ship is a rules error."""
+    return Faker(checked_locale(locale))
+
+
+def provider_methods(fake: Faker) -> dict[str, Callable[..., Any]]:
+    """Public methods of the provider classes installed in ``fake``, bound to its providers.
+
+    Names come from the classes themselves (never from a rules file); where several
+    providers define a name, the one Faker itself dispatches to (the last added) wins.
+    """
+    generator = fake.factories[0]
+    methods: dict[str, Callable[..., Any]] = {}
+    for provider in reversed(generator.get_providers()):  # Faker lists the last added first
+        for name, function in inspect.getmembers(type(provider), inspect.isfunction):
+            if not name.startswith("_"):
+                methods[name] = function.__get__(provider)
+    return methods
+
+
+@lru_cache(maxsize=64)
+def provider_names(locale: str) -> frozenset[str]:
+    """The allowlist of ``fake.<provider>`` names for ``locale``."""
+    return frozenset(provider_methods(faker_for(locale)))
+
+
+def provider_exists(locale: str, provider: str) -> bool:
+    """Whether ``provider`` is a public method of Faker's provider classes for ``locale``."""
+    return provider in provider_names(locale)
+
+
+def provider_hint(locale: str, provider: str) -> str:
+    """``" (did you mean 'x'?)"`` for a provider name that does not exist."""
+    return did_you_mean(provider, sorted(provider_names(locale)))
+
+
+def check_arguments(locale: str, provider: str, args: Mapping[str, Any] | None) -> str | None:
+    """Why ``args`` cannot be passed to the provider, or None.
+
+    Arguments are numbers (at most 10^9 either way) or booleans, and must fit the
+    provider's signature; a provider with required arguments cannot be used.
+    """
+    if not provider_exists(locale, provider):
+        return f"Faker has no provider '{provider}'{provider_hint(locale, provider)}"
+    args = dict(args or {})
+    for name, value in args.items():
+        if isinstance(value, bool):
+            continue
+        if not isinstance(value, int | float) or not math.isfinite(value) or abs(value) > MAX_ARGUMENT:
+            return (f"args.{name}: provider arguments are numbers (at most {MAX_ARGUMENT:,} either way) or "
+                    f"true/false, got {type(value).__name__} {value!r}")
+    method = provider_methods(faker_for(locale))[provider]
+    try:
+        inspect.signature(method).bind(**args)
+    except TypeError as exc:
+        return f"fake.{provider}: {exc}"
+    return None
+
+
+@lru_cache(maxsize=512)
+def _pool(locale: str, provider: str, size: int, args: tuple[tuple[str, Any], ...]) -> tuple[Any, ...]:
+    fake = Faker(checked_locale(locale))
+    seed = int.from_bytes(hashlib.sha256(f"{locale}/{provider}/{args}".encode()).digest()[:8], "little")
+    fake.seed_instance(seed)
+    method = provider_methods(fake)[provider]
+    kwargs = dict(args)
+    values: list[Any] = []
+    seen: set[Any] = set()
+    attempts = 0
+    chars = 0
+    while len(values) < size and attempts < size * 3:
+        attempts += 1
+        value = method(**kwargs)
+        marker = repr(value)
+        if len(marker) > MAX_VALUE_CHARS or chars + len(marker) > MAX_POOL_CHARS:
+            raise RulesError(f"fake.{provider}: values too large for a pool of fake values "
+                             f"({len(marker):,} characters); choose another provider or smaller arguments")
+        if marker in seen:
+            continue
+        chars += len(marker)
+        seen.add(marker)
+        values.append(value)
+    return tuple(values)
+
+
+def fake_pool(locale: str, provider: str, size: int = POOL_SIZE, **kwargs: Any) -> tuple[Any, ...]:
+    """Distinct values of ``provider`` (at most ``size``), reproducible for the same arguments."""
+    checked_locale(locale)
+    if not 1 <= size <= MAX_POOL_SIZE:
+        raise RulesError(f"fake.{provider}: pool_size must be between 1 and {MAX_POOL_SIZE}, got {size}")
+    problem = check_arguments(locale, provider, kwargs)
+    if problem:
+        raise RulesError(problem)
+    try:
+        return _pool(locale, provider, size, tuple(sorted(kwargs.items())))
+    except (TypeError, ValueError, AttributeError, ImportError) as exc:
+        raise RulesError(f"fake.{provider}: {type(exc).__name__}: {exc}") from None
+
+
+def pick(pool: tuple[Any, ...], hashes: np.ndarray) -> np.ndarray:
+    """``pool[h % len(pool)]`` for each hash, as an object array."""
+    array = np.empty(len(pool), dtype=object)
+    array[:] = list(pool)
+    return array[(hashes % np.uint64(len(pool))).astype(np.int64)]

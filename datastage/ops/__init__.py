@@ -1,0 +1,1 @@
+"""Around a refresh: hooks, access, notifications, schedules and on-demand copies."""

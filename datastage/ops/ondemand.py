@@ -1,0 +1,386 @@
+"""On-demand environments: copies of an environment's latest verified copy, with an expiry.
+
+``provision NAME --from ENV`` creates a new database next to ENV's (same server, database
+``NAME``; for SQLite the file ``NAME.db`` beside ENV's) and copies ENV's current copy into
+it through the same shadow, verify and swap steps as a refresh — the data is already
+masked and verified, so nothing is masked again. The copy is registered in
+``.datastage/provisioned.json`` with its expiry; ``teardown`` drops it, ``gc`` drops the
+expired ones. Registry entries never hold a password.
+
+Example:
+    >>> copy = provision(project, "pr_1234", "staging", ttl=timedelta(hours=8))   # doctest: +SKIP
+    >>> copy.url                                                                  # doctest: +SKIP
+    'postgresql+psycopg://app:***@db/pr_1234'
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import secrets
+import time
+from contextlib import suppress
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import SQLAlchemyError
+
+from datastage import __version__
+from datastage.errors import (
+    DatastageError,
+    EmptyMaskingKeyError,
+    SafetyError,
+    TargetError,
+    UsageError,
+    VerificationFailed,
+)
+from datastage.limits import MAX_STATE_BYTES, read_json_file
+from datastage.mask.keys import KeyFileTooOpen, MaskingKey, MaskingKeyError, load_key
+from datastage.mask.policy import policy_from_text, resolve_policy
+from datastage.pipeline import PlanResult, load_into_shadow, step, verify_shadow
+from datastage.progress import NoProgress, Progress
+from datastage.report.history import append_history, current_user, new_run_id, read_history, utc_now, write_state
+from datastage.settings import Environment, Project, SubsetSpec
+from datastage.source.db import db_error_message, dialect_of, make_engine, parse_url, redact_url, snapshot
+from datastage.source.identity import check_not_source
+from datastage.source.schema import reflect
+from datastage.subset.planner import plan_subset
+from datastage.targets.base import open_target
+
+NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
+_TTL = re.compile(r"^(\d+)([mhdw])$")
+_TTL_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+@dataclass
+class Provisioned:
+    """One on-demand environment in the registry."""
+
+    name: str
+    source_environment: str
+    dialect: str
+    database: str
+    created_at: str
+    expires_at: str | None
+    created_by: str
+    run_id: str
+    rows: int = 0
+
+    def expired(self, now: dt.datetime) -> bool:
+        return self.expires_at is not None and dt.datetime.fromisoformat(self.expires_at.replace("Z", "+00:00")) <= now
+
+
+def parse_ttl(text: str) -> dt.timedelta:
+    """``30m``, ``8h``, ``2d``, ``1w`` as a duration.
+
+    >>> parse_ttl("8h")
+    datetime.timedelta(seconds=28800)
+    """
+    match = _TTL.match(text.strip())
+    if not match or int(match.group(1)) == 0:
+        raise UsageError(f"--ttl must be a number and a unit (m, h, d, w), such as 8h; got '{text}'")
+    return dt.timedelta(**{_TTL_UNITS[match.group(2)]: int(match.group(1))})
+
+
+def registry_path(project: Project) -> Path:
+    return project.state_dir / "provisioned.json"
+
+
+def load_registry(project: Project) -> dict[str, Provisioned]:
+    path = registry_path(project)
+    if not path.is_file():
+        return {}
+    raw = read_json_file(path, MAX_STATE_BYTES, UsageError, "the registry of on-demand environments is not valid JSON")
+    known = set(Provisioned.__dataclass_fields__)
+    if not isinstance(raw, dict) or not all(isinstance(e, dict) and set(e) <= known for e in raw.values()):
+        raise UsageError("the registry of on-demand environments is not a mapping of environments", file=str(path))
+    try:
+        return {str(name): Provisioned(**entry) for name, entry in raw.items()}
+    except TypeError:  # an entry without a required field
+        raise UsageError("the registry of on-demand environments has an incomplete entry", file=str(path)) from None
+
+
+def save_registry(project: Project, registry: dict[str, Provisioned]) -> None:
+    write_state(registry_path(project), {k: asdict(v) for k, v in registry.items()}, root=project.state_dir)
+
+
+def derived_url(env_url: str, name: str) -> str:
+    """The URL of on-demand environment ``name`` next to ``env_url`` (same server or same folder)."""
+    parsed = parse_url(env_url)
+    if dialect_of(parsed) == "sqlite":
+        path = Path(parsed.database or "")
+        return parsed.set(database=str(path.with_name(f"{name}.db"))).render_as_string(hide_password=False)
+    return parsed.set(database=name).render_as_string(hide_password=False)
+
+
+def _check_name(project: Project, name: str, registry: dict[str, Provisioned]) -> None:
+    if not NAME_PATTERN.match(name):
+        raise UsageError(f"'{name}' is not a valid name: lower-case letters, digits and _, starting with a letter")
+    if name in project.environments:
+        raise UsageError(f"'{name}' is a configured environment; choose another name")
+    if name in registry:
+        raise UsageError(f"'{name}' already exists (from {registry[name].source_environment}); tear it down first")
+
+
+def _server_execute(url: str, sql: str) -> None:
+    """Run one statement outside a transaction on the server of ``url`` (CREATE/DROP DATABASE)."""
+    engine = make_engine(url)
+    try:
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql(sql)
+    except SQLAlchemyError as exc:
+        raise TargetError(db_error_message(exc)) from None
+    finally:
+        engine.dispose()
+
+
+def _quote(dialect: str, name: str) -> str:
+    return f"`{name}`" if dialect == "mysql" else f'"{name}"'
+
+
+def _create_database(env_url: str, name: str) -> None:
+    dialect = dialect_of(parse_url(env_url))
+    if dialect == "sqlite":
+        path = Path(parse_url(derived_url(env_url, name)).database or "")
+        if path.exists():
+            raise UsageError(f"{path} already exists; choose another name")
+        return
+    with step("provision"):
+        _server_execute(env_url, f"CREATE DATABASE {_quote(dialect, name)}")
+
+
+def drop_database(env_url: str, name: str) -> None:
+    """Drop on-demand environment ``name`` (and what its target created beside it)."""
+    parsed = parse_url(env_url)
+    dialect = dialect_of(parsed)
+    if dialect == "sqlite":
+        path = Path(parse_url(derived_url(env_url, name)).database or "")
+        for item in path.parent.glob(path.name + "*"):
+            if item.name == path.name or item.name.startswith(path.name + "."):
+                item.unlink(missing_ok=True)
+        return
+    if dialect == "postgresql":
+        _server_execute(env_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        return
+    engine = make_engine(env_url)
+    try:
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            names = [r[0] for r in conn.exec_driver_sql(
+                "SELECT schema_name FROM information_schema.schemata WHERE schema_name = %s "
+                "OR schema_name LIKE %s", (name, name.replace("_", "\\_") + "\\_\\_ds\\_%")).all()]
+            for database in names:
+                conn.exec_driver_sql(f"DROP DATABASE IF EXISTS `{database}`")
+    except SQLAlchemyError as exc:
+        raise TargetError(db_error_message(exc)) from None
+    finally:
+        engine.dispose()
+
+
+def _latest_verdict(env: Environment) -> str | None:
+    target = open_target(env.url, env.name, env.options)
+    if not target.exists():
+        return None
+    log = target.refresh_log()
+    return str(log[-1].get("verdict")) if log else "unknown"
+
+
+def provision(project: Project, name: str, source_env: str, *, ttl: dt.timedelta | None = None,
+              progress: Progress | None = None) -> Provisioned:
+    """Copy ``source_env``'s current (verified) copy into a new database ``name``."""
+    progress = progress or NoProgress()
+    env = project.environment(source_env)
+    registry = load_registry(project)
+    _check_name(project, name, registry)
+    key = f"environments.{env.name}.url"
+    # ENV is read (and locked) as the copy's source: it must not be the unmasked source itself.
+    check_not_source(project.source_url, project.source_schemas, env.url, what=f"environment '{env.name}'",
+                     file=str(project.path), key=key, verb="copy")
+    url = derived_url(env.url, name)
+    check_not_source(project.source_url, project.source_schemas, url,
+                     what=f"on-demand environment '{name}' next to '{env.name}'", file=str(project.path), key=key)
+    verdict = _latest_verdict(env)
+    if verdict is None:
+        raise UsageError(f"environment '{env.name}' has no copy yet; refresh it first")
+    if verdict not in ("pass", "warn"):
+        raise UsageError(f"the current copy of '{env.name}' is not a verified copy (last verdict: {verdict})")
+    run_id = new_run_id()
+    started = time.monotonic()
+    _create_database(env.url, name)
+    # The new database is empty: the copy goes into a shadow schema there, whatever ENV's shadow is.
+    options = {k: v for k, v in env.options.items() if k != "shadow"}
+    copy_env = replace(env, name=name, url=url, keep=(), hooks={}, access=(), notify=None, subset=SubsetSpec(),
+                       options=options)
+    try:
+        rows = _copy(project, env, copy_env, run_id, progress)
+    except BaseException:
+        with suppress(DatastageError):
+            drop_database(env.url, name)
+        raise
+    now = dt.datetime.now(dt.UTC)
+    entry = Provisioned(
+        name=name, source_environment=env.name, dialect=dialect_of(parse_url(url)),
+        database=parse_url(url).database or name, created_at=utc_now(),
+        expires_at=(now + ttl).isoformat(timespec="seconds").replace("+00:00", "Z") if ttl else None,
+        created_by=current_user(), run_id=run_id, rows=rows,
+    )
+    registry = load_registry(project)  # fresh: another provision may have finished meanwhile
+    registry[name] = entry
+    save_registry(project, registry)
+    append_history(project.state_dir, {
+        "run_id": run_id, "environment": name, "kind": "provision", "trigger": "cli", "verdict": "pass",
+        "exit_code": 0, "rows": rows, "started_at": entry.created_at, "finished_at": utc_now(),
+        "seconds": round(time.monotonic() - started, 3), "source_environment": env.name,
+        "target": redact_url(url), "expires_at": entry.expires_at, "report_json": None, "report_html": None,
+        "error": None,
+    })
+    return entry
+
+
+def _copy(project: Project, env: Environment, copy_env: Environment, run_id: str, progress: Progress) -> int:
+    """Full copy of ``env``'s current copy into ``copy_env``: shadow, load, verify, swap."""
+    key = _any_key(project)  # before any connection: an empty $DATASTAGE_MASKING_KEY stops here
+    source = make_engine(env.url, read_only=True, role=f"database of {env.name}")
+    live = open_target(env.url, env.name, env.options)
+    target = open_target(copy_env.url, copy_env.name, copy_env.options)
+    try:
+        # ENV's lock keeps a refresh of ENV from swapping its copy while it is being read.
+        with live.lock(run_id), target.lock(run_id), snapshot(source) as conn:
+            with step("plan"):
+                model = reflect(conn, project.source_schemas)
+                subset = plan_subset(conn, model, SubsetSpec())
+                # Already masked and verified: every column is copied as it is.
+                policy = resolve_policy(policy_from_text("version: 1\ndefault: keep\n", f"copy of {env.name}"),
+                                        model)
+                tables = [model.tables[k] for k in model.load_order()]
+                planned = PlanResult(copy_env.name, model, subset, policy, {}, tables,
+                                     {t.key: list(t.columns) for t in tables})
+            with step("load"):
+                shadow = target.create_shadow(model, run_id)
+            try:
+                load, extracted, _ = load_into_shadow(conn, planned, shadow, target, key, copy_env,
+                                                      progress, 10_000)
+                verified = verify_shadow(planned, shadow, load, extracted)
+                if verified.verdict == "fail":
+                    failed = "; ".join(c.summary for c in verified.failed)
+                    raise VerificationFailed(f"the copy of {env.name} did not verify: {failed}", step="provision")
+                with step("swap"):
+                    shadow.record_refresh({"run_id": run_id, "environment": copy_env.name, "started_at": utc_now(),
+                                           "finished_at": utc_now(), "verdict": verified.verdict,
+                                           "source": redact_url(env.url), "datastage_version": __version__,
+                                           "rows_loaded": load.total_rows}, target.refresh_log())
+                    shadow.swap()
+            except BaseException:
+                shadow.discard()
+                raise
+        return load.total_rows
+    finally:
+        source.dispose()
+
+
+def _any_key(project: Project) -> MaskingKey:
+    """The project's key if it has one; a copy masks nothing, so any key will do otherwise (but a key
+    file others may read is refused here too)."""
+    try:
+        return load_key(project.key_file)
+    except (EmptyMaskingKeyError, KeyFileTooOpen):
+        raise
+    except MaskingKeyError:
+        return MaskingKey(secrets.token_bytes(32), source="unused")
+
+
+def teardown(project: Project, name: str) -> Provisioned:
+    """Drop on-demand environment ``name`` and record it in the history."""
+    registry = load_registry(project)
+    if name not in registry:
+        known = ", ".join(sorted(registry)) or "none"
+        raise UsageError(f"no on-demand environment called '{name}' (known: {known})")
+    entry = registry[name]
+    if entry.source_environment not in project.environments:
+        raise UsageError(f"'{name}' was copied from environment '{entry.source_environment}', which is no longer "
+                         f"configured, so its server is unknown; drop database '{entry.database}' by hand and "
+                         f"remove '{name}' from {registry_path(project)}")
+    env = project.environment(entry.source_environment)
+    check_not_source(project.source_url, project.source_schemas, derived_url(env.url, name),
+                     what=f"on-demand environment '{name}'", file=str(project.path),
+                     key=f"environments.{env.name}.url", verb="drop")
+    with step("teardown"):
+        drop_database(env.url, name)
+    registry = load_registry(project)
+    registry.pop(name, None)
+    save_registry(project, registry)
+    append_history(project.state_dir, {
+        "run_id": new_run_id(), "environment": name, "kind": "teardown", "trigger": "cli", "verdict": "pass",
+        "exit_code": 0, "rows": 0, "started_at": utc_now(), "finished_at": utc_now(), "seconds": 0,
+        "source_environment": entry.source_environment, "report_json": None, "report_html": None, "error": None,
+    })
+    return entry
+
+
+def gc(project: Project, now: dt.datetime | None = None) -> list[Provisioned]:
+    """Tear down every on-demand environment whose expiry has passed.
+
+    One that cannot be dropped does not stop the others; the error names every failure.
+    """
+    moment = now or dt.datetime.now(dt.UTC)
+    dropped: list[Provisioned] = []
+    failures: list[str] = []
+    refused = False
+    for entry in list(load_registry(project).values()):
+        if entry.expired(moment):
+            try:
+                dropped.append(teardown(project, entry.name))
+            except DatastageError as exc:
+                failures.append(f"{entry.name}: {exc}")
+                refused = refused or isinstance(exc, SafetyError)
+    if failures:
+        done = f"tore down {', '.join(e.name for e in dropped)}; " if dropped else ""
+        kind = SafetyError if refused else TargetError  # a refusal to drop the source says so in the exit code
+        raise kind(f"{done}could not tear down {'; '.join(failures)}", step="gc")
+    return dropped
+
+
+def database_size(url: str) -> int | None:
+    """Bytes used by the database at ``url`` (None when it cannot be measured)."""
+    parsed = parse_url(url)
+    dialect = dialect_of(parsed)
+    if dialect == "sqlite":
+        path = Path(parsed.database or "")
+        return path.stat().st_size if path.is_file() else None
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            if dialect == "postgresql":
+                return int(conn.exec_driver_sql("SELECT pg_database_size(current_database())").scalar() or 0)
+            value = conn.execute(sa.text("SELECT COALESCE(SUM(data_length + index_length), 0) FROM "
+                                         "information_schema.tables WHERE table_schema = DATABASE()")).scalar()
+            return int(value or 0)
+    except SQLAlchemyError:
+        return None
+    finally:
+        engine.dispose()
+
+
+def environments(project: Project, now: dt.datetime | None = None) -> list[dict[str, Any]]:
+    """Configured and on-demand environments with last refresh, verdict, size and expiry."""
+    moment = now or dt.datetime.now(dt.UTC)
+    history = read_history(project.state_dir)
+    rows = []
+    for env in project.environments.values():
+        refreshes = [h for h in history if h.get("environment") == env.name and h.get("kind", "refresh") == "refresh"]
+        last = refreshes[-1] if refreshes else {}
+        rows.append({"name": env.name, "kind": "configured", "url": redact_url(env.url),
+                     "protected": env.protected, "schedule": (env.schedule or {}).get("cron"),
+                     "last_refresh": last.get("finished_at"), "last_verdict": last.get("verdict"),
+                     "last_run_id": last.get("run_id"), "size_bytes": database_size(env.url),
+                     "from": None, "expires_at": None, "expired": False})
+    for entry in load_registry(project).values():
+        source = project.environments.get(entry.source_environment)
+        url = derived_url(source.url, entry.name) if source else None
+        rows.append({"name": entry.name, "kind": "on-demand", "url": redact_url(url) if url else None,
+                     "protected": False, "schedule": None, "last_refresh": entry.created_at,
+                     "last_verdict": "pass", "last_run_id": entry.run_id,
+                     "size_bytes": database_size(url) if url else None, "from": entry.source_environment,
+                     "expires_at": entry.expires_at, "expired": entry.expired(moment)})
+    return rows

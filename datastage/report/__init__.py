@@ -1,0 +1,1 @@
+"""The compliance report, its HTML page, refresh history and run records."""

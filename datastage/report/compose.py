@@ -1,0 +1,380 @@
+"""The compliance report of a refresh or plan: JSON for machines, one HTML file for people.
+
+The report is composed only from step results (plan, scan, load, verify), so it states
+what was checked on the loaded data and nothing else. It never contains a source value,
+a password or the masking key; the key appears as its fingerprint only, and the JSON is
+signed with an HMAC under a subkey of the masking key. Every string of it is redacted
+(:mod:`datastage.secrets`) before it is signed, and both files are written 0600 in 0700
+folders (:mod:`datastage.private`). The HTML embeds the signed JSON,
+so ``datastage report verify`` checks either file (and that the HTML shows exactly the
+signed report). The JSON follows ``docs/report.schema.json`` (``schema_version``).
+
+Example:
+    >>> paths = write_report(report, state_dir)        # doctest: +SKIP
+    >>> paths.json.name                                # doctest: +SKIP
+    '20261127-090102-3fa9c1.json'
+    >>> verify_report_file(paths.html, key).valid      # doctest: +SKIP
+    True
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import re
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from datastage.errors import DatastageError, UsageError
+from datastage.limits import MAX_REPORT_BYTES, parse_json, read_bounded
+from datastage.private import private_dir, write_private
+from datastage.report.history import reports_dir
+from datastage.report.html import EMBED_ID, render_html
+from datastage.secrets import redact_data, redact_known
+
+if TYPE_CHECKING:
+    from datastage.mask.engine import MaskStats
+    from datastage.mask.keys import MaskingKey
+    from datastage.pipeline import PlanResult
+    from datastage.settings import Environment
+    from datastage.targets.base import LoadResult
+    from datastage.verify.checks import VerifyResult
+
+REPORT_SCHEMA_VERSION = "1.0"
+# Masked values depend on these libraries' versions (Faker's data, pandas' and numpy's hashing, AES).
+OUTPUT_LIBRARIES = ("Faker", "numpy", "pandas", "cryptography")
+
+
+def library_versions() -> dict[str, str | None]:
+    """Installed versions of the libraries masked outputs depend on (None if one is missing)."""
+    found: dict[str, str | None] = {}
+    for name in OUTPUT_LIBRARIES:
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            found[name] = None
+    return found
+SIGNATURE_ALGORITHM = "HMAC-SHA256"
+LEGAL_STATEMENT = (
+    "The masked data is pseudonymised personal data, not anonymous data: whoever holds the masking key "
+    "(or enough context) may re-identify people. Treat the target with the access controls that apply to "
+    "personal data, unless the re-identification risk checks in this report show otherwise."
+)
+ANONYMISATION_STATEMENT = (
+    "Measured on the loaded data: no direct identifier was kept, no source value of a masked column or "
+    "source identifier reached the target, and every declared quasi-identifier set is k-anonymous "
+    "(smallest class {k}, at least {k_min} required). These results support treating the target as "
+    "anonymised with respect to the declared quasi-identifiers. The assessment holds only as far as the "
+    "declared sets are complete and the masking key stays secret; with the key, masked values can be "
+    "linked to other data masked with it."
+)
+KEPT_STATUSES = ("kept-with-reason", "non_personal", "kept-by-default")
+
+
+@dataclass
+class ReportPaths:
+    json: Path
+    html: Path
+
+
+def canonical_json(data: dict[str, Any]) -> bytes:
+    """The bytes a report signature covers: the report without its signature, keys sorted."""
+    body = {k: v for k, v in data.items() if k != "signature"}
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), default=str).encode("utf-8")
+
+
+def write_report(report: dict[str, Any], state_dir: Path) -> ReportPaths:
+    """Write ``RUN_ID.json`` and ``RUN_ID.html`` under ``state_dir/reports/ENV/``."""
+    folder = reports_dir(state_dir, str(report["environment"]))
+    base = folder / str(report["run_id"])
+    paths = ReportPaths(base.with_suffix(".json"), base.with_suffix(".html"))
+    try:
+        private_dir(folder, root=state_dir)
+        # The report was redacted before it was signed; the last pass only matters for a secret
+        # registered since (and then a changed file fails verification rather than leaks).
+        write_private(paths.json, redact_known(json.dumps(report, indent=2, sort_keys=False, default=str) + "\n"))
+        write_private(paths.html, redact_known(render_html(report)))
+    except OSError as exc:
+        raise DatastageError(f"cannot write the report: {exc.strerror}", file=str(folder), step="report") from None
+    return paths
+
+
+# -- composing ----------------------------------------------------------------------------
+
+def subset_spec_dict(env: Environment) -> dict[str, Any]:
+    """The environment's subset specification as the report records it."""
+    spec = env.subset
+    return {
+        "roots": [{"table": r.table, "where": r.where, "percent": r.percent, "limit": r.limit} for r in spec.roots],
+        "passthrough": list(spec.passthrough),
+        "exclude": dict(spec.exclude),
+        "keep_from_target": list(env.keep),
+        "children": spec.children,
+        "limit_per_parent": spec.limit_per_parent,
+        "seed": spec.seed,
+        "max_rows": spec.max_rows,
+        "virtual_foreign_keys": [f"{v.table}({', '.join(v.columns)}) -> {v.references}({', '.join(v.ref_columns)})"
+                                 for v in spec.virtual_foreign_keys],
+    }
+
+
+def _params(rule: Any) -> dict[str, Any]:
+    """Strategy parameters that are safe to show (a constant ``value`` may be a secret)."""
+    return {k: v for k, v in sorted(rule.params.items()) if k != "value"}
+
+
+def _columns(planned: PlanResult, stats: dict[str, MaskStats]) -> list[dict[str, Any]]:
+    out = []
+    for decision in planned.policy.decisions.values():
+        table = planned.model.tables[decision.table]
+        column = table.columns[decision.column]
+        finding = planned.scan.get(decision.table, decision.column) if planned.scan else None
+        rule = decision.rule
+        masked = rule is not None and not rule.is_keep and decision.status == "protected"
+        table_stats = stats.get(decision.table)
+        out.append({
+            "table": decision.table, "column": decision.column, "type": column.type_name,
+            "classification": finding.classification if finding else None,
+            "confidence": round(finding.confidence, 2) if finding else None,
+            "evidence": finding.evidence if finding else [],
+            "status": decision.status,
+            "strategy": rule.strategy if masked and rule is not None else None,
+            "params": _params(rule) if masked and rule is not None else {},
+            "unique": bool(rule.unique) if masked and rule is not None else False,
+            "treatment": decision.treatment, "reason": decision.reason,
+            "inherited_from": rule.inherited_from if rule else None,
+            "rows_changed": table_stats.changed.get(decision.column, 0) if table_stats is not None else None,
+        })
+    return out
+
+
+def compose_report(context: dict[str, Any]) -> dict[str, Any]:
+    """The report dictionary (unsigned) from a run's context and step results."""
+    planned: PlanResult | None = context.get("plan")
+    load: LoadResult | None = context.get("load")
+    verified: VerifyResult | None = context.get("verify")
+    stats: dict[str, MaskStats] = context.get("stats") or {}
+    checks = [c.to_dict() for c in verified.checks] if verified else []
+    report: dict[str, Any] = {
+        "schema_version": REPORT_SCHEMA_VERSION,
+        "kind": context.get("kind", "refresh"),
+        "run_id": context["run_id"],
+        "environment": context["environment"],
+        "verdict": context.get("verdict", "error"),
+        "exit_code": context.get("exit_code"),
+        "error": context.get("error"),
+        "summary": {},
+        "provenance": {
+            "trigger": context.get("trigger"), "actor": context.get("actor"), "host": context.get("host"),
+            "datastage_version": context.get("datastage_version"), "started_at": context.get("started_at"),
+            "finished_at": context.get("finished_at"),
+            "seconds": round(float(context.get("seconds") or 0.0), 3),
+            "config": context.get("config"), "source": context.get("source"), "target": context.get("target"),
+            "rules_path": context.get("rules_path"), "rules_sha256": context.get("rules_sha256"),
+            "key_id": context.get("key_id"), "libraries": library_versions(),
+        },
+        "subset": {"spec": context.get("subset_spec") or {}, "tables": []},
+        "columns": [],
+        "checks": checks,
+        "check_settings": planned.checks.to_dict() if planned else None,
+        "scan": None,
+        "schema_drift": planned.drift if planned else {},
+        "lossy_mappings": load.lossy_mappings if load else [],
+        "load_notes": load.notes if load else [],
+        "operations": (ops.to_report() if (ops := context.get("operations")) is not None
+                       else {"hooks": [], "access": [], "rolled_back": False}),
+    }
+    if planned is not None:
+        for row in planned.table_rows():
+            row["loaded_rows"] = load.rows.get(row["table"]) if load else None
+            row["reasons"] = {str(k): int(v) for k, v in row["reasons"].items()}
+            report["subset"]["tables"].append(row)
+        report["subset"]["seed"] = planned.subset.seed
+        report["subset"]["full_copy"] = planned.subset.full_copy
+        report["subset"]["cycles"] = planned.subset.cycles
+        report["columns"] = _columns(planned, stats)
+        if planned.scan is not None:
+            report["scan"] = {"sample_rows": planned.scan.sample_rows, "seed": planned.scan.seed,
+                              "seconds": round(planned.scan.seconds, 3), "counts": planned.scan.counts()}
+    report["summary"] = _summary(report)
+    report["legal_status"] = legal_status(report)
+    # What is signed is exactly what a reader parses back from the file, and holds no secret.
+    parsed: dict[str, Any] = redact_data(json.loads(json.dumps(report, default=str)))
+    return parsed
+
+
+def _summary(report: dict[str, Any]) -> dict[str, Any]:
+    statuses = [c["status"] for c in report["checks"]]
+    columns = report["columns"]
+    loaded = [t.get("loaded_rows") for t in report["subset"]["tables"]]
+    return {
+        "tables": len(report["subset"]["tables"]),
+        "rows_selected": sum(int(t.get("selected_rows") or 0) for t in report["subset"]["tables"]),
+        "rows_loaded": sum(int(n) for n in loaded if n is not None) if any(n is not None for n in loaded) else None,
+        "columns": len(columns),
+        "personal_columns": sum(1 for c in columns if c["classification"] in
+                                ("direct_identifier", "quasi_identifier", "sensitive")),
+        "masked_columns": sum(1 for c in columns if c["status"] == "protected"),
+        "checks": {s: statuses.count(s) for s in ("PASS", "WARN", "FAIL")},
+        "seconds": report["provenance"]["seconds"],
+    }
+
+
+def legal_status(report: dict[str, Any]) -> dict[str, Any]:
+    """Pseudonymised, unless every check passed, no direct identifier was kept and k-anonymity holds."""
+    unmet: list[str] = []
+    if report["kind"] != "refresh":
+        unmet.append("no checks ran on loaded data (plan)")
+    elif report["verdict"] != "pass":
+        unmet.append(f"the verdict is {report['verdict']}, not pass")
+    columns = report["columns"]
+    kept_direct = [f"{c['table']}.{c['column']}" for c in columns
+                   if c["classification"] == "direct_identifier" and c["status"] in KEPT_STATUSES]
+    if kept_direct:
+        unmet.append(f"direct identifiers kept: {', '.join(kept_direct[:10])}")
+    declared = {(q["table"], col) for q in (report.get("check_settings") or {}).get("quasi_identifiers", [])
+                for col in q["columns"]}
+    uncovered = [f"{c['table']}.{c['column']}" for c in columns if c["classification"] == "quasi_identifier"
+                 and c["status"] not in ("excluded", "truncated") and (c["table"], c["column"]) not in declared]
+    if uncovered:
+        unmet.append(f"quasi-identifiers outside a declared set: {', '.join(uncovered[:10])}")
+    k_checks = [c for c in report["checks"] if c["name"] == "k_anonymity"]
+    if not declared:
+        unmet.append("no quasi-identifier set declared, so re-identification risk was not measured")
+    elif any(c["status"] != "PASS" for c in k_checks):
+        unmet.append("a declared quasi-identifier set is below its k_min")
+    if unmet:
+        return {"status": "pseudonymised", "statement": LEGAL_STATEMENT, "unmet": unmet}
+    smallest = min((c["figures"].get("k") or 0 for c in k_checks if c["figures"].get("rows")), default=0)
+    k_min = max((c["figures"]["k_min"] for c in k_checks), default=0)
+    return {"status": "anonymisation_supported",
+            "statement": ANONYMISATION_STATEMENT.format(k=smallest, k_min=k_min), "unmet": []}
+
+
+# -- signing and verifying ----------------------------------------------------------------
+
+def sign_report(report: dict[str, Any], key: MaskingKey | None) -> dict[str, Any]:
+    """The report with its signature (``None`` when no masking key is configured)."""
+    report["signature"] = None
+    if key is not None:
+        report["signature"] = {"algorithm": SIGNATURE_ALGORITHM, "key_id": key.key_id,
+                               "value": key.sign(canonical_json(report))}
+    return report
+
+
+@dataclass
+class VerifyOutcome:
+    """Result of checking a report file's signature."""
+
+    path: Path
+    valid: bool
+    message: str
+    run_id: str | None = None
+    key_id: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": str(self.path), "valid": self.valid, "message": self.message, "run_id": self.run_id,
+                "key_id": self.key_id}
+
+
+_EMBED_RE = re.compile(rf'<script type="application/json" id="{EMBED_ID}">(.*?)</script>', re.DOTALL)
+
+
+def load_report(path: Path) -> dict[str, Any]:
+    """A report from its JSON file, or the signed JSON embedded in its HTML file."""
+    return _parse_report(path, _read_report(path))
+
+
+def _read_report(path: Path) -> str:
+    """The text of a report file (newlines as text mode reads them), refused unread when too large."""
+    try:
+        text = read_bounded(Path(path), MAX_REPORT_BYTES, UsageError).decode("utf-8")
+    except FileNotFoundError:
+        raise UsageError("report file not found", file=str(path)) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read the report: {exc}", file=str(path)) from None
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _parse_report(path: Path, text: str) -> dict[str, Any]:
+    if text.lstrip().startswith("<"):
+        match = _EMBED_RE.search(text)
+        if match is None:
+            raise UsageError("not a datastage HTML report (no embedded report data)", file=str(path))
+        text = match.group(1)
+    data = parse_json(text, str(path), UsageError, "not a datastage report: invalid JSON")
+    if not isinstance(data, dict) or "schema_version" not in data or "run_id" not in data:
+        raise UsageError("not a datastage report (no schema_version/run_id)", file=str(path))
+    return data
+
+
+def verify_report_file(path: Path, key: MaskingKey) -> VerifyOutcome:
+    """Check the signature of a JSON or HTML report under ``key`` (an HTML file must also match its data)."""
+    path = Path(path)
+    text = _read_report(path)
+    data = _parse_report(path, text)
+    run_id = str(data.get("run_id"))
+    signature = data.get("signature")
+    if not isinstance(signature, dict) or not signature.get("value"):
+        return VerifyOutcome(path, False, "the report is not signed (no masking key was configured)", run_id)
+    signed_key = str(signature.get("key_id"))
+    if signed_key != key.key_id:
+        return VerifyOutcome(path, False, f"signed with key {signed_key}, but the key given is {key.key_id}",
+                             run_id, signed_key)
+    expected = key.sign(canonical_json(data))
+    if not hmac.compare_digest(expected, str(signature.get("value"))):
+        return VerifyOutcome(path, False, "signature does not match: the report was changed after it was written",
+                             run_id, signed_key)
+    if path.suffix.lower() in (".html", ".htm") and text != render_html(data):
+        return VerifyOutcome(path, False, "the signed data is intact but the page around it was changed",
+                             run_id, signed_key)
+    return VerifyOutcome(path, True, f"valid signature by key {signed_key}", run_id, signed_key)
+
+
+# -- text ---------------------------------------------------------------------------------
+
+def render_text(report: dict[str, Any]) -> str:
+    """A plain-text rendering for terminals (``datastage report show``)."""
+    prov = report.get("provenance", {})
+    summary = report.get("summary", {})
+    loaded = summary.get("rows_loaded") if summary.get("rows_loaded") is not None else "-"
+    lines = [
+        f"{report.get('kind')} of {report.get('environment')}  run {report.get('run_id')}",
+        f"verdict: {str(report.get('verdict')).upper()}   exit code {report.get('exit_code')}",
+    ]
+    if report.get("error"):
+        lines.append(f"error: {report['error']}")
+    lines += [
+        f"when: {prov.get('started_at')} .. {prov.get('finished_at')} ({prov.get('seconds')}s)   "
+        f"trigger {prov.get('trigger')} by {prov.get('actor')} on {prov.get('host')}, datastage "
+        f"{prov.get('datastage_version')}",
+        f"source: {prov.get('source')}",
+        f"target: {prov.get('target')}",
+        f"rules: {prov.get('rules_path')} (sha256 {str(prov.get('rules_sha256'))[:16]}...)   key {prov.get('key_id')}",
+        f"tables {summary.get('tables')}   rows selected {summary.get('rows_selected')}   loaded {loaded}   "
+        f"masked columns {summary.get('masked_columns')}   personal columns {summary.get('personal_columns')}",
+        "",
+        "checks:",
+    ]
+    for check in report.get("checks", []):
+        lines.append(f"  {check['status']:4} {check['name']}: {check['summary']}")
+    if not report.get("checks"):
+        lines.append("  (none ran)")
+    lines += ["", "columns (personal data and masked columns):"]
+    for col in report.get("columns", []):
+        if col["status"] == "protected" or col["classification"] in ("direct_identifier", "quasi_identifier",
+                                                                      "sensitive"):
+            changed = f" rows changed {col['rows_changed']}" if col.get("rows_changed") is not None else ""
+            lines.append(f"  {col['table']}.{col['column']}: {col['classification']} -> {col['treatment']} "
+                         f"[{col['status']}]{changed}")
+    drift = report.get("schema_drift") or {}
+    changes = [f"{k.replace('_', ' ')}: {', '.join(v)}" for k, v in drift.items() if v]
+    lines += ["", "schema drift: " + ("; ".join(changes) if changes else "none")]
+    legal = report.get("legal_status") or {}
+    lines += ["", f"legal status: {legal.get('status')}", f"  {legal.get('statement')}"]
+    signature = report.get("signature") or {}
+    lines.append(f"signature: {signature.get('algorithm')} by {signature.get('key_id')}" if signature
+                 else "signature: none")
+    return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""The source: reflection, read-only snapshot sessions, server identity, value codecs."""

@@ -1,0 +1,267 @@
+"""Streaming reads from the source snapshot as DataFrame batches.
+
+The subset planner and the extractor read through the same helpers: stream a table
+(optionally filtered), or fetch the rows whose columns match a set of key values, in
+batches sized to stay under every driver's parameter limit.
+
+Example:
+    >>> with snapshot(engine) as conn:                                   # doctest: +SKIP
+    ...     for batch in stream_rows(conn, model.table("customer"), ["customer_id"]):
+    ...         print(len(batch))
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid
+import warnings
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import SQLAlchemyError
+
+from datastage.errors import SourceError
+from datastage.source.db import db_error_message, dialect_of
+from datastage.source.schema import TableInfo
+from datastage.source.values import rows_to_frame
+from datastage.subset.sampling import ROW_DIGEST, row_digest
+
+if TYPE_CHECKING:
+    from datastage.subset.planner import TablePlan
+
+# PyMySQL silently drops the rest of an unbuffered (streamed) result when another statement
+# runs on the connection and only warns; a subset must never lose rows that way.
+warnings.filterwarnings("error", message="Previous unbuffered result was left incomplete")
+
+FULL_SCAN_SHARE = 0.3  # above this share of a table, one filtered scan beats key lookups
+
+DEFAULT_BATCH = 10_000
+_MAX_PARAMS = {"sqlite": 32_000 if sqlite3.sqlite_version_info >= (3, 32) else 999,
+               "postgresql": 30_000, "mysql": 30_000}
+
+
+def raw_column(table: TableInfo, name: str) -> sa.Label[Any]:
+    """A column read without SQLAlchemy type processing: values arrive as the driver returns them."""
+    return sa.type_coerce(table.sa_table.c[name], sa.types.NullType()).label(name)
+
+
+def _select(table: TableInfo, columns: Sequence[str]) -> sa.Select[Any]:
+    return sa.select(*(raw_column(table, c) for c in columns))
+
+
+def _run(conn: Connection, stmt: sa.Executable, table: TableInfo, batch_size: int) -> Iterator[pd.DataFrame]:
+    """Execute ``stmt`` with a streaming cursor and yield frames of up to ``batch_size`` rows.
+
+    The result is always consumed or closed before the generator ends: MariaDB's unbuffered
+    cursors block the next statement on the same snapshot connection until then.
+    """
+    try:
+        result = conn.execution_options(stream_results=True, max_row_buffer=batch_size).execute(stmt)
+        try:
+            columns = list(result.keys())
+            for part in result.partitions(batch_size):
+                yield rows_to_frame(part, columns)
+        finally:
+            result.close()
+    except SQLAlchemyError as exc:
+        raise SourceError(f"reading {table.key} failed: {db_error_message(exc)}", table=table.key) from None
+
+
+def count_rows(conn: Connection, table: TableInfo, where: str | None = None) -> int:
+    """Number of rows of ``table`` (matching ``where``) in the snapshot."""
+    stmt = sa.select(sa.func.count()).select_from(table.sa_table)
+    if where:
+        stmt = stmt.where(sa.text(where))
+    try:
+        return int(conn.execute(stmt).scalar_one())
+    except SQLAlchemyError as exc:
+        raise SourceError(f"counting {table.key} failed: {db_error_message(exc)}", table=table.key) from None
+
+
+def stream_rows(
+    conn: Connection,
+    table: TableInfo,
+    columns: Sequence[str],
+    where: str | sa.ColumnElement[bool] | None = None,
+    batch_size: int = DEFAULT_BATCH,
+) -> Iterator[pd.DataFrame]:
+    """All rows of ``table`` (or those matching ``where``), ``columns`` only, in batches."""
+    stmt = _select(table, columns)
+    if isinstance(where, str):
+        stmt = stmt.where(sa.text(where))
+    elif where is not None:
+        stmt = stmt.where(where)
+    yield from _run(conn, stmt, table, batch_size)
+
+
+def _pg_array_type(type_: sa.types.TypeEngine[Any]) -> sa.types.TypeEngine[Any] | None:
+    """The array element type for ``column = ANY(:array)`` on PostgreSQL, or None to use ``IN``.
+
+    Only plain integer, text and UUID columns (and domains over them) qualify: their
+    comparison with a bigint/text/uuid array still uses the column's index. Enums, CHAR(n)
+    and other types keep a typed ``IN`` list.
+    """
+    base = getattr(type_, "data_type", None) or type_
+    if isinstance(base, sa.Enum | sa.CHAR | sa.NCHAR) or "CITEXT" in type(base).__name__.upper():
+        return None
+    if isinstance(base, sa.Integer):
+        return sa.BigInteger()
+    if isinstance(base, sa.Uuid):
+        return sa.Uuid(as_uuid=True)
+    if isinstance(base, sa.String):
+        return sa.Text()
+    return None
+
+
+def _raw(table: TableInfo, name: str) -> sa.ColumnElement[Any]:
+    return sa.type_coerce(table.sa_table.c[name], sa.types.NullType())
+
+
+def typed_column(table: TableInfo, name: str) -> sa.ColumnElement[Any]:
+    """The column for comparisons; a PostgreSQL DOMAIN compares as its base type."""
+    column = table.sa_table.c[name]
+    base = getattr(column.type, "data_type", None)
+    return sa.type_coerce(column, base) if base is not None else column
+
+
+def match_clause(
+    conn: Connection, table: TableInfo, match_columns: Sequence[str], values: pd.DataFrame
+) -> sa.ColumnElement[bool]:
+    """``(match_columns) IN values`` for one batch; an array ``= ANY`` on PostgreSQL where possible.
+
+    Values are bound as the driver returned them (SQLite, MariaDB); PostgreSQL binds them
+    with the column's type so enums, domains and dates compare without casts.
+    """
+    dialect = dialect_of(conn)
+    if dialect == "postgresql":
+        cols: list[sa.ColumnElement[Any]] = [typed_column(table, c) for c in match_columns]
+    else:
+        cols = [_raw(table, c) for c in match_columns]
+    if len(cols) == 1:
+        data = values.iloc[:, 0].tolist()
+        if dialect == "postgresql":
+            element = _pg_array_type(table.sa_table.c[match_columns[0]].type)
+            if element is not None:
+                if isinstance(element, sa.Uuid):
+                    data = [v if isinstance(v, uuid.UUID) else uuid.UUID(str(v)) for v in data]
+                array = sa.bindparam(None, data, type_=postgresql.ARRAY(element))
+                return cols[0] == sa.any_(array)
+        return cols[0].in_(data)
+    if dialect == "postgresql":
+        return sa.tuple_(*cols).in_(_pg_unnest(table, match_columns, values))
+    return sa.tuple_(*cols).in_(list(values.itertuples(index=False, name=None)))
+
+
+def _pg_unnest(table: TableInfo, match_columns: Sequence[str], values: pd.DataFrame) -> sa.Select[Any]:
+    """``SELECT * FROM unnest(:a, :b, ...)``: composite keys as one array per column.
+
+    A row-value ``IN`` list of thousands of tuples exhausts PostgreSQL's stack; arrays keep
+    one parameter per column and let the planner join on the key's index. Arrays of types
+    without a plain array form are typed by the driver and cast back to the column's type.
+    """
+    arrays = []
+    for name in match_columns:
+        element = _pg_array_type(table.sa_table.c[name].type)
+        data = values[name].tolist()
+        if isinstance(element, sa.Uuid):
+            data = [v if isinstance(v, uuid.UUID) else uuid.UUID(str(v)) for v in data]
+        elif element is None and all(isinstance(v, str) for v in data):
+            element = sa.Text()  # enums, CHAR(n), citext: text[] cast back to the column type
+        array_type = postgresql.ARRAY(element) if element is not None else sa.types.NullType()
+        arrays.append(sa.bindparam(None, data, type_=array_type))
+    names = [f"k{i}" for i in range(len(match_columns))]
+    rows = sa.func.unnest(*arrays).table_valued(*names).render_derived()
+    return sa.select(*(sa.cast(rows.c[k], typed_column(table, c).type) for k, c in zip(names, match_columns)))
+
+
+def chunk_size(conn: Connection, columns: int, batch_size: int = DEFAULT_BATCH) -> int:
+    """How many key tuples of ``columns`` columns one ``IN`` query may carry on this connection."""
+    return max(1, min(batch_size, _MAX_PARAMS[dialect_of(conn)] // max(1, columns)))
+
+
+def fetch_matching(
+    conn: Connection,
+    table: TableInfo,
+    columns: Sequence[str],
+    match_columns: Sequence[str],
+    values: pd.DataFrame,
+    batch_size: int = DEFAULT_BATCH,
+) -> Iterator[pd.DataFrame]:
+    """Rows of ``table`` whose ``match_columns`` equal one of the rows of ``values``.
+
+    ``values`` holds distinct, non-NULL key tuples (one column per match column).
+    """
+    if values.empty:
+        return
+    step = chunk_size(conn, len(match_columns), batch_size)
+    for start in range(0, len(values), step):
+        chunk = values.iloc[start:start + step]
+        stmt = _select(table, columns).where(match_clause(conn, table, match_columns, chunk))
+        yield from _run(conn, stmt, table, batch_size)
+
+
+@dataclass
+class ExtractResult:
+    """Rows read per table (what the pipeline streamed through masking into the shadow)."""
+
+    rows: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def total_rows(self) -> int:
+        return sum(self.rows.values())
+
+
+def null_columns(frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
+    """Set ``columns`` to NULL (used for foreign keys into excluded tables)."""
+    for column in columns:
+        frame[column] = pd.Series(np.full(len(frame), None, dtype=object), index=frame.index)
+    return frame
+
+
+def extract_table(
+    conn: Connection,
+    table: TableInfo,
+    plan: TablePlan,
+    seed: int,
+    batch_size: int = DEFAULT_BATCH,
+) -> Iterator[pd.DataFrame]:
+    """Stream the planned rows of one table (every insertable column) in batches.
+
+    Foreign keys into excluded tables are set to NULL on the way out. A table without a
+    row key is read in one scan and its rows recognised by their digest.
+    """
+    columns = table.insertable_columns
+    null_cols = [c for fk in plan.null_foreign_keys for c in fk.columns if table.columns[c].nullable]
+    for batch in _planned_rows(conn, table, plan, columns, seed, batch_size):
+        if null_cols and not batch.empty:
+            batch = null_columns(batch, null_cols)
+        if not batch.empty:
+            yield batch
+
+
+def _planned_rows(
+    conn: Connection, table: TableInfo, plan: TablePlan, columns: list[str], seed: int, batch_size: int
+) -> Iterator[pd.DataFrame]:
+    if plan.mode == "all":
+        yield from stream_rows(conn, table, columns, batch_size=batch_size)
+    elif plan.mode == "keys" and plan.keys is not None and len(plan.keys):
+        key_columns = list(plan.keys.columns)
+        if key_columns == [ROW_DIGEST]:
+            # No row key: one scan, each row recognised by the digest of all its values.
+            every = list(table.columns)
+            for batch in stream_rows(conn, table, every, batch_size=batch_size):
+                digests = pd.DataFrame({ROW_DIGEST: row_digest(batch, every)}, index=batch.index)
+                yield batch.loc[plan.keys.contains(digests), columns]
+        elif len(plan.keys) >= FULL_SCAN_SHARE * plan.source_rows:
+            for batch in stream_rows(conn, table, columns, batch_size=batch_size):
+                yield batch[plan.keys.contains(batch[key_columns])]
+        else:
+            for chunk in plan.keys.batches(batch_size):
+                yield from fetch_matching(conn, table, columns, key_columns, chunk, batch_size)

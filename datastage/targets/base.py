@@ -1,0 +1,300 @@
+"""Target writers: build a shadow copy, verify it, swap it in atomically, roll back.
+
+A :class:`Target` is one environment's database. A refresh asks it for a lock, cleans up
+shadows a crashed run left behind, and creates a :class:`Shadow` (a new file, schema or
+database) that receives the masked rows. Only after verification does :meth:`Shadow.swap`
+make the shadow the current copy in one atomic step; the copy it replaces is kept as the
+rollback point, and anything older is dropped.
+
+The dialect-specific writers live in :mod:`datastage.targets`.
+
+Example:
+    >>> target = open_target(env.url, env)                    # doctest: +SKIP
+    >>> with target.lock(run_id):                             # doctest: +SKIP
+    ...     shadow = target.create_shadow(model, run_id)
+    ...     shadow.create_tables(tables); shadow.write(table, batch); shadow.finish()
+    ...     shadow.swap()
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+from sqlalchemy.engine import Connection
+
+from datastage.errors import LockHeld, LockLost, TargetError
+from datastage.secrets import redact
+from datastage.settings import AccessGrant
+from datastage.source.db import dialect_of, parse_url, redact_url
+from datastage.source.schema import SchemaModel, TableInfo
+
+REFRESH_LOG_TABLE = "datastage_refresh_log"
+RUN_LABEL = "datastage:"  # application_name of every target session of a run: datastage:<run_id>
+OWNER_GRACE_SECONDS = 5.0  # how long a refresh waits for the sessions of a shadow's owner to end
+REFRESH_LOG_COLUMNS = ("run_id", "environment", "started_at", "finished_at", "verdict", "rules_sha256",
+                       "key_id", "source", "datastage_version", "rows_loaded")
+
+
+@dataclass
+class LoadResult:
+    """What the load step wrote into the shadow."""
+
+    rows: dict[str, int] = field(default_factory=dict)
+    kept_rows: dict[str, int] = field(default_factory=dict)
+    lossy_mappings: list[str] = field(default_factory=list)
+    not_copied: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    shadow: str = ""
+
+    @property
+    def total_rows(self) -> int:
+        return sum(self.rows.values())
+
+
+@dataclass
+class RollbackResult:
+    """The outcome of swapping the previous copy back."""
+
+    environment: str
+    restored: str
+    now_previous: str
+    live_run_id: str | None = None  # the run whose copy is live now (from the restored copy's refresh log)
+
+
+def lock_holder_info(run_id: str, environment: str) -> dict[str, Any]:
+    """Who holds a refresh lock, recorded so a second refresh can name them."""
+    from datastage.report.history import current_user, utc_now
+
+    return {"run_id": run_id, "environment": environment, "user": current_user(), "host": socket.gethostname(),
+            "pid": os.getpid(), "started_at": utc_now()}
+
+
+def wait_for_owners(environment: str, sweep: Callable[[], list[str]],
+                    grace: float = OWNER_GRACE_SECONDS) -> None:
+    """Run ``sweep`` (drop the shadows whose owning run is gone; return those whose owner still
+    runs) until no owner is left, for at most ``grace`` seconds (the sessions of a process that
+    was just killed take a moment to end). An owner that still runs lost its refresh lock: it
+    fails at its check before the swap, and its shadow is not ours to drop, so give up."""
+    deadline = time.monotonic() + grace
+    while True:
+        running = sweep()
+        if not running:
+            return
+        if time.monotonic() >= deadline:
+            raise LockHeld(f"another refresh of {environment} still runs: {running[0]}; it lost the refresh "
+                           "lock and stops before its swap, so its shadow copy was left alone")
+        time.sleep(0.2)
+
+
+def describe_holder(info: dict[str, Any] | None) -> str:
+    if not info:
+        return "another refresh holds the lock"
+    return (f"run {info.get('run_id', '?')} by {info.get('user', '?')}@{info.get('host', '?')} "
+            f"(pid {info.get('pid', '?')}) since {info.get('started_at', '?')}")
+
+
+class Shadow(ABC):
+    """A copy of the target under construction. Nothing in it is visible until :meth:`swap`."""
+
+    name: str
+
+    @abstractmethod
+    def create_tables(self, tables: list[TableInfo]) -> list[str]:
+        """Create ``tables`` without secondary indexes (and, where the dialect allows, without FKs).
+
+        Returns notes about lossy type mappings or objects not copied.
+        """
+
+    @abstractmethod
+    def write(self, table: TableInfo, frame: pd.DataFrame) -> int:
+        """Append one batch of rows to ``table``; returns rows written."""
+
+    @abstractmethod
+    def finish(self) -> None:
+        """Create indexes and foreign keys, reset sequences, ``ANALYZE``."""
+
+    @abstractmethod
+    def connect(self) -> AbstractContextManager[Connection]:
+        """A connection to the shadow for verification."""
+
+    @abstractmethod
+    def record_refresh(self, row: dict[str, Any], previous: list[dict[str, Any]]) -> None:
+        """Write the refresh log (previous rows plus this run) into the shadow."""
+
+    @abstractmethod
+    def swap(self) -> None:
+        """Make the shadow the current copy atomically; keep the replaced copy as the previous one."""
+
+    @abstractmethod
+    def discard(self) -> None:
+        """Drop the shadow; the current copy stays as it was."""
+
+    def stream_table(self, source: Connection, table: TableInfo, plan: Any, engine: Any, batch_size: int,
+                     progress: Any, observer: Any = None) -> tuple[int, Any] | None:
+        """Copy ``table`` straight from the source snapshot, masking on the way, when the target has a
+        faster path than batches of Python values; returns (rows, mask stats), or None to use batches.
+
+        ``observer`` (the leak check's index) must see the original and masked values of the
+        columns it names (``needed_columns``), exactly as the batch path shows them.
+        """
+        return None
+
+    def sql_name(self, table: TableInfo, conn: Connection) -> str:
+        """The quoted name of ``table`` as seen from a :meth:`connect` connection."""
+        return conn.dialect.identifier_preparer.quote(table.name)
+
+    def hook_url(self) -> str | None:
+        """A URL that opens the shadow (for ``post_load`` shell hooks), or None."""
+        return None
+
+    def reader_url(self) -> str | None:
+        """A SQLAlchemy URL from which other processes can read the shadow's tables by their
+        :meth:`sql_name`, once it is loaded (None: only :meth:`connect` can)."""
+        return None
+
+    def hook_connection(self) -> AbstractContextManager[Connection]:
+        """A connection where unqualified table names mean the shadow's tables (``post_load`` SQL hooks)."""
+        return self.connect()
+
+    def grant(self, grants: list[AccessGrant]) -> None:
+        """Give each role read or write access to the shadow's tables."""
+        raise TargetError("this target has no access control; remove access: from the environment")
+
+
+class Target(ABC):
+    """One environment's database."""
+
+    def __init__(self, url: str, environment: str, options: dict[str, Any] | None = None) -> None:
+        self.url = url
+        self.environment = environment
+        self.options = options or {}
+        self.notes: list[str] = []  # what reading the current copy had to adapt (keep tables)
+        self.run_id: str | None = None  # the run that takes this target's lock (names its sessions)
+
+    @property
+    def session_label(self) -> str:
+        """The name of this run's sessions on the target server (PostgreSQL ``application_name``)."""
+        return (RUN_LABEL + self.run_id)[:63] if self.run_id else "datastage"
+
+    def lock_lost(self, why: str, in_doubt: bool = False) -> LockLost:
+        """The error of a run whose refresh lock ended before its swap (``in_doubt``: while the swap
+        committed, and whether it went through could not be checked)."""
+        if in_doubt:
+            return LockLost(f"the refresh lock of {self.environment} was lost while the swap committed ({why}); "
+                            "whether the new copy is live could not be checked: see its refresh log")
+        return LockLost(f"the refresh lock of {self.environment} was lost before the swap completed ({why}); "
+                        "the target was left unchanged")
+
+    def settle(self, why: str, committed: Callable[[], bool]) -> None:
+        """After the lock session ended (``why``) during a commit: return if ``committed()`` says the commit
+        went through (it did while the lock was held), raise :class:`~datastage.errors.LockLost` if it
+        did not, or an in-doubt one if that cannot be checked."""
+        try:
+            went_through = committed()
+        except TargetError as exc:
+            raise self.lock_lost(f"{why}; then: {exc.message}", in_doubt=True) from None
+        if not went_through:
+            raise self.lock_lost(why)
+
+    def swapped_in(self, run_id: str) -> dict[str, Any] | None:
+        """The refresh-log row of ``run_id`` if its copy was swapped in: the current copy's log holds
+        the row of every refresh whose copy led to it (the swap commits the row with the copy)."""
+        return next((row for row in self.refresh_log() if str(row.get("run_id")) == run_id), None)
+
+    @property
+    def display_url(self) -> str:
+        return redact_url(self.url)
+
+    @abstractmethod
+    def lock(self, run_id: str) -> AbstractContextManager[None]:
+        """Hold the refresh lock for this target; raises :class:`~datastage.errors.LockHeld`.
+
+        The swap and the rollback verify, right before they change anything (where the target
+        allows it, in the same transaction), that the lock is still held, and raise
+        :class:`~datastage.errors.LockLost` otherwise.
+        """
+
+    @abstractmethod
+    def cleanup_stale(self) -> list[str]:
+        """Drop shadows left by crashed refreshes; returns what was removed.
+
+        Only shadows whose owning run is provably gone are dropped; one whose owner still runs
+        (it lost the lock but goes on) raises :class:`~datastage.errors.LockHeld`.
+        """
+
+    @abstractmethod
+    def create_shadow(self, model: SchemaModel, run_id: str) -> Shadow:
+        """Start a new shadow copy."""
+
+    @abstractmethod
+    def rollback(self) -> RollbackResult:
+        """Swap the previous copy back in (the current one becomes the previous)."""
+
+    @abstractmethod
+    def current_rows(self, table: TableInfo, batch_size: int) -> Iterator[pd.DataFrame]:
+        """Rows of ``table`` in the current copy (for ``keep:`` tables); nothing if absent."""
+
+    @abstractmethod
+    def refresh_log(self) -> list[dict[str, Any]]:
+        """Rows of the refresh log in the current copy (oldest first)."""
+
+    @abstractmethod
+    def exists(self) -> bool:
+        """Whether a current copy exists."""
+
+    def keep_columns(self, table: TableInfo, present: list[str]) -> list[str]:
+        """The columns of a ``keep:`` table to carry from the current copy, whose table has the
+        columns ``present`` (none: absent); what does not match is recorded in :attr:`notes`."""
+        if not present:
+            self.notes.append(f"keep table {table.key}: not in the current copy; created empty")
+            return []
+        wanted = table.insertable_columns
+        missing = [c for c in wanted if c not in present]
+        extra = [c for c in present if c not in table.columns]
+        if missing or extra:
+            self.notes.append(
+                f"keep table {table.key}: its shape changed; carried the common columns"
+                + (f" (new, left to their defaults: {', '.join(missing)})" if missing else "")
+                + (f" (dropped: {', '.join(extra)})" if extra else ""))
+        return [c for c in wanted if c in present]
+
+
+def open_target(url: str, environment: str, options: dict[str, Any] | None = None) -> Target:
+    """The writer for ``url``'s dialect."""
+    parsed = parse_url(url)
+    dialect = dialect_of(parsed)
+    if dialect == "sqlite":
+        from datastage.targets.sqlite import SqliteTarget
+
+        return SqliteTarget(url, environment, options)
+    if dialect == "postgresql":
+        if (options or {}).get("shadow") == "database":
+            from datastage.targets.postgres.database import PostgresDatabaseTarget
+
+            return PostgresDatabaseTarget(url, environment, options)
+        from datastage.targets.postgres.target import PostgresTarget
+
+        return PostgresTarget(url, environment, options)
+    if dialect == "mysql":
+        from datastage.targets.mysql import MysqlTarget
+
+        return MysqlTarget(url, environment, options)
+    raise TargetError(f"{dialect} targets are not supported ({redact_url(url)})")
+
+
+def encode_log_row(row: dict[str, Any]) -> dict[str, Any]:
+    """The refresh-log row with every value as text (portable across dialects), redacted: the log is
+    text datastage writes into the target."""
+    encoded = {k: (json.dumps(v) if isinstance(v, dict | list) else (None if v is None else str(v)))
+               for k, v in row.items() if k in REFRESH_LOG_COLUMNS}
+    return {k: (redact(v) if isinstance(v, str) else v) for k, v in encoded.items()}

@@ -1,0 +1,1 @@
+"""The PostgreSQL target: shadow database/schema, DDL, COPY stream, grants."""

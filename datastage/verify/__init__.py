@@ -1,0 +1,1 @@
+"""Checks run on the loaded shadow before the swap."""

@@ -1,0 +1,1 @@
+"""The leak check: every loaded value against keyed hashes of the source."""

@@ -1,0 +1,207 @@
+"""Search a loaded shadow's tables in parts, in parallel worker processes.
+
+The leak check reads every text value of the loaded copy and searches it in Python, which
+keeps one core busy. When the shadow can be read by another session, large copies are cut
+into parts and searched by forked worker processes, each with its own connection; a worker
+returns counts only. Parts are block ranges (``ctid``, scanned as TID ranges) on
+PostgreSQL, ``rowid`` ranges on SQLite and whole tables on MariaDB/MySQL. Small copies and
+systems other than Linux (where forking is not safe) are searched in the calling process.
+
+``DATASTAGE_CHECK_WORKERS`` sets the number of workers (``1``: no workers); the default is
+the number of CPUs, at most 4.
+
+Example:
+    >>> found = list(search_tables(conn, scanner, [(table, '"public"."t"')], 10_000, url,
+    ...                            {"t": 10}, NoProgress()))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import ctypes
+import gc
+import itertools
+import multiprocessing
+import os
+import signal
+import sys
+import warnings
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import suppress
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from datastage.errors import DatastageError, StepError
+from datastage.progress import Progress
+from datastage.source.db import db_error_message, make_engine
+from datastage.source.schema import TableInfo
+
+if TYPE_CHECKING:
+    from datastage.verify.leaks.index import _Found, _Scanner
+
+WORKERS_ENV = "DATASTAGE_CHECK_WORKERS"
+MIN_PAGES = 2_000  # below about 16 MB of table pages, starting workers costs more than it saves
+PART_PAGES = 1_000  # about 8 MB of rows per part
+MIN_ROWS = 200_000  # the same for targets measured in rows
+PART_ROWS = 50_000
+PR_SET_PDEATHSIG = 1  # prctl(2): the signal a process gets when its parent dies
+
+_STATE: dict[str, Any] = {}  # set before the workers fork; each worker inherits it
+
+
+def worker_count() -> int:
+    """Workers for the search: ``$DATASTAGE_CHECK_WORKERS``, else the CPUs (at most 4)."""
+    configured = os.environ.get(WORKERS_ENV, "").strip()
+    if configured.isdigit():
+        return max(1, int(configured))
+    return max(1, min(os.cpu_count() or 1, 4))
+
+
+def _pages(conn: Connection, name: str) -> int:
+    """Blocks of a plain table (0 for a partitioned parent, whose rows live in its partitions)."""
+    row = conn.exec_driver_sql(
+        "SELECT CASE WHEN c.relkind = 'r' THEN pg_relation_size(c.oid) / current_setting('block_size')::int ELSE 0 END "
+        "FROM pg_class c WHERE c.oid = to_regclass(%(name)s)", {"name": name}).fetchone()
+    return int(row[0]) if row and row[0] else 0
+
+
+def _parts(pages: int, tid_ranges: bool) -> list[str]:
+    """``WHERE`` clauses that split a table of ``pages`` blocks into TID ranges (the last one open).
+
+    >>> _parts(2500, True)[1:]
+    [" WHERE ctid >= '(1000,0)'::tid AND ctid < '(2000,0)'::tid", " WHERE ctid >= '(2000,0)'::tid"]
+    """
+    if pages < 2 * PART_PAGES or not tid_ranges:
+        return [""]
+    bounds = list(range(0, pages, PART_PAGES))
+    clauses = [f" WHERE ctid >= '({a},0)'::tid AND ctid < '({a + PART_PAGES},0)'::tid" for a in bounds[:-1]]
+    return [*clauses, f" WHERE ctid >= '({bounds[-1]},0)'::tid"]
+
+
+def _rowid_parts(conn: Connection, table: TableInfo, name: str) -> list[str]:
+    """``WHERE`` clauses that split a SQLite table into about ``PART_ROWS``-row ``rowid`` ranges
+    (the first and last open). A table without rowids, or whose columns take every rowid alias,
+    is one part."""
+    taken = {c.lower() for c in table.columns}
+    alias = next((a for a in ("rowid", "_rowid_", "oid") if a not in taken), None)
+    if alias is None:
+        return [""]
+    try:
+        low, high, count = conn.exec_driver_sql(f"SELECT min({alias}), max({alias}), count(*) FROM {name}").one()
+    except SQLAlchemyError:
+        conn.rollback()
+        return [""]
+    if low is None or count < 2 * PART_ROWS:
+        return [""]
+    parts = -(-count // PART_ROWS)
+    step = -(-(high - low + 1) // parts)  # parts of equal rowid spans, as many as the rows call for
+    bounds = [low + step * i for i in range(1, parts)]
+    return [f" WHERE {alias} < {bounds[0]}",
+            *(f" WHERE {alias} >= {a} AND {alias} < {b}" for a, b in itertools.pairwise(bounds)),
+            f" WHERE {alias} >= {bounds[-1]}"]
+
+
+def _plan_parts(conn: Connection, work: list[tuple[TableInfo, str]],
+                rows: dict[str, int]) -> list[tuple[str, str, str]]:
+    """(table, name, where) parts, largest tables first, or none when the copy is too small for workers."""
+    dialect = conn.dialect.name
+    if dialect == "postgresql":
+        sized = [(table, name, _pages(conn, name)) for table, name in work]
+        if sum(size for _, _, size in sized) < MIN_PAGES:
+            return []
+        version = conn.exec_driver_sql("SHOW server_version_num").scalar()
+        tid_ranges = int(version or 0) >= 140000  # older servers scan the whole table for a TID range
+        sized.sort(key=lambda item: -item[2])  # large parts first: the last ones to finish are small
+        return [(table.key, name, where) for table, name, pages in sized for where in _parts(pages, tid_ranges)]
+    counted = sorted(((table, name, rows.get(table.key, 0)) for table, name in work), key=lambda item: -item[2])
+    if sum(size for _, _, size in counted) < MIN_ROWS:
+        return []
+    if dialect == "sqlite":
+        return [(table.key, name, where) for table, name, _ in counted for where in _rowid_parts(conn, table, name)]
+    return [(table.key, name, "") for table, name, _ in counted]
+
+
+def _start_worker() -> None:
+    # Stop signals are the parent's to handle (a scheduler finishes its refresh on SIGTERM, even when
+    # the signal goes to the whole process group); the parent kills its workers when it gives up.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    with suppress(OSError, AttributeError):  # a worker dies with its parent, even one killed outright
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != _STATE.get("parent"):
+        os._exit(1)  # the parent was gone before the line above took effect
+    warnings.simplefilter("ignore")
+    _STATE["engine"] = None  # never the parent's connections: a new engine on first use
+
+
+def _search_part(task: tuple[str, str, str]) -> _Found | str:
+    """Search one part of one table; a failure comes back as its one-line message."""
+    table_key, name, where = task
+    scanner: _Scanner = _STATE["scanner"]
+    try:
+        engine: Engine | None = _STATE.get("engine")
+        if engine is None:
+            url = _STATE["url"]
+            engine = _STATE["engine"] = make_engine(url, read_only=url.startswith("sqlite"), role="shadow")
+        with engine.connect() as conn:
+            return scanner.scan(conn, scanner.tables[table_key], name, _STATE["batch_size"], where)
+    except DatastageError as exc:
+        return str(exc)
+    except SQLAlchemyError as exc:
+        return f"reading {table_key} for the leak check: {db_error_message(exc)}"
+    except Exception as exc:  # noqa: BLE001 - reported in the parent as a failed step, never a traceback
+        return f"searching {table_key} for the leak check failed: {type(exc).__name__}: {exc}"
+
+
+def search_tables(conn: Connection, scanner: _Scanner, work: list[tuple[TableInfo, str]], batch_size: int,
+                  reader_url: str | None, rows: dict[str, int], progress: Progress) -> Iterator[_Found]:
+    """What the search of each table (or part of one) found, in any order (``rows``: loaded rows
+    per table, for the progress bars)."""
+    tasks: list[tuple[str, str, str]] = []
+    workers = worker_count()
+    if reader_url and workers > 1 and sys.platform.startswith("linux"):
+        tasks = _plan_parts(conn, work, rows)
+        conn.commit()  # the workers read committed data; this session holds no snapshot meanwhile
+    if not tasks:
+        for table, name in work:
+            progress.table(f"checking {table.key}", rows.get(table.key, 0))
+            yield scanner.scan(conn, table, name, batch_size, progress=progress)
+        return
+    progress.table(f"checking {len(work)} tables ({len(tasks)} parts)", len(tasks))
+    for found in _run(scanner, tasks, reader_url or "", batch_size, workers):
+        progress.advance(1)
+        yield found
+
+
+def _run(scanner: _Scanner, tasks: list[tuple[str, str, str]], url: str, batch_size: int,
+         workers: int) -> Iterator[_Found]:
+    _STATE.update(scanner=scanner, url=url, batch_size=batch_size, parent=os.getpid())
+    executor = ProcessPoolExecutor(min(workers, len(tasks)), mp_context=multiprocessing.get_context("fork"),
+                                   initializer=_start_worker)
+    finished = False
+    try:
+        # Objects the workers inherit (the parent's connections among them) stay out of their collector.
+        gc.freeze()
+        try:
+            futures = [executor.submit(_search_part, task) for task in tasks]  # the workers fork here
+        finally:
+            gc.unfreeze()
+        for future in futures:
+            outcome = future.result()
+            if isinstance(outcome, str):
+                raise StepError(outcome, step="verify")
+            yield outcome
+        finished = True
+    except Exception as exc:
+        if isinstance(exc, DatastageError):
+            raise
+        raise StepError(f"the leak check's worker processes failed: {type(exc).__name__}: {exc}",
+                        step="verify") from None
+    finally:
+        _STATE.clear()
+        if not finished:
+            for process in list(getattr(executor, "_processes", {}).values()):
+                process.kill()
+        executor.shutdown(wait=True, cancel_futures=True)
