@@ -9,10 +9,9 @@ compliance report for every refresh. Every CLI command has a library twin here::
     print(result.verdict, result.report.html)
 """
 
-__version__ = "0.1.0"
-
 import logging as _logging
 
+from datastage._version import __version__
 from datastage.api import (
     check_rules,
     demo,

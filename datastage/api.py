@@ -29,17 +29,18 @@ from datastage.ops.ondemand import gc as _gc
 from datastage.ops.ondemand import provision as _provision
 from datastage.ops.ondemand import teardown as _teardown
 from datastage.ops.schedule import Scheduler, load_state, schedules
-from datastage.pipeline import PlanResult, RefreshResult, check_target_safety, run_refresh
+from datastage.pipeline import RefreshResult, check_target_safety, run_refresh
 from datastage.pipeline import plan as _plan
+from datastage.plan import PlanResult
 from datastage.progress import Progress
 from datastage.report.compose import VerifyOutcome, load_report, verify_report_file
 from datastage.report.history import find_run, read_history
 from datastage.report.records import PENDING, complete_pending, run_rollback
+from datastage.results import RollbackResult
 from datastage.rulescheck import RulesCheckResult
 from datastage.rulescheck import check_rules as _check_rules
 from datastage.settings import Project, config_path, load_project
 from datastage.signals import sigterm_stops
-from datastage.targets.base import RollbackResult
 
 ConfigArg = str | os.PathLike[str] | Project | None
 

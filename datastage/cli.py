@@ -26,7 +26,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from datastage import __version__, api
+from datastage import api
+from datastage._version import __version__
 from datastage.discover.scan import ScanOutcome
 from datastage.errors import (
     EXIT_INTERRUPTED,
@@ -38,7 +39,8 @@ from datastage.errors import (
     UsageError,
 )
 from datastage.logs import configure_logging
-from datastage.pipeline import PlanResult, RefreshResult
+from datastage.pipeline import RefreshResult
+from datastage.plan import PlanResult
 from datastage.report.compose import render_text
 from datastage.secrets import get_logger, redact, redacted_json
 

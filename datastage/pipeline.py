@@ -32,8 +32,8 @@ import pandas as pd
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
-from datastage import __version__
-from datastage.discover.scan import DEFAULT_SAMPLE_ROWS, ScanResult, scan_source
+from datastage._version import __version__
+from datastage.discover.scan import DEFAULT_SAMPLE_ROWS, scan_source
 from datastage.errors import (
     EXIT_LIVE_INCOMPLETE,
     EXIT_OK,
@@ -53,36 +53,38 @@ from datastage.errors import (
     exit_code_for,
     stop_signal,
 )
+from datastage.mask.checkspec import parse_check_settings
 from datastage.mask.engine import MaskingEngine, MaskStats
 from datastage.mask.keys import KeyFileTooOpen, MaskingKey, load_key
-from datastage.mask.policy import Policy, ResolvedPolicy, load_policy, resolve_policy
+from datastage.mask.policy import Policy, load_policy, resolve_policy
 from datastage.ops.envops import RefreshOps
 from datastage.ops.hooks import HookFailed
+from datastage.plan import PlanResult
 from datastage.progress import NoProgress, Progress
-from datastage.report.compose import ReportPaths, compose_report, sign_report, subset_spec_dict, write_report
-from datastage.report.history import (
-    append_history,
+from datastage.report.compose import compose_report, sign_report, subset_spec_dict, write_report
+from datastage.report.history import append_history, last_schema, save_schema, schema_drift
+from datastage.report.records import complete_locked, live_incomplete_message, live_records
+from datastage.results import (
+    CheckResult,
+    ExtractResult,
+    LoadResult,
+    ReportPaths,
+    VerifyResult,
     current_user,
-    last_schema,
     new_run_id,
-    save_schema,
-    schema_drift,
     utc_now,
 )
-from datastage.report.records import complete_locked, live_incomplete_message, live_records
 from datastage.rulescheck import new_columns_of
 from datastage.secrets import get_logger
 from datastage.settings import Environment, Project
 from datastage.signals import held_signals
 from datastage.source.db import db_error_message, dialect_of, make_engine, parse_url, redact_url, snapshot
 from datastage.source.identity import check_not_source
-from datastage.source.schema import SchemaModel, TableInfo, reflect
-from datastage.subset.extract import ExtractResult, extract_table
-from datastage.subset.planner import SubsetPlan, plan_subset
-from datastage.targets.base import LoadResult, Shadow, Target, open_target
+from datastage.source.schema import TableInfo, reflect
+from datastage.subset.extract import extract_table
+from datastage.subset.planner import plan_subset
+from datastage.targets.base import Shadow, Target, open_target
 from datastage.verify.checks import (
-    CheckResult,
-    VerifyResult,
     apply_severity,
     check_foreign_keys,
     check_k_anonymity,
@@ -90,7 +92,6 @@ from datastage.verify.checks import (
     check_unique_keys,
 )
 from datastage.verify.leaks.index import LeakIndex, scan_loaded_copy
-from datastage.verify.spec import CheckSettings, parse_check_settings
 
 log = get_logger("datastage.refresh")
 DEFAULT_BATCH_SIZE = 10_000
@@ -114,32 +115,6 @@ def step(name: str) -> Iterator[None]:
         raise
     except Exception as exc:  # noqa: BLE001 - last line of defence: never a traceback
         raise StepError(f"{type(exc).__name__}: {exc}", step=name) from None
-
-
-@dataclass
-class PlanResult:
-    """What a refresh would copy and how each column would be treated."""
-
-    environment: str
-    model: SchemaModel
-    subset: SubsetPlan
-    policy: ResolvedPolicy
-    drift: dict[str, list[str]]
-    tables: list[TableInfo]
-    columns: dict[str, list[str]]
-    scan: ScanResult | None = None
-    checks: CheckSettings = field(default_factory=CheckSettings)
-    run_id: str | None = None
-    report: ReportPaths | None = None
-
-    def table_rows(self) -> list[dict[str, Any]]:
-        rows = []
-        for table in self.tables:
-            plan = self.subset.tables[table.key]
-            rows.append({"table": table.key, "source_rows": plan.source_rows, "selected_rows": plan.selected_rows,
-                         "mode": plan.mode, "reasons": dict(plan.reasons),
-                         "nulled_foreign_keys": [str(fk) for fk in plan.null_foreign_keys]})
-        return rows
 
 
 @dataclass

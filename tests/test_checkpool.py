@@ -10,12 +10,12 @@ from typing import Any
 
 import pytest
 from conftest import ServerDatabases
-from datastage.verify.leaks import pool as checkpool
 from load_support import scalar
 
 import datastage
 from datastage.errors import StepError
 from datastage.source.schema import TableInfo
+from datastage.verify.leaks import pool as checkpool
 
 LEAK_CHECKS = ("leak_masked_columns", "leak_identifiers", "card_sweep")
 

@@ -20,7 +20,7 @@ import yaml
 
 from datastage.discover.scan import KINDS, ColumnFinding, ScanResult
 from datastage.mask.registry import get_strategy
-from datastage.report.history import utc_now
+from datastage.results import utc_now
 from datastage.source.schema import ColumnInfo, SchemaModel, TableInfo
 
 NUMERIC = frozenset({"integer", "decimal", "float"})

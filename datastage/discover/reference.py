@@ -20,6 +20,7 @@ import unicodedata
 from functools import lru_cache
 
 from datastage.cards import luhn_valid
+from datastage.mask.fakepool import faker_locales
 
 NAME_LOCALES = ("en", "en_US", "en_GB", "en_IE", "de_DE", "fr_FR", "es_ES", "it_IT", "nl_NL", "pt_BR", "pt_PT",
                 "sv_SE", "da_DK", "no_NO", "fi_FI", "pl_PL", "cs_CZ")
@@ -98,14 +99,6 @@ def fold(text: str) -> str:
         return text.strip().lower()
     normalized = unicodedata.normalize("NFKD", text.strip().lower())
     return "".join(c for c in normalized if not unicodedata.combining(c))
-
-
-@lru_cache(maxsize=1)
-def faker_locales() -> frozenset[str]:
-    """The locales the installed Faker ships: the only locale names a rules file may use."""
-    from faker.config import AVAILABLE_LOCALES
-
-    return frozenset(AVAILABLE_LOCALES)
 
 
 FAKER_KINDS = ("person", "lorem", "address")

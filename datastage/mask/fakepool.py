@@ -31,7 +31,6 @@ from typing import Any
 import numpy as np
 from faker import Faker
 
-from datastage.discover.reference import faker_locales
 from datastage.errors import RulesError
 from datastage.yamlfile import did_you_mean
 
@@ -154,3 +153,11 @@ def pick(pool: tuple[Any, ...], hashes: np.ndarray) -> np.ndarray:
     array = np.empty(len(pool), dtype=object)
     array[:] = list(pool)
     return array[(hashes % np.uint64(len(pool))).astype(np.int64)]
+
+
+@lru_cache(maxsize=1)
+def faker_locales() -> frozenset[str]:
+    """The locales the installed Faker ships: the only locale names a rules file may use."""
+    from faker.config import AVAILABLE_LOCALES
+
+    return frozenset(AVAILABLE_LOCALES)

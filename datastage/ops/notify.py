@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from datastage import __version__
+from datastage._version import __version__
 from datastage.secrets import redact, redacted_json
 
 TIMEOUT_SECONDS = 10.0

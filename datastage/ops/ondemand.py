@@ -27,7 +27,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
 
-from datastage import __version__
+from datastage._version import __version__
 from datastage.errors import (
     DatastageError,
     EmptyMaskingKeyError,
@@ -39,9 +39,11 @@ from datastage.errors import (
 from datastage.limits import MAX_STATE_BYTES, read_json_file
 from datastage.mask.keys import KeyFileTooOpen, MaskingKey, MaskingKeyError, load_key
 from datastage.mask.policy import policy_from_text, resolve_policy
-from datastage.pipeline import PlanResult, load_into_shadow, step, verify_shadow
+from datastage.pipeline import load_into_shadow, step, verify_shadow
+from datastage.plan import PlanResult
 from datastage.progress import NoProgress, Progress
-from datastage.report.history import append_history, current_user, new_run_id, read_history, utc_now, write_state
+from datastage.report.history import append_history, read_history, write_state
+from datastage.results import current_user, new_run_id, utc_now
 from datastage.settings import Environment, Project, SubsetSpec
 from datastage.source.db import db_error_message, dialect_of, make_engine, parse_url, redact_url, snapshot
 from datastage.source.identity import check_not_source

@@ -32,15 +32,15 @@ from datastage.limits import MAX_REPORT_BYTES, parse_json, read_bounded
 from datastage.private import private_dir, write_private
 from datastage.report.history import reports_dir
 from datastage.report.html import EMBED_ID, render_html
+from datastage.results import ReportPaths
 from datastage.secrets import redact_data, redact_known
 
 if TYPE_CHECKING:
     from datastage.mask.engine import MaskStats
     from datastage.mask.keys import MaskingKey
-    from datastage.pipeline import PlanResult
+    from datastage.plan import PlanResult
+    from datastage.results import LoadResult, VerifyResult
     from datastage.settings import Environment
-    from datastage.targets.base import LoadResult
-    from datastage.verify.checks import VerifyResult
 
 REPORT_SCHEMA_VERSION = "1.0"
 # Masked values depend on these libraries' versions (Faker's data, pandas' and numpy's hashing, AES).
@@ -71,12 +71,6 @@ ANONYMISATION_STATEMENT = (
     "linked to other data masked with it."
 )
 KEPT_STATUSES = ("kept-with-reason", "non_personal", "kept-by-default")
-
-
-@dataclass
-class ReportPaths:
-    json: Path
-    html: Path
 
 
 def canonical_json(data: dict[str, Any]) -> bytes:

@@ -19,10 +19,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
-import getpass
 import os
-import secrets
 from pathlib import Path
 from typing import Any
 
@@ -30,24 +27,6 @@ from datastage.errors import ConfigError, DatastageError, UsageError
 from datastage.limits import MAX_HISTORY_LINE_BYTES, MAX_STATE_BYTES, iter_bounded_lines, parse_json, read_bounded
 from datastage.private import open_private, private_dir, write_private
 from datastage.secrets import redact_data, redacted_json
-
-
-def current_user() -> str:
-    """The operating-system user running datastage (recorded as the actor)."""
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return str(os.getuid())
-
-
-def utc_now() -> str:
-    """The current UTC time, ISO 8601 with seconds."""
-    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
-def new_run_id() -> str:
-    """A sortable, unique run id such as ``20261127-090102-3fa9c1``."""
-    return dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
 
 
 def history_file(state_dir: Path) -> Path:

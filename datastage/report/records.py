@@ -39,10 +39,11 @@ from datastage.errors import (
 )
 from datastage.mask.keys import MaskingKey, load_key
 from datastage.report.compose import legal_status, load_report, sign_report, write_report
-from datastage.report.history import append_history, new_run_id, read_history, utc_now
+from datastage.report.history import append_history, read_history
+from datastage.results import RollbackResult, new_run_id, utc_now
 from datastage.settings import Environment, Project
 from datastage.signals import held_signals
-from datastage.targets.base import RollbackResult, Target, open_target
+from datastage.targets.base import Target, open_target
 
 log = logging.getLogger("datastage.refresh")
 PENDING = "pending"

@@ -16,7 +16,6 @@ import sqlite3
 import uuid
 import warnings
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -204,18 +203,6 @@ def fetch_matching(
         chunk = values.iloc[start:start + step]
         stmt = _select(table, columns).where(match_clause(conn, table, match_columns, chunk))
         yield from _run(conn, stmt, table, batch_size)
-
-
-@dataclass
-class ExtractResult:
-    """Rows read per table (what the pipeline streamed through masking into the shadow)."""
-
-    rows: dict[str, int] = field(default_factory=dict)
-    seconds: float = 0.0
-
-    @property
-    def total_rows(self) -> int:
-        return sum(self.rows.values())
 
 
 def null_columns(frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:

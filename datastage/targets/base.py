@@ -25,13 +25,13 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
 from sqlalchemy.engine import Connection
 
 from datastage.errors import LockHeld, LockLost, TargetError
+from datastage.results import RollbackResult
 from datastage.secrets import redact
 from datastage.settings import AccessGrant
 from datastage.source.db import dialect_of, parse_url, redact_url
@@ -44,36 +44,9 @@ REFRESH_LOG_COLUMNS = ("run_id", "environment", "started_at", "finished_at", "ve
                        "key_id", "source", "datastage_version", "rows_loaded")
 
 
-@dataclass
-class LoadResult:
-    """What the load step wrote into the shadow."""
-
-    rows: dict[str, int] = field(default_factory=dict)
-    kept_rows: dict[str, int] = field(default_factory=dict)
-    lossy_mappings: list[str] = field(default_factory=list)
-    not_copied: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    seconds: float = 0.0
-    shadow: str = ""
-
-    @property
-    def total_rows(self) -> int:
-        return sum(self.rows.values())
-
-
-@dataclass
-class RollbackResult:
-    """The outcome of swapping the previous copy back."""
-
-    environment: str
-    restored: str
-    now_previous: str
-    live_run_id: str | None = None  # the run whose copy is live now (from the restored copy's refresh log)
-
-
 def lock_holder_info(run_id: str, environment: str) -> dict[str, Any]:
     """Who holds a refresh lock, recorded so a second refresh can name them."""
-    from datastage.report.history import current_user, utc_now
+    from datastage.results import current_user, utc_now
 
     return {"run_id": run_id, "environment": environment, "user": current_user(), "host": socket.gethostname(),
             "pid": os.getpid(), "started_at": utc_now()}

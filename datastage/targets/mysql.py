@@ -39,6 +39,7 @@ from sqlalchemy.dialects import mysql as mysql_dialect
 from sqlalchemy.engine import Connection, Engine
 
 from datastage.errors import LockHeld, TargetError
+from datastage.results import RollbackResult
 from datastage.settings import AccessGrant
 from datastage.source.db import make_engine, parse_url
 from datastage.source.schema import SchemaModel, TableInfo
@@ -46,7 +47,6 @@ from datastage.source.values import rows_to_frame
 from datastage.targets.base import (
     REFRESH_LOG_COLUMNS,
     REFRESH_LOG_TABLE,
-    RollbackResult,
     Shadow,
     Target,
     describe_holder,

@@ -36,13 +36,13 @@ from sqlalchemy.engine import Connection
 
 from datastage.errors import ConfigError, LockHeld, TargetError
 from datastage.limits import MAX_LOCK_INFO_BYTES, parse_json
+from datastage.results import RollbackResult
 from datastage.source.db import make_engine, sqlite_path
 from datastage.source.schema import SchemaModel, TableInfo
 from datastage.source.values import rows_to_frame
 from datastage.targets.base import (
     REFRESH_LOG_COLUMNS,
     REFRESH_LOG_TABLE,
-    RollbackResult,
     Shadow,
     Target,
     describe_holder,

@@ -13,56 +13,16 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
 from datastage.errors import StepError
+from datastage.mask.checkspec import CheckSettings, QuasiIdentifierSet
+from datastage.results import CheckResult, Status
 from datastage.source.db import db_error_message
 from datastage.source.schema import ForeignKey, SchemaModel, TableInfo
-from datastage.verify.spec import CheckSettings, QuasiIdentifierSet
-
-Status = Literal["PASS", "WARN", "FAIL"]
-Verdict = Literal["pass", "warn", "fail"]
-
-
-@dataclass
-class CheckResult:
-    """One verification check and what it found."""
-
-    name: str
-    status: Status
-    summary: str
-    figures: dict[str, Any] = field(default_factory=dict)
-    table: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "status": self.status, "summary": self.summary, "table": self.table,
-                "figures": self.figures}
-
-
-@dataclass
-class VerifyResult:
-    """All checks of one refresh."""
-
-    checks: list[CheckResult] = field(default_factory=list)
-    seconds: float = 0.0
-
-    @property
-    def verdict(self) -> Verdict:
-        statuses = {c.status for c in self.checks}
-        if "FAIL" in statuses:
-            return "fail"
-        if "WARN" in statuses:
-            return "warn"
-        return "pass"
-
-    @property
-    def failed(self) -> list[CheckResult]:
-        return [c for c in self.checks if c.status == "FAIL"]
-
 
 NameOf = Callable[[TableInfo], str]
 
@@ -143,7 +103,6 @@ def check_unique_keys(conn: Connection, tables: list[TableInfo], name_of: NameOf
         return CheckResult("unique_keys", "FAIL", f"{sum(duplicates.values())} duplicated key value(s)",
                            {"checked": checked, "duplicates": duplicates})
     return CheckResult("unique_keys", "PASS", f"all {checked} primary and unique keys hold", {"checked": checked})
-
 
 
 def check_k_anonymity(conn: Connection, tables: dict[str, TableInfo], quasi: QuasiIdentifierSet,

@@ -31,8 +31,9 @@ import psycopg
 from psycopg import sql
 
 from datastage.errors import ConfigError, TargetError
+from datastage.results import RollbackResult
 from datastage.source.schema import SchemaModel, TableInfo
-from datastage.targets.base import RollbackResult, wait_for_owners
+from datastage.targets.base import wait_for_owners
 from datastage.targets.postgres.ddl import first_line
 from datastage.targets.postgres.target import (
     MAX_SCHEMA_NAME,

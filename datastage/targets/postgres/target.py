@@ -41,6 +41,7 @@ from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.engine import Connection, Engine
 
 from datastage.errors import LockHeld, TargetError
+from datastage.results import RollbackResult
 from datastage.settings import AccessGrant
 from datastage.source.catalog import quote_ident
 from datastage.source.db import make_engine, parse_url
@@ -50,7 +51,6 @@ from datastage.targets.base import (
     REFRESH_LOG_COLUMNS,
     REFRESH_LOG_TABLE,
     RUN_LABEL,
-    RollbackResult,
     Shadow,
     Target,
     describe_holder,

@@ -50,21 +50,21 @@ from sqlalchemy.exc import SQLAlchemyError
 from datastage.cards import is_test_card
 from datastage.discover import reference as pii
 from datastage.errors import StepError
+from datastage.mask.checkspec import CheckSettings
 from datastage.mask.engine import MaskingEngine
 from datastage.mask.fakepool import fake_pool
 from datastage.mask.keys import MaskingKey
 from datastage.mask.policy import ColumnRule
 from datastage.progress import NoProgress, Progress
+from datastage.results import CheckResult, Status
 from datastage.source.db import db_error_message
 from datastage.source.schema import TableInfo
 from datastage.source.values import canonical_text, rows_to_frame
 from datastage.targets.postgres.stream import read_frames
-from datastage.verify.checks import CheckResult, Status
 from datastage.verify.leaks.pool import search_tables
-from datastage.verify.spec import CheckSettings
 
 if TYPE_CHECKING:
-    from datastage.pipeline import PlanResult
+    from datastage.plan import PlanResult
 
 TEXT_CATEGORIES = frozenset({"text", "json", "other", "array"})
 VALUE_DOMAIN = "leakcheck/value"

@@ -1,0 +1,3 @@
+"""The version of datastage, in one place (reports, notifications and ``--version`` read it)."""
+
+__version__ = "0.1.0"

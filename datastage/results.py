@@ -1,0 +1,126 @@
+"""What each step of a refresh produced: plain data objects every layer may use.
+
+Steps return these; the report and the CLI render them. They hold no connections and import
+nothing above the error base, so any package can return or read them.
+
+Example:
+    >>> LoadResult(rows={"customer": 3, "orders": 5}).total_rows
+    8
+    >>> VerifyResult([CheckResult("row_counts", "PASS", "ok")]).verdict
+    'pass'
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import getpass
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+
+def current_user() -> str:
+    """The operating-system user running datastage (recorded as the actor)."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return str(os.getuid())
+
+
+def utc_now() -> str:
+    """The current UTC time, ISO 8601 with seconds."""
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def new_run_id() -> str:
+    """A sortable, unique run id such as ``20261127-090102-3fa9c1``."""
+    return dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
+
+
+Status = Literal["PASS", "WARN", "FAIL"]
+
+
+Verdict = Literal["pass", "warn", "fail"]
+
+
+@dataclass
+class CheckResult:
+    """One verification check and what it found."""
+
+    name: str
+    status: Status
+    summary: str
+    figures: dict[str, Any] = field(default_factory=dict)
+    table: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "status": self.status, "summary": self.summary, "table": self.table,
+                "figures": self.figures}
+
+
+@dataclass
+class VerifyResult:
+    """All checks of one refresh."""
+
+    checks: list[CheckResult] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def verdict(self) -> Verdict:
+        statuses = {c.status for c in self.checks}
+        if "FAIL" in statuses:
+            return "fail"
+        if "WARN" in statuses:
+            return "warn"
+        return "pass"
+
+    @property
+    def failed(self) -> list[CheckResult]:
+        return [c for c in self.checks if c.status == "FAIL"]
+
+
+@dataclass
+class LoadResult:
+    """What the load step wrote into the shadow."""
+
+    rows: dict[str, int] = field(default_factory=dict)
+    kept_rows: dict[str, int] = field(default_factory=dict)
+    lossy_mappings: list[str] = field(default_factory=list)
+    not_copied: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    shadow: str = ""
+
+    @property
+    def total_rows(self) -> int:
+        return sum(self.rows.values())
+
+
+@dataclass
+class RollbackResult:
+    """The outcome of swapping the previous copy back."""
+
+    environment: str
+    restored: str
+    now_previous: str
+    live_run_id: str | None = None  # the run whose copy is live now (from the restored copy's refresh log)
+
+
+@dataclass
+class ExtractResult:
+    """Rows read per table (what the pipeline streamed through masking into the shadow)."""
+
+    rows: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def total_rows(self) -> int:
+        return sum(self.rows.values())
+
+
+@dataclass
+class ReportPaths:
+    json: Path
+    html: Path
