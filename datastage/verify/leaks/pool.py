@@ -50,7 +50,9 @@ _STATE: dict[str, Any] = {}  # set before the workers fork; each worker inherits
 
 
 def worker_count() -> int:
-    """Workers for the search: ``$DATASTAGE_CHECK_WORKERS``, else the CPUs (at most 4)."""
+    """Workers for the search: ``$DATASTAGE_CHECK_WORKERS``, else the CPUs (at most 4).
+
+    The only place the leak search reads the environment."""
     configured = os.environ.get(WORKERS_ENV, "").strip()
     if configured.isdigit():
         return max(1, int(configured))
