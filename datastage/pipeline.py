@@ -84,14 +84,9 @@ from datastage.source.schema import TableInfo, reflect
 from datastage.subset.extract import extract_table
 from datastage.subset.planner import plan_subset
 from datastage.targets.base import Shadow, Target, open_target
-from datastage.verify.checks import (
-    apply_severity,
-    check_foreign_keys,
-    check_k_anonymity,
-    check_row_counts,
-    check_unique_keys,
-)
-from datastage.verify.leaks.index import LeakIndex, scan_loaded_copy
+from datastage.verify.context import CheckContext
+from datastage.verify.leaks.index import LeakIndex
+from datastage.verify.registry import apply_severity, run_checks
 
 log = get_logger("datastage.refresh")
 DEFAULT_BATCH_SIZE = 10_000
@@ -320,33 +315,17 @@ def verify_shadow(result: PlanResult, shadow: Shadow, load: LoadResult, extracte
     """Every check on the loaded shadow. ``after_counts`` (post_load hooks, grants) runs once the
     row counts are taken, so the other checks see the copy exactly as it will go live."""
     started = time.monotonic()
+
+    def context(conn: Connection) -> CheckContext:
+        return CheckContext(conn, result, lambda t: shadow.sql_name(t, conn), load.rows, extracted.rows, leaks, key,
+                            batch_size, shadow.reader_url(), progress or NoProgress())
+
     with step("verify"), shadow.connect() as conn:
-        counts = check_row_counts(conn, result.tables, load.rows, lambda t: shadow.sql_name(t, conn))
+        checks = run_checks(context(conn), before_hooks=True)
     if after_counts is not None:
         after_counts()
     with step("verify"), shadow.connect() as conn:
-        def name_of(table: TableInfo) -> str:
-            return shadow.sql_name(table, conn)
-
-        checks = [counts, check_foreign_keys(conn, result.model, result.tables, name_of),
-                  check_unique_keys(conn, result.tables, name_of)]
-        if leaks is not None and key is not None:
-            checks += scan_loaded_copy(conn, result, leaks, key, result.checks, name_of, batch_size,
-                                       reader_url=shadow.reader_url(), rows=load.rows, progress=progress)
-        loaded = {t.key: t for t in result.tables}
-        for quasi in result.checks.quasi_identifiers:
-            checks.append(check_k_anonymity(conn, loaded, quasi, name_of, result.checks.severity("k_anonymity")))
-    mismatched = {}
-    for table in result.tables:
-        plan = result.subset.tables[table.key]
-        if plan.mode in ("all", "keys") and extracted.rows.get(table.key, 0) != plan.selected_rows:
-            mismatched[table.key] = {"planned": plan.selected_rows, "extracted": extracted.rows.get(table.key, 0)}
-    if mismatched:
-        checks.insert(0, CheckResult("subset_counts", "FAIL", f"{len(mismatched)} table(s) extracted a different "
-                                     "number of rows than planned", {"mismatches": mismatched}))
-    else:
-        checks.insert(0, CheckResult("subset_counts", "PASS", "every table extracted exactly the planned rows",
-                                     {"extracted": dict(extracted.rows)}))
+        checks += run_checks(context(conn), before_hooks=False)
     return VerifyResult(apply_severity(checks, result.checks), time.monotonic() - started)
 
 

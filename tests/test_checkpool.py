@@ -93,7 +93,7 @@ def test_a_failing_worker_fails_the_verify_step_and_keeps_the_target(
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("worker lost its way")
 
-    monkeypatch.setattr("datastage.verify.leaks.index._Scanner.scan", broken)  # inherited by the forked workers
+    monkeypatch.setattr("datastage.verify.leaks.scanner.Scanner.scan", broken)  # inherited by the forked workers
     failure = r"^verify failed: searching \S+ for the leak check failed: RuntimeError: worker lost its way$"
     with pytest.raises(StepError, match=failure):
         datastage.refresh("staging", config=demo_project)

@@ -266,7 +266,7 @@ def test_identifier_kept_with_reason_may_stay_in_its_column_but_not_elsewhere(de
 def test_a_separator_character_inside_a_value_keeps_tokens_on_their_value() -> None:
     import pandas as pd
 
-    from datastage.verify.leaks.index import identifier_tokens
+    from datastage.verify.leaks.tokens import identifier_tokens
 
     found = identifier_tokens(pd.Series(["x", "junk\x00bob@example.com", "y"], dtype=object))
     assert found.tokens == ["email:bob@example.com"] and found.origins == [1]
@@ -280,7 +280,7 @@ def test_a_batch_finds_each_values_own_tokens_on_that_value() -> None:
     import pandas as pd
     from faker import Faker
 
-    from datastage.verify.leaks.index import identifier_tokens, name_bigrams
+    from datastage.verify.leaks.tokens import identifier_tokens, name_bigrams
 
     fake = Faker(["en_US", "en_GB", "de_DE"])
     fake.seed_instance(7)
@@ -309,7 +309,7 @@ def test_a_batch_finds_each_values_own_tokens_on_that_value() -> None:
 def test_letters_that_upper_case_into_two_still_reach_the_iban_and_ni_patterns() -> None:
     import pandas as pd
 
-    from datastage.verify.leaks.index import identifier_tokens
+    from datastage.verify.leaks.tokens import identifier_tokens
 
     found = identifier_tokens(pd.Series(["ß123456A", "x", "ß02 1234 5698 7654 3210"], dtype=object))
     assert sorted(zip(found.tokens, found.origins, strict=True)) == [

@@ -28,7 +28,7 @@ import warnings
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import suppress
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
@@ -37,9 +37,7 @@ from datastage.errors import DatastageError, StepError
 from datastage.progress import Progress
 from datastage.source.db import db_error_message, make_engine
 from datastage.source.schema import TableInfo
-
-if TYPE_CHECKING:
-    from datastage.verify.leaks.index import _Found, _Scanner
+from datastage.verify.leaks.scanner import Found, Scanner
 
 WORKERS_ENV = "DATASTAGE_CHECK_WORKERS"
 MIN_PAGES = 2_000  # below about 16 MB of table pages, starting workers costs more than it saves
@@ -52,7 +50,9 @@ _STATE: dict[str, Any] = {}  # set before the workers fork; each worker inherits
 
 
 def worker_count() -> int:
-    """Workers for the search: ``$DATASTAGE_CHECK_WORKERS``, else the CPUs (at most 4)."""
+    """Workers for the search: ``$DATASTAGE_CHECK_WORKERS``, else the CPUs (at most 4).
+
+    The only place the leak search reads the environment."""
     configured = os.environ.get(WORKERS_ENV, "").strip()
     if configured.isdigit():
         return max(1, int(configured))
@@ -136,10 +136,10 @@ def _start_worker() -> None:
     _STATE["engine"] = None  # never the parent's connections: a new engine on first use
 
 
-def _search_part(task: tuple[str, str, str]) -> _Found | str:
+def _search_part(task: tuple[str, str, str]) -> Found | str:
     """Search one part of one table; a failure comes back as its one-line message."""
     table_key, name, where = task
-    scanner: _Scanner = _STATE["scanner"]
+    scanner: Scanner = _STATE["scanner"]
     try:
         engine: Engine | None = _STATE.get("engine")
         if engine is None:
@@ -155,8 +155,8 @@ def _search_part(task: tuple[str, str, str]) -> _Found | str:
         return f"searching {table_key} for the leak check failed: {type(exc).__name__}: {exc}"
 
 
-def search_tables(conn: Connection, scanner: _Scanner, work: list[tuple[TableInfo, str]], batch_size: int,
-                  reader_url: str | None, rows: dict[str, int], progress: Progress) -> Iterator[_Found]:
+def search_tables(conn: Connection, scanner: Scanner, work: list[tuple[TableInfo, str]], batch_size: int,
+                  reader_url: str | None, rows: dict[str, int], progress: Progress) -> Iterator[Found]:
     """What the search of each table (or part of one) found, in any order (``rows``: loaded rows
     per table, for the progress bars)."""
     tasks: list[tuple[str, str, str]] = []
@@ -175,8 +175,8 @@ def search_tables(conn: Connection, scanner: _Scanner, work: list[tuple[TableInf
         yield found
 
 
-def _run(scanner: _Scanner, tasks: list[tuple[str, str, str]], url: str, batch_size: int,
-         workers: int) -> Iterator[_Found]:
+def _run(scanner: Scanner, tasks: list[tuple[str, str, str]], url: str, batch_size: int,
+         workers: int) -> Iterator[Found]:
     _STATE.update(scanner=scanner, url=url, batch_size=batch_size, parent=os.getpid())
     executor = ProcessPoolExecutor(min(workers, len(tasks)), mp_context=multiprocessing.get_context("fork"),
                                    initializer=_start_worker)

@@ -1,0 +1,285 @@
+"""The search of the loaded copy: every row of a table against a :class:`~datastage.verify.leaks.index.LeakIndex`.
+
+:class:`Scanner` streams the text and JSON columns (and the masked columns) of one
+shadow table and counts, into a :class:`Found`,
+
+* rows of a masked column that still hold their own original value (another row's value
+  that happens to be equal is no leak); a value the rule maps onto itself, such as a date
+  already at the start of its year under ``generalize``, or a value from the rule's own
+  fake pool, is counted as excused, not as a leak;
+* identifier tokens anywhere in the target that come from the source (a kept column's own
+  identifiers are not counted in that column);
+* Luhn-valid card numbers in a real issuer range outside the reserved test ranges,
+  whatever their origin (the card sweep), and those inside them.
+
+A :class:`Found` holds counts only, so the search can run in worker processes
+(:mod:`datastage.verify.leaks.pool`) and their findings be merged.
+
+Example:
+    >>> found = Found()
+    >>> found.merge(Found(test_cards=2))
+    >>> found.test_cards
+    2
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import psycopg
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import SQLAlchemyError
+
+from datastage.errors import StepError
+from datastage.mask.checkspec import CheckSettings
+from datastage.mask.engine import MaskingEngine
+from datastage.mask.fakepool import fake_pool
+from datastage.mask.keys import MaskingKey
+from datastage.mask.policy import ColumnRule
+from datastage.plan import PlanResult
+from datastage.progress import Progress
+from datastage.source.db import db_error_message
+from datastage.source.schema import TableInfo
+from datastage.source.values import canonical_text, rows_to_frame
+from datastage.targets.postgres.stream import read_frames
+from datastage.verify.leaks.index import TEXT_CATEGORIES, HashSet, LeakIndex
+from datastage.verify.leaks.tokens import identifier_tokens, nonblank_text
+
+
+@dataclass
+class Tally:
+    columns: int = 0
+    values: int = 0
+    matches: Counter[str] = field(default_factory=Counter)
+    by_kind: dict[str, Counter[str]] = field(default_factory=dict)
+    excused: dict[str, Counter[str]] = field(default_factory=dict)
+
+    def merge(self, other: Tally) -> None:
+        self.columns += other.columns
+        self.values += other.values
+        self.matches.update(other.matches)
+        for mine, theirs in ((self.by_kind, other.by_kind), (self.excused, other.excused)):
+            for label, counts in theirs.items():
+                mine.setdefault(label, Counter()).update(counts)
+
+
+@dataclass
+class Found:
+    """What the search of some rows found, per check (counts only, so it can cross processes)."""
+
+    masked: Tally = field(default_factory=Tally)
+    identifiers: Tally = field(default_factory=Tally)
+    cards: Tally = field(default_factory=Tally)
+    ambiguous: int = 0
+    test_cards: int = 0
+
+    def merge(self, other: Found) -> None:
+        self.masked.merge(other.masked)
+        self.identifiers.merge(other.identifiers)
+        self.cards.merge(other.cards)
+        self.ambiguous += other.ambiguous
+        self.test_cards += other.test_cards
+
+
+class Excuser:
+    """Whether a matched target value could be the rule's own output (fixed point or fake-pool value)."""
+
+    def __init__(self, planned: PlanResult, key: MaskingKey) -> None:
+        self.engine = MaskingEngine(planned.policy, key)
+        self.pools: dict[str, set[str]] = {}
+        # Locales whose fake identities (person.*, email) the policy draws names from.
+        self.person_locales = sorted({str(r.params.get("locale") or r.locale)
+                                      for d in planned.policy.decisions.values() if (r := d.rule) is not None
+                                      and ((r.strategy or "").startswith("person.") or r.strategy == "email")})
+
+    def _drawn(self, locale: str, provider: str, size: int = 4096, args: dict[str, Any] | None = None) -> set[str]:
+        cache_key = f"{locale}/{provider}/{size}/{sorted((args or {}).items())!r}"
+        if cache_key not in self.pools:
+            try:
+                values = fake_pool(locale, provider, size, **(args or {}))
+            except Exception:  # noqa: BLE001 - a pool that cannot be drawn excuses nothing
+                values = ()
+            self.pools[cache_key] = {str(v) for v in canonical_text(pd.Series(list(values), dtype=object))
+                                     if v is not None}
+        return self.pools[cache_key]
+
+    def pool(self, rule: ColumnRule) -> set[str]:
+        """Values the rule can output by drawing from a fake pool (a match on one proves nothing)."""
+        name = rule.strategy or ""
+        params = rule.params
+        locale = str(params.get("locale") or rule.locale)
+        if name.startswith("fake."):
+            return self._drawn(locale, name.split(".", 1)[1], int(params.get("pool_size") or 4096),
+                               params.get("args"))
+        if name in ("person.first_name", "person.last_name"):
+            return self._drawn(locale, name.split(".", 1)[1])
+        return set()
+
+    def person_pair(self, tokens: pd.Series) -> np.ndarray:
+        """Which ``name:a b`` tokens a fake identity of the policy could spell (in either order)."""
+        out = np.zeros(len(tokens), dtype=bool)
+        if tokens.empty or not self.person_locales:
+            return out
+        firsts = {v.lower() for loc in self.person_locales for v in self._drawn(loc, "first_name")}
+        lasts = {v.lower() for loc in self.person_locales for v in self._drawn(loc, "last_name")}
+        for i, token in enumerate(tokens):
+            if token.startswith("name:"):
+                words = token[5:].split(" ")
+                if len(words) == 2:
+                    a, b = words
+                    out[i] = (a in firsts and b in lasts) or (b in firsts and a in lasts)
+        return out
+
+    def excuse(self, rule: ColumnRule, frame: pd.DataFrame, hit_index: pd.Index) -> tuple[int, int]:
+        """(fixed points, fake-pool values) among the matched rows."""
+        subset = frame.loc[hit_index]
+        text = nonblank_text(subset[rule.column])
+        pool = self.pool(rule)
+        in_pool = text.isin(pool) if pool else pd.Series(False, index=text.index)
+        fixed = pd.Series(False, index=text.index)
+        rest = text[~in_pool]
+        if not rest.empty:
+            try:
+                # The strategy itself, without the rule's when: (rows it skips are not excused).
+                again, _, _ = self.engine.mask_column(replace(rule, when=None), subset.loc[rest.index])
+                fixed = pd.Series(canonical_text(again), index=rest.index, dtype=object) == rest
+            except Exception:  # noqa: BLE001 - a rule that cannot run on its output excuses nothing
+                fixed = pd.Series(False, index=rest.index)
+        return int(fixed.sum()), int(in_pool.sum())
+
+
+def _pool_tokens(planned: PlanResult, index: LeakIndex, excuser: Excuser) -> HashSet:
+    """Identifier tokens a fake pool of the policy can produce: a match on them proves nothing."""
+    found = HashSet()
+    for rules in index.masked.values():
+        for rule in rules:
+            pool = excuser.pool(rule)
+            if pool:
+                tokens = identifier_tokens(pd.Series(sorted(pool), dtype=object), whole_phone=True, names=True)
+                if tokens.tokens:
+                    found.add(index.hash_tokens(tokens.tokens))
+    return found
+
+
+def _stream(conn: Connection, table: TableInfo, columns: list[str], name: str, batch_size: int,
+            where: str = "") -> Iterator[pd.DataFrame]:
+    quote = conn.dialect.identifier_preparer.quote
+    sql = f"SELECT {', '.join(quote(c) for c in columns)} FROM {name}{where}"
+    categories = {c: table.columns[c].category for c in columns}
+    try:
+        raw = conn.connection.driver_connection if conn.dialect.name == "postgresql" else None
+        if isinstance(raw, psycopg.Connection) and raw.info.encoding == "utf-8" and \
+                set(categories.values()) <= {"text", "integer"}:
+            # COPY text is these columns' values as they are; reading it is several times faster.
+            integers = {c for c, category in categories.items() if category == "integer"}
+            yield from read_frames(raw, f"COPY ({sql}) TO STDOUT", columns, integers, batch_size)
+            return
+        result = conn.execution_options(stream_results=True, max_row_buffer=batch_size).exec_driver_sql(sql)
+        while rows := result.fetchmany(batch_size):
+            yield rows_to_frame(rows, columns)
+    except SQLAlchemyError as exc:
+        raise StepError(f"reading {table.key} for the leak check: {db_error_message(exc)}", step="verify") from None
+    except psycopg.Error as exc:
+        raise StepError(f"reading {table.key} for the leak check: {db_error_message(exc)}", step="verify") from None
+
+
+class Scanner:
+    """Searches the loaded rows of one table at a time against a :class:`LeakIndex`."""
+
+    def __init__(self, planned: PlanResult, index: LeakIndex, key: MaskingKey, settings: CheckSettings) -> None:
+        self.index = index
+        self.excuser = Excuser(planned, key)
+        self.pool_tokens = _pool_tokens(planned, index, self.excuser)
+        self.exempt = {name: settings.exempt(name)
+                       for name in ("leak_masked_columns", "leak_identifiers", "card_sweep")}
+        self.names_wanted = len(index.tokens) > 0 and index.harvested.get("name", 0) > 0
+        self.tables = {t.key: t for t in planned.tables}
+        for hashes in [*index.values.values(), *index.kept_tokens.values()]:
+            len(hashes)  # sorted once here, not in every worker process
+
+    def columns(self, table: TableInfo) -> tuple[dict[str, ColumnRule], list[str], list[str]]:
+        """(masked columns' rules, text columns, every column to read) of ``table``."""
+        rules = {r.column: r for r in self.index.masked.get(table.key, [])}
+        text_columns = [c.name for c in table.columns.values() if c.category in TEXT_CATEGORIES]
+        binding = [c for column in rules for c in self.index.binding_columns(table.key, column)]
+        columns = list(dict.fromkeys([*text_columns, *rules, *binding]))
+        return rules, text_columns, [c for c in columns if c in table.insertable_columns]
+
+    def scan(self, conn: Connection, table: TableInfo, name: str, batch_size: int, where: str = "",
+             progress: Progress | None = None) -> Found:
+        """Search the rows of ``table`` (``where``: a part of them) read from ``name``."""
+        found = Found()
+        rules, text_columns, columns = self.columns(table)
+        if columns:
+            for frame in _stream(conn, table, columns, name, batch_size, where):
+                self.scan_frame(table, frame, rules, text_columns, found)
+                if progress is not None:
+                    progress.advance(len(frame))
+        return found
+
+    def scan_frame(self, table: TableInfo, frame: pd.DataFrame, rules: dict[str, ColumnRule],
+                   text_columns: list[str], found: Found) -> None:
+        index, exempt = self.index, self.exempt
+        for column in frame.columns:
+            if column not in rules and column not in text_columns:
+                continue  # a row-key column, read only to bind masked values to their rows
+            label = f"{table.key}.{column}"
+            text = nonblank_text(frame[column])
+            if text.empty:
+                continue
+            rule = rules.get(column)
+            if rule is not None and label not in exempt["leak_masked_columns"]:
+                found.masked.values += len(text)
+                source = index.values.get((table.key, column))
+                if source is not None:
+                    hit = source.contains(index.value_hashes(table.key, frame, column, frame))
+                    if hit.any():
+                        fixed, pooled = self.excuser.excuse(rule, frame, text.index[hit])
+                        leaked = int(hit.sum()) - fixed - pooled
+                        if leaked:
+                            found.masked.matches[label] += leaked
+                        if fixed or pooled:
+                            excused = found.masked.excused.setdefault(label, Counter())
+                            excused.update({"fixed_points": fixed, "fake_pool": pooled})
+            if column in text_columns:
+                self._search(table, column, label, text, found)
+
+    def _search(self, table: TableInfo, column: str, label: str, text: pd.Series, found: Found) -> None:
+        index, exempt = self.index, self.exempt
+        # Each distinct value is searched once; its tokens count as often as it occurs.
+        counts = text.value_counts(sort=False)
+        tokens = identifier_tokens(pd.Series(counts.index, dtype=object), whole_phone=True, names=self.names_wanted)
+        occurs = counts.to_numpy()
+        weights = occurs[np.asarray(tokens.origins, dtype=np.int64)] if tokens.origins else np.zeros(0, int)
+        if label not in exempt["leak_identifiers"]:
+            found.identifiers.values += len(text)
+            series = tokens.series()
+            if not series.empty:
+                hashes = index.hash_tokens(tokens.tokens)
+                hit = index.tokens.contains(hashes)
+                for (t, c), kept in index.kept_tokens.items():
+                    if (t, c) != (table.key, column):
+                        hit |= kept.contains(hashes)
+                excused = hit & self.pool_tokens.contains(hashes)
+                rest = hit & ~excused
+                if rest.any():
+                    excused[rest] = self.excuser.person_pair(series[rest])
+                found.ambiguous += int(weights[excused].sum())
+                hit &= ~excused
+                if hit.any():
+                    kinds = pd.Series(weights[hit], index=series[hit].str.split(":", n=1).str[0].to_numpy())
+                    found.identifiers.matches[label] += int(weights[hit].sum())
+                    found.identifiers.by_kind.setdefault(label, Counter()).update(
+                        {str(k): int(v) for k, v in kinds.groupby(level=0).sum().items()})
+        if label not in exempt["card_sweep"]:
+            found.cards.values += len(text)
+            found.test_cards += int(occurs[np.asarray(tokens.test_card_origins, dtype=np.int64)].sum())
+            live = sum(int(w) for t, w in zip(tokens.tokens, weights, strict=True) if t.startswith("card:"))
+            if live:
+                found.cards.matches[label] += live
+

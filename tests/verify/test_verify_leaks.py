@@ -1,0 +1,69 @@
+"""The leak check: ``leak_masked_columns`` (a masked row still holding its own original value) and
+``leak_identifiers`` (source identifiers anywhere in the target), passing and failing with the exact figures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from verify_support import Shadow, index_of, plan_for, sqlite_file
+
+from datastage.results import CheckResult
+from datastage.verify.checks import leaks
+
+CUSTOMERS = [(1, "ann@example.org", "Leeds", "LS1", None), (2, "bob@example.org", "York", "YO1", "call me"),
+             (3, "cy@example.org", "York", "YO1", None)]
+ORDERS = [(10, 1, "first"), (11, 3, "second")]
+MASKED = [(1, "u1@masked.example", "Leeds", "LS1", None), (2, "u2@masked.example", "York", "YO1", "call me"),
+          (3, "u3@masked.example", "York", "YO1", None)]
+# Text columns: customer.email, city, zip, note and orders.memo; 3 + 3 + 3 + 1 + 2 non-blank values.
+TEXT = {"text_columns": 5, "values_checked": 12, "source_tokens_hashed": {"email": 3},
+        "ambiguous_fake_pool_matches": 0, "exempt": []}
+
+
+def _check(tmp_path: Path, customers: list[tuple[object, ...]], orders: list[tuple[object, ...]]) -> list[CheckResult]:
+    source = sqlite_file(tmp_path / "source.db", rows={"customer": CUSTOMERS, "orders": ORDERS})
+    planned = plan_for(source)
+    index = index_of(source, planned, {"customer": customers})
+    shadow = Shadow(sqlite_file(tmp_path / "shadow.db", rows={"customer": customers, "orders": orders}), planned)
+    with shadow.context(written={"customer": 3, "orders": 2}, leaks=index) as ctx:
+        return leaks.check(ctx)
+
+
+def test_leak_check_passes_on_a_masked_copy(tmp_path: Path) -> None:
+    masked, identifiers = _check(tmp_path, MASKED, ORDERS)
+    assert masked.to_dict() == {
+        "name": "leak_masked_columns", "status": "PASS", "table": None,
+        "summary": "no row of 1 masked column(s) still holds its original value (3 values checked)",
+        "figures": {"masked_columns": 1, "values_checked": 3, "source_rows_observed": 5, "source_values_hashed": 3,
+                    "matches": {}, "excused": {}, "exempt": []}}
+    assert identifiers.to_dict() == {
+        "name": "leak_identifiers", "status": "PASS", "table": None,
+        "summary": "none of 3 source identifiers appears in 5 text column(s) (12 values checked)",
+        "figures": {**TEXT, "matches": {}}}
+
+
+def test_leak_check_fails_on_a_kept_original_and_a_copied_address(tmp_path: Path) -> None:
+    customers = [MASKED[0], CUSTOMERS[1], MASKED[2]]  # bob's row kept its own e-mail address
+    masked, identifiers = _check(tmp_path, customers, [(10, 1, "mail ann@example.org"), ORDERS[1]])
+    assert (masked.status, masked.summary) == (
+        "FAIL", "1 row(s) of masked columns still hold their original value: customer.email (1)")
+    assert masked.figures == {"masked_columns": 1, "values_checked": 3, "source_rows_observed": 5,
+                              "source_values_hashed": 3, "matches": {"customer.email": 1}, "excused": {},
+                              "exempt": []}
+    assert (identifiers.status, identifiers.summary) == (
+        "FAIL", "2 source identifier(s) found in the target: customer.email (1 email), orders.memo (1 email)")
+    assert identifiers.figures == {**TEXT, "matches": {"customer.email": {"email": 1}, "orders.memo": {"email": 1}}}
+
+
+def test_another_rows_original_is_no_masked_column_leak_but_an_identifier_in_the_target(tmp_path: Path) -> None:
+    customers = [(1, "bob@example.org", "Leeds", "LS1", None), *MASKED[1:]]  # bob's address on ann's row
+    masked, identifiers = _check(tmp_path, customers, ORDERS)
+    assert (masked.status, masked.figures["matches"]) == ("PASS", {})
+    assert (identifiers.status, identifiers.figures["matches"]) == ("FAIL", {"customer.email": {"email": 1}})
+
+
+def test_no_leak_check_without_a_leak_index(tmp_path: Path) -> None:
+    source = sqlite_file(tmp_path / "source.db", rows={"customer": CUSTOMERS})
+    shadow = Shadow(sqlite_file(tmp_path / "shadow.db", rows={"customer": MASKED}), plan_for(source))
+    with shadow.context() as ctx:
+        assert leaks.check(ctx) == []
