@@ -35,7 +35,8 @@ from typing import Any, Literal
 
 from datastage.errors import RulesError
 from datastage.mask.condition import Condition, ConditionError, parse_condition
-from datastage.mask.registry import StrategySpec, get_strategy, suggestion_names
+from datastage.mask.contract import StrategySpec
+from datastage.mask.registry import get_strategy, suggestion_names
 from datastage.settings import Origin
 from datastage.source.schema import ColumnInfo, SchemaModel, TableInfo
 from datastage.yamlfile import Node, describe, did_you_mean, load_yaml_text, read_yaml_bytes

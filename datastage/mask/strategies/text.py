@@ -25,8 +25,7 @@ import numpy as np
 import pandas as pd
 
 from datastage.errors import StepError
-from datastage.mask.engine import StrategyContext
-from datastage.mask.registry import Param, strategy
+from datastage.mask.contract import Param, StrategyContext, strategy
 
 # -- regex -------------------------------------------------------------------------------
 
