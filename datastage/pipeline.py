@@ -55,7 +55,8 @@ from datastage.errors import (
 from datastage.mask.checkspec import parse_check_settings
 from datastage.mask.engine import MaskingEngine, MaskStats
 from datastage.mask.keys import MaskingKey, load_key, optional_key
-from datastage.mask.policy import Policy, load_policy, resolve_policy
+from datastage.mask.policy import Policy, load_policy
+from datastage.mask.resolve import resolve_policy
 from datastage.ops.envops import RefreshOps
 from datastage.ops.hooks import HookFailed
 from datastage.plan import PlanResult

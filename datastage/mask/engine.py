@@ -38,7 +38,8 @@ from datastage.mask.keys import MaskingKey
 from datastage.source.schema import ColumnInfo
 
 if TYPE_CHECKING:
-    from datastage.mask.policy import ColumnRule, ResolvedPolicy
+    from datastage.mask.policy import ColumnRule
+    from datastage.mask.resolve import ResolvedPolicy
 
 MAX_REDRAWS = 8
 

@@ -37,7 +37,8 @@ from datastage.errors import (
 )
 from datastage.limits import MAX_STATE_BYTES, read_json_file
 from datastage.mask.keys import MaskingKey, optional_key
-from datastage.mask.policy import policy_from_text, resolve_policy
+from datastage.mask.policy import policy_from_text
+from datastage.mask.resolve import resolve_policy
 from datastage.pipeline import load_into_shadow, step, verify_shadow
 from datastage.plan import PlanResult
 from datastage.progress import NoProgress, Progress
