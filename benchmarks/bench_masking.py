@@ -37,7 +37,8 @@ from faker import Faker
 
 from datastage.mask.engine import MaskingEngine
 from datastage.mask.keys import MaskingKey
-from datastage.mask.policy import policy_from_text, resolve_policy
+from datastage.mask.policy import policy_from_text
+from datastage.mask.resolve import resolve_policy
 from datastage.source.schema import SchemaModel, reflect
 
 BATCH = 100_000

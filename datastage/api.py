@@ -22,8 +22,9 @@ from datastage.demo import DemoResult, build_demo
 from datastage.discover.proposals import propose_rules as _propose
 from datastage.discover.scan import DEFAULT_SAMPLE_ROWS, ScanOutcome, scan_project
 from datastage.errors import UsageError
+from datastage.mask.contract import StrategySpec
 from datastage.mask.keys import load_key
-from datastage.mask.registry import StrategySpec, all_strategies
+from datastage.mask.registry import all_strategies
 from datastage.ops.ondemand import Provisioned, environments, parse_ttl
 from datastage.ops.ondemand import gc as _gc
 from datastage.ops.ondemand import provision as _provision

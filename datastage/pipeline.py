@@ -40,7 +40,6 @@ from datastage.errors import (
     EXIT_VERIFY,
     ConfigError,
     DatastageError,
-    EmptyMaskingKeyError,
     Interrupted,
     LiveIncomplete,
     LockHeld,
@@ -55,8 +54,9 @@ from datastage.errors import (
 )
 from datastage.mask.checkspec import parse_check_settings
 from datastage.mask.engine import MaskingEngine, MaskStats
-from datastage.mask.keys import KeyFileTooOpen, MaskingKey, load_key
-from datastage.mask.policy import Policy, load_policy, resolve_policy
+from datastage.mask.keys import MaskingKey, load_key, optional_key
+from datastage.mask.policy import Policy, load_policy
+from datastage.mask.resolve import resolve_policy
 from datastage.ops.envops import RefreshOps
 from datastage.ops.hooks import HookFailed
 from datastage.plan import PlanResult
@@ -196,25 +196,13 @@ def build_plan(conn: Connection, project: Project, env: Environment, policy: Pol
     return PlanResult(env.name, model, subset, resolved, drift, tables, columns, scanned, settings)
 
 
-def _optional_key(project: Project) -> MaskingKey | None:
-    """The masking key if one is configured (a plan signs its report with it, but does not need it).
-
-    A key file others may read is an error here too: it is refused whoever asks for the key."""
-    try:
-        return load_key(project.key_file)
-    except (EmptyMaskingKeyError, KeyFileTooOpen):
-        raise
-    except MaskingKeyError:
-        return None
-
-
 def plan(project: Project, environment: str, *, rules: str | os.PathLike[str] | None = None,
          trigger: str = "library") -> PlanResult:
     """Plan a refresh without writing to any database; writes a plan report and a history line."""
     env = project.environment(environment)
     started = time.monotonic()
     context = _context(project, env, "plan", trigger)
-    key = _optional_key(project)
+    key = optional_key(project.key_file)
     context["key_id"] = key.key_id if key else None
     try:
         path = rules_path(env, rules, project)
@@ -499,7 +487,7 @@ def _record_failure(project: Project, context: dict[str, Any], exc: DatastageErr
     finished_at = utc_now()
     try:
         try:
-            key = _optional_key(project)
+            key = optional_key(project.key_file)
         except MaskingKeyError:
             key = None
         report = build_report(context | {"finished_at": finished_at, "verdict": verdict,

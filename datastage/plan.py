@@ -11,7 +11,7 @@ from typing import Any
 
 from datastage.discover.scan import ScanResult
 from datastage.mask.checkspec import CheckSettings
-from datastage.mask.policy import ResolvedPolicy
+from datastage.mask.resolve import ResolvedPolicy
 from datastage.results import ReportPaths
 from datastage.source.schema import SchemaModel, TableInfo
 from datastage.subset.planner import SubsetPlan

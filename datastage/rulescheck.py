@@ -23,7 +23,8 @@ from typing import Any
 from datastage.discover.scan import DEFAULT_SAMPLE_ROWS, scan_source
 from datastage.errors import EXIT_OK, EXIT_USAGE, RulesError, UsageError
 from datastage.mask.checkspec import parse_check_settings
-from datastage.mask.policy import Policy, ResolvedPolicy, load_policy, resolve_policy
+from datastage.mask.policy import Policy, load_policy
+from datastage.mask.resolve import ResolvedPolicy, resolve_policy
 from datastage.report.history import last_schema, schema_drift
 from datastage.settings import Environment, Project
 from datastage.source.db import make_engine, snapshot

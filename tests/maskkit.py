@@ -11,7 +11,8 @@ import sqlalchemy as sa
 
 from datastage.mask.engine import MaskingEngine
 from datastage.mask.keys import MaskingKey
-from datastage.mask.policy import ResolvedPolicy, policy_from_text, resolve_policy
+from datastage.mask.policy import policy_from_text
+from datastage.mask.resolve import ResolvedPolicy, resolve_policy
 from datastage.source.schema import SchemaModel, reflect
 from datastage.source.values import rows_to_frame
 

@@ -15,7 +15,8 @@ from test_report import _validate
 import datastage
 from datastage.cli import main
 from datastage.discover.proposals import propose_rules
-from datastage.mask.policy import policy_from_text, resolve_policy
+from datastage.mask.policy import policy_from_text
+from datastage.mask.resolve import resolve_policy
 
 CONFIG = """\
 source: {url: "%s"}

@@ -14,8 +14,10 @@ import numpy as np
 import pytest
 from maskkit import KEY, OTHER_KEY
 
-from datastage.mask import fpe
-from datastage.mask.fpe import FF1, aes_key, cipher_for, tokenize_int, tokenize_text
+from datastage.mask import fpe, permute
+from datastage.mask.ff1 import FF1, _num, _step32, _str, ff1_params, int_objects
+from datastage.mask.fpe import tokenize_int, tokenize_text
+from datastage.mask.permute import aes_key, cipher_for
 
 ALPHABET = string.digits + string.ascii_lowercase
 K128 = "2B7E151628AED2A6ABF7158809CF4F3C"
@@ -68,16 +70,16 @@ def test_ff1_batched_rows_equal_single_calls_and_decrypt_inverts() -> None:
     rng = random.Random(7)
     for radix, n, t in [(10, 16, 8), (26, 24, 8), (2, 53, 8), (36, 19, 11), (10, 10, 0), (10, 36, 8), (2, 124, 8),
                         (26, 26, 3), (7, 40, 30), (10, 6, 8)]:
-        prm = fpe._params(radix, n, t)
+        prm = ff1_params(radix, n, t)
         rows = [[rng.randrange(radix) for _ in range(n)] for _ in range(40)]
         tweaks = np.array([[rng.randrange(256) for _ in range(t)] for _ in rows], dtype=np.uint8).reshape(40, t)
-        a = fpe._objects([fpe._num(r[: prm.u], radix) for r in rows])
-        b = fpe._objects([fpe._num(r[prm.u:], radix) for r in rows])
+        a = int_objects([_num(r[: prm.u], radix) for r in rows])
+        b = int_objects([_num(r[prm.u:], radix) for r in rows])
         for exact in (False, True):
             ea, eb = ff1.encrypt_halves(radix, n, tweaks, a, b, exact=exact)
             for i, row in enumerate(rows):
                 single = ff1.encrypt(radix, row, tweaks[i].tobytes(), exact=True)
-                assert fpe._str(int(ea[i]), radix, prm.u) + fpe._str(int(eb[i]), radix, prm.v) == single
+                assert _str(int(ea[i]), radix, prm.u) + _str(int(eb[i]), radix, prm.v) == single
             da, db = ff1.decrypt_halves(radix, n, tweaks, ea, eb, exact=exact)
             assert [int(x) for x in da] == list(a) and [int(x) for x in db] == list(b)
 
@@ -106,7 +108,7 @@ def test_the_uint64_reduction_equals_python_integers(modulus: int) -> None:
     pairs = list(itertools.product(rs[:5], ws[:4])) + list(zip(rs[5:], ws[4:], strict=False))
     r = np.array([p[0] for p in pairs], dtype=np.uint64)
     w = np.array([p[1] for p in pairs], dtype=np.uint64)
-    got = fpe._step32(r, w, modulus)
+    got = _step32(r, w, modulus)
     assert got.tolist() == [(x * 2**32 + y) % modulus for x, y in pairs]
 
 
@@ -137,7 +139,7 @@ def test_tokenization_is_ff1_conjugating_plus_one_under_the_domain_key() -> None
     ff1 = FF1(aes_key(KEY, "tokenize"))
     cls = np.ones((1, 16), dtype=np.uint8)
     tweak = fpe._shape_tweak(KEY, "tokenize", cls, np.array([16]))
-    tweak_bytes = fpe._tweak_bytes(tweak)[0].tobytes()
+    tweak_bytes = permute.tweak_bytes(tweak)[0].tobytes()
     for before, after in zip(values, out, strict=True):
         encrypted = int("".join(map(str, ff1.encrypt(10, [int(c) for c in before], tweak_bytes))))
         bumped = [int(c) for c in f"{(encrypted + 1) % 10**16:016d}"]
@@ -279,12 +281,12 @@ def test_tiny_domains_use_a_keyed_table_that_still_permutes_without_fixed_points
     for size in (2, 3, 9, 90):
         x = np.arange(size, dtype=np.int64)
         for tweak in (0, 1, 2**63 + 5):
-            y = fpe.table_permute(KEY, "t", x, size, np.full(size, tweak, dtype=np.uint64))
+            y = permute.table_permute(KEY, "t", x, size, np.full(size, tweak, dtype=np.uint64))
             assert sorted(y.tolist()) == list(range(size)) and not (y == x).any()
 
 
 def test_the_table_cache_stays_within_its_budget() -> None:
-    cache = fpe._TableCache(budget=1000)
+    cache = permute._TableCache(budget=1000)
     ff1 = FF1(bytes(32))
     for size in (400, 500, 300, 200):
         order, position = cache.get(ff1, b"k", size)

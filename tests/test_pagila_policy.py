@@ -14,7 +14,8 @@ from conftest import TEST_KEY, ServerDatabases, load_pagila
 from datastage.cli import main
 from datastage.mask.engine import MaskingEngine
 from datastage.mask.keys import MaskingKey
-from datastage.mask.policy import load_policy, resolve_policy
+from datastage.mask.policy import load_policy
+from datastage.mask.resolve import resolve_policy
 from datastage.rulescheck import check_policy_file
 from datastage.source.schema import reflect
 from datastage.source.values import rows_to_frame

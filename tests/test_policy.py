@@ -15,7 +15,8 @@ import datastage
 from datastage.cli import main
 from datastage.demo import RULES
 from datastage.errors import RulesError
-from datastage.mask.policy import load_policy, resolve_policy
+from datastage.mask.policy import load_policy
+from datastage.mask.resolve import resolve_policy
 from datastage.rulescheck import check_policy_file
 from datastage.source.schema import SchemaModel, reflect
 

@@ -16,7 +16,8 @@ from datastage.cli import main
 from datastage.discover.proposals import propose_rules
 from datastage.discover.scan import scan_source
 from datastage.errors import RulesError
-from datastage.mask.policy import load_policy, policy_from_text, resolve_policy
+from datastage.mask.policy import load_policy, policy_from_text
+from datastage.mask.resolve import resolve_policy
 from datastage.source.db import make_engine, snapshot
 from datastage.source.schema import reflect
 

@@ -16,7 +16,7 @@ from maskkit import KEY, OTHER_KEY, build_model, column, mask_frame, rules_for
 
 from datastage.cards import is_test_card, luhn_valid
 from datastage.errors import RulesError, StepError
-from datastage.mask import registry
+from datastage.mask import contract, registry
 from datastage.mask.fpe import tokenize_int, tokenize_text
 from datastage.mask.registry import get_strategy
 from datastage.source.schema import SchemaModel
@@ -324,8 +324,8 @@ def plugin_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.syspath_prepend(str(tmp_path))
     yield name
     sys.modules.pop(name, None)
-    for key in [k for k in registry.REGISTRY if k.startswith(name)]:
-        registry.REGISTRY.pop(key)
+    for key in [k for k in contract.REGISTRY if k.startswith(name)]:
+        contract.REGISTRY.pop(key)
 
 
 def test_module_function_names_are_rejected_without_importing(model: SchemaModel, plugin_module: str) -> None:
@@ -344,8 +344,8 @@ def test_entry_point_strategy_is_found_and_listed(model: SchemaModel, plugin_mod
     (dist / "entry_points.txt").write_text(f"[datastage.strategies]\nshout = {plugin_module}:shout\n"
                                            f"loose = {plugin_module}:loose\n")
     monkeypatch.setattr(registry, "_entry_points_loaded", False)
-    monkeypatch.delitem(registry.REGISTRY, "shout", raising=False)
-    monkeypatch.delitem(registry.REGISTRY, "loose", raising=False)
+    monkeypatch.delitem(contract.REGISTRY, "shout", raising=False)
+    monkeypatch.delitem(contract.REGISTRY, "loose", raising=False)
     try:
         spec = get_strategy("shout")
         assert spec is not None and spec.origin == f"entry point {plugin_module}:shout"
@@ -359,8 +359,8 @@ def test_entry_point_strategy_is_found_and_listed(model: SchemaModel, plugin_mod
         with pytest.raises(RulesError, match=r"does not apply to customer\.score of type INTEGER"):
             one(model, "shout", "score", [1])
     finally:
-        registry.REGISTRY.pop("shout", None)
-        registry.REGISTRY.pop("loose", None)
+        contract.REGISTRY.pop("shout", None)
+        contract.REGISTRY.pop("loose", None)
         registry._entry_points_loaded = False
 
 

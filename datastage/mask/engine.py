@@ -26,78 +26,22 @@ import decimal
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from datastage.errors import RulesError, StepError
 from datastage.mask.condition import ConditionError, parse_condition
+from datastage.mask.contract import StrategyContext, StrategySpec, values_text
 from datastage.mask.keys import MaskingKey
-from datastage.mask.registry import StrategySpec
-from datastage.source.schema import ColumnInfo, TableInfo
-from datastage.source.values import canonical_text
+from datastage.source.schema import ColumnInfo
 
 if TYPE_CHECKING:
-    from datastage.mask.policy import ColumnRule, ResolvedPolicy
+    from datastage.mask.policy import ColumnRule
+    from datastage.mask.resolve import ResolvedPolicy
 
 MAX_REDRAWS = 8
-
-
-@dataclass
-class StrategyContext:
-    """What a strategy may use besides the values: the key, its domain, parameters, the row batch."""
-
-    key: MaskingKey
-    domain: str
-    params: dict[str, Any]
-    column: ColumnInfo
-    table: TableInfo | None = None
-    frame: pd.DataFrame | None = None
-    locale: str = "en_US"
-    attempt: int = 0
-    unique: bool = False
-    masked: pd.DataFrame | None = None
-    nested: Callable[[str, pd.Series], pd.Series] | None = None
-
-    def hash(self, values: pd.Series | np.ndarray, salt: str = "") -> np.ndarray:
-        """Keyed uint64 per value, from its canonical text, in this domain (and redraw attempt)."""
-        return self.key.hash_text(self._domain(salt), _text(values))
-
-    def hash_ints(self, values: np.ndarray, salt: str = "") -> np.ndarray:
-        """Keyed uint64 per 64-bit integer (fast path for numeric work)."""
-        return self.key.hash_uint64(self._domain(salt), np.asarray(values).astype(np.uint64))
-
-    def _domain(self, salt: str) -> str:
-        domain = f"{self.domain}/{salt}" if salt else self.domain
-        return f"{domain}#{self.attempt}" if self.attempt else domain
-
-    def rows(self, index: pd.Index) -> pd.DataFrame:
-        """The original batch rows for ``index`` (for strategies that read other columns)."""
-        if self.frame is None:
-            raise StepError(f"strategy needs the row batch but none was given for {self.column.name}")
-        return self.frame.loc[index]
-
-    def masked_rows(self, index: pd.Index) -> pd.DataFrame:
-        """The batch rows for ``index`` with every other rule already applied (``reads_masked``)."""
-        if self.masked is None:
-            return self.rows(index)
-        return self.masked.loc[index]
-
-    def apply(self, name: str, values: pd.Series) -> pd.Series:
-        """Mask ``values`` with the nested strategy called ``name`` in this rule's parameters.
-
-        The nested rule runs through the engine like a column rule (its own domain, its
-        redraws and uniqueness tracking), so an e-mail found inside free text masks to
-        exactly what the ``email`` column rule gives for the same address.
-        """
-        if self.nested is None:
-            raise StepError(f"strategy on {self.column.name} has no nested strategies")
-        return self.nested(name, values)
-
-    def with_domain(self, domain: str) -> StrategyContext:
-        """This context under another domain (to reproduce another strategy's output)."""
-        return replace(self, domain=domain)
 
 
 @dataclass
@@ -253,12 +197,12 @@ class MaskingEngine:
             for attempt in np.unique(levels[levels > 0]):
                 hit = levels == attempt
                 out[hit] = self._redraw(spec, values[hit], ctx, rule, int(attempt)).to_numpy(dtype=object)
-        in_text = _text(values) if spec.changes else None
+        in_text = values_text(values) if spec.changes else None
         out_hash = np.zeros(0, dtype=np.uint64)
         for attempt in range(1, MAX_REDRAWS + 1):
             bad = np.zeros(len(values), dtype=bool)
             if in_text is not None:
-                bad |= _text(out) == in_text
+                bad |= values_text(out) == in_text
             if tracker is not None and in_hash is not None:
                 out_hash = _identity(out)
                 bad |= tracker.conflicts(out_hash, in_hash)
@@ -327,16 +271,8 @@ def _identity(values: pd.Series) -> np.ndarray:
 
     Python's string hash (SipHash, cached on each string): fast, and never leaves the process.
     """
-    text = _text(values)
+    text = values_text(values)
     return np.fromiter(map(hash, text), dtype=np.int64, count=len(text)).view(np.uint64)
-
-
-def _text(values: pd.Series | np.ndarray) -> np.ndarray:
-    """Canonical text of values; plain strings (the common case) pass through without a copy."""
-    array = values.to_numpy(dtype=object) if isinstance(values, pd.Series) else np.asarray(values, dtype=object)
-    if len(array) and pd.api.types.infer_dtype(array, skipna=False) == "string":
-        return array
-    return canonical_text(pd.Series(array, dtype=object))
 
 
 def _evaluate_when(rule: ColumnRule, frame: pd.DataFrame) -> np.ndarray:

@@ -33,7 +33,7 @@ from datastage.limits import MAX_KEY_FILE_BYTES, too_large
 from datastage.secrets import register_key
 from datastage.settings import KEY_ENV_VAR
 
-__all__ = ["KEY_ENV_VAR", "KeyFileTooOpen", "MaskingKey", "load_key", "write_key_file"]
+__all__ = ["KEY_ENV_VAR", "KeyFileTooOpen", "MaskingKey", "load_key", "optional_key", "write_key_file"]
 MIN_KEY_LENGTH = 16
 
 _C0 = np.uint64(0x736F6D6570736575)
@@ -221,6 +221,22 @@ def load_key(key_file: Path | None, environ: dict[str, str] | None = None) -> Ma
     if not text:
         raise MaskingKeyError("masking key file is empty", file=str(key_file))
     return MaskingKey(text.encode("utf-8"), source=str(key_file), stored=stored)
+
+
+def optional_key(key_file: Path | None, *, refuse_unsafe: bool = True) -> MaskingKey | None:
+    """The key if one is configured and readable, else None (for work that signs with it but does not need it).
+
+    With ``refuse_unsafe`` an empty ``$DATASTAGE_MASKING_KEY`` (:class:`EmptyMaskingKeyError`) and a
+    key file others may read (:class:`KeyFileTooOpen`) are still errors: they are refused whoever asks.
+    """
+    try:
+        return load_key(key_file)
+    except (EmptyMaskingKeyError, KeyFileTooOpen):
+        if refuse_unsafe:
+            raise
+        return None
+    except MaskingKeyError:
+        return None
 
 
 def write_key_file(path: Path) -> None:

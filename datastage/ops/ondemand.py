@@ -30,15 +30,15 @@ from sqlalchemy.exc import SQLAlchemyError
 from datastage._version import __version__
 from datastage.errors import (
     DatastageError,
-    EmptyMaskingKeyError,
     SafetyError,
     TargetError,
     UsageError,
     VerificationFailed,
 )
 from datastage.limits import MAX_STATE_BYTES, read_json_file
-from datastage.mask.keys import KeyFileTooOpen, MaskingKey, MaskingKeyError, load_key
-from datastage.mask.policy import policy_from_text, resolve_policy
+from datastage.mask.keys import MaskingKey, optional_key
+from datastage.mask.policy import policy_from_text
+from datastage.mask.resolve import resolve_policy
 from datastage.pipeline import load_into_shadow, step, verify_shadow
 from datastage.plan import PlanResult
 from datastage.progress import NoProgress, Progress
@@ -242,7 +242,11 @@ def provision(project: Project, name: str, source_env: str, *, ttl: dt.timedelta
 
 def _copy(project: Project, env: Environment, copy_env: Environment, run_id: str, progress: Progress) -> int:
     """Full copy of ``env``'s current copy into ``copy_env``: shadow, load, verify, swap."""
-    key = _any_key(project)  # before any connection: an empty $DATASTAGE_MASKING_KEY stops here
+    # Before any connection: an empty $DATASTAGE_MASKING_KEY (or a key file others may read) stops here.
+    # A copy masks nothing, so any key will do when the project has none.
+    key = optional_key(project.key_file)
+    if key is None:
+        key = MaskingKey(secrets.token_bytes(32), source="unused")
     source = make_engine(env.url, read_only=True, role=f"database of {env.name}")
     live = open_target(env.url, env.name, env.options)
     target = open_target(copy_env.url, copy_env.name, copy_env.options)
@@ -279,17 +283,6 @@ def _copy(project: Project, env: Environment, copy_env: Environment, run_id: str
         return load.total_rows
     finally:
         source.dispose()
-
-
-def _any_key(project: Project) -> MaskingKey:
-    """The project's key if it has one; a copy masks nothing, so any key will do otherwise (but a key
-    file others may read is refused here too)."""
-    try:
-        return load_key(project.key_file)
-    except (EmptyMaskingKeyError, KeyFileTooOpen):
-        raise
-    except MaskingKeyError:
-        return MaskingKey(secrets.token_bytes(32), source="unused")
 
 
 def teardown(project: Project, name: str) -> Provisioned:

@@ -35,9 +35,8 @@ from datastage.errors import (
     DatastageError,
     LiveIncomplete,
     LockHeld,
-    MaskingKeyError,
 )
-from datastage.mask.keys import MaskingKey, load_key
+from datastage.mask.keys import optional_key
 from datastage.report.compose import legal_status, load_report, sign_report, write_report
 from datastage.report.history import append_history, read_history
 from datastage.results import RollbackResult, new_run_id, utc_now
@@ -119,13 +118,6 @@ def complete_locked(project: Project, target: Target, environment: str) -> list[
     return completed
 
 
-def _key(project: Project) -> MaskingKey | None:
-    try:
-        return load_key(project.key_file)
-    except MaskingKeyError:
-        return None
-
-
 def _complete(project: Project, entry: dict[str, Any], row: dict[str, Any] | None) -> dict[str, Any]:
     """The final report and history line of one pending run, from its refresh-log row (None: not live)."""
     now = utc_now()
@@ -143,7 +135,8 @@ def _complete(project: Project, entry: dict[str, Any], row: dict[str, Any] | Non
         report.update(verdict=verdict, exit_code=exit_code, error=error)
         report["provenance"]["finished_at"] = finished
         report["legal_status"] = legal_status(report)
-        paths = write_report(sign_report(report, _key(project)), project.state_dir)
+        key = optional_key(project.key_file, refuse_unsafe=False)
+        paths = write_report(sign_report(report, key), project.state_dir)
         completed.update(report_json=str(paths.json), report_html=str(paths.html))
     append_history(project.state_dir, completed)
     log.warning("pending record completed", extra={"environment": entry.get("environment"),

@@ -1,7 +1,7 @@
 """Built-in masking strategies, each vectorised over a whole column batch.
 
 Every strategy receives the non-NULL values of one column (a pandas Series of Python
-values) and a :class:`~datastage.mask.engine.StrategyContext`; it returns a Series of
+values) and a :class:`~datastage.mask.contract.StrategyContext`; it returns a Series of
 the same length. Keyed strategies derive everything from ``ctx.hash`` so the output
 depends only on (key, domain, input value).
 """
@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from datastage.cards import BRAND_TEST_PREFIX, luhn_check_digit
-from datastage.mask.engine import StrategyContext
+from datastage.mask.contract import Param, StrategyContext, StrategySpec, register_prefix, strategy
 from datastage.mask.fakepool import (
     MAX_POOL_SIZE,
     check_arguments,
@@ -30,7 +30,6 @@ from datastage.mask.fakepool import (
     provider_exists,
     provider_names,
 )
-from datastage.mask.registry import Param, StrategySpec, register_prefix, strategy
 
 BASE36 = np.frombuffer(b"0123456789abcdefghijklmnopqrstuvwxyz", dtype=np.uint8)
 BASE32 = np.frombuffer(b"abcdefghijklmnopqrstuvwxyz234567", dtype=np.uint8)

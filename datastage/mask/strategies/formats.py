@@ -15,9 +15,8 @@ import re
 import numpy as np
 import pandas as pd
 
-from datastage.mask.engine import StrategyContext
+from datastage.mask.contract import StrategyContext, strategy
 from datastage.mask.fpe import tokenize_int, tokenize_text
-from datastage.mask.registry import strategy
 from datastage.source.schema import ColumnInfo
 
 

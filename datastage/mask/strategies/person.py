@@ -22,9 +22,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from datastage.mask.engine import StrategyContext
+from datastage.mask.contract import Param, StrategyContext, strategy
 from datastage.mask.fakepool import fake_pool, pick, provider_exists, provider_hint
-from datastage.mask.registry import Param, strategy
 from datastage.mask.strategies.basic import fake_emails, identity_hash, local_part_pool, person_names
 from datastage.source.schema import TableInfo
 from datastage.source.values import canonical_text
