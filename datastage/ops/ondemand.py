@@ -44,7 +44,7 @@ from datastage.plan import PlanResult
 from datastage.progress import NoProgress, Progress
 from datastage.report.history import append_history, read_history, write_state
 from datastage.results import current_user, new_run_id, utc_now
-from datastage.settings import Environment, Project, SubsetSpec
+from datastage.settings import DEFAULT_BATCH_SIZE, Environment, Project, SubsetSpec
 from datastage.source.db import db_error_message, dialect_of, make_engine, parse_url, redact_url, snapshot
 from datastage.source.identity import check_not_source
 from datastage.source.schema import reflect
@@ -181,7 +181,7 @@ def drop_database(env_url: str, name: str) -> None:
 
 
 def _latest_verdict(env: Environment) -> str | None:
-    target = open_target(env.url, env.name, env.options)
+    target = open_target(env.url, env.name, env.shadow_mode)
     if not target.exists():
         return None
     log = target.refresh_log()
@@ -211,9 +211,8 @@ def provision(project: Project, name: str, source_env: str, *, ttl: dt.timedelta
     started = time.monotonic()
     _create_database(env.url, name)
     # The new database is empty: the copy goes into a shadow schema there, whatever ENV's shadow is.
-    options = {k: v for k, v in env.options.items() if k != "shadow"}
     copy_env = replace(env, name=name, url=url, keep=(), hooks={}, access=(), notify=None, subset=SubsetSpec(),
-                       options=options)
+                       shadow_mode="schema")
     try:
         rows = _copy(project, env, copy_env, run_id, progress)
     except BaseException:
@@ -244,8 +243,8 @@ def _copy(project: Project, env: Environment, copy_env: Environment, run_id: str
     """Full copy of ``env``'s current copy into ``copy_env``: shadow, load, verify, swap."""
     key = _any_key(project)  # before any connection: an empty $DATASTAGE_MASKING_KEY stops here
     source = make_engine(env.url, read_only=True, role=f"database of {env.name}")
-    live = open_target(env.url, env.name, env.options)
-    target = open_target(copy_env.url, copy_env.name, copy_env.options)
+    live = open_target(env.url, env.name, env.shadow_mode)
+    target = open_target(copy_env.url, copy_env.name, copy_env.shadow_mode)
     try:
         # ENV's lock keeps a refresh of ENV from swapping its copy while it is being read.
         with live.lock(run_id), target.lock(run_id), snapshot(source) as conn:
@@ -262,7 +261,7 @@ def _copy(project: Project, env: Environment, copy_env: Environment, run_id: str
                 shadow = target.create_shadow(model, run_id)
             try:
                 load, extracted, _ = load_into_shadow(conn, planned, shadow, target, key, copy_env,
-                                                      progress, 10_000)
+                                                      progress, DEFAULT_BATCH_SIZE)
                 verified = verify_shadow(planned, shadow, load, extracted)
                 if verified.verdict == "fail":
                     failed = "; ".join(c.summary for c in verified.failed)

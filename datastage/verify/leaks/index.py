@@ -57,6 +57,7 @@ from datastage.mask.keys import MaskingKey
 from datastage.mask.policy import ColumnRule
 from datastage.progress import NoProgress, Progress
 from datastage.results import CheckResult, Status
+from datastage.settings import DEFAULT_BATCH_SIZE
 from datastage.source.db import db_error_message
 from datastage.source.schema import TableInfo
 from datastage.source.values import canonical_text, rows_to_frame
@@ -720,7 +721,8 @@ class _Scanner:
 
 def scan_loaded_copy(conn: Connection, planned: PlanResult, index: LeakIndex, key: MaskingKey,
                      settings: CheckSettings, name_of: Callable[[TableInfo], str],
-                     batch_size: int = 10_000, reader_url: str | None = None, rows: dict[str, int] | None = None,
+                     batch_size: int = DEFAULT_BATCH_SIZE, reader_url: str | None = None,
+                     rows: dict[str, int] | None = None,
                      progress: Progress | None = None) -> list[CheckResult]:
     """Stream every text/JSON column (and every masked column) of the shadow; three checks.
 
