@@ -44,7 +44,7 @@ from datastage.plan import PlanResult
 from datastage.progress import NoProgress, Progress
 from datastage.report.history import append_history, read_history, write_state
 from datastage.results import current_user, new_run_id, utc_now
-from datastage.settings import DEFAULT_BATCH_SIZE, Environment, Project, SubsetSpec
+from datastage.settings import Environment, Project, SubsetSpec
 from datastage.source.db import db_error_message, dialect_of, make_engine, parse_url, redact_url, snapshot
 from datastage.source.identity import check_not_source
 from datastage.source.schema import reflect
@@ -250,7 +250,7 @@ def _copy(project: Project, env: Environment, copy_env: Environment, run_id: str
         with live.lock(run_id), target.lock(run_id), snapshot(source) as conn:
             with step("plan"):
                 model = reflect(conn, project.source_schemas)
-                subset = plan_subset(conn, model, SubsetSpec())
+                subset = plan_subset(conn, model, SubsetSpec(), batch_size=copy_env.batch_size)
                 # Already masked and verified: every column is copied as it is.
                 policy = resolve_policy(policy_from_text("version: 1\ndefault: keep\n", f"copy of {env.name}"),
                                         model)
@@ -261,7 +261,7 @@ def _copy(project: Project, env: Environment, copy_env: Environment, run_id: str
                 shadow = target.create_shadow(model, run_id)
             try:
                 load, extracted, _ = load_into_shadow(conn, planned, shadow, target, key, copy_env,
-                                                      progress, DEFAULT_BATCH_SIZE)
+                                                      progress, copy_env.batch_size)
                 verified = verify_shadow(planned, shadow, load, extracted)
                 if verified.verdict == "fail":
                     failed = "; ".join(c.summary for c in verified.failed)
