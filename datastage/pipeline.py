@@ -76,7 +76,7 @@ from datastage.results import (
 )
 from datastage.rulescheck import new_columns_of
 from datastage.secrets import get_logger
-from datastage.settings import Environment, Project
+from datastage.settings import DEFAULT_BATCH_SIZE, Environment, Project
 from datastage.signals import held_signals
 from datastage.source.db import db_error_message, dialect_of, make_engine, parse_url, redact_url, snapshot
 from datastage.source.identity import check_not_source
@@ -89,7 +89,6 @@ from datastage.verify.leaks.index import LeakIndex
 from datastage.verify.registry import apply_severity, run_checks
 
 log = get_logger("datastage.refresh")
-DEFAULT_BATCH_SIZE = 10_000
 
 
 @contextmanager
@@ -211,7 +210,7 @@ def plan(project: Project, environment: str, *, rules: str | os.PathLike[str] | 
         source = make_engine(project.source_url, read_only=True, role="source database")
         try:
             with step("plan"), snapshot(source) as conn:
-                planned = build_plan(conn, project, env, policy, env.options.get("batch_size", DEFAULT_BATCH_SIZE))
+                planned = build_plan(conn, project, env, policy, env.batch_size)
         finally:
             source.dispose()
     except DatastageError as exc:
@@ -341,8 +340,8 @@ def run_refresh(
         context.update(rules_path=str(path), rules_sha256=policy.sha256)
         key = load_key(project.key_file)
         context["key_id"] = key.key_id
-        batch_size = int(env.options.get("batch_size", DEFAULT_BATCH_SIZE))
-        target = open_target(env.url, env.name, env.options)
+        batch_size = env.batch_size
+        target = open_target(env.url, env.name, env.shadow_mode)
         source = make_engine(project.source_url, read_only=True, role="source database")
         try:
             with target.lock(run_id):

@@ -17,14 +17,22 @@ Example ``datastage.yaml``::
     >>> project = load_project("demo/datastage.yaml")      # doctest: +SKIP
     >>> project.environment("staging").rules                # doctest: +SKIP
     PosixPath('.../demo/rules/pii.yaml')
+
+Tuning knobs that live in the process environment rather than in the file
+(``$DATASTAGE_CHECK_WORKERS``, ``$DATASTAGE_CONNECT_TIMEOUT``) are read and checked by
+:func:`tuning_from_env`; the modules that use them ask it, never ``os.environ``.
 """
 
 from __future__ import annotations
 
 import os
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+
+from croniter import croniter
 
 from datastage.errors import ConfigError
 from datastage.secrets import KNOWN, Secrets
@@ -33,9 +41,15 @@ from datastage.yamlfile import Node, did_you_mean, interpolate, load_yaml
 DEFAULT_CONFIG = "datastage.yaml"
 CONFIG_ENV_VAR = "DATASTAGE_CONFIG"
 KEY_ENV_VAR = "DATASTAGE_MASKING_KEY"
+CHECK_WORKERS_ENV = "DATASTAGE_CHECK_WORKERS"
+CONNECT_TIMEOUT_ENV = "DATASTAGE_CONNECT_TIMEOUT"
+DEFAULT_CONNECT_TIMEOUT = 10
 
 ChildrenPolicy = Literal["none", "roots", "all"]
 CHILDREN_POLICIES: tuple[str, ...] = ("none", "roots", "all")
+ShadowMode = Literal["schema", "database"]
+SHADOW_MODES: tuple[str, ...] = ("schema", "database")
+DEFAULT_BATCH_SIZE = 10_000  # rows read, masked and written at a time, unless an environment sets batch_size
 
 
 @dataclass(frozen=True)
@@ -151,7 +165,8 @@ class Environment:
     schedule: dict[str, Any] | None = None
     access: tuple[AccessGrant, ...] = ()
     notify: str | None = None
-    options: dict[str, Any] = field(default_factory=dict)
+    batch_size: int = DEFAULT_BATCH_SIZE
+    shadow_mode: ShadowMode = "schema"  # "database": PostgreSQL copies go into a shadow database
     origin: Origin | None = field(default=None, compare=False)
 
 
@@ -201,6 +216,41 @@ class Project:
         return self.environments[name]
 
 
+@dataclass(frozen=True)
+class Tuning:
+    """Tuning knobs set in the process environment rather than in datastage.yaml."""
+
+    check_workers: int | None = None  # $DATASTAGE_CHECK_WORKERS: leak-check workers; None: the CPUs, at most 4
+    connect_timeout: int = DEFAULT_CONNECT_TIMEOUT  # $DATASTAGE_CONNECT_TIMEOUT: seconds to reach a server
+
+
+def tuning_from_env(environ: Mapping[str, str] | None = None) -> Tuning:
+    """The tuning knobs of ``environ`` (default: the process environment); unset or empty means the default.
+
+    >>> tuning_from_env({"DATASTAGE_CHECK_WORKERS": "2"})
+    Tuning(check_workers=2, connect_timeout=10)
+    >>> tuning_from_env({"DATASTAGE_CONNECT_TIMEOUT": "soon"})
+    Traceback (most recent call last):
+    datastage.errors.ConfigError: $DATASTAGE_CONNECT_TIMEOUT must be a whole number of seconds, at least 1 (got 'soon')
+    """
+    env = os.environ if environ is None else environ
+    workers = _whole_number(env, CHECK_WORKERS_ENV, "worker processes", 0)
+    timeout = _whole_number(env, CONNECT_TIMEOUT_ENV, "seconds", 1)
+    return Tuning(check_workers=None if workers is None else max(1, workers),  # 0 means 1, as it always has
+                  connect_timeout=DEFAULT_CONNECT_TIMEOUT if timeout is None else timeout)
+
+
+def _whole_number(environ: Mapping[str, str], name: str, unit: str, minimum: int) -> int | None:
+    """``$name`` as a whole number of at least ``minimum``, or ``None`` when it is unset or empty."""
+    text = environ.get(name, "").strip()
+    if not text:
+        return None
+    if not re.fullmatch(r"[0-9]{1,9}", text) or int(text) < minimum:
+        least = f", at least {minimum}" if minimum else ""
+        raise ConfigError(f"${name} must be a whole number of {unit}{least} (got {text[:40]!r})")
+    return int(text)
+
+
 def config_path(config: str | os.PathLike[str] | None = None) -> Path:
     """The config file to use: the argument, ``$DATASTAGE_CONFIG``, or ``./datastage.yaml``."""
     if config is not None:
@@ -210,6 +260,7 @@ def config_path(config: str | os.PathLike[str] | None = None) -> Path:
 
 def load_project(config: str | os.PathLike[str] | None = None) -> Project:
     """Read and validate datastage.yaml; errors name the file, line and key."""
+    tuning_from_env()  # a bad tuning variable stops every command here, not half-way through a refresh
     path = config_path(config).absolute()
     root = load_yaml(path)
     root.check_keys({"source", "environments", "masking", "state_dir", "version"})
@@ -261,14 +312,8 @@ def _environment(name: str, node: Node, base: Path) -> Environment:
         schedule = {"cron": schedule}
     elif schedule is not None and not isinstance(schedule, dict):
         raise node["schedule"].error("expected a cron expression or {cron: ..., timezone: ...}")
-    options: dict[str, Any] = {}
-    if node.get("shadow"):
-        shadow = node["shadow"].text()
-        if shadow not in ("schema", "database"):
-            raise node["shadow"].error("must be 'schema' or 'database'")
-        options["shadow"] = shadow
-    if node.get("batch_size"):
-        options["batch_size"] = node["batch_size"].integer(minimum=1)
+    if schedule is not None:
+        _check_cron(node["schedule"])
     return Environment(
         name=name,
         url=_url(node["url"], base),
@@ -281,9 +326,40 @@ def _environment(name: str, node: Node, base: Path) -> Environment:
         schedule=schedule,
         access=tuple(_access(n) for n in node["access"].as_list()) if node.get("access") else (),
         notify=_webhook(node["notify"]) if node.get("notify") else None,
-        options=options,
+        batch_size=node["batch_size"].integer(minimum=1) if node.get("batch_size") else DEFAULT_BATCH_SIZE,
+        shadow_mode=_shadow_mode(node["shadow"]) if node.get("shadow") else "schema",
         origin=Origin.of(node),
     )
+
+
+def _shadow_mode(node: Node) -> ShadowMode:
+    value = node.text()
+    if value not in SHADOW_MODES:
+        raise node.error("must be 'schema' or 'database'")
+    return value  # type: ignore[return-value]
+
+
+def valid_cron(cron: object, error: Callable[[str], ConfigError]) -> str:
+    """``cron`` if it is a cron expression a schedule can use, else ``error(message)`` is raised.
+
+    >>> valid_cron("0 3 * * *", ConfigError)
+    '0 3 * * *'
+    >>> valid_cron("61 3 * * *", ConfigError)
+    Traceback (most recent call last):
+    datastage.errors.ConfigError: not a valid cron expression: '61 3 * * *' (five fields, e.g. "0 3 * * *")
+    """
+    if not isinstance(cron, str) or not croniter.is_valid(cron):
+        raise error(f"not a valid cron expression: {cron!r} (five fields, e.g. \"0 3 * * *\")")
+    return cron
+
+
+def _check_cron(node: Node) -> None:
+    """A schedule's cron expression (``schedule: "0 3 * * *"`` or its ``cron:`` key) must be valid;
+    a mapping without ``cron:`` or with other keys is reported by the scheduler, as before."""
+    if not isinstance(node.value, str) and "cron" not in node:
+        return
+    cron = node if isinstance(node.value, str) else node["cron"]
+    valid_cron(cron.value, cron.error)
 
 
 def parse_subset(node: Node) -> SubsetSpec:

@@ -14,6 +14,7 @@ from load_support import scalar
 
 import datastage
 from datastage.errors import StepError
+from datastage.settings import CHECK_WORKERS_ENV
 from datastage.source.schema import TableInfo
 from datastage.verify.leaks import pool as checkpool
 
@@ -36,7 +37,7 @@ def _plant_leaks(config: Path) -> None:
 
 
 def _figures(config: Path, monkeypatch: pytest.MonkeyPatch, workers: int) -> tuple[dict[str, Any], int]:
-    monkeypatch.setenv(checkpool.WORKERS_ENV, str(workers))
+    monkeypatch.setenv(CHECK_WORKERS_ENV, str(workers))
     tasks: list[int] = []
     run = checkpool._run
 
@@ -88,7 +89,7 @@ def test_a_failing_worker_fails_the_verify_step_and_keeps_the_target(
     before = scalar(url, "SELECT run_id FROM public.datastage_refresh_log ORDER BY started_at DESC LIMIT 1")
 
     monkeypatch.setattr(checkpool, "MIN_PAGES", 0)
-    monkeypatch.setenv(checkpool.WORKERS_ENV, "2")
+    monkeypatch.setenv(CHECK_WORKERS_ENV, "2")
 
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("worker lost its way")

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from datastage.cli import main
 from datastage.errors import ConfigError
-from datastage.settings import load_project
+from datastage.settings import DEFAULT_BATCH_SIZE, Tuning, load_project, tuning_from_env
 
 DESIGN_SKETCH = """
 source: {url: "${PROD_DATABASE_URL}"}
@@ -194,3 +194,61 @@ def test_interpolation_in_a_config_file(tmp_path: Path, monkeypatch: pytest.Monk
     assert result.exit_code == 2
     assert result.output.strip() == (f"error: {path}:1: source.url: environment variable ${{PROD_PASSWORD}} "
                                      "is not set")
+
+
+def test_batch_size_and_shadow_are_typed_settings(tmp_path: Path) -> None:
+    path = _write(tmp_path, "source: {url: 'sqlite:///p.db'}\nenvironments:\n"
+                            "  staging: {url: 'postgresql://app@db/staging', batch_size: 500, shadow: database}\n"
+                            "  test: {url: 'sqlite:///t.db'}\n")
+    project = load_project(path)
+    assert (project.environment("staging").batch_size, project.environment("staging").shadow_mode) == (500, "database")
+    assert (project.environment("test").batch_size, project.environment("test").shadow_mode) == (DEFAULT_BATCH_SIZE,
+                                                                                                  "schema")
+
+
+@pytest.mark.parametrize(
+    ("setting", "expected"),
+    [
+        ("batch_size: 0", "datastage.yaml:4: environments.staging.batch_size: must be at least 1, got 0"),
+        ("batch_size: lots", "datastage.yaml:4: environments.staging.batch_size: expected an integer, got 'lots'"),
+        ("shadow: file", "datastage.yaml:4: environments.staging.shadow: must be 'schema' or 'database'"),
+        ("schedule: '61 3 * * *'", "datastage.yaml:4: environments.staging.schedule: not a valid cron expression: "
+                                   "'61 3 * * *' (five fields, e.g. \"0 3 * * *\")"),
+        ("schedule: {cron: '0 25 * * *', timezone: UTC}", "datastage.yaml:4: environments.staging.schedule.cron: "
+                                                         "not a valid cron expression: '0 25 * * *'"),
+        ("schedule: {cron: null}", "datastage.yaml:4: environments.staging.schedule.cron: "
+                                   "not a valid cron expression: None"),
+    ],
+)
+def test_bad_environment_setting_fails_at_load(tmp_path: Path, setting: str, expected: str) -> None:
+    path = _write(tmp_path, "source: {url: 'sqlite:///p.db'}\nenvironments:\n  staging:\n"
+                            f"    {setting}\n    url: 'sqlite:///s.db'\n")
+    with pytest.raises(ConfigError) as info:
+        load_project(path)
+    assert expected in str(info.value)
+    result = CliRunner().invoke(main, ["history", "--config", str(path)])
+    assert result.exit_code == 2 and result.output.strip() == f"error: {info.value}"
+
+
+def test_tuning_from_the_process_environment() -> None:
+    assert tuning_from_env({}) == Tuning(check_workers=None, connect_timeout=10)
+    assert tuning_from_env({"DATASTAGE_CHECK_WORKERS": " 3 ", "DATASTAGE_CONNECT_TIMEOUT": "30"}) == Tuning(3, 30)
+    assert tuning_from_env({"DATASTAGE_CHECK_WORKERS": "0", "DATASTAGE_CONNECT_TIMEOUT": ""}) == Tuning(1, 10)
+    for name, value, expected in (
+            ("DATASTAGE_CHECK_WORKERS", "four", "$DATASTAGE_CHECK_WORKERS must be a whole number of worker processes "
+                                                "(got 'four')"),
+            ("DATASTAGE_CONNECT_TIMEOUT", "0", "$DATASTAGE_CONNECT_TIMEOUT must be a whole number of seconds, "
+                                               "at least 1 (got '0')"),
+            ("DATASTAGE_CONNECT_TIMEOUT", "1.5", "$DATASTAGE_CONNECT_TIMEOUT must be a whole number of seconds, "
+                                                 "at least 1 (got '1.5')")):
+        with pytest.raises(ConfigError) as info:
+            tuning_from_env({name: value})
+        assert str(info.value) == expected
+
+
+def test_bad_tuning_variable_is_one_line_exit_2(demo_project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATASTAGE_CHECK_WORKERS", "many")
+    result = CliRunner().invoke(main, ["refresh", "staging", "--config", str(demo_project)])
+    assert result.exit_code == 2
+    assert result.output.strip() == ("error: $DATASTAGE_CHECK_WORKERS must be a whole number of worker processes "
+                                     "(got 'many')")

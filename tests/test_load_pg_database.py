@@ -133,7 +133,7 @@ def test_lock_stale_shadows_and_configuration_errors(pagila: str, pg_server: str
                                                      tmp_path: Path) -> None:
     url, name = target
     config = write_project(tmp_path, pagila, {"staging": {"url": url, "shadow": "database"}})
-    with open_target(url, "staging", {"shadow": "database"}).lock("20261127-101500-abc123"):
+    with open_target(url, "staging", "database").lock("20261127-101500-abc123"):
         outcome = CliRunner().invoke(main, ["refresh", "staging", "--config", str(config)])
     assert outcome.exit_code == 4, outcome.output
     assert "another refresh of staging is running" in outcome.output and "run 20261127-101500-abc123" in outcome.output

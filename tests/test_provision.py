@@ -85,6 +85,32 @@ RULES = {
 }
 
 
+class _Batches:
+    """A progress display that remembers the size of every batch written."""
+
+    def __init__(self) -> None:
+        self.sizes: list[int] = []
+
+    def stage(self, name: str) -> None:
+        pass
+
+    def table(self, name: str, rows: int) -> None:
+        pass
+
+    def advance(self, rows: int) -> None:
+        self.sizes.append(rows)
+
+
+def test_provision_copies_in_the_configured_batch_size(demo_project: Path) -> None:
+    demo_project.write_text(demo_project.read_text().replace("    keep: [app_settings]",
+                                                             "    keep: [app_settings]\n    batch_size: 500"))
+    datastage.refresh("staging", config=demo_project)
+    batches = _Batches()
+    entry = datastage.provision("pr_batch", from_env="staging", config=demo_project, progress=batches)
+    assert sum(batches.sizes) == entry.rows and entry.rows > 5000
+    assert max(batches.sizes) == 500  # staging's batch_size, not the 10,000 default
+
+
 @pytest.fixture
 def roles(pg_server: str) -> Iterator[tuple[str, str]]:
     """Two throwaway roles (dropped with their privileges afterwards)."""

@@ -181,7 +181,7 @@ def drop_database(env_url: str, name: str) -> None:
 
 
 def _latest_verdict(env: Environment) -> str | None:
-    target = open_target(env.url, env.name, env.options)
+    target = open_target(env.url, env.name, env.shadow_mode)
     if not target.exists():
         return None
     log = target.refresh_log()
@@ -211,9 +211,8 @@ def provision(project: Project, name: str, source_env: str, *, ttl: dt.timedelta
     started = time.monotonic()
     _create_database(env.url, name)
     # The new database is empty: the copy goes into a shadow schema there, whatever ENV's shadow is.
-    options = {k: v for k, v in env.options.items() if k != "shadow"}
     copy_env = replace(env, name=name, url=url, keep=(), hooks={}, access=(), notify=None, subset=SubsetSpec(),
-                       options=options)
+                       shadow_mode="schema")
     try:
         rows = _copy(project, env, copy_env, run_id, progress)
     except BaseException:
@@ -248,14 +247,14 @@ def _copy(project: Project, env: Environment, copy_env: Environment, run_id: str
     if key is None:
         key = MaskingKey(secrets.token_bytes(32), source="unused")
     source = make_engine(env.url, read_only=True, role=f"database of {env.name}")
-    live = open_target(env.url, env.name, env.options)
-    target = open_target(copy_env.url, copy_env.name, copy_env.options)
+    live = open_target(env.url, env.name, env.shadow_mode)
+    target = open_target(copy_env.url, copy_env.name, copy_env.shadow_mode)
     try:
         # ENV's lock keeps a refresh of ENV from swapping its copy while it is being read.
         with live.lock(run_id), target.lock(run_id), snapshot(source) as conn:
             with step("plan"):
                 model = reflect(conn, project.source_schemas)
-                subset = plan_subset(conn, model, SubsetSpec())
+                subset = plan_subset(conn, model, SubsetSpec(), batch_size=copy_env.batch_size)
                 # Already masked and verified: every column is copied as it is.
                 policy = resolve_policy(policy_from_text("version: 1\ndefault: keep\n", f"copy of {env.name}"),
                                         model)
@@ -266,7 +265,7 @@ def _copy(project: Project, env: Environment, copy_env: Environment, run_id: str
                 shadow = target.create_shadow(model, run_id)
             try:
                 load, extracted, _ = load_into_shadow(conn, planned, shadow, target, key, copy_env,
-                                                      progress, 10_000)
+                                                      progress, copy_env.batch_size)
                 verified = verify_shadow(planned, shadow, load, extracted)
                 if verified.verdict == "fail":
                     failed = "; ".join(c.summary for c in verified.failed)

@@ -22,6 +22,7 @@ import zoneinfo
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -31,7 +32,7 @@ from datastage.errors import ConfigError, DatastageError, Interrupted, LockHeld,
 from datastage.limits import MAX_STATE_BYTES, read_json_file
 from datastage.report.history import write_state
 from datastage.secrets import get_logger
-from datastage.settings import Project
+from datastage.settings import Project, valid_cron
 
 log = get_logger("datastage.schedule")
 DEFAULT_POLL_SECONDS = 30.0
@@ -68,15 +69,12 @@ def schedules(project: Project) -> list[Schedule]:
         if not env.schedule:
             continue
         key = f"environments.{env.name}.schedule"
-        cron = env.schedule.get("cron")
         timezone = env.schedule.get("timezone") or "UTC"
         unknown = set(env.schedule) - {"cron", "timezone"}
         if unknown:
             raise ConfigError(f"unknown key '{sorted(unknown)[0]}' (expected cron, timezone)",
                               file=str(project.path), key=key)
-        if not isinstance(cron, str) or not croniter.is_valid(cron):
-            raise ConfigError(f"not a valid cron expression: {cron!r} (five fields, e.g. \"0 3 * * *\")",
-                              file=str(project.path), key=key)
+        cron = valid_cron(env.schedule.get("cron"), partial(ConfigError, file=str(project.path), key=key))
         try:
             zoneinfo.ZoneInfo(str(timezone))
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):

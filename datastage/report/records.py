@@ -88,7 +88,7 @@ def complete_pending(project: Project, environment: str | None = None) -> list[d
         if env is None:
             continue
         try:
-            target = open_target(env.url, env.name, env.options)
+            target = open_target(env.url, env.name, env.shadow_mode)
             with target.lock(new_run_id()):
                 completed += complete_locked(project, target, env.name)
         except LockHeld:
@@ -151,7 +151,7 @@ def run_rollback(project: Project, env: Environment, trigger: str = "library") -
     run_id, started_at, started = new_run_id(), utc_now(), time.monotonic()
     entry: dict[str, Any] = {"run_id": run_id, "environment": env.name, "kind": "rollback", "trigger": trigger,
                              "started_at": started_at, "rows": 0, "report_json": None, "report_html": None}
-    target = open_target(env.url, env.name, env.options)
+    target = open_target(env.url, env.name, env.shadow_mode)
     try:
         with target.lock(run_id):
             complete_locked(project, target, env.name)

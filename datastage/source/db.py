@@ -28,6 +28,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlch
 
 from datastage.errors import ConfigError, DatastageError, SourceError
 from datastage.secrets import MASK, PASSWORD_KEYS, redact
+from datastage.settings import tuning_from_env
 
 _DEFAULT_DRIVERS = {"postgresql": "postgresql+psycopg", "postgres": "postgresql+psycopg",
                     "mysql": "mysql+pymysql", "mariadb": "mysql+pymysql", "sqlite": "sqlite"}
@@ -155,7 +156,7 @@ def make_engine(url: str | URL, *, read_only: bool = False, role: str = "databas
 def connect_args_for(url: URL, *, local_infile: bool = False, application_name: str = "datastage") -> dict[str, Any]:
     """The driver arguments datastage adds to a server URL's own (timeout, application name);
     ``local_infile`` only ever for a MySQL target's own connections."""
-    timeout = int(os.environ.get("DATASTAGE_CONNECT_TIMEOUT", "10"))
+    timeout = tuning_from_env().connect_timeout
     if dialect_of(url) == "postgresql":
         return {"connect_timeout": timeout, "application_name": application_name}
     if dialect_of(url) == "mysql":

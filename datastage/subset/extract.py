@@ -26,6 +26,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
 from datastage.errors import SourceError
+from datastage.settings import DEFAULT_BATCH_SIZE
 from datastage.source.db import db_error_message, dialect_of
 from datastage.source.schema import TableInfo
 from datastage.source.values import rows_to_frame
@@ -40,7 +41,6 @@ warnings.filterwarnings("error", message="Previous unbuffered result was left in
 
 FULL_SCAN_SHARE = 0.3  # above this share of a table, one filtered scan beats key lookups
 
-DEFAULT_BATCH = 10_000
 _MAX_PARAMS = {"sqlite": 32_000 if sqlite3.sqlite_version_info >= (3, 32) else 999,
                "postgresql": 30_000, "mysql": 30_000}
 
@@ -88,7 +88,7 @@ def stream_rows(
     table: TableInfo,
     columns: Sequence[str],
     where: str | sa.ColumnElement[bool] | None = None,
-    batch_size: int = DEFAULT_BATCH,
+    batch_size: int = DEFAULT_BATCH_SIZE,
 ) -> Iterator[pd.DataFrame]:
     """All rows of ``table`` (or those matching ``where``), ``columns`` only, in batches."""
     stmt = _select(table, columns)
@@ -179,7 +179,7 @@ def _pg_unnest(table: TableInfo, match_columns: Sequence[str], values: pd.DataFr
     return sa.select(*(sa.cast(rows.c[k], typed_column(table, c).type) for k, c in zip(names, match_columns)))
 
 
-def chunk_size(conn: Connection, columns: int, batch_size: int = DEFAULT_BATCH) -> int:
+def chunk_size(conn: Connection, columns: int, batch_size: int = DEFAULT_BATCH_SIZE) -> int:
     """How many key tuples of ``columns`` columns one ``IN`` query may carry on this connection."""
     return max(1, min(batch_size, _MAX_PARAMS[dialect_of(conn)] // max(1, columns)))
 
@@ -190,7 +190,7 @@ def fetch_matching(
     columns: Sequence[str],
     match_columns: Sequence[str],
     values: pd.DataFrame,
-    batch_size: int = DEFAULT_BATCH,
+    batch_size: int = DEFAULT_BATCH_SIZE,
 ) -> Iterator[pd.DataFrame]:
     """Rows of ``table`` whose ``match_columns`` equal one of the rows of ``values``.
 
@@ -217,7 +217,7 @@ def extract_table(
     table: TableInfo,
     plan: TablePlan,
     seed: int,
-    batch_size: int = DEFAULT_BATCH,
+    batch_size: int = DEFAULT_BATCH_SIZE,
 ) -> Iterator[pd.DataFrame]:
     """Stream the planned rows of one table (every insertable column) in batches.
 

@@ -40,7 +40,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from datastage.errors import ConfigError, SourceError
-from datastage.settings import EdgeSpec, Origin, RootSpec, SubsetSpec
+from datastage.settings import DEFAULT_BATCH_SIZE, EdgeSpec, Origin, RootSpec, SubsetSpec
 from datastage.source.schema import ForeignKey, SchemaModel, TableInfo
 from datastage.subset.extract import chunk_size, count_rows, fetch_matching, stream_rows, typed_column
 from datastage.subset.keyset import KeySet
@@ -166,7 +166,7 @@ class SubsetPlanner:
         *,
         empty_tables: dict[str, str] | None = None,
         kept_tables: tuple[str, ...] = (),
-        batch_size: int = 10_000,
+        batch_size: int = DEFAULT_BATCH_SIZE,
     ) -> None:
         self.conn = conn
         self.model = model
@@ -646,7 +646,7 @@ def plan_subset(
     *,
     empty_tables: dict[str, str] | None = None,
     kept_tables: tuple[str, ...] = (),
-    batch_size: int = 10_000,
+    batch_size: int = DEFAULT_BATCH_SIZE,
 ) -> SubsetPlan:
     """Plan which rows of every table a refresh copies (see the module docstring)."""
     return SubsetPlanner(conn, model, spec, empty_tables=empty_tables, kept_tables=kept_tables,

@@ -33,7 +33,7 @@ from sqlalchemy.engine import Connection
 from datastage.errors import LockHeld, LockLost, TargetError
 from datastage.results import RollbackResult
 from datastage.secrets import redact
-from datastage.settings import AccessGrant
+from datastage.settings import AccessGrant, ShadowMode
 from datastage.source.db import dialect_of, parse_url, redact_url
 from datastage.source.schema import SchemaModel, TableInfo
 
@@ -147,10 +147,9 @@ class Shadow(ABC):
 class Target(ABC):
     """One environment's database."""
 
-    def __init__(self, url: str, environment: str, options: dict[str, Any] | None = None) -> None:
+    def __init__(self, url: str, environment: str) -> None:
         self.url = url
         self.environment = environment
-        self.options = options or {}
         self.notes: list[str] = []  # what reading the current copy had to adapt (keep tables)
         self.run_id: str | None = None  # the run that takes this target's lock (names its sessions)
 
@@ -242,26 +241,26 @@ class Target(ABC):
         return [c for c in wanted if c in present]
 
 
-def open_target(url: str, environment: str, options: dict[str, Any] | None = None) -> Target:
-    """The writer for ``url``'s dialect."""
+def open_target(url: str, environment: str, shadow_mode: ShadowMode = "schema") -> Target:
+    """The writer for ``url``'s dialect (``shadow_mode`` "database": a PostgreSQL shadow database)."""
     parsed = parse_url(url)
     dialect = dialect_of(parsed)
     if dialect == "sqlite":
         from datastage.targets.sqlite import SqliteTarget
 
-        return SqliteTarget(url, environment, options)
+        return SqliteTarget(url, environment)
     if dialect == "postgresql":
-        if (options or {}).get("shadow") == "database":
+        if shadow_mode == "database":
             from datastage.targets.postgres.database import PostgresDatabaseTarget
 
-            return PostgresDatabaseTarget(url, environment, options)
+            return PostgresDatabaseTarget(url, environment)
         from datastage.targets.postgres.target import PostgresTarget
 
-        return PostgresTarget(url, environment, options)
+        return PostgresTarget(url, environment)
     if dialect == "mysql":
         from datastage.targets.mysql import MysqlTarget
 
-        return MysqlTarget(url, environment, options)
+        return MysqlTarget(url, environment)
     raise TargetError(f"{dialect} targets are not supported ({redact_url(url)})")
 
 

@@ -98,8 +98,8 @@ def my_errors(what: str, table: str | None = None) -> Iterator[None]:
 class MysqlTarget(Target):
     """A MariaDB/MySQL database as a refresh target."""
 
-    def __init__(self, url: str, environment: str, options: dict[str, Any] | None = None) -> None:
-        super().__init__(url, environment, options)
+    def __init__(self, url: str, environment: str) -> None:
+        super().__init__(url, environment)
         parsed = parse_url(url)
         self.parsed = parsed
         self.database = parsed.database or ""

@@ -122,8 +122,8 @@ def _release_if_free(path: Path) -> Callable[[], None] | None:
 class SqliteTarget(Target):
     """A SQLite file as a refresh target."""
 
-    def __init__(self, url: str, environment: str, options: dict[str, Any] | None = None) -> None:
-        super().__init__(url, environment, options)
+    def __init__(self, url: str, environment: str) -> None:
+        super().__init__(url, environment)
         path = sqlite_path(url)
         if path is None:
             raise TargetError("an in-memory SQLite database cannot be a refresh target")

@@ -26,6 +26,7 @@ from datastage.mask.checkspec import CheckSettings
 from datastage.mask.keys import MaskingKey
 from datastage.plan import PlanResult
 from datastage.progress import NoProgress, Progress
+from datastage.settings import DEFAULT_BATCH_SIZE
 from datastage.source.db import db_error_message
 from datastage.source.schema import TableInfo
 from datastage.verify.leaks.index import LeakIndex
@@ -54,7 +55,7 @@ class CheckContext:
     extracted: dict[str, int] = field(default_factory=dict)  # rows read from the source, per table
     leaks: LeakIndex | None = None
     key: MaskingKey | None = None
-    batch_size: int = 10_000
+    batch_size: int = DEFAULT_BATCH_SIZE
     reader_url: str | None = None  # where worker processes can read the shadow (None: only ``conn``)
     progress: Progress = field(default_factory=NoProgress)
 

@@ -13,8 +13,8 @@ The role in the URL needs ``CREATEDB`` and must own ``DB`` (or be a superuser). 
 grants of the previous copy are not carried across databases: grant with ``access:``.
 
 Example:
-    >>> target = open_target("postgresql+psycopg://app@db/staging", "staging", {"shadow": "database"})  # doctest: +SKIP
-    >>> target.rollback().restored                                                                     # doctest: +SKIP
+    >>> target = open_target("postgresql+psycopg://app@db/staging", "staging", "database")  # doctest: +SKIP
+    >>> target.rollback().restored                                                         # doctest: +SKIP
     'database staging'
 """
 
@@ -111,8 +111,8 @@ def setting_value(key: str, value: str) -> sql.Composable:
 class PostgresDatabaseTarget(PostgresTarget):
     """A PostgreSQL database whose shadow is a whole new database (``shadow: database``)."""
 
-    def __init__(self, url: str, environment: str, options: dict[str, Any] | None = None) -> None:
-        super().__init__(url, environment, options)
+    def __init__(self, url: str, environment: str) -> None:
+        super().__init__(url, environment)
         key = f"environments.{environment}.shadow"
         if self.database == ADMIN_DATABASE:
             raise ConfigError(f"shadow: database cannot swap the '{ADMIN_DATABASE}' database, which datastage "
@@ -202,8 +202,7 @@ class PostgresDatabaseTarget(PostgresTarget):
                     raise
         finally:
             conn.close()
-        inner = PostgresTarget(self.parsed.set(database=name).render_as_string(hide_password=False),
-                               self.environment, {k: v for k, v in self.options.items() if k != "shadow"})
+        inner = PostgresTarget(self.parsed.set(database=name).render_as_string(hide_password=False), self.environment)
         inner.run_id = run_id  # the shadow's sessions are named after the run, as the target's are
         try:
             inner._default_schema = self.default_schema if live else "public"

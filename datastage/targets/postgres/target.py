@@ -93,8 +93,8 @@ def run_tag(run_id: str) -> str:
 class PostgresTarget(Target):
     """A PostgreSQL database as a refresh target (one shadow schema per copied schema)."""
 
-    def __init__(self, url: str, environment: str, options: dict[str, Any] | None = None) -> None:
-        super().__init__(url, environment, options)
+    def __init__(self, url: str, environment: str) -> None:
+        super().__init__(url, environment)
         self.parsed = parse_url(url)
         self.database = self.parsed.database or ""
         if not self.database:

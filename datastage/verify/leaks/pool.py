@@ -35,11 +35,11 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from datastage.errors import DatastageError, StepError
 from datastage.progress import Progress
+from datastage.settings import tuning_from_env
 from datastage.source.db import db_error_message, make_engine
 from datastage.source.schema import TableInfo
 from datastage.verify.leaks.scanner import Found, Scanner
 
-WORKERS_ENV = "DATASTAGE_CHECK_WORKERS"
 MIN_PAGES = 2_000  # below about 16 MB of table pages, starting workers costs more than it saves
 PART_PAGES = 1_000  # about 8 MB of rows per part
 MIN_ROWS = 200_000  # the same for targets measured in rows
@@ -52,11 +52,9 @@ _STATE: dict[str, Any] = {}  # set before the workers fork; each worker inherits
 def worker_count() -> int:
     """Workers for the search: ``$DATASTAGE_CHECK_WORKERS``, else the CPUs (at most 4).
 
-    The only place the leak search reads the environment."""
-    configured = os.environ.get(WORKERS_ENV, "").strip()
-    if configured.isdigit():
-        return max(1, int(configured))
-    return max(1, min(os.cpu_count() or 1, 4))
+    The count comes from :func:`datastage.settings.tuning_from_env`, which validates it."""
+    configured = tuning_from_env().check_workers
+    return configured or max(1, min(os.cpu_count() or 1, 4))
 
 
 def _pages(conn: Connection, name: str) -> int:

@@ -21,6 +21,7 @@ from datastage.mask.checkspec import CheckSettings
 from datastage.mask.keys import MaskingKey
 from datastage.plan import PlanResult
 from datastage.progress import NoProgress, Progress
+from datastage.settings import DEFAULT_BATCH_SIZE
 from datastage.source.schema import TableInfo
 from datastage.verify.leaks.index import LeakIndex
 from datastage.verify.leaks.pool import search_tables
@@ -29,7 +30,8 @@ from datastage.verify.leaks.scanner import Found, Scanner
 
 def search_loaded_copy(conn: Connection, planned: PlanResult, index: LeakIndex, key: MaskingKey,
                        settings: CheckSettings, name_of: Callable[[TableInfo], str],
-                       batch_size: int = 10_000, reader_url: str | None = None, rows: dict[str, int] | None = None,
+                       batch_size: int = DEFAULT_BATCH_SIZE, reader_url: str | None = None,
+                       rows: dict[str, int] | None = None,
                        progress: Progress | None = None) -> Found:
     """Stream every text/JSON column (and every masked column) of the shadow against ``index``.
 
