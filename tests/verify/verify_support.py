@@ -18,7 +18,8 @@ import sqlalchemy as sa
 from maskkit import KEY
 
 from datastage.mask.checkspec import parse_check_settings
-from datastage.mask.policy import policy_from_text, resolve_policy
+from datastage.mask.policy import policy_from_text
+from datastage.mask.resolve import resolve_policy
 from datastage.plan import PlanResult
 from datastage.settings import SubsetSpec
 from datastage.source.schema import TableInfo, reflect
