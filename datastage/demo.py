@@ -7,9 +7,10 @@ table without a primary key, Luhn-valid card numbers, and support tickets whose 
 text mentions customers' e-mail addresses and phone numbers.
 
 Example:
-    >>> result = build_demo(Path("demo"))          # doctest: +SKIP
-    >>> result.rows["customer"]                    # doctest: +SKIP
-    2000
+    >>> import tempfile
+    >>> result = build_demo(Path(tempfile.mkdtemp()) / "demo")
+    >>> result.rows["customer"], result.rows["orders"], sorted(p.name for p in result.directory.iterdir())
+    (2000, 6000, ['.gitignore', 'datastage.yaml', 'masking.key', 'prod.db', 'rules'])
 """
 
 from __future__ import annotations

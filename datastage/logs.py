@@ -4,10 +4,12 @@ The file is created 0600 (missing folders 0700), and no line holds a known secre
 handler and datastage's loggers redact every record (message, arguments, ``extra`` fields)
 and the formatter redacts the finished line once more.
 
-Example:
-    >>> configure_logging(Path("/tmp/datastage.log"))       # doctest: +SKIP
-    >>> logging.getLogger("datastage").info("refresh started", extra={"environment": "staging"})  # doctest: +SKIP
-    # {"time": "2026-11-27T09:00:00Z", "level": "info", "event": "refresh started", "environment": "staging"}
+Example (one record as :func:`configure_logging` writes it to the file):
+    >>> record = logging.makeLogRecord({"name": "datastage", "levelname": "INFO", "msg": "refresh started",
+    ...                                 "created": 0, "target": "postgresql://app:s3cret@db/qa"})
+    >>> print(JsonLineFormatter().format(record))  # doctest: +NORMALIZE_WHITESPACE
+    {"time": "1970-01-01T00:00:00.000Z", "level": "info", "logger": "datastage",
+     "event": "refresh started", "target": "postgresql://app:***@db/qa"}
 """
 
 from __future__ import annotations

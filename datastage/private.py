@@ -6,9 +6,11 @@ a file or state folder an older version left wider is tightened to that mode whe
 owns it (an existing folder above the state directory, such as ``/var/log``, is left alone).
 
 Example:
-    >>> write_private(Path("/tmp/ds/state.json"), "{}", root=Path("/tmp/ds"))   # doctest: +SKIP
-    >>> oct(Path("/tmp/ds/state.json").stat().st_mode & 0o777)                  # doctest: +SKIP
-    '0o600'
+    >>> import tempfile
+    >>> state = Path(tempfile.mkdtemp()) / ".datastage"
+    >>> write_private(state / "schemas" / "qa.json", "{}", root=state)
+    >>> oct((state / "schemas" / "qa.json").stat().st_mode & 0o777), oct((state / "schemas").stat().st_mode & 0o777)
+    ('0o600', '0o700')
 """
 
 from __future__ import annotations

@@ -6,10 +6,20 @@ without a rule (the fail-closed gate), and columns that appeared since the envir
 last refresh. Each error names file, line and key path. Columns left to ``default: keep``
 or ``default: null`` and schema drift are warnings; ``strict`` makes warnings errors.
 
-Example:
-    >>> result = check_rules(load_project("demo/datastage.yaml"), "rules/pii.yaml", "staging")  # doctest: +SKIP
-    >>> result.ok, result.exit_code                                                              # doctest: +SKIP
-    (True, 0)
+Example (a misspelt column, which leaves the real one without a rule):
+    >>> import sqlite3, tempfile
+    >>> from datastage.settings import load_project
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> _ = sqlite3.connect(folder / "prod.db").execute("CREATE TABLE customer (id INTEGER PRIMARY KEY, email TEXT)")
+    >>> _ = (folder / "datastage.yaml").write_text('source: {url: "sqlite:///prod.db"}\\n'
+    ...     'masking: {key_file: masking.key}\\nenvironments: {qa: {url: "sqlite:///qa.db", rules: pii.yaml}}\\n')
+    >>> _ = (folder / "pii.yaml").write_text("version: 1\\ntables:\\n  customer: {id: keep, emial: email}\\n")
+    >>> result = check_rules(load_project(folder / "datastage.yaml"), None, "qa")
+    >>> result.exit_code
+    2
+    >>> for line in result.failed: print(line)  # doctest: +ELLIPSIS
+    /.../pii.yaml:3: tables.customer.emial: table customer has no column 'emial' (did you mean 'email'?)
+    /.../pii.yaml:1: 1 column(s) in scope have no rule (default: fail): customer.email; add a strategy or ...
 """
 
 from __future__ import annotations

@@ -14,9 +14,16 @@ Example ``datastage.yaml``::
           exclude: [audit_log]
         keep: [app_settings]
 
-    >>> project = load_project("demo/datastage.yaml")      # doctest: +SKIP
-    >>> project.environment("staging").rules                # doctest: +SKIP
-    PosixPath('.../demo/rules/pii.yaml')
+Paths and SQLite URLs are relative to the folder of ``datastage.yaml``:
+
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> _ = (folder / "datastage.yaml").write_text('source: {url: "sqlite:///prod.db"}\\n'
+    ...     'masking: {key_file: masking.key}\\n'
+    ...     'environments: {staging: {url: "sqlite:///staging.db", rules: rules/pii.yaml}}\\n')
+    >>> staging = load_project(folder / "datastage.yaml").environment("staging")
+    >>> staging.rules.relative_to(folder), staging.url == f"sqlite:///{folder}/staging.db"
+    (PosixPath('rules/pii.yaml'), True)
 
 Tuning knobs that live in the process environment rather than in the file
 (``$DATASTAGE_CHECK_WORKERS``, ``$DATASTAGE_CONNECT_TIMEOUT``) are read and checked by

@@ -9,9 +9,19 @@ its first signal lets the refresh in progress finish).
 :func:`held_signals` keeps SIGINT and SIGTERM back while the swap runs and delivers them right
 after it, so a refresh always knows whether its copy went live.
 
-Example:
-    >>> with sigterm_stops():                      # doctest: +SKIP
-    ...     run_refresh(project, "staging")         # SIGTERM here raises Terminated
+Example (calling the handler stands in for a real SIGTERM):
+    >>> with sigterm_stops():
+    ...     signal.getsignal(signal.SIGTERM)(signal.SIGTERM, None)
+    Traceback (most recent call last):
+    datastage.errors.Terminated: stopped by SIGTERM
+    >>> seen = []
+    >>> before = signal.signal(signal.SIGTERM, lambda signum, frame: seen.append("SIGTERM handled"))
+    >>> with held_signals():
+    ...     signal.raise_signal(signal.SIGTERM)
+    ...     seen.append("swap done")
+    >>> seen
+    ['swap done', 'SIGTERM handled']
+    >>> _ = signal.signal(signal.SIGTERM, before)
 """
 
 from __future__ import annotations

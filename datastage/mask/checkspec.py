@@ -11,6 +11,7 @@ Every post-load check fails the refresh unless the rules say otherwise::
       - {table: customer, columns: [birth_date, country_code], k_min: 10}
 
 Example:
+    >>> from datastage.mask.policy import policy_from_text
     >>> settings = parse_check_settings(policy_from_text("version: 1\\nchecks: {card_sweep: warn}"))
     >>> settings.severity("card_sweep"), settings.severity("row_counts")
     ('warn', 'fail')

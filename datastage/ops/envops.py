@@ -15,9 +15,15 @@ inherited ``PGPASSWORD``/``PGPASSFILE`` (PostgreSQL source) or ``MYSQL_PWD``/``M
 (MySQL source) the source may log in with. An environment whose password is the source's
 gives its hooks no password at all.
 
-Example:
-    >>> ops = RefreshOps(project, env, run_id="r1")          # doctest: +SKIP
-    >>> ops.run("pre_refresh", sql=None)                     # doctest: +SKIP
+Example (a hook sees the target's URL without its password, and the password in ``PGPASSWORD``):
+    >>> from pathlib import Path
+    >>> from datastage.settings import Environment, HookSpec, Project, SubsetSpec
+    >>> hook = HookSpec(run='echo "$DATASTAGE_TARGET_URL, password ${PGPASSWORD:+set}"')
+    >>> qa = Environment("qa", "postgresql://app:qa-example-pw@db/qa", None, SubsetSpec(),
+    ...                  hooks={"pre_refresh": (hook,)})
+    >>> project = Project(Path("datastage.yaml"), "postgresql://reader:prod-example-pw@prod/app", {"qa": qa})
+    >>> [(result.status, result.output) for result in RefreshOps(project, qa, "r1").run("pre_refresh", sql=None)]
+    [('ok', 'postgresql://app@db/qa, password set\\n')]
 """
 
 from __future__ import annotations

@@ -9,12 +9,18 @@ folders (:mod:`datastage.private`). The HTML embeds the signed JSON,
 so ``datastage report verify`` checks either file (and that the HTML shows exactly the
 signed report). The JSON follows ``docs/report.schema.json`` (``schema_version``).
 
-Example:
-    >>> paths = write_report(report, state_dir)        # doctest: +SKIP
-    >>> paths.json.name                                # doctest: +SKIP
-    '20261127-090102-3fa9c1.json'
-    >>> verify_report_file(paths.html, key).valid      # doctest: +SKIP
-    True
+Example (a report cut down to the fields a file name and a signature need):
+    >>> import tempfile
+    >>> from datastage.mask.keys import MaskingKey
+    >>> key = MaskingKey(b"an example key, not a real one", source="example")
+    >>> report = sign_report({"schema_version": REPORT_SCHEMA_VERSION, "run_id": "20261127-090102-3fa9c1",
+    ...                       "environment": "qa"}, key)
+    >>> paths = write_report(report, Path(tempfile.mkdtemp()) / ".datastage")
+    >>> paths.json.name, verify_report_file(paths.html, key).valid
+    ('20261127-090102-3fa9c1.json', True)
+    >>> _ = paths.json.write_text(paths.json.read_text().replace('"qa"', '"prod"'))
+    >>> verify_report_file(paths.json, key).message
+    'signature does not match: the report was changed after it was written'
 """
 
 from __future__ import annotations

@@ -10,10 +10,16 @@ Every file here is written 0600 in 0700 folders (:mod:`datastage.private`), and 
 is redacted (:mod:`datastage.secrets`) when written and again when read, so a history an
 older version wrote with a password in it does not show it either.
 
-Example:
-    >>> run_id = new_run_id()
-    >>> len(run_id.split("-")) == 3
-    True
+Example (a run writes ``pending`` before its swap, then its outcome; the last line stands):
+    >>> import pathlib, tempfile
+    >>> state = pathlib.Path(tempfile.mkdtemp()) / ".datastage"
+    >>> append_history(state, {"run_id": "20261127-090102-3fa9c1", "environment": "qa", "status": "pending"})
+    >>> append_history(state, {"run_id": "20261127-090102-3fa9c1", "environment": "qa", "status": "ok",
+    ...                        "target": "postgresql://app:s3cret@db/qa"})
+    >>> read_history(state)
+    [{'environment': 'qa', 'run_id': '20261127-090102-3fa9c1', 'status': 'ok', 'target': 'postgresql://app:***@db/qa'}]
+    >>> find_run(state, "20261127")["status"]
+    'ok'
 """
 
 from __future__ import annotations

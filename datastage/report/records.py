@@ -14,9 +14,18 @@ the next command of the environment — ``refresh``, ``rollback``, ``history``, 
 Only a command that holds the environment's refresh lock completes records (a run still in
 progress holds it); a target it cannot reach leaves them pending for the next command.
 
-Example:
-    >>> complete_pending(project, "staging")        # doctest: +SKIP
-    [{'run_id': '20261127-090102-3fa9c1', 'verdict': 'pass', 'exit_code': 5, ...}]
+Example (a pending run of an environment whose copy never went live):
+    >>> import tempfile
+    >>> from datastage.settings import load_project
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> _ = (folder / "datastage.yaml").write_text('source: {url: "sqlite:///prod.db"}\\n'
+    ...     'masking: {key_file: masking.key}\\nenvironments: {qa: {url: "sqlite:///qa.db"}}\\n')
+    >>> project = load_project(folder / "datastage.yaml")
+    >>> append_history(project.state_dir, {"run_id": "20261127-090102-3fa9c1", "environment": "qa", "verdict": PENDING})
+    >>> [(entry["verdict"], entry["exit_code"]) for entry in complete_pending(project, "qa")]
+    [('error', 1)]
+    >>> pending_entries(project)
+    []
 """
 
 from __future__ import annotations

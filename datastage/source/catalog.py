@@ -9,8 +9,8 @@ that every definition names the copied objects *unqualified*; the target replays
 
 Objects that belong to an extension are left out (the target database needs the extension).
 
-Example:
-    >>> with snapshot(engine) as conn:                       # doctest: +SKIP
+Example (skipped as a doctest: it needs a PostgreSQL server):
+    >>> with snapshot(make_engine(pg_url, read_only=True)) as conn:  # doctest: +SKIP
     ...     catalog = read_pg_catalog(conn, ["public"], "public")
     >>> catalog.relations["film"].columns[0].type_sql        # doctest: +SKIP
     'integer'

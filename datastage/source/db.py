@@ -10,7 +10,7 @@ Example:
     >>> redact_url("postgresql://app:s3cret@db/prod")
     'postgresql+psycopg://app:***@db/prod'
     >>> redact_url("mysql://app@db/prod?password=s3cret&charset=utf8mb4")
-    'mysql+pymysql://app@db/prod?password=***&charset=utf8mb4'
+    'mysql+pymysql://app@db/prod?charset=utf8mb4&password=***'
 """
 
 from __future__ import annotations

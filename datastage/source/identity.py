@@ -19,13 +19,17 @@ would use, so a target the refresh would create is compared as well. A target al
 databases and files named after it (``DB__ds_prev``, ``DB__ds_shadow_<run>``;
 ``FILE.previous``, ``FILE.lock``): they must not be the source either.
 
-Example:
-    >>> server_identity("postgresql://app@127.0.0.1/app").database      # doctest: +SKIP
-    'app'
-    >>> check_not_source(project.source_url, project.source_schemas, env.url,
-    ...                  what="the target of 'staging'", key="environments.staging.url")  # doctest: +SKIP
+Example (a symlink to the source file reaches the source):
+    >>> import sqlite3, tempfile
+    >>> folder = tempfile.mkdtemp()
+    >>> sqlite3.connect(f"{folder}/prod.db").close()
+    >>> os.symlink(f"{folder}/prod.db", f"{folder}/staging.db")
+    >>> server_identity(f"sqlite:///{folder}/staging.db") == server_identity(f"sqlite:///{folder}/prod.db")
+    True
+    >>> check_not_source(f"sqlite:///{folder}/prod.db", [], f"sqlite:///{folder}/staging.db",
+    ...                  what="the target of 'staging'")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
-    datastage.errors.SafetyError: environments.staging.url: the target of 'staging' (...) is the source database ...
+    datastage.errors.SafetyError: the target of 'staging' (...) is the source database; refusing to write to it
 """
 
 from __future__ import annotations

@@ -5,10 +5,17 @@ keys and foreign keys (declared and virtual), a parents-first order, and the cyc
 (strongly connected components) the subset closure walks through.
 
 Example:
-    >>> with snapshot(engine) as conn:                       # doctest: +SKIP
+    >>> import sqlite3, tempfile
+    >>> from datastage.source.db import make_engine, snapshot
+    >>> path = f"{tempfile.mkdtemp()}/prod.db"
+    >>> _ = sqlite3.connect(path).executescript("CREATE TABLE customer (id INTEGER PRIMARY KEY);"
+    ...     "CREATE TABLE orders (id INTEGER PRIMARY KEY, customer_id INTEGER REFERENCES customer(id));")
+    >>> with snapshot(make_engine(f"sqlite:///{path}", read_only=True)) as conn:
     ...     model = reflect(conn)
-    >>> model.table("orders").foreign_keys[0].ref_table      # doctest: +SKIP
-    'customer'
+    >>> print(model.table("orders").foreign_keys[0])
+    orders(customer_id) -> customer(id)
+    >>> model.load_order()
+    ['customer', 'orders']
 """
 
 from __future__ import annotations
