@@ -24,6 +24,7 @@ from datastage.discover.scan import DEFAULT_SAMPLE_ROWS, ScanOutcome, scan_proje
 from datastage.errors import UsageError
 from datastage.mask.keys import load_key
 from datastage.mask.registry import StrategySpec, all_strategies
+from datastage.ops.envops import RefreshOps
 from datastage.ops.ondemand import Provisioned, environments, parse_ttl
 from datastage.ops.ondemand import gc as _gc
 from datastage.ops.ondemand import provision as _provision
@@ -71,7 +72,8 @@ def refresh(
     with code 143), after the run was recorded; their text says whether the new copy is live.
     """
     with sigterm_stops():  # SIGTERM ends the refresh like Ctrl-C (unless the program handles SIGTERM itself)
-        return run_refresh(project_of(config), environment, rules=rules, trigger=trigger, progress=progress)
+        return run_refresh(project_of(config), environment, operations=RefreshOps, rules=rules, trigger=trigger,
+                           progress=progress)
 
 
 def plan(environment: str, *, rules: str | os.PathLike[str] | None = None, config: ConfigArg = None,

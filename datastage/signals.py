@@ -11,7 +11,7 @@ after it, so a refresh always knows whether its copy went live.
 
 Example:
     >>> with sigterm_stops():                      # doctest: +SKIP
-    ...     run_refresh(project, "staging")         # SIGTERM here raises Terminated
+    ...     run_refresh(project, "staging", operations=RefreshOps)   # SIGTERM here raises Terminated
 """
 
 from __future__ import annotations
