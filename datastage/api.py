@@ -30,7 +30,7 @@ from datastage.ops.ondemand import gc as _gc
 from datastage.ops.ondemand import provision as _provision
 from datastage.ops.ondemand import teardown as _teardown
 from datastage.ops.schedule import Scheduler, load_state, schedules
-from datastage.pipeline import RefreshResult, check_target_safety, run_refresh
+from datastage.pipeline import RefreshResult, run_refresh
 from datastage.pipeline import plan as _plan
 from datastage.plan import PlanResult
 from datastage.progress import Progress
@@ -42,6 +42,7 @@ from datastage.rulescheck import RulesCheckResult
 from datastage.rulescheck import check_rules as _check_rules
 from datastage.settings import Project, config_path, load_project
 from datastage.signals import sigterm_stops
+from datastage.source.identity import check_target_safety
 
 ConfigArg = str | os.PathLike[str] | Project | None
 

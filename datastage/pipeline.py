@@ -11,8 +11,15 @@ report) and raises :class:`~datastage.errors.Interrupted` / :class:`~datastage.e
 with a line saying what state it left; records that cannot be written after the swap end the
 run with exit code 5 (:mod:`datastage.report.records` completes them later).
 
+The steps are named functions: :func:`prepare` (the plan), :func:`copy` (extract, mask, load into
+the shadow), :func:`verify`, :func:`swap` and :func:`finish` (report, history line, webhook).
+What is recorded about the run is a :class:`~datastage.results.RunRecord`; the hooks, grants and
+webhook come from the :class:`RefreshOperations` the caller passes (:mod:`datastage.api` passes
+:class:`datastage.ops.envops.RefreshOps`).
+
 Example:
-    >>> result = run_refresh(load_project("demo/datastage.yaml"), "staging")   # doctest: +SKIP
+    >>> result = run_refresh(load_project("demo/datastage.yaml"), "staging",   # doctest: +SKIP
+    ...                      operations=RefreshOps)
     >>> result.verdict, result.exit_code                                     # doctest: +SKIP
     ('pass', 0)
 """
@@ -38,7 +45,6 @@ from datastage.errors import (
     EXIT_LIVE_INCOMPLETE,
     EXIT_OK,
     EXIT_VERIFY,
-    ConfigError,
     DatastageError,
     EmptyMaskingKeyError,
     HookFailed,
@@ -47,7 +53,6 @@ from datastage.errors import (
     LockHeld,
     MaskingKeyError,
     RulesError,
-    SafetyError,
     StepError,
     StopSignal,
     Terminated,
@@ -78,8 +83,8 @@ from datastage.rulescheck import new_columns_of
 from datastage.secrets import get_logger
 from datastage.settings import Environment, Project
 from datastage.signals import held_signals
-from datastage.source.db import db_error_message, dialect_of, make_engine, parse_url, redact_url, snapshot
-from datastage.source.identity import check_not_source
+from datastage.source.db import db_error_message, make_engine, redact_url, snapshot
+from datastage.source.identity import check_target_safety
 from datastage.source.schema import TableInfo, reflect
 from datastage.subset.extract import extract_table
 from datastage.subset.planner import plan_subset
@@ -140,22 +145,12 @@ class RefreshResult:
     verify: VerifyResult | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "run_id": self.run_id,
-            "environment": self.environment,
-            "verdict": self.verdict,
-            "exit_code": self.exit_code,
-            "report_json": str(self.report.json) if self.report else None,
-            "report_html": str(self.report.html) if self.report else None,
-            "started_at": self.started_at,
-            "finished_at": self.finished_at,
-            "seconds": round(self.seconds, 3),
-            "tables": self.tables,
-            "rows": self.rows,
-            "masked_columns": self.masked_columns,
-            "checks": [c.to_dict() for c in self.checks],
-            "error": self.error,
-        }
+        return {"run_id": self.run_id, "environment": self.environment, "verdict": self.verdict,
+                "exit_code": self.exit_code, "report_json": str(self.report.json) if self.report else None,
+                "report_html": str(self.report.html) if self.report else None, "started_at": self.started_at,
+                "finished_at": self.finished_at, "seconds": round(self.seconds, 3), "tables": self.tables,
+                "rows": self.rows, "masked_columns": self.masked_columns,
+                "checks": [c.to_dict() for c in self.checks], "error": self.error}
 
 
 class RefreshOperations(Protocol):
@@ -186,6 +181,9 @@ class Run:
     record: RunRecord
     ops: RefreshOperations | None = None  # a plan has none
     clock: float = field(default_factory=time.monotonic)  # when it started (time.monotonic)
+    progress: Progress = field(default_factory=NoProgress)
+    key: MaskingKey | None = None
+    batch_size: int = DEFAULT_BATCH_SIZE
     plan: PlanResult | None = None
     load: LoadResult | None = None
     stats: dict[str, MaskStats] = field(default_factory=dict)
@@ -193,22 +191,6 @@ class Run:
 
     def seconds(self) -> float:
         return time.monotonic() - self.clock
-
-
-def check_target_safety(project: Project, env: Environment) -> None:
-    """Refuse protected environments and targets that are the source, before anything is written.
-
-    Sameness is what the servers say (:func:`datastage.source.identity.check_not_source`), not how the
-    URLs are spelled; the check connects to both but creates nothing.
-    """
-    if env.protected:
-        raise SafetyError(f"environment '{env.name}' is marked protected: true; datastage never writes to it",
-                          file=str(project.path), key=f"environments.{env.name}.protected")
-    check_not_source(project.source_url, project.source_schemas, env.url, what=f"the target of '{env.name}'",
-                     file=str(project.path), key=f"environments.{env.name}.url")
-    if env.access and dialect_of(parse_url(env.url)) == "sqlite":
-        raise ConfigError("a SQLite database has no access control; remove access: or use a server target",
-                          file=str(project.path), key=f"environments.{env.name}.access")
 
 
 def rules_path(env: Environment, rules: str | os.PathLike[str] | None, project: Project) -> Path:
@@ -397,47 +379,37 @@ def verify_shadow(result: PlanResult, shadow: Shadow, load: LoadResult, extracte
     return VerifyResult(apply_severity(checks, result.checks), time.monotonic() - started)
 
 
-def run_refresh(
-    project: Project,
-    environment: str,
-    *,
-    operations: OperationsFactory,
-    rules: str | os.PathLike[str] | None = None,
-    trigger: str = "library",
-    progress: Progress | None = None,
-) -> RefreshResult:
+def run_refresh(project: Project, environment: str, *, operations: OperationsFactory,
+                rules: str | os.PathLike[str] | None = None, trigger: str = "library",
+                progress: Progress | None = None) -> RefreshResult:
     """Refresh one environment: :func:`prepare`, :func:`copy`, :func:`verify`, :func:`swap`, :func:`finish`.
 
     ``operations`` makes the run's hooks, grants and webhook (:class:`RefreshOperations`).
     Verification failures return exit code 3; other failures raise."""
-    progress = progress or NoProgress()
     clock = time.monotonic()
     env = project.environment(environment)
     record = new_record(project, env, "refresh", trigger)
     ops = operations(project, env, record.run_id)
-    run = Run(project, env, record, ops, clock)
+    run = Run(project, env, record, ops, clock, progress or NoProgress())
     log.info("refresh started", extra={"environment": env.name, "run_id": record.run_id, "trigger": trigger})
     try:
         check_target_safety(project, env)
         policy = _load_rules(run, rules)
-        key = load_key(project.key_file)
+        key = run.key = load_key(project.key_file)
         record.key_id = key.key_id
-        batch_size = int(env.options.get("batch_size", DEFAULT_BATCH_SIZE))
+        run.batch_size = int(env.options.get("batch_size", DEFAULT_BATCH_SIZE))
         target = open_target(env.url, env.name, env.options)
         source = make_engine(project.source_url, read_only=True, role="source database")
         try:
             with target.lock(record.run_id):
                 _take_over(run, ops, target)
-                progress.stage("plan")
                 with snapshot(source) as conn:
-                    planned = prepare(run, conn, policy, batch_size)
+                    planned = prepare(run, conn, policy, run.batch_size)
                     with entered("load", target.shadow(planned.model, record.run_id)) as shadow:
-                        progress.stage("copy")
-                        load, extracted, leaks = copy(run, conn, shadow, target, key, progress, batch_size)
-                        progress.stage("verify")
-                        verified = verify(run, ops, shadow, load, extracted, leaks, key, batch_size, progress)
+                        load, extracted, leaks = copy(run, conn, shadow, target, key)
+                        verified = verify(run, ops, shadow, load, extracted, leaks)
                         if verified.verdict != "fail":
-                            swap(run, shadow, target, key)
+                            swap(run, shadow, target)
                 if verified.verdict != "fail":
                     _post_refresh(ops, env, target)
         finally:
@@ -449,7 +421,7 @@ def run_refresh(
         raise
     except (KeyboardInterrupt, Terminated) as exc:
         raise _stopped(run, ops, exc) from None
-    return finish(run, ops, key, planned, load, verified)
+    return finish(run, ops, planned, load, verified)
 
 
 @contextmanager
@@ -469,41 +441,45 @@ def _take_over(run: Run, ops: RefreshOperations, target: Target) -> None:
     with step("load"):
         target.cleanup_stale()
     ops.pre_refresh()
+    run.progress.stage("plan")
 
 
-def copy(run: Run, conn: Connection, shadow: Shadow, target: Target, key: MaskingKey, progress: Progress,
-         batch_size: int) -> tuple[LoadResult, ExtractResult, LeakIndex]:
+def copy(run: Run, conn: Connection, shadow: Shadow, target: Target,
+         key: MaskingKey) -> tuple[LoadResult, ExtractResult, LeakIndex]:
     """The copy step: extract, mask and load every planned table into the shadow (:func:`load_into_shadow`),
     watching the masked values for the leak check."""
     assert run.plan is not None  # the plan step ran
+    run.progress.stage("copy")
     leaks = LeakIndex.for_plan(key, run.plan)
-    run.load, extracted, run.stats = load_into_shadow(conn, run.plan, shadow, target, key, run.env, progress,
-                                                      batch_size, leaks)
+    run.load, extracted, run.stats = load_into_shadow(conn, run.plan, shadow, target, key, run.env, run.progress,
+                                                      run.batch_size, leaks)
     return run.load, extracted, leaks
 
 
 def verify(run: Run, ops: RefreshOperations, shadow: Shadow, load: LoadResult, extracted: ExtractResult,
-           leaks: LeakIndex, key: MaskingKey, batch_size: int, progress: Progress) -> VerifyResult:
+           leaks: LeakIndex) -> VerifyResult:
     """The verify step: every check on the loaded shadow (:func:`verify_shadow`), with the ``post_load``
     hooks and the ``access:`` grants once the row counts are taken."""
     assert run.plan is not None  # the plan step ran
+    run.progress.stage("verify")
 
     def post_load() -> None:
         ops.post_load(shadow)
         with step("access"):
             ops.grant(shadow)
 
-    run.verify = verify_shadow(run.plan, shadow, load, extracted, leaks, key, batch_size, post_load, progress)
+    run.verify = verify_shadow(run.plan, shadow, load, extracted, leaks, run.key, run.batch_size, post_load,
+                               run.progress)
     return run.verify
 
 
-def swap(run: Run, shadow: Shadow, target: Target, key: MaskingKey) -> None:
+def swap(run: Run, shadow: Shadow, target: Target) -> None:
     """The swap step: the report as ``pending`` (a live copy always has a report: no swap without it),
     then the swap with stop signals held back (so the run knows whether its copy went live), then the
     columns for the next drift check (a failure there ends the run with exit code 5)."""
     assert run.plan is not None and run.load is not None and run.verify is not None  # the steps before ran
     with step("report"):
-        _record_pending(run, key)
+        _record_pending(run)
     with step("swap"), held_signals():
         log_row = {**asdict(run.record), "finished_at": utc_now(), "verdict": run.verify.verdict,
                    "datastage_version": __version__, "rows_loaded": run.load.total_rows}
@@ -516,7 +492,7 @@ def swap(run: Run, shadow: Shadow, target: Target, key: MaskingKey) -> None:
         run.record.unrecorded = f"the columns for the next drift check: {exc.message}"
 
 
-def finish(run: Run, ops: RefreshOperations, key: MaskingKey, planned: PlanResult, load: LoadResult,
+def finish(run: Run, ops: RefreshOperations, planned: PlanResult, load: LoadResult,
            verified: VerifyResult) -> RefreshResult:
     """The finish step: ``on_failure`` hooks of a failed check, the report, the history line, the webhook."""
     record, verdict = run.record, verified.verdict
@@ -526,7 +502,7 @@ def finish(run: Run, ops: RefreshOperations, key: MaskingKey, planned: PlanResul
     if record.unrecorded:
         exit_code = EXIT_LIVE_INCOMPLETE
     finished_at = utc_now()
-    report = build_report(run, key, finished_at=finished_at, verdict=verdict, exit_code=exit_code,
+    report = build_report(run, run.key, finished_at=finished_at, verdict=verdict, exit_code=exit_code,
                           error=f"not saved: {record.unrecorded}" if record.unrecorded else None)
     try:
         with step("report"), live_records(record):  # after the swap, a failure here: exit code 5
@@ -589,15 +565,15 @@ def _record_failure(run: Run, exc: DatastageError | StopSignal, verdict: str = "
         return None
 
 
-def _record_pending(run: Run, key: MaskingKey) -> None:
+def _record_pending(run: Run) -> None:
     """Before the swap: the report as the swap will make it true, with verdict ``pending`` (every check
     in it), and a ``pending`` history line. Raises when they cannot be written (then nothing is
     swapped); the run's outcome replaces both, or the next command completes them."""
-    report = build_report(run, key, finished_at=None, verdict="pending", exit_code=None)
-    paths = write_report(report, run.project.state_dir)
-    rows = run.load.total_rows if run.load else 0
+    assert run.load is not None  # the copy step ran
+    paths = write_report(build_report(run, run.key, finished_at=None, verdict="pending", exit_code=None),
+                         run.project.state_dir)
     append_history(run.project.state_dir, run.record.history_entry("pending", None, None, run.seconds(), paths,
-                                                                   rows))
+                                                                   run.load.total_rows))
 
 
 def _live(run: Run, ops: RefreshOperations) -> bool:
