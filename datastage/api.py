@@ -25,12 +25,13 @@ from datastage.errors import UsageError
 from datastage.mask.contract import StrategySpec
 from datastage.mask.keys import load_key
 from datastage.mask.registry import all_strategies
+from datastage.ops.envops import RefreshOps
 from datastage.ops.ondemand import Provisioned, environments, parse_ttl
 from datastage.ops.ondemand import gc as _gc
 from datastage.ops.ondemand import provision as _provision
 from datastage.ops.ondemand import teardown as _teardown
 from datastage.ops.schedule import Scheduler, load_state, schedules
-from datastage.pipeline import RefreshResult, check_target_safety, run_refresh
+from datastage.pipeline import RefreshResult, run_refresh
 from datastage.pipeline import plan as _plan
 from datastage.plan import PlanResult
 from datastage.progress import Progress
@@ -42,6 +43,7 @@ from datastage.rulescheck import RulesCheckResult
 from datastage.rulescheck import check_rules as _check_rules
 from datastage.settings import Project, config_path, load_project
 from datastage.signals import sigterm_stops
+from datastage.source.identity import check_target_safety
 
 ConfigArg = str | os.PathLike[str] | Project | None
 
@@ -72,7 +74,8 @@ def refresh(
     with code 143), after the run was recorded; their text says whether the new copy is live.
     """
     with sigterm_stops():  # SIGTERM ends the refresh like Ctrl-C (unless the program handles SIGTERM itself)
-        return run_refresh(project_of(config), environment, rules=rules, trigger=trigger, progress=progress)
+        return run_refresh(project_of(config), environment, operations=RefreshOps, rules=rules, trigger=trigger,
+                           progress=progress)
 
 
 def plan(environment: str, *, rules: str | os.PathLike[str] | None = None, config: ConfigArg = None,

@@ -287,29 +287,12 @@ def plan(environment: str, rules: str | None, config: str | None, as_json: bool)
     """
     result = api.plan(environment, rules=rules, config=config, trigger="cli")
     if as_json:
-        emit_json(plan_dict(result))
+        emit_json(result.to_dict())
         return
     render_plan(result)
     if result.report:
         out.print(f"plan report: {result.report.json}")
         out.print(f"             {result.report.html}")
-
-
-def plan_dict(result: PlanResult) -> dict[str, Any]:
-    return {
-        "environment": result.environment,
-        "tables": result.table_rows(),
-        "columns": [{"table": d.table, "column": d.column, "status": d.status, "treatment": d.treatment,
-                     "reason": d.reason, "inherited_from": d.rule.inherited_from if d.rule else None,
-                     "classification": _classification(result, d.table, d.column)}
-                    for d in result.policy.decisions.values()],
-        "cycles": result.subset.cycles,
-        "schema_drift": result.drift,
-        "run_id": result.run_id,
-        "report_json": str(result.report.json) if result.report else None,
-        "report_html": str(result.report.html) if result.report else None,
-        "subset": subset_summary(result),
-    }
 
 
 def _classification(result: PlanResult, table: str, column: str) -> str | None:

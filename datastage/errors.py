@@ -12,7 +12,7 @@ Example:
 
 from __future__ import annotations
 
-from typing import Self
+from typing import Any, Self
 
 from datastage.secrets import redact, redact_data
 
@@ -114,6 +114,13 @@ class TargetError(DatastageError):
 
 class StepError(DatastageError):
     """A pipeline step failed at run time; the target was left as it was."""
+
+
+class HookFailed(StepError):
+    """A hook that is not ``warn_only`` failed or timed out; ``results`` holds the hooks run so far
+    (:class:`datastage.ops.hooks.HookResult` objects: this module imports nothing above it)."""
+
+    results: list[Any]
 
 
 class VerificationFailed(DatastageError):

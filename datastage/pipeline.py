@@ -11,8 +11,15 @@ report) and raises :class:`~datastage.errors.Interrupted` / :class:`~datastage.e
 with a line saying what state it left; records that cannot be written after the swap end the
 run with exit code 5 (:mod:`datastage.report.records` completes them later).
 
+The steps are named functions: :func:`prepare` (the plan), :func:`copy` (extract, mask, load into
+the shadow), :func:`verify`, :func:`swap` and :func:`finish` (report, history line, webhook).
+What is recorded about the run is a :class:`~datastage.results.RunRecord`; the hooks, grants and
+webhook come from the :class:`RefreshOperations` the caller passes (:mod:`datastage.api` passes
+:class:`datastage.ops.envops.RefreshOps`).
+
 Example:
-    >>> result = run_refresh(load_project("demo/datastage.yaml"), "staging")   # doctest: +SKIP
+    >>> result = run_refresh(load_project("demo/datastage.yaml"), "staging",   # doctest: +SKIP
+    ...                      operations=RefreshOps)
     >>> result.verdict, result.exit_code                                     # doctest: +SKIP
     ('pass', 0)
 """
@@ -23,10 +30,10 @@ import os
 import socket
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from contextlib import AbstractContextManager, ExitStack, contextmanager
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import pandas as pd
 from sqlalchemy.engine import Connection
@@ -38,14 +45,13 @@ from datastage.errors import (
     EXIT_LIVE_INCOMPLETE,
     EXIT_OK,
     EXIT_VERIFY,
-    ConfigError,
     DatastageError,
+    HookFailed,
     Interrupted,
     LiveIncomplete,
     LockHeld,
     MaskingKeyError,
     RulesError,
-    SafetyError,
     StepError,
     StopSignal,
     Terminated,
@@ -57,8 +63,6 @@ from datastage.mask.engine import MaskingEngine, MaskStats
 from datastage.mask.keys import MaskingKey, load_key, optional_key
 from datastage.mask.policy import Policy, load_policy
 from datastage.mask.resolve import resolve_policy
-from datastage.ops.envops import RefreshOps
-from datastage.ops.hooks import HookFailed
 from datastage.plan import PlanResult
 from datastage.progress import NoProgress, Progress
 from datastage.report.compose import compose_report, sign_report, subset_spec_dict, write_report
@@ -69,6 +73,7 @@ from datastage.results import (
     ExtractResult,
     LoadResult,
     ReportPaths,
+    RunRecord,
     VerifyResult,
     current_user,
     new_run_id,
@@ -78,8 +83,8 @@ from datastage.rulescheck import new_columns_of
 from datastage.secrets import get_logger
 from datastage.settings import DEFAULT_BATCH_SIZE, Environment, Project
 from datastage.signals import held_signals
-from datastage.source.db import db_error_message, dialect_of, make_engine, parse_url, redact_url, snapshot
-from datastage.source.identity import check_not_source
+from datastage.source.db import db_error_message, make_engine, redact_url, snapshot
+from datastage.source.identity import check_target_safety
 from datastage.source.schema import TableInfo, reflect
 from datastage.subset.extract import extract_table
 from datastage.subset.planner import plan_subset
@@ -89,6 +94,7 @@ from datastage.verify.leaks.index import LeakIndex
 from datastage.verify.registry import apply_severity, run_checks
 
 log = get_logger("datastage.refresh")
+T = TypeVar("T")
 
 
 @contextmanager
@@ -133,38 +139,52 @@ class RefreshResult:
     verify: VerifyResult | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "run_id": self.run_id,
-            "environment": self.environment,
-            "verdict": self.verdict,
-            "exit_code": self.exit_code,
-            "report_json": str(self.report.json) if self.report else None,
-            "report_html": str(self.report.html) if self.report else None,
-            "started_at": self.started_at,
-            "finished_at": self.finished_at,
-            "seconds": round(self.seconds, 3),
-            "tables": self.tables,
-            "rows": self.rows,
-            "masked_columns": self.masked_columns,
-            "checks": [c.to_dict() for c in self.checks],
-            "error": self.error,
-        }
+        return {"run_id": self.run_id, "environment": self.environment, "verdict": self.verdict,
+                "exit_code": self.exit_code, "report_json": str(self.report.json) if self.report else None,
+                "report_html": str(self.report.html) if self.report else None, "started_at": self.started_at,
+                "finished_at": self.finished_at, "seconds": round(self.seconds, 3), "tables": self.tables,
+                "rows": self.rows, "masked_columns": self.masked_columns,
+                "checks": [c.to_dict() for c in self.checks], "error": self.error}
 
 
-def check_target_safety(project: Project, env: Environment) -> None:
-    """Refuse protected environments and targets that are the source, before anything is written.
+class RefreshOperations(Protocol):
+    """What a refresh does at its fixed points besides copying: hooks, ``access:`` grants, the webhook
+    (:class:`datastage.ops.envops.RefreshOps`, which :mod:`datastage.api` hands to :func:`run_refresh`).
+    A hook that fails raises :class:`~datastage.errors.HookFailed`; ``to_report`` is what the report shows."""
 
-    Sameness is what the servers say (:func:`datastage.source.identity.check_not_source`), not how the
-    URLs are spelled; the check connects to both but creates nothing.
-    """
-    if env.protected:
-        raise SafetyError(f"environment '{env.name}' is marked protected: true; datastage never writes to it",
-                          file=str(project.path), key=f"environments.{env.name}.protected")
-    check_not_source(project.source_url, project.source_schemas, env.url, what=f"the target of '{env.name}'",
-                     file=str(project.path), key=f"environments.{env.name}.url")
-    if env.access and dialect_of(parse_url(env.url)) == "sqlite":
-        raise ConfigError("a SQLite database has no access control; remove access: or use a server target",
-                          file=str(project.path), key=f"environments.{env.name}.access")
+    rolled_back: bool  # set by the refresh when it rolled back after failing post_refresh hooks
+
+    def pre_refresh(self) -> None: ...
+    def post_load(self, shadow: Shadow) -> None: ...
+    def grant(self, shadow: Shadow) -> None: ...
+    def post_refresh(self) -> None: ...
+    def on_failure(self, verdict: str, error: str) -> None: ...
+    def notify(self, summary: dict[str, Any]) -> None: ...
+    def to_report(self) -> dict[str, Any]: ...
+
+
+OperationsFactory = Callable[[Project, Environment, str], RefreshOperations]  # (project, environment, run id)
+
+
+@dataclass
+class Run:
+    """One refresh or plan in progress: its record and what its steps produced so far (its report)."""
+
+    project: Project
+    env: Environment
+    record: RunRecord
+    ops: RefreshOperations | None = None  # a plan has none
+    clock: float = field(default_factory=time.monotonic)  # when it started (time.monotonic)
+    progress: Progress = field(default_factory=NoProgress)
+    key: MaskingKey | None = None
+    batch_size: int = DEFAULT_BATCH_SIZE
+    plan: PlanResult | None = None
+    load: LoadResult | None = None
+    stats: dict[str, MaskStats] = field(default_factory=dict)
+    verify: VerifyResult | None = None
+
+    def seconds(self) -> float:
+        return time.monotonic() - self.clock
 
 
 def rules_path(env: Environment, rules: str | os.PathLike[str] | None, project: Project) -> Path:
@@ -199,40 +219,49 @@ def plan(project: Project, environment: str, *, rules: str | os.PathLike[str] | 
          trigger: str = "library") -> PlanResult:
     """Plan a refresh without writing to any database; writes a plan report and a history line."""
     env = project.environment(environment)
-    started = time.monotonic()
-    context = _context(project, env, "plan", trigger)
+    run = Run(project, env, new_record(project, env, "plan", trigger))
     key = optional_key(project.key_file)
-    context["key_id"] = key.key_id if key else None
+    run.record.key_id = key.key_id if key else None
     try:
-        path = rules_path(env, rules, project)
-        policy = load_policy(path)
-        context.update(rules_path=str(path), rules_sha256=policy.sha256)
+        policy = _load_rules(run, rules)
         source = make_engine(project.source_url, read_only=True, role="source database")
         try:
             with step("plan"), snapshot(source) as conn:
-                planned = build_plan(conn, project, env, policy, env.batch_size)
+                planned = prepare(run, conn, policy, env.batch_size)
         finally:
             source.dispose()
     except DatastageError as exc:
-        _record_failure(project, context, exc, started)
+        _record_failure(run, exc)
         raise
-    context["plan"] = planned
     finished_at = utc_now()
-    report = build_report(context | {"finished_at": finished_at, "verdict": "planned", "exit_code": EXIT_OK,
-                                     "seconds": time.monotonic() - started}, key)
+    report = build_report(run, key, finished_at=finished_at, verdict="planned", exit_code=EXIT_OK)
     with step("report"):
         paths = write_report(report, project.state_dir)
-        append_history(project.state_dir, _history_entry(context, "planned", EXIT_OK, finished_at, started, paths,
-                                                         planned.subset.selected_rows))
-    planned.run_id, planned.report = context["run_id"], paths
+        append_history(project.state_dir, run.record.history_entry("planned", EXIT_OK, finished_at, run.seconds(),
+                                                                   paths, planned.subset.selected_rows))
+    planned.run_id, planned.report = run.record.run_id, paths
     return planned
 
 
-def _context(project: Project, env: Environment, kind: str, trigger: str) -> dict[str, Any]:
+def new_record(project: Project, env: Environment, kind: str, trigger: str) -> RunRecord:
     """What every report of a run records before anything happens."""
-    return {"run_id": new_run_id(), "kind": kind, "environment": env.name, "trigger": trigger,
-            "started_at": utc_now(), "source": redact_url(project.source_url), "target": redact_url(env.url),
-            "config": str(project.path), "subset_spec": subset_spec_dict(env)}
+    return RunRecord(new_run_id(), env.name, trigger, utc_now(), kind=kind, source=redact_url(project.source_url),
+                     target=redact_url(env.url), config=str(project.path), subset_spec=subset_spec_dict(env))
+
+
+def _load_rules(run: Run, rules: str | os.PathLike[str] | None) -> Policy:
+    """The run's rules file, loaded (its path and digest recorded)."""
+    path = rules_path(run.env, rules, run.project)
+    policy = load_policy(path)
+    run.record.rules_path, run.record.rules_sha256 = str(path), policy.sha256
+    return policy
+
+
+def prepare(run: Run, conn: Connection, policy: Policy, batch_size: int) -> PlanResult:
+    """The plan step: what the run copies and how it treats each column (:func:`build_plan`)."""
+    with step("plan"):
+        run.plan = build_plan(conn, run.project, run.env, policy, batch_size)
+    return run.plan
 
 
 def load_into_shadow(conn: Connection, result: PlanResult, shadow: Shadow, target: Target, key: MaskingKey,
@@ -316,83 +345,37 @@ def verify_shadow(result: PlanResult, shadow: Shadow, load: LoadResult, extracte
     return VerifyResult(apply_severity(checks, result.checks), time.monotonic() - started)
 
 
-def run_refresh(
-    project: Project,
-    environment: str,
-    *,
-    rules: str | os.PathLike[str] | None = None,
-    trigger: str = "library",
-    progress: Progress | None = None,
-) -> RefreshResult:
-    """Refresh one environment. Verification failures return exit code 3; other failures raise."""
-    progress = progress or NoProgress()
-    started = time.monotonic()
+def run_refresh(project: Project, environment: str, *, operations: OperationsFactory,
+                rules: str | os.PathLike[str] | None = None, trigger: str = "library",
+                progress: Progress | None = None) -> RefreshResult:
+    """Refresh one environment: :func:`prepare`, :func:`copy`, :func:`verify`, :func:`swap`, :func:`finish`.
+
+    ``operations`` makes the run's hooks, grants and webhook (:class:`RefreshOperations`).
+    Verification failures return exit code 3; other failures raise."""
+    clock = time.monotonic()
     env = project.environment(environment)
-    context = _context(project, env, "refresh", trigger)
-    run_id, started_at = context["run_id"], context["started_at"]
-    ops = RefreshOps(project, env, run_id)
-    context["operations"] = ops
-    log.info("refresh started", extra={"environment": env.name, "run_id": run_id, "trigger": trigger})
+    record = new_record(project, env, "refresh", trigger)
+    ops = operations(project, env, record.run_id)
+    run = Run(project, env, record, ops, clock, progress or NoProgress())
+    log.info("refresh started", extra={"environment": env.name, "run_id": record.run_id, "trigger": trigger})
     try:
         check_target_safety(project, env)
-        path = rules_path(env, rules, project)
-        policy = load_policy(path)
-        context.update(rules_path=str(path), rules_sha256=policy.sha256)
-        key = load_key(project.key_file)
-        context["key_id"] = key.key_id
-        batch_size = env.batch_size
+        policy = _load_rules(run, rules)
+        key = run.key = load_key(project.key_file)
+        record.key_id = key.key_id
+        run.batch_size = env.batch_size
         target = open_target(env.url, env.name, env.shadow_mode)
         source = make_engine(project.source_url, read_only=True, role="source database")
         try:
-            with target.lock(run_id):
-                context["locked"] = True  # from here on, a failure runs on_failure hooks and notifies
-                complete_locked(project, target, env.name)  # records an earlier run could not complete
-                with step("load"):
-                    target.cleanup_stale()
-                ops.run("pre_refresh", ops.target_connection())
-                progress.stage("plan")
+            with target.lock(record.run_id):
+                _take_over(run, ops, target)
                 with snapshot(source) as conn:
-                    with step("plan"):
-                        planned = build_plan(conn, project, env, policy, batch_size)
-                    context["plan"] = planned
-                    with step("load"):
-                        shadow = target.create_shadow(planned.model, run_id)
-                    try:
-                        progress.stage("copy")
-                        leaks = LeakIndex.for_plan(key, planned)
-                        load, extracted, stats = load_into_shadow(conn, planned, shadow, target, key, env, progress,
-                                                       batch_size, leaks)
-                        context.update(load=load, stats=stats)
-                        progress.stage("verify")
-
-                        def post_load() -> None:
-                            ops.run("post_load", shadow.hook_connection,
-                                    DATASTAGE_SHADOW_URL=shadow.hook_url() or "")
-                            with step("access"):
-                                ops.grant(shadow)
-
-                        verified = verify_shadow(planned, shadow, load, extracted, leaks, key, batch_size, post_load,
-                                                 progress)
-                        context["verify"] = verified
+                    planned = prepare(run, conn, policy, run.batch_size)
+                    with entered("load", target.shadow(planned.model, record.run_id)) as shadow:
+                        load, extracted, leaks = copy(run, conn, shadow, target, key)
+                        verified = verify(run, ops, shadow, load, extracted, leaks)
                         if verified.verdict != "fail":
-                            with step("report"):  # a live copy always has a report: no swap without it
-                                _record_pending(project, context, key, started)
-                            with step("swap"), held_signals():  # a stop signal waits: the swap ends known
-                                log_row = {**context, "finished_at": utc_now(), "verdict": verified.verdict,
-                                           "datastage_version": __version__, "rows_loaded": load.total_rows}
-                                shadow.record_refresh(log_row, target.refresh_log())
-                                shadow.swap()
-                                context["swapped"] = True
-                            try:
-                                with step("report"):
-                                    save_schema(project.state_dir, env.name, planned.columns)
-                            except DatastageError as exc:  # the copy is live: carry on, end with exit code 5
-                                context["unrecorded"] = f"the columns for the next drift check: {exc.message}"
-                        else:
-                            shadow.discard()
-                    except BaseException:
-                        shadow.discard()
-                        raise
+                            swap(run, shadow, target)
                 if verified.verdict != "fail":
                     _post_refresh(ops, env, target)
         finally:
@@ -400,52 +383,123 @@ def run_refresh(
     except LockHeld:
         raise  # another refresh is running: nothing of ours happened, so nothing to record or announce
     except DatastageError as exc:
-        _failed(project, env, context, ops, exc, started)
+        _failed(run, ops, exc)
         raise
     except (KeyboardInterrupt, Terminated) as exc:
-        raise _stopped(project, env, context, ops, exc, started) from None
-    verdict = verified.verdict
+        raise _stopped(run, ops, exc) from None
+    return finish(run, ops, planned, load, verified)
+
+
+@contextmanager
+def entered(name: str, manager: AbstractContextManager[T]) -> Iterator[T]:
+    """``manager`` with its entry (only) run as step ``name``: ``with entered("load", target.shadow(...))``."""
+    with ExitStack() as stack:
+        with step(name):
+            value = stack.enter_context(manager)
+        yield value
+
+
+def _take_over(run: Run, ops: RefreshOperations, target: Target) -> None:
+    """Once the run holds the lock: complete what an earlier run could not record, drop the shadows
+    crashed runs left, run the ``pre_refresh`` hooks."""
+    run.record.locked = True  # from here on, a failure runs on_failure hooks and notifies
+    complete_locked(run.project, target, run.env.name)
+    with step("load"):
+        target.cleanup_stale()
+    ops.pre_refresh()
+    run.progress.stage("plan")
+
+
+def copy(run: Run, conn: Connection, shadow: Shadow, target: Target,
+         key: MaskingKey) -> tuple[LoadResult, ExtractResult, LeakIndex]:
+    """The copy step: extract, mask and load every planned table into the shadow (:func:`load_into_shadow`),
+    watching the masked values for the leak check."""
+    assert run.plan is not None  # the plan step ran
+    run.progress.stage("copy")
+    leaks = LeakIndex.for_plan(key, run.plan)
+    run.load, extracted, run.stats = load_into_shadow(conn, run.plan, shadow, target, key, run.env, run.progress,
+                                                      run.batch_size, leaks)
+    return run.load, extracted, leaks
+
+
+def verify(run: Run, ops: RefreshOperations, shadow: Shadow, load: LoadResult, extracted: ExtractResult,
+           leaks: LeakIndex) -> VerifyResult:
+    """The verify step: every check on the loaded shadow (:func:`verify_shadow`), with the ``post_load``
+    hooks and the ``access:`` grants once the row counts are taken."""
+    assert run.plan is not None  # the plan step ran
+    run.progress.stage("verify")
+
+    def post_load() -> None:
+        ops.post_load(shadow)
+        with step("access"):
+            ops.grant(shadow)
+
+    run.verify = verify_shadow(run.plan, shadow, load, extracted, leaks, run.key, run.batch_size, post_load,
+                               run.progress)
+    return run.verify
+
+
+def swap(run: Run, shadow: Shadow, target: Target) -> None:
+    """The swap step: the report as ``pending`` (a live copy always has a report: no swap without it),
+    then the swap with stop signals held back (so the run knows whether its copy went live), then the
+    columns for the next drift check (a failure there ends the run with exit code 5)."""
+    assert run.plan is not None and run.load is not None and run.verify is not None  # the steps before ran
+    with step("report"):
+        _record_pending(run)
+    with step("swap"), held_signals():
+        log_row = {**asdict(run.record), "finished_at": utc_now(), "verdict": run.verify.verdict,
+                   "datastage_version": __version__, "rows_loaded": run.load.total_rows}
+        shadow.go_live(log_row, target.refresh_log())
+        run.record.swapped = True
+    try:
+        with step("report"):
+            save_schema(run.project.state_dir, run.env.name, run.plan.columns)
+    except DatastageError as exc:  # the copy is live: carry on, end with exit code 5
+        run.record.unrecorded = f"the columns for the next drift check: {exc.message}"
+
+
+def finish(run: Run, ops: RefreshOperations, planned: PlanResult, load: LoadResult,
+           verified: VerifyResult) -> RefreshResult:
+    """The finish step: ``on_failure`` hooks of a failed check, the report, the history line, the webhook."""
+    record, verdict = run.record, verified.verdict
     if verdict == "fail":
-        ops.run_recorded("on_failure", ops.target_connection(), DATASTAGE_VERDICT="fail",
-                         DATASTAGE_ERROR="; ".join(c.summary for c in verified.failed))
+        ops.on_failure("fail", "; ".join(c.summary for c in verified.failed))
     exit_code = EXIT_VERIFY if verdict == "fail" else EXIT_OK
-    unrecorded = context.get("unrecorded")
-    if unrecorded:
+    if record.unrecorded:
         exit_code = EXIT_LIVE_INCOMPLETE
     finished_at = utc_now()
-    report = build_report(context | {"finished_at": finished_at, "verdict": verdict, "exit_code": exit_code,
-                                     "seconds": time.monotonic() - started,
-                                     "error": f"not saved: {unrecorded}" if unrecorded else None}, key)
+    report = build_report(run, run.key, finished_at=finished_at, verdict=verdict, exit_code=exit_code,
+                          error=f"not saved: {record.unrecorded}" if record.unrecorded else None)
     try:
-        with step("report"), live_records(context, env.name):  # after the swap, a failure here: exit code 5
-            paths = write_report(report, project.state_dir)
-            entry = _history_entry(context, verdict, exit_code, finished_at, started, paths, load.total_rows)
-            append_history(project.state_dir, entry)
+        with step("report"), live_records(record):  # after the swap, a failure here: exit code 5
+            paths = write_report(report, run.project.state_dir)
+            entry = record.history_entry(verdict, exit_code, finished_at, run.seconds(), paths, load.total_rows)
+            append_history(run.project.state_dir, entry)
     except LiveIncomplete as exc:
-        ops.notify(context_summary(context, verdict, exc.exit_code, str(exc), None))
+        ops.notify(record.summary(verdict, exc.exit_code, str(exc), None))
         raise
-    if unrecorded:
-        ops.notify(context_summary(context, verdict, exit_code, unrecorded, paths))
-        raise LiveIncomplete(f"the new copy of {env.name} is live (run {run_id}) and recorded, but could not save "
-                             f"{unrecorded}")
+    if record.unrecorded:
+        ops.notify(record.summary(verdict, exit_code, record.unrecorded, paths))
+        raise LiveIncomplete(f"the new copy of {record.environment} is live (run {record.run_id}) and recorded, "
+                             f"but could not save {record.unrecorded}")
     result = RefreshResult(
-        run_id=run_id, environment=env.name, verdict=verdict, exit_code=exit_code, report=paths,
-        started_at=started_at, finished_at=finished_at, seconds=time.monotonic() - started,
+        run_id=record.run_id, environment=record.environment, verdict=verdict, exit_code=exit_code, report=paths,
+        started_at=record.started_at, finished_at=finished_at, seconds=run.seconds(),
         tables=len(planned.tables), rows=load.total_rows,
         masked_columns=sum(len(planned.policy.masked_columns(t.key)) for t in planned.tables),
         checks=verified.checks, plan=planned, load=load, verify=verified,
     )
-    log.info("refresh finished", extra={"environment": env.name, "run_id": run_id, "verdict": verdict,
-                                        "exit_code": exit_code, "rows": load.total_rows,
+    log.info("refresh finished", extra={"environment": record.environment, "run_id": record.run_id,
+                                        "verdict": verdict, "exit_code": exit_code, "rows": load.total_rows,
                                         "seconds": round(result.seconds, 3)})
-    ops.notify(result.to_dict() | {"trigger": trigger})
+    ops.notify(result.to_dict() | {"trigger": record.trigger})
     return result
 
 
-def _post_refresh(ops: RefreshOps, env: Environment, target: Target) -> None:
+def _post_refresh(ops: RefreshOperations, env: Environment, target: Target) -> None:
     """``post_refresh`` hooks on the new copy; a failing one rolls back when the environment says so."""
     try:
-        ops.run("post_refresh", ops.target_connection())
+        ops.post_refresh()
     except HookFailed as exc:
         if not env.rollback_on_failure:
             raise HookFailed(f"{exc.message}; the new copy is live (rollback_on_failure is off)",
@@ -456,110 +510,86 @@ def _post_refresh(ops: RefreshOps, env: Environment, target: Target) -> None:
         raise HookFailed(f"{exc.message}; rolled back to the previous copy", step=exc.step) from None
 
 
-def context_summary(context: dict[str, Any], verdict: str, exit_code: int, error: str | None,
-                    paths: ReportPaths | None) -> dict[str, Any]:
-    """The notification summary of a refresh that ended without a result object."""
-    return {"run_id": context["run_id"], "environment": context["environment"], "trigger": context["trigger"],
-            "verdict": verdict, "exit_code": exit_code, "started_at": context["started_at"],
-            "finished_at": utc_now(), "error": error, "report_json": str(paths.json) if paths else None,
-            "report_html": str(paths.html) if paths else None}
-
-
-def _history_entry(context: dict[str, Any], verdict: str, exit_code: int | None, finished_at: str | None,
-                   started: float,
-                   paths: ReportPaths | None, rows: int, error: str | None = None) -> dict[str, Any]:
-    return {
-        "run_id": context["run_id"], "environment": context["environment"], "kind": context.get("kind", "refresh"),
-        "trigger": context["trigger"], "verdict": verdict, "exit_code": exit_code, "rows": rows,
-        "started_at": context["started_at"], "finished_at": finished_at,
-        "seconds": round(time.monotonic() - started, 3),
-        "report_json": str(paths.json) if paths else None, "report_html": str(paths.html) if paths else None,
-        "error": error,
-    }
-
-
-def _record_failure(project: Project, context: dict[str, Any], exc: DatastageError | StopSignal,
-                    started: float, verdict: str = "error") -> ReportPaths | None:
-    """Write an error report and a history line for a refresh that failed; never raises.
+def _record_failure(run: Run, exc: DatastageError | StopSignal, verdict: str = "error") -> ReportPaths | None:
+    """Write an error report and a history line for a run that failed; never raises.
 
     The report is unsigned when the key cannot be used (a key file others may read signs nothing)."""
     finished_at = utc_now()
     try:
         try:
-            key = optional_key(project.key_file)
+            key = optional_key(run.project.key_file)
         except MaskingKeyError:
             key = None
-        report = build_report(context | {"finished_at": finished_at, "verdict": verdict,
-                                         "exit_code": exc.exit_code, "error": str(exc),
-                                         "seconds": time.monotonic() - started}, key)
-        paths = write_report(report, project.state_dir)
-        rows = context["load"].total_rows if verdict != "error" and context.get("load") else 0
-        append_history(project.state_dir, _history_entry(context, verdict, exc.exit_code, finished_at, started,
-                                                         paths, rows, str(exc)))
+        report = build_report(run, key, finished_at=finished_at, verdict=verdict, exit_code=exc.exit_code,
+                              error=str(exc))
+        paths = write_report(report, run.project.state_dir)
+        rows = run.load.total_rows if verdict != "error" and run.load else 0
+        append_history(run.project.state_dir, run.record.history_entry(verdict, exc.exit_code, finished_at,
+                                                                       run.seconds(), paths, rows, str(exc)))
         return paths
     except Exception:  # noqa: BLE001 - the original error matters more than its record
         return None
 
 
-def _record_pending(project: Project, context: dict[str, Any], key: MaskingKey, started: float) -> None:
+def _record_pending(run: Run) -> None:
     """Before the swap: the report as the swap will make it true, with verdict ``pending`` (every check
     in it), and a ``pending`` history line. Raises when they cannot be written (then nothing is
     swapped); the run's outcome replaces both, or the next command completes them."""
-    report = build_report(context | {"finished_at": None, "verdict": "pending", "exit_code": None,
-                                     "seconds": time.monotonic() - started}, key)
-    paths = write_report(report, project.state_dir)
-    append_history(project.state_dir, _history_entry(context, "pending", None, None, started, paths,
-                                                     context["load"].total_rows))
+    assert run.load is not None  # the copy step ran
+    paths = write_report(build_report(run, run.key, finished_at=None, verdict="pending", exit_code=None),
+                         run.project.state_dir)
+    append_history(run.project.state_dir, run.record.history_entry("pending", None, None, run.seconds(), paths,
+                                                                   run.load.total_rows))
 
 
-def _live(context: dict[str, Any], ops: RefreshOps) -> bool:
+def _live(run: Run, ops: RefreshOperations) -> bool:
     """Whether this run's copy is the current one (swapped in, not rolled back)."""
-    return bool(context.get("swapped")) and not ops.rolled_back
+    return run.record.swapped and not ops.rolled_back
 
 
-def _failed(project: Project, env: Environment, context: dict[str, Any], ops: RefreshOps, exc: DatastageError,
-            started: float) -> None:
+def _failed(run: Run, ops: RefreshOperations, exc: DatastageError) -> None:
     """A refresh that failed: its on_failure hooks, its report and history line, the webhook. Raises
     :class:`~datastage.errors.LiveIncomplete` when the new copy is live but that record failed."""
     try:
-        if context.get("locked"):
-            ops.run_recorded("on_failure", ops.target_connection(), DATASTAGE_ERROR=str(exc),
-                             DATASTAGE_VERDICT="error")
+        if run.record.locked:
+            ops.on_failure("error", str(exc))
     except (KeyboardInterrupt, Terminated) as signal_exc:  # stopped in an on_failure hook: the failure counts
         stop = stop_signal(signal_exc)
-        _record_failure(project, context, exc, started)
+        _record_failure(run, exc)
         raise stop.describe(f"{exc}; {stop.message} in its on_failure hooks") from None
-    paths = _record_failure(project, context, exc, started)
-    if paths is None and _live(context, ops):
-        raise LiveIncomplete(f"{exc}; " + live_incomplete_message(context, env.name, "the report cannot be "
-                                                                   "written")) from None
-    if context.get("locked"):
-        ops.notify(context_summary(context, "error", exc.exit_code, str(exc), paths))
+    paths = _record_failure(run, exc)
+    if paths is None and _live(run, ops):
+        raise LiveIncomplete(f"{exc}; " + live_incomplete_message(run.record, "the report cannot be written")) \
+            from None
+    if run.record.locked:
+        ops.notify(run.record.summary("error", exc.exit_code, str(exc), paths))
 
 
-def _stopped(project: Project, env: Environment, context: dict[str, Any], ops: RefreshOps, exc: BaseException,
-             started: float) -> Interrupted | Terminated:
+def _stopped(run: Run, ops: RefreshOperations, exc: BaseException) -> Interrupted | Terminated:
     """A refresh stopped by SIGINT or SIGTERM: before the swap its shadow was discarded, after it the copy
     is live. Records it (history line, report) and returns the stop, with its one line, to raise."""
     stop = stop_signal(exc)
-    log.warning("refresh stopped", extra={"environment": env.name, "run_id": context["run_id"],
-                                          "signal": stop.signal_name, "live": _live(context, ops)})
-    if _live(context, ops):
-        verified: VerifyResult = context["verify"]
-        stop.describe(f"refresh of {env.name} {stop.message} after the swap: the new copy is live "
-                      f"(run {context['run_id']}, verdict {verified.verdict})")
-        if _record_failure(project, context, stop, started, verdict=verified.verdict) is None:
-            stop.describe(f"{stop.message}; " + live_incomplete_message(context, env.name, "the report cannot "
-                                                                         "be written"))
+    env_name, run_id = run.env.name, run.record.run_id
+    log.warning("refresh stopped", extra={"environment": env_name, "run_id": run_id,
+                                          "signal": stop.signal_name, "live": _live(run, ops)})
+    if _live(run, ops) and run.verify is not None:
+        stop.describe(f"refresh of {env_name} {stop.message} after the swap: the new copy is live "
+                      f"(run {run_id}, verdict {run.verify.verdict})")
+        if _record_failure(run, stop, verdict=run.verify.verdict) is None:
+            stop.describe(f"{stop.message}; " + live_incomplete_message(run.record, "the report cannot be written"))
         return stop
-    stop.describe(f"refresh of {env.name} {stop.message}: " + (
-        "the shadow copy was discarded and the target was left as it was" if context.get("locked")
+    stop.describe(f"refresh of {env_name} {stop.message}: " + (
+        "the shadow copy was discarded and the target was left as it was" if run.record.locked
         else "nothing was written to the target"))
-    _record_failure(project, context, stop, started)
+    _record_failure(run, stop)
     return stop
 
 
-def build_report(context: dict[str, Any], key: MaskingKey | None) -> dict[str, Any]:
+def build_report(run: Run, key: MaskingKey | None, *, finished_at: str | None, verdict: str, exit_code: int | None,
+                 error: str | None = None) -> dict[str, Any]:
     """The report dictionary from what the run produced so far (see :mod:`datastage.report.compose`), signed."""
-    context = context | {"actor": current_user(), "host": socket.gethostname(), "datastage_version": __version__}
-    return sign_report(compose_report(context), key)
+    record = replace(run.record, finished_at=finished_at, verdict=verdict, exit_code=exit_code, error=error,
+                     seconds=run.seconds(), actor=current_user(), host=socket.gethostname(),
+                     datastage_version=__version__)
+    return sign_report(compose_report(record, plan=run.plan, load=run.load, verify=run.verify, stats=run.stats,
+                                      operations=run.ops.to_report() if run.ops else None), key)

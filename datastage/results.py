@@ -124,3 +124,57 @@ class ExtractResult:
 class ReportPaths:
     json: Path
     html: Path
+
+
+@dataclass
+class RunRecord:
+    """What is recorded about one run (refresh or plan): who, what, where, with which rules and key,
+    and how it ended. The report's provenance and the history line are made from it and the step
+    results; it holds no step result itself (those belong to layers above this one).
+
+    >>> record = RunRecord("r1", "staging", "cli", "2026-11-27T09:01:02Z")
+    >>> record.history_entry("pass", 0, "2026-11-27T09:02:00Z", 58.0, None, 12)["verdict"]
+    'pass'
+    """
+
+    run_id: str
+    environment: str
+    trigger: str
+    started_at: str
+    kind: str = "refresh"
+    source: str | None = None  # the URLs, redacted
+    target: str | None = None
+    config: str | None = None
+    subset_spec: dict[str, Any] = field(default_factory=dict)
+    rules_path: str | None = None
+    rules_sha256: str | None = None
+    key_id: str | None = None
+    finished_at: str | None = None
+    verdict: str = "error"
+    exit_code: int | None = None
+    seconds: float = 0.0
+    error: str | None = None
+    actor: str | None = None
+    host: str | None = None
+    datastage_version: str | None = None
+    locked: bool = False  # holds the target's lock: a failure from here on runs on_failure hooks and notifies
+    swapped: bool = False  # the new copy went live
+    unrecorded: str | None = None  # what could not be saved after the swap (the run ends with exit code 5)
+
+    def history_entry(self, verdict: str, exit_code: int | None, finished_at: str | None, seconds: float,
+                      paths: ReportPaths | None, rows: int, error: str | None = None) -> dict[str, Any]:
+        """The run's line in the history."""
+        return {
+            "run_id": self.run_id, "environment": self.environment, "kind": self.kind, "trigger": self.trigger,
+            "verdict": verdict, "exit_code": exit_code, "rows": rows, "started_at": self.started_at,
+            "finished_at": finished_at, "seconds": round(seconds, 3),
+            "report_json": str(paths.json) if paths else None, "report_html": str(paths.html) if paths else None,
+            "error": error,
+        }
+
+    def summary(self, verdict: str, exit_code: int, error: str | None, paths: ReportPaths | None) -> dict[str, Any]:
+        """The notification summary of a run that ended without a result object."""
+        return {"run_id": self.run_id, "environment": self.environment, "trigger": self.trigger,
+                "verdict": verdict, "exit_code": exit_code, "started_at": self.started_at,
+                "finished_at": utc_now(), "error": error, "report_json": str(paths.json) if paths else None,
+                "report_html": str(paths.html) if paths else None}

@@ -28,6 +28,7 @@ from maskkit import build_model, column, rules_for
 
 from datastage.mask import registry
 from datastage.report.compose import OUTPUT_LIBRARIES, compose_report
+from datastage.results import RunRecord
 from datastage.source.schema import SchemaModel
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -224,9 +225,9 @@ def test_golden_template(model: SchemaModel) -> None:
 
 
 def test_the_report_records_the_versions_of_the_libraries_outputs_depend_on() -> None:
-    report = compose_report({"run_id": "20261127-090102-3fa9c1", "environment": "staging", "trigger": "library",
-                             "started_at": "2026-11-27T09:01:02Z", "source": "sqlite:///prod.db",
-                             "target": "sqlite:///staging.db"})
+    report = compose_report(RunRecord(run_id="20261127-090102-3fa9c1", environment="staging", trigger="library",
+                                      started_at="2026-11-27T09:01:02Z", source="sqlite:///prod.db",
+                                      target="sqlite:///staging.db"))
     libraries = report["provenance"]["libraries"]
     assert set(libraries) == set(OUTPUT_LIBRARIES) == {"Faker", "numpy", "pandas", "cryptography"}
     assert all(libraries[name] == version(name) for name in libraries)

@@ -13,7 +13,8 @@ from typing import ClassVar
 import pytest
 import sqlalchemy as sa
 
-from datastage.ops.hooks import HookFailed, run_hooks, sql_runner_for
+from datastage.errors import HookFailed
+from datastage.ops.hooks import run_hooks, sql_runner_for
 from datastage.ops.notify import send, summary_payload
 from datastage.settings import HookSpec
 

@@ -270,8 +270,8 @@ def test_smoke_test_failure_without_rollback_says_the_new_copy_is_live(demo_proj
 
 
 def test_unreachable_database_for_sql_hooks_is_a_one_line_error(demo_project: Path) -> None:
+    from datastage.errors import HookFailed
     from datastage.ops.envops import RefreshOps
-    from datastage.ops.hooks import HookFailed
     from datastage.settings import load_project
 
     _configure(demo_project, hooks={"pre_refresh": [{"sql": "SELECT 1"}]},

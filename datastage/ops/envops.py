@@ -1,10 +1,11 @@
 """What happens around a refresh in an environment: hooks, access grants, notifications.
 
-A refresh calls :class:`RefreshOps` at fixed points: ``pre_refresh`` hooks once it holds
-the lock; ``post_load`` hooks and the ``access:`` grants against the shadow, before the
-checks that decide the swap; ``post_refresh`` hooks after the swap (rolling back when
-``rollback_on_failure: true`` and a hook fails); ``on_failure`` hooks and the ``notify:``
-webhook at the end. Every outcome is kept for the report.
+A refresh calls :class:`RefreshOps` at fixed points (it implements
+:class:`datastage.pipeline.RefreshOperations`; :mod:`datastage.api` hands it to the pipeline):
+``pre_refresh`` hooks once it holds the lock; ``post_load`` hooks and the ``access:`` grants
+against the shadow, before the checks that decide the swap; ``post_refresh`` hooks after the
+swap (rolling back when ``rollback_on_failure: true`` and a hook fails); ``on_failure`` hooks
+and the ``notify:`` webhook at the end. Every outcome is kept for the report.
 
 Shell hooks connect with the environment's credentials only: ``DATASTAGE_TARGET_URL`` and
 ``DATASTAGE_SHADOW_URL`` carry user, host, port and database (and query settings such as the
@@ -36,7 +37,8 @@ from typing import Any
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
-from datastage.ops.hooks import HookFailed, HookResult, run_hooks, sql_runner_for
+from datastage.errors import HookFailed
+from datastage.ops.hooks import HookResult, run_hooks, sql_runner_for
 from datastage.ops.notify import NotifyResult, send, summary_payload
 from datastage.secrets import Secrets, get_logger
 from datastage.settings import Environment, Project
@@ -49,6 +51,7 @@ from datastage.source.db import (
     url_password,
     url_without_password,
 )
+from datastage.targets.base import Shadow
 
 log = get_logger("datastage.refresh")
 ConnectionFactory = Callable[[], AbstractContextManager[Connection]]
@@ -133,7 +136,7 @@ class RefreshOps:
 
     def run(self, point: str, sql: ConnectionFactory | None, raise_on_failure: bool = True,
             **variables: str) -> list[HookResult]:
-        """Run the hooks of ``point``; raises :class:`~datastage.ops.hooks.HookFailed` on a hard failure."""
+        """Run the hooks of ``point``; raises :class:`~datastage.errors.HookFailed` on a hard failure."""
         specs = self.env.hooks.get(point, ())
         if not specs:
             return []
@@ -172,7 +175,23 @@ class RefreshOps:
         except Exception as exc:  # noqa: BLE001 - the refresh's own outcome must survive its on_failure hooks
             log.error("hook point failed", extra={"point": point, "error": str(exc)})
 
-    def grant(self, shadow: Any) -> None:
+    def pre_refresh(self) -> None:
+        """``pre_refresh`` hooks, against the current copy (once the refresh holds the lock)."""
+        self.run("pre_refresh", self.target_connection())
+
+    def post_load(self, shadow: Shadow) -> None:
+        """``post_load`` hooks, against the loaded shadow (before the checks that decide the swap)."""
+        self.run("post_load", shadow.hook_connection, DATASTAGE_SHADOW_URL=shadow.hook_url() or "")
+
+    def post_refresh(self) -> None:
+        """``post_refresh`` hooks, against the new copy (after the swap)."""
+        self.run("post_refresh", self.target_connection())
+
+    def on_failure(self, verdict: str, error: str) -> None:
+        """``on_failure`` hooks (``DATASTAGE_VERDICT``, ``DATASTAGE_ERROR``): recorded, never raised."""
+        self.run_recorded("on_failure", self.target_connection(), DATASTAGE_VERDICT=verdict, DATASTAGE_ERROR=error)
+
+    def grant(self, shadow: Shadow) -> None:
         """Apply ``access:`` to the shadow (before the swap, so the new copy goes live with its grants)."""
         if self.env.access:
             shadow.grant(list(self.env.access))

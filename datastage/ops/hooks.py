@@ -36,7 +36,7 @@ import sqlparse
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
-from datastage.errors import StepError
+from datastage.errors import HookFailed
 from datastage.mask.keys import KEY_ENV_VAR
 from datastage.secrets import KEYS, Secrets, combined, key_forms
 from datastage.settings import HookSpec
@@ -66,12 +66,6 @@ class HookResult:
         return {"point": self.point, "kind": self.kind, "command": self.command, "status": self.status,
                 "seconds": round(self.seconds, 3), "warn_only": self.warn_only, "exit_code": self.exit_code,
                 "output": self.output}
-
-
-class HookFailed(StepError):
-    """A hook that is not ``warn_only`` failed or timed out; ``results`` holds the hooks run so far."""
-
-    results: list[HookResult]
 
 
 SqlRunner = Callable[[str, float], None]

@@ -39,7 +39,7 @@ from datastage.limits import MAX_STATE_BYTES, read_json_file
 from datastage.mask.keys import MaskingKey, optional_key
 from datastage.mask.policy import policy_from_text
 from datastage.mask.resolve import resolve_policy
-from datastage.pipeline import load_into_shadow, step, verify_shadow
+from datastage.pipeline import entered, load_into_shadow, step, verify_shadow
 from datastage.plan import PlanResult
 from datastage.progress import NoProgress, Progress
 from datastage.report.history import append_history, read_history, write_state
@@ -261,9 +261,7 @@ def _copy(project: Project, env: Environment, copy_env: Environment, run_id: str
                 tables = [model.tables[k] for k in model.load_order()]
                 planned = PlanResult(copy_env.name, model, subset, policy, {}, tables,
                                      {t.key: list(t.columns) for t in tables})
-            with step("load"):
-                shadow = target.create_shadow(model, run_id)
-            try:
+            with entered("load", target.shadow(model, run_id)) as shadow:
                 load, extracted, _ = load_into_shadow(conn, planned, shadow, target, key, copy_env,
                                                       progress, copy_env.batch_size)
                 verified = verify_shadow(planned, shadow, load, extracted)
@@ -271,14 +269,10 @@ def _copy(project: Project, env: Environment, copy_env: Environment, run_id: str
                     failed = "; ".join(c.summary for c in verified.failed)
                     raise VerificationFailed(f"the copy of {env.name} did not verify: {failed}", step="provision")
                 with step("swap"):
-                    shadow.record_refresh({"run_id": run_id, "environment": copy_env.name, "started_at": utc_now(),
-                                           "finished_at": utc_now(), "verdict": verified.verdict,
-                                           "source": redact_url(env.url), "datastage_version": __version__,
-                                           "rows_loaded": load.total_rows}, target.refresh_log())
-                    shadow.swap()
-            except BaseException:
-                shadow.discard()
-                raise
+                    shadow.go_live({"run_id": run_id, "environment": copy_env.name, "started_at": utc_now(),
+                                    "finished_at": utc_now(), "verdict": verified.verdict,
+                                    "source": redact_url(env.url), "datastage_version": __version__,
+                                    "rows_loaded": load.total_rows}, target.refresh_log())
         return load.total_rows
     finally:
         source.dispose()

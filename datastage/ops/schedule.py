@@ -143,7 +143,7 @@ class SystemClock:
 
 
 @dataclass
-class RunRecord:
+class ScheduledRun:
     """One scheduled refresh attempt."""
 
     environment: str
@@ -168,21 +168,22 @@ class Scheduler:
         self.clock = clock or SystemClock()
         self.poll_seconds = poll_seconds
         self.stop_event = threading.Event()
-        self.records: list[RunRecord] = []
-        self.on_record: Callable[[RunRecord], None] | None = None
+        self.records: list[ScheduledRun] = []
+        self.on_record: Callable[[ScheduledRun], None] | None = None
         self.running = False
         schedules(project)  # validate before the first loop
 
     def _default_runner(self, environment: str) -> Any:
+        from datastage.ops.envops import RefreshOps
         from datastage.pipeline import run_refresh
 
-        return run_refresh(self.project, environment, trigger="schedule")
+        return run_refresh(self.project, environment, operations=RefreshOps, trigger="schedule")
 
     def request_stop(self) -> None:
         """Finish the refresh in progress (if any), then return from :meth:`run_forever`."""
         self.stop_event.set()
 
-    def run_due(self) -> list[RunRecord]:
+    def run_due(self) -> list[ScheduledRun]:
         """Run every environment that is due now, once each; returns what happened."""
         now = self.clock.now()
         done = []
@@ -203,7 +204,7 @@ class Scheduler:
                 self.on_record(record)
         return done
 
-    def _run_one(self, spec: Schedule, slot: dt.datetime) -> RunRecord:
+    def _run_one(self, spec: Schedule, slot: dt.datetime) -> ScheduledRun:
         started = self.clock.now().isoformat()
         log.info("scheduled refresh starting", extra={"environment": spec.environment, "slot": slot.isoformat()})
         try:
@@ -211,14 +212,14 @@ class Scheduler:
         except LockHeld as exc:
             log.warning("scheduled refresh skipped: target locked",
                         extra={"environment": spec.environment, "error": str(exc)})
-            return RunRecord(spec.environment, slot.isoformat(), "skipped-locked", exc.exit_code, message=str(exc))
+            return ScheduledRun(spec.environment, slot.isoformat(), "skipped-locked", exc.exit_code, message=str(exc))
         except DatastageError as exc:
-            record = RunRecord(spec.environment, slot.isoformat(), "error", exc.exit_code, message=str(exc))
+            record = ScheduledRun(spec.environment, slot.isoformat(), "error", exc.exit_code, message=str(exc))
         except Exception as exc:  # noqa: BLE001 - the scheduler must survive any failing refresh
-            record = RunRecord(spec.environment, slot.isoformat(), "error", 1,
+            record = ScheduledRun(spec.environment, slot.isoformat(), "error", 1,
                                message=f"{type(exc).__name__}: {exc}")
         else:
-            record = RunRecord(spec.environment, slot.isoformat(), str(getattr(result, "verdict", "pass")),
+            record = ScheduledRun(spec.environment, slot.isoformat(), str(getattr(result, "verdict", "pass")),
                                int(getattr(result, "exit_code", 0)), run_id=getattr(result, "run_id", None))
         state = load_state(self.project)  # fresh: other environments' entries may have changed meanwhile
         state[spec.environment] = EnvState(

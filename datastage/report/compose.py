@@ -38,7 +38,7 @@ from datastage.limits import MAX_REPORT_BYTES, parse_json, read_bounded
 from datastage.private import private_dir, write_private
 from datastage.report.history import reports_dir
 from datastage.report.html import EMBED_ID, render_html
-from datastage.results import ReportPaths
+from datastage.results import ReportPaths, RunRecord
 from datastage.secrets import redact_data, redact_known
 
 if TYPE_CHECKING:
@@ -150,54 +150,53 @@ def _columns(planned: PlanResult, stats: dict[str, MaskStats]) -> list[dict[str,
     return out
 
 
-def compose_report(context: dict[str, Any]) -> dict[str, Any]:
-    """The report dictionary (unsigned) from a run's context and step results."""
-    planned: PlanResult | None = context.get("plan")
-    load: LoadResult | None = context.get("load")
-    verified: VerifyResult | None = context.get("verify")
-    stats: dict[str, MaskStats] = context.get("stats") or {}
-    checks = [c.to_dict() for c in verified.checks] if verified else []
+def compose_report(record: RunRecord, *, plan: PlanResult | None = None, load: LoadResult | None = None,
+                   verify: VerifyResult | None = None, stats: dict[str, MaskStats] | None = None,
+                   operations: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The report dictionary (unsigned) from a run's record and step results (``operations``: the
+    hooks, grants and rollback of the refresh, as :meth:`datastage.ops.envops.RefreshOps.to_report` has them)."""
+    stats = stats or {}
+    checks = [c.to_dict() for c in verify.checks] if verify else []
     report: dict[str, Any] = {
         "schema_version": REPORT_SCHEMA_VERSION,
-        "kind": context.get("kind", "refresh"),
-        "run_id": context["run_id"],
-        "environment": context["environment"],
-        "verdict": context.get("verdict", "error"),
-        "exit_code": context.get("exit_code"),
-        "error": context.get("error"),
+        "kind": record.kind,
+        "run_id": record.run_id,
+        "environment": record.environment,
+        "verdict": record.verdict,
+        "exit_code": record.exit_code,
+        "error": record.error,
         "summary": {},
         "provenance": {
-            "trigger": context.get("trigger"), "actor": context.get("actor"), "host": context.get("host"),
-            "datastage_version": context.get("datastage_version"), "started_at": context.get("started_at"),
-            "finished_at": context.get("finished_at"),
-            "seconds": round(float(context.get("seconds") or 0.0), 3),
-            "config": context.get("config"), "source": context.get("source"), "target": context.get("target"),
-            "rules_path": context.get("rules_path"), "rules_sha256": context.get("rules_sha256"),
-            "key_id": context.get("key_id"), "libraries": library_versions(),
+            "trigger": record.trigger, "actor": record.actor, "host": record.host,
+            "datastage_version": record.datastage_version, "started_at": record.started_at,
+            "finished_at": record.finished_at,
+            "seconds": round(record.seconds, 3),
+            "config": record.config, "source": record.source, "target": record.target,
+            "rules_path": record.rules_path, "rules_sha256": record.rules_sha256,
+            "key_id": record.key_id, "libraries": library_versions(),
         },
-        "subset": {"spec": context.get("subset_spec") or {}, "tables": []},
+        "subset": {"spec": record.subset_spec, "tables": []},
         "columns": [],
         "checks": checks,
-        "check_settings": planned.checks.to_dict() if planned else None,
+        "check_settings": plan.checks.to_dict() if plan else None,
         "scan": None,
-        "schema_drift": planned.drift if planned else {},
+        "schema_drift": plan.drift if plan else {},
         "lossy_mappings": load.lossy_mappings if load else [],
         "load_notes": load.notes if load else [],
-        "operations": (ops.to_report() if (ops := context.get("operations")) is not None
-                       else {"hooks": [], "access": [], "rolled_back": False}),
+        "operations": operations if operations is not None else {"hooks": [], "access": [], "rolled_back": False},
     }
-    if planned is not None:
-        for row in planned.table_rows():
+    if plan is not None:
+        for row in plan.table_rows():
             row["loaded_rows"] = load.rows.get(row["table"]) if load else None
             row["reasons"] = {str(k): int(v) for k, v in row["reasons"].items()}
             report["subset"]["tables"].append(row)
-        report["subset"]["seed"] = planned.subset.seed
-        report["subset"]["full_copy"] = planned.subset.full_copy
-        report["subset"]["cycles"] = planned.subset.cycles
-        report["columns"] = _columns(planned, stats)
-        if planned.scan is not None:
-            report["scan"] = {"sample_rows": planned.scan.sample_rows, "seed": planned.scan.seed,
-                              "seconds": round(planned.scan.seconds, 3), "counts": planned.scan.counts()}
+        report["subset"]["seed"] = plan.subset.seed
+        report["subset"]["full_copy"] = plan.subset.full_copy
+        report["subset"]["cycles"] = plan.subset.cycles
+        report["columns"] = _columns(plan, stats)
+        if plan.scan is not None:
+            report["scan"] = {"sample_rows": plan.scan.sample_rows, "seed": plan.scan.seed,
+                              "seconds": round(plan.scan.seconds, 3), "counts": plan.scan.counts()}
     report["summary"] = _summary(report)
     report["legal_status"] = legal_status(report)
     # What is signed is exactly what a reader parses back from the file, and holds no secret.

@@ -48,7 +48,7 @@ from datastage.errors import (
 from datastage.mask.keys import optional_key
 from datastage.report.compose import legal_status, load_report, sign_report, write_report
 from datastage.report.history import append_history, read_history
-from datastage.results import RollbackResult, new_run_id, utc_now
+from datastage.results import RollbackResult, RunRecord, new_run_id, utc_now
 from datastage.settings import Environment, Project
 from datastage.signals import held_signals
 from datastage.targets.base import Target, open_target
@@ -62,20 +62,22 @@ NOT_LIVE = ("the run ended before its report and history were complete, and its 
 
 
 @contextmanager
-def live_records(context: dict[str, Any], environment: str) -> Iterator[None]:
+def live_records(record: RunRecord) -> Iterator[None]:
     """Around the records written after the swap: a failure to write them says that the copy is live
     (:class:`~datastage.errors.LiveIncomplete`, exit code 5); before the swap it passes unchanged."""
     try:
         yield
     except (DatastageError, OSError) as exc:
-        if not context.get("swapped"):
+        if not record.swapped:
             raise
         reason = exc.message if isinstance(exc, DatastageError) else (exc.strerror or str(exc))
-        raise LiveIncomplete(live_incomplete_message(context, environment, reason)) from None
+        raise LiveIncomplete(live_incomplete_message(record, reason)) from None
 
 
-def live_incomplete_message(context: dict[str, Any], environment: str, reason: str) -> str:
-    return (f"the new copy of {environment} is live (run {context['run_id']}), but its records could not be "
+def live_incomplete_message(record: RunRecord, reason: str) -> str:
+    """What a run whose copy is live says when its records could not be completed (``reason``)."""
+    environment = record.environment
+    return (f"the new copy of {environment} is live (run {record.run_id}), but its records could not be "
             f"completed: {reason}; its pending report stays, and the next datastage command of {environment} "
             "(refresh, history, report show, rollback) completes it")
 

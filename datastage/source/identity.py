@@ -17,7 +17,9 @@ connecting, from the identity each server reports:
 A database that does not exist yet is identified by its server plus the name the driver
 would use, so a target the refresh would create is compared as well. A target also owns the
 databases and files named after it (``DB__ds_prev``, ``DB__ds_shadow_<run>``;
-``FILE.previous``, ``FILE.lock``): they must not be the source either.
+``FILE.previous``, ``FILE.lock``): they must not be the source either. :func:`check_target_safety`
+is the whole guard a refresh (or rollback) passes before it writes: not protected, not the
+source, no ``access:`` on SQLite.
 
 Example (a symlink to the source file reaches the source):
     >>> import sqlite3, tempfile
@@ -45,6 +47,7 @@ from urllib.parse import unquote
 from sqlalchemy.engine import URL
 
 from datastage.errors import ConfigError, DatastageError, SafetyError, SourceError, TargetError
+from datastage.settings import Environment, Project
 from datastage.source.db import connect_args_for, dialect_of, parse_url, redact_url, same_database, sqlite_path
 
 OWNED_TAG = "__ds_"  # targets name their shadow, previous and parked copies NAME__ds_...
@@ -396,3 +399,19 @@ def check_not_source(source_url: str, source_schemas: Iterable[str], url: str, *
             raise ConfigError(f"{what} ({shown}) names database '{reach.named}' but its connection opens "
                               f"'{reach.connected}' (a dbname=/database= query parameter or an option or service "
                               "file decides it); name the database only in the URL's path", file=file, key=key)
+
+
+def check_target_safety(project: Project, env: Environment) -> None:
+    """Refuse protected environments and targets that are the source, before anything is written.
+
+    Sameness is what the servers say (:func:`check_not_source`), not how the
+    URLs are spelled; the check connects to both but creates nothing.
+    """
+    if env.protected:
+        raise SafetyError(f"environment '{env.name}' is marked protected: true; datastage never writes to it",
+                          file=str(project.path), key=f"environments.{env.name}.protected")
+    check_not_source(project.source_url, project.source_schemas, env.url, what=f"the target of '{env.name}'",
+                     file=str(project.path), key=f"environments.{env.name}.url")
+    if env.access and dialect_of(parse_url(env.url)) == "sqlite":
+        raise ConfigError("a SQLite database has no access control; remove access: or use a server target",
+                          file=str(project.path), key=f"environments.{env.name}.access")

@@ -10,10 +10,9 @@ The dialect-specific writers live in :mod:`datastage.targets`.
 
 Example:
     >>> target = open_target(env.url, env)                    # doctest: +SKIP
-    >>> with target.lock(run_id):                             # doctest: +SKIP
-    ...     shadow = target.create_shadow(model, run_id)
+    >>> with target.lock(run_id), target.shadow(model, run_id) as shadow:   # doctest: +SKIP
     ...     shadow.create_tables(tables); shadow.write(table, batch); shadow.finish()
-    ...     shadow.swap()
+    ...     shadow.go_live(log_row, target.refresh_log())
 """
 
 from __future__ import annotations
@@ -24,7 +23,7 @@ import socket
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 import pandas as pd
@@ -80,6 +79,7 @@ class Shadow(ABC):
     """A copy of the target under construction. Nothing in it is visible until :meth:`swap`."""
 
     name: str
+    swapped: bool = False  # set by :meth:`go_live`: the shadow is the current copy now
 
     @abstractmethod
     def create_tables(self, tables: list[TableInfo]) -> list[str]:
@@ -111,6 +111,12 @@ class Shadow(ABC):
     @abstractmethod
     def discard(self) -> None:
         """Drop the shadow; the current copy stays as it was."""
+
+    def go_live(self, row: dict[str, Any], previous: list[dict[str, Any]]) -> None:
+        """Record this run in the shadow's refresh log (after ``previous``), then :meth:`swap` it in."""
+        self.record_refresh(row, previous)
+        self.swap()
+        self.swapped = True
 
     def stream_table(self, source: Connection, table: TableInfo, plan: Any, engine: Any, batch_size: int,
                      progress: Any, observer: Any = None) -> tuple[int, Any] | None:
@@ -207,6 +213,17 @@ class Target(ABC):
     @abstractmethod
     def create_shadow(self, model: SchemaModel, run_id: str) -> Shadow:
         """Start a new shadow copy."""
+
+    @contextmanager
+    def shadow(self, model: SchemaModel, run_id: str) -> Iterator[Shadow]:
+        """A new shadow copy for the block; discarded when the block ends, however it ends, unless
+        :meth:`Shadow.go_live` swapped it in."""
+        created = self.create_shadow(model, run_id)
+        try:
+            yield created
+        finally:
+            if not created.swapped:
+                created.discard()
 
     @abstractmethod
     def rollback(self) -> RollbackResult:
