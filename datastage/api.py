@@ -22,6 +22,7 @@ from datastage.demo import DemoResult, build_demo
 from datastage.discover.proposals import propose_rules as _propose
 from datastage.discover.scan import DEFAULT_SAMPLE_ROWS, ScanOutcome, scan_project
 from datastage.errors import UsageError
+from datastage.logs import configure_logging
 from datastage.mask.contract import StrategySpec
 from datastage.mask.keys import load_key
 from datastage.mask.registry import all_strategies
@@ -41,6 +42,7 @@ from datastage.report.records import PENDING, complete_pending, run_rollback
 from datastage.results import RollbackResult
 from datastage.rulescheck import RulesCheckResult
 from datastage.rulescheck import check_rules as _check_rules
+from datastage.secrets import get_logger
 from datastage.settings import Project, config_path, load_project
 from datastage.signals import sigterm_stops
 from datastage.source.identity import check_target_safety
@@ -229,3 +231,15 @@ def gc(*, config: ConfigArg = None) -> list[Provisioned]:
 def envs(*, config: ConfigArg = None) -> list[dict[str, Any]]:
     """Configured and on-demand environments: last refresh, verdict, size, expiry."""
     return environments(project_of(config))
+
+
+# -- what every command does around its body (used by the command line) --------------------
+
+def configure_log_file(path: str | os.PathLike[str] | None) -> None:
+    """Append datastage's log records to ``path`` as JSON lines (file 0600), or stop writing them (None)."""
+    configure_logging(Path(path) if path else None)
+
+
+def log_error(event: str, **fields: Any) -> None:
+    """Log ``event`` at error level on datastage's logger, with ``fields`` as its structured data (redacted)."""
+    get_logger("datastage").error(event, extra=fields, stacklevel=2)

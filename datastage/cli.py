@@ -3,9 +3,10 @@
 Errors are mapped to exit codes in one place (:func:`run_command`): 0 success, 1 runtime
 failure (target untouched), 2 usage/config/rules error, 3 verification failed, 4 locked,
 5 the new copy is live but its records are incomplete, 130 SIGINT, 143 SIGTERM.
-The same place puts every byte a command prints through :mod:`datastage.secrets`: stdout and
-stderr are redacting streams while a command runs, so no error line, ``--json`` object,
-table or progress line shows a known secret.
+The same place puts every byte a command prints through :mod:`datastage.present.streams`:
+stdout and stderr are redacting streams while a command runs, so no error line, ``--json``
+object, table or progress line shows a known secret. Rendering lives in
+:mod:`datastage.present`; everything else is a call to :mod:`datastage.api`.
 """
 
 from __future__ import annotations
@@ -16,19 +17,15 @@ import io
 import os
 import sys
 import traceback
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, nullcontext, redirect_stdout, suppress
-from pathlib import Path
+from collections.abc import Callable
+from contextlib import nullcontext, redirect_stdout
 from typing import Any, TypeVar
 
 import click
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from datastage import api
 from datastage._version import __version__
-from datastage.discover.scan import ScanOutcome
 from datastage.errors import (
     EXIT_INTERRUPTED,
     EXIT_RUNTIME,
@@ -38,15 +35,11 @@ from datastage.errors import (
     Terminated,
     UsageError,
 )
-from datastage.logs import configure_logging
-from datastage.pipeline import RefreshResult
-from datastage.plan import PlanResult
-from datastage.report.compose import render_text
-from datastage.secrets import get_logger, redact, redacted_json
+from datastage.present.progress import RichProgress, use_progress
+from datastage.present.streams import emit_json, out, redacted_output
+from datastage.present.views import render_plan, render_refresh, render_report, render_scan
 
 F = TypeVar("F", bound=Callable[..., Any])
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 config_option = click.option(
     "--config", "config", type=click.Path(dir_okay=False), default=None,
@@ -61,64 +54,6 @@ log_file_option = click.option("--log-file", type=click.Path(dir_okay=False), de
 def cron_options(func: F) -> F:
     """``--quiet`` and ``--log-file`` on every command, so each one runs well from cron."""
     return quiet_option(log_file_option(func))
-
-
-def emit_json(data: Any) -> None:
-    click.echo(redacted_json(data, indent=2))
-
-
-class RedactingStream(io.TextIOBase):
-    """A text stream that redacts what passes through it, a line at a time (and what is pending
-    at each ``flush``), before it reaches ``stream``."""
-
-    def __init__(self, stream: Any) -> None:
-        super().__init__()
-        self.stream = stream
-        self.pending = ""
-
-    def write(self, text: str) -> int:
-        self.pending += text
-        if "\n" in self.pending:
-            lines, _, self.pending = self.pending.rpartition("\n")
-            self.stream.write(redact(lines + "\n"))
-        return len(text)
-
-    def flush(self) -> None:
-        if self.pending:
-            self.stream.write(redact(self.pending))
-            self.pending = ""
-        self.stream.flush()
-
-    def isatty(self) -> bool:
-        return bool(self.stream.isatty())
-
-    def fileno(self) -> int:
-        return int(self.stream.fileno())
-
-    def writable(self) -> bool:
-        return True
-
-    @property
-    def encoding(self) -> str:  # type: ignore[override]
-        return str(getattr(self.stream, "encoding", None) or "utf-8")
-
-    @property
-    def errors(self) -> str | None:  # type: ignore[override]
-        return getattr(self.stream, "errors", None)
-
-
-@contextmanager
-def redacted_output() -> Iterator[None]:
-    """stdout and stderr through :class:`RedactingStream` while the block runs."""
-    saved = sys.stdout, sys.stderr
-    sys.stdout, sys.stderr = RedactingStream(saved[0]), RedactingStream(saved[1])
-    try:
-        yield
-    finally:
-        for stream in (sys.stdout, sys.stderr):
-            with suppress(Exception):
-                stream.flush()
-        sys.stdout, sys.stderr = saved
 
 
 def run_command(func: F) -> F:
@@ -139,14 +74,13 @@ def _run(func: Callable[..., Any], wanted: set[str], args: tuple[Any, ...], kwar
     as_json = kwargs.get("as_json", False)
     quiet = kwargs.get("quiet", False) and not as_json
     try:
-        configure_logging(Path(kwargs["log_file"]) if kwargs.get("log_file") else None)
+        api.configure_log_file(kwargs.get("log_file") or None)
         body = {k: v for k, v in kwargs.items() if k in wanted}
         # --quiet: a command that does not handle it itself prints nothing but errors.
         with redirect_stdout(io.StringIO()) if quiet and "quiet" not in wanted else nullcontext():
             return func(*args, **body)
     except DatastageError as exc:
-        get_logger("datastage").error("command failed", extra={"command": func.__name__,
-                                                               "error": exc.to_dict()})
+        api.log_error("command failed", command=func.__name__, error=exc.to_dict())
         if as_json:
             emit_json(exc.to_dict())
         click.echo(f"error: {exc}", err=True)
@@ -156,8 +90,7 @@ def _run(func: Callable[..., Any], wanted: set[str], args: tuple[Any, ...], kwar
     except (click.ClickException, click.Abort):
         raise
     except (Interrupted, Terminated) as exc:  # the run recorded how it ended; say it in one line
-        get_logger("datastage").error("command stopped", extra={"command": func.__name__,
-                                                                "signal": exc.signal_name})
+        api.log_error("command stopped", command=func.__name__, signal=exc.signal_name)
         if as_json:
             emit_json({"error": type(exc).__name__, "message": str(exc), "exit_code": exc.exit_code})
         click.echo(f"error: {exc}", err=True)
@@ -192,41 +125,6 @@ def main() -> None:
     """
 
 
-class RichProgress:
-    """Progress bars on a terminal; the pipeline calls it, it draws."""
-
-    def __init__(self) -> None:
-        self.bar = Progress(TextColumn("{task.description:<28}"), BarColumn(), MofNCompleteColumn(),
-                            TimeElapsedColumn(), console=err, transient=True)
-        self.task: Any = None
-
-    def __enter__(self) -> RichProgress:
-        self.bar.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.bar.stop()
-
-    def stage(self, name: str) -> None:
-        if self.task is not None:
-            self.bar.remove_task(self.task)
-            self.task = None
-        self.task = self.bar.add_task(name, total=None)
-
-    def table(self, name: str, rows: int) -> None:
-        if self.task is not None:
-            self.bar.remove_task(self.task)
-        self.task = self.bar.add_task(name, total=max(rows, 1))
-
-    def advance(self, rows: int) -> None:
-        if self.task is not None:
-            self.bar.advance(self.task, rows)
-
-
-def _use_progress(quiet: bool, as_json: bool) -> bool:
-    return not quiet and not as_json and sys.stderr.isatty()
-
-
 @main.command()
 @click.argument("environment")
 @click.option("--rules", type=click.Path(dir_okay=False), default=None,
@@ -240,7 +138,7 @@ def refresh(environment: str, rules: str | None, config: str | None, as_json: bo
 
     Example: datastage refresh staging --rules rules/pii.yaml
     """
-    if _use_progress(quiet, as_json):
+    if use_progress(quiet, as_json):
         with RichProgress() as progress:
             result = api.refresh(environment, rules=rules, config=config, trigger="cli", progress=progress)
     else:
@@ -250,21 +148,6 @@ def refresh(environment: str, rules: str | None, config: str | None, as_json: bo
     elif not quiet:
         render_refresh(result)
     sys.exit(result.exit_code)
-
-
-def render_refresh(result: RefreshResult) -> None:
-    colour = {"pass": "green", "warn": "yellow", "fail": "red"}.get(result.verdict, "red")
-    out.print(f"[bold]datastage refresh {result.environment}[/] run {result.run_id}")
-    out.print(f"  tables: {result.tables}   rows: {result.rows:,}   masked columns: {result.masked_columns}"
-              f"   time: {result.seconds:.1f}s")
-    for check in result.checks:
-        mark = {"PASS": "[green]PASS[/]", "WARN": "[yellow]WARN[/]", "FAIL": "[red]FAIL[/]"}[check.status]
-        out.print(f"  {mark} {check.name}: {check.summary}")
-    out.print(f"  verdict: [bold {colour}]{result.verdict.upper()}[/]"
-              + ("" if result.verdict != "fail" else " (shadow discarded, target untouched)"))
-    if result.report:
-        out.print(f"  report: {result.report.json}")
-        out.print(f"          {result.report.html}")
 
 
 @main.command()
@@ -293,46 +176,6 @@ def plan(environment: str, rules: str | None, config: str | None, as_json: bool)
     if result.report:
         out.print(f"plan report: {result.report.json}")
         out.print(f"             {result.report.html}")
-
-
-def _classification(result: PlanResult, table: str, column: str) -> str | None:
-    finding = result.scan.get(table, column) if result.scan else None
-    return finding.classification if finding else None
-
-
-def subset_summary(result: PlanResult) -> dict[str, Any]:
-    """Seed, totals and the cost of planning, for ``plan --json``."""
-    subset = result.subset
-    return {"seed": subset.seed, "full_copy": subset.full_copy, "source_rows": subset.source_rows,
-            "selected_rows": subset.selected_rows, "queries": subset.queries, "seconds": round(subset.seconds, 3),
-            "omitted_tables": sorted(k for k, t in subset.tables.items() if t.exclude == "omit")}
-
-
-def render_plan(result: PlanResult) -> None:
-    table = Table(title=f"Subset plan for {result.environment}", show_lines=False)
-    for name in ("table", "source rows", "selected", "brought in by"):
-        table.add_column(name)
-    for row in result.table_rows():
-        reasons = "; ".join(f"{k} ({v:,})" if v else k for k, v in row["reasons"].items()) or "not reached"
-        if row["nulled_foreign_keys"]:
-            reasons += "; set to NULL: " + ", ".join(row["nulled_foreign_keys"])
-        table.add_row(row["table"], f"{row['source_rows']:,}", f"{row['selected_rows']:,}", reasons)
-    out.print(table)
-    summary = subset_summary(result)
-    out.print(f"{summary['selected_rows']:,} of {summary['source_rows']:,} rows"
-              f" (seed {summary['seed']}{', full copy' if summary['full_copy'] else ''}),"
-              f" planned with {summary['queries']:,} queries in {summary['seconds']:.2f}s")
-    for cycle in result.subset.cycles:
-        out.print(f"cycle (followed row by row, no manual break needed): {' <-> '.join(cycle)}")
-    if summary["omitted_tables"]:
-        out.print(f"left out of the target: {', '.join(summary['omitted_tables'])}")
-    columns = Table(title="Column treatment")
-    for name in ("table", "column", "classification", "status", "treatment"):
-        columns.add_column(name)
-    for decision in result.policy.decisions.values():
-        columns.add_row(decision.table, decision.column, _classification(result, decision.table, decision.column)
-                        or "", decision.status, decision.treatment)
-    out.print(columns)
 
 
 @main.command()
@@ -525,32 +368,6 @@ def scan(environment: str | None, write: str | None, force: bool, sample_rows: i
         out.print(f"proposed rules written to {write}: review every rule, then `datastage plan ENV --rules {write}`")
 
 
-def render_scan(outcome: ScanOutcome, show_all: bool) -> None:
-    colours = {"direct_identifier": "red", "quasi_identifier": "yellow", "sensitive": "magenta",
-               "non_personal": "green", "unknown": "blue"}
-    out.print(f"[bold]Personal data in {outcome.source}[/] (up to {outcome.result.sample_rows} sampled rows per table)")
-    hidden = 0
-    for (key, column), finding in outcome.result.findings.items():
-        if not show_all and finding.classification == "non_personal":
-            hidden += 1
-            continue
-        evidence = ", ".join(
-            f"{e['pattern']} {e['share']:.0%} of {e['sampled']}" if e["source"] == "values" else "column name"
-            for e in finding.evidence) or finding.note
-        line = (f"  {key + '.' + column:<32} [{colours[finding.classification]}]{finding.classification:<17}[/] "
-                f"{finding.confidence:.2f}  {evidence}")
-        if outcome.environment:
-            line += f"  -> {outcome.treatment.get((key, column), '')}"
-        out.print(line, highlight=False)
-    counts = outcome.result.counts()
-    out.print("  " + ", ".join(f"{v} {k}" for k, v in counts.items()) + f"   ({outcome.result.seconds:.1f}s)"
-              + (f"; {hidden} non-personal columns not shown (--all)" if hidden else ""))
-    gaps = outcome.gaps()
-    if gaps:
-        out.print(f"  [red]{len(gaps)} personal column(s) kept without a reason or without a rule:[/] "
-                  + ", ".join(f"{f.table}.{f.column}" for f in gaps))
-
-
 @main.group()
 def report() -> None:
     """Show and verify compliance reports."""
@@ -572,7 +389,7 @@ def report_show(run_id: str, config: str | None, as_json: bool) -> None:
     if as_json:
         emit_json(data)
         return
-    out.print(render_text(data), markup=False)
+    render_report(data)
     out.print(f"json: {entry.get('report_json')}", markup=False)
     out.print(f"html: {entry.get('report_html')}", markup=False)
 
@@ -672,7 +489,7 @@ def provision(name: str, from_env: str, ttl: str | None, config: str | None, as_
 
     Example: datastage provision pr_1234 --from staging --ttl 8h
     """
-    if _use_progress(False, as_json):
+    if use_progress(False, as_json):
         with RichProgress() as progress:
             entry = api.provision(name, from_env=from_env, ttl=ttl, config=config, progress=progress)
     else:
