@@ -373,7 +373,7 @@ def test_strategy_registry_documents_every_strategy() -> None:
     for spec in specs:
         if spec.origin == "built-in":
             assert spec.doc and "Example" in spec.doc, spec.name
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     for spec in specs:
         if spec.origin == "built-in":
             assert f"`{spec.name}`" in readme, f"README's strategy table misses {spec.name}"

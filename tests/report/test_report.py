@@ -19,7 +19,7 @@ from datastage.cli import main
 from datastage.report.compose import load_report, verify_report_file
 from datastage.report.html import render_html
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = json.loads((ROOT / "docs" / "report.schema.json").read_text())
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 

@@ -20,7 +20,7 @@ from datastage.rulescheck import check_policy_file
 from datastage.source.schema import reflect
 from datastage.source.values import rows_to_frame
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 POLICY = ROOT / "rules" / "pagila.yaml"
 
 

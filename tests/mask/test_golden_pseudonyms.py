@@ -5,7 +5,7 @@ every environment and FK-consistency across databases all rely on it. They depen
 code and on Faker's data, pandas' and numpy's hashing and AES (cryptography). An upgrade of
 any of them (pinned in ``pyproject.toml``, locked in ``requirements.lock``) that changes a
 masked value fails here; if the change is intended, regenerate the values deliberately
-(``python tests/test_golden_pseudonyms.py`` prints them) and say so in the changelog.
+(``python tests/mask/test_golden_pseudonyms.py`` prints them) and say so in the changelog.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from datastage.report.compose import OUTPUT_LIBRARIES, compose_report
 from datastage.results import RunRecord
 from datastage.source.schema import SchemaModel
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 IDS = [1, 2, 3, 4]
 EMAILS = ["ann@corp.example", "bob.smith@x.org", "ANN@corp.example ", "zoë@mail.example"]
 EXTRA = {"customer_id": IDS, "email": EMAILS}

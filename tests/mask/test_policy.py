@@ -20,7 +20,7 @@ from datastage.mask.resolve import resolve_policy
 from datastage.rulescheck import check_policy_file
 from datastage.source.schema import SchemaModel, reflect
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 HEAD = "version: 1\ndefault: keep\ntables:\n"
 
 
