@@ -83,7 +83,8 @@ from datastage.source.identity import check_not_source
 from datastage.source.schema import TableInfo, reflect
 from datastage.subset.extract import extract_table
 from datastage.subset.planner import plan_subset
-from datastage.targets.base import Shadow, Target, open_target
+from datastage.targets.base import Shadow, Target
+from datastage.targets.registry import open_target
 from datastage.verify.checks import (
     apply_severity,
     check_foreign_keys,

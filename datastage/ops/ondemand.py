@@ -49,7 +49,7 @@ from datastage.source.db import db_error_message, dialect_of, make_engine, parse
 from datastage.source.identity import check_not_source
 from datastage.source.schema import reflect
 from datastage.subset.planner import plan_subset
-from datastage.targets.base import open_target
+from datastage.targets.registry import open_target
 
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
 _TTL = re.compile(r"^(\d+)([mhdw])$")

@@ -6,10 +6,11 @@ database) that receives the masked rows. Only after verification does :meth:`Sha
 make the shadow the current copy in one atomic step; the copy it replaces is kept as the
 rollback point, and anything older is dropped.
 
-The dialect-specific writers live in :mod:`datastage.targets`.
+The dialect-specific writers live in :mod:`datastage.targets`; :func:`~datastage.targets.registry.open_target`
+picks the one for a URL.
 
 Example:
-    >>> target = open_target(env.url, env)                    # doctest: +SKIP
+    >>> target = open_target(env.url, env.name)               # doctest: +SKIP
     >>> with target.lock(run_id):                             # doctest: +SKIP
     ...     shadow = target.create_shadow(model, run_id)
     ...     shadow.create_tables(tables); shadow.write(table, batch); shadow.finish()
@@ -34,7 +35,7 @@ from datastage.errors import LockHeld, LockLost, TargetError
 from datastage.results import RollbackResult
 from datastage.secrets import redact
 from datastage.settings import AccessGrant
-from datastage.source.db import dialect_of, parse_url, redact_url
+from datastage.source.db import redact_url
 from datastage.source.schema import SchemaModel, TableInfo
 
 REFRESH_LOG_TABLE = "datastage_refresh_log"
@@ -240,29 +241,6 @@ class Target(ABC):
                 + (f" (new, left to their defaults: {', '.join(missing)})" if missing else "")
                 + (f" (dropped: {', '.join(extra)})" if extra else ""))
         return [c for c in wanted if c in present]
-
-
-def open_target(url: str, environment: str, options: dict[str, Any] | None = None) -> Target:
-    """The writer for ``url``'s dialect."""
-    parsed = parse_url(url)
-    dialect = dialect_of(parsed)
-    if dialect == "sqlite":
-        from datastage.targets.sqlite import SqliteTarget
-
-        return SqliteTarget(url, environment, options)
-    if dialect == "postgresql":
-        if (options or {}).get("shadow") == "database":
-            from datastage.targets.postgres.database import PostgresDatabaseTarget
-
-            return PostgresDatabaseTarget(url, environment, options)
-        from datastage.targets.postgres.target import PostgresTarget
-
-        return PostgresTarget(url, environment, options)
-    if dialect == "mysql":
-        from datastage.targets.mysql import MysqlTarget
-
-        return MysqlTarget(url, environment, options)
-    raise TargetError(f"{dialect} targets are not supported ({redact_url(url)})")
 
 
 def encode_log_row(row: dict[str, Any]) -> dict[str, Any]:
