@@ -3,11 +3,12 @@
 :class:`CatalogDDL` replays what :mod:`datastage.source.catalog` read, in load order: types and
 sequences, functions (where their signatures allow it before the tables), tables with their
 defaults, identity and generated columns and CHECK constraints, partitions under their
-partitioned parents. What depends on the data waits for :meth:`PostgresShadow.finish`:
+partitioned parents. What depends on the data waits for the shadow's ``finish``:
 primary, unique and exclusion constraints, indexes, foreign keys, triggers (created after
 the rows, so none fires during the load), views and materialized views, sequences and
 identities set past the loaded maximum. Functions and views that cannot be recreated (they
-need something outside the copy) are reported, never silently dropped.
+need something outside the copy) are reported, never silently dropped. From other sources,
+:func:`create_built_tables` creates the tables :func:`~datastage.targets.ddl.build_tables` maps.
 
 Example:
     >>> CatalogDDL(shadow, model.catalog, tables).create()   # doctest: +SKIP
@@ -16,21 +17,34 @@ Example:
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import psycopg
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql as pg_dialect
 
 from datastage.errors import TargetError
 from datastage.source.catalog import PgCatalog, PgRelation, quote_ident
-from datastage.source.schema import TableInfo
+from datastage.source.schema import SchemaModel, TableInfo
+from datastage.targets.ddl import build_tables
+from datastage.targets.postgres.errors import first_line, pg_errors
 
-if TYPE_CHECKING:
-    from datastage.targets.postgres.target import PostgresShadow
 
+class ShadowSchemas(Protocol):
+    """What :class:`CatalogDDL` fills: the shadow schemas of a
+    :class:`~datastage.targets.postgres.target.PostgresShadow`."""
 
-def first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+    notes: list[str]
+    stored: dict[str, dict[str, str]]  # per table: column -> stored category ("json", "text" or "")
+    post_load: list[tuple[str | None, str, str, bool]]  # (table or None, what, sql, required)
+    sequence_resets: list[str]
+    schema_map: dict[str | None, str]  # source schema (None: its default) -> shadow schema
+
+    def db(self) -> psycopg.Connection[Any]:
+        """The load's connection."""
+
+    def shadow_schema(self, source_schema: str | None) -> str:
+        """The shadow schema that receives the tables of ``source_schema``."""
 
 
 def qualified(schema: str, name: str) -> str:
@@ -47,10 +61,10 @@ def identity_reset(schema: str, table: str, column: str) -> str:
 class CatalogDDL:
     """Recreates a PostgreSQL source's objects (from its catalog) in the shadow schemas."""
 
-    def __init__(self, shadow: PostgresShadow, catalog: PgCatalog, tables: list[TableInfo]) -> None:
+    def __init__(self, shadow: ShadowSchemas, catalog: PgCatalog, tables: list[TableInfo]) -> None:
         self.shadow = shadow
         self.catalog = catalog
-        self.conn = shadow._db()
+        self.conn = shadow.db()
         self.loaded = {t.key for t in tables}
         self.tables = tables
         self._expand_partitions()
@@ -88,7 +102,7 @@ class CatalogDDL:
         for what, _sql in self._retry(routines):
             notes.append(f"{what} not copied")
         self._plan_post_load()
-        self.shadow._stored.update({t.key: {} for t in self.tables})
+        self.shadow.stored.update({t.key: {} for t in self.tables})
 
     def _retry(self, pending: list[tuple[str, str]], quiet: bool = False) -> list[tuple[str, str]]:
         """Create objects that may depend on each other, in passes, until no pass makes progress."""
@@ -183,7 +197,7 @@ class CatalogDDL:
         return rel.key
 
     def _plan_post_load(self) -> None:
-        post = self.shadow._post_load
+        post = self.shadow.post_load
         order = self._creation_order()
         rels = [self.catalog.relations[k] for k in order]
         for rel in rels:
@@ -229,7 +243,7 @@ class CatalogDDL:
                     post.append((None, f"statistics of {view.name}", f"ANALYZE {name}", False))
             else:
                 post.append((None, f"view {view.name}", f"CREATE VIEW {name}{options} AS {view.definition}", False))
-        resets = self.shadow._sequence_resets
+        resets = self.shadow.sequence_resets
         for seq in self.catalog.sequences:
             seq_name = self.name(seq.schema, seq.name)
             uses = [(k, c) for k, c in seq.used_by if k in self.loaded]
@@ -258,3 +272,35 @@ def _lit(text: str) -> str:
 
 def _maybe_quoted(name: str) -> str:
     return name if re.fullmatch(r"[a-z_][a-z0-9_$]*", name) else quote_ident(name)
+
+
+def create_built_tables(shadow: ShadowSchemas, model: SchemaModel, tables: list[TableInfo]) -> list[str]:
+    """Create the tables of a source other than PostgreSQL (from :func:`build_tables`) in the shadow;
+    their indexes, foreign keys and identity resets wait for the load. Returns the mapping notes."""
+    _, built, notes = build_tables(model, tables, "postgresql", schema_map=dict(shadow.schema_map))
+    dialect = pg_dialect.dialect()
+    conn = shadow.db()
+    for table in tables:
+        sa_table = built[table.key]
+        ddl = str(sa.schema.CreateTable(sa_table, include_foreign_key_constraints=[]).compile(dialect=dialect))
+        with pg_errors(f"creating table {table.key} in the shadow", table.key):
+            conn.execute(ddl)
+        for index in sa_table.indexes:
+            shadow.post_load.append((table.key, f"index {index.name}", str(sa.schema.CreateIndex(index).compile(
+                dialect=dialect)), True))
+        for fk in sa_table.foreign_key_constraints:
+            shadow.post_load.append((None, f"foreign key {fk.name or table.key}",
+                                     str(sa.schema.AddConstraint(fk).compile(dialect=dialect)), True))
+        shadow.stored[table.key] = {c.name: _stored_category(c.type) for c in sa_table.columns}
+        for column in sa_table.columns:
+            if column.identity is not None:
+                shadow.sequence_resets.append(identity_reset(sa_table.schema or "", sa_table.name, column.name))
+    return notes
+
+
+def _stored_category(type_: sa.types.TypeEngine[Any]) -> str:
+    if isinstance(type_, sa.JSON):
+        return "json"
+    if isinstance(type_, sa.Text | sa.String) and not isinstance(type_, sa.Enum):
+        return "text"
+    return ""
