@@ -1,4 +1,4 @@
-"""Driver errors of the PostgreSQL writers as one-line :class:`~datastage.errors.TargetError` messages.
+r"""Driver errors of the PostgreSQL writers as one-line :class:`~datastage.errors.TargetError` messages.
 
 Example:
     >>> first_line(ValueError("relation x does not exist\nLINE 1: ..."))
