@@ -36,6 +36,7 @@ from datastage.results import RollbackResult
 from datastage.secrets import redact
 from datastage.settings import AccessGrant
 from datastage.source.db import redact_url
+from datastage.source.identifiers import quote_as_needed
 from datastage.source.schema import SchemaModel, TableInfo
 
 REFRESH_LOG_TABLE = "datastage_refresh_log"
@@ -125,7 +126,7 @@ class Shadow(ABC):
 
     def sql_name(self, table: TableInfo, conn: Connection) -> str:
         """The quoted name of ``table`` as seen from a :meth:`connect` connection."""
-        return conn.dialect.identifier_preparer.quote(table.name)
+        return quote_as_needed(conn, table.name)
 
     def hook_url(self) -> str | None:
         """A URL that opens the shadow (for ``post_load`` shell hooks), or None."""

@@ -13,6 +13,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from sqlalchemy.engine import Connection
@@ -22,6 +23,7 @@ from datastage.errors import StepError
 from datastage.mask.checkspec import CheckSettings, QuasiIdentifierSet
 from datastage.results import CheckResult, Status
 from datastage.source.db import db_error_message
+from datastage.source.identifiers import quote_as_needed
 from datastage.source.schema import ForeignKey, SchemaModel, TableInfo
 
 NameOf = Callable[[TableInfo], str]
@@ -62,7 +64,7 @@ def _fk_sql(fk: ForeignKey, child: TableInfo, parent: TableInfo, name_of: NameOf
 def check_foreign_keys(conn: Connection, model: SchemaModel, tables: list[TableInfo],
                        name_of: NameOf) -> CheckResult:
     """Every foreign key (declared and virtual) of the loaded rows finds its parent row."""
-    quote = conn.dialect.identifier_preparer.quote
+    quote = partial(quote_as_needed, conn)
     present = {t.key for t in tables}
     orphans: dict[str, int] = {}
     checked = 0
@@ -84,7 +86,7 @@ def check_foreign_keys(conn: Connection, model: SchemaModel, tables: list[TableI
 
 def check_unique_keys(conn: Connection, tables: list[TableInfo], name_of: NameOf) -> CheckResult:
     """Primary and unique keys have no duplicates after masking."""
-    quote = conn.dialect.identifier_preparer.quote
+    quote = partial(quote_as_needed, conn)
     duplicates: dict[str, int] = {}
     checked = 0
     for table in tables:
@@ -108,7 +110,7 @@ def check_unique_keys(conn: Connection, tables: list[TableInfo], name_of: NameOf
 def check_k_anonymity(conn: Connection, tables: dict[str, TableInfo], quasi: QuasiIdentifierSet,
                       name_of: NameOf, severity: str = "fail") -> CheckResult:
     """Equivalence classes of one quasi-identifier set in the loaded rows: the smallest (k) and the unique rows."""
-    quote = conn.dialect.identifier_preparer.quote
+    quote = partial(quote_as_needed, conn)
     table = tables.get(quasi.table)
     limits = {"k_min": quasi.k_min, "max_unique_share": quasi.max_unique_share}
     if table is None:

@@ -24,7 +24,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg_dialect
 
 from datastage.errors import TargetError
-from datastage.source.catalog import PgCatalog, PgRelation, quote_ident
+from datastage.source.catalog import PgCatalog, PgRelation
+from datastage.source.identifiers import POSTGRESQL, qualified_name, quote_identifier
 from datastage.source.schema import SchemaModel, TableInfo
 from datastage.targets.ddl import build_tables
 from datastage.targets.postgres.errors import first_line, pg_errors
@@ -47,13 +48,9 @@ class ShadowSchemas(Protocol):
         """The shadow schema that receives the tables of ``source_schema``."""
 
 
-def qualified(schema: str, name: str) -> str:
-    return f"{quote_ident(schema)}.{quote_ident(name)}"
-
-
 def identity_reset(schema: str, table: str, column: str) -> str:
-    name = qualified(schema, table)
-    col = quote_ident(column)
+    name = qualified_name(POSTGRESQL, schema, table)
+    col = quote_identifier(POSTGRESQL, column)
     return (f"SELECT setval(pg_get_serial_sequence('{_lit(name)}', '{_lit(column)}'), "
             f"coalesce(max({col}), 0) + 1, false) FROM {name}")
 
@@ -80,7 +77,7 @@ class CatalogDDL:
 
     def name(self, schema: str, name: str) -> str:
         source = None if schema == self.catalog.default_schema else schema
-        return qualified(self.shadow.shadow_schema(source), name)
+        return qualified_name(POSTGRESQL, self.shadow.shadow_schema(source), name)
 
     def create(self) -> None:
         notes = self.shadow.notes
@@ -98,7 +95,7 @@ class CatalogDDL:
             if seq.owned_by and seq.owned_by[0] in self.loaded:
                 rel = self.catalog.relations[seq.owned_by[0]]
                 self.conn.execute(f"ALTER SEQUENCE {self.name(seq.schema, seq.name)} OWNED BY "
-                                  f"{self.name(rel.schema, rel.name)}.{quote_ident(seq.owned_by[1])}")
+                                  f"{self.name(rel.schema, rel.name)}.{quote_identifier(POSTGRESQL, seq.owned_by[1])}")
         for what, _sql in self._retry(routines):
             notes.append(f"{what} not copied")
         self._plan_post_load()
@@ -150,7 +147,7 @@ class CatalogDDL:
                    f"{rel.partition_bound}")
         else:
             parts = [self._column(c) for c in rel.columns]
-            parts += [f"CONSTRAINT {quote_ident(c.name)} {c.definition}" for c in checks]
+            parts += [f"CONSTRAINT {quote_identifier(POSTGRESQL, c.name)} {c.definition}" for c in checks]
             sql = f"CREATE {unlogged}TABLE {name} (\n  " + ",\n  ".join(parts) + "\n)"
             checks = []
         if rel.partition_key:
@@ -158,12 +155,12 @@ class CatalogDDL:
         if rel.reloptions:
             sql += f" WITH ({', '.join(rel.reloptions)})"
         for check in checks:
-            sql += f";\nALTER TABLE {name} ADD CONSTRAINT {quote_ident(check.name)} {check.definition}"
+            sql += f";\nALTER TABLE {name} ADD CONSTRAINT {quote_identifier(POSTGRESQL, check.name)} {check.definition}"
         return sql
 
     @staticmethod
     def _column(col: Any) -> str:
-        parts = [quote_ident(col.name), col.type_sql]
+        parts = [quote_identifier(POSTGRESQL, col.name), col.type_sql]
         if col.collation:
             parts.append(f"COLLATE {col.collation}")
         if col.generated_sql is not None:
@@ -180,7 +177,7 @@ class CatalogDDL:
 
     def _retarget(self, definition: str, rel_schema: str, rel_name: str) -> str:
         """An index or trigger definition (which always names its table qualified) on the shadow table."""
-        source = f" ON {quote_ident(rel_schema)}.{quote_ident(rel_name)} "
+        source = f" ON {quote_identifier(POSTGRESQL, rel_schema)}.{quote_identifier(POSTGRESQL, rel_name)} "
         alternatives = [source, f" ON {_maybe_quoted(rel_schema)}.{_maybe_quoted(rel_name)} "]
         target = f" ON {self.name(rel_schema, rel_name)} "
         for alt in alternatives:
@@ -204,8 +201,9 @@ class CatalogDDL:
             name = self.name(rel.schema, rel.name)
             for con in rel.constraints:
                 if con.kind in ("p", "u", "x"):
+                    constraint = quote_identifier(POSTGRESQL, con.name)
                     post.append((self._root(rel), f"constraint {con.name} on {rel.key}",
-                                 f"ALTER TABLE {name} ADD CONSTRAINT {quote_ident(con.name)} {con.definition}", True))
+                                 f"ALTER TABLE {name} ADD CONSTRAINT {constraint} {con.definition}", True))
         for rel in rels:
             for index_name, definition in rel.indexes:
                 post.append((self._root(rel), f"index {index_name}",
@@ -219,16 +217,18 @@ class CatalogDDL:
                     self.shadow.notes.append(f"foreign key {con.name} on {rel.key} not copied: it references a table "
                                              "outside the copy")
                     continue
+                constraint = quote_identifier(POSTGRESQL, con.name)
                 post.append((None, f"foreign key {con.name} on {rel.key}",
-                             f"ALTER TABLE {name} ADD CONSTRAINT {quote_ident(con.name)} {con.definition}", True))
+                             f"ALTER TABLE {name} ADD CONSTRAINT {constraint} {con.definition}", True))
         for rel in rels:
             name = self.name(rel.schema, rel.name)
             for trigger_name, definition, enabled in rel.triggers:
                 post.append((None, f"trigger {trigger_name} on {rel.key}",
                              self._retarget(definition, rel.schema, rel.name), False))
                 if enabled == "D":
+                    trigger = quote_identifier(POSTGRESQL, trigger_name)
                     post.append((None, f"trigger {trigger_name} on {rel.key}",
-                                 f"ALTER TABLE {name} DISABLE TRIGGER {quote_ident(trigger_name)}", False))
+                                 f"ALTER TABLE {name} DISABLE TRIGGER {trigger}", False))
         for view in self.catalog.views:
             name = self.name(view.schema, view.name)
             options = f" WITH ({', '.join(view.reloptions)})" if view.reloptions else ""
@@ -249,7 +249,7 @@ class CatalogDDL:
             uses = [(k, c) for k, c in seq.used_by if k in self.loaded]
             if uses:
                 maxes = " UNION ALL ".join(
-                    f"SELECT max({quote_ident(c)})::numeric AS m FROM "
+                    f"SELECT max({quote_identifier(POSTGRESQL, c)})::numeric AS m FROM "
                     f"{self.name(self.catalog.relations[k].schema, self.catalog.relations[k].name)}" for k, c in uses)
                 literal = _lit(seq_name)
                 start = f"(SELECT seqstart FROM pg_sequence WHERE seqrelid = '{literal}'::regclass)"
@@ -271,7 +271,7 @@ def _lit(text: str) -> str:
 
 
 def _maybe_quoted(name: str) -> str:
-    return name if re.fullmatch(r"[a-z_][a-z0-9_$]*", name) else quote_ident(name)
+    return name if re.fullmatch(r"[a-z_][a-z0-9_$]*", name) else quote_identifier(POSTGRESQL, name)
 
 
 def create_built_tables(shadow: ShadowSchemas, model: SchemaModel, tables: list[TableInfo]) -> list[str]:

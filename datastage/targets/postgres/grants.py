@@ -17,7 +17,7 @@ import psycopg
 from psycopg import sql
 
 from datastage.settings import AccessGrant
-from datastage.source.catalog import quote_ident
+from datastage.source.identifiers import POSTGRESQL, quote_identifier
 
 _OBJECT_KIND = {"r": "TABLE", "p": "TABLE", "v": "TABLE", "m": "TABLE", "f": "TABLE", "S": "SEQUENCE"}
 _DEFAULT_KIND = {"r": "TABLES", "S": "SEQUENCES", "f": "FUNCTIONS", "T": "TYPES"}
@@ -93,10 +93,11 @@ def carry_object_grants(conn: psycopg.Connection[Any], live: str, shadow: str) -
 
 def grant_schema_access(conn: psycopg.Connection[Any], grant: AccessGrant, schemas: list[str]) -> None:
     """Give ``grant.role`` read or write access to everything in ``schemas`` (an ``access:`` entry)."""
-    role = quote_ident(grant.role)
+    role = quote_identifier(POSTGRESQL, grant.role)
     tables = "SELECT, INSERT, UPDATE, DELETE" if grant.privileges == "write" else "SELECT"
     sequences = "USAGE, SELECT, UPDATE" if grant.privileges == "write" else "USAGE, SELECT"
-    for schema in schemas:
-        conn.execute(f"GRANT USAGE ON SCHEMA {quote_ident(schema)} TO {role}")
-        conn.execute(f"GRANT {tables} ON ALL TABLES IN SCHEMA {quote_ident(schema)} TO {role}")
-        conn.execute(f"GRANT {sequences} ON ALL SEQUENCES IN SCHEMA {quote_ident(schema)} TO {role}")
+    for name in schemas:
+        schema = quote_identifier(POSTGRESQL, name)
+        conn.execute(f"GRANT USAGE ON SCHEMA {schema} TO {role}")
+        conn.execute(f"GRANT {tables} ON ALL TABLES IN SCHEMA {schema} TO {role}")
+        conn.execute(f"GRANT {sequences} ON ALL SEQUENCES IN SCHEMA {schema} TO {role}")

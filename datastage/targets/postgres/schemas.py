@@ -17,7 +17,7 @@ from typing import Any
 import psycopg
 
 from datastage.errors import TargetError
-from datastage.source.catalog import quote_ident
+from datastage.source.identifiers import POSTGRESQL, quote_identifier
 
 SHADOW_TAG = "__ds_shadow_"
 PREVIOUS_SUFFIX = "__ds_prev"
@@ -45,7 +45,7 @@ def drop_schema(conn: psycopg.Connection[Any], schema: str) -> bool:
         (schema, schema)).fetchone()
     if outside and outside[0]:
         return False
-    conn.execute(f"DROP SCHEMA IF EXISTS {quote_ident(schema)} CASCADE")
+    conn.execute(f"DROP SCHEMA IF EXISTS {quote_identifier(POSTGRESQL, schema)} CASCADE")
     return True
 
 
@@ -58,8 +58,9 @@ def rename_schema(conn: psycopg.Connection[Any], old: str, new: str, carry_exten
             if not relocatable:
                 raise TargetError(f"extension {name} lives in schema {old} and cannot be moved; install it in a "
                                   "schema of its own (e.g. CREATE SCHEMA extensions) before refreshing")
-            conn.execute(f"ALTER EXTENSION {quote_ident(name)} SET SCHEMA {quote_ident(carry_extensions_to)}")
-    conn.execute(f"ALTER SCHEMA {quote_ident(old)} RENAME TO {quote_ident(new)}")
+            conn.execute(f"ALTER EXTENSION {quote_identifier(POSTGRESQL, name)} "
+                         f"SET SCHEMA {quote_identifier(POSTGRESQL, carry_extensions_to)}")
+    conn.execute(f"ALTER SCHEMA {quote_identifier(POSTGRESQL, old)} RENAME TO {quote_identifier(POSTGRESQL, new)}")
 
 
 def schema_names(conn: psycopg.Connection[Any]) -> set[str]:

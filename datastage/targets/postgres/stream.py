@@ -34,7 +34,7 @@ from sqlalchemy.engine import Connection
 
 from datastage.errors import SourceError, TargetError
 from datastage.mask.engine import MaskingEngine, MaskStats
-from datastage.source.catalog import quote_ident
+from datastage.source.identifiers import POSTGRESQL, qualified_name, quote_identifier
 from datastage.source.schema import SchemaModel, TableInfo
 from datastage.source.values import column_values
 
@@ -170,9 +170,9 @@ def stream_table(source: Connection, shadow: CopySink, table: TableInfo, decoded
     (the masking engine masks those with a rule; ``observer`` sees them before and after)."""
     others = [c for c in table.insertable_columns if c not in decoded]
     columns = [*decoded, *others]
-    names = ", ".join(quote_ident(c) for c in columns)
+    names = ", ".join(quote_identifier(POSTGRESQL, c) for c in columns)
     schema = table.schema or shadow.model.default_schema or "public"
-    read_sql = f"COPY (SELECT {names} FROM {quote_ident(schema)}.{quote_ident(table.name)}) TO STDOUT"
+    read_sql = f"COPY (SELECT {names} FROM {qualified_name(POSTGRESQL, schema, table.name)}) TO STDOUT"
     write_sql = f"COPY {shadow.sql_name(table, source)} ({names}) FROM STDIN{shadow.copy_options(table)}"
     raw = source.connection.driver_connection
     assert isinstance(raw, psycopg.Connection)

@@ -39,8 +39,8 @@ from sqlalchemy.engine import Connection, Engine
 from datastage.errors import LockHeld, TargetError
 from datastage.results import RollbackResult
 from datastage.settings import AccessGrant
-from datastage.source.catalog import quote_ident
 from datastage.source.db import make_engine, parse_url
+from datastage.source.identifiers import POSTGRESQL, qualified_name, quote_identifier
 from datastage.source.schema import SchemaModel, TableInfo
 from datastage.source.values import rows_to_frame
 from datastage.targets.base import (
@@ -54,7 +54,7 @@ from datastage.targets.base import (
 )
 from datastage.targets.convert import ORIGIN_ATTR, Converter, convert_rows, converters_for
 from datastage.targets.postgres.builder import IndexBuilder
-from datastage.targets.postgres.ddl import CatalogDDL, create_built_tables, qualified
+from datastage.targets.postgres.ddl import CatalogDDL, create_built_tables
 from datastage.targets.postgres.errors import first_line, pg_errors
 from datastage.targets.postgres.grants import carry_object_grants, carry_schema_settings, grant_schema_access
 from datastage.targets.postgres.lock import LOCK_CLASS, holds_lock, lock_holder, lock_key, run_sessions
@@ -256,12 +256,13 @@ class PostgresTarget(Target):
             with pg_errors(f"reading the current rows of {table.key}", table.key):
                 present = [r[0] for r in conn.execute(
                     "SELECT a.attname FROM pg_attribute a WHERE a.attrelid = to_regclass(%s) AND a.attnum > 0 "
-                    "AND NOT a.attisdropped ORDER BY a.attnum", (qualified(schema, table.name),)).fetchall()]
+                    "AND NOT a.attisdropped ORDER BY a.attnum",
+                    (qualified_name(POSTGRESQL, schema, table.name),)).fetchall()]
                 columns = self.keep_columns(table, present)
                 if not columns:
                     return
-                select = (f"SELECT {', '.join(quote_ident(c) for c in columns)} "
-                          f"FROM {qualified(schema, table.name)}")
+                select = (f"SELECT {', '.join(quote_identifier(POSTGRESQL, c) for c in columns)} "
+                          f"FROM {qualified_name(POSTGRESQL, schema, table.name)}")
                 with conn.cursor(name="datastage_keep") as cursor:
                     cursor.itersize = batch_size
                     cursor.execute(select)
@@ -276,7 +277,7 @@ class PostgresTarget(Target):
         conn = self.raw(autocommit=True)
         try:
             with pg_errors("reading the refresh log"):
-                name = qualified(self.default_schema, REFRESH_LOG_TABLE)
+                name = qualified_name(POSTGRESQL, self.default_schema, REFRESH_LOG_TABLE)
                 found = conn.execute("SELECT to_regclass(%s)", (name,)).fetchone()
                 if not found or found[0] is None:
                     return []
@@ -338,15 +339,15 @@ class PostgresShadow(Shadow):
             self.conn.execute("SET check_function_bodies = off")
             for live, shadow in self.shadow_of.items():
                 if self.in_place:
-                    self.conn.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(shadow)}")
+                    self.conn.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_identifier(POSTGRESQL, shadow)}")
                     continue
-                self.conn.execute(f"CREATE SCHEMA {quote_ident(shadow)}")
+                self.conn.execute(f"CREATE SCHEMA {quote_identifier(POSTGRESQL, shadow)}")
                 self.notes.extend(carry_schema_settings(self.conn, live, shadow))
             # Extensions in a live schema stay visible (and move with the copy at the swap).
             extension_schemas = [r[0] for r in self.conn.execute(
                 "SELECT DISTINCT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace "
                 "WHERE n.nspname = ANY(%s) ORDER BY 1", (list(self.shadow_of),)).fetchall()]
-            path = ", ".join(quote_ident(s) for s in [*self.shadow_of.values(), *extension_schemas])
+            path = ", ".join(quote_identifier(POSTGRESQL, s) for s in [*self.shadow_of.values(), *extension_schemas])
             self._search_path = f"SET search_path = {path}"
             self.conn.execute(self._search_path)
 
@@ -359,7 +360,10 @@ class PostgresShadow(Shadow):
         return self.schema_map.get(source_schema, self.schema_map[None])
 
     def sql_name(self, table: TableInfo, conn: Connection) -> str:
-        return qualified(self.shadow_schema(table.schema), table.name)
+        return self._shadow_name(table)
+
+    def _shadow_name(self, table: TableInfo) -> str:
+        return qualified_name(POSTGRESQL, self.shadow_schema(table.schema), table.name)
 
     # -- tables ----------------------------------------------------------------------------------
     def create_tables(self, tables: list[TableInfo]) -> list[str]:
@@ -388,7 +392,7 @@ class PostgresShadow(Shadow):
         self._current = table.key
         if not table.partitions:  # lets COPY ... FREEZE load it (the table is "truncated in this transaction")
             with pg_errors(f"preparing {table.key} in the shadow", table.key):
-                self.db().execute(f"TRUNCATE {qualified(self.shadow_schema(table.schema), table.name)}")
+                self.db().execute(f"TRUNCATE {self._shadow_name(table)}")
 
     def _table_done(self, key: str) -> None:
         with pg_errors(f"writing {key} into the shadow failed", key):
@@ -404,7 +408,7 @@ class PostgresShadow(Shadow):
         table = next((t for t in self._tables if t.key == key), None)
         if table is not None:
             statements.append((f"statistics of {key}",
-                               f"ANALYZE {qualified(self.shadow_schema(table.schema), table.name)}"))
+                               f"ANALYZE {self._shadow_name(table)}"))
         self._builder.submit(key, statements)
 
     # -- rows ------------------------------------------------------------------------------------
@@ -417,8 +421,8 @@ class PostgresShadow(Shadow):
         if cached is None:
             columns = [c for c in table.insertable_columns if c in frame.columns]
             converters = converters_for(table, columns, "postgresql", origin, self.stored.get(table.key))
-            copy_sql = (f"COPY {qualified(self.shadow_schema(table.schema), table.name)} "
-                        f"({', '.join(quote_ident(c) for c in columns)}) FROM STDIN{self.copy_options(table)}")
+            names = ", ".join(quote_identifier(POSTGRESQL, c) for c in columns)
+            copy_sql = f"COPY {self._shadow_name(table)} ({names}) FROM STDIN{self.copy_options(table)}"
             cached = (columns, converters, copy_sql)
             self._converters[cache_key] = cached
         columns, converters, copy_sql = cached
@@ -529,7 +533,7 @@ class PostgresShadow(Shadow):
             conn.close()
 
     def record_refresh(self, row: dict[str, Any], previous: list[dict[str, Any]]) -> None:
-        name = qualified(self.shadow_schema(None), REFRESH_LOG_TABLE)
+        name = qualified_name(POSTGRESQL, self.shadow_schema(None), REFRESH_LOG_TABLE)
         columns = ", ".join(f"{c} text" for c in REFRESH_LOG_COLUMNS)
         placeholders = ", ".join("%s" for _ in REFRESH_LOG_COLUMNS)
         conn = self.target.raw()

@@ -38,7 +38,7 @@ import re
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -58,6 +58,7 @@ from datastage.mask.policy import ColumnRule
 from datastage.progress import NoProgress, Progress
 from datastage.results import CheckResult, Status
 from datastage.source.db import db_error_message
+from datastage.source.identifiers import quote_as_needed
 from datastage.source.schema import TableInfo
 from datastage.source.values import canonical_text, rows_to_frame
 from datastage.targets.postgres.stream import read_frames
@@ -602,7 +603,7 @@ def _pool_tokens(planned: PlanResult, index: LeakIndex, excuser: _Excuser) -> Ha
 
 def _stream(conn: Connection, table: TableInfo, columns: list[str], name: str, batch_size: int,
             where: str = "") -> Iterator[pd.DataFrame]:
-    quote = conn.dialect.identifier_preparer.quote
+    quote = partial(quote_as_needed, conn)
     sql = f"SELECT {', '.join(quote(c) for c in columns)} FROM {name}{where}"
     categories = {c: table.columns[c].category for c in columns}
     try:
