@@ -26,6 +26,7 @@ from faker import Faker
 from datastage.cards import luhn_check_digit
 from datastage.errors import UsageError
 from datastage.mask.keys import write_key_file
+from datastage.source.identifiers import SQLITE, quote_identifier
 
 SCHEMA = """
 CREATE TABLE country (
@@ -352,7 +353,7 @@ def build_database(path: Path, scale: int = 1, seed: int = 42) -> dict[str, int]
         conn.executemany("INSERT INTO audit_log VALUES (?, ?, ?, ?, ?)", logs)
         conn.commit()
         tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table' ORDER BY name")]
-        return {t: conn.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in tables}
+        return {t: conn.execute(f"SELECT count(*) FROM {quote_identifier(SQLITE, t)}").fetchone()[0] for t in tables}
     finally:
         conn.close()
 

@@ -88,7 +88,8 @@ from datastage.source.identity import check_target_safety
 from datastage.source.schema import TableInfo, reflect
 from datastage.subset.extract import extract_table
 from datastage.subset.planner import plan_subset
-from datastage.targets.base import Shadow, Target, open_target
+from datastage.targets.base import Shadow, Target
+from datastage.targets.registry import open_target
 from datastage.verify.context import CheckContext
 from datastage.verify.leaks.index import LeakIndex
 from datastage.verify.registry import apply_severity, run_checks

@@ -14,7 +14,7 @@ from datastage.mask.checkspec import CheckSettings
 from datastage.mask.resolve import ResolvedPolicy
 from datastage.results import ReportPaths
 from datastage.source.schema import SchemaModel, TableInfo
-from datastage.subset.planner import SubsetPlan
+from datastage.subset.model import SubsetPlan
 
 
 @dataclass

@@ -33,7 +33,7 @@ import yaml
 from datastage.discover.scan import KINDS, ColumnFinding, ScanResult
 from datastage.mask.registry import get_strategy
 from datastage.results import utc_now
-from datastage.source.schema import ColumnInfo, SchemaModel, TableInfo
+from datastage.source.schema import ColumnInfo, ForeignKey, SchemaModel, TableInfo, propagate_along_keys
 
 NUMERIC = frozenset({"integer", "decimal", "float"})
 
@@ -250,17 +250,16 @@ def propose_rules(result: ScanResult, model: SchemaModel, *, source: str = "", l
 
 def _inherit_key_rules(model: SchemaModel, rules: dict[tuple[str, str], ProposedRule]) -> None:
     """Columns referencing a masked key get no own rule: the parent's rule applies to them."""
-    changed = True
-    while changed:
-        changed = False
-        for fk in model.foreign_keys():
-            for child, parent in zip(fk.columns, fk.ref_columns, strict=True):
-                parent_rule = rules.get((fk.ref_table, parent))
-                child_rule = rules.get((fk.table, child))
-                if parent_rule is None or child_rule is None or not parent_rule.masked:
-                    continue
-                if child_rule.text is None:
-                    continue
-                rules[(fk.table, child)] = ProposedRule(
-                    None, f"references {fk.ref_table}.{parent}; its rule applies automatically", True)
-                changed = True
+
+    def inherit(fk: ForeignKey, child: str, parent: str) -> bool:
+        parent_rule = rules.get((fk.ref_table, parent))
+        child_rule = rules.get((fk.table, child))
+        if parent_rule is None or child_rule is None or not parent_rule.masked:
+            return False
+        if child_rule.text is None:
+            return False
+        rules[(fk.table, child)] = ProposedRule(
+            None, f"references {fk.ref_table}.{parent}; its rule applies automatically", True)
+        return True
+
+    propagate_along_keys(model.foreign_keys(), inherit)

@@ -24,7 +24,7 @@ from datastage.mask.condition import ConditionError
 from datastage.mask.policy import ColumnRule, Policy, collecting_errors
 from datastage.mask.registry import get_strategy
 from datastage.settings import Origin
-from datastage.source.schema import ColumnInfo, SchemaModel, TableInfo
+from datastage.source.schema import ColumnInfo, ForeignKey, SchemaModel, TableInfo, propagate_along_keys
 from datastage.yamlfile import did_you_mean
 
 STRUCTURAL_CATEGORIES = {"integer", "uuid"}
@@ -293,29 +293,30 @@ def _check_rule(rule: ColumnRule, table: TableInfo, column: ColumnInfo) -> None:
 
 def _propagate_key_rules(model: SchemaModel, rules: dict[tuple[str, str], ColumnRule]) -> None:
     """Give every column that references a masked key column the identical rule."""
-    changed = True
-    while changed:
-        changed = False
-        for fk in model.foreign_keys():
-            for child_col, parent_col in zip(fk.columns, fk.ref_columns, strict=True):
-                parent_rule = rules.get((fk.ref_table, parent_col))
-                if parent_rule is None or parent_rule.is_keep:
-                    continue
-                child_slot = (fk.table, child_col)
-                existing = rules.get(child_slot)
-                if existing is not None:
-                    conflict = existing.is_keep or not existing.same_mapping(parent_rule)
-                    if conflict and existing.inherited_from is None:
-                        raise _error(existing.origin,
-                                     f"{fk.table}.{child_col} references {fk.ref_table}.{parent_col}, which is "
-                                     f"masked with {parent_rule.describe()}; its own rule "
-                                     f"{existing.describe()} would break the reference. Remove it: the "
-                                     "parent's rule is applied automatically")
-                    continue
-                table = model.tables[fk.table]
-                rules[child_slot] = replace(
-                    parent_rule, table=fk.table, column=child_col, column_info=table.columns[child_col],
-                    table_info=table, inherited_from=f"{fk.ref_table}.{parent_col}", when=None,
-                    condition=None, when_origin=None,
-                )
-                changed = True
+
+    def inherit(fk: ForeignKey, child_col: str, parent_col: str) -> bool:
+        parent_rule = rules.get((fk.ref_table, parent_col))
+        if parent_rule is None or parent_rule.is_keep:
+            return False
+        child_slot = (fk.table, child_col)
+        existing = rules.get(child_slot)
+        if existing is not None:
+            conflict = existing.is_keep or not existing.same_mapping(parent_rule)
+            if conflict and existing.inherited_from is None:
+                raise _error(existing.origin,
+                             f"{fk.table}.{child_col} references {fk.ref_table}.{parent_col}, which is "
+                             f"masked with {parent_rule.describe()}; its own rule "
+                             f"{existing.describe()} would break the reference. Remove it: the "
+                             "parent's rule is applied automatically")
+            return False
+        table = model.tables[fk.table]
+        rules[child_slot] = replace(
+            parent_rule, table=fk.table, column=child_col, column_info=table.columns[child_col],
+            table_info=table, inherited_from=f"{fk.ref_table}.{parent_col}", when=None,
+            condition=None, when_origin=None,
+        )
+        return True
+
+    propagate_along_keys(model.foreign_keys(), inherit)
+
+

@@ -46,10 +46,11 @@ from datastage.report.history import append_history, read_history, write_state
 from datastage.results import current_user, new_run_id, utc_now
 from datastage.settings import Environment, Project, SubsetSpec
 from datastage.source.db import db_error_message, dialect_of, make_engine, parse_url, redact_url, snapshot
+from datastage.source.identifiers import MYSQL, POSTGRESQL, quote_identifier
 from datastage.source.identity import check_not_source
 from datastage.source.schema import reflect
 from datastage.subset.planner import plan_subset
-from datastage.targets.base import open_target
+from datastage.targets.registry import open_target
 
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
 _TTL = re.compile(r"^(\d+)([mhdw])$")
@@ -138,10 +139,6 @@ def _server_execute(url: str, sql: str) -> None:
         engine.dispose()
 
 
-def _quote(dialect: str, name: str) -> str:
-    return f"`{name}`" if dialect == "mysql" else f'"{name}"'
-
-
 def _create_database(env_url: str, name: str) -> None:
     dialect = dialect_of(parse_url(env_url))
     if dialect == "sqlite":
@@ -150,7 +147,7 @@ def _create_database(env_url: str, name: str) -> None:
             raise UsageError(f"{path} already exists; choose another name")
         return
     with step("provision"):
-        _server_execute(env_url, f"CREATE DATABASE {_quote(dialect, name)}")
+        _server_execute(env_url, f"CREATE DATABASE {quote_identifier(dialect, name)}")
 
 
 def drop_database(env_url: str, name: str) -> None:
@@ -164,7 +161,7 @@ def drop_database(env_url: str, name: str) -> None:
                 item.unlink(missing_ok=True)
         return
     if dialect == "postgresql":
-        _server_execute(env_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        _server_execute(env_url, f"DROP DATABASE IF EXISTS {quote_identifier(POSTGRESQL, name)} WITH (FORCE)")
         return
     engine = make_engine(env_url)
     try:
@@ -173,7 +170,7 @@ def drop_database(env_url: str, name: str) -> None:
                 "SELECT schema_name FROM information_schema.schemata WHERE schema_name = %s "
                 "OR schema_name LIKE %s", (name, name.replace("_", "\\_") + "\\_\\_ds\\_%")).all()]
             for database in names:
-                conn.exec_driver_sql(f"DROP DATABASE IF EXISTS `{database}`")
+                conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {quote_identifier(MYSQL, database)}")
     except SQLAlchemyError as exc:
         raise TargetError(db_error_message(exc)) from None
     finally:

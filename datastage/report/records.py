@@ -51,7 +51,8 @@ from datastage.report.history import append_history, read_history
 from datastage.results import RollbackResult, RunRecord, new_run_id, utc_now
 from datastage.settings import Environment, Project
 from datastage.signals import held_signals
-from datastage.targets.base import Target, open_target
+from datastage.targets.base import Target
+from datastage.targets.registry import open_target
 
 log = logging.getLogger("datastage.refresh")
 PENDING = "pending"

@@ -25,6 +25,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from datastage.source.identifiers import POSTGRESQL, quote_identifier
+
 
 @dataclass
 class PgColumn:
@@ -131,11 +133,6 @@ class PgCatalog:
         return sorted((r for r in self.relations.values() if r.parent == key), key=lambda r: r.name)
 
 
-def quote_ident(name: str) -> str:
-    """PostgreSQL's quoting of one identifier (always quoted: safe for any name)."""
-    return '"' + name.replace('"', '""') + '"'
-
-
 def _not_extension(alias: str, catalog: str) -> str:
     return (f"NOT EXISTS (SELECT 1 FROM pg_depend e WHERE e.classid = '{catalog}'::regclass "
             f"AND e.objid = {alias}.oid AND e.deptype = 'e')")
@@ -144,7 +141,7 @@ def _not_extension(alias: str, catalog: str) -> str:
 def read_pg_catalog(conn: Connection, schemas: list[str], default_schema: str) -> PgCatalog:
     """Read the copyable objects of ``schemas`` (the source's read-only snapshot connection)."""
     previous = conn.exec_driver_sql("SELECT current_setting('search_path')").scalar()
-    path = ", ".join(quote_ident(s) for s in schemas)
+    path = ", ".join(quote_identifier(POSTGRESQL, s) for s in schemas)
     conn.execute(sa.text("SELECT set_config('search_path', :p, true)"), {"p": path})
     try:
         catalog = PgCatalog(list(schemas), default_schema)
@@ -190,7 +187,7 @@ def _read_types(conn: Connection, catalog: PgCatalog, params: dict[str, Any]) ->
         if not_null:
             parts.append("NOT NULL")
         for check_name, check in _json(checks):
-            parts.append(f"CONSTRAINT {quote_ident(check_name)} {check}")
+            parts.append(f"CONSTRAINT {quote_identifier(POSTGRESQL, check_name)} {check}")
         catalog.types.append(PgType(schema, name, "domain", "CREATE DOMAIN", " ".join(parts)))
     for schema, name, attrs in _rows(conn, f"""
             SELECT n.nspname, t.typname,
@@ -200,7 +197,7 @@ def _read_types(conn: Connection, catalog: PgCatalog, params: dict[str, Any]) ->
             JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
             WHERE n.nspname = ANY(:schemas) AND {_not_extension('t', 'pg_type')}
             GROUP BY t.oid, n.nspname, t.typname ORDER BY t.oid""", params):
-        body = ", ".join(f"{quote_ident(a)} {t}" for a, t in _json(attrs))
+        body = ", ".join(f"{quote_identifier(POSTGRESQL, a)} {t}" for a, t in _json(attrs))
         catalog.types.append(PgType(schema, name, "composite", "CREATE TYPE", f"AS ({body})"))
 
 

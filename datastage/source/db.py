@@ -271,7 +271,3 @@ def _host(url: URL) -> str:
         host = host[0]
     return "localhost" if host in ("127.0.0.1", "::1", "localhost", "") else host.lower()
 
-
-def quote(conn: Connection | Engine, name: str) -> str:
-    """Quote one identifier for the connection's dialect."""
-    return conn.dialect.identifier_preparer.quote_identifier(name)

@@ -20,7 +20,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
@@ -71,6 +71,35 @@ class ForeignKey:
 
     def __str__(self) -> str:
         return f"{self.table}({', '.join(self.columns)}) -> {self.ref_table}({', '.join(self.ref_columns)})"
+
+
+
+def propagate_along_keys(foreign_keys: Iterable[ForeignKey], step: Callable[[ForeignKey, str, str], bool]) -> None:
+    """The key closure: call ``step(fk, child_column, parent_column)`` for every column pair of every
+    foreign key, round after round, until a whole round changes nothing (``step`` says whether it did).
+
+    Used to carry a parent key column's rule to the columns that reference it, through chains
+    of foreign keys in any order.
+
+    >>> fks = [ForeignKey("a", "b", ("a_id",), "a", ("id",)), ForeignKey("c", "c", ("b_id",), "b", ("a_id",))]
+    >>> rule = {("a", "id"): "hash"}
+    >>> def inherit(fk: ForeignKey, child: str, parent: str) -> bool:
+    ...     if (fk.ref_table, parent) in rule and (fk.table, child) not in rule:
+    ...         rule[(fk.table, child)] = rule[(fk.ref_table, parent)]
+    ...         return True
+    ...     return False
+    >>> propagate_along_keys(fks[::-1], inherit)
+    >>> sorted(rule)
+    [('a', 'id'), ('b', 'a_id'), ('c', 'b_id')]
+    """
+    pairs = [(fk, child, parent) for fk in foreign_keys
+             for child, parent in zip(fk.columns, fk.ref_columns, strict=True)]
+    changed = True
+    while changed:
+        changed = False
+        for fk, child, parent in pairs:
+            if step(fk, child, parent):
+                changed = True
 
 
 @dataclass

@@ -16,7 +16,7 @@ import sqlite3
 import uuid
 import warnings
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -30,10 +30,8 @@ from datastage.settings import DEFAULT_BATCH_SIZE
 from datastage.source.db import db_error_message, dialect_of
 from datastage.source.schema import TableInfo
 from datastage.source.values import rows_to_frame
+from datastage.subset.model import TablePlan
 from datastage.subset.sampling import ROW_DIGEST, row_digest
-
-if TYPE_CHECKING:
-    from datastage.subset.planner import TablePlan
 
 # PyMySQL silently drops the rest of an unbuffered (streamed) result when another statement
 # runs on the connection and only warns; a subset must never lose rows that way.

@@ -31,8 +31,7 @@ import math
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -44,64 +43,12 @@ from datastage.settings import DEFAULT_BATCH_SIZE, EdgeSpec, Origin, RootSpec, S
 from datastage.source.schema import ForeignKey, SchemaModel, TableInfo
 from datastage.subset.extract import chunk_size, count_rows, fetch_matching, stream_rows, typed_column
 from datastage.subset.keyset import KeySet
-from datastage.subset.sampling import ROW_DIGEST, limit_per_parent, row_digest, seeded_hash
+from datastage.subset.model import Mode, SubsetPlan, TablePlan
+from datastage.subset.pending import queue_rows, take
+from datastage.subset.sampling import ROW_DIGEST, limit_per_parent, lowest_hashes, row_digest, seeded_hash
 from datastage.yamlfile import did_you_mean
 
-__all__ = ["SubsetPlan", "SubsetPlanner", "TablePlan", "limit_per_parent", "plan_subset", "seeded_hash"]
-
-
-Mode = Literal["all", "keys", "none"]
-
-
-@dataclass
-class TablePlan:
-    """What the refresh copies of one table, and why.
-
-    ``mode``: ``all`` (every row), ``keys`` (the rows whose key is in ``keys``; for a table
-    without a row key the key is the digest column ``_ds_row``) or ``none``.
-    ``reasons`` counts the rows by the edge (or root) that first brought them in.
-    """
-
-    key: str
-    source_rows: int
-    mode: Mode
-    keys: KeySet | None = None
-    reasons: Counter[str] = field(default_factory=Counter)
-    exclude: str | None = None
-    null_foreign_keys: list[ForeignKey] = field(default_factory=list)
-    row_count: int | None = None  # rows behind ``keys`` when duplicates share a key (keyless tables)
-
-    @property
-    def selected_rows(self) -> int:
-        if self.mode == "all":
-            return self.source_rows
-        if self.mode == "keys" and self.keys is not None:
-            return self.row_count if self.row_count is not None else len(self.keys)
-        return 0
-
-    @property
-    def keyless(self) -> bool:
-        return self.keys is not None and self.keys.columns == (ROW_DIGEST,)
-
-
-@dataclass
-class SubsetPlan:
-    """The per-table plan of one refresh."""
-
-    tables: dict[str, TablePlan]
-    seed: int
-    full_copy: bool
-    cycles: list[list[str]]
-    queries: int = 0
-    seconds: float = 0.0
-
-    @property
-    def selected_rows(self) -> int:
-        return sum(t.selected_rows for t in self.tables.values())
-
-    @property
-    def source_rows(self) -> int:
-        return sum(t.source_rows for t in self.tables.values())
+__all__ = ["SubsetPlanner", "plan_subset"]
 
 
 def edge_label(kind: str, fk: ForeignKey) -> str:
@@ -372,11 +319,11 @@ class SubsetPlanner:
                 best_hashes.append(seeded_hash(batch[columns], self.spec.seed))
                 held += len(batch)
                 if held > 2 * wanted:
-                    keys, hashes = _lowest(best_keys, best_hashes, wanted)
+                    keys, hashes = lowest_hashes(best_keys, best_hashes, wanted)
                     best_keys, best_hashes, held = [keys], [hashes], len(keys)
         if not best_keys:
             return pd.DataFrame({c: pd.Series([], dtype=object) for c in columns})
-        return _lowest(best_keys, best_hashes, wanted)[0]
+        return lowest_hashes(best_keys, best_hashes, wanted)[0]
 
     def _sample_threshold(self, state: _TableState, root: RootSpec) -> int | None:
         """The largest selected sample hash (exactly ``percent`` or ``limit`` of the matching rows); None if none."""
@@ -451,7 +398,7 @@ class SubsetPlanner:
             return
         if state.whole:
             if down and not state.whole_down:
-                _append(self.pending_down, key, state.down.add(rows))
+                queue_rows(self.pending_down, key, state.down.add(rows))
             return
         new = state.keys.add(rows)
         if len(new):
@@ -460,9 +407,9 @@ class SubsetPlanner:
             state.reasons[reason] += len(new)
             self.total += len(new)
             self._check_budget(key, reason)
-            _append(self.pending_new, key, new)
+            queue_rows(self.pending_new, key, new)
         if down:
-            _append(self.pending_down, key, state.down.add(rows))
+            queue_rows(self.pending_down, key, state.down.add(rows))
 
     def _close(self) -> None:
         """Run the closure until no table gains rows."""
@@ -470,28 +417,13 @@ class SubsetPlanner:
             # Children first: their parent requests for one table are merged into one round,
             # and descendants drain before more parents are expanded, which keeps the queues short.
             key = max({*self.pending_new, *self.pending_down}, key=lambda k: self.order[k])
-            new = self._take(self.pending_new, key)
-            down = self._take(self.pending_down, key)
+            new = take(self.pending_new, key, self.pending_rows)
+            down = take(self.pending_down, key, self.pending_rows)
             if new is not None:
                 self._follow_parents(key, new)
                 self._follow_children(key, new, "all")
             if down is not None:
                 self._follow_children(key, down, "roots")
-
-    def _take(self, queue: dict[str, list[pd.DataFrame]], key: str) -> pd.DataFrame | None:
-        """Up to ``pending_rows`` queued rows of ``key`` (all of them if fewer), merged into one frame."""
-        frames = queue.get(key)
-        if not frames:
-            return None
-        taken, rows = 0, 0
-        while taken < len(frames) and (rows == 0 or rows + len(frames[taken]) <= self.pending_rows):
-            rows += len(frames[taken])
-            taken += 1
-        if taken == len(frames):
-            del queue[key]
-        else:
-            queue[key] = frames[taken:]
-        return _merged(frames[:taken])
 
     def _follow_parents(self, key: str, rows: pd.DataFrame) -> None:
         for fk in self.model.tables[key].foreign_keys:
@@ -595,44 +527,6 @@ def _in_subquery(table: TableInfo, columns: tuple[str, ...], subquery: sa.Select
     if len(cols) == 1:
         return cols[0].in_(subquery)
     return sa.tuple_(*cols).in_(subquery)
-
-
-def _lowest(frames: list[pd.DataFrame], hashes: list[np.ndarray], wanted: int) -> tuple[pd.DataFrame, np.ndarray]:
-    """The ``wanted`` rows with the lowest hash (ties broken by hash only, then stream order)."""
-    keys = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0].reset_index(drop=True)
-    values = np.concatenate(hashes)
-    if len(values) > wanted:
-        order = np.argsort(values, kind="stable")[:wanted]
-        keys, values = keys.iloc[order].reset_index(drop=True), values[order]
-    return keys, values
-
-
-def _append(queue: dict[str, list[pd.DataFrame]], key: str, rows: pd.DataFrame) -> None:
-    if not rows.empty:
-        queue.setdefault(key, []).append(_compact(rows))
-
-
-def _compact(rows: pd.DataFrame) -> pd.DataFrame:
-    """Queued rows with NULL-free integer columns as int64 (8 bytes a value instead of a Python int)."""
-    columns = {}
-    for name in rows.columns:
-        column = rows[name]
-        if column.dtype == object and pd.api.types.infer_dtype(column, skipna=False) == "integer":
-            try:
-                columns[name] = column.astype(np.int64)
-                continue
-            except OverflowError:
-                pass
-        columns[name] = column
-    return pd.DataFrame(columns, copy=False)
-
-
-def _merged(frames: list[pd.DataFrame]) -> pd.DataFrame | None:
-    """One frame of queued rows, with the driver's Python values again (int64 back to ``int``)."""
-    if not frames:
-        return None
-    merged = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
-    return merged.astype({c: object for c in merged.columns if merged[c].dtype != object})
 
 
 def _origin_error(origin: Origin | None, message: str) -> ConfigError:

@@ -70,3 +70,13 @@ def limit_per_parent(frame: pd.DataFrame, fk_columns: tuple[str, ...], limit: in
     ranked = ranked.sort_values("_ds_rank", kind="stable")
     keep = ranked.groupby(list(fk_columns), sort=False, dropna=False).cumcount() < limit
     return ranked[keep].drop(columns="_ds_rank")
+
+
+def lowest_hashes(frames: list[pd.DataFrame], hashes: list[np.ndarray], wanted: int) -> tuple[pd.DataFrame, np.ndarray]:
+    """The ``wanted`` rows with the lowest hash (ties broken by hash only, then stream order)."""
+    keys = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0].reset_index(drop=True)
+    values = np.concatenate(hashes)
+    if len(values) > wanted:
+        order = np.argsort(values, kind="stable")[:wanted]
+        keys, values = keys.iloc[order].reset_index(drop=True), values[order]
+    return keys, values

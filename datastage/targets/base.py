@@ -6,10 +6,11 @@ database) that receives the masked rows. Only after verification does :meth:`Sha
 make the shadow the current copy in one atomic step; the copy it replaces is kept as the
 rollback point, and anything older is dropped.
 
-The dialect-specific writers live in :mod:`datastage.targets`.
+The dialect-specific writers live in :mod:`datastage.targets`; :func:`~datastage.targets.registry.open_target`
+picks the one for a URL.
 
 Example:
-    >>> target = open_target(env.url, env)                    # doctest: +SKIP
+    >>> target = open_target(env.url, env.name)               # doctest: +SKIP
     >>> with target.lock(run_id), target.shadow(model, run_id) as shadow:   # doctest: +SKIP
     ...     shadow.create_tables(tables); shadow.write(table, batch); shadow.finish()
     ...     shadow.go_live(log_row, target.refresh_log())
@@ -32,8 +33,9 @@ from sqlalchemy.engine import Connection
 from datastage.errors import LockHeld, LockLost, TargetError
 from datastage.results import RollbackResult
 from datastage.secrets import redact
-from datastage.settings import AccessGrant, ShadowMode
-from datastage.source.db import dialect_of, parse_url, redact_url
+from datastage.settings import AccessGrant
+from datastage.source.db import redact_url
+from datastage.source.identifiers import quote_as_needed
 from datastage.source.schema import SchemaModel, TableInfo
 
 REFRESH_LOG_TABLE = "datastage_refresh_log"
@@ -130,7 +132,7 @@ class Shadow(ABC):
 
     def sql_name(self, table: TableInfo, conn: Connection) -> str:
         """The quoted name of ``table`` as seen from a :meth:`connect` connection."""
-        return conn.dialect.identifier_preparer.quote(table.name)
+        return quote_as_needed(conn, table.name)
 
     def hook_url(self) -> str | None:
         """A URL that opens the shadow (for ``post_load`` shell hooks), or None."""
@@ -256,29 +258,6 @@ class Target(ABC):
                 + (f" (new, left to their defaults: {', '.join(missing)})" if missing else "")
                 + (f" (dropped: {', '.join(extra)})" if extra else ""))
         return [c for c in wanted if c in present]
-
-
-def open_target(url: str, environment: str, shadow_mode: ShadowMode = "schema") -> Target:
-    """The writer for ``url``'s dialect (``shadow_mode`` "database": a PostgreSQL shadow database)."""
-    parsed = parse_url(url)
-    dialect = dialect_of(parsed)
-    if dialect == "sqlite":
-        from datastage.targets.sqlite import SqliteTarget
-
-        return SqliteTarget(url, environment)
-    if dialect == "postgresql":
-        if shadow_mode == "database":
-            from datastage.targets.postgres.database import PostgresDatabaseTarget
-
-            return PostgresDatabaseTarget(url, environment)
-        from datastage.targets.postgres.target import PostgresTarget
-
-        return PostgresTarget(url, environment)
-    if dialect == "mysql":
-        from datastage.targets.mysql import MysqlTarget
-
-        return MysqlTarget(url, environment)
-    raise TargetError(f"{dialect} targets are not supported ({redact_url(url)})")
 
 
 def encode_log_row(row: dict[str, Any]) -> dict[str, Any]:

@@ -27,6 +27,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql as mysql_types
 
+from datastage.source.identifiers import quote_identifier
 from datastage.source.schema import ColumnInfo, SchemaModel, TableInfo
 
 _PORTABLE_DEFAULT = re.compile(r"^\s*(?:'(?:[^']|'')*'|-?\d+(?:\.\d+)?|true|false|null)\s*$", re.I)
@@ -219,7 +220,7 @@ def build_tables(
                 base = getattr(col_info.type, "data_type", None) or col_info.type
                 if isinstance(base, sa.Enum) and base.enums and type(base).__name__ != "SET":
                     allowed = ", ".join("'" + v.replace("'", "''") + "'" for v in base.enums)
-                    constraints.append(sa.CheckConstraint(f"{_quote(col_info.name, dialect)} IN ({allowed})"))
+                    constraints.append(sa.CheckConstraint(f"{quote_identifier(dialect, col_info.name)} IN ({allowed})"))
             if table.partitions:
                 notes.append(f"{table.key}: partitioned table loaded as one table")
             _cross_dialect_object_notes(model, table, notes)
@@ -294,7 +295,7 @@ def _domain_check(col_info: ColumnInfo, dialect: str, notes: list[str], where: s
     text = str(check) if check is not None else ""
     if text and "::" not in text:
         notes.append(f"{where}: domain {name} stored as its base type with its CHECK")
-        return [sa.CheckConstraint(re.sub(r"\bVALUE\b", _quote(col_info.name, dialect), text))]
+        return [sa.CheckConstraint(re.sub(r"\bVALUE\b", quote_identifier(dialect, col_info.name), text))]
     notes.append(f"{where}: domain {name} stored as its base type" + (" (its CHECK not copied)" if text else ""))
     return []
 
@@ -342,6 +343,3 @@ def _fk_name(name: str | None, dialect: str) -> str | None:
         return None
     return name[:60] if dialect == "mysql" else name
 
-
-def _quote(name: str, dialect: str) -> str:
-    return f"`{name}`" if dialect == "mysql" else '"' + name.replace('"', '""') + '"'

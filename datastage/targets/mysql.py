@@ -42,6 +42,7 @@ from datastage.errors import LockHeld, TargetError
 from datastage.results import RollbackResult
 from datastage.settings import AccessGrant
 from datastage.source.db import make_engine, parse_url
+from datastage.source.identifiers import MYSQL, qualified_name, quote_identifier
 from datastage.source.schema import SchemaModel, TableInfo
 from datastage.source.values import rows_to_frame
 from datastage.targets.base import (
@@ -65,14 +66,6 @@ HOLDER_SUFFIX = "__ds_lock"  # who holds the refresh lock, for a second refresh 
 HOLDER_TABLE = "holder"
 MAX_DATABASE_NAME = 40  # leaves room for the suffixes within MariaDB's 64-character names
 LOAD_SQL_MODE = "STRICT_ALL_TABLES,NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION"
-
-
-def quote(name: str) -> str:
-    return "`" + name.replace("`", "``") + "`"
-
-
-def qualified(database: str, name: str) -> str:
-    return f"{quote(database)}.{quote(name)}"
 
 
 def _first_line(exc: BaseException) -> str:
@@ -177,7 +170,7 @@ class MysqlTarget(Target):
             finally:
                 self._lock_conn = None
                 with suppress(pymysql.Error):
-                    self.fetch(conn, f"DROP DATABASE IF EXISTS {quote(self.holder_database)}")
+                    self.fetch(conn, f"DROP DATABASE IF EXISTS {quote_identifier(MYSQL, self.holder_database)}")
         finally:
             with suppress(pymysql.Error):
                 conn.close()  # ends the session, which releases the lock
@@ -187,9 +180,10 @@ class MysqlTarget(Target):
         ``<db>__ds_lock`` (MariaDB cannot name a session). Best effort: without it the holder is named
         by its connection only."""
         info = {**lock_holder_info(run_id, self.environment), "connection": conn.thread_id()}
-        holder = qualified(self.holder_database, HOLDER_TABLE)
+        holder = qualified_name(MYSQL, self.holder_database, HOLDER_TABLE)
         with suppress(pymysql.Error):
-            self.fetch(conn, f"CREATE DATABASE IF NOT EXISTS {quote(self.holder_database)} CHARACTER SET utf8mb4")
+            self.fetch(conn, f"CREATE DATABASE IF NOT EXISTS {quote_identifier(MYSQL, self.holder_database)} "
+                             "CHARACTER SET utf8mb4")
             self.fetch(conn, f"DROP TABLE IF EXISTS {holder}")
             self.fetch(conn, f"CREATE TABLE {holder} (connection_id BIGINT) COMMENT = %s",
                        (json.dumps(info, sort_keys=True),))
@@ -268,7 +262,7 @@ class MysqlTarget(Target):
                                     "still connected")
                         continue
                 with conn.cursor() as cursor:
-                    cursor.execute(f"DROP DATABASE IF EXISTS {quote(name)}")
+                    cursor.execute(f"DROP DATABASE IF EXISTS {quote_identifier(MYSQL, name)}")
                 removed.append(name)
             return left
 
@@ -315,15 +309,15 @@ class MysqlTarget(Target):
                                   f"(database {self.previous} is missing or empty)")
             current = self.tables_of(conn, self.database)
             with conn.cursor() as cursor:
-                cursor.execute(f"DROP DATABASE IF EXISTS {quote(parking)}")
-                cursor.execute(f"CREATE DATABASE {quote(parking)}")
-                cursor.execute(f"CREATE DATABASE IF NOT EXISTS {quote(self.database)}")
+                cursor.execute(f"DROP DATABASE IF EXISTS {quote_identifier(MYSQL, parking)}")
+                cursor.execute(f"CREATE DATABASE {quote_identifier(MYSQL, parking)}")
+                cursor.execute(f"CREATE DATABASE IF NOT EXISTS {quote_identifier(MYSQL, self.database)}")
                 moves = [(self.database, parking, t) for t in current]
                 moves += [(self.previous, self.database, t) for t in previous]
                 moves += [(parking, self.previous, t) for t in current]
                 self.check_lock(conn)
                 cursor.execute(rename_sql(moves))
-                cursor.execute(f"DROP DATABASE {quote(parking)}")
+                cursor.execute(f"DROP DATABASE {quote_identifier(MYSQL, parking)}")
         return RollbackResult(self.environment, f"database {self.database}", f"database {self.previous}")
 
     # -- reading the current copy ----------------------------------------------------------------
@@ -339,8 +333,8 @@ class MysqlTarget(Target):
                     return
                 cursor = conn.cursor(pymysql.cursors.SSCursor)
                 try:
-                    cursor.execute(f"SELECT {', '.join(quote(c) for c in columns)} "
-                                   f"FROM {qualified(self.database, table.name)}")
+                    cursor.execute(f"SELECT {', '.join(quote_identifier(MYSQL, c) for c in columns)} "
+                                   f"FROM {qualified_name(MYSQL, self.database, table.name)}")
                     while rows := cursor.fetchmany(batch_size):
                         frame = rows_to_frame(rows, columns)
                         frame.attrs[ORIGIN_ATTR] = "mysql"
@@ -357,7 +351,8 @@ class MysqlTarget(Target):
                 if REFRESH_LOG_TABLE not in self.tables_of(conn, self.database):
                     return []
                 with conn.cursor() as cursor:
-                    cursor.execute(f"SELECT * FROM {qualified(self.database, REFRESH_LOG_TABLE)} ORDER BY started_at")
+                    log = qualified_name(MYSQL, self.database, REFRESH_LOG_TABLE)
+                    cursor.execute(f"SELECT * FROM {log} ORDER BY started_at")
                     names = [d[0] for d in cursor.description or []]
                     return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
         finally:
@@ -383,7 +378,8 @@ def _add_constraint_clause(alter: str) -> str:
 
 def rename_sql(moves: list[tuple[str, str, str]]) -> str:
     """One ``RENAME TABLE`` statement moving ``(from_db, to_db, table)`` in order (atomic as a whole)."""
-    return "RENAME TABLE " + ", ".join(f"{qualified(a, t)} TO {qualified(b, t)}" for a, b, t in moves)
+    return "RENAME TABLE " + ", ".join(f"{qualified_name(MYSQL, a, t)} TO {qualified_name(MYSQL, b, t)}"
+                                       for a, b, t in moves)
 
 
 class MysqlShadow(Shadow):
@@ -420,7 +416,7 @@ class MysqlShadow(Shadow):
             charset = target.fetch(self.conn, "SELECT default_character_set_name, default_collation_name FROM "
                                               "information_schema.schemata WHERE schema_name = %s", (target.database,))
             collate = f" COLLATE {charset[0][1]}" if charset and charset[0][0] == "utf8mb4" else ""
-            cursor.execute(f"CREATE DATABASE {quote(self.database)} CHARACTER SET utf8mb4{collate}")
+            cursor.execute(f"CREATE DATABASE {quote_identifier(MYSQL, self.database)} CHARACTER SET utf8mb4{collate}")
             cursor.execute("SET SESSION foreign_key_checks = 0, unique_checks = 0, time_zone = '+00:00', "
                            f"sql_mode = '{LOAD_SQL_MODE}'")
 
@@ -430,7 +426,7 @@ class MysqlShadow(Shadow):
         return self.conn
 
     def sql_name(self, table: TableInfo, conn: Connection) -> str:
-        return qualified(self.database, table.name)
+        return qualified_name(MYSQL, self.database, table.name)
 
     def create_tables(self, tables: list[TableInfo]) -> list[str]:
         self._tables = list(tables)
@@ -447,8 +443,9 @@ class MysqlShadow(Shadow):
             clauses += [_add_constraint_clause(str(sa.schema.AddConstraint(fk).compile(dialect=dialect)))
                         for fk in sa_table.foreign_key_constraints]
             if clauses:  # one ALTER per table: InnoDB builds all its indexes in one pass
+                name = qualified_name(MYSQL, self.database, table.name)
                 self._post_load.append((f"indexes and foreign keys of {table.key}",
-                                        f"ALTER TABLE {qualified(self.database, table.name)} " + ", ".join(clauses)))
+                                        f"ALTER TABLE {name} " + ", ".join(clauses)))
         return [*notes, *self.notes]
 
     def write(self, table: TableInfo, frame: pd.DataFrame) -> int:
@@ -460,7 +457,8 @@ class MysqlShadow(Shadow):
         if cached is None:
             columns = [c for c in table.insertable_columns if c in frame.columns]
             converters = converters_for(table, columns, "mysql", origin)
-            sql = (f"INSERT INTO {qualified(self.database, table.name)} ({', '.join(quote(c) for c in columns)}) "
+            names = ", ".join(quote_identifier(MYSQL, c) for c in columns)
+            sql = (f"INSERT INTO {qualified_name(MYSQL, self.database, table.name)} ({names}) "
                    f"VALUES ({', '.join('%s' for _ in columns)})")
             cached = (columns, converters, sql)
             self._inserts[cache_key] = cached
@@ -477,7 +475,8 @@ class MysqlShadow(Shadow):
                 cursor.execute(sql)
         if self._tables:
             with my_errors("analyzing the shadow"), conn.cursor() as cursor:
-                cursor.execute("ANALYZE TABLE " + ", ".join(qualified(self.database, t.name) for t in self._tables))
+                cursor.execute("ANALYZE TABLE " + ", ".join(qualified_name(MYSQL, self.database, t.name)
+                                                            for t in self._tables))
                 cursor.fetchall()
 
     @contextmanager
@@ -500,7 +499,7 @@ class MysqlShadow(Shadow):
     @contextmanager
     def _hook_connect(self) -> Iterator[Connection]:
         with self._connect() as conn:
-            conn.exec_driver_sql(f"USE {quote(self.database)}")
+            conn.exec_driver_sql(f"USE {quote_identifier(MYSQL, self.database)}")
             conn.commit()
             yield conn
 
@@ -523,10 +522,11 @@ class MysqlShadow(Shadow):
                 grantee = "'" + user.replace("'", "''") + "'" + (f"@'{host.replace(chr(39), chr(39) * 2)}'" if host
                                                                   else "")
                 privileges = "SELECT, INSERT, UPDATE, DELETE" if grant.privileges == "write" else "SELECT"
-                self._grants.append(f"GRANT {privileges} ON {quote(self.target.database)}.* TO {grantee}")
+                database = quote_identifier(MYSQL, self.target.database)
+                self._grants.append(f"GRANT {privileges} ON {database}.* TO {grantee}")
 
     def record_refresh(self, row: dict[str, Any], previous: list[dict[str, Any]]) -> None:
-        name = qualified(self.database, REFRESH_LOG_TABLE)
+        name = qualified_name(MYSQL, self.database, REFRESH_LOG_TABLE)
         columns = ", ".join(f"{c} {'VARCHAR(64)' if c == 'run_id' else 'TEXT'}" for c in REFRESH_LOG_COLUMNS)
         placeholders = ", ".join("%s" for _ in REFRESH_LOG_COLUMNS)
         with my_errors("writing the refresh log"), self._db().cursor() as cursor:
@@ -553,10 +553,11 @@ class MysqlShadow(Shadow):
             shadow = target.tables_of(conn, self.database)
             previous = target.tables_of(conn, target.previous)
             cursor.execute("SET SESSION foreign_key_checks = 1")
-            cursor.execute(f"DROP DATABASE IF EXISTS {quote(stale)}")
-            cursor.execute(f"CREATE DATABASE {quote(stale)}")
-            cursor.execute(f"CREATE DATABASE IF NOT EXISTS {quote(target.previous)} CHARACTER SET utf8mb4")
-            cursor.execute(f"CREATE DATABASE IF NOT EXISTS {quote(target.database)} CHARACTER SET utf8mb4")
+            cursor.execute(f"DROP DATABASE IF EXISTS {quote_identifier(MYSQL, stale)}")
+            cursor.execute(f"CREATE DATABASE {quote_identifier(MYSQL, stale)}")
+            for database in (target.previous, target.database):
+                name = quote_identifier(MYSQL, database)
+                cursor.execute(f"CREATE DATABASE IF NOT EXISTS {name} CHARACTER SET utf8mb4")
             # One statement, atomic as a whole: the older copy out, the current one to the previous
             # copy, the shadow in. Nothing before it changed a copy, so a lost lock changes nothing.
             moves = [(target.previous, stale, t) for t in previous]
@@ -564,8 +565,8 @@ class MysqlShadow(Shadow):
             moves += [(self.database, target.database, t) for t in shadow]
             target.check_lock(conn)
             cursor.execute(rename_sql(moves))
-            cursor.execute(f"DROP DATABASE {quote(stale)}")
-            cursor.execute(f"DROP DATABASE {quote(self.database)}")
+            cursor.execute(f"DROP DATABASE {quote_identifier(MYSQL, stale)}")
+            cursor.execute(f"DROP DATABASE {quote_identifier(MYSQL, self.database)}")
         with my_errors("granting access to the new copy"), self._db().cursor() as cursor:
             for statement in self._grants:
                 cursor.execute(statement)
@@ -579,7 +580,7 @@ class MysqlShadow(Shadow):
             return  # the server is gone; the next refresh cleans up
         try:
             with conn.cursor() as cursor:
-                cursor.execute(f"DROP DATABASE IF EXISTS {quote(self.database)}")
+                cursor.execute(f"DROP DATABASE IF EXISTS {quote_identifier(MYSQL, self.database)}")
         except pymysql.Error:
             pass
         finally:

@@ -38,6 +38,7 @@ from datastage.errors import ConfigError, LockHeld, TargetError
 from datastage.limits import MAX_LOCK_INFO_BYTES, parse_json
 from datastage.results import RollbackResult
 from datastage.source.db import make_engine, sqlite_path
+from datastage.source.identifiers import SQLITE, quote_identifier
 from datastage.source.schema import SchemaModel, TableInfo
 from datastage.source.values import rows_to_frame
 from datastage.targets.base import (
@@ -70,10 +71,6 @@ _ADAPTERS: tuple[tuple[type, Callable[[Any], Any]], ...] = (
 )
 for _type, _adapter in _ADAPTERS:
     sqlite3.register_adapter(_type, _adapter)
-
-
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 OWNER_SUFFIX = ".owner"  # FILE.shadow-<run>.owner: locked (flock) by the run for as long as its shadow is in use
@@ -237,11 +234,12 @@ class SqliteTarget(Target):
             return
         conn = self._read_only()
         try:
-            present = [r[1] for r in conn.execute(f"PRAGMA table_info({_quote(table.name)})")]
+            present = [r[1] for r in conn.execute(f"PRAGMA table_info({quote_identifier(SQLITE, table.name)})")]
             columns = self.keep_columns(table, present)
             if not columns:
                 return
-            cursor = conn.execute(f"SELECT {', '.join(map(_quote, columns))} FROM {_quote(table.name)}")
+            names = ", ".join(quote_identifier(SQLITE, c) for c in columns)
+            cursor = conn.execute(f"SELECT {names} FROM {quote_identifier(SQLITE, table.name)}")
             while rows := cursor.fetchmany(batch_size):
                 frame = rows_to_frame(rows, columns)
                 frame.attrs[ORIGIN_ATTR] = "sqlite"
@@ -325,7 +323,8 @@ class SqliteShadow(Shadow):
         cache_key = f"{table.key}\0{origin}\0{','.join(columns)}"
         cached = self._insert_sql.get(cache_key)
         if cached is None:
-            sql = (f"INSERT INTO {_quote(table.name)} ({', '.join(map(_quote, columns))}) "
+            names = ", ".join(quote_identifier(SQLITE, c) for c in columns)
+            sql = (f"INSERT INTO {quote_identifier(SQLITE, table.name)} ({names}) "
                    f"VALUES ({', '.join('?' for _ in columns)})")
             cached = (sql, converters_for(table, columns, "sqlite", origin))
             self._insert_sql[cache_key] = cached

@@ -25,7 +25,8 @@ from datastage.settings import SubsetSpec, parse_subset
 from datastage.source.db import make_engine, snapshot
 from datastage.source.schema import SchemaModel, reflect
 from datastage.subset.extract import extract_table
-from datastage.subset.planner import SubsetPlan, plan_subset
+from datastage.subset.model import SubsetPlan
+from datastage.subset.planner import plan_subset
 from datastage.yamlfile import load_yaml_text
 
 Row = dict[str, Any]

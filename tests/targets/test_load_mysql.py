@@ -13,7 +13,7 @@ from sqlalchemy.engine import make_url
 
 import datastage
 from datastage.cli import main
-from datastage.targets.base import open_target
+from datastage.targets.registry import open_target
 
 pytestmark = pytest.mark.mysql
 

@@ -22,8 +22,8 @@ from load_support import (
 
 import datastage
 from datastage.cli import main
-from datastage.targets.base import open_target
 from datastage.targets.postgres.target import PostgresShadow
+from datastage.targets.registry import open_target
 
 pytestmark = pytest.mark.postgres
 

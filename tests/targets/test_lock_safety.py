@@ -24,7 +24,7 @@ from sqlalchemy.engine import make_url
 
 import datastage
 from datastage.cli import main
-from datastage.targets.base import open_target
+from datastage.targets.registry import open_target
 
 PAUSE = "touch {dir}/paused; while [ ! -f {dir}/resume ]; do sleep 0.1; done"
 

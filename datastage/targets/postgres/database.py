@@ -34,18 +34,17 @@ from datastage.errors import ConfigError, TargetError
 from datastage.results import RollbackResult
 from datastage.source.schema import SchemaModel, TableInfo
 from datastage.targets.base import wait_for_owners
-from datastage.targets.postgres.ddl import first_line
-from datastage.targets.postgres.target import (
+from datastage.targets.postgres.errors import first_line, pg_errors
+from datastage.targets.postgres.lock import run_sessions
+from datastage.targets.postgres.schemas import (
     MAX_SCHEMA_NAME,
     PREVIOUS_SUFFIX,
     SHADOW_TAG,
     STALE_TAG,
     SWAP_TAG,
-    PostgresShadow,
-    PostgresTarget,
-    pg_errors,
     run_tag,
 )
+from datastage.targets.postgres.target import PostgresShadow, PostgresTarget
 
 ADMIN_DATABASE = "postgres"
 EVICT_SECONDS = 30.0  # how long the swap waits for the sessions it ended to go away
@@ -151,7 +150,7 @@ class PostgresDatabaseTarget(PostgresTarget):
         removed: list[str] = []
 
         def sweep() -> list[str]:
-            running = {short_tag(run): who for run, who in self.owners(conn).items()}
+            running = {short_tag(run): who for run, who in run_sessions(conn).items()}
             left = []
             existing = self._databases(conn)
             for name in sorted(existing):

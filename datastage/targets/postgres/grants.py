@@ -1,4 +1,4 @@
-"""Carry the current copy's ownership, privileges and comment over to the new copy.
+"""Privileges of the new copy: the current copy's carried over, and the ``access:`` grants.
 
 Staging has its own roles: the application's role must still read the tables after a
 refresh. So the privileges on the *target's current* schema and its objects, its default
@@ -15,6 +15,9 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
+
+from datastage.settings import AccessGrant
+from datastage.source.identifiers import POSTGRESQL, quote_identifier
 
 _OBJECT_KIND = {"r": "TABLE", "p": "TABLE", "v": "TABLE", "m": "TABLE", "f": "TABLE", "S": "SEQUENCE"}
 _DEFAULT_KIND = {"r": "TABLES", "S": "SEQUENCES", "f": "FUNCTIONS", "T": "TYPES"}
@@ -86,3 +89,15 @@ def carry_object_grants(conn: psycopg.Connection[Any], live: str, shadow: str) -
             sql.SQL(privilege), sql.SQL(_OBJECT_KIND[kind]), sql.Identifier(shadow, name), _grantee(grantee), option),
             f"{privilege} on {name}", notes)
     return notes
+
+
+def grant_schema_access(conn: psycopg.Connection[Any], grant: AccessGrant, schemas: list[str]) -> None:
+    """Give ``grant.role`` read or write access to everything in ``schemas`` (an ``access:`` entry)."""
+    role = quote_identifier(POSTGRESQL, grant.role)
+    tables = "SELECT, INSERT, UPDATE, DELETE" if grant.privileges == "write" else "SELECT"
+    sequences = "USAGE, SELECT, UPDATE" if grant.privileges == "write" else "USAGE, SELECT"
+    for name in schemas:
+        schema = quote_identifier(POSTGRESQL, name)
+        conn.execute(f"GRANT USAGE ON SCHEMA {schema} TO {role}")
+        conn.execute(f"GRANT {tables} ON ALL TABLES IN SCHEMA {schema} TO {role}")
+        conn.execute(f"GRANT {sequences} ON ALL SEQUENCES IN SCHEMA {schema} TO {role}")

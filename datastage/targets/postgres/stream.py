@@ -24,7 +24,7 @@ import select
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -34,12 +34,24 @@ from sqlalchemy.engine import Connection
 
 from datastage.errors import SourceError, TargetError
 from datastage.mask.engine import MaskingEngine, MaskStats
-from datastage.source.catalog import quote_ident
-from datastage.source.schema import TableInfo
+from datastage.source.identifiers import POSTGRESQL, qualified_name, quote_identifier
+from datastage.source.schema import SchemaModel, TableInfo
 from datastage.source.values import column_values
 
-if TYPE_CHECKING:
-    from datastage.targets.postgres.target import PostgresShadow
+
+class CopySink(Protocol):
+    """The shadow a table streams into (a :class:`~datastage.targets.postgres.target.PostgresShadow`)."""
+
+    model: SchemaModel
+
+    def db(self) -> psycopg.Connection[Any]:
+        """The load's connection."""
+
+    def sql_name(self, table: TableInfo, conn: Connection) -> str:
+        """The quoted name of ``table`` in the shadow."""
+
+    def copy_options(self, table: TableInfo) -> str:
+        """The ``WITH (...)`` options of the ``COPY`` that loads ``table``."""
 
 NULL = b"\\N"
 _ESCAPE = re.compile(rb"\\(?:([0-7]{1,3})|x([0-9a-fA-F]{1,2})|(.))")
@@ -125,7 +137,7 @@ def _no_gc() -> Iterator[None]:
 TEXT_FAITHFUL = {"text", "integer", "uuid"}  # COPY text reads the same as the driver's value
 
 
-def streamable(shadow: PostgresShadow, table: TableInfo, plan: Any, engine: MaskingEngine,
+def streamable(shadow: CopySink, table: TableInfo, plan: Any, engine: MaskingEngine,
                observer: Any = None) -> list[str] | None:
     """The columns to decode (masked first) when the fast path applies, else None.
 
@@ -152,22 +164,22 @@ def streamable(shadow: PostgresShadow, table: TableInfo, plan: Any, engine: Mask
     return list(dict.fromkeys([*masked, *(c for c in needed if c in table.insertable_columns)]))
 
 
-def stream_table(source: Connection, shadow: PostgresShadow, table: TableInfo, decoded: list[str],
+def stream_table(source: Connection, shadow: CopySink, table: TableInfo, decoded: list[str],
                  engine: MaskingEngine, batch_size: int, progress: Any, observer: Any = None) -> Streamed:
     """Copy ``table`` from the source snapshot into the shadow; ``decoded`` columns become values
     (the masking engine masks those with a rule; ``observer`` sees them before and after)."""
     others = [c for c in table.insertable_columns if c not in decoded]
     columns = [*decoded, *others]
-    names = ", ".join(quote_ident(c) for c in columns)
+    names = ", ".join(quote_identifier(POSTGRESQL, c) for c in columns)
     schema = table.schema or shadow.model.default_schema or "public"
-    read_sql = f"COPY (SELECT {names} FROM {quote_ident(schema)}.{quote_ident(table.name)}) TO STDOUT"
+    read_sql = f"COPY (SELECT {names} FROM {qualified_name(POSTGRESQL, schema, table.name)}) TO STDOUT"
     write_sql = f"COPY {shadow.sql_name(table, source)} ({names}) FROM STDIN{shadow.copy_options(table)}"
     raw = source.connection.driver_connection
     assert isinstance(raw, psycopg.Connection)
     stats = MaskStats()
     rows = 0
     width = len(decoded)
-    with _no_gc(), _target_errors(table), shadow._db().cursor().copy(write_sql) as sink:
+    with _no_gc(), _target_errors(table), shadow.db().cursor().copy(write_sql) as sink:
         for lines in _read_batches(raw, read_sql, table, batch_size):
             if width:
                 block, batch_stats = _mask_lines(lines, decoded, width, bool(others), table, engine, observer)

@@ -28,66 +28,48 @@ Example:
 
 from __future__ import annotations
 
-import re
-import zlib
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, suppress
 from typing import Any
 
 import pandas as pd
 import psycopg
-import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.engine import Connection, Engine
 
 from datastage.errors import LockHeld, TargetError
 from datastage.results import RollbackResult
 from datastage.settings import AccessGrant
-from datastage.source.catalog import quote_ident
 from datastage.source.db import make_engine, parse_url
+from datastage.source.identifiers import POSTGRESQL, qualified_name, quote_identifier
 from datastage.source.schema import SchemaModel, TableInfo
 from datastage.source.values import rows_to_frame
 from datastage.targets.base import (
     REFRESH_LOG_COLUMNS,
     REFRESH_LOG_TABLE,
-    RUN_LABEL,
     Shadow,
     Target,
-    describe_holder,
     encode_log_row,
     lock_holder_info,
     wait_for_owners,
 )
 from datastage.targets.convert import ORIGIN_ATTR, Converter, convert_rows, converters_for
-from datastage.targets.ddl import build_tables
 from datastage.targets.postgres.builder import IndexBuilder
-from datastage.targets.postgres.ddl import CatalogDDL, first_line, identity_reset, qualified
-from datastage.targets.postgres.grants import carry_object_grants, carry_schema_settings
+from datastage.targets.postgres.ddl import CatalogDDL, create_built_tables
+from datastage.targets.postgres.errors import first_line, pg_errors
+from datastage.targets.postgres.grants import carry_object_grants, carry_schema_settings, grant_schema_access
+from datastage.targets.postgres.lock import LOCK_CLASS, holds_lock, lock_holder, lock_key, run_sessions
+from datastage.targets.postgres.schemas import (
+    MAX_SCHEMA_NAME,
+    PREVIOUS_SUFFIX,
+    SHADOW_TAG,
+    STALE_TAG,
+    SWAP_TAG,
+    drop_schema,
+    restore_previous,
+    run_tag,
+    swap_schemas,
+)
 from datastage.targets.postgres.stream import stream_table, streamable
-
-SHADOW_TAG = "__ds_shadow_"
-PREVIOUS_SUFFIX = "__ds_prev"
-STALE_TAG = "__ds_stale_"
-SWAP_TAG = "__ds_swap_"
-LOCK_CLASS = 0x64730000  # "ds": the first half of every datastage advisory lock key
-MAX_SCHEMA_NAME = 40  # leaves room for the suffixes within PostgreSQL's 63-byte identifiers
-SWAP_LOCK_TIMEOUT = "30s"
-
-
-@contextmanager
-def pg_errors(what: str, table: str | None = None) -> Iterator[None]:
-    """Driver errors as one-line :class:`TargetError` naming what was being done."""
-    try:
-        yield
-    except psycopg.Error as exc:
-        raise TargetError(f"{what}: {first_line(exc)}", table=table) from None
-    except sa.exc.SQLAlchemyError as exc:
-        orig = getattr(exc, "orig", None)
-        raise TargetError(f"{what}: {first_line(orig if orig is not None else exc)}", table=table) from None
-
-
-def run_tag(run_id: str) -> str:
-    return re.sub(r"[^0-9a-zA-Z]", "_", run_id).lower()
 
 
 class PostgresTarget(Target):
@@ -144,13 +126,10 @@ class PostgresTarget(Target):
             return self.default_schema
         return source_schema
 
-    def _schemas(self, conn: psycopg.Connection[Any]) -> set[str]:
-        return {r[0] for r in conn.execute("SELECT nspname FROM pg_namespace").fetchall()}
-
     # -- lock --------------------------------------------------------------------------------
     @property
     def lock_key(self) -> int:
-        return zlib.crc32(f"datastage:{self.database}".encode()) & 0x7FFFFFFF
+        return lock_key(self.database)
 
     def lock_session(self) -> psycopg.Connection[Any]:
         """The session that holds the refresh lock (closing it releases the lock)."""
@@ -167,7 +146,7 @@ class PostgresTarget(Target):
                 conn.execute("SELECT set_config('application_name', %s, false)", (label,))
                 got = conn.execute("SELECT pg_try_advisory_lock(%s, %s)", (LOCK_CLASS, self.lock_key)).fetchone()
             if not got or not got[0]:
-                raise LockHeld(f"another refresh of {self.environment} is running: {self._holder(conn)}")
+                raise LockHeld(f"another refresh of {self.environment} is running: {lock_holder(conn, self.lock_key)}")
             with pg_errors(f"cannot keep the refresh lock on {self.display_url}"):
                 # The session sits idle for the whole refresh: a server's idle timeouts must not end it.
                 conn.execute("SELECT set_config('idle_in_transaction_session_timeout', '0', false)")
@@ -210,42 +189,13 @@ class PostgresTarget(Target):
     def check_lock(self, conn: psycopg.Connection[Any]) -> None:
         """Raise :class:`~datastage.errors.LockLost` unless ``conn`` (the lock session) still holds the lock."""
         try:
-            row = conn.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = %s "
-                               "AND objid = %s AND objsubid = 2 AND granted AND pid = pg_backend_pid()",
-                               (LOCK_CLASS, self.lock_key)).fetchone()
+            held = holds_lock(conn, self.lock_key)
         except psycopg.Error as exc:
             if conn.closed or conn.broken:
                 raise self.lock_lost(f"its session ended: {first_line(exc)}") from None
             raise
-        if not row or not row[0]:
+        if not held:
             raise self.lock_lost("its session no longer holds it")
-
-    def owners(self, conn: psycopg.Connection[Any]) -> dict[str, str]:
-        """The runs that have a session on the server (any database), by run id: who the session is."""
-        running: dict[str, str] = {}
-        for pid, name in conn.execute(
-                "SELECT pid, application_name FROM pg_stat_activity WHERE application_name LIKE 'ds:%%' "
-                "OR application_name LIKE %s", (RUN_LABEL + "%",)).fetchall():
-            name = str(name)
-            run = name[len(RUN_LABEL):] if name.startswith(RUN_LABEL) else name.split(":")[1]
-            running.setdefault(run, f"run {run} (session pid {pid})")
-        return running
-
-    def _holder(self, conn: psycopg.Connection[Any]) -> str:
-        row = conn.execute(
-            """SELECT a.application_name, a.usename, a.pid, to_char(a.backend_start AT TIME ZONE 'UTC',
-                      'YYYY-MM-DD"T"HH24:MI:SS"Z"')
-               FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-               WHERE l.locktype = 'advisory' AND l.classid = %s AND l.objid = %s AND l.objsubid = 2 AND l.granted""",
-            (LOCK_CLASS, self.lock_key)).fetchone()
-        if row is None:
-            return describe_holder(None)
-        parts = str(row[0] or "").split(":", 3)
-        if len(parts) == 4 and parts[0] == "ds":
-            user, _, host = parts[3].partition("@")
-            return describe_holder({"run_id": parts[1], "pid": parts[2], "user": user, "host": host,
-                                    "started_at": row[3]})
-        return describe_holder({"run_id": "?", "user": row[1], "host": "?", "pid": row[2], "started_at": row[3]})
 
     # -- housekeeping --------------------------------------------------------------------------
     def cleanup_stale(self) -> list[str]:
@@ -253,7 +203,7 @@ class PostgresTarget(Target):
         removed: list[str] = []
 
         def sweep() -> list[str]:
-            running = {run_tag(run): who for run, who in self.owners(conn).items()}
+            running = {run_tag(run): who for run, who in run_sessions(conn).items()}
             left = []
             for schema in [r[0] for r in conn.execute(
                     "SELECT nspname FROM pg_namespace WHERE strpos(nspname, %s) > 0 OR strpos(nspname, %s) > 0 "
@@ -293,21 +243,7 @@ class PostgresTarget(Target):
         with pg_errors(f"rolling back {self.environment}"), \
                 self.swap_transaction(lambda: [str(r.get("run_id")) for r in self.refresh_log()] != live_before) \
                 as conn:
-            schemas = self._schemas(conn)
-            previous = sorted(s for s in schemas if s.endswith(PREVIOUS_SUFFIX))
-            if not previous:
-                raise TargetError(f"no previous copy of {self.environment} to roll back to "
-                                  f"(no schema *{PREVIOUS_SUFFIX} in database {self.database})")
-            conn.execute(f"SET LOCAL lock_timeout = '{SWAP_LOCK_TIMEOUT}'")
-            for prev in previous:
-                live = prev[: -len(PREVIOUS_SUFFIX)]
-                parking = live + SWAP_TAG + "rollback"
-                if live in schemas:
-                    rename_schema(conn, live, parking, carry_extensions_to=prev)
-                rename_schema(conn, prev, live)
-                if live in schemas:
-                    rename_schema(conn, parking, prev)
-                restored.append(live)
+            restored = restore_previous(conn, self.environment, self.database)
         names = ", ".join(restored)
         return RollbackResult(self.environment, f"schema {names} of {self.database}",
                               ", ".join(s + PREVIOUS_SUFFIX for s in restored))
@@ -320,12 +256,13 @@ class PostgresTarget(Target):
             with pg_errors(f"reading the current rows of {table.key}", table.key):
                 present = [r[0] for r in conn.execute(
                     "SELECT a.attname FROM pg_attribute a WHERE a.attrelid = to_regclass(%s) AND a.attnum > 0 "
-                    "AND NOT a.attisdropped ORDER BY a.attnum", (qualified(schema, table.name),)).fetchall()]
+                    "AND NOT a.attisdropped ORDER BY a.attnum",
+                    (qualified_name(POSTGRESQL, schema, table.name),)).fetchall()]
                 columns = self.keep_columns(table, present)
                 if not columns:
                     return
-                select = (f"SELECT {', '.join(quote_ident(c) for c in columns)} "
-                          f"FROM {qualified(schema, table.name)}")
+                select = (f"SELECT {', '.join(quote_identifier(POSTGRESQL, c) for c in columns)} "
+                          f"FROM {qualified_name(POSTGRESQL, schema, table.name)}")
                 with conn.cursor(name="datastage_keep") as cursor:
                     cursor.itersize = batch_size
                     cursor.execute(select)
@@ -340,7 +277,7 @@ class PostgresTarget(Target):
         conn = self.raw(autocommit=True)
         try:
             with pg_errors("reading the refresh log"):
-                name = qualified(self.default_schema, REFRESH_LOG_TABLE)
+                name = qualified_name(POSTGRESQL, self.default_schema, REFRESH_LOG_TABLE)
                 found = conn.execute("SELECT to_regclass(%s)", (name,)).fetchone()
                 if not found or found[0] is None:
                     return []
@@ -349,36 +286,6 @@ class PostgresTarget(Target):
                 return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
         finally:
             conn.close()
-
-
-def drop_schema(conn: psycopg.Connection[Any], schema: str) -> bool:
-    """Drop a datastage schema and what it holds, unless objects elsewhere depend on it."""
-    outside = conn.execute(
-        """SELECT count(*) FROM pg_depend d
-           JOIN pg_class c ON d.refclassid = 'pg_class'::regclass AND c.oid = d.refobjid
-           JOIN pg_namespace n ON n.oid = c.relnamespace
-           LEFT JOIN pg_rewrite r ON d.classid = 'pg_rewrite'::regclass AND r.oid = d.objid
-           LEFT JOIN pg_class rc ON rc.oid = r.ev_class
-           LEFT JOIN pg_namespace rn ON rn.oid = rc.relnamespace
-           WHERE n.nspname = %s AND d.deptype = 'n' AND rn.nspname IS NOT NULL AND rn.nspname <> %s""",
-        (schema, schema)).fetchone()
-    if outside and outside[0]:
-        return False
-    conn.execute(f"DROP SCHEMA IF EXISTS {quote_ident(schema)} CASCADE")
-    return True
-
-
-def rename_schema(conn: psycopg.Connection[Any], old: str, new: str, carry_extensions_to: str | None = None) -> None:
-    """Rename a schema; relocatable extensions in it move to ``carry_extensions_to`` first."""
-    if carry_extensions_to is not None:
-        for name, relocatable in conn.execute(
-                "SELECT e.extname, e.extrelocatable FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace "
-                "WHERE n.nspname = %s", (old,)).fetchall():
-            if not relocatable:
-                raise TargetError(f"extension {name} lives in schema {old} and cannot be moved; install it in a "
-                                  "schema of its own (e.g. CREATE SCHEMA extensions) before refreshing")
-            conn.execute(f"ALTER EXTENSION {quote_ident(name)} SET SCHEMA {quote_ident(carry_extensions_to)}")
-    conn.execute(f"ALTER SCHEMA {quote_ident(old)} RENAME TO {quote_ident(new)}")
 
 
 class PostgresShadow(Shadow):
@@ -410,14 +317,14 @@ class PostgresShadow(Shadow):
         self.name = ", ".join(self.shadow_of.values())
         self.conn: psycopg.Connection[Any] | None = target.raw()
         self.notes: list[str] = []
-        self._post_load: list[tuple[str | None, str, str, bool]] = []  # (table or None, what, sql, required)
+        self.post_load: list[tuple[str | None, str, str, bool]] = []  # (table or None, what, sql, required)
         self._builder: IndexBuilder | None = None
         self._current: str | None = None
         self._submitted: set[str] = set()
         self._search_path = ""
-        self._sequence_resets: list[str] = []
+        self.sequence_resets: list[str] = []
         self._converters: dict[str, tuple[list[str], dict[str, Converter], str]] = {}
-        self._stored: dict[str, dict[str, str]] = {}
+        self.stored: dict[str, dict[str, str]] = {}
         self._tables: list[TableInfo] = []
         try:
             self._create_schemas()
@@ -432,19 +339,19 @@ class PostgresShadow(Shadow):
             self.conn.execute("SET check_function_bodies = off")
             for live, shadow in self.shadow_of.items():
                 if self.in_place:
-                    self.conn.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(shadow)}")
+                    self.conn.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_identifier(POSTGRESQL, shadow)}")
                     continue
-                self.conn.execute(f"CREATE SCHEMA {quote_ident(shadow)}")
+                self.conn.execute(f"CREATE SCHEMA {quote_identifier(POSTGRESQL, shadow)}")
                 self.notes.extend(carry_schema_settings(self.conn, live, shadow))
             # Extensions in a live schema stay visible (and move with the copy at the swap).
             extension_schemas = [r[0] for r in self.conn.execute(
                 "SELECT DISTINCT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace "
                 "WHERE n.nspname = ANY(%s) ORDER BY 1", (list(self.shadow_of),)).fetchall()]
-            path = ", ".join(quote_ident(s) for s in [*self.shadow_of.values(), *extension_schemas])
+            path = ", ".join(quote_identifier(POSTGRESQL, s) for s in [*self.shadow_of.values(), *extension_schemas])
             self._search_path = f"SET search_path = {path}"
             self.conn.execute(self._search_path)
 
-    def _db(self) -> psycopg.Connection[Any]:
+    def db(self) -> psycopg.Connection[Any]:
         if self.conn is None:
             raise TargetError("the shadow copy is already closed")
         return self.conn
@@ -453,7 +360,10 @@ class PostgresShadow(Shadow):
         return self.schema_map.get(source_schema, self.schema_map[None])
 
     def sql_name(self, table: TableInfo, conn: Connection) -> str:
-        return qualified(self.shadow_schema(table.schema), table.name)
+        return self._shadow_name(table)
+
+    def _shadow_name(self, table: TableInfo) -> str:
+        return qualified_name(POSTGRESQL, self.shadow_schema(table.schema), table.name)
 
     # -- tables ----------------------------------------------------------------------------------
     def create_tables(self, tables: list[TableInfo]) -> list[str]:
@@ -463,24 +373,7 @@ class PostgresShadow(Shadow):
                 CatalogDDL(self, self.model.catalog, tables).create()
             self._start_builder()
             return self.notes
-        _, built, notes = build_tables(self.model, tables, "postgresql", schema_map=dict(self.schema_map))
-        dialect = pg_dialect.dialect()
-        conn = self._db()
-        for table in tables:
-            sa_table = built[table.key]
-            ddl = str(sa.schema.CreateTable(sa_table, include_foreign_key_constraints=[]).compile(dialect=dialect))
-            with pg_errors(f"creating table {table.key} in the shadow", table.key):
-                conn.execute(ddl)
-            for index in sa_table.indexes:
-                self._post_load.append((table.key, f"index {index.name}", str(sa.schema.CreateIndex(index).compile(
-                    dialect=dialect)), True))
-            for fk in sa_table.foreign_key_constraints:
-                self._post_load.append((None, f"foreign key {fk.name or table.key}",
-                                        str(sa.schema.AddConstraint(fk).compile(dialect=dialect)), True))
-            self._stored[table.key] = {c.name: _stored_category(c.type) for c in sa_table.columns}
-            for column in sa_table.columns:
-                if column.identity is not None:
-                    self._sequence_resets.append(identity_reset(sa_table.schema or "", sa_table.name, column.name))
+        notes = create_built_tables(self, self.model, tables)
         self._start_builder()
         return notes
 
@@ -488,7 +381,7 @@ class PostgresShadow(Shadow):
     def _start_builder(self) -> None:
         """Commit the empty tables and start the worker that builds keys and indexes of loaded tables."""
         with pg_errors("creating the shadow tables"):
-            self._db().commit()
+            self.db().commit()
         self._builder = IndexBuilder(lambda: self.target.raw(), [self._search_path, "SET synchronous_commit = off"])
 
     def _start_table(self, table: TableInfo) -> None:
@@ -499,11 +392,11 @@ class PostgresShadow(Shadow):
         self._current = table.key
         if not table.partitions:  # lets COPY ... FREEZE load it (the table is "truncated in this transaction")
             with pg_errors(f"preparing {table.key} in the shadow", table.key):
-                self._db().execute(f"TRUNCATE {qualified(self.shadow_schema(table.schema), table.name)}")
+                self.db().execute(f"TRUNCATE {self._shadow_name(table)}")
 
     def _table_done(self, key: str) -> None:
         with pg_errors(f"writing {key} into the shadow failed", key):
-            self._db().commit()
+            self.db().commit()
         self._current = None
         self._submit(key)
 
@@ -511,11 +404,11 @@ class PostgresShadow(Shadow):
         if key in self._submitted or self._builder is None:
             return
         self._submitted.add(key)
-        statements = [(what, sql) for owner, what, sql, _ in self._post_load if owner == key]
+        statements = [(what, sql) for owner, what, sql, _ in self.post_load if owner == key]
         table = next((t for t in self._tables if t.key == key), None)
         if table is not None:
             statements.append((f"statistics of {key}",
-                               f"ANALYZE {qualified(self.shadow_schema(table.schema), table.name)}"))
+                               f"ANALYZE {self._shadow_name(table)}"))
         self._builder.submit(key, statements)
 
     # -- rows ------------------------------------------------------------------------------------
@@ -527,16 +420,16 @@ class PostgresShadow(Shadow):
         cached = self._converters.get(cache_key)
         if cached is None:
             columns = [c for c in table.insertable_columns if c in frame.columns]
-            converters = converters_for(table, columns, "postgresql", origin, self._stored.get(table.key))
-            copy_sql = (f"COPY {qualified(self.shadow_schema(table.schema), table.name)} "
-                        f"({', '.join(quote_ident(c) for c in columns)}) FROM STDIN{self.copy_options(table)}")
+            converters = converters_for(table, columns, "postgresql", origin, self.stored.get(table.key))
+            names = ", ".join(quote_identifier(POSTGRESQL, c) for c in columns)
+            copy_sql = f"COPY {self._shadow_name(table)} ({names}) FROM STDIN{self.copy_options(table)}"
             cached = (columns, converters, copy_sql)
             self._converters[cache_key] = cached
         columns, converters, copy_sql = cached
         rows = convert_rows(frame, columns, converters)
         self._start_table(table)
         with pg_errors(f"writing {table.key} into the shadow failed", table.key):
-            cursor = self._db().cursor()
+            cursor = self.db().cursor()
             with cursor.copy(copy_sql) as copy:
                 for row in rows:
                     copy.write_row(row)
@@ -552,7 +445,7 @@ class PostgresShadow(Shadow):
         decoded = streamable(self, table, plan, engine, observer)
         raw = source.connection.driver_connection
         if decoded is None or not isinstance(raw, psycopg.Connection) or \
-                {raw.info.encoding, self._db().info.encoding} != {"utf-8"}:
+                {raw.info.encoding, self.db().info.encoding} != {"utf-8"}:
             return None  # COPY text passes through as bytes: only between UTF-8 sessions
         self._start_table(table)
         streamed = stream_table(source, self, table, decoded, engine, batch_size, progress, observer)
@@ -560,7 +453,7 @@ class PostgresShadow(Shadow):
         return streamed.rows, streamed.stats
 
     def finish(self) -> None:
-        conn = self._db()
+        conn = self.db()
         if self._current is not None:
             self._table_done(self._current)
         for table in self._tables:
@@ -568,7 +461,7 @@ class PostgresShadow(Shadow):
         if self._builder is not None:
             builder, self._builder = self._builder, None
             builder.close()
-        for owner, what, sql, required in self._post_load:
+        for owner, what, sql, required in self.post_load:
             if owner is not None:
                 continue
             if required:
@@ -577,7 +470,7 @@ class PostgresShadow(Shadow):
             else:
                 self._best_effort(what, sql)
         with pg_errors("setting sequences past the loaded rows"):
-            for sql in self._sequence_resets:
+            for sql in self.sequence_resets:
                 conn.execute(sql)
             for live, shadow in self.shadow_of.items():
                 if not self.in_place:
@@ -585,7 +478,7 @@ class PostgresShadow(Shadow):
             conn.commit()
 
     def _best_effort(self, what: str, sql: str) -> bool:
-        conn = self._db()
+        conn = self.db()
         conn.execute("SAVEPOINT datastage_object")
         try:
             conn.execute(sql)
@@ -633,20 +526,14 @@ class PostgresShadow(Shadow):
         conn = self.target.raw()
         try:
             for grant in grants:
-                role = quote_ident(grant.role)
-                tables = "SELECT, INSERT, UPDATE, DELETE" if grant.privileges == "write" else "SELECT"
-                sequences = "USAGE, SELECT, UPDATE" if grant.privileges == "write" else "USAGE, SELECT"
                 with pg_errors(f"granting {grant.privileges} access to {grant.role}"):
-                    for schema in self.shadow_of.values():
-                        conn.execute(f"GRANT USAGE ON SCHEMA {quote_ident(schema)} TO {role}")
-                        conn.execute(f"GRANT {tables} ON ALL TABLES IN SCHEMA {quote_ident(schema)} TO {role}")
-                        conn.execute(f"GRANT {sequences} ON ALL SEQUENCES IN SCHEMA {quote_ident(schema)} TO {role}")
+                    grant_schema_access(conn, grant, list(self.shadow_of.values()))
             conn.commit()
         finally:
             conn.close()
 
     def record_refresh(self, row: dict[str, Any], previous: list[dict[str, Any]]) -> None:
-        name = qualified(self.shadow_schema(None), REFRESH_LOG_TABLE)
+        name = qualified_name(POSTGRESQL, self.shadow_schema(None), REFRESH_LOG_TABLE)
         columns = ", ".join(f"{c} text" for c in REFRESH_LOG_COLUMNS)
         placeholders = ", ".join("%s" for _ in REFRESH_LOG_COLUMNS)
         conn = self.target.raw()
@@ -674,17 +561,7 @@ class PostgresShadow(Shadow):
         stale: list[str] = []
         with pg_errors("swapping the shadow in"), \
                 target.swap_transaction(lambda: target.swapped_in(self.run_id) is not None) as conn:
-            conn.execute(f"SET LOCAL lock_timeout = '{SWAP_LOCK_TIMEOUT}'")
-            existing = target._schemas(conn)
-            tag = run_tag(self.run_id)
-            for live, shadow in self.shadow_of.items():
-                previous = live + PREVIOUS_SUFFIX
-                if previous in existing:
-                    stale.append(live + STALE_TAG + tag)
-                    rename_schema(conn, previous, stale[-1])
-                if live in existing:
-                    rename_schema(conn, live, previous, carry_extensions_to=shadow)
-                rename_schema(conn, shadow, live)
+            stale = swap_schemas(conn, self.shadow_of, run_tag(self.run_id))
         lock_conn = target._lock_conn
         if lock_conn is not None:
             with suppress(psycopg.Error):
@@ -715,10 +592,3 @@ class PostgresShadow(Shadow):
         finally:
             conn.close()
 
-
-def _stored_category(type_: sa.types.TypeEngine[Any]) -> str:
-    if isinstance(type_, sa.JSON):
-        return "json"
-    if isinstance(type_, sa.Text | sa.String) and not isinstance(type_, sa.Enum):
-        return "text"
-    return ""

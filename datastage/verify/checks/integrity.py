@@ -7,10 +7,12 @@ is not checked.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 from sqlalchemy.engine import Connection
 
 from datastage.results import CheckResult
+from datastage.source.identifiers import quote_as_needed
 from datastage.source.schema import ForeignKey, SchemaModel, TableInfo
 from datastage.verify.context import CheckContext, NameOf, query_count
 
@@ -31,7 +33,7 @@ def _fk_sql(fk: ForeignKey, child: TableInfo, parent: TableInfo, name_of: NameOf
 def foreign_keys(conn: Connection, model: SchemaModel, tables: list[TableInfo],
                        name_of: NameOf) -> CheckResult:
     """Every foreign key (declared and virtual) of the loaded rows finds its parent row."""
-    quote = conn.dialect.identifier_preparer.quote
+    quote = partial(quote_as_needed, conn)
     present = {t.key for t in tables}
     orphans: dict[str, int] = {}
     checked = 0
@@ -53,7 +55,7 @@ def foreign_keys(conn: Connection, model: SchemaModel, tables: list[TableInfo],
 
 def unique_keys(conn: Connection, tables: list[TableInfo], name_of: NameOf) -> CheckResult:
     """Primary and unique keys have no duplicates after masking."""
-    quote = conn.dialect.identifier_preparer.quote
+    quote = partial(quote_as_needed, conn)
     duplicates: dict[str, int] = {}
     checked = 0
     for table in tables:

@@ -7,6 +7,7 @@ when the rules set the check's severity to ``warn``).
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from sqlalchemy.engine import Connection
@@ -16,6 +17,7 @@ from datastage.errors import StepError
 from datastage.mask.checkspec import QuasiIdentifierSet
 from datastage.results import CheckResult, Status
 from datastage.source.db import db_error_message
+from datastage.source.identifiers import quote_as_needed
 from datastage.source.schema import TableInfo
 from datastage.verify.context import CheckContext, NameOf
 
@@ -30,7 +32,7 @@ def check(ctx: CheckContext) -> list[CheckResult]:
 def k_anonymity(conn: Connection, tables: dict[str, TableInfo], quasi: QuasiIdentifierSet,
                       name_of: NameOf, severity: str = "fail") -> CheckResult:
     """Equivalence classes of one quasi-identifier set in the loaded rows: the smallest (k) and the unique rows."""
-    quote = conn.dialect.identifier_preparer.quote
+    quote = partial(quote_as_needed, conn)
     table = tables.get(quasi.table)
     limits = {"k_min": quasi.k_min, "max_unique_share": quasi.max_unique_share}
     if table is None:

@@ -27,6 +27,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -44,6 +45,7 @@ from datastage.mask.policy import ColumnRule
 from datastage.plan import PlanResult
 from datastage.progress import Progress
 from datastage.source.db import db_error_message
+from datastage.source.identifiers import quote_as_needed
 from datastage.source.schema import TableInfo
 from datastage.source.values import canonical_text, rows_to_frame
 from datastage.targets.postgres.stream import read_frames
@@ -168,7 +170,7 @@ def _pool_tokens(planned: PlanResult, index: LeakIndex, excuser: Excuser) -> Has
 
 def _stream(conn: Connection, table: TableInfo, columns: list[str], name: str, batch_size: int,
             where: str = "") -> Iterator[pd.DataFrame]:
-    quote = conn.dialect.identifier_preparer.quote
+    quote = partial(quote_as_needed, conn)
     sql = f"SELECT {', '.join(quote(c) for c in columns)} FROM {name}{where}"
     categories = {c: table.columns[c].category for c in columns}
     try:
