@@ -12,11 +12,20 @@ Rules whose strategy reads other columns' masked values (``template``) run after
 others; nested strategies (``regex`` ``with:``, ``json`` ``paths:``) run through the same
 machinery in their own domain, so an e-mail inside free text masks like the ``email`` column.
 
-Example:
-    >>> engine = MaskingEngine(resolved_policy, key)              # doctest: +SKIP
-    >>> masked, stats = engine.mask_batch("customer", batch)      # doctest: +SKIP
-    >>> stats.changed["email"]                                    # doctest: +SKIP
-    1000
+Example (phone numbers keep their format and country code):
+    >>> import sqlalchemy as sa
+    >>> from datastage.mask.keys import MaskingKey
+    >>> from datastage.mask.policy import policy_from_text
+    >>> from datastage.mask.resolve import resolve_policy
+    >>> from datastage.source.schema import reflect
+    >>> with sa.create_engine("sqlite://").connect() as conn:
+    ...     _ = conn.exec_driver_sql("CREATE TABLE customer (id INTEGER PRIMARY KEY, phone TEXT)")
+    ...     policy = resolve_policy(policy_from_text("version: 1\\ntables: {customer: {phone: phone}}"), reflect(conn))
+    >>> engine = MaskingEngine(policy, MaskingKey(b"an example key, not a real one", source="example"))
+    >>> batch = pd.DataFrame({"id": [1, 2], "phone": ["+44 20 7946 0018", "+44 20 7946 0019"]})
+    >>> masked, stats = engine.mask_batch("customer", batch)
+    >>> masked["phone"].tolist(), stats.changed["phone"]
+    (['+44 03 8984 0846', '+44 46 4079 8670'], 2)
 """
 
 from __future__ import annotations

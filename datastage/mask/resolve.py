@@ -6,11 +6,17 @@ default ``by``, passes the rule of a masked key column on to every column that
 references it, and applies coverage (the fail-closed gate, and personal data kept only
 with a reason).
 
-Example:
-    >>> policy = load_policy(Path("rules/pii.yaml"))           # doctest: +SKIP
-    >>> resolved = resolve_policy(policy, model)                # doctest: +SKIP
-    >>> resolved.decision("customer", "email").status           # doctest: +SKIP
-    'protected'
+Example (the surrogate key needs no rule; the other columns have one):
+    >>> import sqlalchemy as sa
+    >>> from datastage.mask.policy import policy_from_text
+    >>> from datastage.source.schema import reflect
+    >>> with sa.create_engine("sqlite://").connect() as conn:
+    ...     _ = conn.exec_driver_sql("CREATE TABLE customer (id INTEGER PRIMARY KEY, phone TEXT, tier TEXT)")
+    ...     model = reflect(conn)
+    >>> policy = policy_from_text("version: 1\\ntables: {customer: {phone: phone, tier: {strategy: keep, reason: plans}}}")
+    >>> resolved = resolve_policy(policy, model)
+    >>> [resolved.decision("customer", column).status for column in ("id", "phone", "tier")]
+    ['non_personal', 'protected', 'kept-with-reason']
 """
 
 from __future__ import annotations
