@@ -4,10 +4,17 @@ The subset planner and the extractor read through the same helpers: stream a tab
 (optionally filtered), or fetch the rows whose columns match a set of key values, in
 batches sized to stay under every driver's parameter limit.
 
-Example:
-    >>> with snapshot(engine) as conn:                                   # doctest: +SKIP
-    ...     for batch in stream_rows(conn, model.table("customer"), ["customer_id"]):
-    ...         print(len(batch))
+Example (25 matching rows in batches of 10):
+    >>> from datastage.source.schema import reflect
+    >>> with sa.create_engine("sqlite://").connect() as conn:
+    ...     _ = conn.connection.executescript("CREATE TABLE customer (id INTEGER PRIMARY KEY, name TEXT);"
+    ...         "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 100) "
+    ...         "INSERT INTO customer SELECT i, 'c' || i FROM n;")
+    ...     customer = reflect(conn).table("customer")
+    ...     sizes = [len(batch) for batch in stream_rows(conn, customer, ["id"], where="id <= 25", batch_size=10)]
+    ...     first = next(stream_rows(conn, customer, ["id", "name"], where="id <= 2"))
+    >>> sizes, first.to_dict("records")
+    ([10, 10, 5], [{'id': 1, 'name': 'c1'}, {'id': 2, 'name': 'c2'}])
 """
 
 from __future__ import annotations

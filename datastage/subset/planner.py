@@ -19,10 +19,17 @@ A table without a primary or unique key is keyed by a digest of all its values.
 Sampling hashes the row key with the seed, so the same seed on the same data picks the
 same rows in every database.
 
-Example:
-    >>> plan = plan_subset(conn, model, SubsetSpec(roots=(RootSpec("customer", percent=10),)))  # doctest: +SKIP
-    >>> plan.tables["orders"].reasons                                          # doctest: +SKIP
-    Counter({'child via orders(customer_id) -> customer(customer_id)': 212})
+Example (10% of 100 customers, and their orders as children of the roots):
+    >>> from datastage.settings import RootSpec, SubsetSpec
+    >>> from datastage.source.schema import reflect
+    >>> with sa.create_engine("sqlite://").connect() as conn:
+    ...     _ = conn.connection.executescript("CREATE TABLE customer (id INTEGER PRIMARY KEY);"
+    ...         "CREATE TABLE orders (id INTEGER PRIMARY KEY, customer_id INTEGER REFERENCES customer(id));"
+    ...         "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 100) "
+    ...         "INSERT INTO customer SELECT i FROM n; INSERT INTO orders SELECT id, 1 + id % 100 FROM customer;")
+    ...     plan = plan_subset(conn, reflect(conn), SubsetSpec(roots=(RootSpec("customer", percent=10),)))
+    >>> plan.tables["customer"].reasons, plan.tables["orders"].reasons
+    (Counter({'root': 10}), Counter({'child via orders(customer_id) -> customer(id)': 10}))
 """
 
 from __future__ import annotations
