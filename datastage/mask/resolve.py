@@ -13,8 +13,8 @@ Example (the surrogate key needs no rule; the other columns have one):
     >>> with sa.create_engine("sqlite://").connect() as conn:
     ...     _ = conn.exec_driver_sql("CREATE TABLE customer (id INTEGER PRIMARY KEY, phone TEXT, tier TEXT)")
     ...     model = reflect(conn)
-    >>> policy = policy_from_text("version: 1\\ntables: {customer: {phone: phone, tier: {strategy: keep, reason: plans}}}")
-    >>> resolved = resolve_policy(policy, model)
+    >>> rules = "version: 1\\ntables:\\n  customer: {phone: phone, tier: {strategy: keep, reason: plan names}}"
+    >>> resolved = resolve_policy(policy_from_text(rules), model)
     >>> [resolved.decision("customer", column).status for column in ("id", "phone", "tier")]
     ['non_personal', 'protected', 'kept-with-reason']
 """

@@ -9,11 +9,23 @@ rollback point, and anything older is dropped.
 The dialect-specific writers live in :mod:`datastage.targets`; :func:`~datastage.targets.registry.open_target`
 picks the one for a URL.
 
-Example:
-    >>> target = open_target(env.url, env.name)               # doctest: +SKIP
-    >>> with target.lock(run_id), target.shadow(model, run_id) as shadow:   # doctest: +SKIP
-    ...     shadow.create_tables(tables); shadow.write(table, batch); shadow.finish()
-    ...     shadow.go_live(log_row, target.refresh_log())
+Example (two refreshes of a SQLite target; each run's row joins the copy's refresh log):
+    >>> import tempfile
+    >>> import sqlalchemy as sa
+    >>> from datastage.source.schema import reflect
+    >>> from datastage.targets.registry import open_target
+    >>> with sa.create_engine("sqlite://").connect() as conn:
+    ...     _ = conn.exec_driver_sql("CREATE TABLE customer (id INTEGER PRIMARY KEY)")
+    ...     model = reflect(conn)
+    >>> target = open_target(f"sqlite:///{tempfile.mkdtemp()}/staging.db", "staging")
+    >>> for run_id in ("run-1", "run-2"):
+    ...     with target.lock(run_id), target.shadow(model, run_id) as shadow:
+    ...         _ = shadow.create_tables([model.table("customer")])
+    ...         _ = shadow.write(model.table("customer"), pd.DataFrame({"id": [1, 2]}))
+    ...         shadow.finish()
+    ...         shadow.go_live({"run_id": run_id, "verdict": "pass"}, target.refresh_log())
+    >>> type(target).__name__, [row["run_id"] for row in target.refresh_log()]
+    ('SqliteTarget', ['run-1', 'run-2'])
 """
 
 from __future__ import annotations

@@ -10,8 +10,9 @@ target needs a few of them converted, and only those columns pay for it:
   intervals as text.
 - SQLite: anything without a native SQLite form as text.
 
-Example:
-    >>> convert_rows(frame, ["id", "doc"], {"doc": to_json_text}, 2)   # doctest: +SKIP
+Example (the JSON string ``"abc"`` stays a JSON string):
+    >>> frame = pd.DataFrame({"id": [1, 2], "doc": [{"a": 1}, "abc"]})
+    >>> convert_rows(frame, ["id", "doc"], {"doc": to_json_text})
     [(1, '{"a": 1}'), (2, '"abc"')]
 """
 

@@ -12,10 +12,17 @@ bounded VARCHAR on MariaDB, dropped defaults, expression and full-text indexes, 
 Serial, identity and AUTO_INCREMENT key columns stay auto-numbering in the target
 (identity on PostgreSQL, AUTO_INCREMENT on MariaDB).
 
-Example:
-    >>> metadata, tables, notes = build_tables(model, model.tables.values(), "sqlite")   # doctest: +SKIP
-    >>> notes                                                                            # doctest: +SKIP
-    ['film.special_features: ARRAY stored as JSON text']
+Example (a SQLite table bound for MariaDB: a text key needs a length, SQLite's default has no counterpart):
+    >>> from datastage.source.schema import reflect
+    >>> with sa.create_engine("sqlite://").connect() as conn:
+    ...     _ = conn.exec_driver_sql("CREATE TABLE customer (code TEXT PRIMARY KEY, doc JSON,"
+    ...                              " seen TIMESTAMP DEFAULT (datetime('now', 'localtime')))")
+    ...     model = reflect(conn)
+    >>> metadata, tables, notes = build_tables(model, model.tables.values(), "mysql")
+    >>> for note in notes:
+    ...     print(note)
+    customer.code: text used in a key stored as VARCHAR(768)
+    customer.seen: default datetime('now', 'localtime') not copied
 """
 
 from __future__ import annotations

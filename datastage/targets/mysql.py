@@ -17,10 +17,11 @@ TABLE``: if the connection was killed, the swap cannot run at all. The connectio
 shadow holds ``GET_LOCK('datastage:run:<db>:<tag>')``; a refresh drops a shadow only when that
 lock is free.
 
-Example:
-    >>> target = MysqlTarget("mysql://root@db/staging", "staging")   # doctest: +SKIP
-    >>> target.rollback().restored                                  # doctest: +SKIP
-    'database staging'
+Example (the swap's one statement, and the lock a shadow's loader holds):
+    >>> print(rename_sql([("staging", "staging__ds_prev", "t"), ("staging__ds_shadow_1", "staging", "t")]))
+    RENAME TABLE `staging`.`t` TO `staging__ds_prev`.`t`, `staging__ds_shadow_1`.`t` TO `staging`.`t`
+    >>> MysqlTarget.run_lock_name("staging", "20261127_090102_3fa9c1")
+    'datastage:run:staging:20261127_090102_3fa9c1'
 """
 
 from __future__ import annotations

@@ -8,10 +8,17 @@ the swap the run checks that the lock file is still the one it locked (a removed
 lock file lets another refresh in). A run holds an ``flock`` on ``<file>.shadow-<run>.owner``
 for as long as its shadow is in use; a refresh drops a shadow only when that lock is free.
 
-Example:
-    >>> target = SqliteTarget("sqlite:////tmp/staging.db", "staging")   # doctest: +SKIP
-    >>> target.rollback().restored                                     # doctest: +SKIP
-    '/tmp/staging.db'
+Example (a rollback swaps the previous copy back in):
+    >>> import tempfile
+    >>> target = SqliteTarget(f"sqlite:///{tempfile.mkdtemp()}/staging.db", "staging")
+    >>> for path, table in ((target.previous, "old_copy"), (target.path, "new_copy")):
+    ...     _ = sqlite3.connect(path).execute(f"CREATE TABLE {table} (id INTEGER)")
+    >>> with target.lock("rollback-1"):
+    ...     result = target.rollback()
+    >>> Path(result.restored).name, Path(result.now_previous).name
+    ('staging.db', 'staging.db.previous')
+    >>> sqlite3.connect(target.path).execute("SELECT name FROM sqlite_master").fetchall()
+    [('old_copy',)]
 """
 
 from __future__ import annotations
