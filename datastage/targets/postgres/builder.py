@@ -6,10 +6,14 @@ connection (the server works on them while the loader streams the next table; ps
 the GIL while it waits). Foreign keys, triggers and views wait for :meth:`IndexBuilder.close`.
 The first failure stops the worker and is raised by ``close``.
 
-Example:
-    >>> builder = IndexBuilder(connect, "SET search_path = ...")    # doctest: +SKIP
-    >>> builder.submit("customer", [("constraint customer_pkey", "ALTER TABLE ...")])   # doctest: +SKIP
-    >>> builder.close()                                              # doctest: +SKIP
+Example (a failure, here of the worker's connection itself, is raised by :meth:`IndexBuilder.close`):
+    >>> def connect():
+    ...     raise psycopg.OperationalError("connection refused")
+    >>> builder = IndexBuilder(connect, ["SET search_path = public__ds_shadow_1"])
+    >>> builder.submit("customer", [("constraint customer_pkey", "ALTER TABLE customer ADD PRIMARY KEY (id)")])
+    >>> builder.close()
+    Traceback (most recent call last):
+    datastage.errors.TargetError: building indexes in the shadow: OperationalError: connection refused
 """
 
 from __future__ import annotations

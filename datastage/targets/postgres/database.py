@@ -12,10 +12,11 @@ server's ``postgres`` database. The first refresh creates ``DB`` if it does not 
 The role in the URL needs ``CREATEDB`` and must own ``DB`` (or be a superuser). Object-level
 grants of the previous copy are not carried across databases: grant with ``access:``.
 
-Example:
-    >>> target = open_target("postgresql+psycopg://app@db/staging", "staging", "database")  # doctest: +SKIP
-    >>> target.rollback().restored                                                         # doctest: +SKIP
-    'database staging'
+Example (``shadow: database`` picks this writer; opening it does not connect yet):
+    >>> from datastage.targets.registry import open_target
+    >>> target = open_target("postgresql+psycopg://app@db/staging", "staging", "database")
+    >>> type(target).__name__, target.database
+    ('PostgresDatabaseTarget', 'staging')
 """
 
 from __future__ import annotations

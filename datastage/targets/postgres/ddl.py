@@ -10,8 +10,10 @@ identities set past the loaded maximum. Functions and views that cannot be recre
 need something outside the copy) are reported, never silently dropped. From other sources,
 :func:`create_built_tables` creates the tables :func:`~datastage.targets.ddl.build_tables` maps.
 
-Example:
-    >>> CatalogDDL(shadow, model.catalog, tables).create()   # doctest: +SKIP
+Example (after the load, an identity or serial column's sequence continues after the copied rows):
+    >>> print(identity_reset("public", "customer", "customer_id"))  # doctest: +NORMALIZE_WHITESPACE
+    SELECT setval(pg_get_serial_sequence('"public"."customer"', 'customer_id'),
+                  coalesce(max("customer_id"), 0) + 1, false) FROM "public"."customer"
 """
 
 from __future__ import annotations

@@ -5,8 +5,9 @@ refresh. So the privileges on the *target's current* schema and its objects, its
 privileges and its comment are granted again on the shadow (the source's own grants name
 production roles and are not copied).
 
-Example:
-    >>> notes = carry_privileges(conn, "public", "public__ds_shadow_20261127_090102_3fa9c1")   # doctest: +SKIP
+Example (the grantee of a privilege: ``-`` or no role is ``PUBLIC``, any other a quoted role name):
+    >>> _grantee("-").as_string(None), _grantee("app_reader").as_string(None)
+    ('PUBLIC', '"app_reader"')
 """
 
 from __future__ import annotations

@@ -10,10 +10,11 @@ FROM STDIN`` on the shadow. Tables without masked columns pass through untouched
 The engine sees a batch holding only the masked columns; rules with a ``when:`` condition,
 masked columns of other types, subsets and nulled foreign keys take the row-by-row path.
 
-Example:
-    >>> copied = stream_table(conn, shadow, table, plan, engine, 10_000, progress)   # doctest: +SKIP
-    >>> copied.rows                                                                  # doctest: +SKIP
-    800000
+Example (values to COPY text fields and back: NULL is ``\\N``, tabs and newlines are escaped):
+    >>> encode_fields(["plain", None, "tab\\there"])
+    [b'plain', b'\\\\N', b'tab\\\\there']
+    >>> decode_fields([b'plain', b'\\\\N', b'tab\\\\there'])
+    ['plain', None, 'tab\\there']
 """
 
 from __future__ import annotations
@@ -261,7 +262,7 @@ def read_frames(raw: psycopg.Connection[Any], sql: str, columns: list[str], inte
     Only for text and integer columns (``integers``: the integer ones), whose COPY text is
     the value itself. Raises ``psycopg.Error``.
 
-    Example:
+    Example (skipped as a doctest: it needs a PostgreSQL server):
         >>> sql = 'COPY (SELECT id, name FROM t) TO STDOUT'
         >>> next(read_frames(raw, sql, ["id", "name"], {"id"}, 10_000))  # doctest: +SKIP
     """

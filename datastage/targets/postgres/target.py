@@ -20,10 +20,10 @@ a refresh drops a shadow only when no session of its run is left on the server.
 Sessions that keep using the previous tables (prepared statements, open transactions) keep
 seeing them until they reconnect: the swap moves names, not data.
 
-Example:
-    >>> target = PostgresTarget("postgresql://app@db/staging", "staging")   # doctest: +SKIP
-    >>> target.rollback().restored                                         # doctest: +SKIP
-    'schema public of staging'
+Example (opening a target does not connect yet; what it shows of its URL hides the password):
+    >>> target = PostgresTarget("postgresql://app:secret@db/staging", "staging")
+    >>> target.database, target.display_url
+    ('staging', 'postgresql+psycopg://app:***@db/staging')
 """
 
 from __future__ import annotations
