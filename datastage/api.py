@@ -3,11 +3,24 @@
 Each function takes the environment (where it has one) and ``config=``: a path to
 datastage.yaml or an already loaded :class:`~datastage.settings.Project`.
 
-Example:
+Example (a one-table project in a temporary folder; its staging copy gets birth decades, not years):
+    >>> import sqlite3, tempfile
     >>> import datastage
-    >>> result = datastage.refresh("staging", config="demo/datastage.yaml")   # doctest: +SKIP
-    >>> result.verdict                                                        # doctest: +SKIP
-    'pass'
+    >>> from datastage.mask.keys import write_key_file
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> _ = sqlite3.connect(folder / "prod.db").executescript("CREATE TABLE customer (id INTEGER PRIMARY KEY,"
+    ...                                                        " born INTEGER); INSERT INTO customer VALUES (1, 1984);")
+    >>> write_key_file(folder / "masking.key")
+    >>> _ = (folder / "rules.yaml").write_text("version: 1\\ntables: {customer: {born: {strategy: generalize,"
+    ...                                          " bucket: 10}}}\\n")
+    >>> config = folder / "datastage.yaml"
+    >>> _ = config.write_text("source: {url: sqlite:///prod.db}\\nmasking: {key_file: masking.key}\\n"
+    ...                       "environments: {staging: {url: sqlite:///staging.db, rules: rules.yaml}}\\n")
+    >>> result = datastage.refresh("staging", config=config)
+    >>> result.verdict, result.exit_code, [run["kind"] for run in datastage.history(config=config)]
+    ('pass', 0, ['refresh'])
+    >>> sqlite3.connect(folder / "staging.db").execute("SELECT id, born FROM customer").fetchall()
+    [(1, 1980)]
 """
 
 from __future__ import annotations

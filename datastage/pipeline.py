@@ -17,11 +17,22 @@ What is recorded about the run is a :class:`~datastage.results.RunRecord`; the h
 webhook come from the :class:`RefreshOperations` the caller passes (:mod:`datastage.api` passes
 :class:`datastage.ops.envops.RefreshOps`).
 
-Example:
-    >>> result = run_refresh(load_project("demo/datastage.yaml"), "staging",   # doctest: +SKIP
-    ...                      operations=RefreshOps)
-    >>> result.verdict, result.exit_code                                     # doctest: +SKIP
-    ('pass', 0)
+Example (a one-table project in a temporary folder, refreshed with the CLI's operations):
+    >>> import sqlite3, tempfile
+    >>> from datastage.mask.keys import write_key_file
+    >>> from datastage.ops.envops import RefreshOps
+    >>> from datastage.settings import load_project
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> _ = sqlite3.connect(folder / "prod.db").executescript("CREATE TABLE t (id INTEGER PRIMARY KEY);"
+    ...                                                        "INSERT INTO t VALUES (1), (2);")
+    >>> write_key_file(folder / "masking.key")
+    >>> _ = (folder / "rules.yaml").write_text("version: 1\\n")
+    >>> config = folder / "datastage.yaml"
+    >>> _ = config.write_text("source: {url: sqlite:///prod.db}\\nmasking: {key_file: masking.key}\\n"
+    ...                       "environments: {staging: {url: sqlite:///staging.db, rules: rules.yaml}}\\n")
+    >>> result = run_refresh(load_project(config), "staging", operations=RefreshOps)
+    >>> result.verdict, result.exit_code, [check.name for check in result.checks][:4]
+    ('pass', 0, ['subset_counts', 'row_counts', 'foreign_keys', 'unique_keys'])
 """
 
 from __future__ import annotations

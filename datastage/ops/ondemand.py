@@ -7,10 +7,24 @@ masked and verified, so nothing is masked again. The copy is registered in
 ``.datastage/provisioned.json`` with its expiry; ``teardown`` drops it, ``gc`` drops the
 expired ones. Registry entries never hold a password.
 
-Example:
-    >>> copy = provision(project, "pr_1234", "staging", ttl=timedelta(hours=8))   # doctest: +SKIP
-    >>> copy.url                                                                  # doctest: +SKIP
-    'postgresql+psycopg://app:***@db/pr_1234'
+Example (a one-table project in a temporary folder: refresh staging, then copy it to ``pr_1234``):
+    >>> import sqlite3, tempfile
+    >>> import datastage
+    >>> from datastage.mask.keys import write_key_file
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> _ = sqlite3.connect(folder / "prod.db").executescript("CREATE TABLE t (id INTEGER PRIMARY KEY);"
+    ...                                                        "INSERT INTO t VALUES (1), (2);")
+    >>> write_key_file(folder / "masking.key")
+    >>> _ = (folder / "rules.yaml").write_text("version: 1\\n")
+    >>> config = folder / "datastage.yaml"
+    >>> _ = config.write_text("source: {url: sqlite:///prod.db}\\nmasking: {key_file: masking.key}\\n"
+    ...                       "environments: {staging: {url: sqlite:///staging.db, rules: rules.yaml}}\\n")
+    >>> project = datastage.load_project(config)
+    >>> datastage.refresh("staging", config=project).verdict
+    'pass'
+    >>> copy = provision(project, "pr_1234", "staging", ttl=dt.timedelta(hours=8))
+    >>> copy.rows, Path(copy.database).name, sorted(load_registry(project)), teardown(project, "pr_1234").name
+    (2, 'pr_1234.db', ['pr_1234'], 'pr_1234')
 """
 
 from __future__ import annotations
