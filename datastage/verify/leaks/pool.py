@@ -10,9 +10,18 @@ systems other than Linux (where forking is not safe) are searched in the calling
 ``DATASTAGE_CHECK_WORKERS`` sets the number of workers (``1``: no workers); the default is
 the number of CPUs, at most 4.
 
-Example:
-    >>> found = list(search_tables(conn, scanner, [(table, '"public"."t"')], 10_000, url,
-    ...                            {"t": 10}, NoProgress()))  # doctest: +SKIP
+Example (how a SQLite copy is cut: 1,000 rows stay in this process, 200,000 make four parts):
+    >>> import sqlalchemy as sa
+    >>> from datastage.source.schema import reflect
+    >>> with sa.create_engine("sqlite://").connect() as conn:
+    ...     _ = conn.exec_driver_sql("CREATE TABLE t (id INTEGER PRIMARY KEY, note TEXT)")
+    ...     _ = conn.exec_driver_sql("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n"
+    ...                              " WHERE i < 200000) INSERT INTO t (id) SELECT i FROM n")
+    ...     work = [(reflect(conn).table("t"), '"t"')]
+    ...     small, large = _plan_parts(conn, work, {"t": 1_000}), _plan_parts(conn, work, {"t": 200_000})
+    >>> small, [where for _, _, where in large]  # doctest: +NORMALIZE_WHITESPACE
+    ([], [' WHERE rowid < 50001', ' WHERE rowid >= 50001 AND rowid < 100001',
+          ' WHERE rowid >= 100001 AND rowid < 150001', ' WHERE rowid >= 150001'])
 """
 
 from __future__ import annotations

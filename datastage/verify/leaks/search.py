@@ -5,10 +5,29 @@ in this process or, for a large copy another process can read, in parts by worke
 processes (:mod:`datastage.verify.leaks.pool`); what they found is merged into one
 :class:`~datastage.verify.leaks.scanner.Found`.
 
-Example:
-    >>> found = search_loaded_copy(conn, planned, index, key, settings, name_of)   # doctest: +SKIP
-    >>> found.cards.columns                                                        # doctest: +SKIP
-    12
+Example (the loaded row 1 still holds its original e-mail address; row 3 a test card number):
+    >>> import pandas as pd
+    >>> import sqlalchemy as sa
+    >>> from datastage.mask.policy import policy_from_text
+    >>> from datastage.mask.resolve import resolve_policy
+    >>> from datastage.settings import SubsetSpec
+    >>> from datastage.source.schema import reflect
+    >>> from datastage.subset.planner import plan_subset
+    >>> key = MaskingKey(b"an example key, not a real one", source="example")
+    >>> source = pd.DataFrame({"id": [1, 2], "email": ["ann@example.com", "bob@example.org"]})
+    >>> with sa.create_engine("sqlite://").connect() as conn:
+    ...     _ = conn.exec_driver_sql("CREATE TABLE customer (id INTEGER PRIMARY KEY, email TEXT)")
+    ...     model = reflect(conn)
+    ...     policy = resolve_policy(policy_from_text("version: 1\\ntables: {customer: {email: hash}}"), model)
+    ...     planned = PlanResult("staging", model, plan_subset(conn, model, SubsetSpec()), policy, {},
+    ...                          [model.table("customer")], {})
+    ...     index = LeakIndex.for_plan(key, planned)
+    ...     index.observe("customer", source, source)  # the source rows as the extract streams them
+    ...     _ = conn.exec_driver_sql("INSERT INTO customer VALUES (1, 'ann@example.com'), (2, '5f0c1b2e'),"
+    ...                              " (3, 'card 4111 1111 1111 1111')")  # the loaded copy
+    ...     found = search_loaded_copy(conn, planned, index, key, planned.checks, lambda table: table.name)
+    >>> found.masked.matches, found.identifiers.by_kind, found.test_cards
+    (Counter({'customer.email': 1}), {'customer.email': Counter({'email': 1})}, 1)
 """
 
 from __future__ import annotations
