@@ -9,7 +9,12 @@ that every definition names the copied objects *unqualified*; the target replays
 
 Objects that belong to an extension are left out (the target database needs the extension).
 
-Example (skipped as a doctest: it needs a PostgreSQL server):
+Example (tables are keyed relative to the default schema):
+    >>> catalog = PgCatalog(["public", "sales"], "public")
+    >>> catalog.key("public", "film"), catalog.key("sales", "orders")
+    ('film', 'sales.orders')
+
+Reading the catalog (skipped as a doctest: it needs a PostgreSQL server):
     >>> with snapshot(make_engine(pg_url, read_only=True)) as conn:  # doctest: +SKIP
     ...     catalog = read_pg_catalog(conn, ["public"], "public")
     >>> catalog.relations["film"].columns[0].type_sql        # doctest: +SKIP
