@@ -162,7 +162,7 @@ def test_hook_environment_drops_source_credentials_in_any_encoding(tmp_path: Pat
 
 
 def test_the_report_schema_rejects_a_query_password(demo_project: Path) -> None:
-    from test_report import _validate
+    from report_schema import validate_report
 
     result = datastage.refresh("staging", config=demo_project)
     assert result.report is not None
@@ -173,10 +173,10 @@ def test_the_report_schema_rejects_a_query_password(demo_project: Path) -> None:
                          (redact_url("mysql://app@db/staging?password=s3cret&charset=utf8mb4"), True)):
         report["provenance"]["target"] = shown
         if valid:
-            _validate(report)
+            validate_report(report)
         else:
             with pytest.raises(AssertionError):
-                _validate(report)
+                validate_report(report)
 
 
 # -- file modes and key files --------------------------------------------------------------------

@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 from conftest import ServerDatabases, load_pagila, load_sakila
-from test_report import _validate
+from report_schema import validate_report
 
 import datastage
 from datastage.cli import main
@@ -70,7 +70,7 @@ def test_pagila_scan_proposal_and_clean_refresh(pg_databases: ServerDatabases, d
     assert {"leak_masked_columns", "leak_identifiers", "card_sweep", "foreign_keys", "unique_keys"} <= names
     assert refreshed.report is not None
     report = json.loads(refreshed.report.json.read_text())
-    _validate(report)
+    validate_report(report)
     leak = next(c for c in report["checks"] if c["name"] == "leak_identifiers")["figures"]
     assert leak["source_tokens_hashed"]["email"] > 100
     assert leak["source_tokens_hashed"].get("name", 0) > 50  # distinctive actor and customer names

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from test_report import _validate
+from report_schema import validate_report
 
 import datastage
 from datastage.cli import main
@@ -224,7 +224,7 @@ def test_k_anonymity_passes_and_supports_an_anonymisation_claim(demo_project: Pa
     checks = [c for c in data["checks"] if c["name"] == "k_anonymity"]
     assert len(checks) == 2 and all(c["status"] == "PASS" and c["figures"]["k"] >= 5 for c in checks)
     report = json.loads(Path(data["report_json"]).read_text())
-    _validate(report)
+    validate_report(report)
     assert report["legal_status"]["status"] == "anonymisation_supported", report["legal_status"]
     assert "k-anonymous" in report["legal_status"]["statement"]
     assert report["check_settings"]["quasi_identifiers"][1]["max_unique_share"] == 0.0
