@@ -244,3 +244,14 @@ def values_text(values: pd.Series | np.ndarray) -> np.ndarray:
     if len(array) and pd.api.types.infer_dtype(array, skipna=False) == "string":
         return array
     return canonical_text(pd.Series(array, dtype=object))
+
+
+def object_series(values: np.ndarray | list[Any], like: pd.Series) -> pd.Series:
+    """A strategy's output values as an object Series on the input batch's index.
+
+    >>> object_series([1, "b"], pd.Series([0, 0], index=[7, 8])).to_dict()
+    {7: 1, 8: 'b'}
+    """
+    array = np.empty(len(like), dtype=object)
+    array[:] = list(values) if not isinstance(values, np.ndarray) else values
+    return pd.Series(array, index=like.index, dtype=object)
