@@ -32,6 +32,7 @@ from datastage.errors import StepError
 from datastage.mask.keys import MaskingKey
 from datastage.source.schema import ColumnInfo, TableInfo
 from datastage.source.values import canonical_text
+from datastage.yamlfile import did_you_mean
 
 StrategyFunc = Callable[[pd.Series, "StrategyContext"], pd.Series]
 Uniqueness = Literal["bijective", "checked"] | None
@@ -157,8 +158,6 @@ class StrategySpec:
         problems = []
         for name, value in params.items():
             if name not in self.params:
-                from datastage.yamlfile import did_you_mean
-
                 known = ", ".join(self.params) or "none"
                 problems.append((name, f"unknown parameter '{name}' for strategy {self.name}"
                                        f"{did_you_mean(name, list(self.params))} (parameters: {known})"))

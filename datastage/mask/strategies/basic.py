@@ -30,6 +30,7 @@ from datastage.mask.fakepool import (
     provider_exists,
     provider_names,
 )
+from datastage.source.values import canonical_text
 
 BASE36 = np.frombuffer(b"0123456789abcdefghijklmnopqrstuvwxyz", dtype=np.uint8)
 BASE32 = np.frombuffer(b"abcdefghijklmnopqrstuvwxyz234567", dtype=np.uint8)
@@ -129,8 +130,6 @@ def identity_hash(ctx: StrategyContext, seeds: pd.Series | np.ndarray) -> np.nda
 
 
 def _canonical_lower(values: pd.Series) -> np.ndarray:
-    from datastage.source.values import canonical_text
-
     text = pd.Series(canonical_text(values), dtype=object)
     return text.str.strip().str.lower().to_numpy(dtype=object)
 
