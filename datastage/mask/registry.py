@@ -18,7 +18,6 @@ from importlib.metadata import entry_points
 from typing import Any
 
 from datastage.errors import RulesError
-from datastage.mask import strategies  # noqa: F401 - registers the built-ins
 from datastage.mask.contract import (
     ALL_TYPES,
     PREFIX_FACTORIES,
@@ -76,6 +75,8 @@ def get_strategy(name: str) -> StrategySpec | None:
 
     A name is only ever looked up, never imported: ``module:function`` is a :class:`RulesError`.
     """
+    from datastage.mask import strategies  # noqa: F401 - registers the built-ins (loaded on first lookup)
+
     if name in REGISTRY:
         return REGISTRY[name]
     if ":" in name:
@@ -100,6 +101,8 @@ def suggestion_names(name: str) -> list[str]:
 
 def known_names() -> list[str]:
     """Names for did-you-mean hints."""
+    from datastage.mask import strategies  # noqa: F401
+
     _load_entry_points()
     return sorted(REGISTRY)
 
