@@ -23,7 +23,6 @@ TEST_PREFIXES: tuple[str, ...] = (
     "601111", "353011", "305693",
 )
 BRAND_TEST_PREFIX = {"4": "411111", "5": "555555", "2": "222300", "3": "378282", "6": "601111"}
-CARD_PATTERN = re.compile(r"(?<!\d)(?:\d[ -]?){12,18}\d(?!\d)")
 
 
 def luhn_check_digit(body: str) -> str:
@@ -50,13 +49,3 @@ def luhn_valid(number: str) -> bool:
 def is_test_card(digits: str) -> bool:
     """Whether a card number lies in a reserved test range."""
     return digits.startswith(TEST_PREFIXES)
-
-
-def find_live_cards(text: str) -> list[str]:
-    """Luhn-valid 13-19 digit numbers in ``text`` that are not test cards (digits only)."""
-    found = []
-    for match in CARD_PATTERN.finditer(text):
-        digits = re.sub(r"\D", "", match.group(0))
-        if 13 <= len(digits) <= 19 and luhn_valid(digits) and not is_test_card(digits):
-            found.append(digits)
-    return found

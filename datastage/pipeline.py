@@ -61,7 +61,6 @@ from datastage.errors import (
     Interrupted,
     LiveIncomplete,
     LockHeld,
-    MaskingKeyError,
     RulesError,
     StepError,
     StopSignal,
@@ -238,7 +237,7 @@ def plan(project: Project, environment: str, *, rules: str | os.PathLike[str] | 
         policy = _load_rules(run, rules)
         source = make_engine(project.source_url, read_only=True, role="source database")
         try:
-            with step("plan"), snapshot(source) as conn:
+            with step("plan"), snapshot(source) as conn:  # the step also names a snapshot that cannot open
                 planned = prepare(run, conn, policy, env.batch_size)
         finally:
             source.dispose()
@@ -528,10 +527,7 @@ def _record_failure(run: Run, exc: DatastageError | StopSignal, verdict: str = "
     The report is unsigned when the key cannot be used (a key file others may read signs nothing)."""
     finished_at = utc_now()
     try:
-        try:
-            key = optional_key(run.project.key_file)
-        except MaskingKeyError:
-            key = None
+        key = optional_key(run.project.key_file, refuse_unsafe=False)
         report = build_report(run, key, finished_at=finished_at, verdict=verdict, exit_code=exc.exit_code,
                               error=str(exc))
         paths = write_report(report, run.project.state_dir)

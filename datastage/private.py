@@ -76,15 +76,6 @@ def open_private(path: Path | str, flags: int) -> int:
     return fd
 
 
-def append_private(path: Path, text: str) -> None:
-    """Append ``text`` to ``path`` (created 0600) and flush it to disk."""
-    fd = open_private(path, os.O_WRONLY | os.O_APPEND)
-    with os.fdopen(fd, "a", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-
-
 def write_private(path: Path, text: str, root: Path | None = None) -> None:
     """Replace ``path`` atomically with ``text`` (a reader sees the old or the new file, never half of
     one); the file is 0600 from its first byte, its folder 0700 (see :func:`private_dir` for ``root``)."""

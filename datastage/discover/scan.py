@@ -41,8 +41,10 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from datastage.discover import reference as pii
 from datastage.errors import SourceError
-from datastage.source.db import db_error_message, dialect_of
-from datastage.source.schema import ColumnInfo, SchemaModel, TableInfo
+from datastage.mask.policy import Policy, load_policy
+from datastage.settings import Project
+from datastage.source.db import db_error_message, dialect_of, make_engine, redact_url, snapshot
+from datastage.source.schema import ColumnInfo, SchemaModel, TableInfo, reflect
 from datastage.source.values import canonical_text, rows_to_frame
 from datastage.subset.extract import raw_column
 
@@ -541,7 +543,7 @@ class ScanOutcome:
         return data
 
 
-def current_treatment(policy: Any, model: SchemaModel) -> dict[tuple[str, str], str]:
+def current_treatment(policy: Policy, model: SchemaModel) -> dict[tuple[str, str], str]:
     """How a rules file treats each column, as written (no schema checks): for comparing with the scan."""
     out: dict[tuple[str, str], str] = {}
     rules = {model.resolve(name) or name: rule for name, rule in policy.tables.items()}
@@ -561,13 +563,9 @@ def current_treatment(policy: Any, model: SchemaModel) -> dict[tuple[str, str], 
     return out
 
 
-def scan_project(project: Any, environment: str | None = None, *, sample_rows: int = DEFAULT_SAMPLE_ROWS,
+def scan_project(project: Project, environment: str | None = None, *, sample_rows: int = DEFAULT_SAMPLE_ROWS,
                  seed: int = 0) -> ScanOutcome:
     """Scan the project's source in a read-only snapshot (with ``environment``: its virtual keys and rules)."""
-    from datastage.mask.policy import load_policy
-    from datastage.source.db import make_engine, redact_url, snapshot
-    from datastage.source.schema import reflect
-
     env = project.environment(environment) if environment else None
     source = make_engine(project.source_url, read_only=True, role="source database")
     try:

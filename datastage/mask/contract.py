@@ -32,6 +32,7 @@ from datastage.errors import StepError
 from datastage.mask.keys import MaskingKey
 from datastage.source.schema import ColumnInfo, TableInfo
 from datastage.source.values import canonical_text
+from datastage.yamlfile import did_you_mean
 
 StrategyFunc = Callable[[pd.Series, "StrategyContext"], pd.Series]
 Uniqueness = Literal["bijective", "checked"] | None
@@ -157,8 +158,6 @@ class StrategySpec:
         problems = []
         for name, value in params.items():
             if name not in self.params:
-                from datastage.yamlfile import did_you_mean
-
                 known = ", ".join(self.params) or "none"
                 problems.append((name, f"unknown parameter '{name}' for strategy {self.name}"
                                        f"{did_you_mean(name, list(self.params))} (parameters: {known})"))
@@ -244,3 +243,14 @@ def values_text(values: pd.Series | np.ndarray) -> np.ndarray:
     if len(array) and pd.api.types.infer_dtype(array, skipna=False) == "string":
         return array
     return canonical_text(pd.Series(array, dtype=object))
+
+
+def object_series(values: np.ndarray | list[Any], like: pd.Series) -> pd.Series:
+    """A strategy's output values as an object Series on the input batch's index.
+
+    >>> object_series([1, "b"], pd.Series([0, 0], index=[7, 8])).to_dict()
+    {7: 1, 8: 'b'}
+    """
+    array = np.empty(len(like), dtype=object)
+    array[:] = list(values) if not isinstance(values, np.ndarray) else values
+    return pd.Series(array, index=like.index, dtype=object)

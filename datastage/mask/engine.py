@@ -35,7 +35,6 @@ import decimal
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -44,11 +43,9 @@ from datastage.errors import RulesError, StepError
 from datastage.mask.condition import ConditionError, parse_condition
 from datastage.mask.contract import StrategyContext, StrategySpec, values_text
 from datastage.mask.keys import MaskingKey
+from datastage.mask.policy import ColumnRule
+from datastage.mask.resolve import ResolvedPolicy
 from datastage.source.schema import ColumnInfo
-
-if TYPE_CHECKING:
-    from datastage.mask.policy import ColumnRule
-    from datastage.mask.resolve import ResolvedPolicy
 
 MAX_REDRAWS = 8
 

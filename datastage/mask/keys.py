@@ -33,7 +33,7 @@ from datastage.limits import MAX_KEY_FILE_BYTES, too_large
 from datastage.secrets import register_key
 from datastage.settings import KEY_ENV_VAR
 
-__all__ = ["KEY_ENV_VAR", "KeyFileTooOpen", "MaskingKey", "load_key", "optional_key", "write_key_file"]
+__all__ = ["KeyFileTooOpen", "MaskingKey", "load_key", "optional_key", "write_key_file"]
 MIN_KEY_LENGTH = 16
 
 _C0 = np.uint64(0x736F6D6570736575)

@@ -34,6 +34,7 @@ from typing import Any, Literal
 from datastage.errors import RulesError
 from datastage.mask.condition import Condition, ConditionError, parse_condition
 from datastage.mask.contract import StrategySpec
+from datastage.mask.fakepool import faker_for
 from datastage.mask.registry import get_strategy, suggestion_names
 from datastage.settings import Origin
 from datastage.source.schema import ColumnInfo, TableInfo
@@ -293,8 +294,6 @@ def _checked_locale(written: Any, default: str, node: Node) -> str:
     """The rule's Faker locale (``written`` or the file's); an unknown one is an error here, not mid-refresh."""
     if written is None:
         return default
-    from datastage.mask.fakepool import faker_for
-
     try:
         faker_for(str(written))
     except RulesError as exc:

@@ -75,7 +75,7 @@ def get_strategy(name: str) -> StrategySpec | None:
 
     A name is only ever looked up, never imported: ``module:function`` is a :class:`RulesError`.
     """
-    from datastage.mask import strategies  # noqa: F401 - registers the built-ins
+    from datastage.mask import strategies  # noqa: F401 - registers the built-ins (loaded on first lookup)
 
     if name in REGISTRY:
         return REGISTRY[name]

@@ -37,9 +37,8 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
 from datastage.errors import HookFailed
-from datastage.mask.keys import KEY_ENV_VAR
 from datastage.secrets import KEYS, Secrets, combined, key_forms
-from datastage.settings import HookSpec
+from datastage.settings import KEY_ENV_VAR, HookSpec
 from datastage.source.db import db_error_message, dialect_of
 
 OUTPUT_TAIL = 2000

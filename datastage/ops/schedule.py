@@ -30,6 +30,8 @@ from croniter import croniter
 
 from datastage.errors import ConfigError, DatastageError, Interrupted, LockHeld, Terminated
 from datastage.limits import MAX_STATE_BYTES, read_json_file
+from datastage.ops.envops import RefreshOps
+from datastage.pipeline import run_refresh
 from datastage.report.history import write_state
 from datastage.secrets import get_logger
 from datastage.settings import Project, valid_cron
@@ -174,9 +176,6 @@ class Scheduler:
         schedules(project)  # validate before the first loop
 
     def _default_runner(self, environment: str) -> Any:
-        from datastage.ops.envops import RefreshOps
-        from datastage.pipeline import run_refresh
-
         return run_refresh(self.project, environment, operations=RefreshOps, trigger="schedule")
 
     def request_stop(self) -> None:

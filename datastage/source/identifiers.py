@@ -16,6 +16,8 @@ Example:
 
 from __future__ import annotations
 
+import re
+
 from sqlalchemy.engine import Connection, Engine
 
 POSTGRESQL, MYSQL, SQLITE = "postgresql", "mysql", "sqlite"  # the dialect names datastage uses
@@ -36,3 +38,13 @@ def qualified_name(dialect: str, *parts: str) -> str:
 def quote_as_needed(conn: Connection | Engine, name: str) -> str:
     """``name`` as the connection's dialect writes it: quoted only if it has to be."""
     return conn.dialect.identifier_preparer.quote(name)
+
+
+def quote_like_postgresql(name: str) -> str:
+    """``name`` as PostgreSQL prints it in a definition (``pg_get_indexdef``, ``pg_get_triggerdef``):
+    bare when it is lower-case letters, digits, ``_`` and ``$``, quoted otherwise.
+
+    >>> quote_like_postgresql("orders"), quote_like_postgresql("Order Lines")
+    ('orders', '"Order Lines"')
+    """
+    return name if re.fullmatch(r"[a-z_][a-z0-9_$]*", name) else quote_identifier(POSTGRESQL, name)

@@ -43,7 +43,7 @@ import pandas as pd
 from sqlalchemy.engine import Connection
 
 from datastage.errors import LockHeld, LockLost, TargetError
-from datastage.results import RollbackResult
+from datastage.results import RollbackResult, current_user, utc_now
 from datastage.secrets import redact
 from datastage.settings import AccessGrant
 from datastage.source.db import redact_url
@@ -59,8 +59,6 @@ REFRESH_LOG_COLUMNS = ("run_id", "environment", "started_at", "finished_at", "ve
 
 def lock_holder_info(run_id: str, environment: str) -> dict[str, Any]:
     """Who holds a refresh lock, recorded so a second refresh can name them."""
-    from datastage.results import current_user, utc_now
-
     return {"run_id": run_id, "environment": environment, "user": current_user(), "host": socket.gethostname(),
             "pid": os.getpid(), "started_at": utc_now()}
 

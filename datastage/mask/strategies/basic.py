@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from datastage.cards import BRAND_TEST_PREFIX, luhn_check_digit
-from datastage.mask.contract import Param, StrategyContext, StrategySpec, register_prefix, strategy
+from datastage.mask.contract import Param, StrategyContext, StrategySpec, object_series, register_prefix, strategy
 from datastage.mask.fakepool import (
     MAX_POOL_SIZE,
     check_arguments,
@@ -30,6 +30,7 @@ from datastage.mask.fakepool import (
     provider_exists,
     provider_names,
 )
+from datastage.source.values import canonical_text
 
 BASE36 = np.frombuffer(b"0123456789abcdefghijklmnopqrstuvwxyz", dtype=np.uint8)
 BASE32 = np.frombuffer(b"abcdefghijklmnopqrstuvwxyz234567", dtype=np.uint8)
@@ -70,12 +71,6 @@ def hash_words(ctx: StrategyContext, values: pd.Series, count: int, salt: str = 
     return [ctx.hash(values, salt=f"{salt}{i}" if i else salt) for i in range(count)]
 
 
-def _series(values: np.ndarray | list[Any], like: pd.Series) -> pd.Series:
-    array = np.empty(len(like), dtype=object)
-    array[:] = list(values) if not isinstance(values, np.ndarray) else values
-    return pd.Series(array, index=like.index, dtype=object)
-
-
 # -- Faker -------------------------------------------------------------------------------
 
 def _fake_factory(name: str) -> StrategySpec | None:
@@ -86,7 +81,7 @@ def _fake_factory(name: str) -> StrategySpec | None:
     def fake(values: pd.Series, ctx: StrategyContext) -> pd.Series:
         locale = ctx.params.get("locale") or ctx.locale
         pool = fake_pool(locale, provider, ctx.params.get("pool_size") or 4096, **(ctx.params.get("args") or {}))
-        return _series(pick(pool, ctx.hash(values)), values)
+        return object_series(pick(pool, ctx.hash(values)), values)
 
     def validate(params: Mapping[str, Any], table: Any, column: Any) -> str | None:
         size = params.get("pool_size")
@@ -135,8 +130,6 @@ def identity_hash(ctx: StrategyContext, seeds: pd.Series | np.ndarray) -> np.nda
 
 
 def _canonical_lower(values: pd.Series) -> np.ndarray:
-    from datastage.source.values import canonical_text
-
     text = pd.Series(canonical_text(values), dtype=object)
     return text.str.strip().str.lower().to_numpy(dtype=object)
 
@@ -190,7 +183,7 @@ def email(values: pd.Series, ctx: StrategyContext) -> pd.Series:
     the same fake one in every table, and its names are the ones ``person.*`` rules with
     ``by: email`` give the same row. Example: ``email: {strategy: email, keep_domain: true}``.
     """
-    return _series(fake_emails(ctx, values), values)
+    return object_series(fake_emails(ctx, values), values)
 
 
 @strategy(
@@ -218,7 +211,7 @@ def partial(values: pd.Series, ctx: StrategyContext) -> pd.Series:
         head = min(first, size)
         tail = min(last, size - head)
         out.append(value[:head] + char * (size - head - tail) + (value[size - tail:] if tail else ""))
-    return _series(out, values)
+    return object_series(out, values)
 
 
 @strategy(
@@ -241,20 +234,20 @@ def hash_(values: pd.Series, ctx: StrategyContext) -> pd.Series:
     per_word = int(64 // math.log2(len(alphabet)))
     words = hash_words(ctx, values, -(-length // per_word))
     prefix = ctx.params.get("prefix") or ""
-    return _series(prefix + encode_hashes(words, alphabet, length), values)
+    return object_series(prefix + encode_hashes(words, alphabet, length), values)
 
 
 @strategy("null", keyed=False, changes=False)
 def null(values: pd.Series, ctx: StrategyContext) -> pd.Series:
     """Replace every value with NULL. Example: ``notes: "null"``."""
-    return _series(np.full(len(values), None, dtype=object), values)
+    return object_series(np.full(len(values), None, dtype=object), values)
 
 
 @strategy("value", params=[Param("value", object, required=True, doc="the constant")], keyed=False,
           changes=False)
 def value(values: pd.Series, ctx: StrategyContext) -> pd.Series:
     """Replace every value with one constant. Example: ``password: {strategy: value, value: "x"}``."""
-    return _series(np.full(len(values), ctx.params.get("value"), dtype=object), values)
+    return object_series(np.full(len(values), ctx.params.get("value"), dtype=object), values)
 
 
 @strategy(
@@ -330,7 +323,7 @@ def card_number(values: pd.Series, ctx: StrategyContext) -> pd.Series:
         body = (prefix + random_digits)[: size - 1]
         number = body + luhn_check_digit(body)
         out.append(_reformat(original, number))
-    return _series(out, values)
+    return object_series(out, values)
 
 
 def _reformat(original: str, digits: str) -> str:

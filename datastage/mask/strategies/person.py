@@ -22,18 +22,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from datastage.mask.contract import Param, StrategyContext, strategy
+from datastage.mask.contract import Param, StrategyContext, object_series, strategy
 from datastage.mask.fakepool import fake_pool, pick, provider_exists, provider_hint
 from datastage.mask.strategies.basic import fake_emails, identity_hash, local_part_pool, person_names
 from datastage.source.schema import TableInfo
 from datastage.source.values import canonical_text
 from datastage.yamlfile import did_you_mean
-
-
-def _series(values: np.ndarray | list[Any], like: pd.Series) -> pd.Series:
-    array = np.empty(len(like), dtype=object)
-    array[:] = values
-    return pd.Series(array, index=like.index, dtype=object)
 
 
 def by_columns(params: Mapping[str, Any]) -> list[str]:
@@ -111,7 +105,7 @@ def person_first_name(values: pd.Series, ctx: StrategyContext) -> pd.Series:
     Example: ``first_name: person.first_name``.
     """
     firsts, _ = person_names(ctx, entity_seeds(ctx, values))
-    return _series(firsts, values)
+    return object_series(firsts, values)
 
 
 @strategy("person.last_name", params=_PERSON_PARAMS, types={"text"}, row_independent=False,
@@ -119,7 +113,7 @@ def person_first_name(values: pd.Series, ctx: StrategyContext) -> pd.Series:
 def person_last_name(values: pd.Series, ctx: StrategyContext) -> pd.Series:
     """Last name of the fake person behind the row. Example: ``last_name: person.last_name``."""
     _, lasts = person_names(ctx, entity_seeds(ctx, values))
-    return _series(lasts, values)
+    return object_series(lasts, values)
 
 
 @strategy("person.full_name", params=_PERSON_PARAMS, types={"text"}, row_independent=False,
@@ -128,7 +122,7 @@ def person_full_name(values: pd.Series, ctx: StrategyContext) -> pd.Series:
     """``First Last`` of the fake person behind the row. Example: ``card_holder: {strategy: person.full_name,
     by: customer_id}``."""
     firsts, lasts = person_names(ctx, entity_seeds(ctx, values))
-    return _series(firsts + " " + lasts, values)
+    return object_series(firsts + " " + lasts, values)
 
 
 @strategy("person.email", params=[*_PERSON_PARAMS, Param("keep_domain", bool, False, doc="keep the part after @"),
@@ -141,7 +135,7 @@ def person_email(values: pd.Series, ctx: StrategyContext) -> pd.Series:
     agree with ``person.*`` rules that use ``by`` on it. Example: ``contact: {strategy: person.email, by: email}``.
     """
     seeds = entity_seeds(ctx, values)
-    return _series(fake_emails(ctx.with_domain("email"), seeds), values)
+    return object_series(fake_emails(ctx.with_domain("email"), seeds), values)
 
 
 @strategy("person.username", params=_PERSON_PARAMS, types={"text"}, row_independent=False, validate=_check_by)
@@ -154,7 +148,7 @@ def person_username(values: pd.Series, ctx: StrategyContext) -> pd.Series:
     first = firsts[(identity % np.uint64(len(firsts))).astype(np.int64)]
     last = lasts[((identity >> np.uint64(20)) % np.uint64(len(lasts))).astype(np.int64)]
     number = ((identity >> np.uint64(40)) % np.uint64(100)).astype(np.int64)
-    return _series(first + "." + last + np.char.zfill(number.astype(str), 2).astype(object), values)
+    return object_series(first + "." + last + np.char.zfill(number.astype(str), 2).astype(object), values)
 
 
 # -- date_shift --------------------------------------------------------------------------
@@ -182,7 +176,7 @@ def date_shift(values: pd.Series, ctx: StrategyContext) -> pd.Series:
     h = ctx.hash(entity_seeds(ctx, values))
     days = (h % np.uint64(max_days)).astype(np.int64) + 1
     days = np.where((h >> np.uint64(63)).astype(bool), -days, days)
-    return _series([_shift(v, int(d)) for v, d in zip(values.to_numpy(dtype=object), days, strict=True)], values)
+    return object_series([_shift(v, int(d)) for v, d in zip(values.to_numpy(dtype=object), days, strict=True)], values)
 
 
 def _shift(value: Any, days: int) -> Any:
@@ -236,7 +230,7 @@ def noise(values: pd.Series, ctx: StrategyContext) -> pd.Series:
     out = []
     for value, u in zip(values.to_numpy(dtype=object), unit, strict=True):
         out.append(_add_noise(value, float(u), relative, absolute))
-    return _series(out, values)
+    return object_series(out, values)
 
 
 def _add_noise(value: Any, u: float, relative: float | None, absolute: float | None) -> Any:
@@ -301,7 +295,7 @@ def shuffle(values: pd.Series, ctx: StrategyContext) -> pd.Series:
     out = np.empty(n, dtype=object)
     source = values.to_numpy(dtype=object)
     out[positions] = source[donors]
-    return _series(out, values)
+    return object_series(out, values)
 
 
 # -- template ----------------------------------------------------------------------------
@@ -365,4 +359,4 @@ def template(values: pd.Series, ctx: StrategyContext) -> pd.Series:
     out = []
     for i in range(len(values)):
         out.append(_FIELD.sub(lambda m, i=i: str(pieces[m.group(1).replace(" ", "")][i]), text))  # type: ignore[misc]
-    return _series(out, values)
+    return object_series(out, values)

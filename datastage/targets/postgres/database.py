@@ -56,6 +56,7 @@ LIST_ITEM = re.compile(r'\s*("(?:[^"]|"")*"|[^,]*?)\s*(?:,|$)')
 
 
 def _name(value: str) -> sql.Identifier:
+    # psycopg composes (and escapes, in the connection's encoding) its own Identifier objects
     return sql.Identifier(value)
 
 

@@ -18,7 +18,6 @@ Example (after the load, an identity or serial column's sequence continues after
 
 from __future__ import annotations
 
-import re
 from typing import Any, Protocol
 
 import psycopg
@@ -27,7 +26,7 @@ from sqlalchemy.dialects import postgresql as pg_dialect
 
 from datastage.errors import TargetError
 from datastage.source.catalog import PgCatalog, PgRelation
-from datastage.source.identifiers import POSTGRESQL, qualified_name, quote_identifier
+from datastage.source.identifiers import POSTGRESQL, qualified_name, quote_identifier, quote_like_postgresql
 from datastage.source.schema import SchemaModel, TableInfo
 from datastage.targets.ddl import build_tables
 from datastage.targets.postgres.errors import first_line, pg_errors
@@ -180,7 +179,7 @@ class CatalogDDL:
     def _retarget(self, definition: str, rel_schema: str, rel_name: str) -> str:
         """An index or trigger definition (which always names its table qualified) on the shadow table."""
         source = f" ON {quote_identifier(POSTGRESQL, rel_schema)}.{quote_identifier(POSTGRESQL, rel_name)} "
-        alternatives = [source, f" ON {_maybe_quoted(rel_schema)}.{_maybe_quoted(rel_name)} "]
+        alternatives = [source, f" ON {quote_like_postgresql(rel_schema)}.{quote_like_postgresql(rel_name)} "]
         target = f" ON {self.name(rel_schema, rel_name)} "
         for alt in alternatives:
             for prefix in (" ON ONLY", " ON"):
@@ -270,10 +269,6 @@ class CatalogDDL:
 
 def _lit(text: str) -> str:
     return text.replace("'", "''")
-
-
-def _maybe_quoted(name: str) -> str:
-    return name if re.fullmatch(r"[a-z_][a-z0-9_$]*", name) else quote_identifier(POSTGRESQL, name)
 
 
 def create_built_tables(shadow: ShadowSchemas, model: SchemaModel, tables: list[TableInfo]) -> list[str]:
