@@ -27,6 +27,7 @@ Example:
 
 from __future__ import annotations
 
+import heapq
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
@@ -80,12 +81,13 @@ FindingKey = tuple[str, str, str, tuple[str, ...]]  # (check, found in table.col
 
 @dataclass
 class Finding:
-    """One leak: how often a kind of value from ``origin`` was found, and the first target rows holding it.
+    """One leak: how often a kind of value from ``origin`` was found, and the target rows holding it
+    (the :data:`MAX_ROW_KEYS` smallest primary keys, so parts searched in any order give the same ones).
 
     ``key_columns`` is ``None`` for a table without a primary key (its rows cannot be named).
 
-    >>> finding = Finding(2, 2, ("id",), [(3,), (9,)])
-    >>> finding.merge(Finding(1, 1, ("id",), [(12,)]))
+    >>> finding = Finding(2, 2, ("id",), [(9,), (12,)])
+    >>> finding.merge(Finding(1, 1, ("id",), [(3,)]))
     >>> finding.count, finding.rows
     (3, [(3,), (9,), (12,)])
     """
@@ -98,7 +100,7 @@ class Finding:
     def merge(self, other: Finding) -> None:
         self.count += other.count
         self.row_count += other.row_count
-        self.rows += other.rows[:MAX_ROW_KEYS - len(self.rows)]
+        self.rows = smallest_keys(self.rows + other.rows)
 
     def to_dict(self, key: FindingKey) -> dict[str, Any]:
         _, column, kind, origin = key
@@ -140,15 +142,29 @@ class Found:
         return sorted(chosen, key=lambda f: (-f["count"], f["column"], f["kind"], f["origin"]))
 
 
+def _order(row: RowKey) -> tuple[tuple[int, Any], ...]:
+    """How row keys sort: numbers before text before NULL (never comparing unlike types)."""
+    return tuple((0, v) if isinstance(v, int) else (1, str(v)) if v is not None else (2, "") for v in row)
+
+
+def smallest_keys(rows: list[RowKey]) -> list[RowKey]:
+    """The :data:`MAX_ROW_KEYS` smallest distinct row keys.
+
+    >>> smallest_keys([(2, "b"), (10, None), (2, "a"), (2, "a")])
+    [(2, 'a'), (2, 'b'), (10, None)]
+    """
+    return heapq.nsmallest(MAX_ROW_KEYS, set(rows), key=_order)
+
+
 def row_keys(frame: pd.DataFrame, rows: pd.Index, key_columns: tuple[str, ...]) -> list[RowKey]:
-    """The primary keys of up to :data:`MAX_ROW_KEYS` of ``rows`` as the loaded copy holds them
+    """The smallest :data:`MAX_ROW_KEYS` primary keys of ``rows`` as the loaded copy holds them
     (integers as numbers, anything else as its canonical text).
 
-    >>> frame = pd.DataFrame({"id": [7, 8], "code": ["a", "b"]}, dtype=object)
+    >>> frame = pd.DataFrame({"id": [8, 7], "code": ["b", "a"]}, dtype=object)
     >>> row_keys(frame, frame.index, ("id", "code"))
     [(7, 'a'), (8, 'b')]
     """
-    chosen = frame.loc[rows[:MAX_ROW_KEYS]]
+    chosen = frame.loc[rows]
     parts: list[list[Any]] = []
     for column in key_columns:
         values = chosen[column].to_numpy(dtype=object)
@@ -156,7 +172,7 @@ def row_keys(frame: pd.DataFrame, rows: pd.Index, key_columns: tuple[str, ...]) 
             parts.append([None if pd.isna(v) else int(v) for v in values])
         else:
             parts.append(canonical_text(chosen[column]).tolist())
-    return list(zip(*parts, strict=True)) if parts else []
+    return smallest_keys(list(zip(*parts, strict=True))) if parts else []
 
 
 class Excuser:
