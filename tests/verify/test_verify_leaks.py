@@ -117,3 +117,15 @@ def test_exemptions_and_a_downgrade_are_in_the_summary_line(tmp_path: Path) -> N
         "WARN", "1 source identifier(s) found in the target: customer.email (1 email) "
                 "[exempt by the rules: orders.memo; would fail, severity warn in the rules]")
     assert identifiers.figures["severity"] == "warn"
+
+
+def test_the_index_remembers_which_source_columns_a_token_came_from(tmp_path: Path) -> None:
+    source = sqlite_file(tmp_path / "source.db", rows={"customer": CUSTOMERS})
+    index = index_of(source, plan_for(source), {"customer": MASKED})
+    index._add("album", "title", ["email:ann@example.org"], masked=False)  # a kept column's identifier
+    index._add("orders", "memo", ["email:cy@example.org"], masked=True)
+    hashes = index.hash_tokens(["email:ann@example.org", "email:bob@example.org", "email:cy@example.org",
+                                "email:nobody@example.org"])
+    assert index.origins(hashes) == [("album.title", "customer.email"), ("customer.email",),
+                                     ("customer.email", "orders.memo"), ()]
+    assert index.origins(hashes[:1], skip=("album", "title")) == [("customer.email",)]
