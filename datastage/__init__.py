@@ -24,6 +24,7 @@ from datastage.api import (
     provision,
     refresh,
     report,
+    report_findings,
     rollback,
     scan,
     schedule_list,
@@ -49,6 +50,6 @@ _get_logger("datastage").addHandler(_logging.NullHandler())
 __all__ = [
     "ConfigError", "DatastageError", "LockHeld", "RulesError", "SafetyError", "VerificationFailed",
     "__version__", "check_rules", "demo", "envs", "gc", "history", "load_project", "plan", "propose_rules",
-    "provision", "refresh", "report", "rollback", "scan", "schedule_list", "schedule_run", "strategies",
-    "teardown", "verify_report",
+    "provision", "refresh", "report", "report_findings", "rollback", "scan", "schedule_list", "schedule_run",
+    "strategies", "teardown", "verify_report",
 ]

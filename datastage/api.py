@@ -50,6 +50,7 @@ from datastage.pipeline import plan as _plan
 from datastage.plan import PlanResult
 from datastage.progress import Progress
 from datastage.report.compose import VerifyOutcome, load_report, verify_report_file
+from datastage.report.findings import report_findings as _report_findings
 from datastage.report.history import find_run, read_history
 from datastage.report.records import PENDING, complete_pending, run_rollback
 from datastage.results import RollbackResult
@@ -63,8 +64,8 @@ from datastage.source.identity import check_target_safety
 ConfigArg = str | os.PathLike[str] | Project | None
 
 __all__ = ["check_rules", "demo", "envs", "gc", "history", "load_project", "plan", "propose_rules", "provision",
-           "refresh", "report", "report_entry", "rollback", "scan", "schedule_list", "schedule_run", "strategies",
-           "teardown", "verify_report"]
+           "refresh", "report", "report_entry", "report_findings", "rollback", "scan", "schedule_list",
+           "schedule_run", "strategies", "teardown", "verify_report"]
 
 
 def project_of(config: ConfigArg) -> Project:
@@ -177,6 +178,12 @@ def report(run_id: str, *, config: ConfigArg = None) -> dict[str, Any]:
     """The report of one run (a unique run-id prefix is enough)."""
     entry = report_entry(run_id, config=config)
     return load_report(Path(entry["report_json"]))
+
+
+def report_findings(run_id: str, *, config: ConfigArg = None) -> list[dict[str, Any]]:
+    """The leak findings of one run's report: per finding its check and status, the column it was found in,
+    its origin (source columns), kind, count and the target's primary keys of up to 20 rows."""
+    return _report_findings(report(run_id, config=config))
 
 
 def verify_report(path: str | os.PathLike[str], *, config: ConfigArg = None) -> VerifyOutcome:

@@ -37,7 +37,7 @@ from datastage.errors import (
 )
 from datastage.present.progress import RichProgress, use_progress
 from datastage.present.streams import emit_json, out, redacted_output
-from datastage.present.views import render_plan, render_refresh, render_report, render_scan
+from datastage.present.views import render_findings, render_plan, render_refresh, render_report, render_scan
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -377,14 +377,23 @@ def report() -> None:
 @click.argument("run_id")
 @config_option
 @json_option
+@click.option("--findings", "findings", is_flag=True,
+              help="Only the leak findings: one line each (found in, origin, kind, count, target row keys).")
 @cron_options
 @run_command
-def report_show(run_id: str, config: str | None, as_json: bool) -> None:
+def report_show(run_id: str, config: str | None, as_json: bool, findings: bool) -> None:
     """Print the report of RUN_ID (a unique prefix is enough).
 
-    Example: datastage report show 20261127-0901
+    Example: datastage report show 20261127-0901 --findings
     """
     entry = api.report_entry(run_id, config=config)
+    if findings:
+        found = api.report_findings(entry["run_id"], config=config)
+        if as_json:
+            emit_json(found)
+        else:
+            render_findings(found)
+        return
     data = api.report(entry["run_id"], config=config)
     if as_json:
         emit_json(data)

@@ -54,10 +54,16 @@ class CheckResult:
     summary: str
     figures: dict[str, Any] = field(default_factory=dict)
     table: str | None = None
+    # The leak checks' findings: found in, origin, kind, count, target row keys (never values).
+    findings: list[dict[str, Any]] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "status": self.status, "summary": self.summary, "table": self.table,
-                "figures": self.figures}
+        data: dict[str, Any] = {"name": self.name, "status": self.status, "summary": self.summary,
+                                "table": self.table,
+                                "figures": self.figures}
+        if self.findings is not None:
+            data["findings"] = self.findings
+        return data
 
 
 @dataclass

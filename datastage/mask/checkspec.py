@@ -75,6 +75,21 @@ class CheckSettings:
     def exempt(self, check: str) -> set[str]:
         return set(self.thresholds.get(check, {}).get("exempt", ()))
 
+    def summary_note(self, check: str, *, downgraded: bool = False) -> str:
+        """What the rules changed about a check, for the end of its summary line: the columns they
+        exempt from it, and a failure they turned into a warning.
+
+        >>> CheckSettings(thresholds={"card_sweep": {"exempt": ["t.b", "t.a"]}}).summary_note("card_sweep",
+        ...                                                                                downgraded=True)
+        ' [exempt by the rules: t.a, t.b; would fail, severity warn in the rules]'
+        """
+        parts = []
+        if self.exempt(check):
+            parts.append(f"exempt by the rules: {', '.join(sorted(self.exempt(check)))}")
+        if downgraded:
+            parts.append("would fail, severity warn in the rules")
+        return f" [{'; '.join(parts)}]" if parts else ""
+
     def to_dict(self) -> dict[str, Any]:
         """What the report records about the configuration of the checks."""
         return {

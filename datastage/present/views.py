@@ -15,6 +15,7 @@ from datastage.pipeline import RefreshResult
 from datastage.plan import PlanResult
 from datastage.present.streams import out
 from datastage.report.compose import render_text
+from datastage.report.findings import finding_line, finding_lines
 
 
 def render_refresh(result: RefreshResult) -> None:
@@ -25,6 +26,9 @@ def render_refresh(result: RefreshResult) -> None:
     for check in result.checks:
         mark = {"PASS": "[green]PASS[/]", "WARN": "[yellow]WARN[/]", "FAIL": "[red]FAIL[/]"}[check.status]
         out.print(f"  {mark} {check.name}: {check.summary}")
+        if check.status != "PASS":
+            for finding in check.findings or []:
+                out.print(f"       {finding_line(finding, with_check=False)}", markup=False, highlight=False)
     out.print(f"  verdict: [bold {colour}]{result.verdict.upper()}[/]"
               + ("" if result.verdict != "fail" else " (shadow discarded, target untouched)"))
     if result.report:
@@ -88,3 +92,9 @@ def render_scan(outcome: ScanOutcome, show_all: bool) -> None:
 def render_report(report: dict[str, Any]) -> None:
     """A report as plain text (``datastage report show``)."""
     out.print(render_text(report), markup=False)
+
+
+def render_findings(findings: list[dict[str, Any]]) -> None:
+    """The leak findings of a report, one line each, never cut to the terminal's width."""
+    for line in finding_lines(findings):
+        out.print(line, markup=False, highlight=False, overflow="ignore", crop=False)

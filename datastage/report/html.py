@@ -1,6 +1,6 @@
 """The HTML page of a report: one self-contained file (inline CSS, no scripts run, no external assets).
 
-Verdict first, then provenance, checks, columns, subset, schema drift and the legal
+Verdict first, then provenance, checks (with the leak findings), columns, subset, schema drift and the legal
 status. The signed JSON is embedded (as inert ``application/json``) so the page can be
 verified on its own; the page is a pure function of that JSON, so verification can
 re-render it and compare.
@@ -113,6 +113,30 @@ def _checks(report: dict[str, Any]) -> str:
     if not checks:
         why = "a plan runs no checks" if report.get("kind") == "plan" else "no checks ran"
         out.append(f"<tr><td colspan='5' class='muted'>{why}</td></tr>")
+    out.append("</tbody></table>")
+    return "".join(out) + _findings(checks)
+
+
+def _findings(checks: list[dict[str, Any]]) -> str:
+    """The leak findings: found in, origin, kind, count and the target rows' keys (never a value)."""
+    found = [(check, finding) for check in checks for finding in check.get("findings") or []]
+    if not found:
+        return ""
+    out = ["<h3>Leak findings</h3><table id='findings'><thead><tr><th>Check</th><th>Found in</th>"
+           "<th>Origin (source)</th><th>Kind</th><th>Count</th><th>Target rows (primary key)</th></tr></thead><tbody>"]
+    for check, finding in found:
+        status = _e(check.get("status"))
+        key_columns = finding.get("key_columns")
+        if key_columns is None:
+            rows = f"{_n(finding.get('row_count'))} row(s); the table has no primary key"
+        else:
+            keys = ", ".join("(" + ", ".join(_e(v) for v in row) + ")" if len(row) > 1 else _e(row[0])
+                             for row in finding.get("rows") or [])
+            rows = f"{_n(finding.get('row_count'))} row(s), {_e(', '.join(key_columns))}: {keys}"
+        out.append(f"<tr class='{status}row'><td>{_e(check.get('name'))}</td><td>{_e(finding.get('column'))}</td>"
+                   f"<td>{_e(', '.join(finding.get('origin') or []) or 'not a source column')}</td>"
+                   f"<td>{_e(finding.get('kind'))}</td><td class='num'>{_n(finding.get('count'))}</td>"
+                   f"<td>{rows}</td></tr>")
     out.append("</tbody></table>")
     return "".join(out)
 

@@ -49,9 +49,10 @@ def run_checks(ctx: CheckContext, *, before_hooks: bool) -> list[CheckResult]:
 
 
 def apply_severity(checks: list[CheckResult], settings: CheckSettings) -> list[CheckResult]:
-    """Turn FAIL into WARN for checks whose severity the rules set to ``warn``."""
+    """Turn FAIL into WARN for checks whose severity the rules set to ``warn`` (said in the summary)."""
     for check in checks:
         if check.status == "FAIL" and settings.severity(check.name) == "warn":
             check.status = "WARN"
             check.figures["severity"] = "warn"
+            check.summary += settings.summary_note(check.name, downgraded=True)
     return checks

@@ -47,7 +47,7 @@ def _figures(config: Path, monkeypatch: pytest.MonkeyPatch, workers: int) -> tup
 
     monkeypatch.setattr(checkpool, "_run", counted)
     result = datastage.refresh("staging", config=config)
-    found = {c.name: (c.status, c.figures) for c in result.checks if c.name in LEAK_CHECKS}
+    found = {c.name: (c.status, c.figures, c.findings) for c in result.checks if c.name in LEAK_CHECKS}
     return found, sum(tasks)
 
 
@@ -78,6 +78,16 @@ def test_workers_find_exactly_what_one_process_finds(demo_project: Path, kind: s
     assert alone["card_sweep"][0] == "FAIL" and alone["card_sweep"][1]["matches"]["support_ticket.status"] > 3
     assert alone["leak_masked_columns"][0] == "PASS"
     assert alone["leak_masked_columns"][1]["values_checked"] > 1000
+    # The findings cross the process boundary: the same origins, counts and row keys as one process.
+    subject = [f for f in alone["leak_identifiers"][2] if f["column"] == "support_ticket.subject"]
+    # Each address was planted from customer.email (some also appear in other masked columns of the source).
+    assert {(f["kind"], tuple(f["key_columns"])) for f in subject} == {("email", ("ticket_id",))}
+    assert all("customer.email" in f["origin"] for f in subject)
+    planted = alone["leak_identifiers"][1]["matches"]["support_ticket.subject"]["email"]
+    assert sum(f["count"] for f in subject) == planted
+    assert len(subject[0]["rows"]) == 20 and all(row[0] % 7 == 0 for f in subject for row in f["rows"])
+    status = next(f for f in alone["card_sweep"][2] if f["column"] == "support_ticket.status")
+    assert status["kind"] == "card" and all(row[0] % 11 == 0 for row in status["rows"])
 
 
 @pytest.mark.postgres

@@ -123,6 +123,24 @@ def test_email_copied_into_kept_free_text_fails(demo_project: Path) -> None:
     assert report["verdict"] == "fail" and report["exit_code"] == 3
     assert datastage.history("staging", config=demo_project)[-1]["verdict"] == "fail"
     _assert_no_source_values(demo_project, [Path(data["report_json"]), Path(data["report_html"])], report)
+    _validate(report)
+    # The findings name where each address came from and which target rows hold it.
+    found = datastage.report_findings(data["run_id"], config=demo_project)
+    assert found and {(f["check"], f["status"], f["column"], f["kind"]) for f in found} == {
+        ("leak_identifiers", "FAIL", "support_ticket.subject", "email")}
+    assert all("customer.email" in f["origin"] and f["key_columns"] == ["ticket_id"] for f in found)
+    assert all(row[0] % 10 == 0 for f in found for row in f["rows"])
+    shown = CliRunner().invoke(main, ["report", "show", data["run_id"], "--config", str(demo_project), "--findings"])
+    assert shown.exit_code == 0
+    lines = shown.output.splitlines()
+    assert len(lines) == len(found) and lines[0].startswith("FAIL leak_identifiers support_ticket.subject: ")
+    assert f"from {', '.join(found[0]['origin'])}; {found[0]['row_count']} row(s), ticket_id" in lines[0]
+    assert lines[0].endswith(", ".join(str(row[0]) for row in found[0]["rows"]))  # never cut to a width
+    as_json = CliRunner().invoke(main, ["report", "show", data["run_id"], "--config", str(demo_project),
+                                        "--findings", "--json"])
+    assert json.loads(as_json.output) == found
+    page = Path(data["report_html"]).read_text()
+    assert "id='findings'" in page and "support_ticket.subject" in page
 
 
 def test_live_card_in_a_json_field_fails(demo_project: Path) -> None:
@@ -183,6 +201,9 @@ def test_severity_warn_lets_a_leak_through_with_verdict_warn(demo_project: Path)
     assert code == 0
     assert data["verdict"] == "warn"
     assert _check(data, "leak_identifiers")["status"] == "WARN"
+    summary = _check(data, "leak_identifiers")["summary"]
+    assert summary.endswith(" [would fail, severity warn in the rules]")
+    assert summary.replace("'", "&#x27;") in Path(data["report_html"]).read_text()
 
 
 def test_exempt_column_is_not_searched(demo_project: Path) -> None:
@@ -192,6 +213,8 @@ def test_exempt_column_is_not_searched(demo_project: Path) -> None:
     code, data = _refresh(demo_project)
     assert code == 0, data
     assert _check(data, "leak_identifiers")["figures"]["exempt"] == ["customer.phone"]
+    assert _check(data, "leak_identifiers")["summary"].endswith(" [exempt by the rules: customer.phone]")
+    assert "[exempt by the rules: customer.phone]" in Path(data["report_html"]).read_text()
 
 
 QUASI_RULES = """
@@ -261,6 +284,8 @@ def test_identifier_kept_with_reason_may_stay_in_its_column_but_not_elsewhere(de
     check = _check(data, "leak_identifiers")
     assert set(check["figures"]["matches"]) == {"orders.ship_email"}
     assert check["figures"]["matches"]["orders.ship_email"]["email"] > 500
+    assert all(f["column"] == "orders.ship_email" and "customer.email" in f["origin"]
+               and f["key_columns"] == ["order_id"] and len(f["rows"]) == 20 for f in check["findings"])
 
 
 def test_a_separator_character_inside_a_value_keeps_tokens_on_their_value() -> None:

@@ -9,6 +9,9 @@ While the source subset streams through masking, :class:`LeakIndex` keeps keyed 
   IBANs, national ids, distinctive full names), plus those of columns the scan
   classified as direct identifiers but the rules keep (with a reason).
 
+Each identifier hash remembers which source column(s) it came from, as a small column id
+(:class:`TaggedHashSet`), so a leak finding can name its origin.
+
 The hashes are SipHash under a ``leakcheck`` subkey of the masking key, so the report
 holds counts only.
 
@@ -74,6 +77,55 @@ class HashSet:
         return self._sorted[pos] == hashes
 
 
+TAG = np.uint16
+MAX_TAG = int(np.iinfo(TAG).max)
+
+
+class TaggedHashSet(HashSet):
+    """A :class:`HashSet` that remembers, per hash, the small ids (source columns) it was added under.
+
+    Each distinct (hash, id) pair is kept once, sorted by hash: 10 bytes per pair.
+
+    >>> tagged = TaggedHashSet()
+    >>> tagged.add(np.array([5, 7], dtype=np.uint64), 1)
+    >>> tagged.add(np.array([5, 5], dtype=np.uint64), 2)
+    >>> len(tagged), tagged.tags(np.array([5, 7, 9], dtype=np.uint64))
+    (2, [(1, 2), (1,), ()])
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._tag_parts: list[np.ndarray] = []
+        self._tags = np.zeros(0, dtype=TAG)
+
+    def add(self, hashes: np.ndarray, tag: int = 0) -> None:
+        if len(hashes):
+            self._tag_parts.append(np.full(len(hashes), min(tag, MAX_TAG), dtype=TAG))
+        super().add(hashes)
+
+    def _compact(self) -> None:
+        if self._parts:
+            hashes = np.concatenate([self._sorted, *self._parts])
+            tags = np.concatenate([self._tags, *self._tag_parts])
+            order = np.lexsort((tags, hashes))
+            hashes, tags = hashes[order], tags[order]
+            keep = np.ones(len(hashes), dtype=bool)
+            keep[1:] = (hashes[1:] != hashes[:-1]) | (tags[1:] != tags[:-1])
+            # Sorted with repeats (one per id): searching it still finds every hash.
+            self._sorted, self._tags = hashes[keep], tags[keep]
+            self._parts, self._tag_parts, self._size = [], [], 0
+
+    def __len__(self) -> int:
+        self._compact()
+        return int(np.count_nonzero(self._sorted[1:] != self._sorted[:-1])) + 1 if len(self._sorted) else 0
+
+    def tags(self, hashes: np.ndarray) -> list[tuple[int, ...]]:
+        """The ids each hash was added under (none for a hash not in the set)."""
+        self._compact()
+        low = np.searchsorted(self._sorted, hashes, "left").tolist()
+        high = np.searchsorted(self._sorted, hashes, "right").tolist()
+        return [tuple(self._tags[a:b].tolist()) for a, b in zip(low, high, strict=True)]
+
 
 @dataclass
 class LeakIndex:
@@ -85,11 +137,12 @@ class LeakIndex:
     name_pairs: dict[str, tuple[str, str]]
     bindings: dict[str, tuple[str, ...]] = field(default_factory=dict)
     values: dict[tuple[str, str], HashSet] = field(default_factory=dict)
-    tokens: HashSet = field(default_factory=HashSet)
+    tokens: TaggedHashSet = field(default_factory=TaggedHashSet)
     kept_tokens: dict[tuple[str, str], HashSet] = field(default_factory=dict)
     harvested: Counter[str] = field(default_factory=Counter)
     all_columns: dict[str, tuple[str, ...]] = field(default_factory=dict)
     rows_observed: int = 0
+    origin_labels: list[str] = field(default_factory=list)  # source ``table.column`` by the id its tokens carry
 
     @classmethod
     def for_plan(cls, key: MaskingKey, planned: PlanResult) -> LeakIndex:
@@ -196,15 +249,36 @@ class LeakIndex:
                 distinctive = rare_a | rare_b
                 a, b = a[distinctive], b[distinctive]
                 pairs = [*("name:" + a + " " + b).tolist(), *("name:" + b + " " + a).tolist()]
-                self._add(table, first, pairs, True)
+                self._add(table, first, pairs, True, f"{table}.{first}+{last}")
 
-    def _add(self, table: str, column: str, tokens: list[str], masked: bool) -> None:
+    def origin_id(self, label: str) -> int:
+        """The small id of a source column's label (the last id stands for any further columns)."""
+        try:
+            return self.origin_labels.index(label)
+        except ValueError:
+            if len(self.origin_labels) >= MAX_TAG:
+                if len(self.origin_labels) == MAX_TAG:
+                    self.origin_labels.append("(one of further source columns)")
+                return MAX_TAG
+            self.origin_labels.append(label)
+            return len(self.origin_labels) - 1
+
+    def origins(self, hashes: np.ndarray, skip: tuple[str, str] | None = None) -> list[tuple[str, ...]]:
+        """For each token hash, the source columns it came from (``skip``: a kept column not to name)."""
+        found: list[list[str]] = [[self.origin_labels[i] for i in tags] for tags in self.tokens.tags(hashes)]
+        for (table, column), kept in self.kept_tokens.items():
+            if (table, column) != skip:
+                for position in np.flatnonzero(kept.contains(hashes)).tolist():
+                    found[position].append(f"{table}.{column}")
+        return [tuple(sorted(set(labels))) for labels in found]
+
+    def _add(self, table: str, column: str, tokens: list[str], masked: bool, origin: str | None = None) -> None:
         if not tokens:
             return
         self.harvested.update(t.split(":", 1)[0] for t in tokens)
         hashes = self.hash_tokens(tokens)
         if masked:
-            self.tokens.add(hashes)
+            self.tokens.add(hashes, self.origin_id(origin or f"{table}.{column}"))
         else:
             self.kept_tokens.setdefault((table, column), HashSet()).add(hashes)
 

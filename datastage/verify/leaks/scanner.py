@@ -12,7 +12,10 @@ shadow table and counts, into a :class:`Found`,
 * Luhn-valid card numbers in a real issuer range outside the reserved test ranges,
   whatever their origin (the card sweep), and those inside them.
 
-A :class:`Found` holds counts only, so the search can run in worker processes
+Each leak is also recorded as a :class:`Finding`: where it was found, the source column it
+came from, its kind, how often, and up to :data:`MAX_ROW_KEYS` primary keys of the target
+rows holding it (never the leaked value). A :class:`Found` holds counts, names and those
+few keys only, so the search can run in worker processes
 (:mod:`datastage.verify.leaks.pool`) and their findings be merged.
 
 Example:
@@ -24,6 +27,7 @@ Example:
 
 from __future__ import annotations
 
+import heapq
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
@@ -50,7 +54,7 @@ from datastage.source.schema import TableInfo
 from datastage.source.values import canonical_text, rows_to_frame
 from datastage.targets.postgres.stream import read_frames
 from datastage.verify.leaks.index import TEXT_CATEGORIES, HashSet, LeakIndex
-from datastage.verify.leaks.tokens import identifier_tokens, nonblank_text
+from datastage.verify.leaks.tokens import Tokens, identifier_tokens, nonblank_text
 
 
 @dataclass
@@ -70,15 +74,52 @@ class Tally:
                 mine.setdefault(label, Counter()).update(counts)
 
 
+MAX_ROW_KEYS = 20  # target row keys kept per finding
+RowKey = tuple[Any, ...]
+FindingKey = tuple[str, str, str, tuple[str, ...]]  # (check, found in table.column, kind, origin columns)
+
+
+@dataclass
+class Finding:
+    """One leak: how often a kind of value from ``origin`` was found, and the target rows holding it
+    (the :data:`MAX_ROW_KEYS` smallest primary keys, so parts searched in any order give the same ones).
+
+    ``key_columns`` is ``None`` for a table without a primary key (its rows cannot be named).
+
+    >>> finding = Finding(2, 2, ("id",), [(9,), (12,)])
+    >>> finding.merge(Finding(1, 1, ("id",), [(3,)]))
+    >>> finding.count, finding.rows
+    (3, [(3,), (9,), (12,)])
+    """
+
+    count: int
+    row_count: int
+    key_columns: tuple[str, ...] | None
+    rows: list[RowKey] = field(default_factory=list)
+
+    def merge(self, other: Finding) -> None:
+        self.count += other.count
+        self.row_count += other.row_count
+        self.rows = smallest_keys(self.rows + other.rows)
+
+    def to_dict(self, key: FindingKey) -> dict[str, Any]:
+        _, column, kind, origin = key
+        return {"column": column, "origin": list(origin), "kind": kind, "count": self.count,
+                "row_count": self.row_count,
+                "key_columns": list(self.key_columns) if self.key_columns is not None else None,
+                "rows": [list(row) for row in self.rows]}
+
+
 @dataclass
 class Found:
-    """What the search of some rows found, per check (counts only, so it can cross processes)."""
+    """What the search of some rows found, per check (counts, names and a few row keys, so it can cross processes)."""
 
     masked: Tally = field(default_factory=Tally)
     identifiers: Tally = field(default_factory=Tally)
     cards: Tally = field(default_factory=Tally)
     ambiguous: int = 0
     test_cards: int = 0
+    findings: dict[FindingKey, Finding] = field(default_factory=dict)
 
     def merge(self, other: Found) -> None:
         self.masked.merge(other.masked)
@@ -86,6 +127,52 @@ class Found:
         self.cards.merge(other.cards)
         self.ambiguous += other.ambiguous
         self.test_cards += other.test_cards
+        for key, finding in other.findings.items():
+            self.add(key, finding)
+
+    def add(self, key: FindingKey, finding: Finding) -> None:
+        if key in self.findings:
+            self.findings[key].merge(finding)
+        else:
+            self.findings[key] = finding
+
+    def of(self, check: str) -> list[dict[str, Any]]:
+        """The findings of one check as the report holds them, largest first."""
+        chosen = [finding.to_dict(key) for key, finding in self.findings.items() if key[0] == check]
+        return sorted(chosen, key=lambda f: (-f["count"], f["column"], f["kind"], f["origin"]))
+
+
+def _order(row: RowKey) -> tuple[tuple[int, Any], ...]:
+    """How row keys sort: numbers before text before NULL (never comparing unlike types)."""
+    return tuple((0, v) if isinstance(v, int) else (1, str(v)) if v is not None else (2, "") for v in row)
+
+
+def smallest_keys(rows: list[RowKey]) -> list[RowKey]:
+    """The :data:`MAX_ROW_KEYS` smallest distinct row keys.
+
+    >>> smallest_keys([(2, "b"), (10, None), (2, "a"), (2, "a")])
+    [(2, 'a'), (2, 'b'), (10, None)]
+    """
+    return heapq.nsmallest(MAX_ROW_KEYS, set(rows), key=_order)
+
+
+def row_keys(frame: pd.DataFrame, rows: pd.Index, key_columns: tuple[str, ...]) -> list[RowKey]:
+    """The smallest :data:`MAX_ROW_KEYS` primary keys of ``rows`` as the loaded copy holds them
+    (integers as numbers, anything else as its canonical text).
+
+    >>> frame = pd.DataFrame({"id": [8, 7], "code": ["b", "a"]}, dtype=object)
+    >>> row_keys(frame, frame.index, ("id", "code"))
+    [(7, 'a'), (8, 'b')]
+    """
+    chosen = frame.loc[rows]
+    parts: list[list[Any]] = []
+    for column in key_columns:
+        values = chosen[column].to_numpy(dtype=object)
+        if pd.api.types.infer_dtype(values, skipna=True) == "integer":
+            parts.append([None if pd.isna(v) else int(v) for v in values])
+        else:
+            parts.append(canonical_text(chosen[column]).tolist())
+    return smallest_keys(list(zip(*parts, strict=True))) if parts else []
 
 
 class Excuser:
@@ -137,8 +224,8 @@ class Excuser:
                     out[i] = (a in firsts and b in lasts) or (b in firsts and a in lasts)
         return out
 
-    def excuse(self, rule: ColumnRule, frame: pd.DataFrame, hit_index: pd.Index) -> tuple[int, int]:
-        """(fixed points, fake-pool values) among the matched rows."""
+    def excuse(self, rule: ColumnRule, frame: pd.DataFrame, hit_index: pd.Index) -> tuple[pd.Series, pd.Series]:
+        """Which matched rows hold a fixed point of the rule, and which a value of its fake pool."""
         subset = frame.loc[hit_index]
         text = nonblank_text(subset[rule.column])
         pool = self.pool(rule)
@@ -152,7 +239,7 @@ class Excuser:
                 fixed = pd.Series(canonical_text(again), index=rest.index, dtype=object) == rest
             except Exception:  # noqa: BLE001 - a rule that cannot run on its output excuses nothing
                 fixed = pd.Series(False, index=rest.index)
-        return int(fixed.sum()), int(in_pool.sum())
+        return fixed.reindex(text.index, fill_value=False).astype(bool), in_pool.astype(bool)
 
 
 def _pool_tokens(planned: PlanResult, index: LeakIndex, excuser: Excuser) -> HashSet:
@@ -201,8 +288,15 @@ class Scanner:
                        for name in ("leak_masked_columns", "leak_identifiers", "card_sweep")}
         self.names_wanted = len(index.tokens) > 0 and index.harvested.get("name", 0) > 0
         self.tables = {t.key: t for t in planned.tables}
-        for hashes in [*index.values.values(), *index.kept_tokens.values()]:
+        for hashes in [index.tokens, *index.values.values(), *index.kept_tokens.values()]:
             len(hashes)  # sorted once here, not in every worker process
+        scan = planned.scan
+        self.kinds = {(t, c): finding.kind for (t, c), finding in scan.findings.items()} if scan else {}
+
+    def key_columns(self, table: TableInfo) -> tuple[str, ...] | None:
+        """The primary key of ``table`` in the loaded copy (None without one)."""
+        key = tuple(c for c in table.primary_key if c in table.columns)
+        return key if key and not table.virtual_primary_key else None
 
     def columns(self, table: TableInfo) -> tuple[dict[str, ColumnRule], list[str], list[str]]:
         """(masked columns' rules, text columns, every column to read) of ``table``."""
@@ -210,7 +304,10 @@ class Scanner:
         text_columns = [c.name for c in table.columns.values() if c.category in TEXT_CATEGORIES]
         binding = [c for column in rules for c in self.index.binding_columns(table.key, column)]
         columns = list(dict.fromkeys([*text_columns, *rules, *binding]))
-        return rules, text_columns, [c for c in columns if c in table.insertable_columns]
+        columns = [c for c in columns if c in table.insertable_columns]
+        if columns:  # the primary key too, to name the rows a finding is in
+            columns += [c for c in self.key_columns(table) or () if c not in columns]
+        return rules, text_columns, columns
 
     def scan(self, conn: Connection, table: TableInfo, name: str, batch_size: int, where: str = "",
              progress: Progress | None = None) -> Found:
@@ -242,16 +339,20 @@ class Scanner:
                     hit = source.contains(index.value_hashes(table.key, frame, column, frame))
                     if hit.any():
                         fixed, pooled = self.excuser.excuse(rule, frame, text.index[hit])
-                        leaked = int(hit.sum()) - fixed - pooled
-                        if leaked:
-                            found.masked.matches[label] += leaked
-                        if fixed or pooled:
+                        leaked_rows = fixed.index[~(fixed | pooled).to_numpy()]
+                        if len(leaked_rows):
+                            found.masked.matches[label] += len(leaked_rows)
+                            kind = self.kinds.get((table.key, column)) or "value"
+                            self._record(found, ("leak_masked_columns", label, kind, (label,)), len(leaked_rows),
+                                         table, frame, leaked_rows)
+                        if fixed.any() or pooled.any():
                             excused = found.masked.excused.setdefault(label, Counter())
-                            excused.update({"fixed_points": fixed, "fake_pool": pooled})
+                            excused.update({"fixed_points": int(fixed.sum()), "fake_pool": int(pooled.sum())})
             if column in text_columns:
-                self._search(table, column, label, text, found)
+                self._search(table, column, label, text, found, frame)
 
-    def _search(self, table: TableInfo, column: str, label: str, text: pd.Series, found: Found) -> None:
+    def _search(self, table: TableInfo, column: str, label: str, text: pd.Series, found: Found,
+                frame: pd.DataFrame) -> None:
         index, exempt = self.index, self.exempt
         # Each distinct value is searched once; its tokens count as often as it occurs.
         counts = text.value_counts(sort=False)
@@ -278,10 +379,41 @@ class Scanner:
                     found.identifiers.matches[label] += int(weights[hit].sum())
                     found.identifiers.by_kind.setdefault(label, Counter()).update(
                         {str(k): int(v) for k, v in kinds.groupby(level=0).sum().items()})
+                    chosen = np.flatnonzero(hit)
+                    origins = index.origins(hashes[chosen], skip=(table.key, column))
+                    self._record_tokens(found, "leak_identifiers", table, column, label, text, counts, tokens,
+                                        chosen, origins, frame)
         if label not in exempt["card_sweep"]:
             found.cards.values += len(text)
             found.test_cards += int(occurs[np.asarray(tokens.test_card_origins, dtype=np.int64)].sum())
             live = sum(int(w) for t, w in zip(tokens.tokens, weights, strict=True) if t.startswith("card:"))
             if live:
                 found.cards.matches[label] += live
+                chosen = np.array([i for i, t in enumerate(tokens.tokens) if t.startswith("card:")], dtype=np.int64)
+                origins = index.origins(index.hash_tokens([tokens.tokens[i] for i in chosen]),
+                                        skip=(table.key, column))
+                self._record_tokens(found, "card_sweep", table, column, label, text, counts, tokens,
+                                    chosen, origins, frame)
+
+    def _record_tokens(self, found: Found, check: str, table: TableInfo, column: str, label: str,
+                       text: pd.Series, counts: pd.Series, tokens: Tokens, chosen: np.ndarray,
+                       origins: list[tuple[str, ...]], frame: pd.DataFrame) -> None:
+        """Findings for the ``chosen`` tokens of a column's distinct values (``counts``), one per kind and origin."""
+        occurs = counts.to_numpy()
+        groups: dict[tuple[str, tuple[str, ...]], tuple[int, set[int]]] = {}
+        for position, origin in zip(chosen.tolist(), origins, strict=True):
+            value = tokens.origins[position]
+            group = (tokens.tokens[position].split(":", 1)[0], origin)
+            count, values = groups.get(group, (0, set()))
+            values.add(value)
+            groups[group] = (count + int(occurs[value]), values)
+        for (kind, origin), (count, values) in groups.items():
+            rows = text.index[text.isin(counts.index[sorted(values)])]
+            self._record(found, (check, label, kind, origin), count, table, frame, rows)
+
+    def _record(self, found: Found, key: FindingKey, count: int, table: TableInfo, frame: pd.DataFrame,
+                rows: pd.Index) -> None:
+        key_columns = self.key_columns(table)
+        keys = row_keys(frame, rows, key_columns) if key_columns is not None else []
+        found.add(key, Finding(count, len(rows), key_columns, keys))
 
