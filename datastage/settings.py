@@ -62,7 +62,7 @@ CHILDREN_POLICIES: tuple[str, ...] = ("none", "roots", "all")
 ShadowMode = Literal["schema", "database"]
 SHADOW_MODES: tuple[str, ...] = ("schema", "database")
 DEFAULT_BATCH_SIZE = 10_000  # rows read, masked and written at a time, unless an environment sets batch_size
-WEBHOOK_SECRET_PREFIX = "whsec_"
+WEBHOOK_SECRET_PREFIX = "whsec_"  # noqa: S105 - the prefix of every secret, not one
 WEBHOOK_SECRET_BYTES = (24, 64)  # the sizes Standard Webhooks allows
 
 

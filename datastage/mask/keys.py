@@ -2,9 +2,10 @@
 
 Masked values depend only on (master key, domain, input value). The master key never
 leaves this module's objects: reports carry only :attr:`MaskingKey.key_id`, a one-way
-fingerprint (HKDF-SHA256 with a fixed salt and info, see :func:`key_id_of`), and every key is registered with :data:`datastage.secrets.KNOWN` (as stored, hex, base64),
-so no output of the process shows it. A key file that its group or others may read is
-refused, as ssh refuses such a private key. A key counts as strong when it holds at least
+fingerprint (HKDF-SHA256 with a fixed salt and info, see :func:`key_id_of`), and every key
+is registered with :data:`datastage.secrets.KNOWN` (as stored, hex, base64), so no output
+of the process shows it. A key file that its group or others may read is refused, as ssh
+refuses such a private key. A key counts as strong when it holds at least
 :data:`STRONG_KEY_BYTES` bytes of secret (:func:`secret_bytes`); a new project refuses a weaker
 one (:func:`checked_strength`).
 Hashing is SipHash-2-4 (a keyed PRF) over whole columns: strings through pandas'
@@ -321,9 +322,10 @@ def checked_strength(key: MaskingKey, *, new_project: bool) -> dict[str, object]
 
     >>> checked_strength(MaskingKey(b"ab" * 32, source="k"), new_project=True)
     {'bytes': 32, 'strong': True, 'warning': None}
-    >>> checked_strength(MaskingKey(b"a key of 28 bytes, too short", source="masking.key"), new_project=True)
+    >>> weak = MaskingKey(b"a key of 28 bytes, too short", source="masking.key")
+    >>> checked_strength(weak, new_project=True)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
-    datastage.errors.WeakMaskingKeyError: masking.key: masking key holds 28 bytes of secret; a new project needs at least 32 (64 hex digits): make one with `datastage key new`
+    datastage.errors.WeakMaskingKeyError: masking.key: masking key holds 28 bytes of secret; ...`datastage key new`
     """
     if new_project and not key.strong:
         raise WeakMaskingKeyError(
