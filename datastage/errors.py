@@ -100,6 +100,10 @@ class MaskingKeyError(ConfigError):
     """The masking key is missing or unreadable."""
 
 
+class WeakMaskingKeyError(MaskingKeyError):
+    """The masking key holds too few bytes of secret for a new project."""
+
+
 class EmptyMaskingKeyError(MaskingKeyError):
     """``$DATASTAGE_MASKING_KEY`` is set but empty: an error even where a missing key is not."""
 

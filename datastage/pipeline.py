@@ -70,13 +70,13 @@ from datastage.errors import (
 )
 from datastage.mask.checkspec import parse_check_settings
 from datastage.mask.engine import MaskingEngine, MaskStats
-from datastage.mask.keys import MaskingKey, load_key, optional_key
+from datastage.mask.keys import MaskingKey, checked_strength, load_key, optional_key
 from datastage.mask.policy import Policy, load_policy
 from datastage.mask.resolve import resolve_policy
 from datastage.plan import PlanResult
 from datastage.progress import NoProgress, Progress
 from datastage.report.compose import compose_report, sign_report, subset_spec_dict, write_report
-from datastage.report.history import append_history, last_schema, save_schema, schema_drift
+from datastage.report.history import append_history, has_refreshed, last_schema, save_schema, schema_drift
 from datastage.report.records import complete_locked, live_incomplete_message, live_records
 from datastage.results import (
     CheckResult,
@@ -234,6 +234,8 @@ def plan(project: Project, environment: str, *, rules: str | os.PathLike[str] | 
     key = optional_key(project.key_file)
     run.record.key_id = key.key_id if key else None
     try:
+        if key is not None:  # a weak key is refused before a first refresh, and so before the plan for it
+            run.record.key_strength = checked_strength(key, new_project=not has_refreshed(project.state_dir))
         policy = _load_rules(run, rules)
         source = make_engine(project.source_url, read_only=True, role="source database")
         try:
@@ -374,6 +376,7 @@ def run_refresh(project: Project, environment: str, *, operations: OperationsFac
         policy = _load_rules(run, rules)
         key = run.key = load_key(project.key_file)
         record.key_id = key.key_id
+        record.key_strength = checked_strength(key, new_project=not has_refreshed(project.state_dir))
         run.batch_size = env.batch_size
         target = open_target(env.url, env.name, env.shadow_mode)
         source = make_engine(project.source_url, read_only=True, role="source database")

@@ -155,6 +155,7 @@ class RunRecord:
     rules_path: str | None = None
     rules_sha256: str | None = None
     key_id: str | None = None
+    key_strength: dict[str, Any] | None = None  # MaskingKey.strength(): bytes, strong, warning
     finished_at: str | None = None
     verdict: str = "error"
     exit_code: int | None = None

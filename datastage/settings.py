@@ -25,6 +25,9 @@ Paths and SQLite URLs are relative to the folder of ``datastage.yaml``:
     >>> staging.rules.relative_to(folder), staging.url == f"sqlite:///{folder}/staging.db"
     (PosixPath('rules/pii.yaml'), True)
 
+A webhook may sign its payloads (Standard Webhooks): ``notify: {url: ..., secret: "${WEBHOOK_SECRET}"}``,
+the secret a ``whsec_``-prefixed base64 string of 24 to 64 bytes (:func:`webhook_secret_bytes`).
+
 Tuning knobs that live in the process environment rather than in the file
 (``$DATASTAGE_CHECK_WORKERS``, ``$DATASTAGE_CONNECT_TIMEOUT``) are read and checked by
 :func:`tuning_from_env`; the modules that use them ask it, never ``os.environ``.
@@ -32,6 +35,8 @@ Tuning knobs that live in the process environment rather than in the file
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -57,6 +62,8 @@ CHILDREN_POLICIES: tuple[str, ...] = ("none", "roots", "all")
 ShadowMode = Literal["schema", "database"]
 SHADOW_MODES: tuple[str, ...] = ("schema", "database")
 DEFAULT_BATCH_SIZE = 10_000  # rows read, masked and written at a time, unless an environment sets batch_size
+WEBHOOK_SECRET_PREFIX = "whsec_"  # noqa: S105 - the prefix of every secret, not one
+WEBHOOK_SECRET_BYTES = (24, 64)  # the sizes Standard Webhooks allows
 
 
 @dataclass(frozen=True)
@@ -172,6 +179,7 @@ class Environment:
     schedule: dict[str, Any] | None = None
     access: tuple[AccessGrant, ...] = ()
     notify: str | None = None
+    notify_secret: str | None = None  # ``whsec_...``: the webhook's payloads are signed (Standard Webhooks)
     batch_size: int = DEFAULT_BATCH_SIZE
     shadow_mode: ShadowMode = "schema"  # "database": PostgreSQL copies go into a shadow database
     origin: Origin | None = field(default=None, compare=False)
@@ -202,6 +210,9 @@ class Project:
             found.add_url(env.url)
             found.add_url(env.notify)
             found.add(env.notify)  # a webhook's path often is its token
+            if env.notify_secret:
+                found.add(env.notify_secret)
+                found.add_key(webhook_secret_bytes(env.notify_secret))  # its bytes as hex and base64 too
         return found
 
     def source_secrets(self) -> Secrets:
@@ -333,6 +344,7 @@ def _environment(name: str, node: Node, base: Path) -> Environment:
         schedule=schedule,
         access=tuple(_access(n) for n in node["access"].as_list()) if node.get("access") else (),
         notify=_webhook(node["notify"]) if node.get("notify") else None,
+        notify_secret=_webhook_secret(node["notify"]) if node.get("notify") else None,
         batch_size=node["batch_size"].integer(minimum=1) if node.get("batch_size") else DEFAULT_BATCH_SIZE,
         shadow_mode=_shadow_mode(node["shadow"]) if node.get("shadow") else "schema",
         origin=Origin.of(node),
@@ -490,10 +502,49 @@ def _hooks(node: Node) -> dict[str, tuple[HookSpec, ...]]:
 
 
 def _webhook(node: Node) -> str:
+    """The URL of ``notify: URL`` or ``notify: {url: URL, secret: ...}``."""
+    if not isinstance(node.value, str):
+        node.check_keys({"url", "secret"})
+        node = node["url"]
     url = interpolate(node)
     if not url.startswith(("http://", "https://")):
         raise node.error("expected an http:// or https:// webhook URL")
     return url
+
+
+def _webhook_secret(node: Node) -> str | None:
+    """The ``secret:`` of ``notify: {url: ..., secret: ...}``, checked (never shown in an error)."""
+    if isinstance(node.value, str) or node.get("secret") is None:
+        return None
+    secret = interpolate(node["secret"]).strip()
+    KNOWN.add(secret)  # before any check: an error about it never shows it
+    try:
+        webhook_secret_bytes(secret)
+    except ValueError as exc:
+        raise node["secret"].error(str(exc)) from None
+    return secret
+
+
+def webhook_secret_bytes(secret: str) -> bytes:
+    """The HMAC key of a Standard Webhooks secret: the base64 after ``whsec_``, 24 to 64 bytes.
+
+    >>> len(webhook_secret_bytes("whsec_" + base64.b64encode(bytes(32)).decode()))
+    32
+    >>> webhook_secret_bytes("s3cret-token")
+    Traceback (most recent call last):
+    ValueError: expected a webhook secret of the form whsec_ followed by base64 of 24 to 64 bytes
+    """
+    problem = ValueError(f"expected a webhook secret of the form {WEBHOOK_SECRET_PREFIX} followed by base64 of "
+                         f"{WEBHOOK_SECRET_BYTES[0]} to {WEBHOOK_SECRET_BYTES[1]} bytes")
+    if not secret.startswith(WEBHOOK_SECRET_PREFIX):
+        raise problem
+    try:
+        raw = base64.b64decode(secret[len(WEBHOOK_SECRET_PREFIX):], validate=True)
+    except (binascii.Error, ValueError):
+        raise problem from None
+    if not WEBHOOK_SECRET_BYTES[0] <= len(raw) <= WEBHOOK_SECRET_BYTES[1]:
+        raise problem
+    return raw
 
 
 def _flag(node: Node, key: str, default: bool = False) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,7 @@ from click.testing import CliRunner
 
 from datastage.cli import main
 from datastage.errors import ConfigError
+from datastage.secrets import redact
 from datastage.settings import DEFAULT_BATCH_SIZE, Tuning, load_project, tuning_from_env
 
 DESIGN_SKETCH = """
@@ -228,6 +230,52 @@ def test_bad_environment_setting_fails_at_load(tmp_path: Path, setting: str, exp
     assert expected in str(info.value)
     result = CliRunner().invoke(main, ["history", "--config", str(path)])
     assert result.exit_code == 2 and result.output.strip() == f"error: {info.value}"
+
+
+WEBHOOK_SECRET = "whsec_" + base64.b64encode(bytes(range(32))).decode()
+
+
+def test_notify_takes_a_url_or_a_url_and_a_secret(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WEBHOOK_SECRET", WEBHOOK_SECRET)
+    path = _write(tmp_path, "source: {url: 'sqlite:///p.db'}\nenvironments:\n"
+                            "  staging:\n    url: 'sqlite:///s.db'\n"
+                            "    notify: {url: 'https://hooks.example.com/t0ken', secret: '${WEBHOOK_SECRET}'}\n"
+                            "  test: {url: 'sqlite:///t.db', notify: 'https://hooks.example.com/plain'}\n")
+    project = load_project(path)
+    staging, test = project.environment("staging"), project.environment("test")
+    assert (staging.notify, staging.notify_secret) == ("https://hooks.example.com/t0ken", WEBHOOK_SECRET)
+    assert (test.notify, test.notify_secret) == ("https://hooks.example.com/plain", None)
+    raw = bytes(range(32))
+    for form in (WEBHOOK_SECRET, WEBHOOK_SECRET[len("whsec_"):], raw.hex()):  # hidden from every output
+        assert redact(f"header {form} here") == "header *** here"
+
+
+@pytest.mark.parametrize(
+    ("notify", "expected"),
+    [
+        ("{url: 'https://h.example.com/x', secret: 'not-a-whsec-secret'}",
+         "datastage.yaml:5: environments.staging.notify.secret: expected a webhook secret of the form whsec_ "
+         "followed by base64 of 24 to 64 bytes"),
+        ("{url: 'https://h.example.com/x', secret: 'whsec_c2hvcnQ='}",  # base64 of 5 bytes
+         "datastage.yaml:5: environments.staging.notify.secret: expected a webhook secret"),
+        ("{url: 'https://h.example.com/x', secret: 'whsec_%%%%'}",
+         "datastage.yaml:5: environments.staging.notify.secret: expected a webhook secret"),
+        ("{url: 'https://h.example.com/x', secret: '${NO_SUCH_WEBHOOK_SECRET}'}",
+         "datastage.yaml:5: environments.staging.notify.secret: environment variable ${NO_SUCH_WEBHOOK_SECRET} "
+         "is not set"),
+        ("{url: 'h.example.com/x', secret: 'whsec_x'}",
+         "datastage.yaml:5: environments.staging.notify.url: expected an http:// or https:// webhook URL"),
+        ("{url: 'https://h.example.com/x', secrets: 'whsec_x'}",
+         "datastage.yaml:5: environments.staging.notify.secrets: unknown key 'secrets' (did you mean 'secret'?)"),
+    ],
+)
+def test_bad_webhook_settings_name_file_line_and_key(tmp_path: Path, notify: str, expected: str) -> None:
+    path = _write(tmp_path, "source: {url: 'sqlite:///p.db'}\nenvironments:\n  staging:\n"
+                            f"    url: 'sqlite:///s.db'\n    notify: {notify}\n")
+    with pytest.raises(ConfigError) as info:
+        load_project(path)
+    assert expected in str(info.value)
+    assert "not-a-whsec-secret" not in str(info.value) and "c2hvcnQ" not in str(info.value)
 
 
 def test_tuning_from_the_process_environment() -> None:

@@ -1,10 +1,13 @@
 """The masking key: loading it, deriving per-domain subkeys, and keyed hashing of columns.
 
 Masked values depend only on (master key, domain, input value). The master key never
-leaves this module's objects: reports carry only :attr:`MaskingKey.key_id`, a fingerprint,
-and every key is registered with :data:`datastage.secrets.KNOWN` (as stored, hex, base64),
-so no output of the process shows it. A key file that its group or others may read is
-refused, as ssh refuses such a private key.
+leaves this module's objects: reports carry only :attr:`MaskingKey.key_id`, a one-way
+fingerprint (HKDF-SHA256 with a fixed salt and info, see :func:`key_id_of`), and every key
+is registered with :data:`datastage.secrets.KNOWN` (as stored, hex, base64), so no output
+of the process shows it. A key file that its group or others may read is refused, as ssh
+refuses such a private key. A key counts as strong when it holds at least
+:data:`STRONG_KEY_BYTES` bytes of secret (:func:`secret_bytes`); a new project refuses a weaker
+one (:func:`checked_strength`).
 Hashing is SipHash-2-4 (a keyed PRF) over whole columns: strings through pandas'
 vectorised implementation, integers through a numpy implementation of the same function.
 
@@ -17,24 +20,36 @@ Example:
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 import os
+import re
 import secrets
 import stat
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from pandas.util import hash_array
 
-from datastage.errors import EmptyMaskingKeyError, MaskingKeyError
+from datastage.errors import EmptyMaskingKeyError, MaskingKeyError, WeakMaskingKeyError
 from datastage.limits import MAX_KEY_FILE_BYTES, too_large
 from datastage.secrets import register_key
 from datastage.settings import KEY_ENV_VAR
 
-__all__ = ["KeyFileTooOpen", "MaskingKey", "load_key", "optional_key", "write_key_file"]
-MIN_KEY_LENGTH = 16
+__all__ = ["STRONG_KEY_BYTES", "KeyFileTooOpen", "MaskingKey", "checked_strength", "key_id_of",
+           "load_key", "optional_key", "secret_bytes", "write_key_file"]
+MIN_KEY_LENGTH = 16  # shorter keys are refused everywhere
+STRONG_KEY_BYTES = 32  # fewer bytes of secret are refused by a new project (``datastage key new`` writes 32)
+KEY_ID_SALT = b"datastage key id salt"
+KEY_ID_INFO = b"datastage key id v2"
+KEY_ID_PREFIX = "hkdf:"
+_HEX = re.compile(r"(?:[0-9a-fA-F]{2})+")
+_BASE64 = re.compile(r"[A-Za-z0-9+/]+={0,2}|[A-Za-z0-9_-]+={0,2}")
 
 _C0 = np.uint64(0x736F6D6570736575)
 _C1 = np.uint64(0x646F72616E646F6D)
@@ -131,6 +146,51 @@ def siphash_uint64(key16: bytes, values: np.ndarray, rounds: tuple[int, int] = (
     return out.reshape(np.shape(values))
 
 
+def key_id_of(secret: bytes) -> str:
+    """The key's fingerprint: 8 bytes of HKDF-SHA256 (salt :data:`KEY_ID_SALT`, info :data:`KEY_ID_INFO`), in hex.
+
+    >>> key_id_of(b"0123456789abcdef" * 4)
+    'hkdf:4693c01d5832ad79'
+    """
+    hkdf = HKDF(algorithm=hashes.SHA256(), length=8, salt=KEY_ID_SALT, info=KEY_ID_INFO)
+    return KEY_ID_PREFIX + hkdf.derive(secret).hex()
+
+
+def _legacy_key_id(secret: bytes) -> str:
+    """The fingerprint reports of datastage before HKDF key ids carry (only ever compared, never written)."""
+    return "sha256:" + hashlib.sha256(b"datastage key id\x00" + secret).hexdigest()[:16]
+
+
+def secret_bytes(secret: bytes | str) -> int:
+    """How many bytes of secret a key holds: its decoded bytes when it reads as hex or as base64
+    (standard or URL-safe, padded or not), else its bytes as UTF-8 text.
+
+    >>> secret_bytes("ab" * 32), secret_bytes(base64.b64encode(bytes(32)).decode())
+    (32, 32)
+
+    Text that reads as base64 counts decoded even when it was meant as a passphrase:
+    >>> secret_bytes("passphrase" * 4), secret_bytes("pass phrase " * 4)
+    (30, 48)
+    >>> secret_bytes("correct horse battery staple")
+    28
+    """
+    data = secret.encode("utf-8") if isinstance(secret, str) else secret
+    try:
+        text = data.decode("ascii").strip()
+    except UnicodeDecodeError:
+        return len(data)
+    if _HEX.fullmatch(text):
+        return len(text) // 2
+    if _BASE64.fullmatch(text) and len(text.rstrip("=")) % 4 != 1:
+        body = text.rstrip("=")
+        altchars = b"-_" if "-" in body or "_" in body else None
+        try:
+            return len(base64.b64decode(body + "=" * (-len(body) % 4), altchars=altchars, validate=True))
+        except (binascii.Error, ValueError):
+            pass
+    return len(data)
+
+
 class MaskingKey:
     """A master key with per-domain subkeys. ``repr`` and ``str`` never show the secret."""
 
@@ -141,7 +201,24 @@ class MaskingKey:
         self._secret = secret
         register_key(self._sign_key())  # the report-signing subkey is as secret as the key
         self.source = source
-        self.key_id = "sha256:" + hashlib.sha256(b"datastage key id\x00" + secret).hexdigest()[:16]
+        self.key_id = key_id_of(secret)
+        self.secret_bytes = secret_bytes(secret)
+
+    @property
+    def strong(self) -> bool:
+        """Whether the key holds at least :data:`STRONG_KEY_BYTES` bytes of secret."""
+        return self.secret_bytes >= STRONG_KEY_BYTES
+
+    def strength(self) -> dict[str, object]:
+        """What a report records of the key's strength (never the key): its bytes, and a warning when weak."""
+        warning = None if self.strong else (
+            f"the masking key holds {self.secret_bytes} bytes of secret, fewer than {STRONG_KEY_BYTES}: "
+            "make a new one with `datastage key new` (masked values change with the key)")
+        return {"bytes": self.secret_bytes, "strong": self.strong, "warning": warning}
+
+    def has_id(self, key_id: str) -> bool:
+        """Whether ``key_id`` is this key's fingerprint (or the SHA-256 one of reports written before HKDF ids)."""
+        return hmac.compare_digest(key_id, self.key_id) or hmac.compare_digest(key_id, _legacy_key_id(self._secret))
 
     def __repr__(self) -> str:
         return f"MaskingKey(key_id={self.key_id!r}, source={self.source!r})"
@@ -237,6 +314,24 @@ def optional_key(key_file: Path | None, *, refuse_unsafe: bool = True) -> Maskin
         return None
     except MaskingKeyError:
         return None
+
+
+def checked_strength(key: MaskingKey, *, new_project: bool) -> dict[str, object]:
+    """The key's :meth:`~MaskingKey.strength` for the report; a weak key is refused in a ``new_project``
+    (one with no refresh yet) with a one-line error that names the key file or variable.
+
+    >>> checked_strength(MaskingKey(b"ab" * 32, source="k"), new_project=True)
+    {'bytes': 32, 'strong': True, 'warning': None}
+    >>> weak = MaskingKey(b"a key of 28 bytes, too short", source="masking.key")
+    >>> checked_strength(weak, new_project=True)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    datastage.errors.WeakMaskingKeyError: masking.key: masking key holds 28 bytes of secret; ...`datastage key new`
+    """
+    if new_project and not key.strong:
+        raise WeakMaskingKeyError(
+            f"masking key holds {key.secret_bytes} bytes of secret; a new project needs at least {STRONG_KEY_BYTES} "
+            f"(64 hex digits): make one with `datastage key new`", file=key.source)
+    return key.strength()
 
 
 def write_key_file(path: Path) -> None:

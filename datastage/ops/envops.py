@@ -201,7 +201,7 @@ class RefreshOps:
         """POST the refresh summary to the environment's webhook (if any); failures are only recorded."""
         if not self.env.notify:
             return
-        self.notification = send(self.env.notify, summary_payload(result))
+        self.notification = send(self.env.notify, summary_payload(result), secret=self.env.notify_secret)
         level = logging.INFO if self.notification.ok else logging.WARNING
         log.log(level, "notification sent", extra={"environment": self.env.name, "run_id": self.run_id,
                                                    **self.notification.to_dict()})

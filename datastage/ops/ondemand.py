@@ -222,8 +222,8 @@ def provision(project: Project, name: str, source_env: str, *, ttl: dt.timedelta
     started = time.monotonic()
     _create_database(env.url, name)
     # The new database is empty: the copy goes into a shadow schema there, whatever ENV's shadow is.
-    copy_env = replace(env, name=name, url=url, keep=(), hooks={}, access=(), notify=None, subset=SubsetSpec(),
-                       shadow_mode="schema")
+    copy_env = replace(env, name=name, url=url, keep=(), hooks={}, access=(), notify=None, notify_secret=None,
+                       subset=SubsetSpec(), shadow_mode="schema")
     try:
         rows = _copy(project, env, copy_env, run_id, progress)
     except BaseException:

@@ -173,7 +173,7 @@ def compose_report(record: RunRecord, *, plan: PlanResult | None = None, load: L
             "seconds": round(record.seconds, 3),
             "config": record.config, "source": record.source, "target": record.target,
             "rules_path": record.rules_path, "rules_sha256": record.rules_sha256,
-            "key_id": record.key_id, "libraries": library_versions(),
+            "key_id": record.key_id, "key_strength": record.key_strength, "libraries": library_versions(),
         },
         "subset": {"spec": record.subset_spec, "tables": []},
         "columns": [],
@@ -319,7 +319,7 @@ def verify_report_file(path: Path, key: MaskingKey) -> VerifyOutcome:
     if not isinstance(signature, dict) or not signature.get("value"):
         return VerifyOutcome(path, False, "the report is not signed (no masking key was configured)", run_id)
     signed_key = str(signature.get("key_id"))
-    if signed_key != key.key_id:
+    if not key.has_id(signed_key):
         return VerifyOutcome(path, False, f"signed with key {signed_key}, but the key given is {key.key_id}",
                              run_id, signed_key)
     expected = key.sign(canonical_json(data))
@@ -345,6 +345,9 @@ def render_text(report: dict[str, Any]) -> str:
     ]
     if report.get("error"):
         lines.append(f"error: {report['error']}")
+    strength = prov.get("key_strength")
+    if isinstance(strength, dict) and strength.get("warning"):
+        lines.append(f"warning: {strength['warning']}")
     lines += [
         f"when: {prov.get('started_at')} .. {prov.get('finished_at')} ({prov.get('seconds')}s)   "
         f"trigger {prov.get('trigger')} by {prov.get('actor')} on {prov.get('host')}, datastage "

@@ -99,6 +99,28 @@ def read_history(state_dir: Path, environment: str | None = None) -> list[dict[s
     return list(entries.values())
 
 
+LOADED_VERDICTS = frozenset({"pass", "warn", "fail", "pending"})
+
+
+def has_refreshed(state_dir: Path) -> bool:
+    """Whether a refresh of the project ever loaded a masked copy: a history line of kind ``refresh`` (or
+    of no kind, as older versions wrote) whose verdict is pass, warn, fail or pending. Plans, refreshes
+    that failed before loading and on-demand copies do not count.
+
+    >>> import pathlib, tempfile
+    >>> state = pathlib.Path(tempfile.mkdtemp()) / ".datastage"
+    >>> append_history(state, {"run_id": "r1", "environment": "qa", "kind": "plan", "verdict": "planned"})
+    >>> append_history(state, {"run_id": "r2", "environment": "qa", "kind": "refresh", "verdict": "error"})
+    >>> has_refreshed(state)
+    False
+    >>> append_history(state, {"run_id": "r3", "environment": "qa", "kind": "refresh", "verdict": "pass"})
+    >>> has_refreshed(state)
+    True
+    """
+    return any(entry.get("kind", "refresh") == "refresh" and entry.get("verdict") in LOADED_VERDICTS
+               for entry in read_history(state_dir))
+
+
 def find_run(state_dir: Path, run_id: str) -> dict[str, Any]:
     """The history entry of ``run_id`` (a unique prefix is enough)."""
     matches = [e for e in read_history(state_dir) if str(e.get("run_id", "")).startswith(run_id)]

@@ -96,8 +96,11 @@ def _provenance(report: dict[str, Any]) -> str:
             ("Started", "started_at"), ("Finished", "finished_at"), ("Source", "source"), ("Target", "target"),
             ("Config", "config"), ("Rules file", "rules_path"), ("Rules SHA-256", "rules_sha256"),
             ("Masking key", "key_id"))
+    strength = prov.get("key_strength")
+    warning = strength.get("warning") if isinstance(strength, dict) else None
+    weak = f"<dt>Key strength</dt><dd>warning: {_e(warning)}</dd>" if warning else ""
     return "<h2>Provenance</h2><dl id='provenance'>" + "".join(
-        f"<dt>{label}</dt><dd>{_e(prov.get(key))}</dd>" for label, key in rows) + "</dl>"
+        f"<dt>{label}</dt><dd>{_e(prov.get(key))}</dd>" for label, key in rows) + weak + "</dl>"
 
 
 def _checks(report: dict[str, Any]) -> str:

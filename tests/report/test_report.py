@@ -53,7 +53,8 @@ def test_refresh_plan_fail_and_error_reports_match_the_schema(demo_project: Path
     assert error["provenance"]["rules_sha256"] and error["columns"] == []
     prov = ok["provenance"]
     assert prov["trigger"] == "library" and prov["actor"] and prov["host"] and prov["datastage_version"]
-    assert prov["key_id"].startswith("sha256:") and len(prov["rules_sha256"]) == 64
+    assert re.fullmatch(r"hkdf:[0-9a-f]{16}", prov["key_id"]) and len(prov["rules_sha256"]) == 64
+    assert prov["key_strength"] == {"bytes": 33, "strong": True, "warning": None}  # the tests' key: 33 characters
     assert ok["subset"]["spec"]["roots"] == [{"table": "customer", "where": "active = 1", "percent": 25.0,
                                               "limit": None}]
     assert ok["subset"]["spec"]["keep_from_target"] == ["app_settings"]
