@@ -100,6 +100,10 @@ class MaskingKeyError(ConfigError):
     """The masking key is missing or unreadable."""
 
 
+class SigningKeyError(ConfigError):
+    """The report-signing key is unreadable, not an Ed25519 key, or readable by others."""
+
+
 class EmptyMaskingKeyError(MaskingKeyError):
     """``$DATASTAGE_MASKING_KEY`` is set but empty: an error even where a missing key is not."""
 

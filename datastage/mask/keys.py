@@ -17,6 +17,7 @@ Example:
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import os
@@ -28,7 +29,7 @@ from pathlib import Path
 import numpy as np
 from pandas.util import hash_array
 
-from datastage.errors import EmptyMaskingKeyError, MaskingKeyError
+from datastage.errors import EmptyMaskingKeyError, MaskingKeyError, UsageError
 from datastage.limits import MAX_KEY_FILE_BYTES, too_large
 from datastage.secrets import register_key
 from datastage.settings import KEY_ENV_VAR
@@ -239,10 +240,21 @@ def optional_key(key_file: Path | None, *, refuse_unsafe: bool = True) -> Maskin
         return None
 
 
-def write_key_file(path: Path) -> None:
-    """Create a new random key file readable only by its owner (mode 600)."""
+def write_key_file(path: Path, encoding: str = "hex") -> MaskingKey:
+    """Create a new key file of 32 random bytes (as ``hex`` or ``base64`` text) readable only by its owner
+    (mode 600); an existing file is never overwritten."""
+    if encoding not in ("hex", "base64"):
+        raise UsageError(f"unknown key encoding {encoding!r} (hex or base64)")
+    raw = secrets.token_bytes(32)
+    text = raw.hex() if encoding == "hex" else base64.b64encode(raw).decode("ascii")
+    key = MaskingKey(text.encode("ascii"), source=str(path), stored=text)  # registered before it is written
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, stat.S_IRUSR | stat.S_IWUSR)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, stat.S_IRUSR | stat.S_IWUSR)
+    except FileExistsError:
+        raise UsageError("file exists; datastage never overwrites a key (move it away first)",
+                         file=str(path)) from None
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(secrets.token_hex(32) + "\n")
+        handle.write(text + "\n")
     os.chmod(path, stat.S_IRUSR | stat.S_IWUSR)
+    return key
