@@ -140,7 +140,6 @@ class MaskingKey:
         if len(secret) < MIN_KEY_LENGTH:
             raise MaskingKeyError(f"masking key from {source} is too short (at least {MIN_KEY_LENGTH} characters)")
         self._secret = secret
-        register_key(self._sign_key())  # the report-signing subkey is as secret as the key
         self.source = source
         self.key_id = "sha256:" + hashlib.sha256(b"datastage key id\x00" + secret).hexdigest()[:16]
 
@@ -163,13 +162,6 @@ class MaskingKey:
     def hash_uint64(self, domain: str, values: np.ndarray) -> np.ndarray:
         """Keyed uint64 of each 64-bit integer, vectorised."""
         return siphash_uint64(self.subkey(domain), values)
-
-    def sign(self, payload: bytes) -> str:
-        """HMAC-SHA256 of ``payload`` under a subkey reserved for signing reports."""
-        return hmac.new(self._sign_key(), payload, hashlib.sha256).hexdigest()
-
-    def _sign_key(self) -> bytes:
-        return hmac.new(self._secret, b"datastage report signature", hashlib.sha256).digest()
 
 
 @lru_cache(maxsize=4096)
@@ -225,7 +217,8 @@ def load_key(key_file: Path | None, environ: dict[str, str] | None = None) -> Ma
 
 
 def optional_key(key_file: Path | None, *, refuse_unsafe: bool = True) -> MaskingKey | None:
-    """The key if one is configured and readable, else None (for work that signs with it but does not need it).
+    """The key if one is configured and readable, else None (for work that records its fingerprint but does not
+    need it).
 
     With ``refuse_unsafe`` an empty ``$DATASTAGE_MASKING_KEY`` (:class:`EmptyMaskingKeyError`) and a
     key file others may read (:class:`KeyFileTooOpen`) are still errors: they are refused whoever asks.
