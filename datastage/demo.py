@@ -10,7 +10,7 @@ Example:
     >>> import tempfile
     >>> result = build_demo(Path(tempfile.mkdtemp()) / "demo")
     >>> result.rows["customer"], result.rows["orders"], sorted(p.name for p in result.directory.iterdir())
-    (2000, 6000, ['.gitignore', 'datastage.yaml', 'masking.key', 'prod.db', 'rules'])
+    (2000, 6000, ['.gitignore', 'datastage.yaml', 'masking.key', 'prod.db', 'rules', 'signing.key', 'signing.key.pub'])
 """
 
 from __future__ import annotations
