@@ -19,6 +19,7 @@ from datastage.api import (
     gc,
     history,
     load_project,
+    new_key,
     plan,
     propose_rules,
     provision,
@@ -49,7 +50,7 @@ _get_logger("datastage").addHandler(_logging.NullHandler())
 
 __all__ = [
     "ConfigError", "DatastageError", "LockHeld", "RulesError", "SafetyError", "VerificationFailed",
-    "__version__", "check_rules", "demo", "envs", "gc", "history", "load_project", "plan", "propose_rules",
-    "provision", "refresh", "report", "report_findings", "rollback", "scan", "schedule_list", "schedule_run",
-    "strategies", "teardown", "verify_report",
+    "__version__", "check_rules", "demo", "envs", "gc", "history", "load_project", "new_key", "plan",
+    "propose_rules", "provision", "refresh", "report", "report_findings", "rollback", "scan", "schedule_list",
+    "schedule_run", "strategies", "teardown", "verify_report",
 ]

@@ -37,7 +37,7 @@ from datastage.discover.scan import DEFAULT_SAMPLE_ROWS, ScanOutcome, scan_proje
 from datastage.errors import UsageError
 from datastage.logs import configure_logging
 from datastage.mask.contract import StrategySpec
-from datastage.mask.keys import load_key
+from datastage.mask.keys import write_key_file
 from datastage.mask.registry import all_strategies
 from datastage.ops.envops import RefreshOps
 from datastage.ops.ondemand import Provisioned, environments, parse_ttl
@@ -53,7 +53,8 @@ from datastage.report.compose import VerifyOutcome, load_report, verify_report_f
 from datastage.report.findings import report_findings as _report_findings
 from datastage.report.history import find_run, read_history
 from datastage.report.records import PENDING, complete_pending, run_rollback
-from datastage.results import RollbackResult
+from datastage.report.signing import PUBLIC_KEY_NAME, read_trusted_keys, write_signing_key
+from datastage.results import NewKey, RollbackResult
 from datastage.rulescheck import RulesCheckResult
 from datastage.rulescheck import check_rules as _check_rules
 from datastage.secrets import get_logger
@@ -63,8 +64,8 @@ from datastage.source.identity import check_target_safety
 
 ConfigArg = str | os.PathLike[str] | Project | None
 
-__all__ = ["check_rules", "demo", "envs", "gc", "history", "load_project", "plan", "propose_rules", "provision",
-           "refresh", "report", "report_entry", "report_findings", "rollback", "scan", "schedule_list",
+__all__ = ["check_rules", "demo", "envs", "gc", "history", "load_project", "new_key", "plan", "propose_rules",
+           "provision", "refresh", "report", "report_entry", "report_findings", "rollback", "scan", "schedule_list",
            "schedule_run", "strategies", "teardown", "verify_report"]
 
 
@@ -186,16 +187,37 @@ def report_findings(run_id: str, *, config: ConfigArg = None) -> list[dict[str, 
     return _report_findings(report(run_id, config=config))
 
 
-def verify_report(path: str | os.PathLike[str], *, config: ConfigArg = None) -> VerifyOutcome:
-    """Check a report's signature (JSON or HTML) with the project's masking key.
+def verify_report(path: str | os.PathLike[str], *, public_key: str | os.PathLike[str] | None = None,
+                  allowed_signers: str | os.PathLike[str] | None = None, config: ConfigArg = None) -> VerifyOutcome:
+    """Check a report file (JSON or HTML) against its detached signature ``FILE.sig`` with a public key.
 
-    The key comes from ``$DATASTAGE_MASKING_KEY`` or the key file of ``config``
-    (``$DATASTAGE_CONFIG`` or ``./datastage.yaml`` when they exist).
+    The key is ``public_key`` (an OpenSSH ``.pub`` file) or any key of ``allowed_signers`` (the file
+    ``ssh-keygen -Y verify -f`` reads); without either, the project's own ``signing.pub`` in its state
+    folder (from ``config``, ``$DATASTAGE_CONFIG`` or ``./datastage.yaml`` when they exist). The masking
+    key is never needed.
     """
-    key_file = None
-    if isinstance(config, Project) or config is not None or config_path(None).is_file():
-        key_file = project_of(config).key_file
-    return verify_report_file(Path(path), load_key(key_file))
+    if public_key is not None or allowed_signers is not None:
+        trusted = read_trusted_keys(Path(public_key) if public_key is not None else None,
+                                    Path(allowed_signers) if allowed_signers is not None else None)
+    else:
+        trusted = []
+        if isinstance(config, Project) or config is not None or config_path(None).is_file():
+            own = project_of(config).state_dir / PUBLIC_KEY_NAME
+            trusted = read_trusted_keys(own) if own.is_file() else []
+    return verify_report_file(Path(path), trusted)
+
+
+def new_key(path: str | os.PathLike[str] | None = None, *, signing: bool = False, encoding: str = "hex") -> NewKey:
+    """Create a key file that never existed: a masking key (32 random bytes as ``hex`` or ``base64``
+    text, default ``masking.key``) or, with ``signing``, an Ed25519 report-signing key (OpenSSH private
+    key, default ``signing.key``) and its public key ``PATH.pub``. Both are mode 600; an existing file
+    is refused."""
+    if signing:
+        written = write_signing_key(Path(path if path is not None else "signing.key"))
+        assert written.path is not None
+        return NewKey(written.path, "signing", written.fingerprint, Path(f"{written.path}.pub"))
+    target = Path(path if path is not None else "masking.key")
+    return NewKey(target, "masking", write_key_file(target, encoding).key_id)
 
 
 def schedule_list(*, config: ConfigArg = None, count: int = 3) -> list[dict[str, Any]]:

@@ -205,7 +205,8 @@ def rollback(environment: str, config: str | None, as_json: bool) -> None:
 @run_command
 def demo(directory: str, scale: int, seed: int, as_json: bool) -> None:
     """Write a demo project to DIRECTORY: a sample production database, datastage.yaml,
-    rules/pii.yaml and a masking key file (mode 600).
+    rules/pii.yaml, a masking key file and a report-signing key (mode 600, public half
+    signing.key.pub).
 
     Then run: cd DIRECTORY && datastage refresh staging --rules rules/pii.yaml
     """
@@ -405,19 +406,29 @@ def report_show(run_id: str, config: str | None, as_json: bool, findings: bool) 
 
 @report.command("verify")
 @click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--public-key", type=click.Path(dir_okay=False), default=None,
+              help="The signer's OpenSSH public key (.pub); default: the project's .datastage/signing.pub.")
+@click.option("--allowed-signers", type=click.Path(dir_okay=False), default=None,
+              help="An allowed_signers file (as ssh-keygen -Y verify -f reads it): any of its keys may sign.")
 @config_option
 @json_option
 @cron_options
 @run_command
-def report_verify(file: str, config: str | None, as_json: bool) -> None:
-    """Check the signature of a report FILE (.json or .html) with the masking key.
+def report_verify(file: str, public_key: str | None, allowed_signers: str | None, config: str | None,
+                  as_json: bool) -> None:
+    """Check a report FILE (.json or .html) against its detached signature FILE.sig with the
+    signer's public key; the masking key is never needed.
 
-    Exit codes: 0 valid, 3 invalid (changed after it was written, signed with another
-    key, or unsigned), 2 unreadable file or no key.
+    Exit codes: 0 valid, 3 invalid (changed after it was signed, signed by another key,
+    unsigned, or not a report datastage wrote), 2 unreadable file or no public key.
 
     Example: datastage report verify .datastage/reports/staging/20261127-090102-3fa9c1.json
+    --public-key signing.pub
+
+    Without datastage: ssh-keygen -Y verify -f allowed_signers -I datastage -n datastage-report
+    -s FILE.sig < FILE
     """
-    outcome = api.verify_report(file, config=config)
+    outcome = api.verify_report(file, public_key=public_key, allowed_signers=allowed_signers, config=config)
     if as_json:
         emit_json(outcome.to_dict())
     elif outcome.valid:
@@ -425,6 +436,37 @@ def report_verify(file: str, config: str | None, as_json: bool) -> None:
     else:
         click.echo(f"invalid: {file}: {outcome.message}", err=True)
     sys.exit(0 if outcome.valid else EXIT_VERIFY)
+
+
+@main.group()
+def key() -> None:
+    """Create keys: the masking key and the report-signing key."""
+
+
+@key.command("new")
+@click.option("--signing", is_flag=True, help="An Ed25519 report-signing key (OpenSSH private key and .pub) "
+              "instead of a masking key.")
+@click.option("--output", "-o", type=click.Path(dir_okay=False), default=None,
+              help="File to write (default: masking.key, or signing.key with --signing); never overwritten.")
+@click.option("--format", "encoding", type=click.Choice(["hex", "base64"]), default="hex", show_default=True,
+              help="How the masking key's 32 random bytes are written.")
+@json_option
+@cron_options
+@run_command
+def key_new(signing: bool, output: str | None, encoding: str, as_json: bool) -> None:
+    """Write a new key file (mode 600) that does not exist yet.
+
+    Example: datastage key new --signing --output signing.key  (then signing: {key_file: signing.key})
+    """
+    if signing and encoding != "hex":
+        raise UsageError("--format applies to masking keys only")
+    created = api.new_key(output, signing=signing, encoding=encoding)
+    if as_json:
+        emit_json(created.to_dict())
+        return
+    out.print(f"{created.kind} key written to {created.path} (mode 600): {created.fingerprint}", markup=False)
+    if created.public_path is not None:
+        out.print(f"public key: {created.public_path} (give it to whoever verifies reports)", markup=False)
 
 
 @main.group()

@@ -10,7 +10,7 @@ Example:
     >>> import tempfile
     >>> result = build_demo(Path(tempfile.mkdtemp()) / "demo")
     >>> result.rows["customer"], result.rows["orders"], sorted(p.name for p in result.directory.iterdir())
-    (2000, 6000, ['.gitignore', 'datastage.yaml', 'masking.key', 'prod.db', 'rules'])
+    (2000, 6000, ['.gitignore', 'datastage.yaml', 'masking.key', 'prod.db', 'rules', 'signing.key', 'signing.key.pub'])
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from faker import Faker
 from datastage.cards import luhn_check_digit
 from datastage.errors import UsageError
 from datastage.mask.keys import write_key_file
+from datastage.report.signing import write_signing_key
 from datastage.source.identifiers import SQLITE, quote_identifier
 
 SCHEMA = """
@@ -136,6 +137,8 @@ source:
   url: sqlite:///prod.db            # the sample production database (datastage only reads it)
 masking:
   key_file: masking.key             # or set DATASTAGE_MASKING_KEY
+signing:
+  key_file: signing.key             # Ed25519 key that signs reports (public half: signing.key.pub)
 environments:
   staging:
     url: sqlite:///staging.db
@@ -207,7 +210,7 @@ tables:
   audit_log: truncate
 """
 
-GITIGNORE = "staging.db*\n.datastage/\nmasking.key\n"
+GITIGNORE = "staging.db*\n.datastage/\nmasking.key\nsigning.key\n"
 
 BASE_COUNTS = {"customer": 2000, "employee": 60, "product": 300, "orders": 6000, "support_ticket": 1500,
                "page_view": 10000, "audit_log": 5000}
@@ -380,4 +383,7 @@ def build_demo(directory: Path, scale: int = 1, seed: int = 42, force: bool = Tr
     key_file = directory / "masking.key"
     if not key_file.exists():
         write_key_file(key_file)
+    signing_key = directory / "signing.key"
+    if not signing_key.exists():
+        write_signing_key(signing_key)
     return DemoResult(directory, database, config, rules, key_file, rows)

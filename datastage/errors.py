@@ -104,6 +104,10 @@ class WeakMaskingKeyError(MaskingKeyError):
     """The masking key holds too few bytes of secret for a new project."""
 
 
+class SigningKeyError(ConfigError):
+    """The report-signing key is unreadable, not an Ed25519 key, or readable by others."""
+
+
 class EmptyMaskingKeyError(MaskingKeyError):
     """``$DATASTAGE_MASKING_KEY`` is set but empty: an error even where a missing key is not."""
 

@@ -75,9 +75,10 @@ from datastage.mask.policy import Policy, load_policy
 from datastage.mask.resolve import resolve_policy
 from datastage.plan import PlanResult
 from datastage.progress import NoProgress, Progress
-from datastage.report.compose import compose_report, sign_report, subset_spec_dict, write_report
+from datastage.report.compose import compose_report, subset_spec_dict, write_report
 from datastage.report.history import append_history, has_refreshed, last_schema, save_schema, schema_drift
 from datastage.report.records import complete_locked, live_incomplete_message, live_records
+from datastage.report.signing import SigningKey, optional_signing_key, project_signing_key
 from datastage.results import (
     CheckResult,
     ExtractResult,
@@ -188,6 +189,7 @@ class Run:
     clock: float = field(default_factory=time.monotonic)  # when it started (time.monotonic)
     progress: Progress = field(default_factory=NoProgress)
     key: MaskingKey | None = None
+    signer: SigningKey | None = None  # the report-signing key (None: reports are unsigned)
     batch_size: int = DEFAULT_BATCH_SIZE
     plan: PlanResult | None = None
     load: LoadResult | None = None
@@ -233,6 +235,7 @@ def plan(project: Project, environment: str, *, rules: str | os.PathLike[str] | 
     run = Run(project, env, new_record(project, env, "plan", trigger))
     key = optional_key(project.key_file)
     run.record.key_id = key.key_id if key else None
+    run.signer = _signer(project)
     try:
         if key is not None:  # a weak key is refused before a first refresh, and so before the plan for it
             run.record.key_strength = checked_strength(key, new_project=not has_refreshed(project.state_dir))
@@ -247,9 +250,9 @@ def plan(project: Project, environment: str, *, rules: str | os.PathLike[str] | 
         _record_failure(run, exc)
         raise
     finished_at = utc_now()
-    report = build_report(run, key, finished_at=finished_at, verdict="planned", exit_code=EXIT_OK)
+    report = build_report(run, finished_at=finished_at, verdict="planned", exit_code=EXIT_OK)
     with step("report"):
-        paths = write_report(report, project.state_dir)
+        paths = write_report(report, project.state_dir, run.signer)
         append_history(project.state_dir, run.record.history_entry("planned", EXIT_OK, finished_at, run.seconds(),
                                                                    paths, planned.subset.selected_rows))
     planned.run_id, planned.report = run.record.run_id, paths
@@ -377,6 +380,7 @@ def run_refresh(project: Project, environment: str, *, operations: OperationsFac
         key = run.key = load_key(project.key_file)
         record.key_id = key.key_id
         record.key_strength = checked_strength(key, new_project=not has_refreshed(project.state_dir))
+        run.signer = _signer(project)
         run.batch_size = env.batch_size
         target = open_target(env.url, env.name, env.shadow_mode)
         source = make_engine(project.source_url, read_only=True, role="source database")
@@ -482,11 +486,11 @@ def finish(run: Run, ops: RefreshOperations, planned: PlanResult, load: LoadResu
     if record.unrecorded:
         exit_code = EXIT_LIVE_INCOMPLETE
     finished_at = utc_now()
-    report = build_report(run, run.key, finished_at=finished_at, verdict=verdict, exit_code=exit_code,
+    report = build_report(run, finished_at=finished_at, verdict=verdict, exit_code=exit_code,
                           error=f"not saved: {record.unrecorded}" if record.unrecorded else None)
     try:
         with step("report"), live_records(record):  # after the swap, a failure here: exit code 5
-            paths = write_report(report, run.project.state_dir)
+            paths = write_report(report, run.project.state_dir, run.signer)
             entry = record.history_entry(verdict, exit_code, finished_at, run.seconds(), paths, load.total_rows)
             append_history(run.project.state_dir, entry)
     except LiveIncomplete as exc:
@@ -527,13 +531,13 @@ def _post_refresh(ops: RefreshOperations, env: Environment, target: Target) -> N
 def _record_failure(run: Run, exc: DatastageError | StopSignal, verdict: str = "error") -> ReportPaths | None:
     """Write an error report and a history line for a run that failed; never raises.
 
-    The report is unsigned when the key cannot be used (a key file others may read signs nothing)."""
+    The report is unsigned when the signing key cannot be used (a key file others may read signs nothing)."""
     finished_at = utc_now()
     try:
-        key = optional_key(run.project.key_file, refuse_unsafe=False)
-        report = build_report(run, key, finished_at=finished_at, verdict=verdict, exit_code=exc.exit_code,
+        signer = run.signer or optional_signing_key(run.project)
+        report = build_report(run, finished_at=finished_at, verdict=verdict, exit_code=exc.exit_code,
                               error=str(exc))
-        paths = write_report(report, run.project.state_dir)
+        paths = write_report(report, run.project.state_dir, signer)
         rows = run.load.total_rows if verdict != "error" and run.load else 0
         append_history(run.project.state_dir, run.record.history_entry(verdict, exc.exit_code, finished_at,
                                                                        run.seconds(), paths, rows, str(exc)))
@@ -547,8 +551,8 @@ def _record_pending(run: Run) -> None:
     in it), and a ``pending`` history line. Raises when they cannot be written (then nothing is
     swapped); the run's outcome replaces both, or the next command completes them."""
     assert run.load is not None  # the copy step ran
-    paths = write_report(build_report(run, run.key, finished_at=None, verdict="pending", exit_code=None),
-                         run.project.state_dir)
+    paths = write_report(build_report(run, finished_at=None, verdict="pending", exit_code=None),
+                         run.project.state_dir, run.signer)
     append_history(run.project.state_dir, run.record.history_entry("pending", None, None, run.seconds(), paths,
                                                                    run.load.total_rows))
 
@@ -596,11 +600,20 @@ def _stopped(run: Run, ops: RefreshOperations, exc: BaseException) -> Interrupte
     return stop
 
 
-def build_report(run: Run, key: MaskingKey | None, *, finished_at: str | None, verdict: str, exit_code: int | None,
+def _signer(project: Project) -> SigningKey | None:
+    """The project's report-signing key; without one the run's reports are written unsigned (and logged so)."""
+    signer = project_signing_key(project)
+    if signer is None:
+        log.warning("reports are unsigned: no signing key configured (signing.key_file in datastage.yaml)")
+    return signer
+
+
+def build_report(run: Run, *, finished_at: str | None, verdict: str, exit_code: int | None,
                  error: str | None = None) -> dict[str, Any]:
-    """The report dictionary from what the run produced so far (see :mod:`datastage.report.compose`), signed."""
+    """The report dictionary from what the run produced so far (see :mod:`datastage.report.compose`); its
+    signature is added when it is written."""
     record = replace(run.record, finished_at=finished_at, verdict=verdict, exit_code=exit_code, error=error,
                      seconds=run.seconds(), actor=current_user(), host=socket.gethostname(),
                      datastage_version=__version__)
-    return sign_report(compose_report(record, plan=run.plan, load=run.load, verify=run.verify, stats=run.stats,
-                                      operations=run.ops.to_report() if run.ops else None), key)
+    return compose_report(record, plan=run.plan, load=run.load, verify=run.verify, stats=run.stats,
+                          operations=run.ops.to_report() if run.ops else None)

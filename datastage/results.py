@@ -130,6 +130,21 @@ class ExtractResult:
 class ReportPaths:
     json: Path
     html: Path
+    signed_by: str | None = None  # the fingerprint of the key that signed both files (None: unsigned)
+
+
+@dataclass
+class NewKey:
+    """A key ``datastage key new`` wrote: its file, its kind, its public fingerprint (and public key file)."""
+
+    path: Path
+    kind: Literal["masking", "signing"]
+    fingerprint: str
+    public_path: Path | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": str(self.path), "kind": self.kind, "fingerprint": self.fingerprint,
+                "public_path": str(self.public_path) if self.public_path else None}
 
 
 @dataclass

@@ -4,6 +4,7 @@ Example ``datastage.yaml``::
 
     source: {url: "${PROD_DATABASE_URL}"}
     masking: {key_file: masking.key}
+    signing: {key_file: signing.key}     # Ed25519 key that signs reports
     environments:
       staging:
         url: "sqlite:///staging.db"
@@ -53,6 +54,7 @@ from datastage.yamlfile import Node, did_you_mean, interpolate, load_yaml
 DEFAULT_CONFIG = "datastage.yaml"
 CONFIG_ENV_VAR = "DATASTAGE_CONFIG"
 KEY_ENV_VAR = "DATASTAGE_MASKING_KEY"
+SIGNING_KEY_ENV_VAR = "DATASTAGE_SIGNING_KEY_FILE"
 CHECK_WORKERS_ENV = "DATASTAGE_CHECK_WORKERS"
 CONNECT_TIMEOUT_ENV = "DATASTAGE_CONNECT_TIMEOUT"
 DEFAULT_CONNECT_TIMEOUT = 10
@@ -195,6 +197,7 @@ class Project:
     key_file: Path | None = None
     state_dir: Path = Path(".datastage")
     source_schemas: tuple[str, ...] = ()
+    signing_key_file: Path | None = None  # the Ed25519 key that signs reports (``signing.key_file``)
 
     def __post_init__(self) -> None:
         KNOWN.update(self.secrets())  # from now on, no output of this process shows them
@@ -281,7 +284,7 @@ def load_project(config: str | os.PathLike[str] | None = None) -> Project:
     tuning_from_env()  # a bad tuning variable stops every command here, not half-way through a refresh
     path = config_path(config).absolute()
     root = load_yaml(path)
-    root.check_keys({"source", "environments", "masking", "state_dir", "version"})
+    root.check_keys({"source", "environments", "masking", "signing", "state_dir", "version"})
     if "version" in root and root["version"].value != 1:
         raise root["version"].error("unsupported config version (expected 1)")
 
@@ -301,6 +304,13 @@ def load_project(config: str | os.PathLike[str] | None = None) -> Project:
         if "key_file" in masking:
             key_file = _resolve(path.parent, interpolate(masking["key_file"]))
 
+    signing_key_file = None
+    signing = root.get("signing")
+    if signing is not None:
+        signing.check_keys({"key_file"})
+        if "key_file" in signing:
+            signing_key_file = _resolve(path.parent, interpolate(signing["key_file"]))
+
     state_dir = path.parent / ".datastage"
     if "state_dir" in root:
         state_dir = _resolve(path.parent, interpolate(root["state_dir"]))
@@ -310,7 +320,7 @@ def load_project(config: str | os.PathLike[str] | None = None) -> Project:
     if not envs_node.value:
         raise envs_node.error("at least one environment is required")
     environments = {name: _environment(name, node, path.parent) for name, node in envs_node.items()}
-    return Project(path, source_url, environments, key_file, state_dir, schemas)
+    return Project(path, source_url, environments, key_file, state_dir, schemas, signing_key_file)
 
 
 ENV_KEYS = {

@@ -66,6 +66,7 @@ def _process_secrets() -> Iterator[None]:
 def _masking_key(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DATASTAGE_MASKING_KEY", TEST_KEY)
     monkeypatch.delenv("DATASTAGE_CONFIG", raising=False)
+    monkeypatch.delenv("DATASTAGE_SIGNING_KEY_FILE", raising=False)
 
 
 @pytest.fixture(scope="session")

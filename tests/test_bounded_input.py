@@ -302,7 +302,10 @@ def test_a_key_file_over_the_limit_is_refused(tmp_path: Path, monkeypatch: pytes
     key = _sparse(tmp_path / "masking.key", MAX_KEY_FILE_BYTES + 1)
     key.chmod(0o600)  # readable by its owner only, so the size is what is refused
     config = _project(tmp_path, extra="masking: {key_file: masking.key}\n")
-    result, _ = _invoke(["report", "verify", str(tmp_path / "any.json"), "--config", str(config)])
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(RULES_HEADER)
+    # A refresh is what loads the masking key (report verify needs only a public key now).
+    result, _ = _invoke(["refresh", "staging", "--rules", str(rules), "--config", str(config)])
     assert result.exit_code == 2
     assert _one_error_line(result) == (f"error: {key}: file is too large (64.0 KiB): datastage reads at most "
                                        "64 KiB from it")

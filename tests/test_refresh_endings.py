@@ -34,9 +34,9 @@ from load_support import sqlite_fingerprint
 import datastage
 from datastage.cli import main
 from datastage.errors import EXIT_LIVE_INCOMPLETE, LiveIncomplete
-from datastage.mask.keys import load_key
 from datastage.report.compose import verify_report_file
 from datastage.report.history import append_history, read_history
+from datastage.report.signing import read_trusted_keys
 
 PAUSE = "touch {flag}; echo $$ > {flag}.pid; exec sleep 120"
 
@@ -45,7 +45,8 @@ PAUSE = "touch {flag}; echo $$ > {flag}.pid; exec sleep 120"
 def refreshed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny project whose staging (SQLite) holds one refreshed copy; tests copy it."""
     directory = tmp_path_factory.mktemp("endings")
-    config = tiny_project(directory, {"staging": {"url": "sqlite:///staging.db"}})
+    config = tiny_project(directory, {"staging": {"url": "sqlite:///staging.db"}}, signing={"key_file": "signing.key"})
+    datastage.new_key(directory / "signing.key", signing=True)
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("DATASTAGE_MASKING_KEY", TEST_KEY)
         assert datastage.refresh("staging", config=config).verdict == "pass"
@@ -57,7 +58,7 @@ def project(refreshed: Path, tmp_path: Path) -> Iterator[Path]:
     """A copy of the refreshed project (its target, not its history); returns datastage.yaml."""
     directory = tmp_path / "project"
     directory.mkdir()
-    for name in ("prod.db", "staging.db", "datastage.yaml"):
+    for name in ("prod.db", "staging.db", "datastage.yaml", "signing.key", "signing.key.pub"):  # with their modes
         shutil.copy(refreshed / name, directory / name)
     shutil.copytree(refreshed / "rules", directory / "rules")
     yield directory / "datastage.yaml"
@@ -133,7 +134,9 @@ def _completed_later(config: Path, run_id: str) -> dict:
     report = valid_report(entry["report_json"])
     assert (report["verdict"], report["exit_code"]) == ("pass", EXIT_LIVE_INCOMPLETE)
     assert len(report["checks"]) >= 7 and all(c["status"] == "PASS" for c in report["checks"])
-    assert verify_report_file(Path(entry["report_json"]), load_key(None)).valid
+    public = read_trusted_keys(config.parent / "signing.key.pub")
+    for path in (entry["report_json"], entry["report_html"]):  # the completed report is signed again
+        assert verify_report_file(Path(path), public).valid
     return entry
 
 
@@ -186,10 +189,10 @@ def test_report_writer_failing_after_the_swap_in_process(project: Path, monkeypa
 
     original = pipeline.write_report
 
-    def failing(report: dict, state_dir: Path):  # type: ignore[no-untyped-def]
+    def failing(report: dict, state_dir: Path, signer=None):  # type: ignore[no-untyped-def]
         if report["verdict"] != "pending":
             raise datastage.DatastageError("cannot write the report: No space left on device", step="report")
-        return original(report, state_dir)
+        return original(report, state_dir, signer)
 
     with monkeypatch.context() as patch, pytest.raises(LiveIncomplete) as info:
         patch.setattr(pipeline, "write_report", failing)

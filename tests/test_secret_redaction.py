@@ -203,7 +203,11 @@ def test_state_files_are_private_and_tightened(demo_project: Path, tmp_path: Pat
     assert {p for p, m in modes.items() if (state / p).is_dir() and m != "0o700"} == set(), modes
     assert {p for p, m in modes.items() if (state / p).is_file() and m != "0o600"} == set(), modes
     assert {"history.jsonl", "schemas/staging.json"} <= set(modes)
-    assert sum(1 for p in modes if p.startswith("reports/staging/")) == 4  # refresh and plan, JSON and HTML
+    # refresh and plan, JSON and HTML, each with its detached signature
+    assert sum(1 for p in modes if p.startswith("reports/staging/")) == 8
+    assert {p for p in modes if p.startswith("reports/staging/") and p.endswith(".sig")} == \
+        {f"{p}.sig" for p in modes if p.startswith("reports/staging/") and not p.endswith(".sig")}
+    assert {"signing.pub", "allowed_signers"} <= set(modes)
     assert oct(stat.S_IMODE(log.stat().st_mode)) == "0o600"
     assert oct(stat.S_IMODE(log.parent.stat().st_mode)) == oct(stat.S_IMODE(log.parent.parent.stat().st_mode)) \
         == "0o700"
@@ -220,10 +224,13 @@ def test_a_key_file_others_may_read_is_refused_everywhere(demo_project: Path, mo
                f"run chmod 600 {key}"
     for mode in (0o644, 0o640, 0o604):
         os.chmod(key, mode)
-        for command in (["refresh", "staging"], ["plan", "staging"], ["report", "verify", str(result.report.json)]):
+        for command in (["refresh", "staging"], ["plan", "staging"]):
             run = CliRunner().invoke(main, [*command, "--config", str(demo_project)])
             assert run.exit_code == 2, (command, run.output)
             assert run.output.strip() == f"error: {key}: {expected.replace('0644', f'{mode:04o}')}", run.output
+        # Verifying a report needs only the public signing key: the masking key is never read for it.
+        run = CliRunner().invoke(main, ["report", "verify", str(result.report.json), "--config", str(demo_project)])
+        assert run.exit_code == 0 and run.output.startswith("valid:"), run.output
     os.chmod(key, 0o644)
     with pytest.raises(datastage.ConfigError, match="too open"):
         datastage.provision("pr_open_key", from_env="staging", config=demo_project)

@@ -36,7 +36,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from pandas.util import hash_array
 
-from datastage.errors import EmptyMaskingKeyError, MaskingKeyError, WeakMaskingKeyError
+from datastage.errors import EmptyMaskingKeyError, MaskingKeyError, UsageError, WeakMaskingKeyError
 from datastage.limits import MAX_KEY_FILE_BYTES, too_large
 from datastage.secrets import register_key
 from datastage.settings import KEY_ENV_VAR
@@ -156,11 +156,6 @@ def key_id_of(secret: bytes) -> str:
     return KEY_ID_PREFIX + hkdf.derive(secret).hex()
 
 
-def _legacy_key_id(secret: bytes) -> str:
-    """The fingerprint reports of datastage before HKDF key ids carry (only ever compared, never written)."""
-    return "sha256:" + hashlib.sha256(b"datastage key id\x00" + secret).hexdigest()[:16]
-
-
 def secret_bytes(secret: bytes | str) -> int:
     """How many bytes of secret a key holds: its decoded bytes when it reads as hex or as base64
     (standard or URL-safe, padded or not), else its bytes as UTF-8 text.
@@ -199,7 +194,6 @@ class MaskingKey:
         if len(secret) < MIN_KEY_LENGTH:
             raise MaskingKeyError(f"masking key from {source} is too short (at least {MIN_KEY_LENGTH} characters)")
         self._secret = secret
-        register_key(self._sign_key())  # the report-signing subkey is as secret as the key
         self.source = source
         self.key_id = key_id_of(secret)
         self.secret_bytes = secret_bytes(secret)
@@ -215,10 +209,6 @@ class MaskingKey:
             f"the masking key holds {self.secret_bytes} bytes of secret, fewer than {STRONG_KEY_BYTES}: "
             "make a new one with `datastage key new` (masked values change with the key)")
         return {"bytes": self.secret_bytes, "strong": self.strong, "warning": warning}
-
-    def has_id(self, key_id: str) -> bool:
-        """Whether ``key_id`` is this key's fingerprint (or the SHA-256 one of reports written before HKDF ids)."""
-        return hmac.compare_digest(key_id, self.key_id) or hmac.compare_digest(key_id, _legacy_key_id(self._secret))
 
     def __repr__(self) -> str:
         return f"MaskingKey(key_id={self.key_id!r}, source={self.source!r})"
@@ -239,13 +229,6 @@ class MaskingKey:
     def hash_uint64(self, domain: str, values: np.ndarray) -> np.ndarray:
         """Keyed uint64 of each 64-bit integer, vectorised."""
         return siphash_uint64(self.subkey(domain), values)
-
-    def sign(self, payload: bytes) -> str:
-        """HMAC-SHA256 of ``payload`` under a subkey reserved for signing reports."""
-        return hmac.new(self._sign_key(), payload, hashlib.sha256).hexdigest()
-
-    def _sign_key(self) -> bytes:
-        return hmac.new(self._secret, b"datastage report signature", hashlib.sha256).digest()
 
 
 @lru_cache(maxsize=4096)
@@ -301,7 +284,8 @@ def load_key(key_file: Path | None, environ: dict[str, str] | None = None) -> Ma
 
 
 def optional_key(key_file: Path | None, *, refuse_unsafe: bool = True) -> MaskingKey | None:
-    """The key if one is configured and readable, else None (for work that signs with it but does not need it).
+    """The key if one is configured and readable, else None (for work that records its fingerprint but does not
+    need it).
 
     With ``refuse_unsafe`` an empty ``$DATASTAGE_MASKING_KEY`` (:class:`EmptyMaskingKeyError`) and a
     key file others may read (:class:`KeyFileTooOpen`) are still errors: they are refused whoever asks.
@@ -334,10 +318,21 @@ def checked_strength(key: MaskingKey, *, new_project: bool) -> dict[str, object]
     return key.strength()
 
 
-def write_key_file(path: Path) -> None:
-    """Create a new random key file readable only by its owner (mode 600)."""
+def write_key_file(path: Path, encoding: str = "hex") -> MaskingKey:
+    """Create a new key file of 32 random bytes (as ``hex`` or ``base64`` text) readable only by its owner
+    (mode 600); an existing file is never overwritten."""
+    if encoding not in ("hex", "base64"):
+        raise UsageError(f"unknown key encoding {encoding!r} (hex or base64)")
+    raw = secrets.token_bytes(32)
+    text = raw.hex() if encoding == "hex" else base64.b64encode(raw).decode("ascii")
+    key = MaskingKey(text.encode("ascii"), source=str(path), stored=text)  # registered before it is written
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, stat.S_IRUSR | stat.S_IWUSR)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, stat.S_IRUSR | stat.S_IWUSR)
+    except FileExistsError:
+        raise UsageError("file exists; datastage never overwrites a key (move it away first)",
+                         file=str(path)) from None
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(secrets.token_hex(32) + "\n")
+        handle.write(text + "\n")
     os.chmod(path, stat.S_IRUSR | stat.S_IWUSR)
+    return key

@@ -34,6 +34,8 @@ def render_refresh(result: RefreshResult) -> None:
     if result.report:
         out.print(f"  report: {result.report.json}")
         out.print(f"          {result.report.html}")
+        out.print(f"  signed by {result.report.signed_by} (FILE.sig beside each file)" if result.report.signed_by
+                  else "  unsigned: no signing key configured (signing.key_file in datastage.yaml)", markup=False)
 
 
 def render_plan(result: PlanResult) -> None:

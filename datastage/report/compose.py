@@ -2,30 +2,31 @@
 
 The report is composed only from step results (plan, scan, load, verify), so it states
 what was checked on the loaded data and nothing else. It never contains a source value,
-a password or the masking key; the key appears as its fingerprint only, and the JSON is
-signed with an HMAC under a subkey of the masking key. Every string of it is redacted
-(:mod:`datastage.secrets`) before it is signed, and both files are written 0600 in 0700
-folders (:mod:`datastage.private`). The HTML embeds the signed JSON,
-so ``datastage report verify`` checks either file (and that the HTML shows exactly the
-signed report). The JSON follows ``docs/report.schema.json`` (``schema_version``).
+a password or the masking key; the masking key appears as its fingerprint only. Each file
+is signed by a detached SSHSIG signature (``RUN_ID.json.sig``, ``RUN_ID.html.sig``) over its exact
+bytes, made with the Ed25519 signing key (:mod:`datastage.report.signing`), never the masking
+key: verifying needs only the public key, and ``ssh-keygen -Y verify`` checks it as well as
+``datastage report verify``. Every string is redacted (:mod:`datastage.secrets`) before it is
+signed, and the files are written 0600 in 0700 folders (:mod:`datastage.private`). The HTML
+embeds the report data. The JSON follows ``docs/report.schema.json`` (``schema_version``).
 
 Example (a report cut down to the fields a file name and a signature need):
     >>> import tempfile
-    >>> from datastage.mask.keys import MaskingKey
-    >>> key = MaskingKey(b"an example key, not a real one", source="example")
-    >>> report = sign_report({"schema_version": REPORT_SCHEMA_VERSION, "run_id": "20261127-090102-3fa9c1",
-    ...                       "environment": "qa"}, key)
-    >>> paths = write_report(report, Path(tempfile.mkdtemp()) / ".datastage")
-    >>> paths.json.name, verify_report_file(paths.html, key).valid
+    >>> from datastage.report.signing import read_trusted_keys, write_signing_key
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> key = write_signing_key(folder / "signing.key")
+    >>> report = {"schema_version": REPORT_SCHEMA_VERSION, "run_id": "20261127-090102-3fa9c1", "environment": "qa"}
+    >>> paths = write_report(report, folder / ".datastage", key)
+    >>> trusted = read_trusted_keys(folder / "signing.key.pub")
+    >>> paths.json.name, verify_report_file(paths.html, trusted).valid
     ('20261127-090102-3fa9c1.json', True)
     >>> _ = paths.json.write_text(paths.json.read_text().replace('"qa"', '"prod"'))
-    >>> verify_report_file(paths.json, key).message
-    'signature does not match: the report was changed after it was written'
+    >>> verify_report_file(paths.json, trusted).message
+    'signature does not match: the file was changed after it was signed'
 """
 
 from __future__ import annotations
 
-import hmac
 import json
 import re
 from dataclasses import dataclass
@@ -36,14 +37,15 @@ from typing import TYPE_CHECKING, Any
 from datastage.errors import DatastageError, UsageError
 from datastage.limits import MAX_REPORT_BYTES, parse_json, read_bounded
 from datastage.private import private_dir, write_private
+from datastage.report import sshsig
 from datastage.report.history import reports_dir
 from datastage.report.html import EMBED_ID, render_html
+from datastage.report.signing import ALLOWED_SIGNERS_NAME, PUBLIC_KEY_NAME, SigningKey
 from datastage.results import ReportPaths, RunRecord
 from datastage.secrets import redact_data, redact_known
 
 if TYPE_CHECKING:
     from datastage.mask.engine import MaskStats
-    from datastage.mask.keys import MaskingKey
     from datastage.plan import PlanResult
     from datastage.results import LoadResult, VerifyResult
     from datastage.settings import Environment
@@ -62,7 +64,8 @@ def library_versions() -> dict[str, str | None]:
         except PackageNotFoundError:
             found[name] = None
     return found
-SIGNATURE_ALGORITHM = "HMAC-SHA256"
+LEGACY_SIGNATURE_ALGORITHM = "HMAC-SHA256"  # reports of datastage before Ed25519 signatures
+MAX_SIGNATURE_BYTES = 64 * 1024
 LEGAL_STATEMENT = (
     "The masked data is pseudonymised personal data, not anonymous data: whoever holds the masking key "
     "(or enough context) may re-identify people. Treat the target with the access controls that apply to "
@@ -79,23 +82,35 @@ ANONYMISATION_STATEMENT = (
 KEPT_STATUSES = ("kept-with-reason", "non_personal", "kept-by-default")
 
 
-def canonical_json(data: dict[str, Any]) -> bytes:
-    """The bytes a report signature covers: the report without its signature, keys sorted."""
-    body = {k: v for k, v in data.items() if k != "signature"}
-    return json.dumps(body, sort_keys=True, separators=(",", ":"), default=str).encode("utf-8")
+def signature_path(path: Path) -> Path:
+    """The detached signature of a report file: ``FILE.sig`` beside it."""
+    return path.with_name(path.name + ".sig")
 
 
-def write_report(report: dict[str, Any], state_dir: Path) -> ReportPaths:
-    """Write ``RUN_ID.json`` and ``RUN_ID.html`` under ``state_dir/reports/ENV/``."""
+def write_report(report: dict[str, Any], state_dir: Path, signer: SigningKey | None = None) -> ReportPaths:
+    """Write ``RUN_ID.json`` and ``RUN_ID.html`` under ``state_dir/reports/ENV/``, each with its detached
+    signature when ``signer`` is given (unsigned: ``signature`` is null and no ``.sig`` file is left);
+    the signer's public key goes to ``state_dir/signing.pub`` and ``state_dir/allowed_signers``."""
+    report["signature"] = signer.describe() if signer is not None else None
     folder = reports_dir(state_dir, str(report["environment"]))
     base = folder / str(report["run_id"])
-    paths = ReportPaths(base.with_suffix(".json"), base.with_suffix(".html"))
+    paths = ReportPaths(base.with_suffix(".json"), base.with_suffix(".html"),
+                        signer.fingerprint if signer is not None else None)
     try:
         private_dir(folder, root=state_dir)
-        # The report was redacted before it was signed; the last pass only matters for a secret
-        # registered since (and then a changed file fails verification rather than leaks).
-        write_private(paths.json, redact_known(json.dumps(report, indent=2, sort_keys=False, default=str) + "\n"))
-        write_private(paths.html, redact_known(render_html(report)))
+        # The report was redacted when it was composed; the last pass only matters for a secret
+        # registered since. What is signed is exactly the text written.
+        texts = ((paths.json, redact_known(json.dumps(report, indent=2, sort_keys=False, default=str) + "\n")),
+                 (paths.html, redact_known(render_html(report))))
+        for path, text in texts:
+            write_private(path, text)
+            if signer is not None:
+                write_private(signature_path(path), signer.sign(text.encode("utf-8")))
+            else:
+                signature_path(path).unlink(missing_ok=True)  # a stale signature would not sign this file
+        if signer is not None:
+            write_private(state_dir / PUBLIC_KEY_NAME, signer.public_line() + "\n")
+            write_private(state_dir / ALLOWED_SIGNERS_NAME, signer.allowed_signers() + "\n")
     except OSError as exc:
         raise DatastageError(f"cannot write the report: {exc.strerror}", file=str(folder), step="report") from None
     return paths
@@ -252,84 +267,165 @@ def legal_status(report: dict[str, Any]) -> dict[str, Any]:
             "statement": ANONYMISATION_STATEMENT.format(k=smallest, k_min=k_min), "unmet": []}
 
 
-# -- signing and verifying ----------------------------------------------------------------
-
-def sign_report(report: dict[str, Any], key: MaskingKey | None) -> dict[str, Any]:
-    """The report with its signature (``None`` when no masking key is configured)."""
-    report["signature"] = None
-    if key is not None:
-        report["signature"] = {"algorithm": SIGNATURE_ALGORITHM, "key_id": key.key_id,
-                               "value": key.sign(canonical_json(report))}
-    return report
-
+# -- verifying ----------------------------------------------------------------------------
 
 @dataclass
 class VerifyOutcome:
-    """Result of checking a report file's signature."""
+    """Result of checking a report file's detached signature."""
 
     path: Path
     valid: bool
     message: str
     run_id: str | None = None
-    key_id: str | None = None
+    fingerprint: str | None = None  # the key that signed the file, when the signature could be read
 
     def to_dict(self) -> dict[str, Any]:
         return {"path": str(self.path), "valid": self.valid, "message": self.message, "run_id": self.run_id,
-                "key_id": self.key_id}
+                "fingerprint": self.fingerprint}
 
 
 _EMBED_RE = re.compile(rf'<script type="application/json" id="{EMBED_ID}">(.*?)</script>', re.DOTALL)
 
 
 def load_report(path: Path) -> dict[str, Any]:
-    """A report from its JSON file, or the signed JSON embedded in its HTML file."""
+    """A report from its JSON file, or the report data embedded in its HTML file."""
     return _parse_report(path, _read_report(path))
 
 
-def _read_report(path: Path) -> str:
-    """The text of a report file (newlines as text mode reads them), refused unread when too large."""
+def _read_bytes(path: Path) -> bytes:
+    """The bytes of a report file, refused unread when too large."""
     try:
-        text = read_bounded(Path(path), MAX_REPORT_BYTES, UsageError).decode("utf-8")
+        return read_bounded(Path(path), MAX_REPORT_BYTES, UsageError)
     except FileNotFoundError:
         raise UsageError("report file not found", file=str(path)) from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except OSError as exc:
+        raise UsageError(f"cannot read the report: {exc}", file=str(path)) from None
+
+
+def _read_report(path: Path) -> str:
+    """The text of a report file (newlines as text mode reads them)."""
+    try:
+        text = _read_bytes(path).decode("utf-8")
+    except UnicodeDecodeError as exc:
         raise UsageError(f"cannot read the report: {exc}", file=str(path)) from None
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
-def _parse_report(path: Path, text: str) -> dict[str, Any]:
+def _json_text(path: Path, text: str) -> str:
+    """The JSON of a report file: the file itself, or the data embedded in an HTML report."""
     if text.lstrip().startswith("<"):
         match = _EMBED_RE.search(text)
         if match is None:
             raise UsageError("not a datastage HTML report (no embedded report data)", file=str(path))
-        text = match.group(1)
-    data = parse_json(text, str(path), UsageError, "not a datastage report: invalid JSON")
+        return match.group(1)
+    return text
+
+
+def _parse_report(path: Path, text: str) -> dict[str, Any]:
+    data = parse_json(_json_text(path, text), str(path), UsageError, "not a datastage report: invalid JSON")
     if not isinstance(data, dict) or "schema_version" not in data or "run_id" not in data:
         raise UsageError("not a datastage report (no schema_version/run_id)", file=str(path))
     return data
 
 
-def verify_report_file(path: Path, key: MaskingKey) -> VerifyOutcome:
-    """Check the signature of a JSON or HTML report under ``key`` (an HTML file must also match its data)."""
+class _NotStrict(ValueError):
+    """JSON that parses, but that no report datastage writes holds."""
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            raise _NotStrict(f"duplicate key {key!r}")
+        seen[key] = value
+    return seen
+
+
+def _no_constant(name: str) -> Any:
+    raise _NotStrict(f"{name} is not a JSON number")
+
+
+def strict_json_problem(text: str) -> str | None:
+    """Why ``text`` is not strict JSON (one value, no duplicate key, no NaN or Infinity), or None for
+    text that is strict or fails to parse at all (the ordinary parse reports that).
+
+    >>> strict_json_problem('{"verdict": "fail", "verdict": "pass"}')
+    "duplicate key 'verdict'"
+    >>> strict_json_problem('{"a": NaN}'), strict_json_problem('{"a": 1} {"b": 2}'), strict_json_problem('{"a": 1}')
+    ('NaN is not a JSON number', 'data after the JSON value at line 1', None)
+    """
+    try:
+        json.loads(text, object_pairs_hook=_unique_keys, parse_constant=_no_constant)
+    except _NotStrict as exc:
+        return str(exc)
+    except json.JSONDecodeError as exc:
+        return f"data after the JSON value at line {exc.lineno}" if exc.msg == "Extra data" else None
+    except (RecursionError, ValueError):
+        return None
+    return None
+
+
+def _unsigned(path: Path, data: dict[str, Any], run_id: str) -> VerifyOutcome:
+    """The outcome for a report without its ``.sig`` file."""
+    claimed = data.get("signature")
+    if isinstance(claimed, dict) and claimed.get("algorithm") == LEGACY_SIGNATURE_ALGORITHM:
+        message = ("signed with HMAC-SHA256 under the masking key by an older datastage; that signature is not "
+                   "checked any more (it needs the masking key): refresh again for an Ed25519-signed report")
+    elif not claimed:
+        message = "the report is not signed (no signing key was configured when it was written)"
+    else:
+        message = f"the signature file {signature_path(path).name} is missing"
+    return VerifyOutcome(path, False, message, run_id)
+
+
+def _read_signature(path: Path) -> str:
+    try:
+        raw = read_bounded(path, MAX_SIGNATURE_BYTES, UsageError)
+        return raw.decode("ascii")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not ASCII text"
+        raise UsageError(f"cannot read the signature: {reason}", file=str(path)) from None
+
+
+def verify_report_file(path: Path, trusted: list[bytes]) -> VerifyOutcome:
+    """Check a JSON or HTML report against its detached signature ``FILE.sig``: it must sign exactly the
+    file's bytes, with one of the ``trusted`` public keys (SSH public-key blobs, see
+    :func:`datastage.report.signing.read_trusted_keys`), and name that key. A JSON text with a duplicate
+    key, data after it, NaN or Infinity, or a file that is not UTF-8 fails, signed or not."""
     path = Path(path)
-    text = _read_report(path)
+    raw = _read_bytes(path)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return VerifyOutcome(path, False, "not a report datastage wrote: the file is not UTF-8 text")
+    problem = strict_json_problem(_json_text(path, text))
+    if problem is not None:
+        return VerifyOutcome(path, False, f"not a report datastage wrote: {problem}")
     data = _parse_report(path, text)
     run_id = str(data.get("run_id"))
-    signature = data.get("signature")
-    if not isinstance(signature, dict) or not signature.get("value"):
-        return VerifyOutcome(path, False, "the report is not signed (no masking key was configured)", run_id)
-    signed_key = str(signature.get("key_id"))
-    if not key.has_id(signed_key):
-        return VerifyOutcome(path, False, f"signed with key {signed_key}, but the key given is {key.key_id}",
-                             run_id, signed_key)
-    expected = key.sign(canonical_json(data))
-    if not hmac.compare_digest(expected, str(signature.get("value"))):
-        return VerifyOutcome(path, False, "signature does not match: the report was changed after it was written",
-                             run_id, signed_key)
-    if path.suffix.lower() in (".html", ".htm") and text != render_html(data):
-        return VerifyOutcome(path, False, "the signed data is intact but the page around it was changed",
-                             run_id, signed_key)
-    return VerifyOutcome(path, True, f"valid signature by key {signed_key}", run_id, signed_key)
+    sig_path = signature_path(path)
+    if not sig_path.is_file():
+        return _unsigned(path, data, run_id)
+    if not trusted:
+        raise UsageError("no public key to verify with: give --public-key FILE.pub or --allowed-signers FILE "
+                         f"(a project keeps its own in {PUBLIC_KEY_NAME} in its state folder)", file=str(path))
+    armored = _read_signature(sig_path)
+    try:
+        signer = sshsig.parse(armored).public_key
+        fingerprint = sshsig.blob_fingerprint(signer)
+        if signer not in trusted:
+            given = ", ".join(sshsig.blob_fingerprint(blob) for blob in trusted)
+            return VerifyOutcome(path, False, f"signed by key {fingerprint}, but the key given is {given}",
+                                 run_id, fingerprint)
+        sshsig.verify(armored, raw)
+    except sshsig.SignatureError as exc:
+        return VerifyOutcome(path, False, str(exc), run_id)
+    claimed = data.get("signature")
+    named = claimed.get("fingerprint") if isinstance(claimed, dict) else None
+    if named != fingerprint:
+        return VerifyOutcome(path, False, f"the report names signing key {named}, but it is signed by {fingerprint}",
+                             run_id, fingerprint)
+    return VerifyOutcome(path, True, f"valid signature by key {fingerprint}", run_id, fingerprint)
 
 
 # -- text ---------------------------------------------------------------------------------
@@ -377,6 +473,6 @@ def render_text(report: dict[str, Any]) -> str:
     legal = report.get("legal_status") or {}
     lines += ["", f"legal status: {legal.get('status')}", f"  {legal.get('statement')}"]
     signature = report.get("signature") or {}
-    lines.append(f"signature: {signature.get('algorithm')} by {signature.get('key_id')}" if signature
+    lines.append(f"signature: {signature.get('algorithm')} by {signature.get('fingerprint')}" if signature
                  else "signature: none")
     return "\n".join(lines)

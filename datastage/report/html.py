@@ -244,10 +244,18 @@ def _legal(report: dict[str, Any]) -> str:
 def _signature(report: dict[str, Any]) -> str:
     signature = report.get("signature")
     if not signature:
-        return "<p class='muted' id='signature'>Not signed: no masking key was configured.</p>"
-    return (f"<p class='muted' id='signature'>Signed with {_e(signature.get('algorithm'))} under key "
-            f"<code>{_e(signature.get('key_id'))}</code>: <code>{_e(signature.get('value'))}</code>. "
-            "Check it with <code>datastage report verify FILE</code>.</p>")
+        return ("<p class='muted' id='signature'>Not signed: no signing key was configured "
+                "(<code>signing.key_file</code> in datastage.yaml).</p>")
+    page = f"{report.get('run_id')}.html"
+    identity, namespace = signature.get("identity"), signature.get("namespace")
+    return (f"<div class='muted' id='signature'><p>Signed with {_e(signature.get('algorithm'))} key "
+            f"<code id='signing-key'>{_e(signature.get('fingerprint'))}</code>; the detached signatures "
+            f"<code>{_e(page)}.sig</code> and <code>{_e(report.get('run_id'))}.json.sig</code> cover the exact "
+            "bytes of each file. Check this page with OpenSSH alone, given the signer's "
+            "<code>allowed_signers</code> line:</p>"
+            f"<pre id='verify-command'>ssh-keygen -Y verify -f allowed_signers -I {_e(identity)} -n {_e(namespace)} "
+            f"-s {_e(page)}.sig &lt; {_e(page)}</pre>"
+            f"<p>or with <code>datastage report verify {_e(page)} --public-key signing.pub</code>.</p></div>")
 
 
 def _embedded(report: dict[str, Any]) -> str:

@@ -45,9 +45,9 @@ from datastage.errors import (
     LiveIncomplete,
     LockHeld,
 )
-from datastage.mask.keys import optional_key
-from datastage.report.compose import legal_status, load_report, sign_report, write_report
+from datastage.report.compose import legal_status, load_report, write_report
 from datastage.report.history import append_history, read_history
+from datastage.report.signing import optional_signing_key
 from datastage.results import RollbackResult, RunRecord, new_run_id, utc_now
 from datastage.settings import Environment, Project
 from datastage.signals import held_signals
@@ -147,8 +147,7 @@ def _complete(project: Project, entry: dict[str, Any], row: dict[str, Any] | Non
         report.update(verdict=verdict, exit_code=exit_code, error=error)
         report["provenance"]["finished_at"] = finished
         report["legal_status"] = legal_status(report)
-        key = optional_key(project.key_file, refuse_unsafe=False)
-        paths = write_report(sign_report(report, key), project.state_dir)
+        paths = write_report(report, project.state_dir, optional_signing_key(project))
         completed.update(report_json=str(paths.json), report_html=str(paths.html))
     append_history(project.state_dir, completed)
     log.warning("pending record completed", extra={"environment": entry.get("environment"),

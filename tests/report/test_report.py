@@ -18,6 +18,7 @@ import datastage
 from datastage.cli import main
 from datastage.report.compose import load_report, verify_report_file
 from datastage.report.html import render_html
+from datastage.report.signing import read_trusted_keys
 
 ROOT = Path(__file__).resolve().parents[2]
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -89,28 +90,26 @@ def test_signature_verification_exit_codes(demo_project: Path, tmp_path: Path) -
     data = json.loads(result.report.json.read_text())
     data["checks"][0]["status"] = "PASS"
     data["summary"]["rows_loaded"] += 1
-    tampered.write_text(json.dumps(data))
+    tampered.write_text(json.dumps(data, indent=2) + "\n")
+    shutil.copy(f"{result.report.json}.sig", f"{tampered}.sig")  # the original signature beside the change
     code, output = _cli("report", "verify", str(tampered), "--config", config)
-    assert code == 3 and "was changed after it was written" in output
+    assert code == 3 and "was changed after it was signed" in output
     page = tmp_path / "page.html"
     page.write_text(result.report.html.read_text().replace(">PASS</div>", ">PASS (all good)</div>"))
+    shutil.copy(f"{result.report.html}.sig", f"{page}.sig")
     code, output = _cli("report", "verify", str(page), "--config", config, "--json")
     assert code == 3
     assert json.loads(output[: output.rindex("}") + 1])["message"] == \
-        "the signed data is intact but the page around it was changed"
+        "signature does not match: the file was changed after it was signed"
     code, output = _cli("report", "verify", str(tmp_path / "missing.json"), "--config", config)
     assert code == 2 and "report file not found" in output
     (tmp_path / "junk.json").write_text("{not json")
     code, output = _cli("report", "verify", str(tmp_path / "junk.json"), "--config", config)
     assert code == 2 and "not a datastage report" in output
-    other = verify_report_file(result.report.json, _other_key())
-    assert not other.valid and "signed with key" in other.message
-
-
-def _other_key():  # type: ignore[no-untyped-def]
-    from datastage.mask.keys import MaskingKey
-
-    return MaskingKey(b"a different key, 32 bytes long!!", source="test")
+    other = datastage.new_key(tmp_path / "other.key", signing=True)
+    outcome = verify_report_file(result.report.json, read_trusted_keys(other.public_path))
+    assert not outcome.valid and outcome.message == (f"signed by key {result.report.signed_by}, but the key "
+                                                     f"given is {other.fingerprint}")
 
 
 def test_history_and_report_show(demo_project: Path) -> None:

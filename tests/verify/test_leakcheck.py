@@ -123,7 +123,7 @@ def test_email_copied_into_kept_free_text_fails(demo_project: Path) -> None:
     assert report["verdict"] == "fail" and report["exit_code"] == 3
     assert datastage.history("staging", config=demo_project)[-1]["verdict"] == "fail"
     _assert_no_source_values(demo_project, [Path(data["report_json"]), Path(data["report_html"])], report)
-    _validate(report)
+    validate_report(report)
     # The findings name where each address came from and which target rows hold it.
     found = datastage.report_findings(data["run_id"], config=demo_project)
     assert found and {(f["check"], f["status"], f["column"], f["kind"]) for f in found} == {
