@@ -10,7 +10,7 @@ Example (a one-table project in a temporary folder; its staging copy gets birth 
     >>> folder = Path(tempfile.mkdtemp())
     >>> _ = sqlite3.connect(folder / "prod.db").executescript("CREATE TABLE customer (id INTEGER PRIMARY KEY,"
     ...                                                        " born INTEGER); INSERT INTO customer VALUES (1, 1984);")
-    >>> write_key_file(folder / "masking.key")
+    >>> _ = write_key_file(folder / "masking.key")
     >>> _ = (folder / "rules.yaml").write_text("version: 1\\ntables: {customer: {born: {strategy: generalize,"
     ...                                          " bucket: 10}}}\\n")
     >>> config = folder / "datastage.yaml"

@@ -25,7 +25,7 @@ Example (a one-table project in a temporary folder, refreshed with the CLI's ope
     >>> folder = Path(tempfile.mkdtemp())
     >>> _ = sqlite3.connect(folder / "prod.db").executescript("CREATE TABLE t (id INTEGER PRIMARY KEY);"
     ...                                                        "INSERT INTO t VALUES (1), (2);")
-    >>> write_key_file(folder / "masking.key")
+    >>> _ = write_key_file(folder / "masking.key")
     >>> _ = (folder / "rules.yaml").write_text("version: 1\\n")
     >>> config = folder / "datastage.yaml"
     >>> _ = config.write_text("source: {url: sqlite:///prod.db}\\nmasking: {key_file: masking.key}\\n"

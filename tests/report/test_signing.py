@@ -250,7 +250,7 @@ def test_key_new_writes_private_keys_and_never_overwrites(tmp_path: Path, monkey
     ssh_keygen = _ssh_keygen()
     monkeypatch.chdir(tmp_path)
     code, output = _cli("key", "new")
-    assert code == 0 and output.startswith("masking key written to masking.key (mode 600): sha256:"), output
+    assert code == 0 and output.startswith("masking key written to masking.key (mode 600): hkdf:"), output
     masking = tmp_path / "masking.key"
     assert stat.S_IMODE(masking.stat().st_mode) == 0o600
     assert re.fullmatch(r"[0-9a-f]{64}\n", masking.read_text())
