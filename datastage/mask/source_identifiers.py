@@ -52,7 +52,10 @@ FAKE_PROVIDER_KINDS = {
     **dict.fromkeys(("phone_number", "msisdn", "basic_phone_number"), "phone"),
     "iban": "iban", "credit_card_number": "card", "ssn": "national_id",
 }
-PHONE_DIGITS = 10  # the leak check compares a phone number's last ten digits
+# Kinds compared by their last digits only (the leak check compares a phone number's last ten).
+DIGIT_KINDS = {"phone": 10, "card": 19, "national_id": 19}
+_POW10 = np.array([10**i for i in range(20)], dtype=np.uint64)
+WIDE = 64  # longer values take the (slower) regular-expression path
 
 
 class HashSet:
@@ -85,9 +88,14 @@ class HashSet:
         self._compact()
         if not len(self._sorted) or not len(hashes):
             return np.zeros(len(hashes), dtype=bool)
-        pos = np.searchsorted(self._sorted, hashes)
+        # Look the hashes up in sorted order: the binary searches then walk memory forwards.
+        order = np.argsort(hashes)
+        ordered = hashes[order]
+        pos = np.searchsorted(self._sorted, ordered)
         pos[pos == len(self._sorted)] = 0
-        return self._sorted[pos] == hashes
+        found = np.empty(len(hashes), dtype=bool)
+        found[order] = self._sorted[pos] == ordered
+        return found
 
 
 def identifier_kind(rule: ColumnRule) -> str | None:
@@ -104,15 +112,37 @@ def identifier_kind(rule: ColumnRule) -> str | None:
 def normal_form(kind: str, text: np.ndarray) -> np.ndarray:
     """The form in which two identifiers of ``kind`` are the same (object array of str; '' = none)."""
     series = pd.Series(text, dtype=object)
-    if kind == "phone":
-        return series.str.replace(r"\D", "", regex=True).str[-PHONE_DIGITS:].to_numpy(dtype=object)
-    if kind in ("card", "national_id"):
-        return series.str.replace(r"\D", "", regex=True).to_numpy(dtype=object)
+    if kind in DIGIT_KINDS:
+        return series.str.replace(r"\D", "", regex=True).str[-DIGIT_KINDS[kind]:].to_numpy(dtype=object)
     if kind == "email":
         return series.str.strip().str.lower().to_numpy(dtype=object)
     if kind == "iban":
         return series.str.replace(r"[\s-]", "", regex=True).str.upper().to_numpy(dtype=object)
     return series.to_numpy(dtype=object)
+
+
+def digit_key(text: np.ndarray, keep: int) -> tuple[np.ndarray, np.ndarray]:
+    """(the number the last ``keep`` digits of each value spell, how many of them there are), vectorised.
+
+    >>> digit_key(np.array(["+1 (415) 555-0142", "no digits", "007"], dtype=object), 10)
+    (array([4155550142,          0,          7], dtype=uint64), array([10,  0,  3]))
+    """
+    n = len(text)
+    lengths = np.fromiter(map(len, text), dtype=np.int64, count=n)
+    width = int(lengths.max()) if n else 0
+    if width == 0 or width > WIDE:
+        digits = pd.Series(text, dtype=object).str.replace(r"\D", "", regex=True).str[-keep:]
+        count = digits.str.len().to_numpy(dtype=np.int64)
+        number = np.array([int(d) if d else 0 for d in digits], dtype=np.uint64)
+        return number, count
+    codes = np.array(text, dtype=f"U{width}").view(np.uint32).reshape(n, width)
+    is_digit = (codes >= 48) & (codes <= 57)
+    rank = np.cumsum(is_digit[:, ::-1], axis=1)[:, ::-1]  # 1 at the last digit, 2 before it ...
+    taken = is_digit & (rank <= keep)
+    power = _POW10[np.clip(rank - 1, 0, 19)]
+    number = np.where(taken, (codes.astype(np.uint64) - np.uint64(48)) * power, np.uint64(0)).sum(
+        axis=1, dtype=np.uint64)
+    return number, np.minimum(is_digit.sum(axis=1), keep)
 
 
 @dataclass
@@ -123,10 +153,20 @@ class SourceIdentifiers:
     kinds: dict[str, HashSet] = field(default_factory=dict)
 
     def hashes(self, kind: str, values: pd.Series | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(keyed hashes of the values' normal forms, which values have one)."""
-        form = normal_form(kind, values_text(values))
+        """(keyed hashes of the values' normal forms, which values have one).
+
+        Digit kinds hash the number their kept digits spell and how many there are (equal
+        exactly when the :func:`normal_form` strings are), without building those strings.
+        """
+        domain = f"{IDENTIFIER_DOMAIN}/{kind}"
+        text = values_text(values)
+        if kind in DIGIT_KINDS:
+            number, count = digit_key(text, DIGIT_KINDS[kind])
+            folded = self.key.hash_uint64(domain, number) ^ count.astype(np.uint64)
+            return self.key.hash_uint64(domain, folded), count > 0
+        form = normal_form(kind, text)
         present = np.fromiter(map(bool, form), dtype=bool, count=len(form))
-        return self.key.hash_text(f"{IDENTIFIER_DOMAIN}/{kind}", form), present
+        return self.key.hash_text(domain, form), present
 
     def add(self, kind: str, values: pd.Series | np.ndarray) -> None:
         """Record ``values`` (non-NULL) as source identifiers of ``kind``."""
