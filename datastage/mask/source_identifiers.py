@@ -54,7 +54,6 @@ FAKE_PROVIDER_KINDS = {
 }
 # Kinds compared by their last digits only (the leak check compares a phone number's last ten).
 DIGIT_KINDS = {"phone": 10, "card": 19, "national_id": 19}
-_POW10 = np.array([10**i for i in range(20)], dtype=np.uint64)
 WIDE = 64  # longer values take the (slower) regular-expression path
 
 
@@ -131,18 +130,29 @@ def digit_key(text: np.ndarray, keep: int) -> tuple[np.ndarray, np.ndarray]:
     lengths = np.fromiter(map(len, text), dtype=np.int64, count=n)
     width = int(lengths.max()) if n else 0
     if width == 0 or width > WIDE:
-        digits = pd.Series(text, dtype=object).str.replace(r"\D", "", regex=True).str[-keep:]
-        count = digits.str.len().to_numpy(dtype=np.int64)
-        number = np.array([int(d) if d else 0 for d in digits], dtype=np.uint64)
-        return number, count
-    codes = np.array(text, dtype=f"U{width}").view(np.uint32).reshape(n, width)
-    is_digit = (codes >= 48) & (codes <= 57)
-    rank = np.cumsum(is_digit[:, ::-1], axis=1)[:, ::-1]  # 1 at the last digit, 2 before it ...
-    taken = is_digit & (rank <= keep)
-    power = _POW10[np.clip(rank - 1, 0, 19)]
-    number = np.where(taken, (codes.astype(np.uint64) - np.uint64(48)) * power, np.uint64(0)).sum(
-        axis=1, dtype=np.uint64)
-    return number, np.minimum(is_digit.sum(axis=1), keep)
+        return _digit_key_slow(text, keep)
+    codes = np.ascontiguousarray(np.array(text, dtype=f"U{width}").view(np.uint32).reshape(n, width).T)
+    if (codes > 127).any():  # digits of other scripts count too, as in the leak check
+        return _digit_key_slow(text, keep)
+    number = np.zeros(n, dtype=np.uint64)
+    scale = np.ones(n, dtype=np.uint64)
+    count = np.zeros(n, dtype=np.int64)
+    for column in codes[::-1]:  # from the last character: Horner's rule backwards
+        digit = column - np.uint32(48)  # wraps around below "0"
+        taken = (digit < 10) & (count < keep)
+        if taken.any():
+            number += np.where(taken, digit.astype(np.uint64) * scale, np.uint64(0))
+            scale = np.where(taken, scale * np.uint64(10), scale)
+            count += taken
+    return number, count
+
+
+def _digit_key_slow(text: np.ndarray, keep: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`digit_key` through :func:`normal_form` (any script's digits, any length)."""
+    digits = pd.Series(text, dtype=object).str.replace(r"\D", "", regex=True).str[-keep:]
+    count = digits.str.len().to_numpy(dtype=np.int64)
+    number = np.array([int(d) if d else 0 for d in digits], dtype=np.uint64)
+    return number, count
 
 
 @dataclass
@@ -161,9 +171,15 @@ class SourceIdentifiers:
         domain = f"{IDENTIFIER_DOMAIN}/{kind}"
         text = values_text(values)
         if kind in DIGIT_KINDS:
-            number, count = digit_key(text, DIGIT_KINDS[kind])
-            folded = self.key.hash_uint64(domain, number) ^ count.astype(np.uint64)
-            return self.key.hash_uint64(domain, folded), count > 0
+            keep = DIGIT_KINDS[kind]
+            number, count = digit_key(text, keep)
+            if keep <= 17:  # number * 32 + count stays below 2**64: one hash per value
+                return self.key.hash_uint64(domain, number * np.uint64(32) + count.astype(np.uint64)), count > 0
+            hashes = np.zeros(len(number), dtype=np.uint64)
+            for size in np.unique(count).tolist():
+                rows = count == size
+                hashes[rows] = self.key.hash_uint64(f"{domain}/{size}", number[rows])
+            return hashes, count > 0
         form = normal_form(kind, text)
         present = np.fromiter(map(bool, form), dtype=bool, count=len(form))
         return self.key.hash_text(domain, form), present

@@ -13,7 +13,7 @@ from maskkit import KEY, build_model, column, resolve, rules_for
 from datastage.mask.contract import StrategyContext
 from datastage.mask.engine import MaskingEngine
 from datastage.mask.redraw import walk_off
-from datastage.mask.source_identifiers import SourceIdentifiers, identifier_kind, normal_form
+from datastage.mask.source_identifiers import SourceIdentifiers, digit_key, identifier_kind, normal_form
 from datastage.mask.strategies.basic import email
 from datastage.mask.strategies.formats import iban, phone, tokenize
 from datastage.source.schema import SchemaModel
@@ -98,6 +98,18 @@ def test_normal_forms_match_however_an_identifier_is_written() -> None:
     assert found.contains("phone", np.array(["(415) 555-0142", "415 555 0143", ""], dtype=object)).tolist() == [
         True, False, False]
     assert len(found) == 1 and not found.contains("email", np.array(["x@y.z"], dtype=object)).any()
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.text(alphabet="0123456789 +-()ext.a\u0663", max_size=30), min_size=1, max_size=20),
+       st.sampled_from([10, 19]))
+def test_digit_keys_spell_the_normal_form(texts: list[str], keep: int) -> None:
+    values = np.array(texts, dtype=object)
+    number, count = digit_key(values, keep)
+    kind = "phone" if keep == 10 else "card"
+    expected = normal_form(kind, values).tolist()
+    assert [str(n).zfill(c) if c else "" for n, c in zip(number.tolist(), count.tolist(), strict=True)] == [
+        "".join(str(int(ch)) for ch in e) for e in expected]
 
 
 def test_identifier_kinds_of_the_strategies(model: SchemaModel) -> None:
