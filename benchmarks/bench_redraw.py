@@ -5,7 +5,7 @@ before masking), then masks the values in batches of 100,000 rows through
 :class:`~datastage.mask.engine.MaskingEngine` twice: without the set (what masking gave
 before) and with it. It reports how many outputs were real source values without the
 redraw, how many are left with it (must be 0), whether the outputs stayed distinct, and
-the CPU throughput of both runs side by side.
+the CPU throughput of both runs side by side (best of ``--repeat`` alternating runs).
 
 The values are spread over their digit domain by an odd multiplier: 10M ten-digit phone
 numbers fill a thousandth of the domain, so about one output in a thousand is some other
@@ -106,7 +106,7 @@ def mask_all(engine: MaskingEngine, column: str, values: np.ndarray) -> tuple[np
     return np.concatenate(outputs), time.perf_counter() - wall, time.process_time() - cpu, redraws
 
 
-def run_case(schema: SchemaModel, case: Case, rows: int) -> None:
+def run_case(schema: SchemaModel, case: Case, rows: int, repeat: int) -> None:
     rules = f"version: 1\ndefault: keep\ntables:\n  person:\n    {case.column}: {case.rule}\n"
     resolved = resolve_policy(policy_from_text(rules), schema)
     (rule,) = resolved.masked_columns("person")
@@ -121,12 +121,16 @@ def run_case(schema: SchemaModel, case: Case, rows: int) -> None:
     assert len(identifiers) == rows
     prepass = time.process_time() - started
     mask_all(MaskingEngine(resolved, KEY, identifiers), case.column, values[:BATCH])  # warm-up: pools, caches
-    results = []
-    for label, found in (("without redraw", None), ("with redraw", identifiers)):
-        outputs, wall, cpu, redraws = mask_all(MaskingEngine(resolved, KEY, found), case.column, values)
-        hits = int(sum(identifiers.contains(kind, outputs[s:s + BATCH]).sum() for s in range(0, rows, BATCH)))
-        unique = pd.Series(outputs).is_unique
-        results.append((label, wall, cpu, hits, redraws, unique))
+    best: dict[str, tuple[float, float, int, int, bool]] = {}
+    for _ in range(repeat):  # the two runs alternate; the best CPU time of each is reported
+        for label, found in (("without redraw", None), ("with redraw", identifiers)):
+            outputs, wall, cpu, redraws = mask_all(MaskingEngine(resolved, KEY, found), case.column, values)
+            hits = int(sum(identifiers.contains(kind, outputs[s:s + BATCH]).sum() for s in range(0, rows, BATCH)))
+            unique = bool(pd.Series(outputs).is_unique)
+            del outputs
+            if label not in best or cpu < best[label][1]:
+                best[label] = (wall, cpu, hits, redraws, unique)
+    results = [(label, *figures) for label, figures in best.items()]
     print(f"{case.name}: {rows:,} values, pre-pass {prepass:.2f} s CPU ({rows / prepass:,.0f} values/s), "
           f"{len(identifiers):,} source identifiers ({len(identifiers) * 8 / 2**20:.0f} MiB)")
     print(f"  {'run':<16} {'wall s':>8} {'cpu s':>8} {'values/s (cpu)':>15} {'real values out':>16} "
@@ -141,12 +145,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=10_000_000)
     parser.add_argument("--case", default=None, help="run only cases whose name contains this (or one of a,b,...)")
+    parser.add_argument("--repeat", type=int, default=2, help="runs of each kind (alternating); the best is reported")
     args = parser.parse_args()
     schema = model()
     for case in CASES:
         if args.case and not any(part in case.name for part in args.case.split(",")):
             continue
-        run_case(schema, case, args.rows)
+        run_case(schema, case, args.rows, args.repeat)
 
 
 if __name__ == "__main__":
