@@ -73,6 +73,7 @@ from datastage.mask.engine import MaskingEngine, MaskStats
 from datastage.mask.keys import MaskingKey, checked_strength, load_key, optional_key
 from datastage.mask.policy import Policy, load_policy
 from datastage.mask.resolve import resolve_policy
+from datastage.mask.source_identifiers import SourceIdentifiers
 from datastage.plan import PlanResult
 from datastage.progress import NoProgress, Progress
 from datastage.report.compose import compose_report, subset_spec_dict, write_report
@@ -286,9 +287,12 @@ def load_into_shadow(conn: Connection, result: PlanResult, shadow: Shadow, targe
     load = LoadResult(shadow=shadow.name)
     extracted = ExtractResult()
     stats: dict[str, MaskStats] = {}
-    engine = MaskingEngine(result.policy, key)
-    kept = {result.model.table(name).key for name in env.keep}
     started = time.monotonic()
+    with step("extract"):
+        # Before any value is masked: the source's identifiers, which no masked value may be.
+        identifiers = SourceIdentifiers.collect(conn, result.tables, result.policy, key, batch_size)
+    engine = MaskingEngine(result.policy, key, identifiers)
+    kept = {result.model.table(name).key for name in env.keep}
     with step("load"):
         load.lossy_mappings = shadow.create_tables(result.tables)
     for table in result.tables:

@@ -8,6 +8,14 @@ domains injective across every table of the run, and fits the output to the colu
 type and length. ``bijective`` strategies are never redrawn: a redraw could collide with
 another value's output, so they are built without fixed points instead.
 
+Given the source's identifiers (:class:`~datastage.mask.source_identifiers.SourceIdentifiers`,
+collected before the copy), no identifier-kind strategy emits one of them: a ``checked``
+or non-unique strategy redraws such an output like a collision, a ``bijective`` one walks
+its own permutation off the set (:func:`~datastage.mask.redraw.walk_off`), which keeps
+distinct inputs distinct. Determinism is then: the same input gives the same output for
+the same key *and the same set of source identifiers*; an output changes when a new
+source row makes it a real identifier.
+
 Rules whose strategy reads other columns' masked values (``template``) run after the
 others; nested strategies (``regex`` ``with:``, ``json`` ``paths:``) run through the same
 machinery in their own domain, so an e-mail inside free text masks like the ``email`` column.
@@ -44,10 +52,14 @@ from datastage.mask.condition import ConditionError, parse_condition
 from datastage.mask.contract import StrategyContext, StrategySpec, values_text
 from datastage.mask.keys import MaskingKey
 from datastage.mask.policy import ColumnRule
+from datastage.mask.redraw import walk_off
 from datastage.mask.resolve import ResolvedPolicy
+from datastage.mask.source_identifiers import SourceIdentifiers, identifier_kind
+from datastage.secrets import get_logger
 from datastage.source.schema import ColumnInfo
 
 MAX_REDRAWS = 8
+log = get_logger("datastage.mask")
 
 
 @dataclass
@@ -108,9 +120,10 @@ class _UniqueTracker:
 class MaskingEngine:
     """Masks batches of rows table by table according to a resolved policy."""
 
-    def __init__(self, policy: ResolvedPolicy, key: MaskingKey) -> None:
+    def __init__(self, policy: ResolvedPolicy, key: MaskingKey, identifiers: SourceIdentifiers | None = None) -> None:
         self.policy = policy
         self.key = key
+        self.identifiers = identifiers
         self.trackers: dict[str, _UniqueTracker] = {}
 
     def mask_batch(self, table_key: str, frame: pd.DataFrame) -> tuple[pd.DataFrame, MaskStats]:
@@ -188,12 +201,14 @@ class MaskingEngine:
                  rule: ColumnRule) -> tuple[pd.Series, int]:
         out = self._call(spec, values, ctx, rule)
         redraws = 0
+        kind = identifier_kind(rule) if self.identifiers is not None and self.identifiers.kinds else None
         tracker = self.trackers.setdefault(rule.domain, _UniqueTracker()) if spec.unique == "checked" else None
         in_hash = _identity(values) if tracker is not None else None
         if spec.unique == "bijective":
             # A bijection keeps distinct inputs distinct by construction; redrawing one output
-            # could collide with another, so fixed points are the strategy's own business.
-            return out, 0
+            # could collide with another, so fixed points are the strategy's own business, and
+            # source identifiers are walked off along the permutation itself.
+            return self._walk_off(spec, out, ctx, rule, kind) if kind is not None else (out, 0)
         if tracker is not None and tracker.attempts and in_hash is not None:
             # Inputs redrawn earlier in this run (in any table) get the same redrawn output here.
             known = pd.Index(np.fromiter(tracker.attempts.keys(), dtype=np.uint64, count=len(tracker.attempts)))
@@ -209,6 +224,8 @@ class MaskingEngine:
             bad = np.zeros(len(values), dtype=bool)
             if in_text is not None:
                 bad |= values_text(out) == in_text
+            if kind is not None and self.identifiers is not None:
+                bad |= self.identifiers.contains(kind, out)
             if tracker is not None and in_hash is not None:
                 out_hash = _identity(out)
                 bad |= tracker.conflicts(out_hash, in_hash)
@@ -228,6 +245,22 @@ class MaskingEngine:
         if tracker is not None and in_hash is not None:
             tracker.remember(out_hash, in_hash)  # the hashes of the final outputs: every redraw ran the checks
         return out, redraws
+
+    def _walk_off(self, spec: StrategySpec, out: pd.Series, ctx: StrategyContext, rule: ColumnRule,
+                  kind: str) -> tuple[pd.Series, int]:
+        """A bijection's outputs with every source identifier of ``kind`` walked off (:func:`walk_off`)."""
+        identifiers = self.identifiers
+        assert identifiers is not None
+
+        def step(values: np.ndarray) -> np.ndarray:
+            return self._call(spec, pd.Series(values, dtype=object), ctx, rule).to_numpy(dtype=object)
+
+        walked, count, stuck = walk_off(out.to_numpy(dtype=object), step, lambda v: identifiers.contains(kind, v))
+        if stuck.any():
+            log.warning("masked values are still source identifiers: the output space is nearly full",
+                        extra={"table": rule.table, "column": rule.column, "strategy": spec.name,
+                               "values": int(stuck.sum())})
+        return pd.Series(walked, index=out.index, dtype=object), count
 
     def _redraw(self, spec: StrategySpec, values: pd.Series, ctx: StrategyContext, rule: ColumnRule,
                 attempt: int) -> pd.Series:

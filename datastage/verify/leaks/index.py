@@ -13,13 +13,12 @@ Each identifier hash remembers which source column(s) it came from, as a small c
 (:class:`TaggedHashSet`), so a leak finding can name its origin.
 
 The hashes are SipHash under a ``leakcheck`` subkey of the masking key, so the report
-holds counts only.
+holds counts only. The hashes go into :class:`~datastage.mask.source_identifiers.HashSet` sets,
+the sorted arrays the masking engine also keeps the source's identifiers in.
 
 Example:
-    >>> hashes = HashSet()
-    >>> hashes.add(np.array([3, 1, 3], dtype=np.uint64))
-    >>> len(hashes), hashes.contains(np.array([1, 2], dtype=np.uint64)).tolist()
-    (2, [True, False])
+    >>> VALUE_DOMAIN, TOKEN_DOMAIN
+    ('leakcheck/value', 'leakcheck/token')
 """
 
 from __future__ import annotations
@@ -32,6 +31,7 @@ import pandas as pd
 
 from datastage.mask.keys import MaskingKey
 from datastage.mask.policy import ColumnRule
+from datastage.mask.source_identifiers import HashSet
 from datastage.plan import PlanResult
 from datastage.source.values import canonical_text
 from datastage.verify.leaks.tokens import folded_names, identifier_tokens, name_bigrams, nonblank_text
@@ -40,41 +40,6 @@ TEXT_CATEGORIES = frozenset({"text", "json", "other", "array"})
 VALUE_DOMAIN = "leakcheck/value"
 BINDING_DOMAIN = "leakcheck/row"
 TOKEN_DOMAIN = "leakcheck/token"  # noqa: S105 - a hashing domain name, not a secret
-
-
-class HashSet:
-    """A growing set of uint64 hashes, compacted to a sorted unique array."""
-
-    def __init__(self) -> None:
-        self._parts: list[np.ndarray] = []
-        self._size = 0
-        self._sorted = np.zeros(0, dtype=np.uint64)
-
-    def add(self, hashes: np.ndarray) -> None:
-        if len(hashes):
-            self._parts.append(np.asarray(hashes, dtype=np.uint64))
-            self._size += len(hashes)
-            if self._size > 4 * max(len(self._sorted), 1 << 16):
-                self._compact()
-
-    def _compact(self) -> None:
-        if self._parts:
-            merged = np.concatenate([self._sorted, *self._parts])
-            merged.sort()
-            self._sorted = merged[np.concatenate(([True], merged[1:] != merged[:-1]))] if len(merged) else merged
-            self._parts, self._size = [], 0
-
-    def __len__(self) -> int:
-        self._compact()
-        return len(self._sorted)
-
-    def contains(self, hashes: np.ndarray) -> np.ndarray:
-        self._compact()
-        if not len(self._sorted) or not len(hashes):
-            return np.zeros(len(hashes), dtype=bool)
-        pos = np.searchsorted(self._sorted, hashes)
-        pos[pos == len(self._sorted)] = 0
-        return self._sorted[pos] == hashes
 
 
 TAG = np.uint16

@@ -46,6 +46,7 @@ from datastage.mask.engine import MaskingEngine
 from datastage.mask.fakepool import fake_pool
 from datastage.mask.keys import MaskingKey
 from datastage.mask.policy import ColumnRule
+from datastage.mask.source_identifiers import HashSet
 from datastage.plan import PlanResult
 from datastage.progress import Progress
 from datastage.source.db import db_error_message
@@ -53,7 +54,7 @@ from datastage.source.identifiers import quote_as_needed
 from datastage.source.schema import TableInfo
 from datastage.source.values import canonical_text, rows_to_frame
 from datastage.targets.postgres.stream import read_frames
-from datastage.verify.leaks.index import TEXT_CATEGORIES, HashSet, LeakIndex
+from datastage.verify.leaks.index import TEXT_CATEGORIES, LeakIndex
 from datastage.verify.leaks.tokens import Tokens, identifier_tokens, nonblank_text
 
 
