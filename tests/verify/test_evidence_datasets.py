@@ -20,6 +20,7 @@ from datastage.mask.resolve import resolve_policy
 
 CONFIG = """\
 source: {url: "%s"}
+signing: {key_file: signing.key}
 environments:
   staging:
     url: sqlite:///staging.db
@@ -34,6 +35,7 @@ def test_pagila_scan_proposal_and_clean_refresh(pg_databases: ServerDatabases, d
     load_pagila(datasets, url)
     config = tmp_path / "datastage.yaml"
     config.write_text(CONFIG % url)
+    datastage.new_key(tmp_path / "signing.key", signing=True)  # the report is signed, so it verifies
     (tmp_path / "rules").mkdir()
     proposed = tmp_path / "rules" / "proposed.yaml"
 
@@ -88,7 +90,7 @@ def test_pagila_scan_proposal_and_clean_refresh(pg_databases: ServerDatabases, d
     for path in (refreshed.report.json, refreshed.report.html):
         page = path.read_text()
         assert not [v for v in values if len(v) >= 6 and v in page]
-    code = CliRunner().invoke(main, ["report", "verify", str(refreshed.report.html)]).exit_code
+    code = CliRunner().invoke(main, ["report", "verify", str(refreshed.report.html), "--config", str(config)]).exit_code
     assert code == 0
 
 
