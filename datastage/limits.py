@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -159,3 +160,33 @@ def iter_bounded_lines(path: Path, limit: int) -> Iterator[bytes | None]:
                 yield None
                 continue
             yield line.rstrip(b"\r\n")
+
+
+def read_owner_only(path: Path | str, what: str, too_open: type[DatastageError],
+                    error: type[DatastageError]) -> bytes:
+    """The bytes of a key file that only its owner may read, at most :data:`MAX_KEY_FILE_BYTES`.
+
+    The mode is checked on the file that is read (not on a path checked before): a file its group
+    or others may read raises ``too_open``, an oversized one ``error``; ``OSError`` passes through.
+
+    >>> import tempfile
+    >>> key = Path(tempfile.mkdtemp()) / "k"
+    >>> _ = key.write_bytes(b"secret"); key.chmod(0o644)
+    >>> read_owner_only(key, "demo key", ConfigError, ConfigError)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    datastage.errors.ConfigError: .../k: demo key file permissions 0644 are too open: ...
+    >>> key.chmod(0o600); read_owner_only(key, "demo key", ConfigError, ConfigError)
+    b'secret'
+    """
+    with open(path, "rb") as handle:
+        status = os.fstat(handle.fileno())
+        mode = stat.S_IMODE(status.st_mode)
+        if mode & 0o077:
+            raise too_open(f"{what} file permissions {mode:04o} are too open: it must be readable "
+                           f"by its owner only; run chmod 600 {path}", file=str(path))
+        if status.st_size > MAX_KEY_FILE_BYTES:
+            raise error(too_large(MAX_KEY_FILE_BYTES, status.st_size), file=str(path))
+        raw = handle.read(MAX_KEY_FILE_BYTES + 1)
+    if len(raw) > MAX_KEY_FILE_BYTES:
+        raise error(too_large(MAX_KEY_FILE_BYTES), file=str(path))
+    return raw

@@ -37,7 +37,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from pandas.util import hash_array
 
 from datastage.errors import EmptyMaskingKeyError, MaskingKeyError, UsageError, WeakMaskingKeyError
-from datastage.limits import MAX_KEY_FILE_BYTES, too_large
+from datastage.limits import read_owner_only
 from datastage.secrets import register_key
 from datastage.settings import KEY_ENV_VAR
 
@@ -260,17 +260,7 @@ def load_key(key_file: Path | None, environ: dict[str, str] | None = None) -> Ma
             f"no masking key: set ${KEY_ENV_VAR} or name a key file under masking.key_file in datastage.yaml"
         )
     try:
-        with open(key_file, "rb") as handle:
-            status = os.fstat(handle.fileno())  # the file read, not a path checked before
-            mode = stat.S_IMODE(status.st_mode)
-            if mode & 0o077:
-                raise KeyFileTooOpen(f"masking key file permissions {mode:04o} are too open: it must be readable "
-                                     f"by its owner only; run chmod 600 {key_file}", file=str(key_file))
-            if status.st_size > MAX_KEY_FILE_BYTES:
-                raise MaskingKeyError(too_large(MAX_KEY_FILE_BYTES, status.st_size), file=str(key_file))
-            raw = handle.read(MAX_KEY_FILE_BYTES + 1)
-        if len(raw) > MAX_KEY_FILE_BYTES:
-            raise MaskingKeyError(too_large(MAX_KEY_FILE_BYTES), file=str(key_file))
+        raw = read_owner_only(key_file, "masking key", KeyFileTooOpen, MaskingKeyError)
         stored = raw.decode("utf-8")
     except FileNotFoundError:
         raise MaskingKeyError("masking key file not found", file=str(key_file)) from None

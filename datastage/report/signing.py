@@ -35,7 +35,7 @@ from cryptography.hazmat.primitives.serialization import (
 )
 
 from datastage.errors import SigningKeyError, UsageError
-from datastage.limits import MAX_KEY_FILE_BYTES, too_large
+from datastage.limits import MAX_KEY_FILE_BYTES, read_owner_only, too_large
 from datastage.report import sshsig
 from datastage.secrets import register_key
 from datastage.settings import SIGNING_KEY_ENV_VAR, Project
@@ -90,22 +90,12 @@ def signing_key_path(project: Project | None, environ: dict[str, str] | None = N
 def load_signing_key(path: Path) -> SigningKey:
     """The Ed25519 private key of ``path`` (OpenSSH or PKCS#8 PEM, unencrypted, mode 600)."""
     try:
-        with open(path, "rb") as handle:
-            status = os.fstat(handle.fileno())  # the file read, not a path checked before
-            mode = stat.S_IMODE(status.st_mode)
-            if mode & 0o077:
-                raise SigningKeyError(f"signing key file permissions {mode:04o} are too open: it must be readable "
-                                      f"by its owner only; run chmod 600 {path}", file=str(path))
-            if status.st_size > MAX_KEY_FILE_BYTES:
-                raise SigningKeyError(too_large(MAX_KEY_FILE_BYTES, status.st_size), file=str(path))
-            raw = handle.read(MAX_KEY_FILE_BYTES + 1)
+        raw = read_owner_only(path, "signing key", SigningKeyError, SigningKeyError)
     except FileNotFoundError:
         raise SigningKeyError("signing key file not found (datastage key new --signing creates one)",
                               file=str(path)) from None
     except OSError as exc:
         raise SigningKeyError(f"cannot read signing key file: {exc.strerror}", file=str(path)) from None
-    if len(raw) > MAX_KEY_FILE_BYTES:
-        raise SigningKeyError(too_large(MAX_KEY_FILE_BYTES), file=str(path))
     stored = raw.decode("utf-8", "replace")
     register_key(raw.strip(), stored)  # before parsing: even a refused key is never shown
     try:
