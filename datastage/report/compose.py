@@ -50,7 +50,7 @@ if TYPE_CHECKING:
     from datastage.results import LoadResult, VerifyResult
     from datastage.settings import Environment
 
-REPORT_SCHEMA_VERSION = "1.0"
+REPORT_SCHEMA_VERSION = "2.0"
 # Masked values depend on these libraries' versions (Faker's data, pandas' and numpy's hashing, AES).
 OUTPUT_LIBRARIES = ("Faker", "numpy", "pandas", "cryptography")
 
