@@ -91,10 +91,11 @@ CASES = [
 ]
 
 
-def model() -> SchemaModel:
+def model(schema: str = SCHEMA) -> SchemaModel:
+    """The reflected model of ``schema`` (SQL) created in a fresh SQLite file."""
     path = Path(tempfile.mkdtemp()) / "bench.db"
     conn = sqlite3.connect(path)
-    conn.executescript(SCHEMA)
+    conn.executescript(schema)
     conn.close()
     engine = sa.create_engine(f"sqlite:///{path}")
     with engine.connect() as conn_sa:

@@ -23,26 +23,23 @@ from __future__ import annotations
 
 import argparse
 import os
-import sqlite3
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import numpy as np
 import pandas as pd
-import sqlalchemy as sa
+from bench_masking import model  # the same reflected SQLite model, for this benchmark's schema
 
 from datastage.mask.engine import MaskingEngine
 from datastage.mask.keys import MaskingKey
 from datastage.mask.policy import policy_from_text
 from datastage.mask.resolve import resolve_policy
 from datastage.mask.source_identifiers import SourceIdentifiers, identifier_kind
-from datastage.source.schema import SchemaModel, reflect
+from datastage.source.schema import SchemaModel
 
 BATCH = 100_000
 KEY = MaskingKey(b"benchmark key, not a secret: 0123456789", source="benchmark")
@@ -82,16 +79,6 @@ CASES = [
     Case("tokenize (text)", "code", "tokenize", _codes),
     Case("email (unique)", "email", "{strategy: email, unique: true}", _emails),
 ]
-
-
-def model() -> SchemaModel:
-    path = Path(tempfile.mkdtemp()) / "bench.db"
-    conn = sqlite3.connect(path)
-    conn.executescript(SCHEMA)
-    conn.close()
-    engine = sa.create_engine(f"sqlite:///{path}")
-    with engine.connect() as conn_sa:
-        return reflect(conn_sa)
 
 
 def mask_all(engine: MaskingEngine, column: str, values: np.ndarray) -> tuple[np.ndarray, float, float, int]:
@@ -147,7 +134,7 @@ def main() -> None:
     parser.add_argument("--case", default=None, help="run only cases whose name contains this (or one of a,b,...)")
     parser.add_argument("--repeat", type=int, default=2, help="runs of each kind (alternating); the best is reported")
     args = parser.parse_args()
-    schema = model()
+    schema = model(SCHEMA)
     for case in CASES:
         if args.case and not any(part in case.name for part in args.case.split(",")):
             continue
