@@ -25,22 +25,21 @@ Example (the column's name says nothing; its values do):
 
 from __future__ import annotations
 
-import ipaddress
-import itertools
 import re
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
-import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
-from datastage.discover import reference as pii
 from datastage.errors import SourceError
+from datastage.identify import reference as pii
+from datastage.identify.kinds import CLASSIFICATIONS, PERSONAL, Classification
+from datastage.identify.values import contains_masks, detect, free_text, share
 from datastage.mask.policy import Policy, load_policy
 from datastage.settings import Project
 from datastage.source.db import db_error_message, dialect_of, make_engine, redact_url, snapshot
@@ -48,9 +47,6 @@ from datastage.source.schema import ColumnInfo, SchemaModel, TableInfo, reflect
 from datastage.source.values import canonical_text, rows_to_frame
 from datastage.subset.extract import raw_column
 
-Classification = Literal["direct_identifier", "quasi_identifier", "sensitive", "non_personal", "unknown"]
-CLASSIFICATIONS: tuple[str, ...] = ("direct_identifier", "quasi_identifier", "sensitive", "non_personal", "unknown")
-PERSONAL: frozenset[str] = frozenset({"direct_identifier", "quasi_identifier", "sensitive"})
 DEFAULT_SAMPLE_ROWS = 1000
 SCAN_FACTOR = 20  # rows read at most per table: SCAN_FACTOR * sample_rows (then a seeded sample of them)
 TEXT_CATEGORIES = frozenset({"text", "json", "other", "array"})
@@ -230,132 +226,6 @@ def sample_table(conn: Connection, table: TableInfo, columns: list[str], sample_
     return frame
 
 
-# -- value detectors (vectorised over the sample) ------------------------------------------
-
-def _share(mask: np.ndarray) -> float:
-    return float(mask.mean()) if len(mask) else 0.0
-
-
-def _full(values: pd.Series, pattern: str, flags: int = 0) -> np.ndarray:
-    return np.array(values.str.fullmatch(pattern, flags=flags).fillna(False).to_numpy(dtype=bool))
-
-
-def _digits(values: pd.Series) -> pd.Series:
-    return values.str.replace(r"\D", "", regex=True)
-
-
-def _phone_mask(values: pd.Series, lenient: bool) -> np.ndarray:
-    shaped = _full(values, pii.PHONE_SHAPE, re.IGNORECASE)
-    count = values.str.count(r"\d").to_numpy()
-    dates = values.str.match(pii.DATE_SHAPE).fillna(False).to_numpy(dtype=bool)
-    decimal = _full(values, r"-?\d+[.,]\d{1,3}")
-    structured = values.str.contains(r"^\+|^00|\(|\d[\s.\-/]\d", regex=True).fillna(False).to_numpy(dtype=bool)
-    low = 7 if lenient else 8
-    mask = shaped & (count >= low) & (count <= 15) & ~dates & ~decimal & ~_full(values, pii.IPV4) \
-        & ~_full(values, pii.SSN)
-    return mask if lenient else mask & structured
-
-
-def _card_mask(values: pd.Series) -> np.ndarray:
-    shaped = _full(values, pii.CARD_SHAPE)
-    if not shaped.any():
-        return shaped
-    digits = _digits(values[shaped])
-    shaped[np.flatnonzero(shaped)] = [pii.plausible_card(d) for d in digits]
-    return shaped
-
-
-def _iban_mask(values: pd.Series) -> np.ndarray:
-    upper = values.str.upper()
-    shaped = _full(upper, pii.IBAN)
-    if shaped.any():
-        shaped[np.flatnonzero(shaped)] = [pii.iban_valid(v) for v in upper[shaped]]
-    return shaped
-
-
-def _ip_mask(values: pd.Series) -> np.ndarray:
-    v4 = _full(values, pii.IPV4)
-    v6 = _full(values, pii.IPV6)
-    if v6.any():
-        v6[np.flatnonzero(v6)] = [_is_ip(v) for v in values[v6]]
-    return v4 | v6
-
-
-def _is_ip(text: str) -> bool:
-    try:
-        ipaddress.ip_interface(text)
-    except ValueError:
-        return False
-    return True
-
-
-def _name_masks(values: pd.Series) -> dict[str, np.ndarray]:
-    folded = values.map(pii.fold)
-    firsts, lasts = pii.first_names(), pii.last_names()
-    tokens = folded.str.split()
-    count = tokens.map(len).to_numpy()
-    single = count == 1
-    first = single & folded.isin(firsts).to_numpy()
-    last = single & folded.isin(lasts).to_numpy()
-    multi = (count >= 2) & (count <= 4)
-    head = tokens.str[0].fillna("").str.strip(",.").isin(firsts).to_numpy()
-    tail = tokens.str[-1].fillna("").str.strip(",.").isin(lasts).to_numpy()
-    tail_first = tokens.str[-1].fillna("").str.strip(",.").isin(firsts).to_numpy()
-    head_last = tokens.str[0].fillna("").str.strip(",.").isin(lasts).to_numpy()
-    full = multi & ((head & tail) | (head_last & tail_first))
-    return {"first_name": first, "last_name": last, "full_name": full}
-
-
-def _street_mask(values: pd.Series) -> np.ndarray:
-    words = pii.street_words()
-    shaped = _full(values, pii.STREET_RE.pattern, re.IGNORECASE)
-    short = (values.str.count(r"\s+").to_numpy() <= 8) & (values.str.len().to_numpy() <= 100)
-    tokens = values.str.lower().str.findall(r"[^\W\d_]+\.?")
-    has_word = tokens.map(lambda ws: any(w.rstrip(".") in words for w in ws) if isinstance(ws, list) else False)
-    return shaped & short & has_word.to_numpy(dtype=bool)
-
-
-def _postcode_masks(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    upper = values.str.upper()
-    strong = _full(upper, pii.UK_POSTCODE)
-    other = _full(upper, pii.OTHER_POSTCODES)
-    return strong, other
-
-
-def _secret_masks(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    return _full(values, pii.SECRET_FORMATS), _full(values, pii.HEX_DIGEST)
-
-
-def _free_text(values: pd.Series) -> bool:
-    words = values.str.count(r"\s+").to_numpy() + 1
-    return bool(len(words)) and float(np.mean(words >= 5)) >= 0.3
-
-
-def _contains_masks(values: pd.Series) -> dict[str, np.ndarray]:
-    """Which values *contain* each kind of identifier (for free text and JSON)."""
-    masks: dict[str, np.ndarray] = {}
-    masks["email"] = values.str.contains(pii.EMAIL_RE).fillna(False).to_numpy(dtype=bool)
-    masks["phone"] = values.str.contains(pii.PHONE_IN_TEXT).fillna(False).to_numpy(dtype=bool)
-    cards = values.str.findall(pii.CARD_IN_TEXT)
-    masks["card_number"] = cards.map(
-        lambda found: any(pii.plausible_card(re.sub(r"\D", "", c)) for c in found) if found else False
-    ).to_numpy(dtype=bool)
-    ibans = values.str.findall(pii.IBAN_IN_TEXT)
-    masks["iban"] = ibans.map(lambda found: any(pii.iban_valid(c) for c in found) if found else False
-                              ).to_numpy(dtype=bool)
-    masks["national_id"] = (values.str.contains(pii.SSN_RE).fillna(False).to_numpy(dtype=bool)
-                            | values.str.contains(pii.UK_NI_RE).fillna(False).to_numpy(dtype=bool))
-    masks["ip_address"] = values.str.contains(rf"(?<![\d.]){pii.IPV4}(?![\d.])").fillna(False).to_numpy(dtype=bool)
-    firsts, lasts = pii.first_names(), pii.last_names()
-
-    def has_full_name(text: str) -> bool:
-        words = re.findall(r"\b[A-Z][a-zà-ÿ'’-]+\b", text)
-        return any(pii.fold(a) in firsts and pii.fold(b) in lasts for a, b in itertools.pairwise(words))
-
-    masks["full_name"] = values.map(has_full_name).to_numpy(dtype=bool)
-    return masks
-
-
 # -- classification -----------------------------------------------------------------------
 
 def _normalize_name(name: str) -> str:
@@ -389,27 +259,16 @@ def value_shares(values: pd.Series, hints: Iterable[str], category: str) -> tupl
     shares: dict[str, float] = {}
     if values.empty:
         return shares, False
-    shares["email"] = _share(_full(values, pii.EMAIL))
-    shares["phone"] = _share(_phone_mask(values, lenient="phone" in hints))
-    shares["card_number"] = _share(_card_mask(values))
-    shares["iban"] = _share(_iban_mask(values))
-    shares["national_id"] = _share(_full(values, pii.SSN) | _full(values.str.upper(), pii.UK_NI))
-    shares["ip_address"] = _share(_ip_mask(values))
-    shares.update({k: _share(v) for k, v in _name_masks(values).items()})
-    shares["street_address"] = _share(_street_mask(values))
-    strong_postcode, other_postcode = _postcode_masks(values)
-    shares["postcode"] = _share(strong_postcode | (other_postcode if "postcode" in hints else False))
-    formats, digests = _secret_masks(values)
-    shares["secret"] = _share(formats | (digests if hints & {"secret"} else False))
+    shares.update({kind: share(mask) for kind, mask in detect(values, hints).items()})
     folded = values.str.lower()
     distinct = folded.nunique()
     if 2 <= distinct <= 6 or (distinct == 1 and "gender" in hints):
         # A constant column says nothing about gender unless its name does.
-        shares["gender"] = _share(folded.isin(pii.GENDER_VALUES).to_numpy())
-    free = category == "json" or _free_text(values)
+        shares["gender"] = share(folded.isin(pii.GENDER_VALUES).to_numpy())
+    free = category == "json" or free_text(values)
     if free:
-        for kind, mask in _contains_masks(values).items():
-            shares[f"free_text:{kind}"] = _share(mask)
+        for kind, mask in contains_masks(values).items():
+            shares[f"free_text:{kind}"] = share(mask)
     return {k: round(v, 3) for k, v in shares.items() if v > 0}, free
 
 
@@ -427,22 +286,22 @@ def classify_column(table: TableInfo, column: ColumnInfo, sample: pd.Series | No
     name_weak = {"full_name"} if _normalize_name(column.name) == "name" else set()
     evidence: list[dict[str, Any]] = [{"source": "name", "pattern": h} for h in hints if h not in name_weak]
     candidates: list[tuple[str, float]] = []  # (kind, confidence)
-    for kind, share in shares.items():
+    for kind, fraction in shares.items():
         base = kind.split(":", 1)[0]
         if base == "free_text":
             inner = kind.split(":", 1)[1]
             strong = inner in ("email", "card_number", "iban", "national_id")
-            matched = round(share * sampled)
-            if (strong and matched >= 1) or (share >= 0.02 and matched >= 2):
-                evidence.append(_value_evidence(kind, share, sampled))
-                candidates.append(("free_text", min(0.99, 0.6 + 2 * share)))
+            matched = round(fraction * sampled)
+            if (strong and matched >= 1) or (fraction >= 0.02 and matched >= 2):
+                evidence.append(_value_evidence(kind, fraction, sampled))
+                candidates.append(("free_text", min(0.99, 0.6 + 2 * fraction)))
             continue
         needed = NAME_SHARE if kind in ("first_name", "last_name", "full_name") else FULL_MATCH_SHARE
         if kind == "gender":
             needed = 0.9 if "gender" not in hints else 0.5
-        if share >= needed or (kind in hints and share >= 0.2):
-            evidence.append(_value_evidence(kind, share, sampled))
-            candidates.append((kind, min(0.99, 0.55 + 0.4 * share + (0.05 if kind in hints else 0))))
+        if fraction >= needed or (kind in hints and fraction >= 0.2):
+            evidence.append(_value_evidence(kind, fraction, sampled))
+            candidates.append((kind, min(0.99, 0.55 + 0.4 * fraction + (0.05 if kind in hints else 0))))
     if any(k != "free_text" for k, _ in candidates):
         candidates = [kc for kc in candidates if kc[0] != "free_text"]  # whole values say more than contents
     confirmed = {k for k, _ in candidates}

@@ -32,6 +32,7 @@ import numpy as np
 from faker import Faker
 
 from datastage.errors import RulesError
+from datastage.identify.reference import faker_locales
 from datastage.yamlfile import did_you_mean
 
 POOL_SIZE = 4096
@@ -154,10 +155,3 @@ def pick(pool: tuple[Any, ...], hashes: np.ndarray) -> np.ndarray:
     array[:] = list(pool)
     return array[(hashes % np.uint64(len(pool))).astype(np.int64)]
 
-
-@lru_cache(maxsize=1)
-def faker_locales() -> frozenset[str]:
-    """The locales the installed Faker ships: the only locale names a rules file may use."""
-    from faker.config import AVAILABLE_LOCALES
-
-    return frozenset(AVAILABLE_LOCALES)

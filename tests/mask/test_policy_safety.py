@@ -23,7 +23,7 @@ from load_support import execute, rows
 
 import datastage
 from datastage.cli import main
-from datastage.discover.reference import faker_provider_class
+from datastage.identify.reference import faker_provider_class
 from datastage.mask.condition import ConditionError, compile_condition, parse_condition
 from datastage.mask.condition_parser import MAX_DEPTH, MAX_LENGTH
 from datastage.mask.fakepool import faker_locales, provider_exists, provider_names

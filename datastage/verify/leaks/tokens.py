@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from datastage.cards import is_test_card
-from datastage.discover import reference as pii
+from datastage.identify import reference as pii
 from datastage.source.values import canonical_text
 
 

@@ -20,7 +20,6 @@ import unicodedata
 from functools import lru_cache
 
 from datastage.cards import luhn_valid
-from datastage.mask.fakepool import faker_locales
 
 NAME_LOCALES = ("en", "en_US", "en_GB", "en_IE", "de_DE", "fr_FR", "es_ES", "it_IT", "nl_NL", "pt_BR", "pt_PT",
                 "sv_SE", "da_DK", "no_NO", "fi_FI", "pl_PL", "cs_CZ")
@@ -102,6 +101,14 @@ def fold(text: str) -> str:
 
 
 FAKER_KINDS = ("person", "lorem", "address")
+
+
+@lru_cache(maxsize=1)
+def faker_locales() -> frozenset[str]:
+    """The locales the installed Faker ships: the only locale names a rules file may use."""
+    from faker.config import AVAILABLE_LOCALES
+
+    return frozenset(AVAILABLE_LOCALES)
 
 
 def faker_provider_class(kind: str, locale: str) -> type | None:
