@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import yaml
 
@@ -57,7 +57,8 @@ PERSON_KINDS = frozenset({"first_name", "last_name", "full_name", "email", "user
 NUMERIC_BUCKETS = {"postcode": 100, "age": 5}  # generalize: numbers rounded down to a multiple of this
 ISO_DATE_SHARES = ("iso_date", "date")  # value_kinds a scan gives for text whose values are ISO-8601 dates
 ALL_VALUES = 0.999  # share of sampled values a date strategy on text needs (any other value would stay as it is)
-LEGACY_KINDS = {"special_category": "financial"}  # kind names of earlier scans
+# A kind name of earlier scans: (kind for number columns, kind for others), named as the scan labels it.
+LEGACY_KINDS = {"special_category": ("financial", "health_condition", "special-category or financial data")}
 
 
 @dataclass
@@ -160,11 +161,14 @@ def identifier_kind(finding: ColumnFinding) -> IdentifierKind | None:
     """The taxonomy entry of the finding's kind (a kind name of earlier scans mapped to today's).
 
     >>> from datastage.discover.scan import ColumnFinding
-    >>> identifier_kind(ColumnFinding("t", "c", "TEXT", "text", "sensitive", 0.7, "special_category")).name
-    'financial'
+    >>> [identifier_kind(ColumnFinding("t", "c", "", category, "sensitive", 0.7, "special_category")).name
+    ...  for category in ("decimal", "text")]
+    ['financial', 'health_condition']
     """
-    name = LEGACY_KINDS.get(finding.kind or "", finding.kind)
-    return KINDS.get(name) if name else None
+    if finding.kind in LEGACY_KINDS:
+        numeric, other, label = LEGACY_KINDS[finding.kind]
+        return replace(KINDS[numeric if finding.category in NUMERIC else other], label=label)
+    return KINDS.get(finding.kind) if finding.kind else None
 
 
 def _iso_dates(finding: ColumnFinding) -> bool:
@@ -173,30 +177,32 @@ def _iso_dates(finding: ColumnFinding) -> bool:
 
 
 def _params(strategy: str, kind: IdentifierKind, column: ColumnInfo,
-            finding: ColumnFinding) -> dict[str, object] | None:
-    """Parameters of ``strategy`` for this column, or None when the strategy cannot read its values."""
+            finding: ColumnFinding) -> dict[str, object] | str:
+    """Parameters of ``strategy`` for this column, or why the strategy cannot mask its values."""
     category = column.category
     dates = category in DATE_CATEGORIES or (category == "text" and _iso_dates(finding))
+    not_dates = f"{strategy} reads dates, and the sampled values are not all ISO dates"
     if strategy == "generalize":
         if kind.name in DATE_KINDS:
-            return {"to": "year"} if dates else None
+            return {"to": "year"} if dates else not_dates
         if category == "text":
-            return {"keep": 2} if kind.name == "postcode" else None
+            return {"keep": 2} if kind.name == "postcode" else "generalize would leave these text values as they are"
         if category in NUMERIC:
             return {"bucket": NUMERIC_BUCKETS.get(kind.name, 10)}
-        return None
+        return f"generalize does not coarsen {category} values"
     if strategy == "date_shift":
-        return {} if dates else None
+        return {} if dates else not_dates
     if strategy == "noise":
         return {"absolute": 0.01} if kind.name == "geo_coordinates" else {"relative": 0.1}
     if strategy == "hash":
         length = min(column.length or 32, 32)
-        return {"length": length} if length >= 8 else None
+        return {"length": length} if length >= 8 else f"a hash needs 8 characters and the column holds {length}"
     return {}
 
 
-def _preferred(kind: IdentifierKind, column: ColumnInfo, finding: ColumnFinding) -> _Choice | None:
-    """The kind's own strategy for this column's type, or None when the kind names none for it."""
+def _preferred(kind: IdentifierKind, column: ColumnInfo, finding: ColumnFinding) -> _Choice | str | None:
+    """The kind's own strategy for this column's type; why it cannot mask these values; or None when the
+    kind names no strategy for the type."""
     name = kind.numeric_strategy if column.category in NUMERIC else kind.text_strategy
     if name is None:
         return None
@@ -204,11 +210,9 @@ def _preferred(kind: IdentifierKind, column: ColumnInfo, finding: ColumnFinding)
         if kind.name == "free_text" and column.category == "text":
             return _Choice("fake.sentence" if column.length is not None and column.length < 200 else "fake.paragraph",
                            {}, f"{name} is not installed, so the text is replaced whole")
-        return None
+        return f"{name} is not installed"
     params = _params(name, kind, column, finding)
-    if params is None:
-        return None
-    return _Choice(name, params)
+    return params if isinstance(params, str) else _Choice(name, params)
 
 
 def _max_length(choice: _Choice, locale: str) -> int | None:
@@ -302,28 +306,29 @@ def choose_rule(finding: ColumnFinding, column: ColumnInfo, table: TableInfo,
     'tokenize'
     >>> choose_rule(ColumnFinding("p", "born", "TEXT", "text", "quasi_identifier", 0.9, "date_of_birth"),
     ...             table.columns["born"], table).note  # no date strategy on text that holds no dates
-    'generalize cannot read these values'
+    'generalize reads dates, and the sampled values are not all ISO dates'
     """
     kind = identifier_kind(finding)
     label = _label(kind, finding)
     preferred = _preferred(kind, column, finding) if kind else None
     classification = kind.classification if kind else finding.classification
     named = None if kind is None else kind.numeric_strategy if column.category in NUMERIC else kind.text_strategy
-    problem = _problem(preferred, column, table, locale) if preferred is not None else None
-    if preferred is not None and problem is None:
+    problem = _problem(preferred, column, table, locale) if isinstance(preferred, _Choice) else None
+    if isinstance(preferred, _Choice) and problem is None:
         return preferred
     if kind is not None and kind.gdpr:  # special-category data: removed, or a person decides
+        category = f"GDPR {GDPR_CATEGORIES[kind.gdpr]}" if finding.kind in KINDS else "GDPR art. 9"
         if column.nullable:
-            return _Choice("null", {}, f"special-category data (GDPR {GDPR_CATEGORIES[kind.gdpr]})")
-        return (f"REVIEW: {label} is special-category data (GDPR {GDPR_CATEGORIES[kind.gdpr]}) and NOT NULL, so "
+            return _Choice("null", {})
+        return (f"REVIEW: {label} is special-category data ({category}) and NOT NULL, so "
                 "it cannot be set to NULL: choose a masking strategy, or write why it is kept")
     if classification == "quasi_identifier" and named is None:
         return (f"REVIEW: {label} kept as is: declare it in quasi_identifiers to measure the re-identification "
                 "risk (or mask it), then write why it is kept")
-    if preferred is not None:
+    if isinstance(preferred, _Choice):
         note = f"not {preferred.strategy}: {problem}"
     else:
-        note = f"{named} cannot read these values" if named else f"no masking strategy is named for {label}"
+        note = preferred or f"no masking strategy is named for {label}"
     for fallback in (_Choice("tokenize", {}), _Choice("null", {})):
         if fallback.strategy == "null" and not column.nullable:
             continue
@@ -441,7 +446,7 @@ def propose_table(result: ScanResult, table: TableInfo, locale: str = "en_US",
             out[name] = ProposedRule(_keep(), f"{finding.classification}: {why}", False)
             continue
         why = describe_finding(finding)
-        if kind is not None and (kind.hipaa or kind.gdpr):
+        if kind is not None and finding.kind in KINDS and (kind.hipaa or kind.gdpr):
             why += f" [{_taxonomy(kind)}]"
         choice = choices[name]
         if isinstance(choice, str):

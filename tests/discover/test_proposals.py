@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
-from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -341,5 +340,14 @@ def test_a_real_scan_proposes_no_date_strategy_for_a_text_column_named_birth(tmp
         assert rules[("person", "born")] == "{strategy: generalize, to: year}"
 
 
-def _rule_of(text: str, table: str, column: str) -> Any:
-    return _rules(text)[(table, column)]
+
+def test_free_text_gets_scrub_where_it_is_installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from datastage.mask.contract import REGISTRY, StrategySpec
+
+    monkeypatch.setitem(REGISTRY, "scrub", StrategySpec(name="scrub", func=lambda values, ctx: values,
+                                                        types=frozenset({"text", "json"})))
+    model = _model(tmp_path / "prod.db", "CREATE TABLE ticket (id INTEGER PRIMARY KEY, body TEXT NOT NULL,"
+                                         " short VARCHAR(80), payload JSON);")
+    result = _scan_of(model, {("ticket", c): ("free_text", {}) for c in ("body", "short", "payload")})
+    rules = _rules(propose_rules(result, model))
+    assert [rules[("ticket", c)] for c in ("body", "short", "payload")] == ["scrub", "scrub", "scrub"]
