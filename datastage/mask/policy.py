@@ -89,8 +89,6 @@ class ColumnRule:
     reason: str | None = None
     locale: str = "en_US"
     origin: Origin | None = None
-    classify: str | None = None  # the classification the rules state (``classify:``), with ``reason``
-    review: str | None = None  # the text holding REVIEW: a decision still to make
     inherited_from: str | None = None
     spec: StrategySpec | None = None
     column_info: ColumnInfo = None  # type: ignore[assignment]
@@ -98,6 +96,8 @@ class ColumnRule:
     nested: dict[str, ColumnRule] = field(default_factory=dict)
     condition: Condition | None = None  # ``when`` parsed; checked against the table by resolve_policy
     when_origin: Origin | None = None
+    classify: str | None = None  # the classification the rules state (``classify:``), with ``reason``
+    review: str | None = None  # the text holding REVIEW: a decision still to make
 
     @property
     def is_keep(self) -> bool:
