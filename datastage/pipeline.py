@@ -267,10 +267,12 @@ def new_record(project: Project, env: Environment, kind: str, trigger: str) -> R
 
 
 def _load_rules(run: Run, rules: str | os.PathLike[str] | None) -> Policy:
-    """The run's rules file, loaded (its path and digest recorded)."""
+    """The run's rules file, loaded (its path and digest recorded); refused while a rule is marked REVIEW,
+    before anything else is opened."""
     path = rules_path(run.env, rules, run.project)
     policy = load_policy(path)
     run.record.rules_path, run.record.rules_sha256 = str(path), policy.sha256
+    policy.refuse_reviews()
     return policy
 
 

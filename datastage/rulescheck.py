@@ -3,8 +3,10 @@
 Every problem is collected (not only the first): unknown tables, columns, strategies and
 parameters with a "did you mean", type mismatches, uniqueness conflicts, columns in scope
 without a rule (the fail-closed gate), and columns that appeared since the environment's
-last refresh. Each error names file, line and key path. Columns left to ``default: keep``
-or ``default: null`` and schema drift are warnings; ``strict`` makes warnings errors.
+last refresh. Each error names file, line and key path. Every rule still marked
+``REVIEW`` is an error (a person has to decide it), with or without ``strict``. Columns
+left to ``default: keep`` or ``default: null`` and schema drift are warnings; ``strict``
+makes warnings errors.
 
 Example (a misspelt column, which leaves the real one without a rule):
     >>> import sqlite3, tempfile
@@ -52,6 +54,7 @@ class RulesCheckResult:
     drift: dict[str, list[str]] = field(default_factory=dict)
     policy: ResolvedPolicy | None = None
     strict: bool = False
+    reviews: list[dict[str, Any]] = field(default_factory=list)  # rules marked REVIEW (each also an error)
 
     @property
     def failed(self) -> list[str]:
@@ -80,8 +83,10 @@ class RulesCheckResult:
                        for e in self.errors],
             "warnings": list(self.warnings),
             "schema_drift": self.drift,
+            "reviews": list(self.reviews),
             "columns": ([{"table": d.table, "column": d.column, "status": d.status, "treatment": d.treatment,
-                          "inherited_from": d.rule.inherited_from if d.rule else None}
+                          "inherited_from": d.rule.inherited_from if d.rule else None,
+                          "classification": d.classification, "classified_reason": d.classified_reason}
                          for d in self.policy.decisions.values()] if self.policy else []),
         }
 
@@ -145,6 +150,9 @@ def _check_loaded(result: RulesCheckResult, policy: Policy, model: SchemaModel, 
             if model.resolve(name):
                 kept.add(model.table(name).key)
     columns = {t.key: list(t.columns) for t in model.tables.values()}
+    result.reviews = [{"table": r.table, "column": r.column, "file": r.origin.file if r.origin else str(result.rules),
+                       "line": r.origin.line if r.origin else None, "key": r.origin.path if r.origin else None,
+                       "text": r.review} for r in policy.reviews]
     result.policy = resolve_policy(policy, model, out_of_scope=out_of_scope, kept_from_target=kept,
                                    new_columns=new_columns_of(result.drift, columns), errors=result.errors,
                                    personal=personal)

@@ -9,6 +9,8 @@ masks the same way in a column and inside free text.
 Example:
     >>> KINDS["drivers_licence"].hipaa, KINDS["drivers_licence"].text_strategy
     ('K', 'tokenize')
+    >>> KINDS["phone"].text_strategy, KINDS["phone"].numeric_strategy
+    ('phone', 'tokenize')
     >>> HIPAA_CATEGORIES["K"]
     'certificate/license numbers'
     >>> sorted(k.name for k in KINDS.values() if k.gdpr == "health")
@@ -68,6 +70,11 @@ class IdentifierKind:
     hipaa: str | None = None  # Safe Harbor letter, see HIPAA_CATEGORIES
     gdpr: str | None = None  # special category, see GDPR_CATEGORIES
     text_strategy: str | None = None  # rule for a text column of this kind (None: a person decides)
+
+    @property
+    def numeric_strategy(self) -> str | None:
+        """The rule for a number column of this kind (None: a person decides), see ``NUMERIC_STRATEGIES``."""
+        return NUMERIC_STRATEGIES.get(self.name)
 
     def categories(self) -> list[str]:
         """Human-readable taxonomy labels, e.g. for the report."""
@@ -136,3 +143,14 @@ VALUE_KINDS: tuple[str, ...] = (
     "health_plan_id", "vehicle_id", "device_id", "ip_address", "url", "first_name", "last_name", "full_name",
     "street_address", "postcode", "secret",
 )
+
+# The rule a number column (integer, decimal, float) of a kind gets in a proposed rules file, where it
+# differs from ``text_strategy`` (kinds not named here get no numeric rule: a person decides).
+NUMERIC_STRATEGIES: dict[str, str] = {
+    "phone": "tokenize", "fax": "tokenize", "postcode": "generalize", "geo_coordinates": "noise", "age": "generalize",
+    "national_id": "tokenize", "tax_id": "tokenize", "passport": "tokenize", "drivers_licence": "tokenize",
+    "licence_number": "tokenize", "medical_record_number": "tokenize", "health_plan_id": "tokenize",
+    "account_number": "tokenize", "card_number": "tokenize", "vehicle_id": "tokenize", "device_id": "tokenize",
+    "ip_address": "tokenize", "other_identifier": "tokenize", "financial": "noise", "secret": "tokenize",
+    "biometric": "null", "genetic": "null",
+}

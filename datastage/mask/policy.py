@@ -12,26 +12,45 @@ A rules file says, per table and column, what happens::
         phone: {strategy: partial, keep_last: 2}
         active: keep
         notes: {strategy: keep, reason: "free text reviewed, no personal data"}
+        race: {strategy: keep, classify: non_personal, reason: "race category of the horse, 5 values"}
+        nickname: {strategy: keep, reason: "REVIEW: user-chosen; mask it or say why it is kept"}
       audit_log: truncate
 
 Parsing checks every strategy name and its parameters (with a "did you mean"), locales
 and ``when:`` conditions, and names file, line and key in every error.
+
+``classify:`` states a column's classification (one of ``direct_identifier``,
+``quasi_identifier``, ``sensitive``, ``non_personal``) in place of the scan's, with a
+``reason`` (required). A rule whose ``reason`` (or strategy) holds the word ``REVIEW``
+is a decision still to make: the policy lists it in :attr:`Policy.reviews`, and
+resolving it (``rules check``, ``plan``, ``refresh``) refuses the file until a person
+edits the rule. ``REVIEW`` in a YAML comment is only a comment.
 
 Example:
     >>> policy = policy_from_text("{version: 1, tables: {customer: {email: {strategy: email, unique: true}}}}")
     >>> rule = policy.tables["customer"].columns["email"]
     >>> rule.strategy, rule.unique, policy.default
     ('email', True, 'fail')
+    >>> policy = policy_from_text("version: 1\\ntables:\\n  horse:\\n"
+    ...     "    race: {strategy: keep, classify: non_personal, reason: 5 values}\\n"
+    ...     "    owner: {strategy: keep, reason: 'REVIEW: a name?'}\\n")
+    >>> policy.tables["horse"].columns["race"].classify
+    'non_personal'
+    >>> print(policy.review_errors()[0])  # doctest: +NORMALIZE_WHITESPACE
+    <rules>:5: tables.horse.owner: REVIEW: a name? - a person has to decide this rule:
+    edit it and remove the REVIEW marker
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from datastage.errors import RulesError
+from datastage.identify.kinds import CLASSIFICATIONS
 from datastage.mask.condition import Condition, ConditionError, parse_condition
 from datastage.mask.contract import StrategySpec
 from datastage.mask.fakepool import faker_for
@@ -40,9 +59,20 @@ from datastage.settings import Origin
 from datastage.source.schema import ColumnInfo, TableInfo
 from datastage.yamlfile import Node, describe, did_you_mean, load_yaml_text, read_yaml_bytes
 
-RULE_KEYS = {"strategy", "unique", "domain", "when", "reason", "locale"}
+RULE_KEYS = {"strategy", "unique", "domain", "when", "reason", "locale", "classify"}
 TOP_KEYS = {"version", "locale", "default", "tables", "quasi_identifiers", "checks", "description"}
 DEFAULTS = ("fail", "keep", "null")
+STATED_CLASSIFICATIONS = tuple(c for c in CLASSIFICATIONS if c != "unknown")  # what ``classify:`` may say
+REVIEW_MARKER = re.compile(r"\bREVIEW\b")  # the word, in capitals: 'REVIEWED' or 'review' is no marker
+
+
+def has_review_marker(text: object) -> bool:
+    """Whether ``text`` holds the marker of a decision still to make.
+
+    >>> [has_review_marker(t) for t in ["REVIEW: pick one", "needs REVIEW", "REVIEWED by legal", "review", None]]
+    [True, True, False, False, False]
+    """
+    return isinstance(text, str) and REVIEW_MARKER.search(text) is not None
 
 
 @dataclass
@@ -66,6 +96,8 @@ class ColumnRule:
     nested: dict[str, ColumnRule] = field(default_factory=dict)
     condition: Condition | None = None  # ``when`` parsed; checked against the table by resolve_policy
     when_origin: Origin | None = None
+    classify: str | None = None  # the classification the rules state (``classify:``), with ``reason``
+    review: str | None = None  # the text holding REVIEW: a decision still to make
 
     @property
     def is_keep(self) -> bool:
@@ -105,6 +137,34 @@ class Policy:
     quasi_identifiers: list[dict[str, Any]] = field(default_factory=list)
     checks: dict[str, Any] = field(default_factory=dict)
     default_origin: Origin | None = None
+
+    @property
+    def reviews(self) -> list[ColumnRule]:
+        """Rules marked ``REVIEW`` (a decision a person still has to make), in file order."""
+        return [rule for table in self.tables.values() for rule in table.columns.values() if rule.review]
+
+    def review_errors(self) -> list[RulesError]:
+        """One error per ``REVIEW`` marker, naming file, line and key."""
+        return [_review_error(rule) for rule in self.reviews]
+
+    def refuse_reviews(self) -> None:
+        """Raise one :class:`RulesError` (the first marker, and how many more) while any REVIEW is left."""
+        errors = self.review_errors()
+        if errors:
+            first = errors[0]
+            if len(errors) > 1:
+                first.message += (f" (and {len(errors) - 1} more REVIEW marker(s); 'datastage rules check' "
+                                  "lists them)")
+            raise first
+
+
+def _review_error(rule: ColumnRule) -> RulesError:
+    message = (f"{rule.review} - a person has to decide this rule: edit it and remove the REVIEW marker")
+    if rule.origin is None:
+        return RulesError(f"{rule.table}.{rule.column}: {message}")
+    error = rule.origin.error(message, RulesError)
+    assert isinstance(error, RulesError)
+    return error
 
 
 # -- parsing ------------------------------------------------------------------------------
@@ -196,12 +256,19 @@ def _column_rule(table: str, column: str, node: Node, locale: str) -> ColumnRule
     name = str(body.pop("strategy"))
     origin = Origin.of(node)
     reason = body.pop("reason", None)
+    reason = str(reason) if reason else None
+    classify = _classification(body.pop("classify", None), reason, node, table, column)
+    review = reason if has_review_marker(reason) else None
+    if has_review_marker(name):
+        # No strategy chosen yet ("column: REVIEW"): a decision to make, held like a keep until then.
+        return ColumnRule(table, column, None, reason=reason, origin=origin, locale=locale, classify=classify,
+                          review=name)
     if name == "keep":
         extra = set(body) - {"reason"}
         if extra:
-            raise node.error(f"'keep' takes only a reason, not {', '.join(sorted(extra))}")
-        return ColumnRule(table, column, None, reason=str(reason) if reason else None, origin=origin,
-                          locale=locale)
+            raise node.error(f"'keep' takes only a reason and classify, not {', '.join(sorted(extra))}")
+        return ColumnRule(table, column, None, reason=reason, origin=origin, locale=locale, classify=classify,
+                          review=review)
     spec = _strategy(name, node)
     unique = body.pop("unique", False)
     if not isinstance(unique, bool):
@@ -227,8 +294,9 @@ def _column_rule(table: str, column: str, node: Node, locale: str) -> ColumnRule
         raise target.error(problem)
     rule = ColumnRule(
         table=table, column=column, strategy=name, params=spec.with_defaults(params), unique=unique,
-        domain=domain, when=condition.text if condition else None, reason=str(reason) if reason else None,
+        domain=domain, when=condition.text if condition else None, reason=reason,
         locale=column_locale, origin=origin, spec=spec, condition=condition, when_origin=when_origin,
+        classify=classify, review=review,
     )
     if spec.validate is not None:
         invalid = spec.validate(rule.params, None, None)
@@ -238,6 +306,25 @@ def _column_rule(table: str, column: str, node: Node, locale: str) -> ColumnRule
         for nested_name, raw in spec.nested(rule.params).items():
             rule.nested[nested_name] = _nested_rule(table, column, nested_name, raw, node, column_locale)
     return rule
+
+
+def _classification(written: Any, reason: str | None, node: Node, table: str, column: str) -> str | None:
+    """The classification a rule states with ``classify:`` (checked, with its required reason), or None."""
+    if written is None:
+        return None
+    where = node["classify"] if isinstance(node.value, dict) and "classify" in node else node
+    allowed = ", ".join(STATED_CLASSIFICATIONS)
+    if not isinstance(written, str):
+        raise where.error(f"classify must be one of {allowed}, got {describe(written)}")
+    if written == "unknown":
+        raise where.error(f"classify: 'unknown' is what the scan says when it cannot tell; state one of {allowed}")
+    if written not in STATED_CLASSIFICATIONS:
+        raise where.error(f"classify must be one of {allowed}, got '{written}'"
+                          f"{did_you_mean(written, list(STATED_CLASSIFICATIONS))}")
+    if reason is None or not reason.strip():
+        raise node.error(f"classify: {written} needs a reason: say why {table}.{column} is {written}, e.g. "
+                         f"{{strategy: keep, classify: {written}, reason: \"...\"}}")
+    return written
 
 
 NESTED_COLUMN = ColumnInfo(name="(nested)", type=None, nullable=True, category="text")  # type: ignore[arg-type]

@@ -149,9 +149,13 @@ def _columns(planned: PlanResult, stats: dict[str, MaskStats]) -> list[dict[str,
         rule = decision.rule
         masked = rule is not None and not rule.is_keep and decision.status == "protected"
         table_stats = stats.get(decision.table)
+        stated = decision.classification  # ``classify:`` in the rules replaces the scan's classification
         out.append({
             "table": decision.table, "column": decision.column, "type": column.type_name,
-            "classification": finding.classification if finding else None,
+            "classification": stated or (finding.classification if finding else None),
+            "classification_source": "rules" if stated else ("scan" if finding else None),
+            "classified_reason": decision.classified_reason if stated else None,
+            "scan_classification": finding.classification if finding else None,
             "confidence": round(finding.confidence, 2) if finding else None,
             "evidence": finding.evidence if finding else [],
             "status": decision.status,
@@ -237,7 +241,11 @@ def _summary(report: dict[str, Any]) -> dict[str, Any]:
 
 
 def legal_status(report: dict[str, Any]) -> dict[str, Any]:
-    """Pseudonymised, unless every check passed, no direct identifier was kept and k-anonymity holds."""
+    """Pseudonymised, unless every check passed, no direct identifier was kept and k-anonymity holds.
+
+    A column's classification is the one the rules state (``classify:``) where they state one, else
+    the scan's; ``overrides`` lists the columns where the rules' classification applied.
+    """
     unmet: list[str] = []
     if report["kind"] != "refresh":
         unmet.append("no checks ran on loaded data (plan)")
@@ -259,12 +267,16 @@ def legal_status(report: dict[str, Any]) -> dict[str, Any]:
         unmet.append("no quasi-identifier set declared, so re-identification risk was not measured")
     elif any(c["status"] != "PASS" for c in k_checks):
         unmet.append("a declared quasi-identifier set is below its k_min")
+    # What the rules state in place of the scan (``classify:``), so a reader sees what the status rests on.
+    overrides = [f"{c['table']}.{c['column']}: {c['classification']} (scan: {c.get('scan_classification') or 'none'};"
+                 f" {c.get('classified_reason')})" for c in columns if c.get("classification_source") == "rules"]
     if unmet:
-        return {"status": "pseudonymised", "statement": LEGAL_STATEMENT, "unmet": unmet}
+        return {"status": "pseudonymised", "statement": LEGAL_STATEMENT, "unmet": unmet, "overrides": overrides}
     smallest = min((c["figures"].get("k") or 0 for c in k_checks if c["figures"].get("rows")), default=0)
     k_min = max((c["figures"]["k_min"] for c in k_checks), default=0)
     return {"status": "anonymisation_supported",
-            "statement": ANONYMISATION_STATEMENT.format(k=smallest, k_min=k_min), "unmet": []}
+            "statement": ANONYMISATION_STATEMENT.format(k=smallest, k_min=k_min), "unmet": [],
+            "overrides": overrides}
 
 
 # -- verifying ----------------------------------------------------------------------------
@@ -462,10 +474,11 @@ def render_text(report: dict[str, Any]) -> str:
         lines.append("  (none ran)")
     lines += ["", "columns (personal data and masked columns):"]
     for col in report.get("columns", []):
-        if col["status"] == "protected" or col["classification"] in ("direct_identifier", "quasi_identifier",
-                                                                      "sensitive"):
+        if col["status"] == "protected" or col.get("classification_source") == "rules" or col["classification"] in (
+                "direct_identifier", "quasi_identifier", "sensitive"):
             changed = f" rows changed {col['rows_changed']}" if col.get("rows_changed") is not None else ""
-            lines.append(f"  {col['table']}.{col['column']}: {col['classification']} -> {col['treatment']} "
+            stated = " (by the rules)" if col.get("classification_source") == "rules" else ""
+            lines.append(f"  {col['table']}.{col['column']}: {col['classification']}{stated} -> {col['treatment']} "
                          f"[{col['status']}]{changed}")
     drift = report.get("schema_drift") or {}
     changes = [f"{k.replace('_', ' ')}: {', '.join(v)}" for k, v in drift.items() if v]

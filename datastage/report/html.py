@@ -165,9 +165,16 @@ def _columns(report: dict[str, Any]) -> str:
             treatment += f" <span class='muted'>from {_e(col['inherited_from'])}</span>"
         if col.get("reason"):
             treatment += f"<br><span class='muted'>{_e(col['reason'])}</span>"
+        if col.get("classification_source") == "rules":  # stated by the rules (classify:), with their reason
+            scan = col.get("scan_classification")
+            said = f"scan: {str(scan).replace('_', ' ')}; " if scan and scan != classification else ""
+            source = (f" <span class='muted source-rules'>by the rules ({_e(said)}{_e(col.get('classified_reason'))})"
+                      "</span>")
+        else:
+            source = f" <span class='muted'>{_e(col.get('confidence') or '')}</span>"
         out.append(f"<tr><td>{_e(col.get('table'))}</td><td>{_e(col.get('column'))}</td>"
                    f"<td><span class='badge {_e(classification)}'>{_e(classification.replace('_', ' '))}</span>"
-                   f" <span class='muted'>{_e(col.get('confidence') or '')}</span></td>"
+                   f"{source}</td>"
                    f"<td class='muted'>{_e(_evidence(col))}</td><td>{treatment}</td><td>{_e(col.get('status'))}</td>"
                    f"<td class='num'>{_n(col.get('rows_changed')) if col.get('rows_changed') is not None else ''}"
                    f"</td></tr>")
@@ -237,6 +244,10 @@ def _legal(report: dict[str, Any]) -> str:
     unmet = legal.get("unmet") or []
     extra = ("<details><summary>why not anonymous</summary><ul>" + "".join(f"<li>{_e(u)}</li>" for u in unmet)
              + "</ul></details>") if unmet else ""
+    overrides = legal.get("overrides") or []
+    if overrides:
+        extra += ("<p>Classifications stated by the rules in place of the scan's:</p><ul id='overrides'>"
+                  + "".join(f"<li>{_e(o)}</li>" for o in overrides) + "</ul>")
     return (f"<h2>Legal status: {_e(str(legal.get('status', '')).replace('_', ' '))}</h2>"
             f"<div class='legal' id='legal'><p>{_e(legal.get('statement'))}</p>{extra}</div>")
 

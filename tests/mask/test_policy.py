@@ -63,7 +63,7 @@ BROKEN = [
     ("missing-parameter", HEAD + "  customer:\n    phone: {strategy: value}\n",
      "{f}:5: tables.customer.phone: strategy value needs parameter 'value'"),
     ("keep-extra", HEAD + "  customer:\n    phone: {strategy: keep, keep_last: 2}\n",
-     "{f}:5: tables.customer.phone: 'keep' takes only a reason, not keep_last"),
+     "{f}:5: tables.customer.phone: 'keep' takes only a reason and classify, not keep_last"),
     ("empty-rule", HEAD + "  customer:\n    phone:\n",
      "{f}:5: tables.customer.phone: empty rule; write 'keep' or a strategy"),
     ("type-mismatch", HEAD + "  customer:\n    email: {strategy: noise, relative: 0.1}\n",
