@@ -11,9 +11,10 @@ its label. A column is
 
 Figures: recall of direct identifiers (found, and masked), recall of all personal columns,
 false positives (columns that hold no personal data and that the proposal masks), class
-accuracy (found personal columns given their labelled classification) and kind accuracy
-(found personal columns given a labelled kind), each miss and false positive by name, and
-the scan's seconds. Judgement calls (labels with a defensible alternative) are counted apart.
+accuracy (found personal columns given their labelled classification), kind accuracy
+(found personal columns given a labelled kind), strategy accuracy (masked text columns given
+the rule the taxonomy names for their kind), each miss and false positive by name, and the
+scan's seconds. Judgement calls (labels with a defensible alternative) are counted apart.
 
 Example:
     >>> import tempfile
@@ -38,6 +39,7 @@ from corpus_kit import Label
 from datastage.discover.proposals import propose_rules
 from datastage.discover.scan import ScanResult, scan_source
 from datastage.errors import DatastageError
+from datastage.identify.kinds import KINDS
 from datastage.mask.policy import policy_from_text
 from datastage.mask.resolve import resolve_policy
 from datastage.source.db import make_engine, snapshot
@@ -58,6 +60,15 @@ class ColumnOutcome:
     masked: bool
     review: bool
     rule: str
+    category: str = "text"
+    strategy: str | None = None
+
+    @property
+    def expected_strategies(self) -> set[str]:
+        """The rules the taxonomy gives a text column of the labelled kinds (empty: a person decides)."""
+        if self.category != "text":
+            return set()
+        return {s for k in self.label.kinds if (s := KINDS[k].text_strategy)}
 
     @property
     def name(self) -> str:
@@ -147,6 +158,13 @@ class Measurement:
                 and not o.label.accepts(o.classification)]
 
     @property
+    def wrong_strategy(self) -> list[ColumnOutcome]:
+        """Masked text columns whose strategy is not the one the taxonomy gives their kind (``person.*``,
+        ``phone``, ``tokenize``, ``scrub``, ...): type-blind or incoherent proposals."""
+        return [o for o in self.personal if o.masked and o.expected_strategies
+                and o.strategy not in o.expected_strategies]
+
+    @property
     def wrong_kind(self) -> list[ColumnOutcome]:
         return [o for o in self.personal if o.classification in PERSONAL and o.label.kinds
                 and o.kind not in o.label.kinds]
@@ -178,6 +196,11 @@ class Measurement:
         found = [o for o in self.personal if o.classification in PERSONAL and o.label.kinds]
         return self._share(len(found) - len(self.wrong_kind), len(found))
 
+    @property
+    def strategy_accuracy(self) -> float:
+        judged = [o for o in self.personal if o.masked and o.expected_strategies]
+        return self._share(len(judged) - len(self.wrong_strategy), len(judged))
+
     def report(self) -> str:
         """A multi-line account: the figures, then every miss and false positive by name."""
         lines = [f"{self.database}: {self.style}; {self.columns} columns, scan {self.scan_seconds:.2f} s",
@@ -186,7 +209,8 @@ class Measurement:
                  f"  non-personal: {len(self.non_personal)}, masked (false positives) {len(self.false_positives)}, "
                  f"called personal {len(self.flagged_non_personal)}; judgement calls {len(self.judgement)} "
                  f"(masked {sum(o.masked for o in self.judgement)})",
-                 f"  class accuracy {self.class_accuracy:.0%}, kind accuracy {self.kind_accuracy:.0%}"]
+                 f"  class accuracy {self.class_accuracy:.0%}, kind accuracy {self.kind_accuracy:.0%}, "
+                 f"strategy accuracy {self.strategy_accuracy:.0%}"]
         if self.proposal_error:
             lines.append(f"  proposal did not resolve: {self.proposal_error}")
         for title, items in (("direct identifiers not masked", self.unmasked_direct),
@@ -195,10 +219,12 @@ class Measurement:
                              ("false positives (masked, not personal)", self.false_positives),
                              ("called personal, not masked", [o for o in self.flagged_non_personal if not o.masked]),
                              ("wrong classification", self.wrong_class),
-                             ("wrong kind", [o for o in self.wrong_kind if o not in self.wrong_class])):
+                             ("wrong kind", [o for o in self.wrong_kind if o not in self.wrong_class]),
+                             ("strategy not the taxonomy's", self.wrong_strategy)):
             if items:
                 lines.append(f"  {title} ({len(items)}):")
-                lines.extend(f"    {o.describe()}" for o in items)
+                lines.extend(f"    {o.describe()}" + (f" (expected {' or '.join(sorted(o.expected_strategies))})"
+                                                 if title.startswith("strategy") else "") for o in items)
         return "\n".join(lines)
 
 
@@ -209,9 +235,12 @@ def _check_truth(db: CorpusDB, result: ScanResult) -> None:
                              f"{sorted(found - labelled)}, labelled but absent {sorted(labelled - found)}")
 
 
-def _treatments(text: str, model: SchemaModel) -> tuple[dict[tuple[str, str], tuple[bool, bool, str]], str | None]:
-    """(table, column) -> (masked, review, rule) from a proposed rules file, resolved against ``model``."""
-    out: dict[tuple[str, str], tuple[bool, bool, str]] = {}
+Treatment = tuple[bool, bool, str, str | None]  # masked, review, rule as text, strategy name
+
+
+def _treatments(text: str, model: SchemaModel) -> tuple[dict[tuple[str, str], Treatment], str | None]:
+    """(table, column) -> (masked, review, rule, strategy) from a proposed rules file, resolved against ``model``."""
+    out: dict[tuple[str, str], Treatment] = {}
     error: str | None = None
     try:
         errors: list[Any] = []
@@ -222,7 +251,8 @@ def _treatments(text: str, model: SchemaModel) -> tuple[dict[tuple[str, str], tu
             masked = decision.status == "protected"
             review = bool(decision.reason and "REVIEW" in decision.reason)
             out[slot] = (masked, review, decision.treatment if masked else
-                         (f"keep ({decision.reason})" if decision.reason else "keep"))
+                         (f"keep ({decision.reason})" if decision.reason else "keep"),
+                         decision.rule.strategy if masked and decision.rule else None)
         return out, error
     except DatastageError as exc:  # read the YAML as written instead
         error = str(exc).splitlines()[0]
@@ -231,7 +261,8 @@ def _treatments(text: str, model: SchemaModel) -> tuple[dict[tuple[str, str], tu
         for column, rule in (columns or {}).items():
             strategy = rule.get("strategy") if isinstance(rule, dict) else rule
             reason = str(rule.get("reason", "")) if isinstance(rule, dict) else ""
-            out[(model.resolve(table) or table, column)] = (strategy != "keep", "REVIEW" in reason, str(strategy))
+            out[(model.resolve(table) or table, column)] = (strategy != "keep", "REVIEW" in reason, str(strategy),
+                                                            None if strategy == "keep" else str(strategy))
     return out, error
 
 
@@ -253,9 +284,10 @@ def measure(db: CorpusDB, sample_rows: int = 1000, seed: int = 0) -> Measurement
     propose_seconds = time.perf_counter() - started
     outcomes = []
     for slot, finding in result.findings.items():
-        masked, review, rule = treatments.get(slot, (False, False, "no rule"))
+        masked, review, rule, strategy = treatments.get(slot, (False, False, "no rule", None))
+        category = model.tables[slot[0]].columns[slot[1]].category
         outcomes.append(ColumnOutcome(slot[0], slot[1], db.truth[slot], finding.classification, finding.kind,
-                                      masked, review, rule))
+                                      masked, review, rule, category, strategy))
     return Measurement(db.label, db.style, outcomes, scan_seconds, propose_seconds, error)
 
 
@@ -288,8 +320,8 @@ def table(measurements: Iterable[Measurement]) -> str:
     """A Markdown table: one row per database and a total."""
     rows = list(measurements)
     head = ("| database | columns | direct ids | found | masked | personal | found | FPs (masked) "
-            "| called personal | class acc. | kind acc. | scan s |")
-    lines = [head, "|" + " --- |" * 12]
+            "| called personal | class acc. | kind acc. | strategy acc. | scan s |")
+    lines = [head, "|" + " --- |" * 13]
 
     def row(name: str, ms: list[Measurement]) -> str:
         total = Totals(ms)
@@ -300,10 +332,12 @@ def table(measurements: Iterable[Measurement]) -> str:
         found_kind = sum(len([o for o in m.personal if o.classification in PERSONAL and o.label.kinds]) for m in ms)
         cls = 1 - sum(len(m.wrong_class) for m in ms) / found_cls if found_cls else 1.0
         kind = 1 - sum(len(m.wrong_kind) for m in ms) / found_kind if found_kind else 1.0
+        judged = sum(len([o for o in m.personal if o.masked and o.expected_strategies]) for m in ms)
+        strategy = 1 - sum(len(m.wrong_strategy) for m in ms) / judged if judged else 1.0
         return (f"| {name} | {sum(m.columns for m in ms)} | {direct} | {total.direct_recall:.0%} "
                 f"| {total.direct_masked:.0%} | {personal} | {total.personal_recall:.0%} "
                 f"| {sum(len(m.false_positives) for m in ms)} | {sum(len(m.flagged_non_personal) for m in ms)} "
-                f"| {cls:.0%} | {kind:.0%} | {sum(m.scan_seconds for m in ms):.2f} |")
+                f"| {cls:.0%} | {kind:.0%} | {strategy:.0%} | {sum(m.scan_seconds for m in ms):.2f} |")
 
     lines.extend(row(m.database, [m]) for m in rows)
     first: dict[str, Measurement] = {}
