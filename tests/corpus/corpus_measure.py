@@ -100,6 +100,7 @@ class Measurement:
     scan_seconds: float
     propose_seconds: float
     proposal_error: str | None = None
+    review_rules: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
 
     # -- selections --------------------------------------------------------------------
@@ -211,6 +212,8 @@ class Measurement:
                  f"(masked {sum(o.masked for o in self.judgement)})",
                  f"  class accuracy {self.class_accuracy:.0%}, kind accuracy {self.kind_accuracy:.0%}, "
                  f"strategy accuracy {self.strategy_accuracy:.0%}"]
+        if self.review_rules:
+            lines.append(f"  {self.review_rules} proposed rule(s) marked REVIEW: a person decides")
         if self.proposal_error:
             lines.append(f"  proposal did not resolve: {self.proposal_error}")
         for title, items in (("direct identifiers not masked", self.unmasked_direct),
@@ -238,22 +241,26 @@ def _check_truth(db: CorpusDB, result: ScanResult) -> None:
 Treatment = tuple[bool, bool, str, str | None]  # masked, review, rule as text, strategy name
 
 
-def _treatments(text: str, model: SchemaModel) -> tuple[dict[tuple[str, str], Treatment], str | None]:
-    """(table, column) -> (masked, review, rule, strategy) from a proposed rules file, resolved against ``model``."""
+def _treatments(text: str, model: SchemaModel) -> tuple[dict[tuple[str, str], Treatment], str | None, int]:
+    """(table, column) -> (masked, review, rule, strategy) from a proposed rules file, resolved against ``model``;
+    and the first errors other than REVIEW markers, and the number of REVIEW markers."""
     out: dict[tuple[str, str], Treatment] = {}
     error: str | None = None
+    reviews = 0
     try:
         errors: list[Any] = []
         resolved = resolve_policy(policy_from_text(text), model, errors=errors)
-        if errors:
-            error = "; ".join(str(e) for e in errors[:3])
+        others = [str(e).splitlines()[0] for e in errors if "REVIEW" not in str(e)]
+        reviews = len(errors) - len(others)
+        if others:
+            error = "; ".join(others[:3])
         for slot, decision in resolved.decisions.items():
             masked = decision.status == "protected"
             review = bool(decision.reason and "REVIEW" in decision.reason)
             out[slot] = (masked, review, decision.treatment if masked else
                          (f"keep ({decision.reason})" if decision.reason else "keep"),
                          decision.rule.strategy if masked and decision.rule else None)
-        return out, error
+        return out, error, reviews
     except DatastageError as exc:  # read the YAML as written instead
         error = str(exc).splitlines()[0]
     tables = (yaml.safe_load(text) or {}).get("tables") or {}
@@ -263,7 +270,8 @@ def _treatments(text: str, model: SchemaModel) -> tuple[dict[tuple[str, str], Tr
             reason = str(rule.get("reason", "")) if isinstance(rule, dict) else ""
             out[(model.resolve(table) or table, column)] = (strategy != "keep", "REVIEW" in reason, str(strategy),
                                                             None if strategy == "keep" else str(strategy))
-    return out, error
+            reviews += "REVIEW" in reason
+    return out, error, reviews
 
 
 def measure(db: CorpusDB, sample_rows: int = 1000, seed: int = 0) -> Measurement:
@@ -280,7 +288,7 @@ def measure(db: CorpusDB, sample_rows: int = 1000, seed: int = 0) -> Measurement
     _check_truth(db, result)
     started = time.perf_counter()
     text = propose_rules(result, model)
-    treatments, error = _treatments(text, model)
+    treatments, error, reviews = _treatments(text, model)
     propose_seconds = time.perf_counter() - started
     outcomes = []
     for slot, finding in result.findings.items():
@@ -288,7 +296,7 @@ def measure(db: CorpusDB, sample_rows: int = 1000, seed: int = 0) -> Measurement
         category = model.tables[slot[0]].columns[slot[1]].category
         outcomes.append(ColumnOutcome(slot[0], slot[1], db.truth[slot], finding.classification, finding.kind,
                                       masked, review, rule, category, strategy))
-    return Measurement(db.label, db.style, outcomes, scan_seconds, propose_seconds, error)
+    return Measurement(db.label, db.style, outcomes, scan_seconds, propose_seconds, error, reviews)
 
 
 @dataclass
@@ -320,8 +328,8 @@ def table(measurements: Iterable[Measurement]) -> str:
     """A Markdown table: one row per database and a total."""
     rows = list(measurements)
     head = ("| database | columns | direct ids | found | masked | personal | found | FPs (masked) "
-            "| called personal | class acc. | kind acc. | strategy acc. | scan s |")
-    lines = [head, "|" + " --- |" * 13]
+            "| called personal | class acc. | kind acc. | strategy acc. | REVIEW | scan s |")
+    lines = [head, "|" + " --- |" * 14]
 
     def row(name: str, ms: list[Measurement]) -> str:
         total = Totals(ms)
@@ -337,7 +345,8 @@ def table(measurements: Iterable[Measurement]) -> str:
         return (f"| {name} | {sum(m.columns for m in ms)} | {direct} | {total.direct_recall:.0%} "
                 f"| {total.direct_masked:.0%} | {personal} | {total.personal_recall:.0%} "
                 f"| {sum(len(m.false_positives) for m in ms)} | {sum(len(m.flagged_non_personal) for m in ms)} "
-                f"| {cls:.0%} | {kind:.0%} | {strategy:.0%} | {sum(m.scan_seconds for m in ms):.2f} |")
+                f"| {cls:.0%} | {kind:.0%} | {strategy:.0%} | {sum(m.review_rules for m in ms)} "
+                f"| {sum(m.scan_seconds for m in ms):.2f} |")
 
     lines.extend(row(m.database, [m]) for m in rows)
     first: dict[str, Measurement] = {}
