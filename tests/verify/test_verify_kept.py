@@ -209,6 +209,9 @@ def test_missed_identifier_columns_fail_the_refresh_unless_kept_with_a_reason(
     assert figures["failing"] == []
     assert figures["compared_by_key"] == ["city", "member"] and figures["compared_by_value"] == ["login_log"]
     assert not any(value in text for value in identifiers())
+    # Kept on purpose, but identifiers all the same: the copy is no anonymisation.
+    kept = next(u for u in report["legal_status"]["unmet"] if u.startswith("direct identifiers kept: "))
+    assert all(label in kept for label in accepted)
     before = fingerprint()
 
     # The same columns kept without a reason: the refresh fails, the target stays as it was.
@@ -308,6 +311,17 @@ def test_limits_per_kind() -> None:
     assert limit_of("postcode") is None and limit_of("secret") is None and limit_of("city") is None
 
 
+def test_the_checks_block_takes_a_severity_only() -> None:
+    from datastage.mask.checkspec import parse_check_settings
+    from datastage.mask.policy import policy_from_text
+
+    settings = parse_check_settings(policy_from_text("version: 1\nchecks: {kept_identifiers: {severity: warn}}"))
+    assert settings.severity("kept_identifiers") == "warn"
+    assert parse_check_settings(policy_from_text("version: 1")).severity("kept_identifiers") == "fail"
+    with pytest.raises(datastage.RulesError, match="max_matches"):
+        parse_check_settings(policy_from_text("version: 1\nchecks: {kept_identifiers: {max_matches: 3}}"))
+
+
 def test_flags_merge_the_name_kinds_and_drop_what_is_no_direct_identifier() -> None:
     values = pd.Series(["Emma", "Olivia Smith", " ann@example.com ", "SW1A 1AA", "active"], dtype=object)
     found = {kind: mask.tolist() for kind, mask in flags(values).items()}
@@ -399,3 +413,19 @@ def test_a_masked_key_is_compared_by_value(tmp_path: Path) -> None:
     assert result.figures["compared_by_value"] == ["person"] and result.status == "FAIL"
     (finding,) = result.findings
     assert finding["kind"] == "email" and finding["count"] == 10 and finding["key_columns"] is None
+
+
+def test_shuffled_values_count_only_where_a_key_shows_their_rows(tmp_path: Path) -> None:
+    """Shuffle keeps the source's values in other rows: compared by key, few are their row's own; a
+    table without a key cannot tell, so its shuffled columns are not compared."""
+    rows = [(i, _login_email(i), _login_email(i)) for i in range(30)]
+    ddl = "CREATE TABLE keyed (id INTEGER PRIMARY KEY, who TEXT, also TEXT); CREATE TABLE loose (who TEXT);"
+    moved = [(i, rows[(i + 1) % 30][1], rows[i][2]) for i in range(30)]
+    result = _direct(tmp_path, ddl, {"keyed": rows, "loose": [(r[1],) for r in rows]},
+                     "version: 1\ndefault: keep\ntables: {keyed: {who: shuffle}, loose: {who: shuffle}}\n",
+                     shadow_rows={"keyed": moved, "loose": [(r[1],) for r in moved]}, batch_size=100)
+    columns = result.figures["columns"]
+    assert columns["keyed.who"]["kinds"]["email"]["equal_to_source"] == 0
+    assert columns["keyed.also"]["outcome"] == "identifiers"
+    assert "loose.who" not in columns and result.figures["compared_by_value"] == []
+    assert result.figures["failing"] == ["keyed.also"]

@@ -64,6 +64,7 @@ CHECKED_CATEGORIES = frozenset({"text", "other"})  # whole values; JSON is searc
 KEY_CATEGORIES = frozenset({"integer", "text", "uuid"})  # keys that read back the same from every dialect
 NAME_KINDS = frozenset({"first_name", "last_name", "full_name"})  # counted together, as ``name``
 VALIDATED = frozenset({"email", "card_number", "iban", "national_id", "tax_id"})
+ROW_DETACHING = frozenset({"shuffle"})  # strategies that keep the source's values, moved to other rows
 
 
 @dataclass(frozen=True)
@@ -121,6 +122,7 @@ class KeptColumn:
     status: str
     accepted: str | None  # why the rules keep it (a reason, a classification), or None
     hints: frozenset[str] = frozenset()
+    strategy: str | None = None  # the rule's strategy for a protected column
 
     @property
     def label(self) -> str:
@@ -169,7 +171,8 @@ def kept_columns(plan: PlanResult, table: TableInfo) -> list[KeptColumn]:
             continue
         finding = plan.scan.get(table.key, name) if plan.scan else None
         hints = frozenset({finding.kind}) if finding is not None and finding.kind else frozenset()
-        out.append(KeptColumn(table.key, name, decision.status, accepted_reason(decision), hints))
+        strategy = rule.strategy if rule is not None and decision.status == "protected" else None
+        out.append(KeptColumn(table.key, name, decision.status, accepted_reason(decision), hints, strategy))
     return out
 
 
@@ -279,9 +282,12 @@ class TableCheck:
 
     def __init__(self, ctx: CheckContext, table: TableInfo, columns: list[KeptColumn]) -> None:
         assert ctx.source is not None
-        self.ctx, self.table, self.columns = ctx, table, columns
+        self.ctx, self.table = ctx, table
         self.source: Connection = ctx.source
         self.key = comparison_key(ctx.plan, table)
+        if self.key is None:  # shuffled values are the source's, only not in their rows: that needs a key
+            columns = [c for c in columns if c.strategy not in ROW_DETACHING]
+        self.columns = columns
         self.tallies = {c.column: Tally() for c in columns}
 
     def run(self) -> dict[str, Tally]:
@@ -382,13 +388,12 @@ def check(ctx: CheckContext) -> list[CheckResult]:
     by_key: list[str] = []
     by_value: list[str] = []
     for table in ctx.plan.tables:
-        columns = kept_columns(ctx.plan, table)
-        if not columns:
+        run = TableCheck(ctx, table, kept_columns(ctx.plan, table))
+        if not run.columns:
             continue
-        run = TableCheck(ctx, table, columns)
         (by_key if run.key is not None else by_value).append(table.key)
         tallies = run.run()
-        checked += [(table, column, tallies[column.column]) for column in columns]
+        checked += [(table, column, tallies[column.column]) for column in run.columns]
     return [kept_result(checked, by_key, by_value, ctx.plan)]
 
 
