@@ -349,14 +349,15 @@ def _stream(conn: Connection, shadow: Shadow, table: TableInfo, plan: Any, engin
 def verify_shadow(result: PlanResult, shadow: Shadow, load: LoadResult, extracted: ExtractResult,
             leaks: LeakIndex | None = None, key: MaskingKey | None = None,
             batch_size: int = DEFAULT_BATCH_SIZE, after_counts: Callable[[], None] | None = None,
-            progress: Progress | None = None) -> VerifyResult:
+            progress: Progress | None = None, source: Connection | None = None) -> VerifyResult:
     """Every check on the loaded shadow. ``after_counts`` (post_load hooks, grants) runs once the
-    row counts are taken, so the other checks see the copy exactly as it will go live."""
+    row counts are taken, so the other checks see the copy exactly as it will go live; ``source``
+    (the run's read-only snapshot) lets the kept-column check compare with the source rows."""
     started = time.monotonic()
 
     def context(conn: Connection) -> CheckContext:
         return CheckContext(conn, result, lambda t: shadow.sql_name(t, conn), load.rows, extracted.rows, leaks, key,
-                            batch_size, shadow.reader_url(), progress or NoProgress())
+                            batch_size, shadow.reader_url(), progress or NoProgress(), source)
 
     with step("verify"), shadow.connect() as conn:
         checks = run_checks(context(conn), before_hooks=True)
@@ -397,7 +398,7 @@ def run_refresh(project: Project, environment: str, *, operations: OperationsFac
                     planned = prepare(run, conn, policy, run.batch_size)
                     with entered("load", target.shadow(planned.model, record.run_id)) as shadow:
                         load, extracted, leaks = copy(run, conn, shadow, target, key)
-                        verified = verify(run, ops, shadow, load, extracted, leaks)
+                        verified = verify(run, ops, shadow, load, extracted, leaks, conn)
                         if verified.verdict != "fail":
                             swap(run, shadow, target)
                 if verified.verdict != "fail":
@@ -447,7 +448,7 @@ def copy(run: Run, conn: Connection, shadow: Shadow, target: Target,
 
 
 def verify(run: Run, ops: RefreshOperations, shadow: Shadow, load: LoadResult, extracted: ExtractResult,
-           leaks: LeakIndex) -> VerifyResult:
+           leaks: LeakIndex, source: Connection | None = None) -> VerifyResult:
     """The verify step: every check on the loaded shadow (:func:`verify_shadow`), with the ``post_load``
     hooks and the ``access:`` grants once the row counts are taken."""
     assert run.plan is not None  # the plan step ran
@@ -459,7 +460,7 @@ def verify(run: Run, ops: RefreshOperations, shadow: Shadow, load: LoadResult, e
             ops.grant(shadow)
 
     run.verify = verify_shadow(run.plan, shadow, load, extracted, leaks, run.key, run.batch_size, post_load,
-                               run.progress)
+                               run.progress, source)
     return run.verify
 
 

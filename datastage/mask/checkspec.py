@@ -6,6 +6,7 @@ Every post-load check fails the refresh unless the rules say otherwise::
       leak_identifiers: fail                 # fail | warn
       card_sweep: {severity: fail, max_matches: 0}
       leak_masked_columns: {exempt: [customer.city]}
+      kept_identifiers: warn                 # kept columns holding identifiers: warn instead of fail
       k_anonymity: {severity: warn, k_min: 5, max_unique_share: 0.01}
     quasi_identifiers:
       - {table: customer, columns: [birth_date, country_code], k_min: 10}
@@ -39,6 +40,7 @@ CHECK_NAMES: dict[str, set[str]] = {
     "leak_masked_columns": {"max_matches", "exempt"},
     "leak_identifiers": {"max_matches", "exempt"},
     "card_sweep": {"max_matches", "exempt"},
+    "kept_identifiers": set(),
     "k_anonymity": {"k_min", "max_unique_share"},
 }
 

@@ -3,7 +3,8 @@
 Every check family (:mod:`datastage.verify.checks`) is a function ``check(ctx) ->
 list[CheckResult]``; the context carries the connection to the shadow, the plan (tables,
 model, policy, check settings), how the shadow names each table, the rows extracted and
-written, and, for the leak check, the index built while the source streamed.
+written, for the leak check the index built while the source streamed, and for the
+kept-column check the run's read-only snapshot of the source.
 
 Example:
     >>> import sqlalchemy as sa
@@ -58,6 +59,7 @@ class CheckContext:
     batch_size: int = DEFAULT_BATCH_SIZE
     reader_url: str | None = None  # where worker processes can read the shadow (None: only ``conn``)
     progress: Progress = field(default_factory=NoProgress)
+    source: Connection | None = None  # the run's read-only snapshot of the source (None: nothing to compare with)
 
     @property
     def settings(self) -> CheckSettings:

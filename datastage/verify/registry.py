@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from datastage.mask.checkspec import CheckSettings
 from datastage.results import CheckResult
-from datastage.verify.checks import cards, counts, integrity, kanon, leaks
+from datastage.verify.checks import cards, counts, integrity, kanon, kept, leaks
 from datastage.verify.context import CheckContext
 
 
@@ -39,6 +39,7 @@ CHECKS: tuple[CheckFamily, ...] = (
     CheckFamily("integrity", integrity.check),
     CheckFamily("leaks", leaks.check),
     CheckFamily("cards", cards.check),
+    CheckFamily("kept", kept.check),
     CheckFamily("kanon", kanon.check),
 )
 

@@ -85,7 +85,7 @@ def test_clean_demo_refresh_passes_every_check(demo_project: Path) -> None:
     report = json.loads(Path(data["report_json"]).read_text())
     names = [c["name"] for c in report["checks"]]
     assert names == ["subset_counts", "row_counts", "foreign_keys", "unique_keys", "leak_masked_columns",
-                     "leak_identifiers", "card_sweep"]
+                     "leak_identifiers", "card_sweep", "kept_identifiers"]
     assert {c["status"] for c in report["checks"]} == {"PASS"}
     leak = _check(report, "leak_identifiers")["figures"]
     assert leak["source_tokens_hashed"]["email"] > 1000 and leak["source_tokens_hashed"]["card"] > 500
@@ -196,7 +196,9 @@ def test_partial_rule_that_keeps_everything_fails(demo_project: Path) -> None:
 
 def test_severity_warn_lets_a_leak_through_with_verdict_warn(demo_project: Path) -> None:
     _edit_rules(demo_project, "    phone: phone ", "    phone: {strategy: partial, keep_first: 40} ")
-    _edit_rules(demo_project, "default: fail ", "checks: {leak_identifiers: warn}\ndefault: fail ")
+    # The phone numbers kept whole also fail the kept-column check: warn there too.
+    _edit_rules(demo_project, "default: fail ", "checks: {leak_identifiers: warn, kept_identifiers: warn}\n"
+                                                "default: fail ")
     code, data = _refresh(demo_project)
     assert code == 0
     assert data["verdict"] == "warn"
@@ -209,7 +211,7 @@ def test_severity_warn_lets_a_leak_through_with_verdict_warn(demo_project: Path)
 def test_exempt_column_is_not_searched(demo_project: Path) -> None:
     _edit_rules(demo_project, "    phone: phone ", "    phone: {strategy: partial, keep_first: 40} ")
     _edit_rules(demo_project, "default: fail ", "checks:\n  leak_identifiers: {exempt: [customer.phone]}\n"
-                                                "default: fail ")
+                                                "  kept_identifiers: warn\ndefault: fail ")
     code, data = _refresh(demo_project)
     assert code == 0, data
     assert _check(data, "leak_identifiers")["figures"]["exempt"] == ["customer.phone"]

@@ -1,0 +1,446 @@
+"""The kept-column check: kept text columns of the loaded copy that hold identifiers equal to the source's.
+
+Discovery classifies columns from a sample; whatever it misses, the rules may keep as it is.
+This check does not rely on it. After the load it runs the whole-value identifier detectors
+(:func:`datastage.identify.values.detect`) over *every* row of every kept text column of the
+copy (``keep`` with or without a reason, ``default: keep``, and masking rules that do not
+promise to change a value, such as ``regex`` or ``json``), and compares each value they flag
+with the source row's value: by the primary key (read inside the run's read-only snapshot of
+the source), or, for a table without a usable key, by whether the source column holds it.
+
+A column fails the refresh (``FAIL``, or ``WARN`` at ``checks: {kept_identifiers: warn}``)
+when the flagged values equal to the source reach the limits of their kind (:data:`LIMITS`):
+
+* validated kinds (e-mail, card number, IBAN, national and tax id): 3 distinct values;
+* person names: half of the column's non-blank rows and 10 distinct values;
+* every other direct identifier (phone, IP address, passport, licence, device id ...):
+  a tenth of the non-blank rows and 5 distinct values.
+
+A column the rules keep with a reason (or classify) is not a failure: the report lists it as
+accepted, with the reason. The figures and findings hold kinds, counts and the target's
+primary keys, never a value.
+
+Example:
+    >>> limit_of("email"), limit_of("name"), limit_of("phone"), limit_of("postcode")
+    ... # doctest: +NORMALIZE_WHITESPACE
+    (Limit(min_share=0.0, min_distinct=3), Limit(min_share=0.5, min_distinct=10),
+     Limit(min_share=0.1, min_distinct=5), None)
+    >>> flags(pd.Series(["ann@example.com", "open", "ann@example.com"], dtype=object))
+    {'email': array([ True, False,  True])}
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import psycopg
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import SQLAlchemyError
+
+from datastage.errors import StepError
+from datastage.identify.kinds import KINDS
+from datastage.identify.values import detect
+from datastage.mask.resolve import ColumnDecision
+from datastage.plan import PlanResult
+from datastage.results import CheckResult
+from datastage.source.db import db_error_message
+from datastage.source.identifiers import quote_as_needed
+from datastage.source.schema import TableInfo
+from datastage.source.values import canonical_text, rows_to_frame
+from datastage.subset.extract import fetch_matching, stream_rows
+from datastage.targets.postgres.stream import read_frames
+from datastage.verify.context import CheckContext
+from datastage.verify.leaks.scanner import MAX_ROW_KEYS, Finding, FindingKey, RowKey, row_keys, smallest_keys
+from datastage.verify.leaks.tokens import nonblank_text
+
+NAME = "kept_identifiers"
+CHECKED_CATEGORIES = frozenset({"text", "other"})  # whole values; JSON is searched by the leak check
+KEY_CATEGORIES = frozenset({"integer", "text", "uuid"})  # keys that read back the same from every dialect
+NAME_KINDS = frozenset({"first_name", "last_name", "full_name"})  # counted together, as ``name``
+VALIDATED = frozenset({"email", "card_number", "iban", "national_id", "tax_id"})
+ROW_DETACHING = frozenset({"shuffle"})  # strategies that keep the source's values, moved to other rows
+
+
+@dataclass(frozen=True)
+class Limit:
+    """When flagged values equal to the source make a column a finding: their share of the column's
+    non-blank rows, and how many distinct values they are."""
+
+    min_share: float
+    min_distinct: int
+
+
+LIMITS: dict[str, Limit] = {
+    "validated": Limit(0.0, 3),  # a checksum or an unambiguous format: a handful of real values is a finding
+    "names": Limit(0.5, 10),  # dictionary words: a city or a colour may be a name, a column of them is not
+    "other": Limit(0.1, 5),  # formats other codes can share
+}
+DISTINCT_CAP = max(limit.min_distinct for limit in LIMITS.values())  # distinct values are counted up to this
+
+
+def limit_of(kind: str) -> Limit | None:
+    """The limit for ``kind`` (``name``: the person-name kinds together); None for kinds that are no
+    direct identifier (postcodes, cities, secrets), which this check does not count."""
+    if kind in VALIDATED:
+        return LIMITS["validated"]
+    if kind == "name":
+        return LIMITS["names"]
+    info = KINDS.get(kind)
+    if info is not None and info.classification != "direct_identifier":
+        return None
+    return LIMITS["other"]
+
+
+def flags(text: pd.Series, hints: frozenset[str] = frozenset()) -> dict[str, np.ndarray]:
+    """Per kind (the name kinds as ``name``), which of the non-blank ``text`` values are a whole identifier.
+
+    Each distinct value is detected once.
+    """
+    codes, uniques = pd.factorize(text.str.strip())
+    out: dict[str, np.ndarray] = {}
+    for kind, mask in detect(pd.Series(uniques, dtype=object), hints).items():
+        group = "name" if kind in NAME_KINDS else kind
+        mask = np.asarray(mask, dtype=bool)
+        if limit_of(group) is None or not mask.any():
+            continue
+        out[group] = out[group] | mask if group in out else mask
+    return {kind: mask[codes] for kind, mask in out.items()}
+
+
+@dataclass(frozen=True)
+class KeptColumn:
+    """A text column of the loaded copy whose values the rules leave as the source has them."""
+
+    table: str
+    column: str
+    status: str
+    accepted: str | None  # why the rules keep it (a reason, a classification), or None
+    hints: frozenset[str] = frozenset()
+    strategy: str | None = None  # the rule's strategy for a protected column
+
+    @property
+    def label(self) -> str:
+        return f"{self.table}.{self.column}"
+
+
+def accepted_reason(decision: ColumnDecision) -> str | None:
+    """Why the rules keep a column, when a person said so: a ``classify:`` override other than
+    direct identifier, a ``keep`` with a reason, rows kept from the target; else None.
+
+    >>> from datastage.mask.policy import ColumnRule
+    >>> keep = ColumnRule("t", "c", None, reason="public screen names")
+    >>> accepted_reason(ColumnDecision("t", "c", "kept-with-reason", keep, keep.reason))
+    'kept with reason: public screen names'
+    >>> accepted_reason(ColumnDecision("t", "c", "kept-by-default", None, "default: keep")) is None
+    True
+    """
+    classification = getattr(decision, "classification", None)
+    if classification:
+        label = classification if isinstance(classification, str) else (
+            getattr(classification, "classification", None) or getattr(classification, "name", None))
+        why = getattr(classification, "reason", None) or decision.reason
+        if label and label != "direct_identifier":
+            return f"classified {label}" + (f": {why}" if why else "")
+    rule = decision.rule
+    if decision.status == "kept-with-reason" and rule is not None and rule.is_keep and rule.reason:
+        return f"kept with reason: {rule.reason}"
+    if decision.status == "excluded" and decision.reason:
+        return f"rows {decision.reason}"
+    return None
+
+
+def kept_columns(plan: PlanResult, table: TableInfo) -> list[KeptColumn]:
+    """The kept text columns of ``table``: every decision but a masking rule that changes values."""
+    out = []
+    for name in table.insertable_columns:
+        decision = plan.policy.decisions.get((table.key, name))
+        if decision is None or table.columns[name].category not in CHECKED_CATEGORIES:
+            continue
+        rule = decision.rule
+        if decision.status == "protected":
+            spec = rule.spec if rule is not None else None
+            if spec is None or spec.changes or spec.name == "null":
+                continue
+        elif decision.status == "truncated" or (decision.status == "excluded" and not decision.reason):
+            continue
+        finding = plan.scan.get(table.key, name) if plan.scan else None
+        hints = frozenset({finding.kind}) if finding is not None and finding.kind else frozenset()
+        strategy = rule.strategy if rule is not None and decision.status == "protected" else None
+        out.append(KeptColumn(table.key, name, decision.status, accepted_reason(decision), hints, strategy))
+    return out
+
+
+def comparison_key(plan: PlanResult, table: TableInfo) -> tuple[str, ...] | None:
+    """The columns that find a loaded row's source row: a declared primary key (else a NOT NULL unique
+    key) of plain integer, text or UUID columns that no rule masks; None to compare by value."""
+    keys = [table.primary_key] if table.primary_key and not table.virtual_primary_key else []
+    keys += [k for k in table.unique_keys if all(not table.columns[c].nullable for c in k)]
+    for key in keys:
+        usable = all(c in table.columns and table.columns[c].category in KEY_CATEGORIES
+                     and not table.columns[c].generated for c in key)
+        masked = any((d := plan.policy.decisions.get((table.key, c))) is not None and d.status == "protected"
+                     for c in key)
+        if usable and not masked:
+            return tuple(key)
+    return None
+
+
+@dataclass
+class Tally:
+    """What one column showed, per kind: rows flagged, those equal to the source, distinct equal values."""
+
+    rows: int = 0
+    flagged: Counter[str] = field(default_factory=Counter)
+    equal: Counter[str] = field(default_factory=Counter)
+    distinct: dict[str, set[int]] = field(default_factory=dict)  # up to DISTINCT_CAP value hashes
+    keys: dict[str, list[RowKey]] = field(default_factory=dict)
+
+    def add_equal(self, kind: str, digests: np.ndarray, keys: list[RowKey] | None = None) -> None:
+        """Count flagged values equal to the source, by their hashes (which stay in memory only)."""
+        self.equal[kind] += len(digests)
+        seen = self.distinct.setdefault(kind, set())
+        if len(seen) < DISTINCT_CAP:
+            seen.update(np.unique(digests)[:DISTINCT_CAP].tolist())
+        if keys:
+            self.keys[kind] = smallest_keys(self.keys.get(kind, []) + keys)
+
+    def failing(self) -> list[str]:
+        """The kinds whose equal values reach their limit, in the order of :data:`LIMITS`."""
+        out = []
+        for kind, equal in self.equal.items():
+            limit = limit_of(kind)
+            if limit is None or not equal or not self.rows:
+                continue
+            if equal / self.rows >= limit.min_share and len(self.distinct.get(kind, ())) >= limit.min_distinct:
+                out.append(kind)
+        return sorted(out, key=lambda k: (-self.equal[k], k))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"rows": self.rows, "kinds": {
+            kind: {"flagged": self.flagged[kind], "equal_to_source": self.equal[kind],
+                   "distinct_equal": min(len(self.distinct.get(kind, ())), DISTINCT_CAP),
+                   "share": round(self.equal[kind] / self.rows, 4) if self.rows else 0.0}
+            for kind in sorted(self.flagged)}}
+
+
+def _read(conn: Connection, table: TableInfo, columns: list[str], name: str,
+          batch_size: int) -> Iterator[pd.DataFrame]:
+    """The loaded rows of ``columns``, in batches (``COPY`` on PostgreSQL for text and integer columns)."""
+    quote = partial(quote_as_needed, conn)
+    sql = f"SELECT {', '.join(quote(c) for c in columns)} FROM {name}"
+    categories = {c: table.columns[c].category for c in columns}
+    try:
+        raw = conn.connection.driver_connection if conn.dialect.name == "postgresql" else None
+        if isinstance(raw, psycopg.Connection) and raw.info.encoding == "utf-8" and \
+                set(categories.values()) <= {"text", "integer"}:
+            integers = {c for c, category in categories.items() if category == "integer"}
+            yield from read_frames(raw, f"COPY ({sql}) TO STDOUT", columns, integers, batch_size)
+            return
+        result = conn.execution_options(stream_results=True, max_row_buffer=batch_size).exec_driver_sql(sql)
+        try:
+            while rows := result.fetchmany(batch_size):
+                yield rows_to_frame(rows, columns)
+        finally:
+            result.close()
+    except (SQLAlchemyError, psycopg.Error) as exc:
+        raise StepError(f"reading {table.key} for the kept-column check: {db_error_message(exc)}",
+                        step="verify") from None
+
+
+def _key_text(frame: pd.DataFrame, key: tuple[str, ...]) -> np.ndarray:
+    """One string per row for the key's values (as every dialect reads them back)."""
+    joined = pd.Series(canonical_text(frame[key[0]]), index=frame.index, dtype=object).fillna("\x00")
+    for column in key[1:]:
+        joined = joined + "\x1f" + pd.Series(canonical_text(frame[column]), index=frame.index,
+                                             dtype=object).fillna("\x00")
+    return joined.to_numpy(dtype=object)
+
+
+def _smallest_row_keys(frame: pd.DataFrame, rows: pd.Index, key: tuple[str, ...]) -> list[RowKey]:
+    """:func:`row_keys` of ``rows``, choosing the smallest integer keys first without sorting them all.
+
+    >>> frame = pd.DataFrame({"id": list(range(100, 0, -1))}, dtype=object)
+    >>> _smallest_row_keys(frame, frame.index, ("id",))[:3]
+    [(1,), (2,), (3,)]
+    """
+    if len(key) == 1 and len(rows) > MAX_ROW_KEYS:
+        values = frame.loc[rows, key[0]].to_numpy(dtype=object)
+        if pd.api.types.infer_dtype(values, skipna=False) == "integer":
+            numbers = values.astype(np.int64)
+            rows = rows[np.argpartition(numbers, MAX_ROW_KEYS)[:MAX_ROW_KEYS]]
+    return row_keys(frame, rows, key)
+
+
+class TableCheck:
+    """The kept columns of one loaded table, read in batches and compared with the source."""
+
+    def __init__(self, ctx: CheckContext, table: TableInfo, columns: list[KeptColumn]) -> None:
+        assert ctx.source is not None
+        self.ctx, self.table = ctx, table
+        self.source: Connection = ctx.source
+        self.key = comparison_key(ctx.plan, table)
+        if self.key is None:  # shuffled values are the source's, only not in their rows: that needs a key
+            columns = [c for c in columns if c.strategy not in ROW_DETACHING]
+        self.columns = columns
+        self.tallies = {c.column: Tally() for c in columns}
+
+    def run(self) -> dict[str, Tally]:
+        if self.key is not None:
+            self._by_key(self.key)
+        else:
+            self._by_value()
+        return self.tallies
+
+    def _batches(self, columns: list[str]) -> Iterator[pd.DataFrame]:
+        ctx = self.ctx
+        ctx.progress.table(f"checking kept columns of {self.table.key}", ctx.written.get(self.table.key, 0))
+        for frame in _read(ctx.conn, self.table, columns, ctx.name_of(self.table), ctx.batch_size):
+            yield frame
+            ctx.progress.advance(len(frame))
+
+    def _flag_frame(self, frame: pd.DataFrame) -> dict[str, tuple[pd.Series, dict[str, np.ndarray]]]:
+        """Per kept column: its non-blank values and, per kind, which of them are flagged."""
+        out = {}
+        for column in self.columns:
+            text = nonblank_text(frame[column.column])
+            tally = self.tallies[column.column]
+            tally.rows += len(text)
+            if text.empty:
+                continue
+            masks = flags(text, column.hints)
+            for kind, mask in masks.items():
+                tally.flagged[kind] += int(mask.sum())
+            if masks:
+                out[column.column] = (text, masks)
+        return out
+
+    def _by_key(self, key: tuple[str, ...]) -> None:
+        names = [c.column for c in self.columns]
+        read = list(dict.fromkeys([*key, *names]))
+        for frame in self._batches(read):
+            frame = frame.reset_index(drop=True)
+            flagged = self._flag_frame(frame)
+            if not flagged:
+                continue
+            needed = np.zeros(len(frame), dtype=bool)
+            for text, masks in flagged.values():
+                for mask in masks.values():
+                    needed[text.index[mask]] = True
+            wanted = frame.loc[needed, list(key)].drop_duplicates()
+            columns = list(dict.fromkeys([*key, *flagged]))
+            parts = list(fetch_matching(self.source, self.table, columns, list(key), wanted, self.ctx.batch_size))
+            source = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
+            source_keys = pd.Index(_key_text(source, key)) if len(source) else pd.Index([], dtype=object)
+            keep = ~source_keys.duplicated()
+            source, source_keys = source.loc[keep].reset_index(drop=True), source_keys[keep]
+            for name, (text, masks) in flagged.items():
+                rows = frame.loc[text.index]
+                position = source_keys.get_indexer(pd.Index(_key_text(rows, key))) if len(source) else \
+                    np.full(len(rows), -1)
+                original = canonical_text(source[name]) if len(source) else np.empty(0, dtype=object)
+                found = position >= 0
+                same = np.zeros(len(text), dtype=bool)
+                same[found] = original[position[found]] == text.to_numpy(dtype=object)[found]
+                for kind, mask in masks.items():
+                    equal = mask & same
+                    if equal.any():
+                        keys = _smallest_row_keys(frame, text.index[equal], key)
+                        digests = pd.util.hash_array(text.to_numpy(dtype=object)[equal])
+                        self.tallies[name].add_equal(kind, digests, keys)
+
+    def _by_value(self) -> None:
+        """Tables without a usable key: the flagged values' hashes, then one read of the source columns
+        that had any, and which of those values the source column holds."""
+        parts: dict[str, list[tuple[np.ndarray, dict[str, np.ndarray]]]] = {}  # per column and batch
+        for frame in self._batches([c.column for c in self.columns]):
+            for name, (text, masks) in self._flag_frame(frame).items():
+                any_kind = np.logical_or.reduce(list(masks.values()))
+                digests = pd.util.hash_array(text.to_numpy(dtype=object)[any_kind])
+                parts.setdefault(name, []).append((digests, {k: m[any_kind] for k, m in masks.items()}))
+        if not parts:
+            return
+        wanted = {name: np.unique(np.concatenate([d for d, _ in batches])) for name, batches in parts.items()}
+        held: dict[str, list[np.ndarray]] = {name: [] for name in wanted}
+        for batch in stream_rows(self.source, self.table, list(wanted), batch_size=self.ctx.batch_size):
+            for name, targets in wanted.items():
+                digests = pd.util.hash_array(nonblank_text(batch[name]).to_numpy(dtype=object))
+                held[name].append(np.unique(digests[np.isin(digests, targets)]))
+        for name, batches in parts.items():
+            digests = np.concatenate([d for d, _ in batches])
+            present = np.isin(digests, np.concatenate(held[name])) if held[name] else np.zeros(len(digests), bool)
+            for kind in {k for _, masks in batches for k in masks}:
+                mask = np.concatenate([masks.get(kind, np.zeros(len(d), dtype=bool)) for d, masks in batches])
+                if (mask & present).any():
+                    self.tallies[name].add_equal(kind, digests[mask & present])
+
+
+def check(ctx: CheckContext) -> list[CheckResult]:
+    """``kept_identifiers`` (none without a source to compare with, as for a copy of a copy)."""
+    if ctx.source is None:
+        return []
+    checked: list[tuple[TableInfo, KeptColumn, Tally]] = []
+    by_key: list[str] = []
+    by_value: list[str] = []
+    for table in ctx.plan.tables:
+        run = TableCheck(ctx, table, kept_columns(ctx.plan, table))
+        if not run.columns:
+            continue
+        (by_key if run.key is not None else by_value).append(table.key)
+        tallies = run.run()
+        checked += [(table, column, tallies[column.column]) for column in run.columns]
+    return [kept_result(checked, by_key, by_value, ctx.plan)]
+
+
+def kept_result(checked: list[tuple[TableInfo, KeptColumn, Tally]], by_key: list[str], by_value: list[str],
+                plan: PlanResult) -> CheckResult:
+    """The result: the failing columns (with findings), the accepted ones (with their reason), the figures."""
+    columns: dict[str, Any] = {}
+    failing: list[str] = []
+    accepted: dict[str, str] = {}
+    findings: list[dict[str, Any]] = []
+    described: list[str] = []
+    for table, column, tally in checked:
+        if not tally.flagged:
+            continue
+        kinds = tally.failing()
+        entry = {"decision": column.status, **tally.to_dict(), "reason": column.accepted}
+        if not kinds:
+            entry["outcome"] = "below the limits" if tally.equal else "differs from the source"
+        elif column.accepted:
+            entry["outcome"] = "accepted"
+            accepted[column.label] = column.accepted
+        else:
+            entry["outcome"] = "identifiers"
+            failing.append(column.label)
+            kind = kinds[0]
+            described.append(f"{column.label} ({kind}: {tally.equal[kind]:,} of {tally.rows:,} rows)")
+            key = comparison_key(plan, table)
+            for each in kinds:
+                finding_key: FindingKey = (NAME, column.label, each, (column.label,))
+                finding = Finding(tally.equal[each], tally.equal[each], key, tally.keys.get(each, []))
+                findings.append(finding.to_dict(finding_key))
+        columns[column.label] = entry
+    figures: dict[str, Any] = {
+        "columns_checked": len(checked), "values_checked": sum(t.rows for _, _, t in checked),
+        "compared_by_key": sorted(by_key), "compared_by_value": sorted(by_value),
+        "limits": {group: {"min_share": limit.min_share, "min_distinct": limit.min_distinct}
+                   for group, limit in LIMITS.items()},
+        "validated_kinds": sorted(VALIDATED),
+        "columns": dict(sorted(columns.items())), "failing": sorted(failing),
+        "accepted": dict(sorted(accepted.items())),
+    }
+    note = f"; accepted by the rules: {', '.join(sorted(accepted))}" if accepted else ""
+    if failing:
+        summary = (f"{len(failing)} kept column(s) hold identifiers equal to their source values: "
+                   f"{', '.join(sorted(described))}; mask them, or keep them with a reason{note}")
+        return CheckResult(NAME, "FAIL", summary, figures, findings=sorted(
+            findings, key=lambda f: (-f["count"], f["column"], f["kind"])))
+    summary = (f"no kept text column holds identifiers equal to the source ({len(checked)} column(s), "
+               f"{figures['values_checked']:,} values checked){note}")
+    return CheckResult(NAME, "PASS", summary, figures, findings=[])

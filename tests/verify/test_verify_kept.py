@@ -1,0 +1,431 @@
+"""The kept-column check on real refreshes: identifiers that discovery missed and the rules keep fail the refresh.
+
+Every refresh here runs with a scan that misses the planted columns (as it misses real ones:
+names with digits, ids without a detector), so the rules keep them without the coverage gate
+noticing. The check must fail the refresh on every source and target dialect, leave the
+target as it was, and write no real identifier into the report; the same columns kept with
+a reason pass and are listed as accepted; masked and non-personal kept columns are never findings.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+from conftest import ServerDatabases
+from load_support import mysql_fingerprint, pg_fingerprint, sqlite_fingerprint, write_project
+from report_schema import validate_report
+from sqlalchemy.engine import make_url
+
+import datastage
+import datastage.pipeline
+from datastage.discover.scan import ScanResult
+from datastage.mask.policy import ColumnRule
+from datastage.mask.resolve import ColumnDecision
+from datastage.verify.checks.kept import LIMITS, accepted_reason, flags, limit_of
+
+FIRST_NAMES = ["Emma", "Olivia", "James", "Liam", "Sophia", "Noah", "Mia", "Lucas", "Amelia", "Ethan", "Harper",
+               "Mason", "Ella", "Logan", "Grace", "Owen", "Chloe", "Henry", "Zoe", "Jack"]
+CITIES = ["Amsterdam", "Barcelona", "Chicago", "Dublin", "Edinburgh", "Frankfurt", "Glasgow", "Hamburg", "Istanbul",
+          "Johannesburg", "Krakow", "Lisbon", "Madrid", "Nairobi", "Oslo", "Prague", "Quebec", "Rotterdam", "Seattle",
+          "Toronto", "Utrecht", "Vienna", "Warsaw", "Zurich", "Austin", "Charlotte", "Jackson", "Madison", "Lincoln",
+          "Florence"]
+STATUSES = ["active", "closed", "pending", "suspended", "on_hold"]
+MEMBERS = 60
+LOGINS = 40
+MISSED = {("member", "first"), ("member", "notes_ref"), ("member", "ssn_alt"), ("login_log", "member_ref"),
+          ("login_log", "at_ip")}
+
+
+def _email(i: int) -> str:
+    return f"member.{i}@mail{i % 5}.example"
+
+
+def _note_email(i: int) -> str:
+    return f"r.{i}.contact@inbox{i % 3}.example"
+
+
+def _ssn(i: int) -> str:
+    return f"{101 + i:03d}-{11 + i % 80:02d}-{1001 + 7 * i:04d}"
+
+
+def _login_email(i: int) -> str:
+    return f"login{i}@visitors.example"
+
+
+def _ip(i: int) -> str:
+    return f"10.{i % 4}.{i % 7}.{1 + i}"
+
+
+def _metadata() -> sa.MetaData:
+    metadata = sa.MetaData()
+    sa.Table("city", metadata, sa.Column("city_id", sa.Integer, primary_key=True, autoincrement=False),
+             sa.Column("name", sa.String(80), nullable=False))
+    sa.Table("member", metadata, sa.Column("member_id", sa.Integer, primary_key=True, autoincrement=False),
+             sa.Column("email", sa.String(120), nullable=False, unique=True),
+             sa.Column("first", sa.String(60)), sa.Column("notes_ref", sa.String(120)),
+             sa.Column("ssn_alt", sa.String(20)), sa.Column("contact", sa.String(120)),
+             sa.Column("status", sa.String(20), nullable=False),
+             sa.Column("city_id", sa.Integer, sa.ForeignKey("city.city_id")))
+    sa.Table("login_log", metadata, sa.Column("member_ref", sa.String(120)), sa.Column("at_ip", sa.String(45)),
+             sa.Column("outcome", sa.String(20)))  # no primary key: compared by value
+    return metadata
+
+
+def _rows() -> dict[str, list[dict[str, Any]]]:
+    return {
+        "city": [{"city_id": i + 1, "name": name} for i, name in enumerate(CITIES)],
+        "member": [{"member_id": i, "email": _email(i), "first": FIRST_NAMES[i % len(FIRST_NAMES)],
+                    "notes_ref": _note_email(i) if i % 3 else "n/a", "ssn_alt": _ssn(i),
+                    "contact": f"contact{i}@shop{i % 4}.example", "status": STATUSES[i % len(STATUSES)],
+                    "city_id": 1 + i % len(CITIES)} for i in range(1, MEMBERS + 1)],
+        "login_log": [{"member_ref": _login_email(i), "at_ip": _ip(i), "outcome": "ok" if i % 4 else "denied"}
+                      for i in range(LOGINS)],
+    }
+
+
+def identifiers() -> list[str]:
+    """Every planted identifier value (none may appear in a report)."""
+    values = [_email(i) for i in range(1, MEMBERS + 1)] + [_note_email(i) for i in range(1, MEMBERS + 1)]
+    values += [_ssn(i) for i in range(1, MEMBERS + 1)] + [_login_email(i) for i in range(LOGINS)]
+    return values + [f"contact{i}@shop{i % 4}.example" for i in range(1, MEMBERS + 1)]
+
+
+def build_source(url: str) -> None:
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        metadata = _metadata()
+        metadata.create_all(engine)
+        with engine.begin() as conn:
+            for table in ("city", "member", "login_log"):
+                conn.execute(metadata.tables[table].insert(), _rows()[table])
+    finally:
+        engine.dispose()
+
+
+def _keep(reason: str | None) -> Any:
+    return {"strategy": "keep", "reason": reason} if reason else "keep"
+
+
+def rules(reason: str | None = None, checks: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The rules: the missed columns kept (with ``reason``, or without one), e-mail masked, contact by regex."""
+    out: dict[str, Any] = {
+        "version": 1, "default": "fail",
+        "tables": {
+            "city": {"name": "keep"},
+            "member": {"email": {"strategy": "email", "unique": True}, "first": _keep(reason),
+                       "notes_ref": _keep(reason), "ssn_alt": _keep(reason),
+                       "contact": {"strategy": "regex", "pattern": "@[A-Za-z0-9.-]+",
+                                   "replacement": "@example.invalid"},
+                       "status": "keep"},
+            "login_log": {"member_ref": _keep(reason), "at_ip": _keep(reason), "outcome": "keep"},
+        },
+    }
+    if checks:
+        out["checks"] = checks
+    return out
+
+
+@pytest.fixture
+def blind_scan(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Discovery misses the planted columns (so the coverage gate lets the rules keep them)."""
+    real = datastage.pipeline.scan_source
+
+    def scan(*args: Any, **kwargs: Any) -> ScanResult:
+        result = real(*args, **kwargs)
+        result.findings = {slot: f for slot, f in result.findings.items() if slot not in MISSED}
+        return result
+
+    monkeypatch.setattr(datastage.pipeline, "scan_source", scan)
+
+
+Fingerprint = Callable[[], Any]
+
+
+def _server(request: pytest.FixtureRequest, dialect: str, prefix: str) -> tuple[str, Fingerprint]:
+    if dialect == "sqlite":
+        path = request.getfixturevalue("tmp_path") / f"{prefix}.db"
+        return f"sqlite:///{path}", lambda: sqlite_fingerprint(path) if path.exists() else None
+    if dialect == "postgresql":
+        dbs: ServerDatabases = request.getfixturevalue("pg_databases")
+        url = dbs.create(f"ds_{prefix}")
+        return url, lambda: pg_fingerprint(url)
+    dbs = request.getfixturevalue("mysql_databases")
+    url = dbs.create(f"ds_{prefix}")
+    dbs.created.append(str(make_url(url).database) + "__ds_prev")
+    return url, lambda: mysql_fingerprint(url)
+
+
+PG = pytest.mark.postgres
+MY = pytest.mark.mysql
+PAIRS = [
+    pytest.param("sqlite", "sqlite", id="sqlite"),
+    pytest.param("postgresql", "postgresql", id="postgresql", marks=PG),
+    pytest.param("mysql", "mysql", id="mariadb", marks=MY),
+    pytest.param("sqlite", "postgresql", id="sqlite-to-postgresql", marks=PG),
+    pytest.param("postgresql", "mysql", id="postgresql-to-mariadb", marks=[PG, MY]),
+    pytest.param("mysql", "sqlite", id="mariadb-to-sqlite", marks=MY),
+]
+
+
+def _kept_check(report: dict[str, Any]) -> dict[str, Any]:
+    return next(c for c in report["checks"] if c["name"] == "kept_identifiers")
+
+
+def _report(result: Any) -> tuple[dict[str, Any], str]:
+    json_path, html_path = Path(result.report.json), Path(result.report.html)
+    report = json.loads(json_path.read_text())
+    validate_report(report)
+    return report, json_path.read_text() + html_path.read_text()
+
+
+@pytest.mark.parametrize(("source_dialect", "target_dialect"), PAIRS)
+@pytest.mark.usefixtures("blind_scan")
+def test_missed_identifier_columns_fail_the_refresh_unless_kept_with_a_reason(
+        request: pytest.FixtureRequest, tmp_path: Path, source_dialect: str, target_dialect: str) -> None:
+    source, _ = _server(request, source_dialect, "source")
+    build_source(source)
+    target, fingerprint = _server(request, target_dialect, "target")
+
+    # Kept with a reason: the refresh passes and the report lists the columns as accepted.
+    config = write_project(tmp_path / "project", source, {"staging": {"url": target}},
+                           rules=rules(reason="reviewed: test fixtures, not people"))
+    passed = datastage.refresh("staging", config=config)
+    assert passed.verdict == "pass", [c.summary for c in passed.checks if c.status != "PASS"]
+    report, text = _report(passed)
+    check = _kept_check(report)
+    assert check["status"] == "PASS" and check["findings"] == []
+    figures = check["figures"]
+    accepted = {"login_log.at_ip", "login_log.member_ref", "member.first", "member.notes_ref", "member.ssn_alt"}
+    assert set(figures["accepted"]) == accepted
+    assert set(figures["accepted"].values()) == {"kept with reason: reviewed: test fixtures, not people"}
+    assert "accepted by the rules: login_log.at_ip, login_log.member_ref, member.first" in check["summary"]
+    assert figures["failing"] == []
+    assert figures["compared_by_key"] == ["city", "member"] and figures["compared_by_value"] == ["login_log"]
+    assert not any(value in text for value in identifiers())
+    # Kept on purpose, but identifiers all the same: the copy is no anonymisation.
+    kept = next(u for u in report["legal_status"]["unmet"] if u.startswith("direct identifiers kept: "))
+    assert all(label in kept for label in accepted)
+    before = fingerprint()
+
+    # The same columns kept without a reason: the refresh fails, the target stays as it was.
+    (tmp_path / "project" / "rules" / "pii.yaml").write_text(json.dumps(rules()))
+    failed = datastage.refresh("staging", config=config)
+    assert failed.verdict == "fail" and failed.exit_code == 3
+    assert fingerprint() == before
+    report, text = _report(failed)
+    check = _kept_check(report)
+    assert check["status"] == "FAIL"
+    assert [c["name"] for c in report["checks"] if c["status"] == "FAIL"] == ["kept_identifiers"]
+    figures = check["figures"]
+    assert figures["failing"] == sorted(accepted) and figures["accepted"] == {}
+    columns = figures["columns"]
+    assert columns["member.first"]["kinds"]["name"] == {
+        "flagged": MEMBERS, "equal_to_source": MEMBERS, "distinct_equal": 10, "share": 1.0}
+    notes = columns["member.notes_ref"]
+    assert notes["rows"] == MEMBERS and notes["kinds"]["email"]["equal_to_source"] == 40
+    assert notes["decision"] == "non_personal" and notes["outcome"] == "identifiers" and notes["reason"] is None
+    assert columns["member.ssn_alt"]["kinds"]["national_id"]["equal_to_source"] == MEMBERS
+    assert columns["login_log.member_ref"]["kinds"]["email"]["equal_to_source"] == LOGINS
+    assert columns["login_log.at_ip"]["kinds"]["ip_address"]["equal_to_source"] == LOGINS
+    # Masked by a rule that changes values: not read. By a regex that leaves e-mails looking like
+    # e-mails: read, flagged, but no longer the source's values.
+    assert "member.email" not in columns
+    assert columns["member.contact"]["kinds"]["email"]["equal_to_source"] == 0
+    assert columns["member.contact"]["outcome"] == "differs from the source"
+    # Kept non-personal columns: status codes flag nothing; a city lookup holds a few name-like words.
+    assert "member.status" not in columns and "login_log.outcome" not in columns
+    assert columns.get("city.name", {"outcome": "below the limits"})["outcome"] == "below the limits"
+    findings = {(f["column"], f["kind"]): f for f in check["findings"]}
+    assert set(findings) == {("member.first", "name"), ("member.notes_ref", "email"),
+                             ("member.ssn_alt", "national_id"), ("login_log.member_ref", "email"),
+                             ("login_log.at_ip", "ip_address")}
+    ssn = findings[("member.ssn_alt", "national_id")]
+    assert ssn["key_columns"] == ["member_id"] and ssn["rows"] == [[i] for i in range(1, 21)]
+    assert ssn["count"] == ssn["row_count"] == MEMBERS and ssn["origin"] == ["member.ssn_alt"]
+    assert findings[("member.notes_ref", "email")]["rows"][:3] == [[1], [2], [4]]
+    assert findings[("login_log.member_ref", "email")]["key_columns"] is None
+    assert "5 kept column(s) hold identifiers equal to their source values: " in check["summary"]
+    assert "member.ssn_alt (national_id: 60 of 60 rows)" in check["summary"]
+    assert not any(value in text for value in identifiers())
+
+
+def test_severity_warn_lets_the_refresh_through_and_says_so(tmp_path: Path, blind_scan: None) -> None:
+    source = tmp_path / "prod.db"
+    build_source(f"sqlite:///{source}")
+    config = write_project(tmp_path / "project", f"sqlite:///{source}",
+                           {"staging": {"url": f"sqlite:///{tmp_path / 'staging.db'}"}},
+                           rules=rules(checks={"kept_identifiers": "warn"}))
+    result = datastage.refresh("staging", config=config)
+    assert result.verdict == "warn"
+    check = next(c for c in result.checks if c.name == "kept_identifiers")
+    assert check.status == "WARN" and check.figures["severity"] == "warn"
+    assert check.summary.endswith(" [would fail, severity warn in the rules]")
+    assert len(check.figures["failing"]) == 5
+    report, _ = _report(result)
+    assert report["check_settings"]["severities"]["kept_identifiers"] == "warn"
+
+
+def test_a_column_discovery_found_is_still_gated_before_the_copy(tmp_path: Path) -> None:
+    """Without the blind scan, the coverage gate refuses the same rules before anything is copied:
+    the check is the net under the scan, not a replacement for it."""
+    source = tmp_path / "prod.db"
+    build_source(f"sqlite:///{source}")
+    config = write_project(tmp_path / "project", f"sqlite:///{source}",
+                           {"staging": {"url": f"sqlite:///{tmp_path / 'staging.db'}"}}, rules=rules())
+    with pytest.raises(datastage.RulesError, match="personal data but kept without a reason"):
+        datastage.refresh("staging", config=config)
+    assert not (tmp_path / "staging.db").exists()
+
+
+def test_rows_a_post_load_hook_rewrites_are_not_the_source_values(tmp_path: Path, blind_scan: None) -> None:
+    """The check reads the copy as it goes live and compares it with the source row by row."""
+    source = tmp_path / "prod.db"
+    build_source(f"sqlite:///{source}")
+    hooks = {"post_load": [
+        {"sql": "UPDATE member SET notes_ref = 'x' || member_id || '@example.com', ssn_alt = NULL, first = 'Fixture'"},
+        {"sql": "DELETE FROM login_log"}]}
+    config = write_project(tmp_path / "project", f"sqlite:///{source}",
+                           {"staging": {"url": f"sqlite:///{tmp_path / 'staging.db'}", "hooks": hooks}},
+                           rules=rules())
+    result = datastage.refresh("staging", config=config)
+    check = next(c for c in result.checks if c.name == "kept_identifiers")
+    assert result.verdict == "pass", check.summary
+    assert check.figures["columns"]["member.notes_ref"]["outcome"] == "differs from the source"
+    assert check.figures["failing"] == []
+
+
+# -- units ---------------------------------------------------------------------------------
+
+def test_limits_per_kind() -> None:
+    assert limit_of("email") is LIMITS["validated"] and limit_of("national_id") is LIMITS["validated"]
+    assert limit_of("name") is LIMITS["names"] and LIMITS["names"].min_share == 0.5
+    assert limit_of("phone") is LIMITS["other"] and limit_of("passport") is LIMITS["other"]
+    assert limit_of("a_kind_added_later") is LIMITS["other"]
+    assert limit_of("postcode") is None and limit_of("secret") is None and limit_of("city") is None
+
+
+def test_the_checks_block_takes_a_severity_only() -> None:
+    from datastage.mask.checkspec import parse_check_settings
+    from datastage.mask.policy import policy_from_text
+
+    settings = parse_check_settings(policy_from_text("version: 1\nchecks: {kept_identifiers: {severity: warn}}"))
+    assert settings.severity("kept_identifiers") == "warn"
+    assert parse_check_settings(policy_from_text("version: 1")).severity("kept_identifiers") == "fail"
+    with pytest.raises(datastage.RulesError, match="max_matches"):
+        parse_check_settings(policy_from_text("version: 1\nchecks: {kept_identifiers: {max_matches: 3}}"))
+
+
+def test_flags_merge_the_name_kinds_and_drop_what_is_no_direct_identifier() -> None:
+    values = pd.Series(["Emma", "Olivia Smith", " ann@example.com ", "SW1A 1AA", "active"], dtype=object)
+    found = {kind: mask.tolist() for kind, mask in flags(values).items()}
+    assert found == {"name": [True, True, False, False, False], "email": [False, False, True, False, False]}
+
+
+def test_accepted_reasons() -> None:
+    keep = ColumnRule("t", "c", None, reason="public")
+    assert accepted_reason(ColumnDecision("t", "c", "kept-with-reason", keep, "public")) == "kept with reason: public"
+    assert accepted_reason(ColumnDecision("t", "c", "non_personal", ColumnRule("t", "c", None))) is None
+    assert accepted_reason(ColumnDecision("t", "c", "kept-by-default", None, "default: keep")) is None
+    assert accepted_reason(ColumnDecision("t", "c", "kept-with-reason", None, "table kept as is")) is None
+    assert accepted_reason(ColumnDecision("t", "c", "excluded", None, "kept from target")) == \
+        "rows kept from target"
+    classified = ColumnDecision("t", "c", "non_personal", ColumnRule("t", "c", None), "product codes")
+    classified.classification = "non_personal"  # type: ignore[attr-defined]  # set by a classify: override
+    assert accepted_reason(classified) == "classified non_personal: product codes"
+    personal = copy.copy(classified)
+    personal.classification = "direct_identifier"  # type: ignore[attr-defined]
+    assert accepted_reason(personal) is None
+
+
+def test_no_source_connection_no_check(tmp_path: Path) -> None:
+    """A copy of an environment (on-demand provisioning) has no source to compare with."""
+    from verify_support import Shadow, plan_for, sqlite_file
+
+    from datastage.verify.checks import kept
+
+    source = sqlite_file(tmp_path / "prod.db")
+    shadow = Shadow(sqlite_file(tmp_path / "shadow.db"), plan_for(source))
+    with shadow.context() as ctx:
+        assert kept.check(ctx) == []
+
+
+def _direct(tmp_path: Path, ddl: str, rows: dict[str, list[tuple[object, ...]]], rule_text: str,
+            shadow_rows: dict[str, list[tuple[object, ...]]] | None = None, batch_size: int = 4) -> Any:
+    """The check on a SQLite source and a shadow holding ``shadow_rows`` (default: the source rows), read
+    in batches of ``batch_size``."""
+    from verify_support import plan_for, quoted, sqlite_file
+
+    from datastage.verify.checks import kept
+    from datastage.verify.context import CheckContext
+
+    source = sqlite_file(tmp_path / "prod.db", ddl, rows)
+    shadow = sqlite_file(tmp_path / "shadow.db", ddl, shadow_rows if shadow_rows is not None else rows)
+    planned = plan_for(source, rule_text)
+    engines = [sa.create_engine(f"sqlite:///{path}") for path in (shadow, source)]
+    try:
+        with engines[0].connect() as conn, engines[1].connect() as src:
+            ctx = CheckContext(conn, planned, quoted, batch_size=batch_size, source=src)
+            (result,) = kept.check(ctx)
+    finally:
+        for engine in engines:
+            engine.dispose()
+    return result
+
+
+def test_a_table_without_key_counts_kinds_that_appear_in_later_batches(tmp_path: Path) -> None:
+    rows = [(f"visit {i}", None) for i in range(9)] + [(_login_email(i), _ip(i)) for i in range(9, 21)]
+    result = _direct(tmp_path, "CREATE TABLE visit (who TEXT, ip TEXT);", {"visit": rows},
+                     "version: 1\ndefault: keep\n")
+    columns = result.figures["columns"]
+    assert columns["visit.who"]["kinds"]["email"]["equal_to_source"] == 12
+    assert columns["visit.ip"]["kinds"]["ip_address"] == {"flagged": 12, "equal_to_source": 12,
+                                                          "distinct_equal": 10, "share": 1.0}
+    assert result.status == "FAIL" and result.figures["compared_by_value"] == ["visit"]
+
+
+def test_only_rows_equal_to_their_own_source_row_count(tmp_path: Path) -> None:
+    """By key, a value moved to another row (as shuffle does) is not that row's source value."""
+    ddl = "CREATE TABLE pair (a INTEGER, b TEXT, who TEXT, PRIMARY KEY (a, b));"
+    rows = [(i % 3, f"k{i}", _login_email(i)) for i in range(12)]
+    moved = [(a, b, rows[(n + 1) % 12][2]) for n, (a, b, _) in enumerate(rows)]
+    moved[5] = rows[5]
+    moved[7] = rows[7]
+    result = _direct(tmp_path, ddl, {"pair": rows}, "version: 1\ndefault: keep\n", shadow_rows={"pair": moved})
+    kinds = result.figures["columns"]["pair.who"]["kinds"]["email"]
+    assert kinds["flagged"] == 12 and kinds["equal_to_source"] == 2
+    assert result.status == "PASS" and result.figures["compared_by_key"] == ["pair"]
+    assert result.figures["columns"]["pair.who"]["outcome"] == "below the limits"
+
+
+def test_a_masked_key_is_compared_by_value(tmp_path: Path) -> None:
+    ddl = "CREATE TABLE person (code TEXT PRIMARY KEY, who TEXT);"
+    rows = [(f"P{i:03d}", _login_email(i)) for i in range(10)]
+    shadow = [(f"T{i:03d}", who) for i, (_, who) in enumerate(rows)]
+    result = _direct(tmp_path, ddl, {"person": rows}, "version: 1\ndefault: keep\ntables: {person: {code: tokenize}}\n",
+                     shadow_rows={"person": shadow})
+    assert result.figures["compared_by_value"] == ["person"] and result.status == "FAIL"
+    (finding,) = result.findings
+    assert finding["kind"] == "email" and finding["count"] == 10 and finding["key_columns"] is None
+
+
+def test_shuffled_values_count_only_where_a_key_shows_their_rows(tmp_path: Path) -> None:
+    """Shuffle keeps the source's values in other rows: compared by key, few are their row's own; a
+    table without a key cannot tell, so its shuffled columns are not compared."""
+    rows = [(i, _login_email(i), _login_email(i)) for i in range(30)]
+    ddl = "CREATE TABLE keyed (id INTEGER PRIMARY KEY, who TEXT, also TEXT); CREATE TABLE loose (who TEXT);"
+    moved = [(i, rows[(i + 1) % 30][1], rows[i][2]) for i in range(30)]
+    result = _direct(tmp_path, ddl, {"keyed": rows, "loose": [(r[1],) for r in rows]},
+                     "version: 1\ndefault: keep\ntables: {keyed: {who: shuffle}, loose: {who: shuffle}}\n",
+                     shadow_rows={"keyed": moved, "loose": [(r[1],) for r in moved]}, batch_size=100)
+    columns = result.figures["columns"]
+    assert columns["keyed.who"]["kinds"]["email"]["equal_to_source"] == 0
+    assert columns["keyed.also"]["outcome"] == "identifiers"
+    assert "loose.who" not in columns and result.figures["compared_by_value"] == []
+    assert result.figures["failing"] == ["keyed.also"]
