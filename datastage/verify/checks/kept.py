@@ -140,13 +140,9 @@ def accepted_reason(decision: ColumnDecision) -> str | None:
     >>> accepted_reason(ColumnDecision("t", "c", "kept-by-default", None, "default: keep")) is None
     True
     """
-    classification = getattr(decision, "classification", None)
-    if classification:
-        label = classification if isinstance(classification, str) else (
-            getattr(classification, "classification", None) or getattr(classification, "name", None))
-        why = getattr(classification, "reason", None) or decision.reason
-        if label and label != "direct_identifier":
-            return f"classified {label}" + (f": {why}" if why else "")
+    if decision.classification and decision.classification != "direct_identifier":
+        why = decision.classified_reason or decision.reason
+        return f"classified {decision.classification}" + (f": {why}" if why else "")
     rule = decision.rule
     if decision.status == "kept-with-reason" and rule is not None and rule.is_keep and rule.reason:
         return f"kept with reason: {rule.reason}"
