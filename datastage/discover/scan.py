@@ -25,6 +25,7 @@ Example (the column's name says nothing; its values do):
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -262,7 +263,7 @@ def _hints(reading: vocabulary.NameReading, column: ColumnInfo, table: TableInfo
         if context.role == "organisation" and kind in ORGANISATION_CONTACT:
             continue  # an organisation's own address and phone number
         if kind in NAME_KINDS | {"name_affix"} and strength == "weak":
-            if not context.person:
+            if not (context.person or reading.person_role):
                 continue  # a lone "name", "first", "prefix" outside a table of people: a thing's
         elif kind in ("city", "geo_coordinates") and not (address or context.person):
             continue  # a city on its own is a lookup value; in an address or a person's record it narrows people down
@@ -292,8 +293,13 @@ def name_hints(column: ColumnInfo, table: TableInfo | None = None) -> list[str]:
 def _value_text(series: pd.Series) -> pd.Series:
     """The non-blank values of a sampled column as canonical, stripped text."""
     canonical = canonical_text(series)
-    text = pd.Series(canonical[pd.notna(canonical)], dtype=object).str.strip()
-    return text[text != ""].reset_index(drop=True)
+    present = canonical[pd.notna(canonical)]
+    if _UNSTRIPPED.search("\n".join(present.tolist())):  # a blank at either end of some value (or a line feed)
+        present = pd.Series(present, dtype=object).str.strip().to_numpy(dtype=object)
+    return pd.Series(present[present != ""], dtype=object)
+
+
+_UNSTRIPPED = re.compile(r"^\s|\s$", re.MULTILINE)
 
 
 @dataclass

@@ -21,7 +21,7 @@ Example:
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import cached_property, lru_cache
 
 import numpy as np
@@ -72,6 +72,8 @@ def line_safe(pattern: str) -> str:
     return "".join(out)
 
 
+# What str.split() splits on: every code point Python calls whitespace.
+_WHITESPACE = np.array([c for c in range(0x3001) if chr(c).isspace()], dtype=np.uint32)
 _MARK = "\x01"  # what a match becomes; a value never holds it (it is blanked like a line feed)
 
 
@@ -160,6 +162,41 @@ class Batch:
         out[line[codes == 1]] = True
         return out
 
+    def fullmatch_where(self, select: np.ndarray, pattern: str, flags: int = 0) -> np.ndarray:
+        """:meth:`fullmatch` on the values ``select`` picks (False elsewhere), scanning only those."""
+        if not select.any():
+            return np.zeros(len(self.values), dtype=bool)
+        if select.mean() > 0.8:
+            return self.fullmatch(pattern, flags) & select
+        return self.spread(select, self.take(select).fullmatch(pattern, flags))
+
+    def word_in(self, words: pd.Index, text: str | None = None) -> np.ndarray:
+        """Per value: whether one of its blank-separated tokens (of ``text``, default the batch's text) is in
+        ``words`` (a hashed index, looked up once per token)."""
+        tokens, lines, _ = self.tokens(text)
+        out = np.zeros(len(self.values), dtype=bool)
+        if tokens:
+            hit = words.get_indexer(pd.Index(tokens, dtype=object)) >= 0
+            out[lines[hit]] = True
+        return out
+
+    def matches(self, pattern: str, flags: int = 0) -> tuple[np.ndarray, list[re.Match[str]]]:
+        """Every match of ``pattern`` in the values: (the value each is in, the matches)."""
+        found = list(_compiled(pattern, flags, False).finditer(self.text))
+        if not found:
+            return np.zeros(0, dtype=np.int64), found
+        starts = np.fromiter((m.start() for m in found), dtype=np.int64, count=len(found))
+        return np.searchsorted(self.starts, starts, side="right") - 1, found
+
+    def any_match(self, pattern: str, check: Callable[[re.Match[str]], bool], flags: int = 0) -> np.ndarray:
+        """Per value: whether some match of ``pattern`` in it passes ``check`` (called on the matches only)."""
+        out = np.zeros(len(self.values), dtype=bool)
+        lines, found = self.matches(pattern, flags)
+        if found:
+            ok = np.fromiter((check(m) for m in found), dtype=bool, count=len(found))
+            out[lines[ok]] = True
+        return out
+
     def take(self, mask: np.ndarray) -> Batch:
         """The sub-batch of the values ``mask`` selects."""
         return Batch(self.values[mask])
@@ -174,16 +211,15 @@ class Batch:
         """Blank-separated tokens of every value of ``text`` (default: the batch's text; another text with
         the same line structure may be given, e.g. a folded copy): (tokens, value index, position in value)."""
         source = self.text if text is None else text
-        found = [(m.group(), m.start()) for m in re.finditer(r"[^\s]+", source)]
-        if not found:
+        words = source.split()
+        if not words:
             return [], np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-        words = [w for w, _ in found]
-        offsets = np.fromiter((p for _, p in found), dtype=np.int64, count=len(found))
-        line_starts = np.flatnonzero(np.frombuffer(("\n" + source).encode("utf-32-le"), dtype=np.uint32) == 10)
-        lines = np.searchsorted(line_starts, offsets, side="right") - 1
+        codes = np.frombuffer(source.encode("utf-32-le"), dtype=np.uint32)
+        blank = np.isin(codes, _WHITESPACE)
+        starts = ~blank & np.concatenate(([True], blank[:-1]))  # where str.split() starts a token
+        lines = np.cumsum(codes == 10)[starts]
         position = np.arange(len(words)) - np.searchsorted(lines, lines, side="left")
         return words, lines, position
-
 
 def as_batch(values: pd.Series | Batch | Iterable[str]) -> Batch:
     """``values`` as a batch (a Series or a list of non-blank text, or a batch already)."""

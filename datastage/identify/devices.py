@@ -84,16 +84,17 @@ def masks(values: pd.Series | Batch, hints: frozenset[str] | set[str] = frozense
     device = "device_id" in hints
     flags = re.IGNORECASE
     some_digits = batch.digits >= 1
-    vin = batch.fullmatch(rf"\s*{VIN}\s*", flags) & some_digits & (batch.lengths <= 24)
+    lengths = batch.lengths
+    vin = batch.fullmatch_where(some_digits & (lengths >= 17) & (lengths <= 24), rf"\s*{VIN}\s*", flags)
     if not vehicle:
         vin = _validated(batch.values, vin, vin_valid)
-    plates = batch.fullmatch(rf"\s*(?:{_any(PLATES)})\s*", flags) if (batch.lengths <= 14).any() else \
-        np.zeros(len(batch), dtype=bool)
+    plates = batch.fullmatch_where(lengths <= 14, rf"\s*(?:{_any(PLATES)})\s*", flags)
     if vehicle:
         plates |= batch.fullmatch(rf"\s*(?:{PLATE_WITH_HINT})\s*", flags)
-    imei = _validated(batch.values, batch.fullmatch(rf"\s*(?:{IMEI})\s*") & (batch.digits == 15), _imei)
-    mac = batch.fullmatch(rf"\s*(?:{MAC})\s*", flags)
-    udi = batch.fullmatch(rf"\s*(?:{UDI_GS1}|{UDI_HIBCC})\s*", flags)
+    imei = _validated(batch.values, batch.fullmatch_where(batch.digits == 15, rf"\s*(?:{IMEI})\s*"), _imei)
+    mac = batch.fullmatch_where((lengths >= 14) & (lengths <= 19), rf"\s*(?:{MAC})\s*", flags)
+    udi = batch.fullmatch_where((batch.count_of("(") > 0) | (batch.count_of("+") > 0),
+                                rf"\s*(?:{UDI_GS1}|{UDI_HIBCC})\s*", flags)
     if device:
         udi |= batch.fullmatch(rf"\s*(?:{UDI_GS1_PLAIN}|{SERIAL}|[0-9A-F]{{12}}|[0-9A-F]{{14}})\s*", flags)
     return {"vehicle_id": (vin | plates) & some_digits, "device_id": (imei | mac | udi) & some_digits}

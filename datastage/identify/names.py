@@ -39,7 +39,7 @@ from datastage.identify.reference import words_of
 NAME_KINDS = ("first_name", "last_name", "full_name")
 NAME_KINDS_SET = frozenset(NAME_KINDS)
 _L = r"[^\W\d_]"  # a letter of any script
-_TOKEN = rf"{_L}(?:{_L}|['’](?={_L})|-(?={_L}))*"
+_TOKEN = rf"{_L}+(?:['’-]{_L}+)*"
 TITLES = words_of("""
     mr mrs ms miss mx dr prof sir dame lord lady rev fr herr frau hr fr m mme mlle sr sra srta don dona sig
     sigra dhr mevr

@@ -129,7 +129,7 @@ def match(values: pd.Series | Batch, hints: frozenset[str] | set[str] = frozense
     for scheme in SCHEMES:
         if scheme.needs_hint and scheme.kind not in hints:
             continue
-        shaped = pool.fullmatch(rf"\s*(?:{scheme.pattern})\s*", re.IGNORECASE) & ~taken
+        shaped = pool.fullmatch_where(~taken, rf"\s*(?:{scheme.pattern})\s*", re.IGNORECASE)
         if not shaped.any():
             continue
         valid = _validator(scheme.module)

@@ -25,7 +25,6 @@ Example:
 from __future__ import annotations
 
 import ipaddress
-import itertools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -140,29 +139,29 @@ SSN_IN_TEXT = re.compile(r"(?<![\d-])(?!000|666)\d{3}-(?!00)\d{2}-(?!0000)\d{4}(
 PHONE_IN_TEXT = re.compile(r"(?<![\w+])(?!\d{3}-\d{2}-\d{4}(?![\w-]))" + pii.PHONE_IN_TEXT.pattern[len(r"(?<![\w+])"):])
 
 
-def contains_masks(values: pd.Series) -> dict[str, np.ndarray]:
-    """Which values *contain* each kind of identifier (for free text and JSON)."""
-    masks: dict[str, np.ndarray] = {}
-    masks["email"] = values.str.contains(pii.EMAIL_RE).fillna(False).to_numpy(dtype=bool)
-    masks["phone"] = values.str.contains(PHONE_IN_TEXT).fillna(False).to_numpy(dtype=bool)
-    cards = values.str.findall(pii.CARD_IN_TEXT)
-    masks["card_number"] = cards.map(
-        lambda found: any(pii.plausible_card(re.sub(r"\D", "", c)) for c in found) if found else False
-    ).to_numpy(dtype=bool)
-    ibans = values.str.findall(pii.IBAN_IN_TEXT)
-    masks["iban"] = ibans.map(lambda found: any(pii.iban_valid(c) for c in found) if found else False
-                              ).to_numpy(dtype=bool)
-    masks["national_id"] = (values.str.contains(SSN_IN_TEXT).fillna(False).to_numpy(dtype=bool)
-                            | values.str.contains(pii.UK_NI_RE).fillna(False).to_numpy(dtype=bool))
-    masks["ip_address"] = values.str.contains(rf"(?<![\d.]){pii.IPV4}(?![\d.])").fillna(False).to_numpy(dtype=bool)
+_CAPITALISED_PAIR = r"(?<![^\W\d_])([A-Z][a-zà-ÿ'’-]+)\s+(?=([A-Z][a-zà-ÿ'’-]+)(?![^\W\d_]))"
+
+
+def contains_masks(values: pd.Series | Batch) -> dict[str, np.ndarray]:
+    """Which values *contain* each kind of identifier (for free text and JSON); line breaks count as blanks."""
+    batch = as_batch(values)
     firsts, lasts = pii.first_names(), pii.last_names()
 
-    def has_full_name(text: str) -> bool:
-        words = re.findall(r"\b[A-Z][a-zà-ÿ'’-]+\b", text)
-        return any(pii.fold(a) in firsts and pii.fold(b) in lasts for a, b in itertools.pairwise(words))
+    def card(m: re.Match[str]) -> bool:
+        return pii.plausible_card(re.sub(r"\D", "", m.group(0)))
 
-    masks["full_name"] = values.map(has_full_name).to_numpy(dtype=bool)
-    return masks
+    def full_name(m: re.Match[str]) -> bool:
+        return pii.fold(m.group(1)) in firsts and pii.fold(m.group(2)) in lasts
+
+    return {
+        "email": batch.contains(pii.EMAIL_RE.pattern),
+        "phone": batch.contains(PHONE_IN_TEXT.pattern),
+        "card_number": batch.any_match(pii.CARD_IN_TEXT.pattern, card),
+        "iban": batch.any_match(pii.IBAN_IN_TEXT.pattern, lambda m: pii.iban_valid(m.group(0))),
+        "national_id": batch.contains(SSN_IN_TEXT.pattern) | batch.contains(pii.UK_NI_RE.pattern),
+        "ip_address": batch.contains(rf"(?<![\d.]){pii.IPV4}(?![\d.])"),
+        "full_name": batch.any_match(_CAPITALISED_PAIR, full_name),
+    }
 
 
 def date_mask(values: pd.Series | Batch) -> np.ndarray:
@@ -186,10 +185,9 @@ def date_mask(values: pd.Series | Batch) -> np.ndarray:
 
 
 @lru_cache(maxsize=1)
-def _street_words_pattern() -> str:
-    """A street-type word (``street``, ``rd``, ``straße`` ...) as a whole word."""
-    words = sorted(pii.street_words(), key=len, reverse=True)
-    return r"(?<![^\W\d_])(?:" + "|".join(re.escape(w) for w in words) + r")(?![^\W\d_])"
+def _street_words() -> pd.Index:
+    """Street-type words (``street``, ``rd``, ``straße`` ...), hashed once."""
+    return pd.Index(sorted(pii.street_words()), dtype=object)
 
 
 def _validate(batch: Batch, shaped: np.ndarray, check: Callable[[str], bool]) -> np.ndarray:
@@ -238,9 +236,12 @@ def _detect_batch(batch: Batch, hints: frozenset[str],
         merge(select, national.masks(part, hints))
     select = (digits >= 1) & (lengths <= 50)
     if (part := sub(select)) is not None:
-        v6 = _validate(part, part.fullmatch(pii.IPV6), is_ip)
-        merge(select, {"ip_address": part.fullmatch(pii.IPV4) | v6})
-        strong, other = part.fullmatch(pii.UK_POSTCODE, flags), part.fullmatch(pii.OTHER_POSTCODES, flags)
+        v4 = part.fullmatch_where(part.count_of(".") >= 3, pii.IPV4)
+        v6 = _validate(part, part.fullmatch_where(part.count_of(":") >= 2, pii.IPV6), is_ip)
+        merge(select, {"ip_address": v4 | v6})
+        short = (part.lengths >= 4) & (part.lengths <= 10)
+        strong = part.fullmatch_where(short & (part.letters >= 2), pii.UK_POSTCODE, flags)
+        other = part.fullmatch_where(short, pii.OTHER_POSTCODES, flags)
         merge(select, {"postcode": strong | other if "postcode" in hints else strong})
         merge(select, devices.masks(part, hints))
         merge(select, documents.masks(part, hints))
@@ -248,7 +249,8 @@ def _detect_batch(batch: Batch, hints: frozenset[str],
     if (part := sub(select)) is not None:
         street = part.fullmatch(pii.STREET_RE.pattern, flags)
         if street.any():
-            street &= part.contains(_street_words_pattern(), flags)
+            words = re.sub(r"[^\w\n]+|\d+", " ", part.text.lower())
+            street &= part.word_in(_street_words(), words)
         merge(select, {"street_address": street})
     if name_evidence is not None:
         masks.update(name_evidence.masks(hints))
@@ -256,8 +258,11 @@ def _detect_batch(batch: Batch, hints: frozenset[str],
         merge(has_letter & (lengths <= 80), names.evidence(part).masks(hints))
     select = digits >= 1
     if (part := sub(select)) is not None:
-        formats = part.fullmatch(pii.SECRET_FORMATS)
-        merge(select, {"secret": formats | part.fullmatch(pii.HEX_DIGEST) if "secret" in hints else formats})
+        marked = (part.count_of("$") + part.count_of("_") + part.count_of(":")) >= 1  # $2b$..., pbkdf2_, scrypt:
+        formats = part.fullmatch_where(marked, pii.SECRET_FORMATS)
+        if "secret" in hints:
+            formats |= part.fullmatch_where(np.isin(part.lengths, (32, 40, 64, 128)), pii.HEX_DIGEST)
+        merge(select, {"secret": formats})
     if "url" in hints:
         masks["url"] = batch.fullmatch(URL, flags)
     return masks

@@ -321,8 +321,8 @@ ORGANISATION_TABLES: frozenset[str] = words_of("""
     firma unternehmen entreprise societe empresa azienda bedrijf foretag yritys
 """)
 HEALTH_WORDS: frozenset[str] = words_of("""
-    payer insurance insurer insured coverage policy plan claim claims medicaid medicare health benefit benefits
-    enrollment enrolment patient encounter subscriber beneficiary premium copay deductible
+    payer insurance insurer insured coverage claim claims medicaid medicare health healthcare enrollment enrolment
+    patient encounter subscriber beneficiary copay deductible
 """)
 _GLUE = words_of("""
     id ids no nr num number code date time name names of on at by is has key ref type year day month address
@@ -493,6 +493,10 @@ def read_name(name: str, category: str | None = None, table_words: frozenset[str
     thing = thing or (len(rest) == 1 and (rest[0] in THINGS or rest[0] in REGIONS))
     if not found and rest in exact:
         found.append((len(toks), len(toks), exact[rest]))  # the whole name: nothing trails it
+    elif not found and len(toks) == 1 and (toks[0] in PERSON_ROLES or singular(toks[0]) in PERSON_TABLES):
+        # A column named for a person (patient, customer, owner): their name if its values are names.
+        hint = (NameHint("full_name", "weak"),) if category is None or category in TEXT else ()
+        return NameReading(toks, hint, person_role=True)
     hints: list[NameHint] = []
     for _start, end, entry in sorted(found, key=lambda item: item[0]):
         tail = toks[end:]
