@@ -322,8 +322,7 @@ def _name_candidates(analysis: Analysis, hints: dict[str, str], reading: vocabul
     shape = {"first_name": names.get("shape_part", 0.0), "last_name": names.get("shape_part", 0.0),
              "full_name": names.get("shape_full", 0.0)}
     other_kind = any(k not in NAME_KINDS and s == "strong" for k, s in hints.items())
-    blocked = (reading.thing or vocabulary.is_region(reading_name(reading)) or other_kind
-               or (context.role in ("thing", "organisation") and not hints))
+    blocked = reading.thing or other_kind or (context.role in ("thing", "organisation") and not hints)
     out: list[_Candidate] = []
     for kind in ("full_name", "first_name", "last_name"):
         strength = hints.get(kind)
@@ -339,10 +338,6 @@ def _name_candidates(analysis: Analysis, hints: dict[str, str], reading: vocabul
     if "name_affix" in hints and names.get("affix", 0.0) >= FULL_MATCH_SHARE:
         out.append(_Candidate("name_affix", min(0.99, 0.55 + 0.4 * names["affix"]), 3))
     return out
-
-
-def reading_name(reading: vocabulary.NameReading) -> str:
-    return "_".join(reading.tokens)
 
 
 def classify_column(table: TableInfo, column: ColumnInfo, sample: pd.Series | None,
@@ -474,10 +469,6 @@ def _value_evidence(kind: str, share: float, sampled: int) -> dict[str, Any]:
     return {"source": "values", "pattern": kind, "share": round(share, 3), "matched": round(share * sampled),
             "sampled": sampled}
 
-
-def _address_context(table: TableInfo) -> bool:
-    """Whether the table looks like address records (a street or postcode column)."""
-    return table_context(table).address
 
 
 def scan_table(conn: Connection, table: TableInfo, sample_rows: int = DEFAULT_SAMPLE_ROWS,

@@ -541,8 +541,3 @@ def table_role(name: str) -> str | None:
         return "thing"
     return None
 
-
-def is_region(name: str) -> bool:
-    """A column naming a region above a city (state, province, country)."""
-    toks = tokens(name)
-    return bool(toks) and any(t in REGIONS for t in toks) and not any(t in IDENTIFIER_WORDS for t in toks[-1:])

@@ -14,7 +14,8 @@ must leave alone:
 * an HR-and-vehicles corner (emergency contacts, guarantors, VINs, IMEIs, MAC addresses,
   a French ``genre`` that is a gender and a film ``genre`` that is not).
 
-``build(path, rows)`` writes it and returns ``GROUND_TRUTH``: (table, column) -> (classification, kind).
+``build(path, rows)`` writes it and returns ``GROUND_TRUTH``: (table, column) -> (classification, kind);
+``copy_to(path, url)`` copies it to a PostgreSQL or MariaDB database.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import string
 import uuid
 from pathlib import Path
 
+import sqlalchemy as sa
 from faker import Faker
 
 from datastage.identify import reference as pii
@@ -109,7 +111,7 @@ _truth("employees", {
     "employee_id": (N, None), "cust_first_name": (D, "first_name"), "guarantor_first": (D, "first_name"),
     "guarantor_last": (D, "last_name"), "TitleOfCourtesy": (Q, "name_affix"), "Title": (N, None),
     "HomePhone": (D, "phone"), "hire_date": (N, None), "employee_number": (D, "other_identifier"),
-    "badge": (N, None),
+    "badge": (N, None), "locker_code": (D, "other_identifier"), "shift_code": (N, None),
 })
 _truth("vehicles", {"vehicle_id": (N, None), "vin": (D, "vehicle_id"), "license_plate": (D, "vehicle_id"),
                     "colour": (N, None), "owner_name": (D, "full_name")})
@@ -210,7 +212,7 @@ def build(path: Path, rows: int = 1000, seed: int = 7) -> dict[tuple[str, str], 
             Address TEXT, City TEXT, State TEXT, Country TEXT, PostalCode TEXT, Phone TEXT, Email TEXT);
         CREATE TABLE employees (employee_id INTEGER PRIMARY KEY, cust_first_name TEXT, guarantor_first TEXT,
             guarantor_last TEXT, TitleOfCourtesy TEXT, Title TEXT, HomePhone TEXT, hire_date DATE,
-            employee_number TEXT, badge TEXT);
+            employee_number TEXT, badge TEXT, locker_code TEXT, shift_code TEXT);
         CREATE TABLE vehicles (vehicle_id INTEGER PRIMARY KEY, vin TEXT, license_plate TEXT, colour TEXT,
             owner_name TEXT);
         CREATE TABLE phones_inventory (item_id INTEGER PRIMARY KEY, imei TEXT, mac_address TEXT, model TEXT);
@@ -332,12 +334,13 @@ def build(path: Path, rows: int = 1000, seed: int = 7) -> dict[tuple[str, str], 
         (i, fake.first_name(), fake.last_name(), fake.company() if rng.random() < 0.3 else None, street(),
          rng.choice(cities), rng.choice(state_codes), rng.choice(["USA", "Brazil", "Canada", "France"]),
          fake.postcode(), fake.numerify("+1 (###) ###-####"), fake.email()) for i in range(1, rows + 1)])
-    conn.executemany("INSERT INTO employees VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", [
+    conn.executemany("INSERT INTO employees VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", [
         (i, fake.first_name(), fake.first_name(), fake.last_name(), rng.choice(["Mr.", "Ms.", "Mrs.", "Dr."]),
          rng.choice(["Sales Representative", "Sales Manager", "Vice President, Sales", "Inside Sales Coordinator"]),
          fake.numerify("(###) 555-####"), fake.date_between("-20y").isoformat(),
          f"E{rng.randint(10**5, 10**6 - 1)}{rng.choice(string.ascii_uppercase)}",
-         rng.choice(["red", "blue", "green"])) for i in range(1, rows + 1)])
+         rng.choice(["red", "blue", "green"]), f"L-{i * 7919 % 100000:05d}-{rng.choice(string.ascii_uppercase)}",
+         rng.choice(["A1", "B2", "C3"])) for i in range(1, rows + 1)])
     conn.executemany("INSERT INTO vehicles VALUES (?, ?, ?, ?, ?)", [
         (i, _vin(rng), f"{rng.choice(string.ascii_uppercase)}{rng.choice(string.ascii_uppercase)}-"
          f"{rng.randint(100, 999)}-{rng.choice(string.ascii_uppercase)}{rng.choice(string.ascii_uppercase)}",
@@ -357,3 +360,35 @@ def build(path: Path, rows: int = 1000, seed: int = 7) -> dict[tuple[str, str], 
     conn.commit()
     conn.close()
     return dict(GROUND_TRUTH)
+
+
+def copy_to(path: Path, url: str) -> None:
+    """Copy the SQLite database at ``path`` into the (empty, existing) database at ``url``, keys included."""
+    source = sa.create_engine(f"sqlite:///{path}", poolclass=sa.pool.NullPool)
+    target = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        metadata = sa.MetaData()
+        metadata.reflect(source)
+        copied = sa.MetaData()
+        for table in metadata.sorted_tables:
+            columns = []
+            for column in table.columns:
+                kind: sa.types.TypeEngine[object] = column.type
+                if isinstance(kind, sa.Text | sa.String):
+                    kind = sa.String(255)  # MariaDB keys need a length; every value here is short
+                elif isinstance(kind, sa.Float | sa.REAL):
+                    kind = sa.Float()
+                columns.append(sa.Column(column.name, kind, primary_key=column.primary_key))
+            foreign = [sa.ForeignKeyConstraint([c.parent.name for c in fk.elements],
+                                               [f"{fk.referred_table.name}.{c.column.name}" for c in fk.elements])
+                       for fk in table.foreign_key_constraints]
+            sa.Table(table.name, copied, *columns, *foreign)
+        copied.create_all(target)
+        with source.connect() as read, target.begin() as write:
+            for table in metadata.sorted_tables:
+                rows = [dict(r._mapping) for r in read.execute(sa.select(table))]
+                if rows:
+                    write.execute(copied.tables[table.name].insert(), rows)
+    finally:
+        source.dispose()
+        target.dispose()

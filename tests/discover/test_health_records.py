@@ -9,7 +9,8 @@ import time
 from pathlib import Path
 
 import pytest
-from health_records_db import GROUND_TRUTH, build
+from conftest import ServerDatabases
+from health_records_db import GROUND_TRUTH, build, copy_to
 
 from datastage.discover.proposals import propose_rules
 from datastage.discover.scan import ScanResult, scan_source
@@ -153,3 +154,34 @@ def test_a_twenty_table_scan_of_a_thousand_rows_each_is_fast(health: tuple[Path,
     assert len(result.sampled_tables) == 20 and max(result.sampled_tables.values()) == 1000
     # Measured 0.8-1.0 s on the two-core machine; the bound leaves room for a loaded CI runner.
     assert elapsed < 6.0, elapsed
+
+
+def _wrong(result: ScanResult) -> dict[str, tuple[object, object]]:
+    return {f"{t}.{c}": (want, (result.finding(t, c).classification, result.finding(t, c).kind))
+            for (t, c), want in GROUND_TRUTH.items()
+            if (result.finding(t, c).classification, result.finding(t, c).kind) != want}
+
+
+def _scan_url(url: str) -> ScanResult:
+    engine = make_engine(url, read_only=True)
+    try:
+        with snapshot(engine) as conn:
+            return scan_source(conn, reflect(conn))
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.postgres
+def test_the_same_classification_on_postgresql(health: tuple[Path, SchemaModel, ScanResult],
+                                               pg_databases: ServerDatabases) -> None:
+    url = pg_databases.create("ds_health")
+    copy_to(health[0], url)
+    assert not _wrong(_scan_url(url))
+
+
+@pytest.mark.mysql
+def test_the_same_classification_on_mariadb(health: tuple[Path, SchemaModel, ScanResult],
+                                            mysql_databases: ServerDatabases) -> None:
+    url = mysql_databases.create("ds_health")
+    copy_to(health[0], url)
+    assert not _wrong(_scan_url(url))
