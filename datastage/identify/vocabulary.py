@@ -107,7 +107,7 @@ ENTRIES: tuple[Entry, ...] = (
        "gateadresse, osoite, katuosoite, ulica, adres zamieszkania, ulice, adresa", types=TEXT),
     _e("street_address", "=line, =address line", "weak", TEXT),
     _e("city", "city, town, birthplace, birth place, place of birth, birth city, birth town, hometown, home town, "
-       "county, suburb, borough, village, municipality, neighbourhood, neighborhood, locality, district, "
+       "county, suburb, borough, village, municipality, neighbourhood, neighborhood, locality, "
        "ort, wohnort, stadt, gemeinde, geburtsort, landkreis, ville, commune, lieu de naissance, lieu naissance, "
        "ciudad, localidad, municipio, lugar de nacimiento, lugar nacimiento, citta, comune, luogo di nascita, "
        "luogo nascita, cidade, concelho, local de nascimento, naturalidade, plaats, woonplaats, geboorteplaats, "
