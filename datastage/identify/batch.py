@@ -110,7 +110,7 @@ class Batch:
 
     @cached_property
     def _codes(self) -> np.ndarray:
-        return np.frombuffer(self.text.encode("utf-32-le"), dtype=np.uint32)
+        return np.frombuffer(self.text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
 
     def _per_value(self, flags: np.ndarray) -> np.ndarray:
         if not len(self.values):
@@ -157,7 +157,7 @@ class Batch:
         marked, found = joined.subn(_MARK, self.text)
         if not found:
             return out
-        codes = np.frombuffer(marked.encode("utf-32-le"), dtype=np.uint32)
+        codes = np.frombuffer(marked.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
         line = np.cumsum(codes == 10)
         out[line[codes == 1]] = True
         return out
@@ -214,7 +214,7 @@ class Batch:
         words = source.split()
         if not words:
             return [], np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-        codes = np.frombuffer(source.encode("utf-32-le"), dtype=np.uint32)
+        codes = np.frombuffer(source.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
         blank = np.isin(codes, _WHITESPACE)
         starts = ~blank & np.concatenate(([True], blank[:-1]))  # where str.split() starts a token
         lines = np.cumsum(codes == 10)[starts]

@@ -274,6 +274,9 @@ def detect(values: pd.Series, hints: frozenset[str] | set[str] = frozenset()) ->
     if values.empty:
         return masks
     codes, uniques = pd.factorize(values.astype(str).to_numpy(dtype=object))
+    if (codes < 0).any():  # a missing value is no identifier
+        uniques = np.append(uniques.astype(object), "")
+        codes = np.where(codes < 0, len(uniques) - 1, codes)
     found = _detect_batch(Batch(uniques), frozenset(hints))
     return {kind: mask[codes] for kind, mask in found.items()}
 
@@ -296,11 +299,15 @@ def analyse(values: pd.Series, hints: frozenset[str] | set[str] = frozenset(), *
             dates: bool = False) -> Analysis:
     """Every detector's share over ``values`` (non-blank text), each distinct value examined once
     (``json``: the values are JSON documents; ``dates``: measure the share of dates too)."""
+    values = values[values.notna()]
     n = len(values)
     if not n:
         return Analysis(0)
     hints = frozenset(hints)
-    codes, uniques = pd.factorize(values.to_numpy(dtype=object))
+    array = values.to_numpy(dtype=object)
+    if pd.api.types.infer_dtype(array, skipna=False) != "string":
+        array = values.astype(str).to_numpy(dtype=object)
+    codes, uniques = pd.factorize(array)
     batch = Batch(uniques)
     weights = np.bincount(codes, minlength=len(batch)).astype(np.float64)
 

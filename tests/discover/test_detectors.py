@@ -282,3 +282,12 @@ def test_masks_are_numpy_booleans_of_the_input_length() -> None:
     values = pd.Series(["a", "b", "a", "ann@example.com"] * 3, dtype=object)
     for kind, mask in detect(values).items():
         assert isinstance(mask, np.ndarray) and mask.dtype == bool and len(mask) == 12, kind
+
+
+def test_odd_values_never_break_detection() -> None:
+    values = pd.Series(["", "  ", "😀", "\x01", "a\nb", "x" * 10_000, "名前 太郎", "İstanbul", "ab\udcff",
+                        "Ann\ud800 Smith", "\u2028", "ann@example.com"], dtype=object)
+    found = detect(values, {"first_name", "full_name", "passport", "url", "phone", "secret"})
+    assert found["email"].tolist() == [False] * 11 + [True]
+    assert all(len(mask) == len(values) for mask in found.values())
+    assert analyse(values, {"full_name"}).sampled == len(values)
