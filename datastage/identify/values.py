@@ -55,40 +55,48 @@ def share(mask: np.ndarray) -> float:
 
 
 def full_match(values: pd.Series, pattern: str, flags: int = 0) -> np.ndarray:
-    return np.array(values.str.fullmatch(pattern, flags=flags).fillna(False).to_numpy(dtype=bool))
+    """Per value: whether ``pattern`` matches it whole (one regex pass over the batch)."""
+    return as_batch(values).fullmatch(pattern, flags)
 
 
 def digits_of(values: pd.Series) -> pd.Series:
     return values.str.replace(r"\D", "", regex=True)
 
 
-def phone_mask(values: pd.Series, lenient: bool) -> np.ndarray:
+def phone_mask(values: pd.Series | Batch, lenient: bool) -> np.ndarray:
     """Phone numbers (``lenient``: the column name says phone, so the shape is enough); see :mod:`.phones`."""
     return phones.mask(values, hinted=lenient)
 
 
-def card_mask(values: pd.Series) -> np.ndarray:
-    shaped = full_match(values, pii.CARD_SHAPE)
-    if not shaped.any():
-        return shaped
-    digits = digits_of(values[shaped])
-    shaped[np.flatnonzero(shaped)] = [pii.plausible_card(d) for d in digits]
-    return shaped
-
-
-def iban_mask(values: pd.Series) -> np.ndarray:
-    upper = values.str.upper()
-    shaped = full_match(upper, pii.IBAN)
+def _validate(batch: Batch, shaped: np.ndarray, check: Callable[[str], bool]) -> np.ndarray:
+    """``shaped`` narrowed to the values ``check`` accepts (called only on the shaped ones)."""
     if shaped.any():
-        shaped[np.flatnonzero(shaped)] = [pii.iban_valid(v) for v in upper[shaped]]
+        where = np.flatnonzero(shaped)
+        shaped = shaped.copy()
+        shaped[where] = np.fromiter((check(v) for v in batch.values[where]), dtype=bool, count=len(where))
     return shaped
 
 
-def ip_mask(values: pd.Series) -> np.ndarray:
-    v4 = full_match(values, pii.IPV4)
-    v6 = full_match(values, pii.IPV6)
-    if v6.any():
-        v6[np.flatnonzero(v6)] = [is_ip(v) for v in values[v6]]
+def card_mask(values: pd.Series | Batch) -> np.ndarray:
+    """Payment card numbers: 13-19 digits, Luhn-valid, in a published issuer range."""
+    batch = as_batch(values)
+    shaped = batch.fullmatch_where((batch.digits >= 12) & (batch.digits <= 19) & (batch.lengths <= 25),
+                                   pii.CARD_SHAPE)
+    return _validate(batch, shaped, lambda v: pii.plausible_card(re.sub(r"\D", "", v)))
+
+
+def iban_mask(values: pd.Series | Batch) -> np.ndarray:
+    """IBANs with a valid mod-97 check."""
+    batch = as_batch(values)
+    select = (batch.digits >= 2) & (batch.letters > 0) & (batch.lengths >= 15) & (batch.lengths <= 42)
+    return _validate(batch, batch.fullmatch_where(select, pii.IBAN, re.IGNORECASE), pii.iban_valid)
+
+
+def ip_mask(values: pd.Series | Batch) -> np.ndarray:
+    """IPv4 and (validated) IPv6 addresses, with an optional prefix length."""
+    batch = as_batch(values)
+    v4 = batch.fullmatch_where(batch.count_of(".") >= 3, pii.IPV4)
+    v6 = _validate(batch, batch.fullmatch_where(batch.count_of(":") >= 2, pii.IPV6), is_ip)
     return v4 | v6
 
 
@@ -100,33 +108,43 @@ def is_ip(text: str) -> bool:
     return True
 
 
-def name_masks(values: pd.Series, hints: frozenset[str] | set[str] = frozenset()) -> dict[str, np.ndarray]:
+def name_masks(values: pd.Series | Batch, hints: frozenset[str] | set[str] = frozenset()) -> dict[str, np.ndarray]:
     """First, last and full names: dictionaries always, name shapes where ``hints`` name the kind."""
     return names.evidence(values).masks(hints)
 
 
-def street_mask(values: pd.Series) -> np.ndarray:
-    words = pii.street_words()
-    shaped = full_match(values, pii.STREET_RE.pattern, re.IGNORECASE)
-    shaped &= (values.str.count(r"\s+").to_numpy() <= 8) & (values.str.len().to_numpy() <= 100)
-    if shaped.any():
-        where = np.flatnonzero(shaped)
-        tokens = values.iloc[where].str.lower().str.findall(r"[^\W\d_]+")
-        exploded = tokens.explode()
-        hit = exploded.isin(words).groupby(level=0).any()
-        shaped[where] = hit.reindex(tokens.index, fill_value=False).to_numpy(dtype=bool)
-    return shaped
+@lru_cache(maxsize=1)
+def _street_words() -> pd.Index:
+    """Street-type words (``street``, ``rd``, ``straße`` ...), hashed once."""
+    return pd.Index(sorted(pii.street_words()), dtype=object)
 
 
-def postcode_masks(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    upper = values.str.upper()
-    strong = full_match(upper, pii.UK_POSTCODE)
-    other = full_match(upper, pii.OTHER_POSTCODES)
-    return strong, other
+def street_mask(values: pd.Series | Batch) -> np.ndarray:
+    """A house number and words, one of them a street-type word (``12 Main Street``, ``Hauptstraße 5``)."""
+    batch = as_batch(values)
+    select = (batch.digits >= 1) & (batch.letters > 0) & (batch.lengths <= 100) & (batch.blanks <= 8)
+    street = batch.fullmatch_where(select, pii.STREET_RE.pattern, re.IGNORECASE)
+    if street.any():
+        words = re.sub(r"[^\w\n]+|\d+", " ", batch.text.lower())
+        street &= batch.word_in(_street_words(), words)
+    return street
 
 
-def secret_masks(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    return full_match(values, pii.SECRET_FORMATS), full_match(values, pii.HEX_DIGEST)
+def postcode_masks(values: pd.Series | Batch) -> tuple[np.ndarray, np.ndarray]:
+    """(UK postcodes, other countries' postcode formats), the second one counting only with a name hint."""
+    batch = as_batch(values)
+    short = (batch.lengths >= 4) & (batch.lengths <= 10) & (batch.digits >= 1)
+    strong = batch.fullmatch_where(short & (batch.letters >= 2), pii.UK_POSTCODE, re.IGNORECASE)
+    return strong, batch.fullmatch_where(short, pii.OTHER_POSTCODES, re.IGNORECASE)
+
+
+def secret_masks(values: pd.Series | Batch) -> tuple[np.ndarray, np.ndarray]:
+    """(password-hash formats, hex digests), the second one counting only with a name hint."""
+    batch = as_batch(values)
+    marked = (batch.count_of("$") + batch.count_of("_") + batch.count_of(":")) >= 1  # $2b$..., pbkdf2_, scrypt:
+    formats = batch.fullmatch_where(marked & (batch.digits >= 1), pii.SECRET_FORMATS)
+    digests = batch.fullmatch_where(np.isin(batch.lengths, (32, 40, 64, 128)), pii.HEX_DIGEST)
+    return formats, digests
 
 
 def free_text(values: pd.Series) -> bool:
@@ -184,21 +202,6 @@ def date_mask(values: pd.Series | Batch) -> np.ndarray:
     return out
 
 
-@lru_cache(maxsize=1)
-def _street_words() -> pd.Index:
-    """Street-type words (``street``, ``rd``, ``straße`` ...), hashed once."""
-    return pd.Index(sorted(pii.street_words()), dtype=object)
-
-
-def _validate(batch: Batch, shaped: np.ndarray, check: Callable[[str], bool]) -> np.ndarray:
-    """``shaped`` narrowed to the values ``check`` accepts (called only on the shaped ones)."""
-    if shaped.any():
-        where = np.flatnonzero(shaped)
-        shaped = shaped.copy()
-        shaped[where] = np.fromiter((check(v) for v in batch.values[where]), dtype=bool, count=len(where))
-    return shaped
-
-
 def _detect_batch(batch: Batch, hints: frozenset[str],
                   name_evidence: names.NameEvidence | None = None) -> dict[str, np.ndarray]:
     """:func:`detect` on a batch of distinct values: each detector only on what a cheap profile lets through."""
@@ -224,45 +227,25 @@ def _detect_batch(batch: Batch, hints: frozenset[str],
     select = (digits >= 7) & (digits <= 15)
     if (part := sub(select)) is not None:
         merge(select, {"phone": phones.mask(part, "phone" in hints)})
-    select = (digits >= 12) & (digits <= 19) & (lengths <= 25)
-    if (part := sub(select)) is not None:
-        merge(select, {"card_number": _validate(part, part.fullmatch(pii.CARD_SHAPE),
-                                                 lambda v: pii.plausible_card(re.sub(r"\D", "", v)))})
-    select = (digits >= 2) & has_letter & (lengths >= 15) & (lengths <= 42)
-    if (part := sub(select)) is not None:
-        merge(select, {"iban": _validate(part, part.fullmatch(pii.IBAN, flags), pii.iban_valid)})
+    masks["card_number"] = card_mask(batch)
+    masks["iban"] = iban_mask(batch)
     select = digits >= 6
     if (part := sub(select)) is not None:
         merge(select, national.masks(part, hints))
     select = (digits >= 1) & (lengths <= 50)
     if (part := sub(select)) is not None:
-        v4 = part.fullmatch_where(part.count_of(".") >= 3, pii.IPV4)
-        v6 = _validate(part, part.fullmatch_where(part.count_of(":") >= 2, pii.IPV6), is_ip)
-        merge(select, {"ip_address": v4 | v6})
-        short = (part.lengths >= 4) & (part.lengths <= 10)
-        strong = part.fullmatch_where(short & (part.letters >= 2), pii.UK_POSTCODE, flags)
-        other = part.fullmatch_where(short, pii.OTHER_POSTCODES, flags)
+        merge(select, {"ip_address": ip_mask(part)})
+        strong, other = postcode_masks(part)
         merge(select, {"postcode": strong | other if "postcode" in hints else strong})
         merge(select, devices.masks(part, hints))
         merge(select, documents.masks(part, hints))
-    select = (digits >= 1) & has_letter & (lengths <= 100) & (batch.blanks <= 8)
-    if (part := sub(select)) is not None:
-        street = part.fullmatch(pii.STREET_RE.pattern, flags)
-        if street.any():
-            words = re.sub(r"[^\w\n]+|\d+", " ", part.text.lower())
-            street &= part.word_in(_street_words(), words)
-        merge(select, {"street_address": street})
+    masks["street_address"] = street_mask(batch)
     if name_evidence is not None:
         masks.update(name_evidence.masks(hints))
     elif (part := sub(has_letter & (lengths <= 80))) is not None:
         merge(has_letter & (lengths <= 80), names.evidence(part).masks(hints))
-    select = digits >= 1
-    if (part := sub(select)) is not None:
-        marked = (part.count_of("$") + part.count_of("_") + part.count_of(":")) >= 1  # $2b$..., pbkdf2_, scrypt:
-        formats = part.fullmatch_where(marked, pii.SECRET_FORMATS)
-        if "secret" in hints:
-            formats |= part.fullmatch_where(np.isin(part.lengths, (32, 40, 64, 128)), pii.HEX_DIGEST)
-        merge(select, {"secret": formats})
+    formats, digests = secret_masks(batch)
+    masks["secret"] = formats | digests if "secret" in hints else formats
     if "url" in hints:
         masks["url"] = batch.fullmatch(URL, flags)
     return masks
