@@ -37,9 +37,10 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
 from datastage.errors import SourceError
-from datastage.identify import reference as pii
+from datastage.identify import vocabulary
 from datastage.identify.kinds import CLASSIFICATIONS, PERSONAL, Classification
-from datastage.identify.values import contains_masks, detect, free_text, share
+from datastage.identify.kinds import KINDS as IDENTIFIER_KINDS
+from datastage.identify.values import Analysis, analyse
 from datastage.mask.policy import Policy, load_policy
 from datastage.settings import Project
 from datastage.source.db import db_error_message, dialect_of, make_engine, redact_url, snapshot
@@ -50,71 +51,30 @@ from datastage.subset.extract import raw_column
 DEFAULT_SAMPLE_ROWS = 1000
 SCAN_FACTOR = 20  # rows read at most per table: SCAN_FACTOR * sample_rows (then a seeded sample of them)
 TEXT_CATEGORIES = frozenset({"text", "json", "other", "array"})
-FULL_MATCH_SHARE = 0.5  # share of sampled values a whole-value pattern needs
-NAME_SHARE = 0.6
-
-
-@dataclass(frozen=True)
-class Kind:
-    """One kind of personal data: how it is classified and what its column names look like."""
-
-    name: str
-    classification: Classification
-    label: str
-    name_pattern: str | None = None
-    categories: frozenset[str] | None = None  # column types the name hint applies to (None: any)
-    weak_name: bool = False  # a name hint that needs the values to agree
-
-
-_TEXT = frozenset({"text", "json", "other"})
-_DATES = frozenset({"date", "datetime", "text"})
-KINDS: dict[str, Kind] = {k.name: k for k in (
-    Kind("email", "direct_identifier", "e-mail address",
-         r"(^|_)(e_?mail|mail)(_?addr(ess)?)?$|courriel|correo|^mail_?to$", _TEXT),
-    Kind("phone", "direct_identifier", "phone number",
-         r"phone|(^|_)tel(e?fon[oe]?)?($|_)|mobile|(^|_)cell(ular)?($|_)|(^|_)fax($|_)|handy|msisdn",
-         frozenset({"text", "integer", "other"})),
-    Kind("first_name", "direct_identifier", "given name",
-         r"first_?name|given_?name|fore_?name|vorname|pr[eé]nom|^f_?name$|^nombre$", _TEXT),
-    Kind("last_name", "direct_identifier", "family name",
-         r"last_?name|sur_?name|family_?name|nach_?name|apellido|^l_?name$|^nom$", _TEXT),
-    Kind("full_name", "direct_identifier", "person's name",
-         r"full_?name|person_?name|contact_?name|card_?holder|holder_?name|customer_?name|display_?name"
-         r"|employee_?name|patient_?name|recipient(_?name)?$|^name$", _TEXT),
-    Kind("username", "direct_identifier", "user name",
-         r"user_?name|(^|_)login($|_?name)|screen_?name|nick_?name|(^|_)handle$", _TEXT),
-    Kind("street_address", "direct_identifier", "street address",
-         r"(^|_)(street|addr(ess)?\d?|address_?line_?\d?|line_?[12]|stra(ss|ß)e|rue|calle)($|_)", _TEXT),
-    Kind("city", "quasi_identifier", "city", r"(^|_)(city|town|ort|ville|ciudad|locality|municipality)($|_)",
-         _TEXT),
-    Kind("postcode", "quasi_identifier", "postcode",
-         r"post_?code|postal_?code|(^|_)zip(_?code)?($|_)|(^|_)plz($|_)|postleitzahl|(^|_)cap($|_)",
-         frozenset({"text", "integer", "other"})),
-    Kind("date_of_birth", "quasi_identifier", "date of birth",
-         r"birth|(^|_)dob($|_)|(^|_)born|geburt|naissance|nacimiento", frozenset({"date", "datetime", "text"})),
-    Kind("gender", "quasi_identifier", "gender", r"(^|_)(gender|sex|geschlecht|genre)($|_)", None),
-    Kind("age", "quasi_identifier", "age", r"(^|_)age($|_?years)", frozenset({"integer", "decimal", "float"})),
-    Kind("card_number", "direct_identifier", "payment card number",
-         r"card_?(number|no|num|nr)|(^|_)cc_?(number|num|no)|(^|_)pan($|_)|credit_?card", None),
-    Kind("iban", "direct_identifier", "bank account (IBAN)",
-         r"(^|_)iban($|_)|bank_?account|account_?number|(^|_)bic($|_)", None),
-    Kind("national_id", "direct_identifier", "national identification number",
-         r"(^|_)ssn($|_)|social_?security|national_?id|(^|_)nino($|_)|ni_?number|passport|tax_?id|(^|_)tin($|_)"
-         r"|(^|_)bsn($|_)|steuer_?id|personal_?number|id_?card", None),
-    Kind("ip_address", "direct_identifier", "IP address",
-         r"(^|_)ip(_?addr(ess)?)?($|_)|remote_?addr|client_?ip|(^|_)ipv[46]", None),
-    Kind("secret", "sensitive", "password or secret",
-         r"pass_?(word|wd)|(^|_)pwd($|_)|secret|(^|_)token($|_)|api_?key|private_?key|(^|_)salt($|_)"
-         r"|password_?hash|(^|_)otp($|_)|(^|_)pin($|_)|credential", None),
-    Kind("special_category", "sensitive", "special-category or financial data",
-         r"salary|income|wage|health|diagnos|medical|religio|ethnic|(^|_)race($|_)|sexual|politic|union_?member"
-         r"|disabilit|criminal|biometric|blood_?type|allerg", None),
-    Kind("photo", "direct_identifier", "photo of a person",
-         r"photo|picture|avatar|portrait|selfie|(^|_)face($|_)", None),
-    Kind("free_text", "direct_identifier", "free text containing personal data", None),
-)}
+KEY_CATEGORIES = frozenset({"integer", "uuid"})  # surrogate keys: a row's number, not a person's
+FULL_MATCH_SHARE = 0.5  # share of sampled values a whole-value pattern needs (0.2 where the name agrees)
+HINTED_SHARE = 0.2
+NAME_SHARE = 0.6  # share of dictionary names a column needs when its name says nothing
+HINTED_NAME_SHARE = 0.3  # ... when its name says names
+NAME_SHAPE_SHARE = 0.8  # share of name-shaped values a person table's name column needs
+DATE_SHARE = 0.8  # share of values that must parse as dates for a date kind on a text column
+KINDS = IDENTIFIER_KINDS  # the taxonomy (kind -> label, classification, HIPAA letter, GDPR category)
+NAME_KINDS = frozenset({"first_name", "last_name", "full_name"})
+DATE_KINDS = frozenset({"date_of_birth", "event_date"})
+# Person attributes: one of these (by name) makes a table a table of people.
+PERSON_ATTRIBUTES = frozenset({"first_name", "last_name", "date_of_birth", "national_id", "passport",
+                               "drivers_licence", "gender", "ethnicity", "medical_record_number", "name_affix"})
+PERSON_HINTS = frozenset({"full_name", "email", "username"})  # two of these do too
+# What an organisation's row holds about the organisation, not about a person.
+ORGANISATION_CONTACT = frozenset({"street_address", "city", "postcode", "phone", "fax", "geo_coordinates", "url"})
+# Tables of health records: their descriptions and codes are health data.
+HEALTH_RECORD_TABLES = {"condition": "health_condition", "diagnosis": "health_condition",
+                        "allergy": "health_condition", "problem": "health_condition", "procedure": "health_condition",
+                        "observation": "health_condition", "immunization": "health_condition",
+                        "careplan": "health_condition", "encounter": "health_condition", "medication": "medication",
+                        "prescription": "medication", "drug": "medication", "device": "health_condition"}
+HEALTH_RECORD_COLUMNS = frozenset({"description", "desc", "code", "reason", "value", "diagnosis", "name"})
 PRIORITY = {"direct_identifier": 3, "sensitive": 2, "quasi_identifier": 1, "non_personal": 0, "unknown": 0}
-TEXT_KINDS = ("email", "phone", "card_number", "iban", "national_id", "ip_address", "full_name")
 
 
 @dataclass
@@ -132,10 +92,22 @@ class ColumnFinding:
     sampled: int = 0
     note: str = ""
     value_kinds: dict[str, float] = field(default_factory=dict)
+    stats: dict[str, float | int] = field(default_factory=dict)  # sampled, distinct, distinct_share, mean_length ...
+    context: str | None = None  # the table's role: person, organisation, thing (or None)
 
     @property
     def personal(self) -> bool:
         return self.classification in PERSONAL
+
+    @property
+    def hipaa(self) -> str | None:
+        """The HIPAA Safe Harbor identifier category (letter A-R) of the kind, if any."""
+        return KINDS[self.kind].hipaa if self.kind else None
+
+    @property
+    def gdpr(self) -> str | None:
+        """The GDPR special category (art. 9/10) of the kind, if any."""
+        return KINDS[self.kind].gdpr if self.kind else None
 
     def describe(self) -> str:
         """One line: classification and the strongest evidence, e.g. for errors and comments."""
@@ -147,14 +119,20 @@ class ColumnFinding:
             e = max(values, key=lambda item: item["share"])
             what = f" ({KINDS[e['pattern'].split(':')[1]].label})" if ":" in e["pattern"] else ""
             text += f"{what} in {e['share']:.0%} of {e['sampled']} sampled values"
+        elif (distinct := next((e for e in self.evidence if e["pattern"] == "distinct"), None)) is not None:
+            text += f" ({distinct['share']:.0%} distinct in {distinct['sampled']} sampled values, and its name)"
         elif any(e["source"] == "name" for e in self.evidence):
             text += " (column name)"
         return text
 
     def to_dict(self) -> dict[str, Any]:
+        info = KINDS[self.kind] if self.kind else None
         return {"table": self.table, "column": self.column, "type": self.data_type,
                 "classification": self.classification, "confidence": round(self.confidence, 2),
-                "kind": self.kind, "evidence": self.evidence, "sampled": self.sampled, "note": self.note}
+                "kind": self.kind, "label": info.label if info else None,
+                "hipaa": info.hipaa if info else None, "gdpr": info.gdpr if info else None,
+                "categories": info.categories() if info else [], "evidence": self.evidence,
+                "stats": self.stats, "context": self.context, "sampled": self.sampled, "note": self.note}
 
 
 @dataclass
@@ -228,109 +206,263 @@ def sample_table(conn: Connection, table: TableInfo, columns: list[str], sample_
 
 # -- classification -----------------------------------------------------------------------
 
-def _normalize_name(name: str) -> str:
-    snake = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name)
-    return re.sub(r"[^0-9a-zA-Zßäöüéèà]+", "_", snake).strip("_").lower()
+@dataclass(frozen=True)
+class TableContext:
+    """What a table's name and columns say about its rows: a person, an organisation, a thing."""
+
+    role: str | None  # "person", "organisation", "thing" or None
+    words: frozenset[str]  # the table name's singular words
+    address: bool = False  # it holds a street address or a postcode column
+    health: bool = False  # it is about health care or health cover
+    first_name: bool = False  # it has a given-name column
+    last_name: bool = False  # ... a family-name column
+
+    @property
+    def person(self) -> bool:
+        return self.role == "person"
 
 
-def name_hints(column: ColumnInfo) -> list[str]:
-    """Kinds whose column-name pattern matches (respecting the column type)."""
-    name = _normalize_name(column.name)
-    hits = []
-    for kind in KINDS.values():
-        if kind.name_pattern is None:
+def _is_key(table: TableInfo, column: ColumnInfo) -> bool:
+    """An integer or UUID column of the primary key or a foreign key: a row's number, not a person's."""
+    if column.category not in KEY_CATEGORIES:
+        return False
+    return column.name in table.primary_key or any(column.name in fk.columns for fk in table.foreign_keys)
+
+
+def table_context(table: TableInfo) -> TableContext:
+    """The table's role from its name (``patients``) or its columns (a ``first_name``, a ``dob`` ...)."""
+    words = vocabulary.table_words(table.name)
+    role = vocabulary.table_role(table.name)
+    strong: list[str] = []
+    tokens: set[str] = set()
+    for column in table.columns.values():
+        reading = vocabulary.read_name(column.name, column.category, words)
+        tokens.update(reading.tokens)
+        if _is_key(table, column):
             continue
-        if kind.categories is not None and column.category not in kind.categories:
-            continue
-        if re.search(kind.name_pattern, name):
-            hits.append(kind.name)
-    return hits
+        strong.extend(h.kind for h in reading.hints if h.strength == "strong")
+        strong.extend(h.kind for h in reading.hints if h.kind in NAME_KINDS and h.strength == "weak"
+                      and reading.tokens in {("first",), ("last",), ("middle",), ("given",)})
+    attributes = sum(1 for k in set(strong) if k in PERSON_ATTRIBUTES)
+    hints = sum(1 for k in set(strong) if k in PERSON_HINTS)
+    if role != "person" and (attributes >= (1 if role is None else 2) or (role is None and hints >= 2)):
+        role = "person"
+    health = bool((words | tokens) & vocabulary.HEALTH_WORDS) or bool(words & set(HEALTH_RECORD_TABLES))
+    return TableContext(role, words, "street_address" in strong or "postcode" in strong, health,
+                        "first_name" in strong, "last_name" in strong)
+
+
+def _hints(reading: vocabulary.NameReading, column: ColumnInfo, table: TableInfo, context: TableContext,
+           address: bool) -> dict[str, str]:
+    """The name's hints (kind -> strength) the table's context supports."""
+    if _is_key(table, column):
+        return {}
+    out: dict[str, str] = {}
+    for hint in reading.hints:
+        kind, strength = hint.kind, hint.strength
+        if context.role == "organisation" and kind in ORGANISATION_CONTACT:
+            continue  # an organisation's own address and phone number
+        if kind in NAME_KINDS | {"name_affix"} and strength == "weak":
+            if not (context.person or reading.person_role):
+                continue  # a lone "name", "first", "prefix" outside a table of people: a thing's
+        elif kind in ("city", "geo_coordinates") and not (address or context.person):
+            continue  # a city on its own is a lookup value; in an address or a person's record it narrows people down
+        elif kind in ("url", "photo") and strength == "weak":
+            if not context.person:
+                continue
+            strength = "strong"
+        elif kind == "health_plan_id" and strength == "weak":
+            kind, strength = ("health_plan_id", "strong") if context.health else ("other_identifier", "strong")
+        out.setdefault(kind, strength)
+    if not out and context.role in ("thing", None) and column.category in TEXT_CATEGORIES | {"integer"}:
+        record = next((v for w, v in HEALTH_RECORD_TABLES.items() if w in context.words), None)
+        if record and reading.tokens and reading.tokens[-1] in HEALTH_RECORD_COLUMNS and context.health:
+            out[record] = "strong"  # conditions.description, medications.code: a patient's health data
+    return out
+
+
+def name_hints(column: ColumnInfo, table: TableInfo | None = None) -> list[str]:
+    """Kinds the column's name suggests (respecting its type and, with ``table``, the table's context)."""
+    if table is None:
+        return [h.kind for h in vocabulary.read_name(column.name, column.category).hints]
+    context = table_context(table)
+    reading = vocabulary.read_name(column.name, column.category, context.words)
+    return list(_hints(reading, column, table, context, context.address))
 
 
 def _value_text(series: pd.Series) -> pd.Series:
-    text = pd.Series(canonical_text(series), dtype=object)
-    text = text[text.notna()].astype(str).str.strip()
-    return text[text != ""].reset_index(drop=True)
+    """The non-blank values of a sampled column as canonical, stripped text."""
+    canonical = canonical_text(series)
+    present = canonical[pd.notna(canonical)]
+    if _UNSTRIPPED.search("\n".join(present.tolist())):  # a blank at either end of some value (or a line feed)
+        present = pd.Series(present, dtype=object).str.strip().to_numpy(dtype=object)
+    return pd.Series(present[present != ""], dtype=object)
 
 
-def value_shares(values: pd.Series, hints: Iterable[str], category: str) -> tuple[dict[str, float], bool]:
-    """Share of sampled values matching each kind (whole values, or contained in free text)."""
-    hints = set(hints)
-    shares: dict[str, float] = {}
-    if values.empty:
-        return shares, False
-    shares.update({kind: share(mask) for kind, mask in detect(values, hints).items()})
-    folded = values.str.lower()
-    distinct = folded.nunique()
-    if 2 <= distinct <= 6 or (distinct == 1 and "gender" in hints):
-        # A constant column says nothing about gender unless its name does.
-        shares["gender"] = share(folded.isin(pii.GENDER_VALUES).to_numpy())
-    free = category == "json" or free_text(values)
-    if free:
-        for kind, mask in contains_masks(values).items():
-            shares[f"free_text:{kind}"] = share(mask)
-    return {k: round(v, 3) for k, v in shares.items() if v > 0}, free
+_UNSTRIPPED = re.compile(r"^\s|\s$", re.MULTILINE)
+
+
+@dataclass
+class _Candidate:
+    kind: str
+    confidence: float
+    tier: int  # 3: the name and the values agree; 2: the values alone; 1: the name alone
+
+    def key(self) -> tuple[int, int, float, bool]:
+        return (self.tier, PRIORITY[KINDS[self.kind].classification], self.confidence, self.kind != "phone")
+
+
+def _name_candidates(analysis: Analysis, hints: dict[str, str], reading: vocabulary.NameReading,
+                     context: TableContext) -> list[_Candidate]:
+    """Names: dictionaries anywhere, name shapes where the column and the table say so, never a categorical."""
+    names = analysis.names
+    categorical = analysis.stats is not None and analysis.stats.categorical
+    dictionary = {"first_name": names.get("dict_first", 0.0), "last_name": names.get("dict_last", 0.0),
+                  "full_name": names.get("dict_full", 0.0)}
+    shape = {"first_name": names.get("shape_part", 0.0), "last_name": names.get("shape_part", 0.0),
+             "full_name": names.get("shape_full", 0.0)}
+    other_kind = any(k not in NAME_KINDS and s == "strong" for k, s in hints.items())
+    blocked = reading.thing or other_kind or (context.role in ("thing", "organisation") and not hints)
+    out: list[_Candidate] = []
+    for kind in ("full_name", "first_name", "last_name"):
+        strength = hints.get(kind)
+        found = max(dictionary[kind], shape[kind] if strength else 0.0)
+        if strength is not None:
+            ok = dictionary[kind] >= HINTED_NAME_SHARE or shape[kind] >= NAME_SHAPE_SHARE
+            if strength == "weak" and categorical:
+                ok = False  # a handful of repeated words in a person table: a category, not names
+            if ok:
+                out.append(_Candidate(kind, min(0.99, 0.6 + 0.35 * found), 3))
+        elif not blocked and not categorical and dictionary[kind] >= NAME_SHARE:
+            out.append(_Candidate(kind, min(0.99, 0.55 + 0.4 * dictionary[kind]), 2))
+    if "name_affix" in hints and names.get("affix", 0.0) >= FULL_MATCH_SHARE:
+        out.append(_Candidate("name_affix", min(0.99, 0.55 + 0.4 * names["affix"]), 3))
+    return out
 
 
 def classify_column(table: TableInfo, column: ColumnInfo, sample: pd.Series | None,
-                    address_context: bool = False) -> ColumnFinding:
-    """Classify one column from its name, its type and (if text-like) its sampled values."""
-    hints = name_hints(column)
-    if "street_address" in hints and {"ip_address", "email"} & set(hints):
-        hints.remove("street_address")  # ip_address, email_address
-    if "city" in hints and not address_context:
-        hints.remove("city")  # a city on its own is a lookup value; in an address record it narrows people down
+                    address_context: bool = False, context: TableContext | None = None) -> ColumnFinding:
+    """Classify one column from its name, its type, its table and (if text-like) its sampled values."""
+    context = context or table_context(table)
+    address = address_context or context.address
+    reading = vocabulary.read_name(column.name, column.category, context.words)
+    hints = _hints(reading, column, table, context, address)
     values = _value_text(sample) if sample is not None else pd.Series([], dtype=object)
     sampled = len(values)
-    shares, free = value_shares(values, hints, column.category) if sampled else ({}, False)
-    name_weak = {"full_name"} if _normalize_name(column.name) == "name" else set()
-    evidence: list[dict[str, Any]] = [{"source": "name", "pattern": h} for h in hints if h not in name_weak]
-    candidates: list[tuple[str, float]] = []  # (kind, confidence)
+    wants_dates = bool(DATE_KINDS & set(hints)) and column.category not in ("date", "datetime")
+    analysis = analyse(values, set(hints), json=column.category == "json", dates=wants_dates) if sampled \
+        else Analysis(0)
+    if hints.get("full_name") == "weak" and sampled and analysis.names.get("multi_token", 0.0) < 0.5:
+        # A one-word "name" (nom) beside a given-name column is the family name, and the other way round.
+        swap = "first_name" if context.last_name and not context.first_name else (
+            "last_name" if context.first_name and not context.last_name else None)
+        if swap and swap not in hints:
+            hints = {(swap if k == "full_name" else k): v for k, v in hints.items()}
+            analysis = analyse(values, set(hints), json=column.category == "json", dates=wants_dates)
+    shares = dict(analysis.shares)
+    candidates: list[_Candidate] = []
+    value_evidence: dict[str, float] = {}
     for kind, fraction in shares.items():
-        base = kind.split(":", 1)[0]
-        if base == "free_text":
-            inner = kind.split(":", 1)[1]
-            strong = inner in ("email", "card_number", "iban", "national_id")
+        if kind in NAME_KINDS:
+            continue
+        needed = HINTED_SHARE if kind in hints else FULL_MATCH_SHARE
+        if context.role == "organisation" and kind in ORGANISATION_CONTACT:
+            continue  # an organisation's own address and phone number
+        if fraction >= needed:
+            value_evidence[kind] = fraction
+            candidates.append(_Candidate(kind, min(0.99, 0.55 + 0.4 * fraction + (0.05 if kind in hints else 0)),
+                                         3 if kind in hints else 2))
+    if sampled:
+        for candidate in _name_candidates(analysis, hints, reading, context):
+            candidates.append(candidate)
+            value_evidence[candidate.kind] = max(shares.get(candidate.kind, 0.0), _name_share(analysis, candidate))
+            if candidate.kind in NAME_KINDS:
+                shares[candidate.kind] = value_evidence[candidate.kind]
+        gender = analysis.gender
+        if gender:
+            shares["gender"] = gender
+            if gender >= (0.5 if hints.get("gender") == "strong" else 0.9):
+                value_evidence["gender"] = gender
+                candidates.append(_Candidate("gender", min(0.99, 0.55 + 0.4 * gender), 3 if "gender" in hints else 2))
+    for kind in DATE_KINDS & set(hints):
+        if column.category in ("date", "datetime"):
+            candidates.append(_Candidate(kind, 0.7, 3))
+        elif sampled and analysis.dates >= DATE_SHARE:
+            value_evidence[kind] = analysis.dates
+            candidates.append(_Candidate(kind, min(0.99, 0.55 + 0.4 * analysis.dates), 3))
+        else:
+            hints.pop(kind)  # a date kind on anything else: the name says birth, the values say otherwise
+    whole = any(f >= FULL_MATCH_SHARE for k, f in analysis.shares.items() if ":" not in k)
+    if analysis.free_text and not whole:  # values that are whole addresses or names are not free text
+        for kind, fraction in analysis.contains.items():
+            shares[f"free_text:{kind}"] = fraction
+            strong = kind in ("email", "card_number", "iban", "national_id")
             matched = round(fraction * sampled)
             if (strong and matched >= 1) or (fraction >= 0.02 and matched >= 2):
-                evidence.append(_value_evidence(kind, fraction, sampled))
-                candidates.append(("free_text", min(0.99, 0.6 + 2 * fraction)))
+                value_evidence[f"free_text:{kind}"] = fraction
+                if not any(c.tier >= 2 and c.kind != "free_text" for c in candidates):
+                    candidates.append(_Candidate("free_text", min(0.99, 0.6 + 2 * fraction), 2))
+    if any(c.kind != "free_text" for c in candidates):
+        candidates = [c for c in candidates if c.kind != "free_text"]  # whole values say more than contents
+    confirmed = {c.kind for c in candidates}
+    for kind, strength in hints.items():
+        if kind in confirmed or strength != "strong":
             continue
-        needed = NAME_SHARE if kind in ("first_name", "last_name", "full_name") else FULL_MATCH_SHARE
-        if kind == "gender":
-            needed = 0.9 if "gender" not in hints else 0.5
-        if fraction >= needed or (kind in hints and fraction >= 0.2):
-            evidence.append(_value_evidence(kind, fraction, sampled))
-            candidates.append((kind, min(0.99, 0.55 + 0.4 * fraction + (0.05 if kind in hints else 0))))
-    if any(k != "free_text" for k, _ in candidates):
-        candidates = [kc for kc in candidates if kc[0] != "free_text"]  # whole values say more than contents
-    confirmed = {k for k, _ in candidates}
-    if confirmed & name_weak:
-        evidence.insert(0, {"source": "name", "pattern": "full_name"})
-    for hint in hints:
-        if hint in confirmed or hint in name_weak:
+        if kind in NAME_KINDS and confirmed & NAME_KINDS:
             continue
-        if hint in ("first_name", "last_name", "full_name") and confirmed & {"first_name", "last_name", "full_name"}:
-            continue
-        candidates.append((hint, 0.7 if not sampled else 0.55))
+        candidates.append(_Candidate(kind, 0.7 if not sampled else 0.55, 1))
+    if not candidates and _identifier_like(analysis, reading, column, table, context):
+        candidates.append(_Candidate("other_identifier", 0.6, 2))
+    evidence: list[dict[str, Any]] = [{"source": "name", "pattern": k} for k, s in hints.items()
+                                      if s == "strong" or k in confirmed]
+    best_kind = max(candidates, key=_Candidate.key).kind if candidates else None
+    for kind, fraction in value_evidence.items():
+        if kind.startswith("free_text:") and best_kind != "free_text":
+            continue  # whole values decided; what the texts contain is not the evidence
+        evidence.append(_value_evidence(kind, fraction, sampled))
+    if any(c.kind == "other_identifier" and c.tier == 2 for c in candidates) and analysis.stats is not None:
+        evidence.append(_value_evidence("distinct", analysis.stats.distinct_share, sampled))
+    stats = analysis.stats.to_dict() if analysis.stats is not None and sampled else {}
     note = ""
     if not candidates:
         if column.category in TEXT_CATEGORIES | {"binary"} and sampled == 0:
-            classification: Classification = "unknown"
             note = "no values to inspect" if column.category != "binary" else "binary values are not inspected"
-            return ColumnFinding(table.key, column.name, column.type_name, column.category, classification, 0.3,
-                                 None, evidence, sampled, note)
+            return ColumnFinding(table.key, column.name, column.type_name, column.category, "unknown", 0.3,
+                                 None, evidence, sampled, note, stats=stats, context=context.role)
         confidence = 0.9 if column.category not in TEXT_CATEGORIES else min(0.95, 0.5 + sampled / 250)
-        if free:
+        if analysis.free_text:
             note = "free text; no personal data found in the sample"
+        elif analysis.stats is not None and analysis.stats.categorical and any(
+                shares.get(k, 0) >= HINTED_NAME_SHARE for k in NAME_KINDS):
+            note = "categorical values; name-like words are not names here"
         return ColumnFinding(table.key, column.name, column.type_name, column.category, "non_personal",
-                             round(confidence, 2), None, evidence, sampled, note, shares)
-    candidates.sort(key=lambda kc: (PRIORITY[KINDS[kc[0]].classification], kc[1], kc[0] != "phone"), reverse=True)
-    kind, confidence = candidates[0]
-    if kind not in confirmed:
+                             round(confidence, 2), None, evidence, sampled, note, shares, stats, context.role)
+    best = max(candidates, key=_Candidate.key)
+    if best.tier == 1:
         note = "column name only; the sampled values did not confirm it" if sampled else "column name only"
-    return ColumnFinding(table.key, column.name, column.type_name, column.category, KINDS[kind].classification,
-                         round(confidence, 2), kind, evidence, sampled, note, shares)
+    return ColumnFinding(table.key, column.name, column.type_name, column.category, KINDS[best.kind].classification,
+                         round(best.confidence, 2), best.kind, evidence, sampled, note, shares, stats, context.role)
+
+
+def _name_share(analysis: Analysis, candidate: _Candidate) -> float:
+    names = analysis.names
+    if candidate.kind == "name_affix":
+        return names.get("affix", 0.0)
+    if candidate.kind == "full_name":
+        return max(names.get("dict_full", 0.0), names.get("shape_full", 0.0) if candidate.tier == 3 else 0.0)
+    key = "dict_first" if candidate.kind == "first_name" else "dict_last"
+    return max(names.get(key, 0.0), names.get("shape_part", 0.0) if candidate.tier == 3 else 0.0)
+
+
+def _identifier_like(analysis: Analysis, reading: vocabulary.NameReading, column: ColumnInfo, table: TableInfo,
+                     context: TableContext) -> bool:
+    """A unique, varied code in a person's record whose name says id / number / code (not the table's own key)."""
+    stats = analysis.stats
+    if stats is None or not context.person or not reading.identifier_word or column.category not in TEXT_CATEGORIES:
+        return False
+    if column.name in table.primary_key or any(column.name in fk.columns for fk in table.foreign_keys):
+        return False
+    return stats.identifier_like and stats.digit_share >= 0.5
 
 
 def _value_evidence(kind: str, share: float, sampled: int) -> dict[str, Any]:
@@ -338,23 +470,15 @@ def _value_evidence(kind: str, share: float, sampled: int) -> dict[str, Any]:
             "sampled": sampled}
 
 
-def _address_context(table: TableInfo) -> bool:
-    """Whether the table looks like address records (a street or postcode column)."""
-    for column in table.columns.values():
-        hints = name_hints(column)
-        if "street_address" in hints or "postcode" in hints:
-            return True
-    return False
-
 
 def scan_table(conn: Connection, table: TableInfo, sample_rows: int = DEFAULT_SAMPLE_ROWS,
                seed: int = 0) -> tuple[list[ColumnFinding], int]:
     """Findings for every column of ``table`` and the number of rows sampled."""
     text_columns = [c.name for c in table.columns.values() if c.category in TEXT_CATEGORIES]
     sample = sample_table(conn, table, text_columns, sample_rows, seed) if text_columns and sample_rows else None
-    context = _address_context(table)
+    context = table_context(table)
     findings = [classify_column(table, column, sample[column.name] if sample is not None and column.name in sample
-                                else None, context) for column in table.columns.values()]
+                                else None, context.address, context) for column in table.columns.values()]
     return findings, 0 if sample is None else len(sample)
 
 

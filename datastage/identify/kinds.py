@@ -135,6 +135,7 @@ KINDS: dict[str, IdentifierKind] = {k.name: k for k in (
     IdentifierKind("financial", "salary or other financial data", _S, None, None, None),
     IdentifierKind("secret", "password or secret", _S, None, None, "hash"),
     IdentifierKind("free_text", "free text containing personal data", _D, None, None, "scrub"),
+    IdentifierKind("name_affix", "name prefix or suffix (title, honorific)", _Q, None, None, None),
 )}
 
 # Kinds a whole value or a span of free text can be recognised as without a column name.

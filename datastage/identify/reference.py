@@ -75,6 +75,11 @@ _CARD_BRANDS: tuple[tuple[tuple[str, ...], tuple[int, ...]], ...] = (
 )
 
 
+def words_of(text: str) -> frozenset[str]:
+    """The blank-separated words of ``text`` (for word lists written as one string)."""
+    return frozenset(text.split())
+
+
 def plausible_card(digits: str) -> bool:
     """Luhn-valid and inside a published issuer range with a length that issuer uses."""
     if not digits.isdigit() or not 13 <= len(digits) <= 19 or not luhn_valid(digits):

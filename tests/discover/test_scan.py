@@ -42,7 +42,7 @@ def test_demo_columns_are_classified(demo_project: Path) -> None:
         ("customer", "birth_date"): ("quasi_identifier", "date_of_birth"),
         ("address", "line1"): ("direct_identifier", "street_address"),
         ("address", "postcode"): ("quasi_identifier", "postcode"),
-        ("employee", "salary"): ("sensitive", "special_category"),
+        ("employee", "salary"): ("sensitive", "financial"),
         ("orders", "ship_email"): ("direct_identifier", "email"),
         ("payment", "card_number"): ("direct_identifier", "card_number"),
         ("payment", "card_holder"): ("direct_identifier", "full_name"),
