@@ -12,7 +12,8 @@ their keyword, IP addresses and personal URL parts.
 
 :func:`measure` compares found spans with the labels: span recall (a label is found when found spans
 cover every character of it), the share of the other words left untouched, and per-kind recall.
-The masking benchmark (``benchmarks/bench_scrub.py``) and the tests use the same generator.
+The masking benchmark (``benchmarks/bench_scrub.py``) and the tests use the same generator and
+:func:`replaced_regions` (what ``scrub`` replaces of each found span).
 
 Example:
     >>> corpus = generate(20, seed=3)
@@ -386,6 +387,24 @@ def _identifier_sentence(note: _Note, rng: random.Random, row: int, firsts: list
         note.text("様、メール ")
         note.span(emails[row], "email")
         note.text(" 🙏")
+
+
+def replaced_regions(spans: Any, count: int) -> list[list[tuple[int, int]]]:
+    """Per note, the (start, end) that ``scrub`` replaces for each of :func:`find_spans`' spans: the whole
+    span, but of a name only the name with digits glued to a stored one (``Margorie48``), not a
+    possessive ``'s`` and not the digits after a dictionary name, which stay."""
+    found: list[list[tuple[int, int]]] = [[] for _ in range(count)]
+    for value, start, end, kind, tier, core_start, core_end in zip(
+            spans.value.tolist(), spans.start.tolist(), spans.end.tolist(), spans.kind.tolist(), spans.tier.tolist(),
+            spans.core_start.tolist(), spans.core_end.tolist(), strict=True):
+        if kind != "name":
+            found[value].append((start, end))
+        elif tier == "dictionary":
+            found[value].append((core_start, core_end))
+        else:
+            tail = spans.source[value][core_end:end]
+            found[value].append((start, core_end + len(tail.rstrip("'’sS"))))
+    return found
 
 
 WORD = re.compile(r"[^\W_]+", re.UNICODE)
