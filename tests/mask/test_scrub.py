@@ -215,9 +215,9 @@ def _fill(url: str, profile_type: str) -> list[dict[str, Any]]:
     engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
     try:
         with engine.begin() as conn:
-            conn.execute(sa.text(f"CREATE TABLE customer (customer_id INTEGER PRIMARY KEY, email VARCHAR(80) NOT NULL "
-                                 f"UNIQUE, first_name VARCHAR(40), last_name VARCHAR(40), phone VARCHAR(30), notes TEXT, "
-                                 f"profile {profile_type})"))
+            conn.execute(sa.text("CREATE TABLE customer (customer_id INTEGER PRIMARY KEY, email VARCHAR(80) NOT NULL "
+                                 "UNIQUE, first_name VARCHAR(40), last_name VARCHAR(40), phone VARCHAR(30), "
+                                 f"notes TEXT, profile {profile_type})"))
             conn.execute(sa.text("INSERT INTO customer VALUES (:id, :email, :first, :last, :phone, :note, :profile)"),
                          people)
     finally:
