@@ -115,7 +115,7 @@ KEYWORD_ID_TEXT = re.compile(
     r"(?i:\s*(?:(?:no|nr|num(?:ber)?|n[°º]|id|code)(?![^\W_])|#)\.?){0,2}(?i:\s+is(?![^\W_]))?\s*[:#=]?\s*"
     r"(?P<id>(?=[A-Za-z0-9-]*\d)[A-Za-z0-9](?:[A-Za-z0-9/-]*[A-Za-z0-9])?"
     r"(?:[ ](?=[A-Za-z0-9]*\d)[A-Za-z0-9]{2,6}(?![\w-]))*)(?![\w-])")
-KEYWORD_PREFILTER = re2.compile(r"\b(?i:" + "|".join(words for _, words in _KEYWORDS) + r")\b[^\x00\n]{0,28}?\d")
+KEYWORD_PREFILTER = re2.compile(r"\b(?i:" + "|".join(words for _, words in _KEYWORDS) + r")\b")
 IPV4_TEXT = re.compile(r"\d(?<![\w.]\d)\d{0,2}(?:\.\d{1,3}){3}(?![\w]|\.\d)")
 IPV6_TEXT = re.compile(r"[0-9A-Fa-f:](?<![\w:.][0-9A-Fa-f:])[0-9A-Fa-f]{0,3}(?::[0-9A-Fa-f]{0,4}){2,7}(?![\w:])")
 PHONE_TEXT = re.compile(r"[+(\d](?<![\w+.,/-][+(\d])(?:(?<=\+)|(?<=\()\d{1,5}\)|(?<=\d))[\d().\- \u00a0/]{4,22}\d"
@@ -205,6 +205,11 @@ POSSESSIVE_BRANDS = _wordset("mcdonald wendy macy kellogg sainsbury denny kohl l
 # A name right before one of these is an eponym (Wilson's disease, Down syndrome, Foley catheter).
 EPONYM_NOUNS = _wordset("""disease syndrome palsy sign test catheter monitor procedure maneuver manoeuvre reflex
 score scale virus tendon lymphoma sarcoma phenomenon ulcer fracture cyst tumor tumour law effect method""")
+# Upper-case abbreviations that are never a name when written so (IBAN, though Iban is a given name).
+ACRONYMS = _wordset("""iban bic swift ssn itin dob mrn vin dl dln ni nino nhs pin pdf eta fyi asap ceo cfo cto coo
+hr it id ok usa uk eu un vip faq sms mms gps atm api url ip vat gdpr hipaa icu er ent ekg ecg mri ct bp rn md
+gp nda kyc aml tba tbd rsvp aka diy ps pps cc bcc re fw fwd est pst cet utc gmt am pm po llc ltd inc gmbh nasa
+fbi cia irs dmv ups dhl usps bmw vw ibm hp lg ikea""")
 # Words that start a place name: the capitalised word after one is no person (San Antonio, Fort Worth).
 PLACE_PREFIXES = _wordset("san santa santo são sao st saint ste sainte fort mount mt lake port cape new los las "
                           "bad gran grand north south east west upper lower")
@@ -264,7 +269,12 @@ def name_words(value: str | None) -> list[str]:
     """
     if not isinstance(value, str):
         return []
-    return [w for w in NAME_WORD.findall(value) if pii.fold(w) not in TITLES and pii.fold(w) not in SUFFIXES]
+    return list(_name_words(value))
+
+
+@lru_cache(maxsize=1 << 16)
+def _name_words(value: str) -> tuple[str, ...]:
+    return tuple(w for w in NAME_WORD.findall(value) if name_key(w) not in TITLES and name_key(w) not in SUFFIXES)
 
 
 # Letters that have no accent to drop but an everyday spelling without them (Ørsted = Orsted).
@@ -386,29 +396,26 @@ class _Joined:
         which = np.searchsorted(sub_starts, positions, side="right") - 1
         return matches, self.starts[chosen[which]] - sub_starts[which]
 
-    def prefiltered(self, prefilter: Any, pattern: re.Pattern[str], wanted: np.ndarray, reach: int = 0
+    def prefiltered(self, prefilter: Any, pattern: re.Pattern[str], wanted: np.ndarray, digits_within: int = 0
                     ) -> tuple[list[re.Match[str]], np.ndarray]:
-        """Like :meth:`finditer`, trying ``pattern`` only where ``prefilter`` (RE2) matches: at the start of
-        its group 1 (or of its match), or, with ``reach``, anywhere inside it (a match may run on up to
-        ``reach`` characters past its end)."""
+        """Like :meth:`finditer`, but ``pattern`` is only tried where ``prefilter`` (RE2) finds its group 1
+        (or its match) starting and, with ``digits_within``, where a digit follows within that many
+        characters."""
         if not wanted.any():
             return [], np.zeros(0, dtype=np.int64)
         text, chosen, sub_starts = self.part(wanted)
         group = 1 if prefilter.groups else 0
-        matches: list[re.Match[str]] = []
-        seen = -1
-        for candidate in prefilter.finditer(text):
-            if not reach:
-                match = pattern.match(text, candidate.start(group))
-                if match is not None and match.end() > match.start():
-                    matches.append(match)
-                continue
-            for match in pattern.finditer(text, candidate.start(), min(len(text), candidate.end() + reach)):
-                if match.start() >= candidate.end():
-                    break  # a later candidate of the prefilter covers it, with its own reach
-                if match.start() > seen and match.end() > match.start():
-                    matches.append(match)
-                    seen = match.start()
+        starts = np.fromiter((m.start(group) for m in prefilter.finditer(text)), dtype=np.int64)
+        if digits_within and len(starts):
+            codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32) if not text.isascii() else \
+                np.frombuffer(text.encode("ascii"), dtype=np.uint8)
+            seen = np.concatenate(([0], np.cumsum((codes >= 48) & (codes <= 57))))
+            starts = starts[seen[np.minimum(starts + digits_within, len(codes))] > seen[starts]]
+        matches = []
+        for start in starts.tolist():
+            match = pattern.match(text, start)
+            if match is not None and match.end() > match.start():
+                matches.append(match)
         if not matches:
             return [], np.zeros(0, dtype=np.int64)
         positions = np.fromiter((m.start() for m in matches), dtype=np.int64, count=len(matches))
@@ -566,7 +573,7 @@ _YEAR = re.compile(r"(?:19|20)\d\d(?:[-/](?:19|20)?\d\d)?")
 
 def _find_keyword_ids(batch: _Joined, found: _Found, kinds: set[str]) -> None:
     matches, offsets = batch.prefiltered(KEYWORD_PREFILTER, KEYWORD_ID_TEXT, batch.per_value(batch.digit) >= 2,
-                                         reach=64)
+                                         digits_within=48)
     starts, ends, labels = [], [], []
     for match, offset in zip(matches, offsets.tolist(), strict=True):
         group = str(match.lastgroup) if match.lastgroup != "id" else next(
@@ -900,7 +907,8 @@ def _find_names(batch: _Joined, found: _Found, names: Sequence[pd.Series | np.nd
     cap = words.cap[words.code]
     lower = words.lower[words.code]
     attached = words.digits[words.code]
-    function = _member(words.key, FUNCTION_WORDS | TITLES)[words.code]
+    acronym = (words.upper & _member(words.key, ACRONYMS))[words.code]
+    function = _member(words.key, FUNCTION_WORDS | TITLES)[words.code] | acronym
     everyday = _member(words.key, everyday_words())[words.code]
     particle = _member(words.key, PARTICLES)[words.code]
     shaped = (np.fromiter(map(len, words.key.tolist()), dtype=np.int64, count=len(words.key)) >= 2)[words.code]
@@ -909,7 +917,7 @@ def _find_names(batch: _Joined, found: _Found, names: Sequence[pd.Series | np.nd
     found_names = _Names.empty(n)
     entries = _name_entries(names)
     if len(entries):
-        _stored_names(words, entries, rows[value], free & shaped, cap, lower, attached, function,
+        _stored_names(words, entries, rows[value], free & shaped & ~acronym, cap, lower, attached, function,
                       everyday | elsewhere, particle, spaced, found_names)
     _dictionary_names(words, cap, function, everyday, particle, free & shaped & (found_names.tier == NONE),
                       spaced, dotted, elsewhere, found_names)

@@ -325,6 +325,7 @@ class _Replacer:
         self.ctx, self.documents, self.spans = ctx, documents, spans
         self.frame, self.masked, self.names_from, self.names = frame, masked, names_from, names
         self.texts = np.array(spans.texts(documents.items), dtype=object) if len(spans) else np.zeros(0, object)
+        self.masked_names = [masked[c].to_numpy(dtype=object) for c in names_from] if masked is not None else None
         self.out = np.empty(len(spans), dtype=object)
         self.locale = ctx.locale
 
@@ -371,11 +372,11 @@ class _Replacer:
         core = [items[v][a:b] for v, a, b in zip(spans.value[chosen].tolist(), spans.core_start[chosen].tolist(),
                                                  spans.core_end[chosen].tolist(), strict=True)]
         names: list[str | None] = [None] * len(chosen)
-        cache: dict[tuple[int, int], tuple[list[str], list[str]]] = {}
-        for n, j in enumerate(chosen.tolist()):
-            if spans.tier[j] in ("row", "table"):
-                names[n] = self._masked_name(int(spans.column[j]), int(spans.row[j]), int(spans.token[j]),
-                                             int(spans.token_end[j]), cache)
+        stored = (spans.tier[chosen] == "row") | (spans.tier[chosen] == "table")
+        for n, column, row, first, last in zip(np.flatnonzero(stored).tolist(), spans.column[chosen][stored].tolist(),
+                                               spans.row[chosen][stored].tolist(), spans.token[chosen][stored].tolist(),
+                                               spans.token_end[chosen][stored].tolist(), strict=True):
+            names[n] = self._masked_name(column, row, first, last)
         roles = np.where(spans.role[chosen] == "", "last", spans.role[chosen]).astype(object)
         keys = np.array([name_key(c) for c in core], dtype=object)
         missing = np.array([n is None for n in names], dtype=bool)
@@ -394,16 +395,13 @@ class _Replacer:
                 head, tail = re.sub(r"\d", "", head), re.sub(r"\d", "", tail)
             self.out[j] = head + styled(core[n], str(names[n])) + tail
 
-    def _masked_name(self, column: int, row: int, first: int, last: int,
-                     cache: dict[tuple[int, int], tuple[list[str], list[str]]]) -> str | None:
+    def _masked_name(self, column: int, row: int, first: int, last: int) -> str | None:
         """The masked words standing where words ``first`` to ``last`` of the name value stand (None: none)."""
-        if self.masked is None:
+        if self.masked_names is None:
             return None
-        if (column, row) not in cache:
-            masked = self.masked[self.names_from[column]].iloc[row]
-            cache[(column, row)] = (name_words(self.names[column][row]),
-                                    name_words(masked if isinstance(masked, str) else None))
-        original, replaced = cache[(column, row)]
+        original = name_words(self.names[column][row])
+        masked = self.masked_names[column][row]
+        replaced = name_words(masked if isinstance(masked, str) else None)
         if not replaced or last >= len(original):
             return None
         if first == 0 and last == len(original) - 1:
