@@ -34,13 +34,13 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "mask"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_masking import KEY, model  # noqa: E402
-from scrub_corpus import generate, measure, replaced_regions  # noqa: E402
+from bench_masking import KEY, model
+from scrub_corpus import generate, measure, replaced_regions
 
-from datastage.identify.spans import find_spans  # noqa: E402
-from datastage.mask.engine import MaskingEngine  # noqa: E402
-from datastage.mask.policy import policy_from_text  # noqa: E402
-from datastage.mask.resolve import resolve_policy  # noqa: E402
+from datastage.identify.spans import find_spans
+from datastage.mask.engine import MaskingEngine
+from datastage.mask.policy import policy_from_text
+from datastage.mask.resolve import resolve_policy
 
 SCHEMA = "CREATE TABLE patient (id INTEGER PRIMARY KEY, first TEXT, last TEXT, notes TEXT);"
 RULES = ("version: 1\ndefault: keep\ntables:\n  patient:\n    first: person.first_name\n"
