@@ -924,6 +924,45 @@ def _find_names(batch: _Joined, found: _Found, names: Sequence[pd.Series | np.nd
     _add_names(found, words, found_names, spaced)
 
 
+_UNSPACED = re.compile("[" + "".join(f"{chr(a)}-{chr(b)}" for a, b in _CJK_RANGES) + "]")
+
+
+def _unspaced_row_names(batch: _Joined, found: _Found,
+                        names: Sequence[pd.Series | np.ndarray | Sequence[str | None]], rows: np.ndarray) -> None:
+    """The row's own names in scripts written without spaces (田中, 김민준), found as they are written.
+
+    Text in those scripts has no word boundaries to look up, so each name word of two characters
+    or more is searched for in the values of its own row only (a loop over those rows alone)."""
+    wanted: dict[int, list[tuple[str, int, int]]] = {}
+    for column, values in enumerate(names):
+        array = pd.Series(values, dtype=object).to_numpy(dtype=object)
+        for row in np.flatnonzero([isinstance(v, str) and _UNSPACED.search(v) is not None for v in array]).tolist():
+            for token, word in enumerate(name_words(array[row])):
+                if len(word) >= 2 and _UNSPACED.search(word):
+                    wanted.setdefault(row, []).append((word, column, token))
+    if not wanted:
+        return
+    starts, ends, columns, owners, tokens = [], [], [], [], []
+    for value in np.flatnonzero(np.isin(rows, list(wanted))).tolist():
+        base, text = int(batch.starts[value]), batch.text[batch.starts[value]:batch.ends[value]]
+        for word, column, token in wanted[int(rows[value])]:
+            at = text.find(word)
+            while at >= 0:
+                starts.append(base + at)
+                ends.append(base + at + len(word))
+                columns.append(column)
+                owners.append(int(rows[value]))
+                tokens.append(token)
+                at = text.find(word, at + len(word))
+    if starts:
+        size = len(starts)
+        found.add(NAME, np.asarray(starts, dtype=np.int64), np.asarray(ends, dtype=np.int64),
+                  tier=np.full(size, "row", dtype=object), column=np.asarray(columns, dtype=np.int64),
+                  row=np.asarray(owners, dtype=np.int64), token=np.asarray(tokens, dtype=np.int64),
+                  token_end=np.asarray(tokens, dtype=np.int64), core_start=np.asarray(starts, dtype=np.int64),
+                  core_end=np.asarray(ends, dtype=np.int64), role=np.full(size, "", dtype=object))
+
+
 def _not_a_person_here(words: _Words, spaced: np.ndarray, dotted: np.ndarray) -> np.ndarray:
     """Words that name no person where they stand: after a place prefix (San Antonio), before an
     eponym noun (Wilson's disease, Down syndrome), a shop's possessive (Wendy's)."""
@@ -1188,6 +1227,7 @@ def find_spans(values: Sequence[str] | pd.Series, *, kinds: Iterable[str] | None
             _find_phones(batch, found, region)
         if NAME in wanted:
             _find_names(batch, found, names, row_of)
+            _unspaced_row_names(batch, found, names, row_of)
     return _assemble(batch, found, items)
 
 

@@ -128,6 +128,13 @@ def test_non_ascii_text_around_spans_stays_outside_them() -> None:
                            ("name", "Weber")]
 
 
+def test_the_rows_names_in_scripts_without_spaces() -> None:
+    notes = ["顧客の田中様から電話、太郎さんは不在。", "田中 is another row's name here"]
+    spans = find_spans(notes, names=[pd.Series(["田中 太郎", "Ann"])])
+    assert list(zip(spans.value.tolist(), spans.texts(notes), spans.token.tolist(), strict=True)) == [
+        (0, "田中", 0), (0, "太郎", 1)]
+
+
 def test_a_batch_maps_every_span_to_its_value_and_keeps_nuls() -> None:
     values = ["", "no identifiers here", "a\x00b ann@x.org", "call 555-0142", "x" * 3]
     spans = find_spans(values)

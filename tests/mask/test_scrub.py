@@ -106,6 +106,11 @@ def test_other_words_spaces_and_non_ascii_text_stay_exactly(model: SchemaModel) 
     assert out["notes"][0] == expected
 
 
+def test_names_in_scripts_without_spaces_become_the_rows_masked_names(model: SchemaModel) -> None:
+    out = scrubbed(model, customers(first_name=["太郎"], last_name=["田中"], notes=["田中太郎様、ご連絡ください。"]))
+    assert out["notes"][0] == f"{out['last_name'][0]}{out['first_name'][0]}様、ご連絡ください。"
+
+
 def test_text_without_identifiers_is_returned_unchanged(model: SchemaModel) -> None:
     notes = ["Order #48213 shipped on 2024-01-15, total $1,234.56.", "", "   ", "Will call back in May.", None]
     out = scrubbed(model, customers(notes=notes))

@@ -160,7 +160,8 @@ def scrub(values: pd.Series, ctx: StrategyContext) -> pd.Series:
         return documents.rebuild(list(documents.items))
     kinds = ctx.params.get("kinds")
     frame = ctx.rows(values.index) if ctx.frame is not None else None
-    masked = ctx.masked_rows(values.index) if ctx.frame is not None else None
+    # The other columns' masked values (None outside a batch the engine is masking: no own values then).
+    masked = ctx.masked.loc[values.index] if ctx.masked is not None else None
     names_from = [c for c in _columns(ctx.params.get("names_from")) if frame is not None and c in frame.columns]
     names = [canonical_text(frame[c]) for c in names_from] if frame is not None else []
     spans = find_spans(documents.items, kinds=kinds, names=names, rows=documents.rows, region=_region(ctx.locale))
