@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from datastage.identify.spans import SPAN_KINDS, find_spans, name_words, national_id_valid, phone_possible
 
@@ -152,3 +154,22 @@ def test_kinds_limit_the_search_and_unknown_kinds_are_refused() -> None:
 
 def test_name_words_leave_titles_and_suffixes_out() -> None:
     assert name_words("Dr. Mary-Ann van Dijk Jr.") == ["Mary-Ann", "van", "Dijk"]
+
+
+PIECES = ["ann@x.org", "+44 20 7946 0018", "4539 1488 0343 6467", "SSN 999-33-2827", "Dr. Smith", "Mary Lee",
+          "van der Berg", "passport no. X1234567", "192.168.0.1", "https://x.com/in/ann", "Margorie48", "Zoë's",
+          "日本語", "😀", "-", "'s", ".", "\n", "\x00"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.lists(st.one_of(st.sampled_from(PIECES), st.text(max_size=8)), max_size=10).map(" ".join),
+                max_size=12))
+def test_spans_are_sorted_disjoint_and_inside_their_values(values: list[str]) -> None:
+    names = [pd.Series(["Mary Lee", "Margorie48", None, "van der Berg", "日本"] * 3, dtype=object)[:len(values)]]
+    spans = find_spans(values, names=names)
+    for i in range(len(spans)):
+        value, start, end = int(spans.value[i]), int(spans.start[i]), int(spans.end[i])
+        assert 0 <= start < end <= len(values[value])
+        assert start <= spans.core_start[i] <= spans.core_end[i] <= end
+        if i and spans.value[i - 1] == value:
+            assert spans.end[i - 1] <= start
