@@ -153,7 +153,7 @@ def scrub(values: pd.Series, ctx: StrategyContext) -> pd.Series:
     and people's names are found and replaced; every other word, space and character stays. The
     e-mail in a note becomes what the ``email`` column gives it, the row's own names become the row's
     masked names, other names keyed fake names. JSON documents stay valid: only their strings change.
-    Example: ``notes: scrub`` or ``{strategy: scrub, kinds: [email, phone, name], names_from: [first, last]}``.
+    Example: ``notes: scrub`` or ``{strategy: scrub, names_from: full_name, emails_from: contact}``.
     """
     documents = _Documents(values, ctx.column.category if ctx.column is not None else "text")
     if not documents.items:
