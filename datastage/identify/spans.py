@@ -132,12 +132,14 @@ def _wordset(text: str) -> frozenset[str]:
     return frozenset(text.split())
 
 
+# Titles before a name (not the ones that are also abbreviations of something else: HR, Sr., Doc).
 TITLES = frozenset({
-    "dr", "doc", "mr", "mrs", "ms", "miss", "mx", "prof", "professor", "sir", "dame", "rev", "herr", "frau", "fru",
-    "hr", "mme", "mlle", "monsieur", "madame", "sr", "sra", "srta", "señor", "senor", "señora", "senora", "dott",
-    "dssa", "sig", "sigra", "signor", "signora", "dhr", "mevr", "pan", "pani", "nurse", "officer", "det", "capt",
-    "sgt", "judge",
+    "dr", "mr", "mrs", "ms", "miss", "mx", "prof", "professor", "sir", "dame", "rev", "herr", "frau", "fru", "mme",
+    "mlle", "monsieur", "madame", "sra", "srta", "señor", "senor", "señora", "senora", "dott", "dssa", "sig",
+    "sigra", "signor", "signora", "dhr", "mevr", "pan", "pani", "nurse", "officer", "capt", "sgt", "judge",
 })
+# Of those, the roles: the word after one is a name only when the dictionaries know it (Nurse Practitioner).
+ROLE_TITLES = frozenset({"professor", "nurse", "officer", "capt", "sgt", "judge"})
 PARTICLES = frozenset({"van", "von", "de", "der", "den", "del", "della", "di", "da", "du", "le", "la", "al", "el",
                        "bin", "ter", "ten", "dos", "das", "do", "zu", "af"})
 SUFFIXES = frozenset({"jr", "sr", "ii", "iii", "iv", "md", "phd", "dds", "rn", "esq"})
@@ -1069,8 +1071,9 @@ def _dictionary_names(words: _Words, cap: np.ndarray, function: np.ndarray, ever
     strong = usable & known & ~everyday & ~acronym
     unknown = usable & ~known & ~everyday
     # The word after a title, across particles (Dr. van der Berg).
+    role_title = _member(words.key, ROLE_TITLES)[words.code]
     reach = np.zeros(n, dtype=bool)
-    reach[1:] = title[:-1] & (spaced[:-1] | dotted[:-1])
+    reach[1:] = title[:-1] & (spaced[:-1] | dotted[:-1]) & (~role_title[:-1] | known[1:])
     for _ in range(3):
         onward = np.zeros(n, dtype=bool)
         onward[1:] = reach[:-1] & particle[:-1] & spaced[:-1]
