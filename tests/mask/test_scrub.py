@@ -169,6 +169,14 @@ def test_scrub_needs_no_parameters_and_defaults_to_the_tables_name_and_email_rul
     assert is_name_rule("fake.last_name_female") and not is_name_rule("fake.company")
 
 
+def test_columns_named_by_hand_but_kept_never_put_real_values_back(model: SchemaModel) -> None:
+    columns = {"notes": "{strategy: scrub, names_from: [first_name, last_name], emails_from: email}"}
+    out = scrubbed(model, customers(first_name=["Margorie"], last_name=["Peteuil"], email=["mp@x.org"],
+                                    notes=["Margorie Peteuil <mp@x.org>"]), columns)
+    assert out["first_name"][0] == "Margorie" and out["email"][0] == "mp@x.org"  # kept (default: keep)
+    assert not any(real in out["notes"][0] for real in ("Margorie", "Peteuil", "mp@x.org")), out["notes"][0]
+
+
 def test_with_overrides_a_kinds_strategy_and_kinds_limit_the_search(model: SchemaModel) -> None:
     columns = {"notes": "{strategy: scrub, kinds: [phone], with: {phone: {strategy: partial, keep_last: 2}}}"}
     out = scrubbed(model, customers(notes=["Ann: ann@x.org, +44 20 7946 0018"]), columns)

@@ -358,10 +358,13 @@ class _Replacer:
         found = pd.Series(self.texts[chosen], dtype=object).str.strip().str.lower().to_numpy(dtype=object)
         for column in columns:
             own = pd.Series(canonical_text(self.frame[column]), dtype=object).str.strip().str.lower()
-            same = (own.to_numpy(dtype=object)[rows] == found) & todo[chosen]
+            masked = _text(self.masked[column].iloc[rows])
+            # A column left as it is (listed by hand) would put the real address back: nested email then.
+            unchanged = pd.Series(masked, dtype=object).str.strip().str.lower().to_numpy(dtype=object) == found
+            same = (own.to_numpy(dtype=object)[rows] == found) & todo[chosen] & ~unchanged
             if same.any():
                 hits = chosen[same]
-                self.out[hits] = _text(self.masked[column].iloc[rows[same]])
+                self.out[hits] = masked[same]
                 todo[hits] = False
 
     def _names(self, selected: np.ndarray) -> None:
