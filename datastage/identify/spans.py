@@ -578,9 +578,8 @@ def _find_keyword_ids(batch: _Joined, found: _Found, kinds: set[str]) -> None:
                                          digits_within=48)
     starts, ends, labels = [], [], []
     for match, offset in zip(matches, offsets.tolist(), strict=True):
-        group = str(match.lastgroup) if match.lastgroup != "id" else next(
-            name for name, value in match.groupdict().items() if value is not None and name != "id")
-        kind = _KEYWORDS[int(group[1:])][0] if group.startswith("k") else "national_id"
+        keyword = next(name for name, value in match.groupdict().items() if value is not None and name != "id")
+        kind = _KEYWORDS[int(keyword[1:])][0]
         token = match.group("id")
         digits = sum(c.isdigit() for c in token)
         form = NATIONAL_ID_TEXT.fullmatch(token)
