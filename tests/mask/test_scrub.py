@@ -1,6 +1,6 @@
 """``scrub``: identifiers inside free text and JSON strings masked exactly as their columns are, every other
-character kept; real refreshes on SQLite and PostgreSQL whose leak checks search the scrubbed columns; the
-labelled corpus's span recall and share of other words kept."""
+character kept; real refreshes on SQLite, PostgreSQL and MariaDB whose leak checks search the scrubbed
+columns; the labelled corpus's span recall and share of other words kept."""
 
 from __future__ import annotations
 
@@ -298,6 +298,17 @@ def test_postgres_refresh_scrubs_text_and_jsonb(pg_databases: Any, tmp_path: Pat
                                  "FROM customer ORDER BY customer_id")
     assert isinstance(loaded[0][6], dict)
     _assert_scrubbed(people, loaded)
+
+
+@pytest.mark.mysql
+def test_mariadb_refresh_scrubs_text_and_json(mysql_databases: Any, tmp_path: Path) -> None:
+    source, target = mysql_databases.create("ds_scrub_src"), mysql_databases.create("ds_scrub_dst")
+    people = _fill(source, "JSON")
+    result = datastage.refresh("test", config=_project(tmp_path, source, target))
+    assert result.verdict == "pass", [(c.name, c.summary) for c in result.checks if c.status != "PASS"]
+    assert _checks(result)["leak_identifiers"] == "PASS"
+    _assert_scrubbed(people, server_rows(target, "SELECT customer_id, email, first_name, last_name, phone, notes, "
+                                                 "profile FROM customer ORDER BY customer_id"))
 
 
 # -- the labelled corpus -------------------------------------------------------------------------
