@@ -35,6 +35,7 @@ from datastage.errors import RulesError
 from datastage.mask.condition import ConditionError
 from datastage.mask.policy import ColumnRule, Policy, collecting_errors
 from datastage.mask.registry import get_strategy
+from datastage.mask.strategies.scrub import complete_rules as complete_scrub_rules
 from datastage.settings import Origin
 from datastage.source.schema import ColumnInfo, ForeignKey, SchemaModel, TableInfo, propagate_along_keys
 from datastage.yamlfile import did_you_mean
@@ -149,6 +150,7 @@ def resolve_policy(
                 table_rules[column_name] = replace(rule, table=table.key, column_info=column, table_info=table,
                                                    params=dict(rule.params))
         _default_person_by(table, table_rules)
+        complete_scrub_rules(table_rules)
         for column_name, rule in table_rules.items():
             with collecting_errors(errors):
                 _check_rule(rule, table, table.columns[column_name])

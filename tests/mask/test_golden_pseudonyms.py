@@ -89,6 +89,8 @@ CASES: dict[str, tuple[str, str, list[Any]]] = {
     "json": ("doc", "{strategy: json, paths: {'$.contact.email': email, '$.cards[*].number': card_number}}",
              ['{"contact": {"email": "ann@corp.example"}, "cards": [{"number": "4111111111111111"}]}',
               '{"contact": {}, "cards": []}']),
+    "scrub": ("notes", "scrub", ["Mail ann@corp.example or call +1 415 555 0142. Dr. Peteuil saw Mary Smith.",
+                                 "card 4532 0151 1283 0366, SSN 999-33-2827, café ☕", "nothing personal"]),
     "null": ("notes", "'null'", ["x", "y"]),
     "value": ("notes", "{strategy: value, value: redacted}", ["x", "y"]),
 }
@@ -190,6 +192,11 @@ GOLDEN: dict[str, list[Any]] = {
         'mail rodney.merritt.t5bj6ihu@example.com or +1 045 177 3797',
         'no match',
         'mia.andrews.dgn7nkk2@example.com',
+    ],
+    'scrub': [
+        'Mail rodney.merritt.t5bj6ihu@example.com or call +1 045 177 3797. Dr. Christensen saw Maria Little.',
+        'card 4111 1199 0801 8522, SSN 246-96-4447, café ☕',
+        'nothing personal',
     ],
     'tokenize/bigint': [4633630960508303823, 4047612864022568, -19],
     'tokenize/int': [4, 95, 661959, 1622770731, -56, 0],
