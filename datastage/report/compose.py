@@ -52,7 +52,7 @@ if TYPE_CHECKING:
 
 REPORT_SCHEMA_VERSION = "2.0"
 # Masked values depend on these libraries' versions (Faker's data, pandas' and numpy's hashing, AES).
-OUTPUT_LIBRARIES = ("Faker", "numpy", "pandas", "cryptography")
+OUTPUT_LIBRARIES = ("Faker", "numpy", "pandas", "cryptography", "phonenumbers", "python-stdnum")
 
 
 def library_versions() -> dict[str, str | None]:

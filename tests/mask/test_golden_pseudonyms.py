@@ -236,7 +236,8 @@ def test_the_report_records_the_versions_of_the_libraries_outputs_depend_on() ->
                                       started_at="2026-11-27T09:01:02Z", source="sqlite:///prod.db",
                                       target="sqlite:///staging.db"))
     libraries = report["provenance"]["libraries"]
-    assert set(libraries) == set(OUTPUT_LIBRARIES) == {"Faker", "numpy", "pandas", "cryptography"}
+    assert set(libraries) == set(OUTPUT_LIBRARIES) == {"Faker", "numpy", "pandas", "cryptography", "phonenumbers",
+                                                       "python-stdnum"}
     assert all(libraries[name] == version(name) for name in libraries)
     schema = json.loads((ROOT / "docs" / "report.schema.json").read_text())
     provenance = schema["properties"]["provenance"]
