@@ -25,7 +25,7 @@ def main() -> None:
     args = parser.parse_args()
     shutil.rmtree(WORK, ignore_errors=True)
     demo = datastage.demo(WORK, scale=args.scale)
-    os.environ.setdefault("DATASTAGE_MASKING_KEY", "benchmark-masking-key-0123456789")
+    os.environ.setdefault("DATASTAGE_MASKING_KEY", "benchmark-masking-key-0123456789-0123456789abcdef")
     config = demo.config
     config.write_text(config.read_text().replace("percent: 25", "percent: 100"))
 
