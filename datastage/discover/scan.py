@@ -28,7 +28,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pandas as pd
@@ -38,6 +38,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from datastage.errors import SourceError
 from datastage.identify import vocabulary
+from datastage.identify.keys import carried_key
 from datastage.identify.kinds import CLASSIFICATIONS, PERSONAL, Classification
 from datastage.identify.kinds import KINDS as IDENTIFIER_KINDS
 from datastage.identify.values import Analysis, analyse
@@ -67,13 +68,20 @@ PERSON_ATTRIBUTES = frozenset({"first_name", "last_name", "date_of_birth", "nati
 PERSON_HINTS = frozenset({"full_name", "email", "username"})  # two of these do too
 # What an organisation's row holds about the organisation, not about a person.
 ORGANISATION_CONTACT = frozenset({"street_address", "city", "postcode", "phone", "fax", "geo_coordinates", "url"})
-# Tables of health records: their descriptions and codes are health data.
+# Tables of a patient's health items: their descriptions and codes are health data (what the patient has).
 HEALTH_RECORD_TABLES = {"condition": "health_condition", "diagnosis": "health_condition",
                         "allergy": "health_condition", "problem": "health_condition", "procedure": "health_condition",
-                        "observation": "health_condition", "immunization": "health_condition",
-                        "careplan": "health_condition", "encounter": "health_condition", "medication": "medication",
-                        "prescription": "medication", "drug": "medication", "device": "health_condition"}
+                        "immunization": "health_condition", "careplan": "health_condition",
+                        "medication": "medication", "prescription": "medication", "drug": "medication",
+                        "device": "health_condition"}
 HEALTH_RECORD_COLUMNS = frozenset({"description", "desc", "code", "reason", "value", "diagnosis", "name"})
+# Tables of events and measurements of care: their code and description name the *type* of visit or of
+# measurement (a catalogue entry); the patient's health data there is the reason, the finding, the value.
+HEALTH_EVENT_TABLES = frozenset({"encounter", "visit", "admission", "observation", "measurement", "vital", "lab"})
+HEALTH_EVENT_COLUMNS = frozenset({"reason", "diagnosis", "value", "result", "finding", "complaint", "indication"})
+# Kinds that are a person's only in a person's record (a job's salary band, a category's picture are not).
+PERSON_RECORD_KINDS = frozenset({"financial", "photo"})
+PLACE_KINDS = frozenset({"city", "street_address", "postcode"})
 PRIORITY = {"direct_identifier": 3, "sensitive": 2, "quasi_identifier": 1, "non_personal": 0, "unknown": 0}
 
 
@@ -216,29 +224,50 @@ class TableContext:
     health: bool = False  # it is about health care or health cover
     first_name: bool = False  # it has a given-name column
     last_name: bool = False  # ... a family-name column
+    owned: bool = False  # its rows belong to a person: a foreign key to a table of people (not a sale)
+    keys: dict[str, vocabulary.NameHint] = field(default_factory=dict, compare=False, hash=False)
+    # key columns holding an identifier the person carries (``income.ssn``, ``drivers_license.id``)
 
     @property
     def person(self) -> bool:
         return self.role == "person"
 
+    @property
+    def personal_record(self) -> bool:
+        """A person's own row, or a row that belongs to one (a patient's conditions, an employee's jobs)."""
+        return self.person or self.owned
 
-def _is_key(table: TableInfo, column: ColumnInfo) -> bool:
-    """An integer or UUID column of the primary key or a foreign key: a row's number, not a person's."""
-    if column.category not in KEY_CATEGORIES:
-        return False
+
+def _in_key(table: TableInfo, column: ColumnInfo) -> bool:
     return column.name in table.primary_key or any(column.name in fk.columns for fk in table.foreign_keys)
 
 
-def table_context(table: TableInfo) -> TableContext:
-    """The table's role from its name (``patients``) or its columns (a ``first_name``, a ``dob`` ...)."""
+def _is_key(table: TableInfo, column: ColumnInfo, context: TableContext | None = None) -> bool:
+    """An integer or UUID column of the primary key or a foreign key: a row's number, not a person's
+    (unless its name says it is an identifier the person carries, see ``identify.keys``)."""
+    if column.category not in KEY_CATEGORIES or not _in_key(table, column):
+        return False
+    carried = context.keys.get(column.name) if context is not None else carried_key(table, column)
+    return carried is None or carried.strength != "strong"
+
+
+def table_context(table: TableInfo, model: SchemaModel | None = None) -> TableContext:
+    """The table's role from its name (``patients``) or its columns (a ``first_name``, a ``dob`` ...).
+
+    With ``model``, foreign keys are followed: a key referencing an identifier is one
+    (``person.license_id`` -> ``drivers_license.id``), and a table referencing a table of people
+    (other than a sale, an order, a payment) holds rows that belong to a person.
+    """
     words = vocabulary.table_words(table.name)
     role = vocabulary.table_role(table.name)
-    strong: list[str] = []
+    keys = {c.name: hint for c in table.columns.values()
+            if _in_key(table, c) and (hint := carried_key(table, c, model)) is not None}
+    strong: list[str] = [h.kind for h in keys.values() if h.strength == "strong"]
     tokens: set[str] = set()
     for column in table.columns.values():
         reading = vocabulary.read_name(column.name, column.category, words)
         tokens.update(reading.tokens)
-        if _is_key(table, column):
+        if _in_key(table, column) and (column.category in KEY_CATEGORIES or column.name in keys):
             continue
         strong.extend(h.kind for h in reading.hints if h.strength == "strong")
         strong.extend(h.kind for h in reading.hints if h.kind in NAME_KINDS and h.strength == "weak"
@@ -249,13 +278,34 @@ def table_context(table: TableInfo) -> TableContext:
         role = "person"
     health = bool((words | tokens) & vocabulary.HEALTH_WORDS) or bool(words & set(HEALTH_RECORD_TABLES))
     return TableContext(role, words, "street_address" in strong or "postcode" in strong, health,
-                        "first_name" in strong, "last_name" in strong)
+                        "first_name" in strong, "last_name" in strong, keys=keys)
+
+
+def table_contexts(model: SchemaModel, tables: Iterable[str] | None = None) -> dict[str, TableContext]:
+    """:func:`table_context` of each of ``tables`` (default: all), with ``owned`` from the foreign keys."""
+    wanted = list(tables) if tables is not None else list(model.tables)
+    base = {key: table_context(table, model) for key, table in model.tables.items()}
+    out: dict[str, TableContext] = {}
+    for key in wanted:
+        context = base[key]
+        owned = not context.person and not (context.words & vocabulary.TRANSACTION_TABLES) and any(
+            fk.ref_table in base and base[fk.ref_table].person for fk in model.tables[key].foreign_keys)
+        out[key] = replace(context, owned=owned)
+    return out
 
 
 def _hints(reading: vocabulary.NameReading, column: ColumnInfo, table: TableInfo, context: TableContext,
            address: bool) -> dict[str, str]:
     """The name's hints (kind -> strength) the table's context supports."""
-    if _is_key(table, column):
+    if _in_key(table, column) and column.name in context.keys:
+        hint = context.keys[column.name]
+        if hint.strength == "strong":  # a key that is the identifier itself: income.ssn, drivers_license.id
+            kind = hint.kind
+            if kind == "health_plan_id" and not context.health:
+                kind = "other_identifier"
+            return {kind: "strong"}
+        # a text key a name calls a member id: its own name and its values decide (see _identifier_like)
+    if _is_key(table, column, context):
         return {}
     out: dict[str, str] = {}
     for hint in reading.hints:
@@ -273,11 +323,18 @@ def _hints(reading: vocabulary.NameReading, column: ColumnInfo, table: TableInfo
             strength = "strong"
         elif kind == "health_plan_id" and strength == "weak":
             kind, strength = ("health_plan_id", "strong") if context.health else ("other_identifier", "strong")
+        if kind in PERSON_RECORD_KINDS and not context.personal_record:
+            continue  # a job's salary band, a product category's picture: nobody's
         out.setdefault(kind, strength)
     if not out and context.role in ("thing", None) and column.category in TEXT_CATEGORIES | {"integer"}:
         record = next((v for w, v in HEALTH_RECORD_TABLES.items() if w in context.words), None)
         if record and reading.tokens and reading.tokens[-1] in HEALTH_RECORD_COLUMNS and context.health:
             out[record] = "strong"  # conditions.description, medications.code: a patient's health data
+        elif context.words & HEALTH_EVENT_TABLES and context.health and set(reading.tokens) & HEALTH_EVENT_COLUMNS:
+            out["health_condition"] = "strong"  # encounters.reasoncode, observations.value (not their type's code)
+    if (not out and column.category in ("date", "datetime") and context.personal_record
+            and not set(reading.tokens) & vocabulary.BOOKKEEPING):
+        out["event_date"] = "strong"  # a date in a person's care or working life (HIPAA C), not last_update
     return out
 
 
@@ -393,7 +450,8 @@ def classify_column(table: TableInfo, column: ColumnInfo, sample: pd.Series | No
         else:
             hints.pop(kind)  # a date kind on anything else: the name says birth, the values say otherwise
     whole = any(f >= FULL_MATCH_SHARE for k, f in analysis.shares.items() if ":" not in k)
-    if analysis.free_text and not whole:  # values that are whole addresses or names are not free text
+    placed = any(hints.get(k) == "strong" for k in PLACE_KINDS)  # birthplace "Lake Mary  Florida  US"
+    if analysis.free_text and not whole and not placed:  # whole addresses, names or places are not free text
         for kind, fraction in analysis.contains.items():
             shares[f"free_text:{kind}"] = fraction
             strong = kind in ("email", "card_number", "iban", "national_id")
@@ -460,8 +518,8 @@ def _identifier_like(analysis: Analysis, reading: vocabulary.NameReading, column
     stats = analysis.stats
     if stats is None or not context.person or not reading.identifier_word or column.category not in TEXT_CATEGORIES:
         return False
-    if column.name in table.primary_key or any(column.name in fk.columns for fk in table.foreign_keys):
-        return False
+    if _in_key(table, column) and column.name not in context.keys:
+        return False  # the table's own key (a text key a name calls a member id is judged by its values)
     return stats.identifier_like and stats.digit_share >= 0.5
 
 
@@ -472,11 +530,11 @@ def _value_evidence(kind: str, share: float, sampled: int) -> dict[str, Any]:
 
 
 def scan_table(conn: Connection, table: TableInfo, sample_rows: int = DEFAULT_SAMPLE_ROWS,
-               seed: int = 0) -> tuple[list[ColumnFinding], int]:
-    """Findings for every column of ``table`` and the number of rows sampled."""
+               seed: int = 0, context: TableContext | None = None) -> tuple[list[ColumnFinding], int]:
+    """Findings for every column of ``table`` and the number of rows sampled (``context``: see table_contexts)."""
     text_columns = [c.name for c in table.columns.values() if c.category in TEXT_CATEGORIES]
     sample = sample_table(conn, table, text_columns, sample_rows, seed) if text_columns and sample_rows else None
-    context = table_context(table)
+    context = context or table_context(table)
     findings = [classify_column(table, column, sample[column.name] if sample is not None and column.name in sample
                                 else None, context.address, context) for column in table.columns.values()]
     return findings, 0 if sample is None else len(sample)
@@ -488,9 +546,10 @@ def scan_source(conn: Connection, model: SchemaModel, *, tables: Iterable[str] |
     started = time.monotonic()
     wanted = list(tables) if tables is not None else list(model.tables)
     result = ScanResult({}, sample_rows, seed)
+    contexts = table_contexts(model, wanted)
     for key in wanted:
         table = model.tables[key]
-        findings, rows = scan_table(conn, table, sample_rows, seed)
+        findings, rows = scan_table(conn, table, sample_rows, seed, contexts[key])
         result.sampled_tables[key] = rows
         for finding in findings:
             result.findings[(key, finding.column)] = finding

@@ -320,6 +320,21 @@ ORGANISATION_TABLES: frozenset[str] = words_of("""
     warehouse hospital clinic facility bank school university office business firm agency manufacturer
     firma unternehmen entreprise societe empresa azienda bedrijf foretag yritys
 """)
+# Tables of a person's dealings with a business (sales, deliveries, payments, page views, support tickets):
+# their dates are the business's records, not events of the person's care or working life, though each
+# row names a customer.
+TRANSACTION_TABLES: frozenset[str] = words_of("""
+    order sale purchase invoice payment rental booking reservation shipment transaction cart basket receipt
+    bill quote quotation refund subscription auftrag bestellung rechnung commande facture pedido factura
+    ordine fattura bestelling factuur
+    view pageview click impression session log ticket message comment review rating login notification
+""")
+# Words of record-keeping columns: when a row was written, not when anything happened to a person.
+BOOKKEEPING: frozenset[str] = words_of("""
+    create created creation insert inserted update updated modify modified modification change changed
+    delete deleted timestamp ts sync synced load loaded import imported export exported etl audit version
+    row
+""")
 HEALTH_WORDS: frozenset[str] = words_of("""
     payer insurance insurer insured coverage claim claims medicaid medicare health healthcare enrollment enrolment
     patient encounter subscriber beneficiary copay deductible

@@ -86,16 +86,18 @@ _truth("clinicians", {
     "email": (D, "email"), "department": (N, None), "mrn_prefix": (N, None),
 })
 _truth("drivers_license", {
-    "id": (N, None), "age": (Q, "age"), "height": (N, None), "eye_color": (N, None), "hair_color": (N, None),
+    # The licence number is the key: a number the person carries (tests/corpus/LABELS.md, rule 1).
+    "id": (D, "drivers_licence"), "age": (Q, "age"), "height": (N, None), "eye_color": (N, None),
+    "hair_color": (N, None),
     "gender": (Q, "gender"), "plate_number": (D, "vehicle_id"), "car_make": (N, None), "car_model": (N, None),
 })
 _truth("person", {
-    "id": (N, None), "name": (D, "full_name"), "license_id": (N, None), "address_number": (N, None),
+    "id": (N, None), "name": (D, "full_name"), "license_id": (D, "drivers_licence"), "address_number": (N, None),
     "address_street_name": (D, "street_address"), "ssn": (D, "national_id"),
 })
 _truth("facebook_event_checkin", {"person_id": (N, None), "event_id": (N, None), "event_name": (N, None),
                                   "date": (N, None)})
-_truth("get_fit_now_member", {"id": (N, None), "person_id": (N, None), "name": (D, "full_name"),
+_truth("get_fit_now_member", {"id": (D, "other_identifier"), "person_id": (N, None), "name": (D, "full_name"),
                               "membership_status": (N, None)})
 _truth("genre", {"GenreId": (N, None), "Name": (N, None)})
 _truth("album", {"AlbumId": (N, None), "Title": (N, None), "ArtistId": (N, None)})
@@ -110,7 +112,7 @@ _truth("customer", {
 _truth("employees", {
     "employee_id": (N, None), "cust_first_name": (D, "first_name"), "guarantor_first": (D, "first_name"),
     "guarantor_last": (D, "last_name"), "TitleOfCourtesy": (Q, "name_affix"), "Title": (N, None),
-    "HomePhone": (D, "phone"), "hire_date": (N, None), "employee_number": (D, "other_identifier"),
+    "HomePhone": (D, "phone"), "hire_date": (Q, "event_date"), "employee_number": (D, "other_identifier"),
     "badge": (N, None), "locker_code": (D, "other_identifier"), "shift_code": (N, None),
 })
 _truth("vehicles", {"vehicle_id": (N, None), "vin": (D, "vehicle_id"), "license_plate": (D, "vehicle_id"),

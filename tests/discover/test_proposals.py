@@ -93,6 +93,7 @@ CASES: list[tuple[str, str, str, dict[str, float], str]] = [
     ("conviction", "TEXT", "criminal_record", {}, "'null'"),
     ("gender", "TEXT", "gender", {}, REVIEW),
     ("sex", "INTEGER NOT NULL", "gender", {}, REVIEW),
+    ("title", "VARCHAR(8)", "name_affix", {}, REVIEW),  # Mr./Dr./Jr.: a quasi-identifier a person declares
     ("notes", "TEXT", "free_text", {}, "scrub" if SCRUB else "fake.paragraph"),
     ("comment", "VARCHAR(100)", "free_text", {}, "scrub" if SCRUB else "fake.sentence"),
     ("payload", "JSON", "free_text", {}, "scrub" if SCRUB else "'null'"),
