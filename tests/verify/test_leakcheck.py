@@ -238,8 +238,11 @@ def test_k_anonymity_below_k_min_fails(demo_project: Path) -> None:
 
 def test_k_anonymity_passes_and_supports_an_anonymisation_claim(demo_project: Path) -> None:
     rules = QUASI_RULES.replace("[birth_date, country_code], k_min: 5", "[birth_date], k_min: 5") + \
-        "  - {table: address, columns: [city, postcode], k_min: 5, max_unique_share: 0.0}\n"
+        "  - {table: address, columns: [city, postcode], k_min: 5, max_unique_share: 0.0}\n" \
+        "  - {table: employee, columns: [hired_on], k_min: 5}\n"  # a hire date is a date of a person's life
     _edit_rules(demo_project, "default: fail ", rules + "default: fail ")
+    _edit_rules(demo_project, "hired_on: {strategy: generalize, to: month}",
+                "hired_on: {strategy: generalize, to: decade}")
     _edit_rules(demo_project, "birth_date: {strategy: generalize, to: year}",
                 "birth_date: {strategy: generalize, to: decade}")
     _edit_rules(demo_project, "city: fake.city", "city: {strategy: value, value: \"Springfield\"}")
@@ -247,7 +250,7 @@ def test_k_anonymity_passes_and_supports_an_anonymisation_claim(demo_project: Pa
     code, data = _refresh(demo_project)
     assert code == 0, [c for c in data["checks"] if c["status"] != "PASS"]
     checks = [c for c in data["checks"] if c["name"] == "k_anonymity"]
-    assert len(checks) == 2 and all(c["status"] == "PASS" and c["figures"]["k"] >= 5 for c in checks)
+    assert len(checks) == 3 and all(c["status"] == "PASS" and c["figures"]["k"] >= 5 for c in checks)
     report = json.loads(Path(data["report_json"]).read_text())
     validate_report(report)
     assert report["legal_status"]["status"] == "anonymisation_supported", report["legal_status"]
