@@ -34,29 +34,30 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import psycopg
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import SQLAlchemyError
 
-from datastage.errors import StepError
 from datastage.identify.kinds import KINDS
 from datastage.identify.values import detect
 from datastage.mask.resolve import ColumnDecision
 from datastage.plan import PlanResult
 from datastage.results import CheckResult
-from datastage.source.db import db_error_message
-from datastage.source.identifiers import quote_as_needed
 from datastage.source.schema import TableInfo
-from datastage.source.values import canonical_text, rows_to_frame
+from datastage.source.values import canonical_text
 from datastage.subset.extract import fetch_matching, stream_rows
-from datastage.targets.postgres.stream import read_frames
 from datastage.verify.context import CheckContext
-from datastage.verify.leaks.scanner import MAX_ROW_KEYS, Finding, FindingKey, RowKey, row_keys, smallest_keys
+from datastage.verify.leaks.scanner import (
+    MAX_ROW_KEYS,
+    Finding,
+    FindingKey,
+    RowKey,
+    row_keys,
+    smallest_keys,
+    stream_loaded,
+)
 from datastage.verify.leaks.tokens import nonblank_text
 
 NAME = "kept_identifiers"
@@ -225,30 +226,6 @@ class Tally:
             for kind in sorted(self.flagged)}}
 
 
-def _read(conn: Connection, table: TableInfo, columns: list[str], name: str,
-          batch_size: int) -> Iterator[pd.DataFrame]:
-    """The loaded rows of ``columns``, in batches (``COPY`` on PostgreSQL for text and integer columns)."""
-    quote = partial(quote_as_needed, conn)
-    sql = f"SELECT {', '.join(quote(c) for c in columns)} FROM {name}"
-    categories = {c: table.columns[c].category for c in columns}
-    try:
-        raw = conn.connection.driver_connection if conn.dialect.name == "postgresql" else None
-        if isinstance(raw, psycopg.Connection) and raw.info.encoding == "utf-8" and \
-                set(categories.values()) <= {"text", "integer"}:
-            integers = {c for c, category in categories.items() if category == "integer"}
-            yield from read_frames(raw, f"COPY ({sql}) TO STDOUT", columns, integers, batch_size)
-            return
-        result = conn.execution_options(stream_results=True, max_row_buffer=batch_size).exec_driver_sql(sql)
-        try:
-            while rows := result.fetchmany(batch_size):
-                yield rows_to_frame(rows, columns)
-        finally:
-            result.close()
-    except (SQLAlchemyError, psycopg.Error) as exc:
-        raise StepError(f"reading {table.key} for the kept-column check: {db_error_message(exc)}",
-                        step="verify") from None
-
-
 def _key_text(frame: pd.DataFrame, key: tuple[str, ...]) -> np.ndarray:
     """One string per row for the key's values (as every dialect reads them back)."""
     joined = pd.Series(canonical_text(frame[key[0]]), index=frame.index, dtype=object).fillna("\x00")
@@ -296,7 +273,8 @@ class TableCheck:
     def _batches(self, columns: list[str]) -> Iterator[pd.DataFrame]:
         ctx = self.ctx
         ctx.progress.table(f"checking kept columns of {self.table.key}", ctx.written.get(self.table.key, 0))
-        for frame in _read(ctx.conn, self.table, columns, ctx.name_of(self.table), ctx.batch_size):
+        for frame in stream_loaded(ctx.conn, self.table, columns, ctx.name_of(self.table), ctx.batch_size,
+                                   purpose="the kept-column check"):
             yield frame
             ctx.progress.advance(len(frame))
 

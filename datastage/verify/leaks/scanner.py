@@ -256,8 +256,13 @@ def _pool_tokens(planned: PlanResult, index: LeakIndex, excuser: Excuser) -> Has
     return found
 
 
-def _stream(conn: Connection, table: TableInfo, columns: list[str], name: str, batch_size: int,
-            where: str = "") -> Iterator[pd.DataFrame]:
+def stream_loaded(conn: Connection, table: TableInfo, columns: list[str], name: str, batch_size: int,
+                  where: str = "", purpose: str = "the leak check") -> Iterator[pd.DataFrame]:
+    """The loaded rows of ``columns`` of ``table`` (called ``name`` in the shadow), in batches.
+
+    PostgreSQL text and integer columns are read with ``COPY``; a failed read is a
+    :class:`StepError` of the ``verify`` step naming the table and ``purpose``.
+    """
     quote = partial(quote_as_needed, conn)
     sql = f"SELECT {', '.join(quote(c) for c in columns)} FROM {name}{where}"
     categories = {c: table.columns[c].category for c in columns}
@@ -272,10 +277,8 @@ def _stream(conn: Connection, table: TableInfo, columns: list[str], name: str, b
         result = conn.execution_options(stream_results=True, max_row_buffer=batch_size).exec_driver_sql(sql)
         while rows := result.fetchmany(batch_size):
             yield rows_to_frame(rows, columns)
-    except SQLAlchemyError as exc:
-        raise StepError(f"reading {table.key} for the leak check: {db_error_message(exc)}", step="verify") from None
-    except psycopg.Error as exc:
-        raise StepError(f"reading {table.key} for the leak check: {db_error_message(exc)}", step="verify") from None
+    except (SQLAlchemyError, psycopg.Error) as exc:
+        raise StepError(f"reading {table.key} for {purpose}: {db_error_message(exc)}", step="verify") from None
 
 
 class Scanner:
@@ -316,7 +319,7 @@ class Scanner:
         found = Found()
         rules, text_columns, columns = self.columns(table)
         if columns:
-            for frame in _stream(conn, table, columns, name, batch_size, where):
+            for frame in stream_loaded(conn, table, columns, name, batch_size, where):
                 self.scan_frame(table, frame, rules, text_columns, found)
                 if progress is not None:
                     progress.advance(len(frame))
