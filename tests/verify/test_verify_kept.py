@@ -40,7 +40,7 @@ STATUSES = ["active", "closed", "pending", "suspended", "on_hold"]
 MEMBERS = 60
 LOGINS = 40
 MISSED = {("member", "first"), ("member", "notes_ref"), ("member", "ssn_alt"), ("login_log", "member_ref"),
-          ("login_log", "at_ip")}
+          ("login_log", "at_ip"), ("ticket", "notes"), ("ticket", "customer_email"), ("product", "description")}
 
 
 def _email(i: int) -> str:
@@ -429,3 +429,145 @@ def test_shuffled_values_count_only_where_a_key_shows_their_rows(tmp_path: Path)
     assert columns["keyed.also"]["outcome"] == "identifiers"
     assert "loose.who" not in columns and result.figures["compared_by_value"] == []
     assert result.figures["failing"] == ["keyed.also"]
+
+
+# -- identifiers inside kept free text -------------------------------------------------------
+
+TICKETS = 30
+PRODUCTS = 25
+MATERIALS = ["cotton", "oak", "steel", "linen", "walnut", "bamboo"]
+
+
+def _note(i: int) -> str:
+    """A support note; two rows in three name an e-mail address or a phone no masked column holds."""
+    if i % 3 == 0:
+        return f"Ticket {i} closed on 2024-03-{1 + i % 28:02d} after the refund of 12.{i:02d} EUR was approved."
+    if i % 3 == 1:
+        return f"Customer asked us to reply to j.{i}.doe@webmail{i % 4}.example instead of the account address."
+    return f"Callback requested: please ring +44 20 7946 0{100 + i:03d} between 9 and 5, order #{4400 + i}."
+
+
+def _description(i: int) -> str:
+    material = MATERIALS[i % len(MATERIALS)]
+    return (f"Handmade {material} shelf, {60 + i} x 30 x 2{i % 10} cm, holds up to {10 + i} kg. "
+            f"Model 20{10 + i % 15}-{i:02d}, ships in 3-5 days, 2 year warranty, EUR {49 + i}.99.")
+
+
+def build_ticket_source(url: str) -> None:
+    metadata = sa.MetaData()
+    sa.Table("ticket", metadata, sa.Column("ticket_id", sa.Integer, primary_key=True, autoincrement=False),
+             sa.Column("customer_email", sa.String(120), nullable=False), sa.Column("notes", sa.Text),
+             sa.Column("status", sa.String(20), nullable=False))
+    sa.Table("product", metadata, sa.Column("product_id", sa.Integer, primary_key=True, autoincrement=False),
+             sa.Column("description", sa.Text, nullable=False))
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        metadata.create_all(engine)
+        with engine.begin() as conn:
+            conn.execute(metadata.tables["ticket"].insert(), [
+                {"ticket_id": i, "customer_email": _email(i), "notes": _note(i), "status": STATUSES[i % 5]}
+                for i in range(1, TICKETS + 1)])
+            conn.execute(metadata.tables["product"].insert(), [
+                {"product_id": i, "description": _description(i)} for i in range(1, PRODUCTS + 1)])
+    finally:
+        engine.dispose()
+
+
+def ticket_rules(reason: str | None = None) -> dict[str, Any]:
+    return {"version": 1, "default": "fail", "tables": {
+        "ticket": {"customer_email": {"strategy": "email", "unique": True}, "notes": _keep(reason), "status": "keep"},
+        "product": {"description": "keep"}}}
+
+
+def planted_in_notes() -> list[str]:
+    out = [f"j.{i}.doe@webmail{i % 4}.example" for i in range(1, TICKETS + 1) if i % 3 == 1]
+    return out + [f"+44 20 7946 0{100 + i:03d}" for i in range(1, TICKETS + 1) if i % 3 == 2]
+
+
+TEXT_DIALECTS = [pytest.param("sqlite", id="sqlite"), pytest.param("postgresql", id="postgresql", marks=PG),
+                 pytest.param("mysql", id="mariadb", marks=MY)]
+
+
+@pytest.mark.parametrize("dialect", TEXT_DIALECTS)
+@pytest.mark.usefixtures("blind_scan")
+def test_kept_notes_holding_identifiers_fail_the_refresh_unless_kept_with_a_reason(
+        request: pytest.FixtureRequest, tmp_path: Path, dialect: str) -> None:
+    source, _ = _server(request, dialect, "source")
+    build_ticket_source(source)
+    target, fingerprint = _server(request, dialect, "target")
+
+    config = write_project(tmp_path / "project", source, {"staging": {"url": target}},
+                           rules=ticket_rules(reason="reviewed: callback notes stay for support"))
+    passed = datastage.refresh("staging", config=config)
+    assert passed.verdict == "pass", [c.summary for c in passed.checks if c.status != "PASS"]
+    report, text = _report(passed)
+    check = _kept_check(report)
+    assert check["status"] == "PASS" and check["findings"] == []
+    reason = "kept with reason: reviewed: callback notes stay for support"
+    assert check["figures"]["accepted"] == {"ticket.notes": reason}
+    assert check["figures"]["columns"]["ticket.notes"]["outcome"] == "accepted"
+    assert "accepted by the rules: ticket.notes" in check["summary"]
+    # Product descriptions: sizes, model numbers, prices and delivery times are no identifiers.
+    assert "product.description" not in check["figures"]["columns"]
+    assert not any(value in text for value in planted_in_notes())
+    before = fingerprint()
+
+    (tmp_path / "project" / "rules" / "pii.yaml").write_text(json.dumps(ticket_rules()))
+    failed = datastage.refresh("staging", config=config)
+    assert failed.verdict == "fail" and failed.exit_code == 3
+    assert fingerprint() == before
+    report, text = _report(failed)
+    check = _kept_check(report)
+    assert [c["name"] for c in report["checks"] if c["status"] == "FAIL"] == ["kept_identifiers"]
+    figures = check["figures"]
+    assert figures["failing"] == ["ticket.notes"] and figures["accepted"] == {}
+    assert figures["limits"]["in_text"] == {"min_share": 0.0, "min_distinct": 3}
+    assert figures["in_text_kinds"] == ["email_in_text", "card_number_in_text", "iban_in_text",
+                                        "national_id_in_text", "phone_in_text"]
+    notes = figures["columns"]["ticket.notes"]
+    assert notes["rows"] == TICKETS and notes["outcome"] == "identifiers"
+    assert notes["kinds"] == {
+        "email_in_text": {"flagged": 10, "equal_to_source": 10, "distinct_equal": 10, "share": 0.3333},
+        "phone_in_text": {"flagged": 10, "equal_to_source": 10, "distinct_equal": 10, "share": 0.3333}}
+    assert "product.description" not in figures["columns"] and "ticket.customer_email" not in figures["columns"]
+    findings = {f["kind"]: f for f in check["findings"]}
+    assert set(findings) == {"email_in_text", "phone_in_text"}
+    assert findings["email_in_text"]["rows"] == [[i] for i in range(1, TICKETS + 1) if i % 3 == 1]
+    assert findings["phone_in_text"]["key_columns"] == ["ticket_id"]
+    assert findings["phone_in_text"]["origin"] == ["ticket.notes"] and findings["phone_in_text"]["count"] == 10
+    assert "ticket.notes (email_in_text: 10 of 30 rows)" in check["summary"]
+    assert not any(value in text for value in planted_in_notes())
+
+
+def test_notes_with_fewer_than_three_identifiers_are_below_the_limit(tmp_path: Path) -> None:
+    ddl = "CREATE TABLE ticket (id INTEGER PRIMARY KEY, notes TEXT);"
+    rows = [(i, _note(3 * i)) for i in range(1, 20)] + [(20, _note(1)), (21, _note(1)), (22, _note(2))]
+    result = _direct(tmp_path, ddl, {"ticket": rows}, "version: 1\ndefault: keep\n", batch_size=8)
+    assert result.status == "PASS"
+    entry = result.figures["columns"]["ticket.notes"]
+    assert entry["outcome"] == "below the limits"
+    assert entry["kinds"]["email_in_text"]["equal_to_source"] == 2
+    assert entry["kinds"]["email_in_text"]["distinct_equal"] == 1
+
+
+def test_rewritten_notes_are_not_the_source_text(tmp_path: Path) -> None:
+    """Only notes kept as they were count: a note whose text changed (e.g. by a hook) differs from the source."""
+    ddl = "CREATE TABLE ticket (id INTEGER PRIMARY KEY, notes TEXT);"
+    rows = [(i, _note(i)) for i in range(1, 13)]
+    shadow = [(i, text + " (reviewed)") for i, text in rows]
+    result = _direct(tmp_path, ddl, {"ticket": rows}, "version: 1\ndefault: keep\n", shadow_rows={"ticket": shadow})
+    assert result.status == "PASS"
+    assert result.figures["columns"]["ticket.notes"]["outcome"] == "differs from the source"
+
+
+def test_span_kinds_are_found_inside_values_only() -> None:
+    values = pd.Series(["ann@example.com", "write to ann@example.com", "SSN 999-33-2827 on file",
+                        "card 4539 1488 0343 6467", "IBAN GB82 WEST 1234 5698 7654 32 please",
+                        "Oak shelf 60 x 30 cm, model 2021-04"], dtype=object)
+    found = {kind: mask.tolist() for kind, mask in flags(values).items()}
+    assert found == {"email": [True, False, False, False, False, False],
+                     "email_in_text": [False, True, False, False, False, False],
+                     "national_id_in_text": [False, False, True, False, False, False],
+                     "card_number_in_text": [False, False, False, True, False, False],
+                     "iban_in_text": [False, False, False, False, True, False]}
+    assert limit_of("phone_in_text") is LIMITS["in_text"] and LIMITS["in_text"].min_distinct == 3

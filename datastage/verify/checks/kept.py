@@ -14,7 +14,11 @@ when the flagged values equal to the source reach the limits of their kind (:dat
 * validated kinds (e-mail, card number, IBAN, national and tax id): 3 distinct values;
 * person names: half of the column's non-blank rows and 10 distinct values;
 * every other direct identifier (phone, IP address, passport, licence, device id ...):
-  a tenth of the non-blank rows and 5 distinct values.
+  a tenth of the non-blank rows and 5 distinct values;
+* identifiers *inside* free text (notes, comments, transcripts: values that are no whole
+  identifier but hold an e-mail address, phone number, card number, IBAN or national id, found by
+  :func:`datastage.identify.spans.find_spans`), counted as ``email_in_text``, ``phone_in_text``
+  ...: 3 distinct values.
 
 A column the rules keep with a reason (or classify) is not a failure: the report lists it as
 accepted, with the reason. The figures and findings hold kinds, counts and the target's
@@ -27,6 +31,8 @@ Example:
      Limit(min_share=0.1, min_distinct=5), None)
     >>> flags(pd.Series(["ann@example.com", "open", "ann@example.com"], dtype=object))
     {'email': array([ True, False,  True])}
+    >>> flags(pd.Series(["Call (415) 555-0142 after 5pm", "open", "ann@example.com"], dtype=object))
+    {'email': array([False, False,  True]), 'phone_in_text': array([ True, False, False])}
 """
 
 from __future__ import annotations
@@ -41,6 +47,7 @@ import pandas as pd
 from sqlalchemy.engine import Connection
 
 from datastage.identify.kinds import KINDS
+from datastage.identify.spans import find_spans
 from datastage.identify.values import detect
 from datastage.mask.resolve import ColumnDecision
 from datastage.plan import PlanResult
@@ -65,6 +72,8 @@ CHECKED_CATEGORIES = frozenset({"text", "other"})  # whole values; JSON is searc
 KEY_CATEGORIES = frozenset({"integer", "text", "uuid"})  # keys that read back the same from every dialect
 NAME_KINDS = frozenset({"first_name", "last_name", "full_name"})  # counted together, as ``name``
 VALIDATED = frozenset({"email", "card_number", "iban", "national_id", "tax_id"})
+SPAN_KINDS = ("email", "card_number", "iban", "national_id", "phone")  # validated spans (and phones) inside text
+IN_TEXT = "_in_text"  # suffix of the kinds found inside a value: ``email_in_text``
 ROW_DETACHING = frozenset({"shuffle"})  # strategies that keep the source's values, moved to other rows
 
 
@@ -81,6 +90,7 @@ LIMITS: dict[str, Limit] = {
     "validated": Limit(0.0, 3),  # a checksum or an unambiguous format: a handful of real values is a finding
     "names": Limit(0.5, 10),  # dictionary words: a city or a colour may be a name, a column of them is not
     "other": Limit(0.1, 5),  # formats other codes can share
+    "in_text": Limit(0.0, 3),  # validated identifiers (and phones) inside free text, as the text was kept
 }
 DISTINCT_CAP = max(limit.min_distinct for limit in LIMITS.values())  # distinct values are counted up to this
 
@@ -88,6 +98,8 @@ DISTINCT_CAP = max(limit.min_distinct for limit in LIMITS.values())  # distinct 
 def limit_of(kind: str) -> Limit | None:
     """The limit for ``kind`` (``name``: the person-name kinds together); None for kinds that are no
     direct identifier (postcodes, cities, secrets), which this check does not count."""
+    if kind.endswith(IN_TEXT):
+        return LIMITS["in_text"]
     if kind in VALIDATED:
         return LIMITS["validated"]
     if kind == "name":
@@ -99,19 +111,48 @@ def limit_of(kind: str) -> Limit | None:
 
 
 def flags(text: pd.Series, hints: frozenset[str] = frozenset()) -> dict[str, np.ndarray]:
-    """Per kind (the name kinds as ``name``), which of the non-blank ``text`` values are a whole identifier.
+    """Per kind (the name kinds as ``name``), which of the non-blank ``text`` values are a whole identifier,
+    and (kinds ``<kind>_in_text``) which of the others hold one of :data:`SPAN_KINDS` inside.
 
-    Each distinct value is detected once.
+    Each distinct value is detected once; the spans are searched over the batch's distinct values at once.
     """
     codes, uniques = pd.factorize(text.str.strip())
     out: dict[str, np.ndarray] = {}
+    whole = np.zeros(len(uniques), dtype=bool)
     for kind, mask in detect(pd.Series(uniques, dtype=object), hints).items():
         group = "name" if kind in NAME_KINDS else kind
         mask = np.asarray(mask, dtype=bool)
         if limit_of(group) is None or not mask.any():
             continue
+        whole |= mask
         out[group] = out[group] | mask if group in out else mask
+    out.update(span_flags(np.asarray(uniques, dtype=object), ~whole))
     return {kind: mask[codes] for kind, mask in out.items()}
+
+
+def span_flags(values: np.ndarray, search: np.ndarray) -> dict[str, np.ndarray]:
+    """Per kind ``<kind>_in_text``, which of ``values`` (where ``search``) hold an identifier of
+    :data:`SPAN_KINDS` inside (one :func:`find_spans` call over them all).
+
+    >>> span_flags(np.array(["mail ann@example.org today", "ann@example.org", "no id"], dtype=object),
+    ...            np.array([True, False, True]))
+    {'email_in_text': array([ True, False, False])}
+    """
+    rows = np.flatnonzero(search)
+    if not len(rows):
+        return {}
+    found = find_spans(values[rows].tolist(), kinds=SPAN_KINDS)
+    out: dict[str, np.ndarray] = {}
+    if not len(found):
+        return out
+    kinds = found.kind.astype(str)
+    for kind in SPAN_KINDS:
+        holding = found.value[kinds == kind]
+        if len(holding):
+            mask = np.zeros(len(values), dtype=bool)
+            mask[rows[holding]] = True
+            out[kind + IN_TEXT] = mask
+    return out
 
 
 @dataclass(frozen=True)
@@ -405,7 +446,7 @@ def kept_result(checked: list[tuple[TableInfo, KeptColumn, Tally]], by_key: list
         "compared_by_key": sorted(by_key), "compared_by_value": sorted(by_value),
         "limits": {group: {"min_share": limit.min_share, "min_distinct": limit.min_distinct}
                    for group, limit in LIMITS.items()},
-        "validated_kinds": sorted(VALIDATED),
+        "validated_kinds": sorted(VALIDATED), "in_text_kinds": [kind + IN_TEXT for kind in SPAN_KINDS],
         "columns": dict(sorted(columns.items())), "failing": sorted(failing),
         "accepted": dict(sorted(accepted.items())),
     }
