@@ -19,12 +19,11 @@ import sys
 import traceback
 from collections.abc import Callable
 from contextlib import nullcontext, redirect_stdout
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 from rich.table import Table
 
-from datastage import api
 from datastage._version import __version__
 from datastage.errors import (
     EXIT_INTERRUPTED,
@@ -38,6 +37,20 @@ from datastage.errors import (
 from datastage.present.progress import RichProgress, use_progress
 from datastage.present.streams import emit_json, out, redacted_output
 from datastage.present.views import render_findings, render_plan, render_refresh, render_report, render_scan
+
+if TYPE_CHECKING:
+    from datastage import api
+else:
+    class _Library:
+        """:mod:`datastage.api`, imported when a command first calls it: ``--help`` and ``--version`` need
+        none of the library, so they start without its imports (pandas, SQLAlchemy, Faker ...)."""
+
+        def __getattr__(self, name: str) -> Any:
+            from datastage import api as library
+
+            return getattr(library, name)
+
+    api = _Library()
 
 F = TypeVar("F", bound=Callable[..., Any])
 

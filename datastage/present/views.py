@@ -6,16 +6,17 @@ while a command runs); ``--json`` output comes from the results' own ``to_dict()
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
 
-from datastage.discover.scan import ScanOutcome
-from datastage.pipeline import RefreshResult
-from datastage.plan import PlanResult
 from datastage.present.streams import out
-from datastage.report.compose import render_text
 from datastage.report.findings import finding_line, finding_lines
+
+if TYPE_CHECKING:  # the results are built by the library; rendering them needs no import of it
+    from datastage.discover.scan import ScanOutcome
+    from datastage.pipeline import RefreshResult
+    from datastage.plan import PlanResult
 
 
 def render_refresh(result: RefreshResult) -> None:
@@ -93,6 +94,8 @@ def render_scan(outcome: ScanOutcome, show_all: bool) -> None:
 
 def render_report(report: dict[str, Any]) -> None:
     """A report as plain text (``datastage report show``)."""
+    from datastage.report.compose import render_text  # the report's text form, beside its JSON and HTML
+
     out.print(render_text(report), markup=False)
 
 
