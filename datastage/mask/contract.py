@@ -32,7 +32,7 @@ from datastage.errors import StepError
 from datastage.mask.keys import MaskingKey
 from datastage.source.schema import ColumnInfo, TableInfo
 from datastage.source.values import canonical_text
-from datastage.yamlfile import did_you_mean
+from datastage.yamlfile import describe, did_you_mean
 
 StrategyFunc = Callable[[pd.Series, "StrategyContext"], pd.Series]
 Uniqueness = Literal["bijective", "checked"] | None
@@ -119,7 +119,8 @@ class Param:
         if float in kinds and isinstance(value, int):
             return None
         if not isinstance(value, kinds):
-            return f"expected {self.kind_name}, got {type(value).__name__} {value!r}"
+            got = describe(value) if isinstance(value, (dict, list)) else f"{type(value).__name__} {value!r}"
+            return f"expected {self.kind_name}, got {got}"
         return None
 
     @property

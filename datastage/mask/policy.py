@@ -229,6 +229,9 @@ class collecting_errors:
 def _table_rule(name: str, node: Node, locale: str, errors: list[RulesError] | None = None) -> TableRule:
     if isinstance(node.value, str):
         action = node.text()
+        if has_review_marker(action):
+            raise node.error(f"'{action}': a REVIEW marker goes on a column rule; a table takes 'truncate', 'keep' "
+                             "or a mapping of column rules")
         if action not in ("truncate", "keep"):
             raise node.error(f"a table takes 'truncate', 'keep' or a mapping of column rules, got '{action}'"
                              f"{did_you_mean(action, ['truncate', 'keep'])}")
@@ -237,7 +240,14 @@ def _table_rule(name: str, node: Node, locale: str, errors: list[RulesError] | N
     columns = {}
     for col, child in node.items():
         with collecting_errors(errors):
-            columns[col] = _column_rule(name, col, child, locale)
+            try:
+                columns[col] = _column_rule(name, col, child, locale)
+            except RulesError as exc:
+                if col in RULE_KEYS and not isinstance(child.value, dict):
+                    # ``table: {classify: ..., reason: ...}``: rule keys written where the column names go.
+                    exc.message += (f" ('{col}' is a key of a column rule, not of a table: write it under a column, "
+                                    f"e.g. {name}: {{some_column: {{strategy: keep, {col}: ...}}}})")
+                raise
     return TableRule(name, "mask", columns, Origin.of(node))
 
 
@@ -255,8 +265,7 @@ def _column_rule(table: str, column: str, node: Node, locale: str) -> ColumnRule
         raise node.error(f"expected a strategy name or a mapping, got {node.value!r}")
     name = str(body.pop("strategy"))
     origin = Origin.of(node)
-    reason = body.pop("reason", None)
-    reason = str(reason) if reason else None
+    reason = _reason(body.pop("reason", None), node)
     classify = _classification(body.pop("classify", None), reason, node, table, column)
     review = reason if has_review_marker(reason) else None
     if has_review_marker(name):
@@ -306,6 +315,29 @@ def _column_rule(table: str, column: str, node: Node, locale: str) -> ColumnRule
         for nested_name, raw in spec.nested(rule.params).items():
             rule.nested[nested_name] = _nested_rule(table, column, nested_name, raw, node, column_locale)
     return rule
+
+
+MAX_REASON = 1000  # characters: a reason is a sentence or two, shown in the report and in messages
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def _reason(written: Any, node: Node) -> str | None:
+    """A rule's ``reason`` on one line (runs of whitespace and line breaks become one space), or None if blank.
+
+    Text only: a list, mapping, number or true/false, control characters (terminal escapes) and
+    reasons over :data:`MAX_REASON` characters are errors at ``node``.
+    """
+    if written is None:
+        return None
+    where = node["reason"] if isinstance(node.value, dict) and "reason" in node else node
+    if not isinstance(written, str):
+        raise where.error(f"reason must be text (a sentence in quotes), got {describe(written)}")
+    reason = " ".join(written.split())
+    if CONTROL_CHARACTERS.search(reason):
+        raise where.error("reason holds control characters (terminal escapes); write plain text")
+    if len(reason) > MAX_REASON:
+        raise where.error(f"reason is {len(reason)} characters long; say why in at most {MAX_REASON}")
+    return reason or None
 
 
 def _classification(written: Any, reason: str | None, node: Node, table: str, column: str) -> str | None:

@@ -199,7 +199,7 @@ def resolve_policy(
                 rule = ColumnRule(key, column_name, "null", domain="null", spec=null_spec, column_info=column,
                                   table_info=table, locale=policy.locale)
                 decisions[slot] = ColumnDecision(key, column_name, "protected", rule, "default: null")
-            else:
+            elif not _rule_rejected(errors, table, column_name):
                 missing.append(f"{key}.{column_name}")
     if missing:
         named = [f"{m} (new since the last refresh)" if m in new_columns else m for m in missing]
@@ -276,6 +276,20 @@ def _is_structural_key(table: TableInfo, column: ColumnInfo, model: SchemaModel 
         return False
     carried = carried_key(table, column, model)
     return carried is None or carried.strength != "strong"
+
+
+def _rule_rejected(errors: list[RulesError] | None, table: TableInfo, column: str) -> bool:
+    """Whether ``errors`` already hold a problem with the rule of ``column`` (or of its table), so the
+    column is not also listed as having no rule."""
+    if not errors:
+        return False
+    paths = {f"tables.{name}" for name in (table.key, table.name)}
+    for error in errors:
+        key = error.key or ""
+        for path in paths:
+            if key == path or key == f"{path}.{column}" or key.startswith(f"{path}.{column}."):
+                return True
+    return False
 
 
 def rule_problem(rule: ColumnRule, table: TableInfo, column: ColumnInfo) -> str | None:

@@ -125,6 +125,14 @@ def _check_scrub(params: Mapping[str, Any], table: Any, column: Any) -> str | No
             for name in _columns(names):
                 if name not in table.columns:
                     return f"{param}: table {table.key} has no column '{name}'{did_you_mean(name, list(table.columns))}"
+                if column is not None and name == column.name:
+                    return f"{param}: '{name}' is the column being scrubbed; name the columns holding the person's " \
+                           f"{'names' if param == 'names_from' else 'e-mail address'}"
+                source = table.columns[name]
+                if source.category != "text":
+                    return f"{param}: {table.key}.{name} is {source.category} ({source.type_name}), not text; " \
+                           f"name the columns holding the person's " \
+                           f"{'names' if param == 'names_from' else 'e-mail address'}"
     return None
 
 
