@@ -13,6 +13,7 @@ from datastage.mask.engine import MaskingEngine
 from datastage.mask.keys import MaskingKey
 from datastage.mask.policy import policy_from_text
 from datastage.mask.resolve import ResolvedPolicy, resolve_policy
+from datastage.source.db import make_engine, snapshot
 from datastage.source.schema import SchemaModel, reflect
 from datastage.source.values import rows_to_frame
 
@@ -64,6 +65,31 @@ def build_model(directory: Path, ddl: str = SCHEMA) -> SchemaModel:
             return reflect(conn_sa)
     finally:
         engine.dispose()
+
+
+def reflect_sqlite(path: Path, ddl: str | None = None) -> SchemaModel:
+    """Reflect the SQLite file ``path`` read-only, as a scan does (after running ``ddl`` in it, if given)."""
+    if ddl is not None:
+        conn = sqlite3.connect(path)
+        conn.executescript(ddl)
+        conn.close()
+    engine = make_engine(f"sqlite:///{path}", read_only=True)
+    try:
+        with snapshot(engine) as conn_sa:
+            return reflect(conn_sa)
+    finally:
+        engine.dispose()
+
+
+def sqlite_project(folder: Path, rules: str | None = None) -> Path:
+    """``datastage.yaml`` in ``folder``: source ``prod.db``, environment ``staging`` with ``rules.yaml``
+    (written from ``rules`` when given). Returns the config's path."""
+    if rules is not None:
+        (folder / "rules.yaml").write_text(rules)
+    config = folder / "datastage.yaml"
+    config.write_text("source: {url: 'sqlite:///prod.db'}\n"
+                      "environments: {staging: {url: 'sqlite:///staging.db', rules: rules.yaml}}\n")
+    return config
 
 
 def resolve(model: SchemaModel, rules: str) -> ResolvedPolicy:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from maskkit import reflect_sqlite
 
 from datastage.discover.proposals import propose_rules
 from datastage.discover.scan import ColumnFinding, ScanResult, scan_source
@@ -108,18 +109,6 @@ def _finding(table: str, column: str, category: str, kind: str | None,
                          [{"source": "name", "pattern": kind}], 100, "", dict(value_kinds or {}))
 
 
-def _model(path: Path, ddl: str) -> SchemaModel:
-    connection = sqlite3.connect(path)
-    connection.executescript(ddl)
-    connection.close()
-    engine = make_engine(f"sqlite:///{path}", read_only=True)
-    try:
-        with snapshot(engine) as conn:
-            return reflect(conn)
-    finally:
-        engine.dispose()
-
-
 def _personal(result: ScanResult) -> dict[tuple[str, str], str]:
     """The scan's personal columns, as the coverage gate takes them."""
     return {slot: f"{f.classification}: {f.kind}" for slot, f in result.findings.items() if f.personal}
@@ -154,7 +143,7 @@ def _rules(text: str) -> dict[tuple[str, str], str]:
 def per_kind(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, SchemaModel, ScanResult, str]:
     folder = tmp_path_factory.mktemp("kinds")
     ddl = "".join(f"CREATE TABLE t_{case} (id INTEGER PRIMARY KEY, c {type_});" for case, type_, *_ in CASES)
-    model = _model(folder / "prod.db", ddl)
+    model = reflect_sqlite(folder / "prod.db", ddl)
     result = _scan_of(model, {(f"t_{case}", "c"): (kind, shares) for case, _, kind, shares, _ in CASES})
     text = propose_rules(result, model, source="sqlite:///prod.db")
     rules = folder / "proposed.yaml"
@@ -233,7 +222,7 @@ PEOPLE = {
 
 
 def test_the_names_of_one_person_follow_the_rows_email(tmp_path: Path) -> None:
-    model = _model(tmp_path / "prod.db", PEOPLE_DDL)
+    model = reflect_sqlite(tmp_path / "prod.db", PEOPLE_DDL)
     result = _scan_of(model, {slot: (kind, {}) for slot, kind in PEOPLE.items()})
     text = propose_rules(result, model)
     rules = _rules(text)
@@ -347,7 +336,7 @@ def test_free_text_gets_scrub_where_it_is_installed(tmp_path: Path, monkeypatch:
 
     monkeypatch.setitem(REGISTRY, "scrub", StrategySpec(name="scrub", func=lambda values, ctx: values,
                                                         types=frozenset({"text", "json"})))
-    model = _model(tmp_path / "prod.db", "CREATE TABLE ticket (id INTEGER PRIMARY KEY, body TEXT NOT NULL,"
+    model = reflect_sqlite(tmp_path / "prod.db", "CREATE TABLE ticket (id INTEGER PRIMARY KEY, body TEXT NOT NULL,"
                                          " short VARCHAR(80), payload JSON);")
     result = _scan_of(model, {("ticket", c): ("free_text", {}) for c in ("body", "short", "payload")})
     rules = _rules(propose_rules(result, model))

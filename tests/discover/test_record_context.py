@@ -11,6 +11,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from maskkit import reflect_sqlite
 
 from datastage.discover.proposals import propose_rules
 from datastage.discover.scan import ScanResult, scan_source
@@ -19,7 +20,7 @@ from datastage.identify.keys import key_identifier
 from datastage.mask.policy import policy_from_text
 from datastage.mask.resolve import resolve_policy
 from datastage.source.db import make_engine, snapshot
-from datastage.source.schema import SchemaModel, reflect
+from datastage.source.schema import SchemaModel
 
 ROWS = 120
 SCHEMA = """
@@ -82,12 +83,7 @@ def _build(path: Path) -> SchemaModel:
                    [(f"p{i % ROWS}", *rng.choice(ALLERGENS)) for i in range(ROWS)])
     db.commit()
     db.close()
-    engine = make_engine(f"sqlite:///{path}", read_only=True)
-    try:
-        with snapshot(engine) as conn:
-            return reflect(conn)
-    finally:
-        engine.dispose()
+    return reflect_sqlite(path)
 
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from maskkit import sqlite_project
 from report_schema import validate_report
 
 import datastage
@@ -48,11 +49,7 @@ def _source(path: Path) -> None:
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     _source(tmp_path / "prod.db")
-    (tmp_path / "rules.yaml").write_text(RULES)
-    config = tmp_path / "datastage.yaml"
-    config.write_text("source: {url: 'sqlite:///prod.db'}\n"
-                      "environments: {staging: {url: 'sqlite:///staging.db', rules: rules.yaml}}\n")
-    return config
+    return sqlite_project(tmp_path, RULES)
 
 
 def _scanned(project: Path):  # type: ignore[no-untyped-def]

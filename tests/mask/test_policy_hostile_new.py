@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from maskkit import sqlite_project
 
 import datastage
 from datastage.cli import main
@@ -39,10 +40,7 @@ def project(tmp_path: Path) -> Path:
                             for i in range(20)])
     connection.commit()
     connection.close()
-    config = tmp_path / "datastage.yaml"
-    config.write_text("source: {url: 'sqlite:///prod.db'}\n"
-                      "environments: {staging: {url: 'sqlite:///staging.db', rules: rules.yaml}}\n")
-    return config
+    return sqlite_project(tmp_path)
 
 
 def _check(project: Path, rules_text: str) -> list[str]:

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
+from maskkit import sqlite_project
 
 import datastage
 from datastage.cli import main
@@ -48,11 +49,7 @@ def _source(path: Path) -> None:
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     _source(tmp_path / "prod.db")
-    (tmp_path / "rules.yaml").write_text(RULES)
-    config = tmp_path / "datastage.yaml"
-    config.write_text("source: {url: 'sqlite:///prod.db'}\n"
-                      "environments: {staging: {url: 'sqlite:///staging.db', rules: rules.yaml}}\n")
-    return config
+    return sqlite_project(tmp_path, RULES)
 
 
 def test_the_marker_is_in_the_rule_not_in_comments() -> None:
