@@ -167,6 +167,26 @@ class AccessGrant:
 
 
 @dataclass(frozen=True)
+class ExecutorSetting:
+    """Where a refresh's chunks run: ``local`` worker processes, or the Dask scheduler at ``dask``.
+
+    ``workers`` is the number of local worker processes (None: one per core) or, on Dask, the
+    number of chunks in flight at once (None: the cluster's worker threads).
+
+    >>> ExecutorSetting(), ExecutorSetting(kind="dask", address="tcp://scheduler:8786", workers=4).label
+    (ExecutorSetting(kind='local', address=None, workers=None), 'dask tcp://scheduler:8786')
+    """
+
+    kind: Literal["local", "dask"] = "local"
+    address: str | None = None  # the Dask scheduler (tcp://host:8786)
+    workers: int | None = None
+
+    @property
+    def label(self) -> str:
+        return f"dask {self.address}" if self.kind == "dask" else "local"
+
+
+@dataclass(frozen=True)
 class Environment:
     """One target environment (staging, test, uat ...)."""
 
@@ -184,6 +204,7 @@ class Environment:
     notify_secret: str | None = None  # ``whsec_...``: the webhook's payloads are signed (Standard Webhooks)
     batch_size: int = DEFAULT_BATCH_SIZE
     shadow_mode: ShadowMode = "schema"  # "database": PostgreSQL copies go into a shadow database
+    executor: ExecutorSetting = field(default_factory=ExecutorSetting)
     origin: Origin | None = field(default=None, compare=False)
 
 
@@ -325,7 +346,7 @@ def load_project(config: str | os.PathLike[str] | None = None) -> Project:
 
 ENV_KEYS = {
     "url", "rules", "subset", "keep", "protected", "hooks", "rollback_on_failure",
-    "schedule", "access", "notify", "shadow", "batch_size",
+    "schedule", "access", "notify", "shadow", "batch_size", "executor", "workers",
 }
 
 
@@ -357,8 +378,28 @@ def _environment(name: str, node: Node, base: Path) -> Environment:
         notify_secret=_webhook_secret(node["notify"]) if node.get("notify") else None,
         batch_size=node["batch_size"].integer(minimum=1) if node.get("batch_size") else DEFAULT_BATCH_SIZE,
         shadow_mode=_shadow_mode(node["shadow"]) if node.get("shadow") else "schema",
+        executor=_executor(node),
         origin=Origin.of(node),
     )
+
+
+def _executor(node: Node) -> ExecutorSetting:
+    """``executor: local`` (the default) or ``executor: {dask: tcp://host:8786}``, and ``workers: N``."""
+    workers = node["workers"].integer(minimum=1) if node.get("workers") else None
+    if not node.get("executor"):
+        return ExecutorSetting(workers=workers)
+    setting = node["executor"]
+    if isinstance(setting.value, str):
+        if setting.text() != "local":
+            raise setting.error("must be 'local' or {dask: <scheduler address>}")
+        return ExecutorSetting(workers=workers)
+    setting.check_keys({"dask"})
+    if not setting.get("dask"):
+        raise setting.error("must be 'local' or {dask: <scheduler address>}")
+    address = interpolate(setting["dask"])
+    if not re.fullmatch(r"(tcp|tls|inproc|ucx)://[^\s]+", address):
+        raise setting["dask"].error("must be a Dask scheduler address such as tcp://scheduler:8786")
+    return ExecutorSetting(kind="dask", address=address, workers=workers)
 
 
 def _shadow_mode(node: Node) -> ShadowMode:

@@ -256,7 +256,13 @@ def detect(values: pd.Series, hints: frozenset[str] | set[str] = frozenset()) ->
     masks: dict[str, np.ndarray] = {}
     if values.empty:
         return masks
-    codes, uniques = pd.factorize(values.astype(str).to_numpy(dtype=object))
+    # Python strings, not an Arrow-backed column: text may hold lone surrogates Arrow cannot encode.
+    array = values.to_numpy(dtype=object)
+    if pd.api.types.infer_dtype(array, skipna=True) != "string":
+        present = ~pd.isna(array)
+        array = array.copy()
+        array[present] = values[present].map(str).to_numpy(dtype=object)
+    codes, uniques = pd.factorize(array)
     if (codes < 0).any():  # a missing value is no identifier
         uniques = np.append(uniques.astype(object), "")
         codes = np.where(codes < 0, len(uniques) - 1, codes)
