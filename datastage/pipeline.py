@@ -68,6 +68,10 @@ from datastage.errors import (
     exit_code_for,
     stop_signal,
 )
+from datastage.executor import open_executor
+from datastage.executor.chunks import Chunk, table_chunks
+from datastage.executor.parallel import ParallelCopy
+from datastage.executor.work import KEY_SECRET, SOURCE_SECRET, TARGET_SECRET, CopyContext
 from datastage.mask.checkspec import parse_check_settings
 from datastage.mask.engine import MaskingEngine, MaskStats
 from datastage.mask.keys import MaskingKey, checked_strength, load_key, optional_key
@@ -285,7 +289,14 @@ def prepare(run: Run, conn: Connection, policy: Policy, batch_size: int) -> Plan
 
 def load_into_shadow(conn: Connection, result: PlanResult, shadow: Shadow, target: Target, key: MaskingKey,
           env: Environment, progress: Progress, batch_size: int,
-          leaks: LeakIndex | None = None) -> tuple[LoadResult, ExtractResult, dict[str, MaskStats]]:
+          leaks: LeakIndex | None = None, *, source_url: str | None = None,
+          run_id: str | None = None) -> tuple[LoadResult, ExtractResult, dict[str, MaskStats]]:
+    """Extract, mask and load every planned table into the shadow, table after table.
+
+    A table that :func:`~datastage.executor.chunks.table_chunks` cuts into several chunks (large
+    PostgreSQL tables copied whole into a PostgreSQL target, given ``source_url``) is copied by the
+    environment's executor, its chunks in parallel on the one snapshot ``conn`` reads
+    (:class:`~datastage.executor.parallel.ParallelCopy`); every other table as it always was."""
     load = LoadResult(shadow=shadow.name)
     extracted = ExtractResult()
     stats: dict[str, MaskStats] = {}
@@ -295,48 +306,91 @@ def load_into_shadow(conn: Connection, result: PlanResult, shadow: Shadow, targe
         identifiers = SourceIdentifiers.collect(conn, result.tables, result.policy, key, batch_size)
     engine = MaskingEngine(result.policy, key, identifiers)
     kept = {result.model.table(name).key for name in env.keep}
-    with step("load"):
-        load.lossy_mappings = shadow.create_tables(result.tables)
-    for table in result.tables:
-        plan = result.subset.tables[table.key]
-        progress.table(table.key, plan.selected_rows)
-        written = 0
-        table_stats = MaskStats()
-        if table.key in kept:
-            with step("load"):
-                for rows in target.current_rows(table, batch_size):
-                    written += shadow.write(table, rows)
-                    progress.advance(len(rows))
-            load.kept_rows[table.key] = written
-        elif (streamed := _stream(conn, shadow, table, plan, engine, batch_size, progress, leaks)) is not None:
-            written, table_stats = streamed
-            extracted.rows[table.key] = written
-        else:
-            with step("extract"):
-                batches = extract_table(conn, table, plan, result.subset.seed, batch_size)
-                while True:
-                    with step("extract"):
-                        batch: pd.DataFrame | None = next(batches, None)
-                    if batch is None:
-                        break
-                    extracted.rows[table.key] = extracted.rows.get(table.key, 0) + len(batch)
-                    with step("mask"):
-                        masked, batch_stats = engine.mask_batch(table.key, batch)
-                    if leaks is not None:
-                        with step("verify"):
-                            leaks.observe(table.key, batch, masked)
-                    table_stats.add(batch_stats)
-                    with step("load"):
-                        written += shadow.write(table, masked)
-                    progress.advance(len(batch))
-        load.rows[table.key] = written
-        stats[table.key] = table_stats
+    with ExitStack() as stack:
+        parallel = _parallel(stack, conn, result, shadow, target, key, env, batch_size, leaks, identifiers, engine,
+                             kept, source_url, run_id)
+        with step("load"):
+            load.lossy_mappings = shadow.create_tables(result.tables)
+        for table in result.tables:
+            plan = result.subset.tables[table.key]
+            progress.table(table.key, plan.selected_rows)
+            written = 0
+            table_stats = MaskStats()
+            copied = None
+            if parallel is not None and table.key in parallel[1]:
+                with step("load"):
+                    copied = parallel[0].copy_table(table, parallel[1][table.key], progress)
+                if copied is None:
+                    progress.table(table.key, plan.selected_rows)  # copied again, in this process
+            if copied is not None:
+                written, table_stats = copied
+                extracted.rows[table.key] = written
+            elif table.key in kept:
+                with step("load"):
+                    for rows in target.current_rows(table, batch_size):
+                        written += shadow.write(table, rows)
+                        progress.advance(len(rows))
+                load.kept_rows[table.key] = written
+            elif (streamed := _stream(conn, shadow, table, plan, engine, batch_size, progress, leaks)) is not None:
+                written, table_stats = streamed
+                extracted.rows[table.key] = written
+            else:
+                with step("extract"):
+                    batches = extract_table(conn, table, plan, result.subset.seed, batch_size)
+                    while True:
+                        with step("extract"):
+                            batch: pd.DataFrame | None = next(batches, None)
+                        if batch is None:
+                            break
+                        extracted.rows[table.key] = extracted.rows.get(table.key, 0) + len(batch)
+                        with step("mask"):
+                            masked, batch_stats = engine.mask_batch(table.key, batch)
+                        if leaks is not None:
+                            with step("verify"):
+                                leaks.observe(table.key, batch, masked)
+                        table_stats.add(batch_stats)
+                        with step("load"):
+                            written += shadow.write(table, masked)
+                        progress.advance(len(batch))
+            load.rows[table.key] = written
+            stats[table.key] = table_stats
     load.notes.extend(target.notes)
     progress.stage("indexes and constraints")
     with step("load"):
         shadow.finish()
     load.seconds = time.monotonic() - started
+    log.info("copy finished", extra={"seconds": round(load.seconds, 3), "rows": load.total_rows,
+                                     "chunked_tables": len(parallel[1]) if parallel else 0})
     return load, extracted, stats
+
+
+def _parallel(stack: ExitStack, conn: Connection, result: PlanResult, shadow: Shadow, target: Target,
+              key: MaskingKey, env: Environment, batch_size: int, leaks: LeakIndex | None,
+              identifiers: SourceIdentifiers, engine: MaskingEngine, kept: set[str], source_url: str | None,
+              run_id: str | None) -> tuple[ParallelCopy, dict[str, list[Chunk]]] | None:
+    """The executor for the tables cut into several chunks, started (its workers forked, before the
+    index builder's thread starts), or None when every table is one chunk."""
+    if source_url is None or run_id is None or not shadow.accepts_chunks:
+        return None
+    with step("extract"):
+        chunked = {}
+        for table in result.tables:
+            if table.key not in kept:
+                chunks = table_chunks(conn, table, result.subset.tables[table.key], result.model.default_schema)
+                if len(chunks) > 1:
+                    chunked[table.key] = chunks
+        if not chunked:
+            return None
+        snapshot_id = str(conn.exec_driver_sql("SELECT pg_export_snapshot()").scalar())
+    context = CopyContext(result.policy, identifiers.kinds, result.model, {t.key: t for t in result.tables},
+                          dict(result.subset.tables), snapshot_id, batch_size, target.session_label,
+                          key.source, leaks)
+    secrets = {KEY_SECRET: key.secret_material(), SOURCE_SECRET: source_url.encode(),
+               TARGET_SECRET: target.url.encode()}
+    with step("load"):
+        executor = stack.enter_context(open_executor(env.executor))
+        executor.share(run_id, secrets, context)
+    return ParallelCopy(executor, run_id, shadow, engine, leaks), chunked
 
 
 def _stream(conn: Connection, shadow: Shadow, table: TableInfo, plan: Any, engine: MaskingEngine,
@@ -443,7 +497,8 @@ def copy(run: Run, conn: Connection, shadow: Shadow, target: Target,
     run.progress.stage("copy")
     leaks = LeakIndex.for_plan(key, run.plan)
     run.load, extracted, run.stats = load_into_shadow(conn, run.plan, shadow, target, key, run.env, run.progress,
-                                                      run.batch_size, leaks)
+                                                      run.batch_size, leaks, source_url=run.project.source_url,
+                                                      run_id=run.record.run_id)
     return run.load, extracted, leaks
 
 

@@ -57,6 +57,7 @@ KEY_ENV_VAR = "DATASTAGE_MASKING_KEY"
 SIGNING_KEY_ENV_VAR = "DATASTAGE_SIGNING_KEY_FILE"
 CHECK_WORKERS_ENV = "DATASTAGE_CHECK_WORKERS"
 CONNECT_TIMEOUT_ENV = "DATASTAGE_CONNECT_TIMEOUT"
+CHUNK_ROWS_ENV = "DATASTAGE_CHUNK_ROWS"
 DEFAULT_CONNECT_TIMEOUT = 10
 
 ChildrenPolicy = Literal["none", "roots", "all"]
@@ -264,13 +265,14 @@ class Tuning:
 
     check_workers: int | None = None  # $DATASTAGE_CHECK_WORKERS: leak-check workers; None: the CPUs, at most 4
     connect_timeout: int = DEFAULT_CONNECT_TIMEOUT  # $DATASTAGE_CONNECT_TIMEOUT: seconds to reach a server
+    chunk_rows: int | None = None  # $DATASTAGE_CHUNK_ROWS: rows per chunk of a parallel copy; None: about 16 MB
 
 
 def tuning_from_env(environ: Mapping[str, str] | None = None) -> Tuning:
     """The tuning knobs of ``environ`` (default: the process environment); unset or empty means the default.
 
     >>> tuning_from_env({"DATASTAGE_CHECK_WORKERS": "2"})
-    Tuning(check_workers=2, connect_timeout=10)
+    Tuning(check_workers=2, connect_timeout=10, chunk_rows=None)
     >>> tuning_from_env({"DATASTAGE_CONNECT_TIMEOUT": "soon"})
     Traceback (most recent call last):
     datastage.errors.ConfigError: $DATASTAGE_CONNECT_TIMEOUT must be a whole number of seconds, at least 1 (got 'soon')
@@ -278,8 +280,9 @@ def tuning_from_env(environ: Mapping[str, str] | None = None) -> Tuning:
     env = os.environ if environ is None else environ
     workers = _whole_number(env, CHECK_WORKERS_ENV, "worker processes", 0)
     timeout = _whole_number(env, CONNECT_TIMEOUT_ENV, "seconds", 1)
+    chunk_rows = _whole_number(env, CHUNK_ROWS_ENV, "rows", 1)
     return Tuning(check_workers=None if workers is None else max(1, workers),  # 0 means 1, as it always has
-                  connect_timeout=DEFAULT_CONNECT_TIMEOUT if timeout is None else timeout)
+                  connect_timeout=DEFAULT_CONNECT_TIMEOUT if timeout is None else timeout, chunk_rows=chunk_rows)
 
 
 def _whole_number(environ: Mapping[str, str], name: str, unit: str, minimum: int) -> int | None:

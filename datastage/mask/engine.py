@@ -116,6 +116,30 @@ class _UniqueTracker:
             order = np.argsort(outs, kind="stable")
             self.outputs, self.inputs = [outs[order]], [ins[order]]
 
+    def export(self) -> TrackerExport:
+        """What this tracker holds, as plain arrays (keyed hashes only: safe to send between processes)."""
+        outs = np.concatenate(self.outputs) if self.outputs else np.zeros(0, dtype=np.uint64)
+        ins = np.concatenate(self.inputs) if self.inputs else np.zeros(0, dtype=np.uint64)
+        redrawn = np.fromiter(self.attempts.keys(), dtype=np.uint64, count=len(self.attempts))
+        levels = np.fromiter(self.attempts.values(), dtype=np.int64, count=len(self.attempts))
+        return TrackerExport(outs, ins, redrawn, levels)
+
+    def absorb(self, exported: TrackerExport) -> None:
+        """Take what another tracker of the same domain holds (see :meth:`export`) as if masked here."""
+        if len(exported.outputs):
+            self.remember(exported.outputs, exported.inputs)
+        self.attempts.update(zip(exported.redrawn.tolist(), exported.levels.tolist(), strict=True))
+
+
+@dataclass
+class TrackerExport:
+    """A ``checked``-unique domain's (output, input) identity pairs and redrawn inputs, from one tracker."""
+
+    outputs: np.ndarray
+    inputs: np.ndarray
+    redrawn: np.ndarray
+    levels: np.ndarray
+
 
 class MaskingEngine:
     """Masks batches of rows table by table according to a resolved policy."""
@@ -203,7 +227,7 @@ class MaskingEngine:
         redraws = 0
         kind = identifier_kind(rule) if self.identifiers is not None and self.identifiers.kinds else None
         tracker = self.trackers.setdefault(rule.domain, _UniqueTracker()) if spec.unique == "checked" else None
-        in_hash = _identity(values) if tracker is not None else None
+        in_hash = _identity(values, self.key) if tracker is not None else None
         if spec.unique == "bijective":
             # A bijection keeps distinct inputs distinct by construction; redrawing one output
             # could collide with another, so fixed points are the strategy's own business, and
@@ -227,7 +251,7 @@ class MaskingEngine:
             if kind is not None and self.identifiers is not None:
                 bad |= self.identifiers.contains(kind, out)
             if tracker is not None and in_hash is not None:
-                out_hash = _identity(out)
+                out_hash = _identity(out, self.key)
                 bad |= tracker.conflicts(out_hash, in_hash)
             if not bad.any():
                 break
@@ -305,13 +329,16 @@ def _factorize(values: pd.Series) -> tuple[np.ndarray, pd.Series]:
     return codes, pd.Series(uniques, dtype=object)
 
 
-def _identity(values: pd.Series) -> np.ndarray:
+UNIQUE_DOMAIN = "mask/unique-tracker"
+
+
+def _identity(values: pd.Series, key: MaskingKey) -> np.ndarray:
     """64-bit identity of each value's canonical text, for the in-run collision tracker.
 
-    Python's string hash (SipHash, cached on each string): fast, and never leaves the process.
+    A keyed SipHash (never Python's per-process ``hash``), so the identities that chunks masked
+    in other processes collect can be compared with each other and merged into one tracker.
     """
-    text = values_text(values)
-    return np.fromiter(map(hash, text), dtype=np.int64, count=len(text)).view(np.uint64)
+    return key.hash_text(UNIQUE_DOMAIN, values_text(values))
 
 
 def _evaluate_when(rule: ColumnRule, frame: pd.DataFrame) -> np.ndarray:

@@ -215,6 +215,10 @@ class MaskingKey:
 
     __str__ = __repr__
 
+    def secret_material(self) -> bytes:
+        """The key itself, for an executor to hand its workers in memory (never to show, log or store)."""
+        return self._secret
+
     def subkey(self, domain: str) -> bytes:
         """16 bytes for ``domain`` (7 bits each, so pandas can take them as a text key)."""
         return _subkey(self._secret, domain)

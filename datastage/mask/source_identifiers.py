@@ -83,6 +83,11 @@ class HashSet:
         self._compact()
         return len(self._sorted)
 
+    def array(self) -> np.ndarray:
+        """Every hash in the set, sorted, each once."""
+        self._compact()
+        return self._sorted
+
     def contains(self, hashes: np.ndarray) -> np.ndarray:
         self._compact()
         if not len(self._sorted) or not len(hashes):

@@ -108,6 +108,17 @@ class Shadow(ABC):
     def finish(self) -> None:
         """Create indexes and foreign keys, reset sequences, ``ANALYZE``."""
 
+    accepts_chunks: bool = False  # whether other sessions may write chunks of a table (:meth:`chunk_table`)
+
+    def chunk_table(self, table: TableInfo) -> tuple[str, dict[str, str]]:
+        """Ready ``table`` for chunks that other sessions write and commit: (its quoted name in the
+        shadow, its columns' stored categories). Only where :attr:`accepts_chunks`."""
+        raise NotImplementedError(f"{type(self).__name__} takes rows from this process only")
+
+    def chunks_written(self, table: TableInfo) -> None:
+        """Every chunk of ``table`` is written and committed: its keys and indexes may follow."""
+        raise NotImplementedError(f"{type(self).__name__} takes rows from this process only")
+
     @abstractmethod
     def connect(self) -> AbstractContextManager[Connection]:
         """A connection to the shadow for verification."""

@@ -166,14 +166,16 @@ def streamable(shadow: CopySink, table: TableInfo, plan: Any, engine: MaskingEng
 
 
 def stream_table(source: Connection, shadow: CopySink, table: TableInfo, decoded: list[str],
-                 engine: MaskingEngine, batch_size: int, progress: Any, observer: Any = None) -> Streamed:
+                 engine: MaskingEngine, batch_size: int, progress: Any, observer: Any = None,
+                 where: str = "") -> Streamed:
     """Copy ``table`` from the source snapshot into the shadow; ``decoded`` columns become values
-    (the masking engine masks those with a rule; ``observer`` sees them before and after)."""
+    (the masking engine masks those with a rule; ``observer`` sees them before and after).
+    ``where`` (`` WHERE ...``) copies one chunk of the table only."""
     others = [c for c in table.insertable_columns if c not in decoded]
     columns = [*decoded, *others]
     names = ", ".join(quote_identifier(POSTGRESQL, c) for c in columns)
     schema = table.schema or shadow.model.default_schema or "public"
-    read_sql = f"COPY (SELECT {names} FROM {qualified_name(POSTGRESQL, schema, table.name)}) TO STDOUT"
+    read_sql = f"COPY (SELECT {names} FROM {qualified_name(POSTGRESQL, schema, table.name)}{where}) TO STDOUT"
     write_sql = f"COPY {shadow.sql_name(table, source)} ({names}) FROM STDIN{shadow.copy_options(table)}"
     raw = source.connection.driver_connection
     assert isinstance(raw, psycopg.Connection)

@@ -435,6 +435,16 @@ class PostgresShadow(Shadow):
                     copy.write_row(row)
         return len(rows)
 
+    accepts_chunks = True
+
+    def chunk_table(self, table: TableInfo) -> tuple[str, dict[str, str]]:
+        if self._current is not None:
+            self._table_done(self._current)  # no lock of this session on a table others write
+        return self._shadow_name(table), dict(self.stored.get(table.key, {}))
+
+    def chunks_written(self, table: TableInfo) -> None:
+        self._submit(table.key)
+
     def copy_options(self, table: TableInfo) -> str:
         """``WITH (FREEZE)`` for tables this transaction created: rows land frozen, so the scans that
         verify them do not rewrite every page to set hint bits (partitioned tables cannot)."""

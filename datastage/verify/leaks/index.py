@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -83,6 +84,11 @@ class TaggedHashSet(HashSet):
     def __len__(self) -> int:
         self._compact()
         return int(np.count_nonzero(self._sorted[1:] != self._sorted[:-1])) + 1 if len(self._sorted) else 0
+
+    def pairs(self) -> tuple[np.ndarray, np.ndarray]:
+        """(hashes, ids): every distinct (hash, id) pair, sorted by hash."""
+        self._compact()
+        return self._sorted, self._tags
 
     def tags(self, hashes: np.ndarray) -> list[tuple[int, ...]]:
         """The ids each hash was added under (none for a hash not in the set)."""
@@ -150,6 +156,32 @@ class LeakIndex:
             if firsts and lasts:
                 name_pairs[table.key] = (firsts[0], lasts[0])
         return cls(key, masked, harvest, name_pairs, bindings, all_columns=all_columns)
+
+    def fresh(self, key: MaskingKey | None = None) -> LeakIndex:
+        """An empty index collecting the same things (``key``: another copy of the masking key)."""
+        return LeakIndex(key or self.key, self.masked, self.harvest, self.name_pairs, self.bindings,
+                         all_columns=self.all_columns)
+
+    def export(self) -> dict[str, Any]:
+        """What this index collected, as plain arrays of keyed hashes and counts (for :meth:`merge`):
+        what a chunk copied in another process sends back."""
+        hashes, tags = self.tokens.pairs()
+        return {"values": {name: found.array() for name, found in self.values.items()},
+                "tokens": (hashes, tags, list(self.origin_labels)),
+                "kept_tokens": {name: found.array() for name, found in self.kept_tokens.items()},
+                "harvested": dict(self.harvested), "rows_observed": self.rows_observed}
+
+    def merge(self, exported: dict[str, Any]) -> None:
+        """Add what another index of the same plan collected (its :meth:`export`)."""
+        for name, hashes in exported["values"].items():
+            self.values.setdefault(name, HashSet()).add(hashes)
+        hashes, tags, labels = exported["tokens"]
+        for tag in np.unique(tags).tolist():
+            self.tokens.add(hashes[tags == tag], self.origin_id(labels[tag] if tag < len(labels) else labels[-1]))
+        for name, hashes in exported["kept_tokens"].items():
+            self.kept_tokens.setdefault(name, HashSet()).add(hashes)
+        self.harvested.update(exported["harvested"])
+        self.rows_observed += exported["rows_observed"]
 
     def binding_columns(self, table: str, column: str) -> list[str]:
         """The columns that identify a row as the target holds it: the row key, else every other column."""
