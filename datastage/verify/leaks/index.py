@@ -162,6 +162,10 @@ class LeakIndex:
         return LeakIndex(key or self.key, self.masked, self.harvest, self.name_pairs, self.bindings,
                          all_columns=self.all_columns)
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled (for another process) without the masking key; :meth:`fresh` gives a copy one there."""
+        return {**self.__dict__, "key": None}
+
     def export(self) -> dict[str, Any]:
         """What this index collected, as plain arrays of keyed hashes and counts (for :meth:`merge`):
         what a chunk copied in another process sends back."""
