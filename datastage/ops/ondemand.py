@@ -274,7 +274,8 @@ def _copy(project: Project, env: Environment, copy_env: Environment, run_id: str
                                      {t.key: list(t.columns) for t in tables})
             with entered("load", target.shadow(model, run_id)) as shadow:
                 load, extracted, _ = load_into_shadow(conn, planned, shadow, target, key, copy_env,
-                                                      progress, copy_env.batch_size)
+                                                      progress, copy_env.batch_size, source_url=env.url,
+                                                      run_id=run_id)
                 verified = verify_shadow(planned, shadow, load, extracted)
                 if verified.verdict == "fail":
                     failed = "; ".join(c.summary for c in verified.failed)
