@@ -43,9 +43,15 @@ def injective(outputs: np.ndarray, inputs: np.ndarray) -> bool:
     """Whether the (output, input) identity pairs map each input to one output and back."""
     if not len(outputs):
         return True
-    pairs = np.unique(np.stack([outputs.astype(np.uint64), inputs.astype(np.uint64)], axis=1), axis=0)
-    return len(np.unique(pairs[:, 0])) == len(pairs) and len(np.unique(pairs[:, 1])) == len(pairs)
-
+    order = np.lexsort((inputs, outputs))  # by output, then input
+    outs, ins = outputs[order], inputs[order]
+    distinct = np.ones(len(outs), dtype=bool)
+    distinct[1:] = (outs[1:] != outs[:-1]) | (ins[1:] != ins[:-1])
+    outs, ins = outs[distinct], ins[distinct]  # each pair once
+    if bool((outs[1:] == outs[:-1]).any()):
+        return False  # one output, two inputs
+    ins = np.sort(ins)
+    return not bool((ins[1:] == ins[:-1]).any())  # one input, two outputs
 
 class ParallelCopy:
     """Copies chunked tables through ``executor`` for one run; ``engine`` and ``observer`` are the
