@@ -58,6 +58,7 @@ class Tokens:
     tokens: list[str] = field(default_factory=list)
     origins: list[int] = field(default_factory=list)
     test_card_origins: list[int] = field(default_factory=list)
+    kinds: list[str] = field(default_factory=list)  # each token's kind (what comes before its ``:``)
 
     @property
     def test_cards(self) -> int:
@@ -208,11 +209,13 @@ def value_by_value_tokens(values: pd.Series, *, phones: bool = True, names: bool
         numbers = zip(spans, _digits(text, spans), strict=True)
         add("phone", text, chosen, [(a, digits[-10:]) for (a, _), digits in numbers if 8 <= len(digits) <= 15])
     found.tokens = [f"{kind}:{token}" for kind, token in zip(kinds, tokens, strict=True)]
+    found.kinds = kinds
     found.origins = np.concatenate(origins).tolist() if origins else []
     if names:
         for token, origin in name_bigrams(values):
             found.tokens.append(token)
             found.origins.append(origin)
+            found.kinds.append("name")
     return found
 
 
@@ -235,6 +238,9 @@ def folded_names(names: pd.Series) -> tuple[np.ndarray, np.ndarray]:
 def name_bigrams(values: pd.Series, mode: str = "all") -> list[tuple[str, int]]:
     """``(name:first last, value position)`` for pairs of consecutive words (folded).
 
+    A batch of ASCII values is cut into words with numpy (:func:`_ascii_bigrams`); any other
+    runs the patterns below (the same pairs).
+
     ``all``: every pair with a distinctive word (what the target is searched for);
     ``names``: the same, from columns holding names; ``text``: capitalised pairs in free
     text that start with a known given name and contain a distinctive word.
@@ -244,8 +250,28 @@ def name_bigrams(values: pd.Series, mode: str = "all") -> list[tuple[str, int]]:
     """
     if values.empty:
         return []
+    items = _items(values)
+    joined = SEP.join(items)
+    if _word_sets() is None:
+        return _pattern_bigrams(joined, mode)
+    if joined.isascii():
+        return _ascii_bigrams(joined, mode)
+    # The ASCII values with numpy, the others with the patterns; then back in the order of the values.
+    ascii = np.fromiter(map(str.isascii, items), dtype=bool, count=len(items))
+    found = []
+    for chosen, run in ((np.flatnonzero(ascii), _ascii_bigrams), (np.flatnonzero(~ascii), _pattern_bigrams)):
+        if len(chosen):
+            pairs = run(SEP.join([items[i] for i in chosen.tolist()]), mode)
+            positions = chosen[np.array([origin for _, origin in pairs], dtype=np.int64)].tolist()
+            found += [(token, origin) for (token, _), origin in zip(pairs, positions, strict=True)]
+    order = np.argsort(np.array([origin for _, origin in found], dtype=np.int64), kind="stable")
+    return [found[i] for i in order.tolist()]
+
+
+def _pattern_bigrams(joined: str, mode: str) -> list[tuple[str, int]]:
+    """:func:`name_bigrams` of values joined by ``SEP``, with the patterns."""
     if mode == "text":
-        text = _joined(values)
+        text = joined
         matches = list(CAPITALISED.finditer(text))
         firsts = pii.first_names()
         # A name is two capitalised words with only spaces between them (not across a full stop).
@@ -255,7 +281,7 @@ def name_bigrams(values: pd.Series, mode: str = "all") -> list[tuple[str, int]]:
         return [(f"name:{a} {b}", row) for (a, b, _), row in zip(pairs, rows, strict=True)
                 if a in firsts and (_distinctive(a) or _distinctive(b))]
     # Words and value separators in order: a pair is two neighbours that are both words.
-    items = np.array(WORD_OR_SEP.findall(pii.fold(_joined(values))), dtype=object)
+    items = np.array(WORD_OR_SEP.findall(pii.fold(joined)), dtype=object)
     if len(items) < 2:
         return []
     codes, uniques = pd.factorize(items)
@@ -340,18 +366,20 @@ def card_checks(digits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     test = np.zeros(count, dtype=bool)
     if not count:
         return plausible, test
-    import polars as pl
-
-    series = pl.Series(digits.tolist(), dtype=pl.String)
-    plain = series.str.contains(r"^[0-9]{13,19}$").to_numpy()
+    listed: list[str] = digits.tolist()
+    ascii = np.ones(count, dtype=bool) if "".join(listed).isascii() else \
+        np.fromiter(map(str.isascii, listed), dtype=bool, count=count)
+    lengths = np.fromiter(map(len, listed), dtype=np.int64, count=count)
+    plain = ascii & (lengths >= 13) & (lengths <= 19)
     for i in np.flatnonzero(~plain).tolist():  # other digits (a script's own): one at a time
         plausible[i] = pii.plausible_card(digits[i])
         test[i] = plausible[i] and is_test_card(digits[i])
     chosen = np.flatnonzero(plain)
     if len(chosen):
-        raw = np.array(digits[chosen].tolist(), dtype="S19")
+        raw = np.array(digits[chosen].tolist(), dtype="S19")  # ASCII digits: one byte each
         codes = raw.view(np.uint8).reshape(len(raw), 19).astype(np.int64)
-        length = np.count_nonzero(codes, axis=1)
+        length = lengths[chosen]
+        digit_only = (((codes >= 48) & (codes <= 57)) | (np.arange(19)[None, :] >= length[:, None])).all(axis=1)
         codes = np.where(codes > 0, codes - 48, 0)
         from_right = length[:, None] - 1 - np.arange(19)[None, :]
         doubled = np.where((from_right % 2 == 1) & (from_right > 0), codes * 2, codes)
@@ -372,7 +400,7 @@ def card_checks(digits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             | ((((p3 >= 300) & (p3 <= 305)) | among(p2, 36, 38, 39)) & (length >= 14)) \
             | ((p2 == 62) & long) \
             | (among(p2, 50, 56, 57, 58, 67, 63) & (length >= 12))
-        plausible[chosen] = luhn & brand
+        plausible[chosen] = luhn & brand & digit_only
         test[chosen] = plausible[chosen] & np.isin(prefix[6], TEST_PREFIX_NUMBERS)
     return plausible, test
 
@@ -383,11 +411,11 @@ def identifier_tokens(values: pd.Series, *, phones: bool = True, names: bool = F
 
     Every pattern treats all digits alike, so each runs once over the distinct *shapes* of the
     values (ASCII digits as ``0``): a column of phone numbers or card numbers has a handful. The
-    matches found in a shape are cut out of each value of that shape and normalised as whole
-    columns (digits only, lower-cased e-mail); what depends on the digits themselves (the Luhn
-    check and issuer ranges of cards, the excluded SSN areas, the IBAN check) is checked on the
-    value. Each token records the position in ``values`` of the value it came from; the tokens
-    are those of :func:`value_by_value_tokens`, in the same order.
+    matches found in a shape are cut out of every value of that shape and normalised as arrays
+    (digits only, lower-cased e-mail; ASCII values byte by byte with numpy); what depends on the
+    digits themselves (the Luhn check and issuer ranges of cards, the excluded SSN areas, the IBAN
+    check) is checked on the value. Each token records the position in ``values`` of the value it
+    came from; the tokens are those of :func:`value_by_value_tokens`, in the same order.
 
     >>> identifier_tokens(pd.Series(["mail ann@example.org", "call +44 20 7946 0018"], dtype=object)).tokens
     ['email:ann@example.org', 'phone:2079460018']
@@ -395,70 +423,261 @@ def identifier_tokens(values: pd.Series, *, phones: bool = True, names: bool = F
     found = Tokens()
     if values.empty:
         return found
-    import polars as pl
-
-    items = pl.Series(_items(values), dtype=pl.String)
-    shapes = items.str.replace_all("[0-9]", "0")
-    frame = pl.DataFrame({"value": items, "shape": shapes}).with_row_index("origin")
-    distinct = frame.select(pl.col("shape").unique(maintain_order=True)).with_row_index("shape_id")
-    spans = _shape_spans(pd.Series(distinct["shape"].to_list(), dtype=object), phones, whole_phone)
+    items = _items(values)
+    joined = SEP.join(items)
+    shaped = joined.translate(ZERO_DIGITS)
+    codes, distinct = pd.factorize(np.array(shaped.split(SEP), dtype=object))
+    spans = _shape_spans(pd.Series(distinct, dtype=object), phones, whole_phone)
     if spans:
-        matches = pl.DataFrame({
-            "order": np.concatenate([k for k, _, _, _ in spans]),
-            "shape_id": np.concatenate([p for _, p, _, _ in spans]).astype(np.uint32),
-            "start": np.concatenate([a for _, _, a, _ in spans]),
-            "end": np.concatenate([b for _, _, _, b in spans])})
-        hits = (frame.join(distinct, on="shape").join(matches, on="shape_id")
-                .sort("order", "origin", "start")
-                .select(pl.col("order") % len(KINDS), "origin", "value", "start", "end")
-                .rename({"order": "kind"}))
-        found = _normalised(hits)
+        order, shape, start, end = (np.concatenate(part) for part in zip(*spans, strict=True))
+        wide = np.fromiter((not text.isascii() for text in distinct), dtype=bool, count=len(distinct))
+        parts = [_ascii_bodies(joined, shaped, codes, *(a[~wide[shape]] for a in (order, shape, start, end)))]
+        if wide[shape].any():
+            parts.append(_wide_bodies(items, codes, *(a[wide[shape]] for a in (order, shape, start, end))))
+        found = _checked(*(np.concatenate(column) for column in zip(*parts, strict=True)))
     if names:
-        for token, origin in name_bigrams(values):
-            found.tokens.append(token)
-            found.origins.append(origin)
+        pairs = name_bigrams(values)
+        found.tokens += [token for token, _ in pairs]
+        found.origins += [origin for _, origin in pairs]
+        found.kinds += ["name"] * len(pairs)
     return found
 
 
-def _normalised(hits: pl.DataFrame) -> Tokens:
-    """Tokens of the matches ``(kind, origin, value, start, end)``, sorted by kind, value and position."""
+ZERO_DIGITS = str.maketrans("123456789", "000000000")
+_LOWER = np.arange(256, dtype=np.uint8)
+_LOWER[65:91] += 32
+_UPPER = np.arange(256, dtype=np.uint8)
+_UPPER[97:123] -= 32
+Bodies = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # (order, origin, start, body) per match
+
+
+def _pairs(codes: np.ndarray, shape: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(match, value) for every value of each match's shape (``codes``: each value's shape)."""
+    by_shape = np.argsort(codes, kind="stable")
+    sizes = np.bincount(codes, minlength=int(shape.max()) + 1 if len(shape) else 0)
+    first = np.cumsum(sizes) - sizes
+    counts = sizes[shape]
+    match = np.repeat(np.arange(len(shape)), counts)
+    within = np.arange(len(match)) - np.repeat(np.cumsum(counts) - counts, counts)
+    return match, by_shape[np.repeat(first[shape], counts) + within]
+
+
+def _ranges(starts: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(which range, position) of every position of the ranges ``[start, start + length)``."""
+    which = np.repeat(np.arange(len(starts)), lengths)
+    return which, np.repeat(starts - (np.cumsum(lengths) - lengths), lengths) + np.arange(int(lengths.sum()))
+
+
+def _ascii_bodies(joined: str, shaped: str, codes: np.ndarray, order: np.ndarray, shape: np.ndarray,
+                  start: np.ndarray, end: np.ndarray) -> Bodies:
+    """The normalised text of matches in ASCII values, cut out of the values' bytes with numpy.
+
+    Which characters of a match a token keeps (its digits, all but dashes or spaces, the last
+    ten digits of a phone number) is read off the shape, which has the same characters where
+    it matters; the kept bytes of each value of that shape are then gathered at once."""
+    if not len(order):
+        return order, np.zeros(0, dtype=np.int64), start, np.zeros(0, dtype=object)
+    kind = order % len(KINDS)
+    shape_bytes = np.frombuffer(shaped.encode("utf-8"), dtype=np.uint8)
+    value_bytes = np.frombuffer(joined.encode("utf-8"), dtype=np.uint8)
+    # Where each value starts in the joined bytes (each value's own shape is as long as the value).
+    value_at = np.concatenate(([0], np.flatnonzero(value_bytes == 0) + 1)).astype(np.int64)
+    first_of_shape = np.zeros(int(codes.max()) + 1, dtype=np.int64)
+    first_of_shape[codes[::-1]] = np.arange(len(codes))[::-1]
+    shape_at = np.concatenate(([0], np.flatnonzero(shape_bytes == 0) + 1)).astype(np.int64)[first_of_shape]
+    # The kept characters of each match, as offsets in its value.
+    which, offset = _ranges(start, end - start)
+    char = shape_bytes[shape_at[shape[which]] + offset]
+    k = kind[which]
+    digit = char == 48
+    keep = np.where(np.isin(k, [KINDS.index("card"), KINDS.index("phone")]), digit,
+                    np.where(k == KINDS.index("ssn"), char != 45,
+                             np.where(np.isin(k, [KINDS.index("iban"), KINDS.index("ni")]), char != 32, True)))
+    phone = (k == KINDS.index("phone")) & keep
+    if phone.any():  # a phone token is the last ten of its digits
+        kept_before = np.cumsum(keep) - keep
+        total = np.bincount(which, weights=keep, minlength=len(order)).astype(np.int64)
+        first_kept = np.cumsum(total) - total
+        rank_from_end = total[which] - 1 - (kept_before - first_kept[which])
+        keep &= ~phone | (rank_from_end < 10)
+    which, offset = which[keep], offset[keep]
+    kept = np.bincount(which, minlength=len(order))
+    match, value = _pairs(codes, shape)
+    sizes = kept[match]
+    pair, nth = _ranges(np.zeros(len(match), dtype=np.int64), sizes)
+    first_kept = np.cumsum(kept) - kept
+    source = value_at[value[pair]] + offset[first_kept[match[pair]] + nth]
+    raw = value_bytes[source]
+    kind_of_byte = kind[match[pair]]
+    raw = np.where(kind_of_byte == KINDS.index("email"), _LOWER[raw],
+                   np.where(np.isin(kind_of_byte, [KINDS.index("iban"), KINDS.index("ni")]), _UPPER[raw], raw))
+    out = np.zeros(len(raw) + len(match), dtype=np.uint8)  # each body followed by a SEP
+    out[np.arange(len(raw)) + pair] = raw
+    bodies = np.array(out[:-1].tobytes().decode("ascii").split(SEP), dtype=object) if len(match) else \
+        np.zeros(0, dtype=object)
+    return order[match], value.astype(np.int64), start[match], bodies
+
+
+def _wide_bodies(items: list[str], codes: np.ndarray, order: np.ndarray, shape: np.ndarray,
+                 start: np.ndarray, end: np.ndarray) -> Bodies:
+    """The normalised text of matches in values with non-ASCII characters (polars string kernels)."""
     import polars as pl
 
-    cut = pl.col("value").str.slice(pl.col("start"), pl.col("end") - pl.col("start"))
-    hits = hits.with_columns(match=cut)
-    kind = pl.col("kind")
-    digits = pl.col("match").str.replace_all(r"\D", "")
-    hits = hits.with_columns(token=pl.when(kind == KINDS.index("email")).then(pl.col("match").str.to_lowercase())
-                             .when(kind == KINDS.index("ssn")).then(pl.col("match").str.replace_all("-", "",
-                                                                                                    literal=True))
-                             .when(kind == KINDS.index("phone")).then(digits.str.slice(-10))
-                             .otherwise(digits))
-    kinds = hits["kind"].to_numpy()
-    tokens = hits["token"].to_numpy().astype(object)
-    keep = np.ones(len(hits), dtype=bool)
-    test_origins: list[int] = []
-    origins = hits["origin"].to_numpy().astype(np.int64)
-    card = np.flatnonzero(kinds == KINDS.index("card"))
-    if len(card):
-        plausible, test = card_checks(tokens[card])
-        keep[card] = plausible & ~test
-        test_origins = origins[card[test]].tolist()
-    ssn = np.flatnonzero(kinds == KINDS.index("ssn"))
-    if len(ssn):
-        match = hits["match"].gather(ssn)
-        area, group, serial = match.str.slice(0, 3), match.str.slice(4, 2), match.str.slice(7, 4)
-        keep[ssn] = ((area != "000") & (area != "666") & ~area.str.starts_with("9") & (group != "00")
-                     & (serial != "0000")).to_numpy()
-    upper = np.flatnonzero(np.isin(kinds, [KINDS.index("iban"), KINDS.index("ni")]))
-    if len(upper):  # few: positions are in the upper-cased value, cut out one at a time
-        values, starts, ends = (hits[c].gather(upper).to_list() for c in ("value", "start", "end"))
-        for row, value, a, b in zip(upper.tolist(), values, starts, ends, strict=True):
-            text = value.upper()[a:b]
-            keep[row] = kinds[row] != KINDS.index("iban") or pii.iban_valid(text)
-            tokens[row] = text.replace(" ", "")
-    names = np.array(KINDS, dtype=object)[kinds[keep]]
+    match, value = _pairs(codes, shape)
+    kind = order[match] % len(KINDS)
+    upper = np.isin(kind, [KINDS.index("iban"), KINDS.index("ni")])
+    texts = np.array(items, dtype=object)[value]
+    if upper.any():  # positions are in the upper-cased value
+        texts[upper] = [text.upper() for text in texts[upper].tolist()]
+    frame = pl.DataFrame({"value": pl.Series(texts.tolist(), dtype=pl.String), "kind": kind,
+                          "start": start[match], "length": (end - start)[match]})
+    cut = pl.col("value").str.slice(pl.col("start"), pl.col("length"))
+    digits = cut.str.replace_all(r"\D", "")
+    body = (pl.when(pl.col("kind") == KINDS.index("email")).then(cut.str.to_lowercase())
+            .when(pl.col("kind") == KINDS.index("ssn")).then(cut.str.replace_all("-", "", literal=True))
+            .when(pl.col("kind") == KINDS.index("phone")).then(digits.str.slice(-10))
+            .when(pl.col("kind").is_in([KINDS.index("iban"), KINDS.index("ni")]))
+            .then(cut.str.replace_all(" ", "", literal=True))
+            .otherwise(digits))
+    bodies = frame.select(body.alias("body"))["body"].to_numpy().astype(object)
+    return order[match], value.astype(np.int64), start[match], bodies
+
+
+def _checked(order: np.ndarray, origin: np.ndarray, start: np.ndarray, bodies: np.ndarray) -> Tokens:
+    """Tokens of the normalised matches, in the order of :func:`value_by_value_tokens`, without those
+    the value's own digits rule out (and the test cards apart)."""
+    sort = np.lexsort((start, origin, order))
+    order, origin, bodies = order[sort], origin[sort], bodies[sort]
+    kind = order % len(KINDS)
+    keep = np.ones(len(kind), dtype=bool)
     found = Tokens()
-    found.tokens = (names + ":" + tokens[keep]).tolist()
-    found.origins = origins[keep].tolist()
-    found.test_card_origins = test_origins
+    card = np.flatnonzero(kind == KINDS.index("card"))
+    if len(card):
+        plausible, test = card_checks(bodies[card])
+        keep[card] = plausible & ~test
+        found.test_card_origins = origin[card[test]].tolist()
+    ssn = np.flatnonzero(kind == KINDS.index("ssn"))
+    if len(ssn):  # what SSN_SHAPE did not check: the area, group and serial numbers never issued
+        keep[ssn] = [b[:3] not in ("000", "666") and b[0] != "9" and b[3:5] != "00" and b[5:] != "0000"
+                     for b in bodies[ssn].tolist()]
+    iban = np.flatnonzero(kind == KINDS.index("iban"))
+    if len(iban):
+        keep[iban] = [pii.iban_valid(b) for b in bodies[iban].tolist()]
+    names = np.array(KINDS, dtype=object)[kind[keep]]
+    found.tokens = (names + ":" + bodies[keep]).tolist()
+    found.kinds = names.tolist()
+    found.origins = origin[keep].tolist()
     return found
+
+
+_P = np.uint64(0x100000001B3)
+
+
+def _range_hashes(buffer: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """A 64-bit polynomial hash of each byte range (its bytes and length), vectorised."""
+    hashes = lengths.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+    order = np.argsort(-lengths, kind="stable")
+    longest = int(lengths.max()) if len(lengths) else 0
+    live = order
+    with np.errstate(over="ignore"):
+        for j in range(longest):  # over the ranges longer than j: all the bytes once
+            live = live[lengths[live] > j] if j else live
+            hashes[live] = hashes[live] * _P + buffer[starts[live] + j].astype(np.uint64)
+    return hashes
+
+
+class _AsciiWords:
+    """A set of ASCII words that whole arrays of byte ranges are looked up in (hash, then bytes).
+
+    >>> words = _AsciiWords(frozenset({"ann", "lee"}))
+    >>> buffer = np.frombuffer(b"ann leex lee", dtype=np.uint8)
+    >>> words.contains(buffer, np.array([0, 4, 9]), np.array([3, 4, 3])).tolist()
+    [True, False, True]
+    """
+
+    def __init__(self, words: frozenset[str]) -> None:
+        chosen = sorted(w for w in words if w.isascii() and w)
+        data = np.frombuffer("".join(chosen).encode("ascii"), dtype=np.uint8)
+        lengths = np.array([len(w) for w in chosen], dtype=np.int64)
+        starts = np.cumsum(lengths) - lengths
+        hashes = _range_hashes(data, starts, lengths)
+        order = np.argsort(hashes, kind="stable")
+        self.hashes, self.starts, self.lengths, self.data = hashes[order], starts[order], lengths[order], data
+        self.unique = bool(len(hashes) < 2 or (self.hashes[1:] != self.hashes[:-1]).all())
+
+    def contains(self, buffer: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+        hashes = _range_hashes(buffer, starts, lengths)
+        at = np.minimum(np.searchsorted(self.hashes, hashes), max(len(self.hashes) - 1, 0))
+        found = (self.hashes[at] == hashes) & (self.lengths[at] == lengths) if len(self.hashes) else \
+            np.zeros(len(hashes), dtype=bool)
+        chosen = np.flatnonzero(found)
+        if len(chosen):  # the same hash: the same bytes too?
+            which, offset = _ranges(np.zeros(len(chosen), dtype=np.int64), lengths[chosen])
+            same = buffer[starts[chosen][which] + offset] == self.data[self.starts[at[chosen]][which] + offset]
+            found[chosen] = np.bincount(which, weights=~same, minlength=len(chosen)) == 0
+        return found
+
+
+@lru_cache(maxsize=1)
+def _word_sets() -> tuple[_AsciiWords, _AsciiWords] | None:
+    """(words that make no name distinctive, given names), or None when hashes collide (then the
+    patterns run instead)."""
+    common = _AsciiWords(pii.first_names() | pii.last_names() | pii.common_words())
+    firsts = _AsciiWords(pii.first_names())
+    return (common, firsts) if common.unique and firsts.unique else None
+
+
+def _word_runs(flags: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(start, length) of every run of ``True`` in ``flags``."""
+    edges = np.diff(np.concatenate(([0], flags.view(np.int8), [0])))
+    starts = np.flatnonzero(edges == 1)
+    return starts, np.flatnonzero(edges == -1) - starts
+
+
+def _ascii_bigrams(joined: str, mode: str) -> list[tuple[str, int]]:
+    """:func:`name_bigrams` of ASCII values joined by ``SEP``: words, pairs and look-ups as arrays."""
+    sets = _word_sets()
+    if sets is None:
+        return _pattern_bigrams(joined, mode)
+    common, firsts = sets
+    raw = np.frombuffer(joined.encode("ascii"), dtype=np.uint8)
+    lower = _LOWER[raw]
+    letter = (lower >= 97) & (lower <= 122)
+    value_of = np.cumsum(raw == 0)  # SEPs before each byte: the value it belongs to
+    if mode == "text":
+        # ``\b[A-Z][^\W\d_]+\b``: a whole run of word characters, a capital then at least one more letter.
+        word = letter | ((raw >= 48) & (raw <= 57)) | (raw == 95)
+        starts, lengths = _word_runs(word)
+        ends = starts + lengths
+        is_name = (lengths >= 2) & (raw[starts] >= 65) & (raw[starts] <= 90)
+        if is_name.any():
+            non_letter = np.cumsum(~letter)
+            is_name &= (non_letter[ends - 1] - non_letter[starts]) == 0
+        starts, lengths, ends = starts[is_name], lengths[is_name], ends[is_name]
+        if len(starts) < 2:
+            return []
+        # Only blanks between two neighbouring names (``str.isspace`` of ASCII text).
+        blank = np.isin(raw, np.frombuffer(b" \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f", dtype=np.uint8))
+        not_blank = np.cumsum(~blank)
+        gap_ok = (not_blank[starts[1:] - 1] - not_blank[ends[:-1] - 1]) == 0
+        rare = (lengths >= 3) & ~common.contains(lower, starts, lengths)
+        pair = gap_ok & firsts.contains(lower, starts, lengths)[:-1] & (rare[:-1] | rare[1:])
+    else:
+        starts, lengths = _word_runs(letter)
+        if len(starts) < 2:
+            return []
+        rare = (lengths >= 3) & ~common.contains(lower, starts, lengths)
+        pair = (value_of[starts[:-1]] == value_of[starts[1:]]) & (rare[:-1] | rare[1:])
+    first = np.flatnonzero(pair)
+    if not len(first):
+        return []
+    # Each token is five byte ranges: "name:", the first word, " ", the second word and a SEP.
+    source = np.concatenate((lower, np.frombuffer(b"name: \x00", dtype=np.uint8)))
+    n = len(lower)
+    parts = np.stack([np.full(len(first), n), starts[first], np.full(len(first), n + 5), starts[first + 1],
+                      np.full(len(first), n + 6)], axis=1).ravel()
+    sizes = np.stack([np.full(len(first), 5), lengths[first], np.ones(len(first), dtype=np.int64),
+                      lengths[first + 1], np.ones(len(first), dtype=np.int64)], axis=1).ravel()
+    _, position = _ranges(parts, sizes)
+    tokens = source[position][:-1].tobytes().decode("ascii").split(SEP)
+    return list(zip(tokens, value_of[starts[first]].tolist(), strict=True))
