@@ -7,7 +7,8 @@ of 10,000 rows), then
 
 1. ``LeakIndex.observe`` over every source batch (what the refresh does while it loads), and
 2. ``Scanner.scan_frame`` over the masked copy (what the post-load search does per batch read
-   back), with a few of the source's identifiers left in it so the search finds leaks.
+   back), with the source's values left in every 1000th row (masked columns and the kept
+   note) so the search finds leaks.
 
 CPU time of this process (``time.process_time``) is reported per step as text values per
 second; the findings are printed so two versions can be compared.
@@ -101,10 +102,20 @@ def generate(rows: int, seed: int = 7) -> tuple[dict[str, pd.DataFrame], dict[st
     masked_email = np.where(leak, email, np.char.add(np.char.add("x", ids.astype(str)), "@example.net"))
     masked_phone = np.where(leak, phone, np.char.add("+1-555-", np.char.zfill((ids % 10000).astype(str), 4)))
     masked_cards = np.where(leak, cards, "4111111111111111")
+    masked_first = FIRST[(ids + 3) % len(FIRST)]
+    masked_last = np.array(["Jones", "Brown", "Miller", "Davis"])[ids % 4]
+    # Kept notes as a masked copy would hold them: the source's identifiers only in the leaking rows.
+    masked_notes = np.where(kind == 0, np.char.add("prefers e-mail, write to ", masked_email),
+                   np.where(kind == 1, np.char.add("call back on ", masked_phone),
+                   np.where(kind == 2, np.char.add(np.char.add("met ", np.char.add(np.char.add(masked_first, " "),
+                                                                                  masked_last)), " at the fair"),
+                   np.where(kind == 3, np.char.add("paid with card ", masked_cards),
+                   np.where(kind == 4, "customer since 2019, no complaints", "")))))
+    masked_notes = np.where(leak, notes, masked_notes)
     target = {
-        "customers": pd.DataFrame({"customer_id": ids, "first_name": FIRST[(ids + 3) % len(FIRST)],
-                                   "last_name": np.array(["Jones", "Brown", "Miller", "Davis"])[ids % 4],
-                                   "email": masked_email, "phone": masked_phone, "notes": notes}).astype(object),
+        "customers": pd.DataFrame({"customer_id": ids, "first_name": masked_first, "last_name": masked_last,
+                                   "email": masked_email, "phone": masked_phone,
+                                   "notes": masked_notes}).astype(object),
         "payments": pd.DataFrame({"payment_id": ids, "customer_id": ids, "card_number": masked_cards}).astype(object),
     }
     return source, target

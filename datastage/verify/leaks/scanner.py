@@ -414,14 +414,17 @@ class Scanner:
                        values: _Values, chosen: np.ndarray, frame: pd.DataFrame) -> None:
         """Findings for the ``chosen`` tokens of a column's distinct values, one per kind and origin."""
         unique, inverse = np.unique(values.hashes[chosen], return_inverse=True)
-        origin_ids, origin_names = pd.factorize(pd.Series(self.index.origins(unique, skip=(table.key, column)),
-                                                          dtype=object))
-        groups = pd.DataFrame({"kind": values.kinds[chosen], "origin": origin_ids[inverse.ravel()],
-                               "value": values.origins[chosen], "weight": values.occurs[values.origins[chosen]]})
-        for (kind, origin), group in groups.groupby(["kind", "origin"], sort=False):
-            rows = values.text.index[np.isin(values.codes, group["value"].unique())]
-            self._record(found, (check, label, str(kind), origin_names[int(origin)]), int(group["weight"].sum()),
-                         table, frame, rows)
+        labels: list[tuple[str, ...]] = self.index.origins(unique, skip=(table.key, column))
+        origin_ids, origin_names = pd.factorize(pd.Series(labels, dtype=object))
+        kind_ids, kind_names = pd.factorize(values.kinds[chosen])
+        groups, group_of = np.unique(kind_ids * len(origin_names) + origin_ids[inverse.ravel()], return_inverse=True)
+        group_of = group_of.ravel()
+        distinct_values = values.origins[chosen]
+        weights = np.bincount(group_of, weights=values.occurs[distinct_values], minlength=len(groups))
+        for number, group in enumerate(groups.tolist()):
+            kind, origin = str(kind_names[group // len(origin_names)]), origin_names[group % len(origin_names)]
+            rows = values.text.index[np.isin(values.codes, distinct_values[group_of == number])]
+            self._record(found, (check, label, kind, tuple(origin)), int(weights[number]), table, frame, rows)
 
     def _record(self, found: Found, key: FindingKey, count: int, table: TableInfo, frame: pd.DataFrame,
                 rows: pd.Index) -> None:

@@ -17,7 +17,6 @@ import itertools
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -25,9 +24,6 @@ import pandas as pd
 from datastage.cards import TEST_PREFIXES, is_test_card
 from datastage.identify import reference as pii
 from datastage.source.values import canonical_text
-
-if TYPE_CHECKING:
-    import polars as pl
 
 
 def nonblank_text(series: pd.Series) -> pd.Series:
