@@ -445,6 +445,19 @@ _LOWER[65:91] += 32
 _UPPER = np.arange(256, dtype=np.uint8)
 _UPPER[97:123] -= 32
 Bodies = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # (order, origin, start, body) per match
+# Per kind and shape byte: whether a token keeps the character (digits of cards and phones, all but the
+# dashes of an SSN and the spaces of an IBAN or NI number, all of an e-mail address) ...
+_KEEP = np.ones((len(KINDS), 256), dtype=bool)
+for _kind in ("card", "phone"):
+    _KEEP[KINDS.index(_kind)] = np.arange(256) == ord("0")
+_KEEP[KINDS.index("ssn"), ord("-")] = False
+for _kind in ("iban", "ni"):
+    _KEEP[KINDS.index(_kind), ord(" ")] = False
+# ... and per kind and value byte, the byte the token holds (e-mail lower-cased, IBAN and NI upper-cased).
+_CASE = np.tile(np.arange(256, dtype=np.uint8), (len(KINDS), 1))
+_CASE[KINDS.index("email")] = _LOWER
+for _kind in ("iban", "ni"):
+    _CASE[KINDS.index(_kind)] = _UPPER
 
 
 def _pairs(codes: np.ndarray, shape: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -485,10 +498,7 @@ def _ascii_bodies(joined: str, shaped: str, codes: np.ndarray, order: np.ndarray
     which, offset = _ranges(start, end - start)
     char = shape_bytes[shape_at[shape[which]] + offset]
     k = kind[which]
-    digit = char == 48
-    keep = np.where(np.isin(k, [KINDS.index("card"), KINDS.index("phone")]), digit,
-                    np.where(k == KINDS.index("ssn"), char != 45,
-                             np.where(np.isin(k, [KINDS.index("iban"), KINDS.index("ni")]), char != 32, True)))
+    keep = _KEEP[k, char]
     phone = (k == KINDS.index("phone")) & keep
     if phone.any():  # a phone token is the last ten of its digits
         kept_before = np.cumsum(keep) - keep
@@ -503,10 +513,7 @@ def _ascii_bodies(joined: str, shaped: str, codes: np.ndarray, order: np.ndarray
     pair, nth = _ranges(np.zeros(len(match), dtype=np.int64), sizes)
     first_kept = np.cumsum(kept) - kept
     source = value_at[value[pair]] + offset[first_kept[match[pair]] + nth]
-    raw = value_bytes[source]
-    kind_of_byte = kind[match[pair]]
-    raw = np.where(kind_of_byte == KINDS.index("email"), _LOWER[raw],
-                   np.where(np.isin(kind_of_byte, [KINDS.index("iban"), KINDS.index("ni")]), _UPPER[raw], raw))
+    raw = _CASE[kind[match[pair]], value_bytes[source]]
     out = np.zeros(len(raw) + len(match), dtype=np.uint8)  # each body followed by a SEP
     out[np.arange(len(raw)) + pair] = raw
     bodies = np.array(out[:-1].tobytes().decode("ascii").split(SEP), dtype=object) if len(match) else \
