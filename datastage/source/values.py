@@ -114,8 +114,12 @@ def canonical_text(series: pd.Series) -> np.ndarray:
     if kind == "string":
         return values
     if kind == "integer" and not missing.any():
-        try:  # vectorised decimal text of plain integers (the common key type)
-            return values.astype(np.int64).astype(str).astype(object)
+        try:  # vectorised decimal text of plain integers (the common key type), by Arrow's cast
+            integers = values.astype(np.int64)
         except OverflowError:
             pass
+        else:
+            import pyarrow as pa
+
+            return pa.array(integers).cast(pa.string()).to_numpy(zero_copy_only=False).astype(object)
     return np.array([_canonical_one(v) for v in values], dtype=object)

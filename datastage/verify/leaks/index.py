@@ -237,10 +237,12 @@ class LeakIndex:
                 continue
             text = nonblank_text(batch[column])
             distinct = pd.Series(text.unique(), dtype=object)  # a set of tokens: each value once is enough
-            tokens = identifier_tokens(distinct, phones=how["phones"], whole_phone=how["phones"]).tokens
+            found = identifier_tokens(distinct, phones=how["phones"], whole_phone=how["phones"])
+            tokens, kinds = found.tokens, found.kinds
             if how["names"]:
-                tokens += [t for t, _ in name_bigrams(distinct, "names" if how["whole_names"] else "text")]
-            self._add(table, column, tokens, how["masked"])
+                pairs = [t for t, _ in name_bigrams(distinct, "names" if how["whole_names"] else "text")]
+                tokens, kinds = tokens + pairs, kinds + ["name"] * len(pairs)
+            self._add(table, column, tokens, how["masked"], kinds=kinds)
         if table in self.name_pairs:
             first, last = self.name_pairs[table]
             if first in batch.columns and last in batch.columns:
@@ -250,7 +252,7 @@ class LeakIndex:
                 distinctive = rare_a | rare_b
                 a, b = a[distinctive], b[distinctive]
                 pairs = [*("name:" + a + " " + b).tolist(), *("name:" + b + " " + a).tolist()]
-                self._add(table, first, pairs, True, f"{table}.{first}+{last}")
+                self._add(table, first, pairs, True, f"{table}.{first}+{last}", kinds=["name"] * len(pairs))
 
     def origin_id(self, label: str) -> int:
         """The small id of a source column's label (the last id stands for any further columns)."""
@@ -273,10 +275,13 @@ class LeakIndex:
                     found[position].append(f"{table}.{column}")
         return [tuple(sorted(set(labels))) for labels in found]
 
-    def _add(self, table: str, column: str, tokens: list[str], masked: bool, origin: str | None = None) -> None:
+    def _add(self, table: str, column: str, tokens: list[str], masked: bool, origin: str | None = None,
+             kinds: list[str] | None = None) -> None:
         if not tokens:
             return
-        self.harvested.update(t.split(":", 1)[0] for t in tokens)
+        named, counts = np.unique(np.array(kinds if kinds is not None else [t.split(":", 1)[0] for t in tokens],
+                                           dtype=object), return_counts=True)
+        self.harvested.update(dict(zip(named.tolist(), counts.tolist(), strict=True)))
         hashes = self.hash_tokens(tokens)
         if masked:
             self.tokens.add(hashes, self.origin_id(origin or f"{table}.{column}"))

@@ -55,7 +55,7 @@ from datastage.source.schema import TableInfo
 from datastage.source.values import canonical_text, rows_to_frame
 from datastage.targets.postgres.stream import read_frames
 from datastage.verify.leaks.index import TEXT_CATEGORIES, LeakIndex
-from datastage.verify.leaks.tokens import Tokens, identifier_tokens, nonblank_text
+from datastage.verify.leaks.tokens import identifier_tokens, nonblank_text
 
 
 @dataclass
@@ -174,6 +174,20 @@ def row_keys(frame: pd.DataFrame, rows: pd.Index, key_columns: tuple[str, ...]) 
         else:
             parts.append(canonical_text(chosen[column]).tolist())
     return smallest_keys(list(zip(*parts, strict=True))) if parts else []
+
+
+@dataclass
+class _Values:
+    """A column's non-blank values (``text``), each as a code into its distinct values, how often each
+    distinct value occurs, and the tokens found in them: the distinct value each came from, its kind
+    and its keyed hash."""
+
+    text: pd.Series
+    codes: np.ndarray
+    occurs: np.ndarray
+    origins: np.ndarray
+    kinds: np.ndarray
+    hashes: np.ndarray
 
 
 class Excuser:
@@ -359,61 +373,58 @@ class Scanner:
                 frame: pd.DataFrame) -> None:
         index, exempt = self.index, self.exempt
         # Each distinct value is searched once; its tokens count as often as it occurs.
-        counts = text.value_counts(sort=False)
-        tokens = identifier_tokens(pd.Series(counts.index, dtype=object), whole_phone=True, names=self.names_wanted)
-        occurs = counts.to_numpy()
-        weights = occurs[np.asarray(tokens.origins, dtype=np.int64)] if tokens.origins else np.zeros(0, int)
+        codes, distinct = pd.factorize(text.to_numpy(dtype=object))
+        occurs = np.bincount(codes, minlength=len(distinct))
+        tokens = identifier_tokens(pd.Series(distinct, dtype=object), whole_phone=True, names=self.names_wanted)
+        origins = np.asarray(tokens.origins, dtype=np.int64)
+        weights = occurs[origins]
+        kinds = np.asarray(tokens.kinds, dtype=object)
+        hashes = index.hash_tokens(tokens.tokens) if tokens.tokens else np.zeros(0, dtype=np.uint64)
+        values = _Values(text, codes, occurs, origins, kinds, hashes)
         if label not in exempt["leak_identifiers"]:
             found.identifiers.values += len(text)
-            series = tokens.series()
-            if not series.empty:
-                hashes = index.hash_tokens(tokens.tokens)
+            if len(hashes):
                 hit = index.tokens.contains(hashes)
                 for (t, c), kept in index.kept_tokens.items():
                     if (t, c) != (table.key, column):
                         hit |= kept.contains(hashes)
                 excused = hit & self.pool_tokens.contains(hashes)
-                rest = hit & ~excused
-                if rest.any():
-                    excused[rest] = self.excuser.person_pair(series[rest])
+                rest = np.flatnonzero(hit & ~excused)
+                if len(rest):
+                    excused[rest] = self.excuser.person_pair(pd.Series([tokens.tokens[i] for i in rest.tolist()],
+                                                                       dtype=object))
                 found.ambiguous += int(weights[excused].sum())
                 hit &= ~excused
                 if hit.any():
-                    kinds = pd.Series(weights[hit], index=series[hit].str.split(":", n=1).str[0].to_numpy())
                     found.identifiers.matches[label] += int(weights[hit].sum())
+                    per_kind = pd.Series(weights[hit]).groupby(kinds[hit]).sum()
                     found.identifiers.by_kind.setdefault(label, Counter()).update(
-                        {str(k): int(v) for k, v in kinds.groupby(level=0).sum().items()})
-                    chosen = np.flatnonzero(hit)
-                    origins = index.origins(hashes[chosen], skip=(table.key, column))
-                    self._record_tokens(found, "leak_identifiers", table, column, label, text, counts, tokens,
-                                        chosen, origins, frame)
+                        {str(k): int(v) for k, v in per_kind.items()})
+                    self._record_tokens(found, "leak_identifiers", table, column, label, values,
+                                        np.flatnonzero(hit), frame)
         if label not in exempt["card_sweep"]:
             found.cards.values += len(text)
             found.test_cards += int(occurs[np.asarray(tokens.test_card_origins, dtype=np.int64)].sum())
-            live = sum(int(w) for t, w in zip(tokens.tokens, weights, strict=True) if t.startswith("card:"))
-            if live:
-                found.cards.matches[label] += live
-                chosen = np.array([i for i, t in enumerate(tokens.tokens) if t.startswith("card:")], dtype=np.int64)
-                origins = index.origins(index.hash_tokens([tokens.tokens[i] for i in chosen]),
-                                        skip=(table.key, column))
-                self._record_tokens(found, "card_sweep", table, column, label, text, counts, tokens,
-                                    chosen, origins, frame)
+            cards = np.flatnonzero(kinds == "card")
+            if len(cards):
+                found.cards.matches[label] += int(weights[cards].sum())
+                self._record_tokens(found, "card_sweep", table, column, label, values, cards, frame)
 
     def _record_tokens(self, found: Found, check: str, table: TableInfo, column: str, label: str,
-                       text: pd.Series, counts: pd.Series, tokens: Tokens, chosen: np.ndarray,
-                       origins: list[tuple[str, ...]], frame: pd.DataFrame) -> None:
-        """Findings for the ``chosen`` tokens of a column's distinct values (``counts``), one per kind and origin."""
-        occurs = counts.to_numpy()
-        groups: dict[tuple[str, tuple[str, ...]], tuple[int, set[int]]] = {}
-        for position, origin in zip(chosen.tolist(), origins, strict=True):
-            value = tokens.origins[position]
-            group = (tokens.tokens[position].split(":", 1)[0], origin)
-            count, values = groups.get(group, (0, set()))
-            values.add(value)
-            groups[group] = (count + int(occurs[value]), values)
-        for (kind, origin), (count, values) in groups.items():
-            rows = text.index[text.isin(counts.index[sorted(values)])]
-            self._record(found, (check, label, kind, origin), count, table, frame, rows)
+                       values: _Values, chosen: np.ndarray, frame: pd.DataFrame) -> None:
+        """Findings for the ``chosen`` tokens of a column's distinct values, one per kind and origin."""
+        unique, inverse = np.unique(values.hashes[chosen], return_inverse=True)
+        labels: list[tuple[str, ...]] = self.index.origins(unique, skip=(table.key, column))
+        origin_ids, origin_names = pd.factorize(pd.Series(labels, dtype=object))
+        kind_ids, kind_names = pd.factorize(values.kinds[chosen])
+        groups, group_of = np.unique(kind_ids * len(origin_names) + origin_ids[inverse.ravel()], return_inverse=True)
+        group_of = group_of.ravel()
+        distinct_values = values.origins[chosen]
+        weights = np.bincount(group_of, weights=values.occurs[distinct_values], minlength=len(groups))
+        for number, group in enumerate(groups.tolist()):
+            kind, origin = str(kind_names[group // len(origin_names)]), origin_names[group % len(origin_names)]
+            rows = values.text.index[np.isin(values.codes, distinct_values[group_of == number])]
+            self._record(found, (check, label, kind, tuple(origin)), int(weights[number]), table, frame, rows)
 
     def _record(self, found: Found, key: FindingKey, count: int, table: TableInfo, frame: pd.DataFrame,
                 rows: pd.Index) -> None:

@@ -21,7 +21,7 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 
-from datastage.cards import is_test_card
+from datastage.cards import TEST_PREFIXES, is_test_card
 from datastage.identify import reference as pii
 from datastage.source.values import canonical_text
 
@@ -54,6 +54,7 @@ class Tokens:
     tokens: list[str] = field(default_factory=list)
     origins: list[int] = field(default_factory=list)
     test_card_origins: list[int] = field(default_factory=list)
+    kinds: list[str] = field(default_factory=list)  # each token's kind (what comes before its ``:``)
 
     @property
     def test_cards(self) -> int:
@@ -153,14 +154,12 @@ def _phone_spans(text: str, whole_phone: bool) -> list[tuple[int, int]]:
     return spans
 
 
-def identifier_tokens(values: pd.Series, *, phones: bool = True, names: bool = False,
-                      whole_phone: bool = False) -> Tokens:
-    """Normalised identifier tokens in text values: e-mail, card, IBAN, SSN, NI, phone (and name pairs).
+def value_by_value_tokens(values: pd.Series, *, phones: bool = True, names: bool = False,
+                          whole_phone: bool = False) -> Tokens:
+    """What :func:`identifier_tokens` finds, with the patterns run over the values themselves (the
+    reference it is tested against; it costs a Python object per match).
 
-    Each pattern runs once per batch, over the joined text of the values that could hold a
-    match; each token records the position in ``values`` of the value it came from.
-
-    >>> identifier_tokens(pd.Series(["mail ann@example.org", "call +44 20 7946 0018"], dtype=object)).tokens
+    >>> value_by_value_tokens(pd.Series(["mail ann@example.org", "call +44 20 7946 0018"], dtype=object)).tokens
     ['email:ann@example.org', 'phone:2079460018']
     """
     found = Tokens()
@@ -206,11 +205,13 @@ def identifier_tokens(values: pd.Series, *, phones: bool = True, names: bool = F
         numbers = zip(spans, _digits(text, spans), strict=True)
         add("phone", text, chosen, [(a, digits[-10:]) for (a, _), digits in numbers if 8 <= len(digits) <= 15])
     found.tokens = [f"{kind}:{token}" for kind, token in zip(kinds, tokens, strict=True)]
+    found.kinds = kinds
     found.origins = np.concatenate(origins).tolist() if origins else []
     if names:
         for token, origin in name_bigrams(values):
             found.tokens.append(token)
             found.origins.append(origin)
+            found.kinds.append("name")
     return found
 
 
@@ -233,6 +234,9 @@ def folded_names(names: pd.Series) -> tuple[np.ndarray, np.ndarray]:
 def name_bigrams(values: pd.Series, mode: str = "all") -> list[tuple[str, int]]:
     """``(name:first last, value position)`` for pairs of consecutive words (folded).
 
+    A batch of ASCII values is cut into words with numpy (:func:`_ascii_bigrams`); any other
+    runs the patterns below (the same pairs).
+
     ``all``: every pair with a distinctive word (what the target is searched for);
     ``names``: the same, from columns holding names; ``text``: capitalised pairs in free
     text that start with a known given name and contain a distinctive word.
@@ -242,8 +246,28 @@ def name_bigrams(values: pd.Series, mode: str = "all") -> list[tuple[str, int]]:
     """
     if values.empty:
         return []
+    items = _items(values)
+    joined = SEP.join(items)
+    if _word_sets() is None:
+        return _pattern_bigrams(joined, mode)
+    if joined.isascii():
+        return _ascii_bigrams(joined, mode)
+    # The ASCII values with numpy, the others with the patterns; then back in the order of the values.
+    ascii = np.fromiter(map(str.isascii, items), dtype=bool, count=len(items))
+    found = []
+    for chosen, run in ((np.flatnonzero(ascii), _ascii_bigrams), (np.flatnonzero(~ascii), _pattern_bigrams)):
+        if len(chosen):
+            pairs = run(SEP.join([items[i] for i in chosen.tolist()]), mode)
+            positions = chosen[np.array([origin for _, origin in pairs], dtype=np.int64)].tolist()
+            found += [(token, origin) for (token, _), origin in zip(pairs, positions, strict=True)]
+    order = np.argsort(np.array([origin for _, origin in found], dtype=np.int64), kind="stable")
+    return [found[i] for i in order.tolist()]
+
+
+def _pattern_bigrams(joined: str, mode: str) -> list[tuple[str, int]]:
+    """:func:`name_bigrams` of values joined by ``SEP``, with the patterns."""
     if mode == "text":
-        text = _joined(values)
+        text = joined
         matches = list(CAPITALISED.finditer(text))
         firsts = pii.first_names()
         # A name is two capitalised words with only spaces between them (not across a full stop).
@@ -253,7 +277,7 @@ def name_bigrams(values: pd.Series, mode: str = "all") -> list[tuple[str, int]]:
         return [(f"name:{a} {b}", row) for (a, b, _), row in zip(pairs, rows, strict=True)
                 if a in firsts and (_distinctive(a) or _distinctive(b))]
     # Words and value separators in order: a pair is two neighbours that are both words.
-    items = np.array(WORD_OR_SEP.findall(pii.fold(_joined(values))), dtype=object)
+    items = np.array(WORD_OR_SEP.findall(pii.fold(joined)), dtype=object)
     if len(items) < 2:
         return []
     codes, uniques = pd.factorize(items)
@@ -269,3 +293,394 @@ def name_bigrams(values: pd.Series, mode: str = "all") -> list[tuple[str, int]]:
     origins: list[int] = np.cumsum(is_sep)[first].tolist()
     return list(zip(tokens, origins, strict=True))
 
+
+
+KINDS = ("email", "card", "ssn", "iban", "ni", "phone")  # the order tokens come in, as one value at a time
+# SSN_RE without its digit-value conditions: an SSN is a whole run of digits and dashes, so this finds
+# the same runs in a shape, and the conditions are checked on the value's own digits.
+SSN_SHAPE = re.compile(r"(?<![\d-])\d{3}-\d{2}-\d{4}(?![\d-])")
+TEST_PREFIX_NUMBERS = np.array(sorted({int(p) for p in TEST_PREFIXES}), dtype=np.int64)
+
+
+def _value_starts(text: str) -> np.ndarray:
+    """Where each value of a ``SEP``-joined text starts."""
+    codes = np.frombuffer(text.encode("ascii"), dtype=np.uint8) if text.isascii() else _codes(text)
+    return np.concatenate(([0], np.flatnonzero(codes == 0) + 1)).astype(np.int64)
+
+
+def _shape_spans(shapes: pd.Series, phones: bool,
+                 whole_phone: bool) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+    """``(kind, shape position, start, end)`` arrays of every match in distinct shapes, positions within
+    each shape (for ``iban`` and ``ni``: within the upper-cased shape)."""
+    batch = _Batch(shapes)
+    out: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+
+    def add(kind: str, text: str, chosen: np.ndarray, spans: list[tuple[int, int]], late: int = 0) -> None:
+        if spans:
+            bounds = np.array(spans, dtype=np.int64).reshape(-1, 2)
+            part = _origins(text, bounds[:, 0].tolist())
+            offset = _value_starts(text)[part]
+            # Whole-value phones come after the in-text ones (kind ids 6 and up sort after the rest).
+            kinds = np.full(len(spans), KINDS.index(kind), dtype=np.int8)
+            kinds[len(spans) - late:] += len(KINDS)
+            out.append((kinds, chosen[part], bounds[:, 0] - offset, bounds[:, 1] - offset))
+
+    def digit_counts(text: str, spans: list[tuple[int, int]]) -> list[int]:
+        return [len(d) for d in _digits(text, spans)]
+
+    text, chosen = batch.part(batch.at_sign)
+    add("email", text, chosen, [m.span() for m in pii.EMAIL_RE.finditer(text)])
+    text, chosen = batch.part(batch.digits >= 13)
+    cards = [m.span() for m in pii.CARD_IN_TEXT.finditer(text)]
+    add("card", text, chosen, [s for s, n in zip(cards, digit_counts(text, cards), strict=True) if 13 <= n <= 19])
+    text, chosen = batch.part((batch.digits >= 9) & (batch.dashes >= 2))
+    add("ssn", text, chosen, [m.span() for m in SSN_SHAPE.finditer(text)])
+    text, chosen = batch.part(batch.iban_like)
+    text = text.upper()
+    add("iban", text, chosen, [m.span() for m in pii.IBAN_IN_TEXT.finditer(text)])
+    text, chosen = batch.part((batch.digits >= 6) & (batch.letters >= 3))
+    text = text.upper()
+    add("ni", text, chosen, [m.span() for m in pii.UK_NI_RE.finditer(text)])
+    if phones:
+        text, chosen = batch.part(batch.digits >= 8)
+        spans = _phone_spans(text, whole_phone)
+        in_text = len(pii.PHONE_IN_TEXT.findall(text)) if whole_phone else len(spans)
+        wanted = [8 <= n <= 15 for n in digit_counts(text, spans)]
+        add("phone", text, chosen, [s for s, w in zip(spans, wanted, strict=True) if w],
+            late=sum(wanted[in_text:]))
+    return out
+
+
+def card_checks(digits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(plausible card number, in a test range) of each digit string, vectorised for ASCII digits.
+
+    >>> card_checks(np.array(["4111111111111111", "4539148803436467", "4539148803436468"], dtype=object))
+    (array([ True,  True, False]), array([ True, False, False]))
+    """
+    count = len(digits)
+    plausible = np.zeros(count, dtype=bool)
+    test = np.zeros(count, dtype=bool)
+    if not count:
+        return plausible, test
+    listed: list[str] = digits.tolist()
+    ascii = np.ones(count, dtype=bool) if "".join(listed).isascii() else \
+        np.fromiter(map(str.isascii, listed), dtype=bool, count=count)
+    lengths = np.fromiter(map(len, listed), dtype=np.int64, count=count)
+    plain = ascii & (lengths >= 13) & (lengths <= 19)
+    for i in np.flatnonzero(~plain).tolist():  # other digits (a script's own): one at a time
+        plausible[i] = pii.plausible_card(digits[i])
+        test[i] = plausible[i] and is_test_card(digits[i])
+    chosen = np.flatnonzero(plain)
+    if len(chosen):
+        raw = np.array(digits[chosen].tolist(), dtype="S19")  # ASCII digits: one byte each
+        codes = raw.view(np.uint8).reshape(len(raw), 19).astype(np.int64)
+        length = lengths[chosen]
+        digit_only = (((codes >= 48) & (codes <= 57)) | (np.arange(19)[None, :] >= length[:, None])).all(axis=1)
+        codes = np.where(codes > 0, codes - 48, 0)
+        from_right = length[:, None] - 1 - np.arange(19)[None, :]
+        doubled = np.where((from_right % 2 == 1) & (from_right > 0), codes * 2, codes)
+        doubled = np.where(doubled > 9, doubled - 9, doubled)
+        luhn = (np.where(from_right >= 0, doubled, 0).sum(axis=1) % 10) == 0
+        prefix = {n: (codes[:, :n] * 10 ** np.arange(n - 1, -1, -1)).sum(axis=1) for n in (1, 2, 3, 4, 6)}
+        p1, p2, p3, p4 = prefix[1], prefix[2], prefix[3], prefix[4]
+
+        def among(values: np.ndarray, *options: int) -> np.ndarray:
+            return np.isin(values, options)
+
+        long = (length >= 16) & (length <= 19)
+        brand = ((p1 == 4) & among(length, 13, 16, 19)) \
+            | ((((p2 >= 51) & (p2 <= 55)) | ((p4 >= 2221) & (p4 <= 2720))) & (length == 16)) \
+            | (among(p2, 34, 37) & (length == 15)) \
+            | (((p4 == 6011) | (p2 == 65) | ((p3 >= 644) & (p3 <= 649))) & long) \
+            | ((p4 >= 3528) & (p4 <= 3589) & long) \
+            | ((((p3 >= 300) & (p3 <= 305)) | among(p2, 36, 38, 39)) & (length >= 14)) \
+            | ((p2 == 62) & long) \
+            | (among(p2, 50, 56, 57, 58, 67, 63) & (length >= 12))
+        plausible[chosen] = luhn & brand & digit_only
+        test[chosen] = plausible[chosen] & np.isin(prefix[6], TEST_PREFIX_NUMBERS)
+    return plausible, test
+
+
+def identifier_tokens(values: pd.Series, *, phones: bool = True, names: bool = False,
+                      whole_phone: bool = False) -> Tokens:
+    """Normalised identifier tokens in text values: e-mail, card, IBAN, SSN, NI, phone (and name pairs).
+
+    Every pattern treats all digits alike, so each runs once over the distinct *shapes* of the
+    values (ASCII digits as ``0``): a column of phone numbers or card numbers has a handful. The
+    matches found in a shape are cut out of every value of that shape and normalised as arrays
+    (digits only, lower-cased e-mail; ASCII values byte by byte with numpy); what depends on the
+    digits themselves (the Luhn check and issuer ranges of cards, the excluded SSN areas, the IBAN
+    check) is checked on the value. Each token records the position in ``values`` of the value it
+    came from; the tokens are those of :func:`value_by_value_tokens`, in the same order.
+
+    >>> identifier_tokens(pd.Series(["mail ann@example.org", "call +44 20 7946 0018"], dtype=object)).tokens
+    ['email:ann@example.org', 'phone:2079460018']
+    """
+    found = Tokens()
+    if values.empty:
+        return found
+    items = _items(values)
+    joined = SEP.join(items)
+    shaped = joined.translate(ZERO_DIGITS)
+    codes, distinct = pd.factorize(np.array(shaped.split(SEP), dtype=object))
+    spans = _shape_spans(pd.Series(distinct, dtype=object), phones, whole_phone)
+    if spans:
+        order, shape, start, end = (np.concatenate(part) for part in zip(*spans, strict=True))
+        wide = np.fromiter((not text.isascii() for text in distinct), dtype=bool, count=len(distinct))
+        parts = [_ascii_bodies(joined, shaped, codes, *(a[~wide[shape]] for a in (order, shape, start, end)))]
+        if wide[shape].any():
+            parts.append(_wide_bodies(items, codes, *(a[wide[shape]] for a in (order, shape, start, end))))
+        found = _checked(*(np.concatenate(column) for column in zip(*parts, strict=True)))
+    if names:
+        pairs = name_bigrams(values)
+        found.tokens += [token for token, _ in pairs]
+        found.origins += [origin for _, origin in pairs]
+        found.kinds += ["name"] * len(pairs)
+    return found
+
+
+ZERO_DIGITS = str.maketrans("123456789", "000000000")
+_LOWER = np.arange(256, dtype=np.uint8)
+_LOWER[65:91] += 32
+_UPPER = np.arange(256, dtype=np.uint8)
+_UPPER[97:123] -= 32
+Bodies = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # (order, origin, start, body) per match
+# Per kind and shape byte: whether a token keeps the character (digits of cards and phones, all but the
+# dashes of an SSN and the spaces of an IBAN or NI number, all of an e-mail address) ...
+_KEEP = np.ones((len(KINDS), 256), dtype=bool)
+for _kind in ("card", "phone"):
+    _KEEP[KINDS.index(_kind)] = np.arange(256) == ord("0")
+_KEEP[KINDS.index("ssn"), ord("-")] = False
+for _kind in ("iban", "ni"):
+    _KEEP[KINDS.index(_kind), ord(" ")] = False
+# ... and per kind and value byte, the byte the token holds (e-mail lower-cased, IBAN and NI upper-cased).
+_CASE = np.tile(np.arange(256, dtype=np.uint8), (len(KINDS), 1))
+_CASE[KINDS.index("email")] = _LOWER
+for _kind in ("iban", "ni"):
+    _CASE[KINDS.index(_kind)] = _UPPER
+
+
+def _pairs(codes: np.ndarray, shape: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(match, value) for every value of each match's shape (``codes``: each value's shape)."""
+    by_shape = np.argsort(codes, kind="stable")
+    sizes = np.bincount(codes, minlength=int(shape.max()) + 1 if len(shape) else 0)
+    first = np.cumsum(sizes) - sizes
+    counts = sizes[shape]
+    match = np.repeat(np.arange(len(shape)), counts)
+    within = np.arange(len(match)) - np.repeat(np.cumsum(counts) - counts, counts)
+    return match, by_shape[np.repeat(first[shape], counts) + within]
+
+
+def _ranges(starts: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(which range, position) of every position of the ranges ``[start, start + length)``."""
+    which = np.repeat(np.arange(len(starts)), lengths)
+    return which, np.repeat(starts - (np.cumsum(lengths) - lengths), lengths) + np.arange(int(lengths.sum()))
+
+
+def _ascii_bodies(joined: str, shaped: str, codes: np.ndarray, order: np.ndarray, shape: np.ndarray,
+                  start: np.ndarray, end: np.ndarray) -> Bodies:
+    """The normalised text of matches in ASCII values, cut out of the values' bytes with numpy.
+
+    Which characters of a match a token keeps (its digits, all but dashes or spaces, the last
+    ten digits of a phone number) is read off the shape, which has the same characters where
+    it matters; the kept bytes of each value of that shape are then gathered at once."""
+    if not len(order):
+        return order, np.zeros(0, dtype=np.int64), start, np.zeros(0, dtype=object)
+    kind = order % len(KINDS)
+    shape_bytes = np.frombuffer(shaped.encode("utf-8"), dtype=np.uint8)
+    value_bytes = np.frombuffer(joined.encode("utf-8"), dtype=np.uint8)
+    # Where each value starts in the joined bytes (each value's own shape is as long as the value).
+    value_at = np.concatenate(([0], np.flatnonzero(value_bytes == 0) + 1)).astype(np.int64)
+    first_of_shape = np.zeros(int(codes.max()) + 1, dtype=np.int64)
+    first_of_shape[codes[::-1]] = np.arange(len(codes))[::-1]
+    shape_at = np.concatenate(([0], np.flatnonzero(shape_bytes == 0) + 1)).astype(np.int64)[first_of_shape]
+    # The kept characters of each match, as offsets in its value.
+    which, offset = _ranges(start, end - start)
+    char = shape_bytes[shape_at[shape[which]] + offset]
+    k = kind[which]
+    keep = _KEEP[k, char]
+    phone = (k == KINDS.index("phone")) & keep
+    if phone.any():  # a phone token is the last ten of its digits
+        kept_before = np.cumsum(keep) - keep
+        total = np.bincount(which, weights=keep, minlength=len(order)).astype(np.int64)
+        first_kept = np.cumsum(total) - total
+        rank_from_end = total[which] - 1 - (kept_before - first_kept[which])
+        keep &= ~phone | (rank_from_end < 10)
+    which, offset = which[keep], offset[keep]
+    kept = np.bincount(which, minlength=len(order))
+    match, value = _pairs(codes, shape)
+    sizes = kept[match]
+    pair, nth = _ranges(np.zeros(len(match), dtype=np.int64), sizes)
+    first_kept = np.cumsum(kept) - kept
+    source = value_at[value[pair]] + offset[first_kept[match[pair]] + nth]
+    raw = _CASE[kind[match[pair]], value_bytes[source]]
+    out = np.zeros(len(raw) + len(match), dtype=np.uint8)  # each body followed by a SEP
+    out[np.arange(len(raw)) + pair] = raw
+    bodies = np.array(out[:-1].tobytes().decode("ascii").split(SEP), dtype=object) if len(match) else \
+        np.zeros(0, dtype=object)
+    return order[match], value.astype(np.int64), start[match], bodies
+
+
+def _wide_bodies(items: list[str], codes: np.ndarray, order: np.ndarray, shape: np.ndarray,
+                 start: np.ndarray, end: np.ndarray) -> Bodies:
+    """The normalised text of matches in values with non-ASCII characters (polars string kernels)."""
+    import polars as pl
+
+    match, value = _pairs(codes, shape)
+    kind = order[match] % len(KINDS)
+    upper = np.isin(kind, [KINDS.index("iban"), KINDS.index("ni")])
+    texts = np.array(items, dtype=object)[value]
+    if upper.any():  # positions are in the upper-cased value
+        texts[upper] = [text.upper() for text in texts[upper].tolist()]
+    frame = pl.DataFrame({"value": pl.Series(texts.tolist(), dtype=pl.String), "kind": kind,
+                          "start": start[match], "length": (end - start)[match]})
+    cut = pl.col("value").str.slice(pl.col("start"), pl.col("length"))
+    digits = cut.str.replace_all(r"\D", "")
+    body = (pl.when(pl.col("kind") == KINDS.index("email")).then(cut.str.to_lowercase())
+            .when(pl.col("kind") == KINDS.index("ssn")).then(cut.str.replace_all("-", "", literal=True))
+            .when(pl.col("kind") == KINDS.index("phone")).then(digits.str.slice(-10))
+            .when(pl.col("kind").is_in([KINDS.index("iban"), KINDS.index("ni")]))
+            .then(cut.str.replace_all(" ", "", literal=True))
+            .otherwise(digits))
+    bodies = frame.select(body.alias("body"))["body"].to_numpy().astype(object)
+    return order[match], value.astype(np.int64), start[match], bodies
+
+
+def _checked(order: np.ndarray, origin: np.ndarray, start: np.ndarray, bodies: np.ndarray) -> Tokens:
+    """Tokens of the normalised matches, in the order of :func:`value_by_value_tokens`, without those
+    the value's own digits rule out (and the test cards apart)."""
+    sort = np.lexsort((start, origin, order))
+    order, origin, bodies = order[sort], origin[sort], bodies[sort]
+    kind = order % len(KINDS)
+    keep = np.ones(len(kind), dtype=bool)
+    found = Tokens()
+    card = np.flatnonzero(kind == KINDS.index("card"))
+    if len(card):
+        plausible, test = card_checks(bodies[card])
+        keep[card] = plausible & ~test
+        found.test_card_origins = origin[card[test]].tolist()
+    ssn = np.flatnonzero(kind == KINDS.index("ssn"))
+    if len(ssn):  # what SSN_SHAPE did not check: the area, group and serial numbers never issued
+        keep[ssn] = [b[:3] not in ("000", "666") and b[0] != "9" and b[3:5] != "00" and b[5:] != "0000"
+                     for b in bodies[ssn].tolist()]
+    iban = np.flatnonzero(kind == KINDS.index("iban"))
+    if len(iban):
+        keep[iban] = [pii.iban_valid(b) for b in bodies[iban].tolist()]
+    names = np.array(KINDS, dtype=object)[kind[keep]]
+    found.tokens = (names + ":" + bodies[keep]).tolist()
+    found.kinds = names.tolist()
+    found.origins = origin[keep].tolist()
+    return found
+
+
+_P = np.uint64(0x100000001B3)
+
+
+def _range_hashes(buffer: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """A 64-bit polynomial hash of each byte range (its bytes and length), vectorised."""
+    hashes = lengths.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+    order = np.argsort(-lengths, kind="stable")
+    longest = int(lengths.max()) if len(lengths) else 0
+    live = order
+    with np.errstate(over="ignore"):
+        for j in range(longest):  # over the ranges longer than j: all the bytes once
+            live = live[lengths[live] > j] if j else live
+            hashes[live] = hashes[live] * _P + buffer[starts[live] + j].astype(np.uint64)
+    return hashes
+
+
+class _AsciiWords:
+    """A set of ASCII words that whole arrays of byte ranges are looked up in (hash, then bytes).
+
+    >>> words = _AsciiWords(frozenset({"ann", "lee"}))
+    >>> buffer = np.frombuffer(b"ann leex lee", dtype=np.uint8)
+    >>> words.contains(buffer, np.array([0, 4, 9]), np.array([3, 4, 3])).tolist()
+    [True, False, True]
+    """
+
+    def __init__(self, words: frozenset[str]) -> None:
+        chosen = sorted(w for w in words if w.isascii() and w)
+        data = np.frombuffer("".join(chosen).encode("ascii"), dtype=np.uint8)
+        lengths = np.array([len(w) for w in chosen], dtype=np.int64)
+        starts = np.cumsum(lengths) - lengths
+        hashes = _range_hashes(data, starts, lengths)
+        order = np.argsort(hashes, kind="stable")
+        self.hashes, self.starts, self.lengths, self.data = hashes[order], starts[order], lengths[order], data
+        self.unique = bool(len(hashes) < 2 or (self.hashes[1:] != self.hashes[:-1]).all())
+
+    def contains(self, buffer: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+        hashes = _range_hashes(buffer, starts, lengths)
+        at = np.minimum(np.searchsorted(self.hashes, hashes), max(len(self.hashes) - 1, 0))
+        found = (self.hashes[at] == hashes) & (self.lengths[at] == lengths) if len(self.hashes) else \
+            np.zeros(len(hashes), dtype=bool)
+        chosen = np.flatnonzero(found)
+        if len(chosen):  # the same hash: the same bytes too?
+            which, offset = _ranges(np.zeros(len(chosen), dtype=np.int64), lengths[chosen])
+            same = buffer[starts[chosen][which] + offset] == self.data[self.starts[at[chosen]][which] + offset]
+            found[chosen] = np.bincount(which, weights=~same, minlength=len(chosen)) == 0
+        return found
+
+
+@lru_cache(maxsize=1)
+def _word_sets() -> tuple[_AsciiWords, _AsciiWords] | None:
+    """(words that make no name distinctive, given names), or None when hashes collide (then the
+    patterns run instead)."""
+    common = _AsciiWords(pii.first_names() | pii.last_names() | pii.common_words())
+    firsts = _AsciiWords(pii.first_names())
+    return (common, firsts) if common.unique and firsts.unique else None
+
+
+def _word_runs(flags: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(start, length) of every run of ``True`` in ``flags``."""
+    edges = np.diff(np.concatenate(([0], flags.view(np.int8), [0])))
+    starts = np.flatnonzero(edges == 1)
+    return starts, np.flatnonzero(edges == -1) - starts
+
+
+def _ascii_bigrams(joined: str, mode: str) -> list[tuple[str, int]]:
+    """:func:`name_bigrams` of ASCII values joined by ``SEP``: words, pairs and look-ups as arrays."""
+    sets = _word_sets()
+    if sets is None:
+        return _pattern_bigrams(joined, mode)
+    common, firsts = sets
+    raw = np.frombuffer(joined.encode("ascii"), dtype=np.uint8)
+    lower = _LOWER[raw]
+    letter = (lower >= 97) & (lower <= 122)
+    value_of = np.cumsum(raw == 0)  # SEPs before each byte: the value it belongs to
+    if mode == "text":
+        # ``\b[A-Z][^\W\d_]+\b``: a whole run of word characters, a capital then at least one more letter.
+        word = letter | ((raw >= 48) & (raw <= 57)) | (raw == 95)
+        starts, lengths = _word_runs(word)
+        ends = starts + lengths
+        is_name = (lengths >= 2) & (raw[starts] >= 65) & (raw[starts] <= 90)
+        if is_name.any():
+            non_letter = np.cumsum(~letter)
+            is_name &= (non_letter[ends - 1] - non_letter[starts]) == 0
+        starts, lengths, ends = starts[is_name], lengths[is_name], ends[is_name]
+        if len(starts) < 2:
+            return []
+        # Only blanks between two neighbouring names (``str.isspace`` of ASCII text).
+        blank = np.isin(raw, np.frombuffer(b" \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f", dtype=np.uint8))
+        not_blank = np.cumsum(~blank)
+        gap_ok = (not_blank[starts[1:] - 1] - not_blank[ends[:-1] - 1]) == 0
+        rare = (lengths >= 3) & ~common.contains(lower, starts, lengths)
+        pair = gap_ok & firsts.contains(lower, starts, lengths)[:-1] & (rare[:-1] | rare[1:])
+    else:
+        starts, lengths = _word_runs(letter)
+        if len(starts) < 2:
+            return []
+        rare = (lengths >= 3) & ~common.contains(lower, starts, lengths)
+        pair = (value_of[starts[:-1]] == value_of[starts[1:]]) & (rare[:-1] | rare[1:])
+    first = np.flatnonzero(pair)
+    if not len(first):
+        return []
+    # Each token is five byte ranges: "name:", the first word, " ", the second word and a SEP.
+    source = np.concatenate((lower, np.frombuffer(b"name: \x00", dtype=np.uint8)))
+    n = len(lower)
+    parts = np.stack([np.full(len(first), n), starts[first], np.full(len(first), n + 5), starts[first + 1],
+                      np.full(len(first), n + 6)], axis=1).ravel()
+    sizes = np.stack([np.full(len(first), 5), lengths[first], np.ones(len(first), dtype=np.int64),
+                      lengths[first + 1], np.ones(len(first), dtype=np.int64)], axis=1).ravel()
+    _, position = _ranges(parts, sizes)
+    tokens = source[position][:-1].tobytes().decode("ascii").split(SEP)
+    return list(zip(tokens, value_of[starts[first]].tolist(), strict=True))
