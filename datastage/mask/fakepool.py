@@ -23,8 +23,10 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+import itertools
 import math
-from collections.abc import Callable, Mapping
+import random
+from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -109,10 +111,45 @@ def check_arguments(locale: str, provider: str, args: Mapping[str, Any] | None) 
     return None
 
 
+class PoolRandom(random.Random):
+    """``random.Random`` whose weighted ``choices`` reuses the cumulative weights of a population.
+
+    Faker draws a weighted element (a first name out of thousands, say) by passing the same
+    population tuple with its weights on every call; ``random.Random.choices`` then sums all
+    the weights again each time. This class sums them once per population object and hands
+    the sums to ``random.Random.choices`` itself, so the random stream and every value drawn
+    are exactly those of a plain ``random.Random`` with the same seed.
+
+    Example:
+        >>> a, b = random.Random(7), PoolRandom(7)
+        >>> names, weights = ("ann", "bob", "cy"), (0.5, 0.3, 0.2)
+        >>> [a.choices(names, weights)[0] for _ in range(5)] == [b.choices(names, weights)[0] for _ in range(5)]
+        True
+    """
+
+    def __init__(self, seed: int | None = None) -> None:
+        self._sums: dict[int, tuple[Sequence[Any], list[float]]] = {}
+        super().__init__(seed)
+
+    def choices(self, population: Sequence[Any], weights: Sequence[float] | None = None, *,
+                cum_weights: Sequence[float] | None = None, k: int = 1) -> list[Any]:
+        if weights is not None and cum_weights is None and isinstance(population, tuple):
+            held = self._sums.get(id(population))
+            if held is None or held[0] is not population or len(held[1]) != len(weights):
+                # Faker keys its weights by the population tuple it caches on the mapping
+                # (``_key_cache``), so one population object always comes with the same weights.
+                held = (population, list(itertools.accumulate(weights)))
+                self._sums[id(population)] = held
+            return super().choices(population, cum_weights=held[1], k=k)
+        return super().choices(population, weights, cum_weights=cum_weights, k=k)
+
+
 @lru_cache(maxsize=512)
 def _pool(locale: str, provider: str, size: int, args: tuple[tuple[str, Any], ...]) -> tuple[Any, ...]:
     fake = Faker(checked_locale(locale))
     seed = int.from_bytes(hashlib.sha256(f"{locale}/{provider}/{args}".encode()).digest()[:8], "little")
+    for factory in fake.factories:  # seeded as seed_instance(seed) seeds, with the faster weighted choice
+        factory.random = PoolRandom()
     fake.seed_instance(seed)
     method = provider_methods(fake)[provider]
     kwargs = dict(args)
