@@ -24,10 +24,15 @@ from __future__ import annotations
 import hashlib
 import inspect
 import itertools
+import json
 import math
+import os
 import random
+import sys
+import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -128,11 +133,11 @@ class PoolRandom(random.Random):
     """
 
     def __init__(self, seed: int | None = None) -> None:
-        self._sums: dict[int, tuple[Sequence[Any], list[float]]] = {}
+        self._sums: dict[int, tuple[Sequence[Any], list[Any]]] = {}
         super().__init__(seed)
 
-    def choices(self, population: Sequence[Any], weights: Sequence[float] | None = None, *,
-                cum_weights: Sequence[float] | None = None, k: int = 1) -> list[Any]:
+    def choices(self, population: Any, weights: Sequence[Any] | None = None, *,
+                cum_weights: Sequence[Any] | None = None, k: int = 1) -> list[Any]:
         if weights is not None and cum_weights is None and isinstance(population, tuple):
             held = self._sums.get(id(population))
             if held is None or held[0] is not population or len(held[1]) != len(weights):
@@ -144,8 +149,72 @@ class PoolRandom(random.Random):
         return super().choices(population, weights, cum_weights=cum_weights, k=k)
 
 
+CACHE_FORMAT = 1  # bump when the way a pool is drawn changes: cached pools of other formats are not read
+
+
+def cache_dir() -> Path | None:
+    """Where drawn pools of text are kept between runs: ``$DATASTAGE_CACHE_DIR`` (empty: nowhere),
+    else ``$XDG_CACHE_HOME/datastage`` or ``~/.cache/datastage``.
+
+    A pool holds Faker's values only (drawn from a public seed): no source data, no key.
+    """
+    configured = os.environ.get("DATASTAGE_CACHE_DIR")
+    if configured is not None:
+        return Path(configured) / "fakepools" if configured else None
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "datastage" / "fakepools"
+
+
+def _cache_file(locale: str, provider: str, size: int, args: tuple[tuple[str, Any], ...]) -> Path | None:
+    folder = cache_dir()
+    if folder is None:
+        return None
+    import faker
+
+    name = json.dumps([CACHE_FORMAT, faker.VERSION, list(sys.version_info[:2]), locale, provider, size, repr(args)])
+    return folder / f"{hashlib.sha256(name.encode()).hexdigest()[:32]}.json"
+
+
+def _cached(path: Path | None, size: int) -> tuple[str, ...] | None:
+    if path is None:
+        return None
+    try:
+        values = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(values, list) or len(values) > size or not all(type(v) is str for v in values):
+        return None
+    return tuple(values)
+
+
+def _keep(path: Path | None, values: tuple[Any, ...]) -> None:
+    """Write a pool of text to the cache (atomically; a failure only means drawing it again next time)."""
+    if path is None or not all(type(v) is str for v in values):
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=path.parent, delete=False,
+                                         suffix=".tmp") as handle:
+            json.dump(list(values), handle, ensure_ascii=False)
+        os.replace(handle.name, path)
+    except OSError:
+        return
+
+
 @lru_cache(maxsize=512)
 def _pool(locale: str, provider: str, size: int, args: tuple[tuple[str, Any], ...]) -> tuple[Any, ...]:
+    """The pool, from the cache when an identical draw (same Faker, Python, arguments) was kept there."""
+    path = _cache_file(locale, provider, size, args)
+    cached = _cached(path, size)
+    if cached is not None:
+        return cached
+    values = draw_pool(locale, provider, size, args)
+    _keep(path, values)
+    return values
+
+
+def draw_pool(locale: str, provider: str, size: int, args: tuple[tuple[str, Any], ...]) -> tuple[Any, ...]:
+    """Draw the pool from Faker, seeded from locale, provider and arguments (no cache)."""
     fake = Faker(checked_locale(locale))
     seed = int.from_bytes(hashlib.sha256(f"{locale}/{provider}/{args}".encode()).digest()[:8], "little")
     for factory in fake.factories:  # seeded as seed_instance(seed) seeds, with the faster weighted choice
