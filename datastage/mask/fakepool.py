@@ -78,9 +78,15 @@ def provider_methods(fake: Faker) -> dict[str, Callable[..., Any]]:
 
 
 @lru_cache(maxsize=64)
+def _locale_methods(locale: str) -> dict[str, Callable[..., Any]]:
+    """:func:`provider_methods` of the shared Faker for ``locale``, listed once per locale."""
+    return provider_methods(faker_for(locale))
+
+
+@lru_cache(maxsize=64)
 def provider_names(locale: str) -> frozenset[str]:
     """The allowlist of ``fake.<provider>`` names for ``locale``."""
-    return frozenset(provider_methods(faker_for(locale)))
+    return frozenset(_locale_methods(locale))
 
 
 def provider_exists(locale: str, provider: str) -> bool:
@@ -108,7 +114,7 @@ def check_arguments(locale: str, provider: str, args: Mapping[str, Any] | None) 
         if not isinstance(value, int | float) or not math.isfinite(value) or abs(value) > MAX_ARGUMENT:
             return (f"args.{name}: provider arguments are numbers (at most {MAX_ARGUMENT:,} either way) or "
                     f"true/false, got {type(value).__name__} {value!r}")
-    method = provider_methods(faker_for(locale))[provider]
+    method = _locale_methods(locale)[provider]
     try:
         inspect.signature(method).bind(**args)
     except TypeError as exc:
