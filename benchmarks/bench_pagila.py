@@ -29,6 +29,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import pstats
@@ -128,14 +129,40 @@ def datastage_command(profile: Path | None = None) -> list[str]:
     return [sys.executable, *profiler, "-m", "datastage", "refresh", "bench", "--quiet", "--json"]
 
 
-def datastage_env() -> dict[str, str]:
-    return dict(os.environ, DATASTAGE_MASKING_KEY=KEY, PYTHONPATH=str(ROOT))
+def datastage_env(code: Path, cache: Path | None) -> dict[str, str]:
+    env = dict(os.environ, DATASTAGE_MASKING_KEY=KEY, PYTHONPATH=str(code))
+    if cache is not None:
+        env["DATASTAGE_CACHE_DIR"] = str(cache)
+    return env
 
 
-def run_datastage(server: str, project: Path, target: str, profile: Path | None = None) -> dict[str, float]:
+def run_datastage(server: str, project: Path, target: str, profile: Path | None = None, *, code: Path = ROOT,
+                  cold: bool = False) -> dict[str, float]:
+    """One refresh; ``cold``: with an empty cache of fake-value pools (as on a machine's first run)."""
     admin(server, f'DROP DATABASE IF EXISTS "{target}" WITH (FORCE)', f'CREATE DATABASE "{target}"')
     shutil.rmtree(project / ".datastage", ignore_errors=True)  # every run is a first refresh
-    return timed(datastage_command(profile), env=datastage_env(), cwd=project)
+    cache = WORK / "pagila-cache"
+    if cold:
+        shutil.rmtree(cache, ignore_errors=True)
+    return timed(datastage_command(profile), env=datastage_env(code, cache), cwd=project)
+
+
+def baseline_code(revision: str) -> Path:
+    """The ``datastage`` package of ``revision`` (``git archive``), compiled, under benchmarks/work/."""
+    folder = WORK / "baseline"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", revision, "datastage"], check=True,
+                             capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, check=True)
+    compile_package(folder / "datastage")
+    return folder
+
+
+def compile_package(path: Path) -> None:
+    """As an installed package would be: compiled once (this machine sets PYTHONDONTWRITEBYTECODE)."""
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(path)], check=True,
+                   env={k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"})
 
 
 def run_dbslice(server: str, source: str, target: str, template: str, anonymize: bool = False) -> dict[str, Any]:
@@ -229,12 +256,16 @@ def audit(server: str, database: str, keys: list[tuple[str, str, str, list[str],
     engine = sa.create_engine(url_for(server, database), poolclass=sa.pool.NullPool)
     rows: dict[str, int] = {}
     broken: dict[str, int] = {}
+    digests: list[str] = []
     with engine.connect() as conn:
         tables = [r[0] for r in conn.exec_driver_sql(TABLES)]
         for table in tables:
             name = "payment" if table.startswith("payment_p") else table
-            count = conn.exec_driver_sql(f'SELECT count(*) FROM public."{table}"').scalar_one()
+            count, digest = conn.exec_driver_sql(
+                f'SELECT count(*), md5(coalesce(string_agg(t::text, chr(10) ORDER BY t::text), \'\')) '
+                f'FROM public."{table}" t').one()
             rows[name] = rows.get(name, 0) + int(count)
+            digests.append(f"{table}:{digest}")
         for name, child, parent, columns, referenced in keys:
             if child not in tables or parent not in tables:
                 continue
@@ -246,7 +277,8 @@ def audit(server: str, database: str, keys: list[tuple[str, str, str, list[str],
             if count:
                 broken[name] = count
     engine.dispose()
-    return {"rows": rows, "total_rows": sum(rows.values()), "fk_violations": sum(broken.values()), "broken": broken}
+    return {"rows": rows, "total_rows": sum(rows.values()), "fk_violations": sum(broken.values()), "broken": broken,
+            "digest": hashlib.sha256("\n".join(digests).encode()).hexdigest()[:16]}
 
 
 # -- datastage's phases ------------------------------------------------------------------------
@@ -285,13 +317,14 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--profile", action="store_true", help="one more datastage run under cProfile: its phases")
     parser.add_argument("--keep", action="store_true", help="keep the databases (names are printed)")
+    parser.add_argument("--baseline", default=None, metavar="REV",
+                        help="also time datastage as of git revision REV (before/after, same runs)")
     args = parser.parse_args()
     WORK.mkdir(exist_ok=True)
     for name in TOOLS:
         ensure_tool(name)
-    # As an installed package would be: compiled once (this machine sets PYTHONDONTWRITEBYTECODE).
-    subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "datastage")], check=True,
-                   env={k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"})
+    compile_package(ROOT / "datastage")
+    baseline = baseline_code(args.baseline) if args.baseline else None
     server = args.pg
     stem = f"ds_bench_pagila_{secrets.token_hex(3)}"
     source, template = stem, f"{stem}_tables"
@@ -309,9 +342,14 @@ def main() -> None:
         project = datastage_project(server, source, targets["datastage refresh"])
         runners = {
             "datastage refresh": lambda: run_datastage(server, project, targets["datastage refresh"]),
+            "datastage refresh, cold pool cache": lambda: run_datastage(server, project, targets["datastage refresh"],
+                                                                        cold=True),
             "dbslice": lambda: run_dbslice(server, source, targets["dbslice"], template),
             "subsetter": lambda: run_subsetter(server, source, targets["subsetter"], template),
         }
+        if baseline is not None:
+            runners[f"datastage refresh at {args.baseline}"] = lambda: run_datastage(
+                server, project, targets["datastage refresh"], code=baseline)
         load_before = os.getloadavg()
         runs: dict[str, list[dict[str, float]]] = {name: [] for name in runners}
         order = list(runners)
@@ -321,12 +359,20 @@ def main() -> None:
         load_after = os.getloadavg()
         keys = source_foreign_keys(server, source)
         audits = {name: audit(server, database, keys) for name, database in targets.items()}
+        same = None
+        if baseline is not None:  # the same rows and the same masked values, byte for byte, before and after
+            run_datastage(server, project, targets["datastage refresh"], code=baseline)
+            before = audit(server, targets["datastage refresh"], keys)["digest"]
+            run_datastage(server, project, targets["datastage refresh"])
+            same = before == audit(server, targets["datastage refresh"], keys)["digest"]
         anonymized = run_dbslice(server, source, f"{stem}_dbslice_anon", template, anonymize=True)
-        profiled = None
+        profiled: dict[str, dict[str, float]] = {}
         if args.profile:
-            profile = WORK / "datastage-pagila.prof"
-            run_datastage(server, project, targets["datastage refresh"], profile)
-            profiled = phases(profile)
+            for label, code in (("after", ROOT), ("before", baseline)):
+                if code is not None:
+                    profile = WORK / f"datastage-pagila-{label}.prof"
+                    run_datastage(server, project, targets["datastage refresh"], profile, code=code)
+                    profiled[label] = phases(profile)
     finally:
         if not args.keep:
             admin(server, *(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)' for name in created))
@@ -343,6 +389,7 @@ def main() -> None:
     summary: dict[str, Any] = {}
     for name, measured in runs.items():
         seconds = [m["seconds"] for m in measured]
+        audits.setdefault(name, audits["datastage refresh"])  # the variants load the same target
         rows = audits[name]["rows"]
         summary[name] = {"median_seconds": statistics.median(seconds), "min_seconds": min(seconds),
                          "peak_mib": max(m["peak_mib"] for m in measured), **audits[name], "runs": measured}
@@ -352,15 +399,19 @@ def main() -> None:
     for name, result in audits.items():
         if result["broken"]:
             print(f"{name} dangling foreign keys: " + ", ".join(f"{k} {v}" for k, v in result["broken"].items()))
+    if same is not None:
+        print(f"datastage target content (every row, masked values included) the same before and after: {same}")
     print(f"dbslice --anonymize: extract {anonymized['extract_seconds']:.2f} s, output loads: {anonymized['loads']}"
           + (f" ({anonymized['error']})" if not anonymized["loads"] else ""))
     if profiled:
-        print("\n| datastage phase (one run under cProfile) | s |\n| --- | ---: |")
-        for label, seconds in profiled.items():
-            print(f"| {label} | {seconds:.2f} |")
+        labels = list(profiled)
+        print(f"\n| datastage phase (one run under cProfile, warm cache) | {' | '.join(labels)} |")
+        print("| --- |" + " ---: |" * len(labels))
+        for phase in profiled[labels[0]]:
+            print(f"| {phase} | " + " | ".join(f"{profiled[label][phase]:.2f}" for label in labels) + " |")
     (WORK / "pagila-results.json").write_text(json.dumps(
         {"load_before": load_before, "load_after": load_after, "results": summary, "phases": profiled,
-         "dbslice_anonymize": anonymized}, indent=2))
+         "dbslice_anonymize": anonymized, "same_content_as_baseline": same}, indent=2))
 
 
 if __name__ == "__main__":
