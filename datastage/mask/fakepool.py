@@ -23,9 +23,16 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+import itertools
+import json
 import math
-from collections.abc import Callable, Mapping
+import os
+import random
+import sys
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -71,9 +78,15 @@ def provider_methods(fake: Faker) -> dict[str, Callable[..., Any]]:
 
 
 @lru_cache(maxsize=64)
+def _locale_methods(locale: str) -> dict[str, Callable[..., Any]]:
+    """:func:`provider_methods` of the shared Faker for ``locale``, listed once per locale."""
+    return provider_methods(faker_for(locale))
+
+
+@lru_cache(maxsize=64)
 def provider_names(locale: str) -> frozenset[str]:
     """The allowlist of ``fake.<provider>`` names for ``locale``."""
-    return frozenset(provider_methods(faker_for(locale)))
+    return frozenset(_locale_methods(locale))
 
 
 def provider_exists(locale: str, provider: str) -> bool:
@@ -101,7 +114,7 @@ def check_arguments(locale: str, provider: str, args: Mapping[str, Any] | None) 
         if not isinstance(value, int | float) or not math.isfinite(value) or abs(value) > MAX_ARGUMENT:
             return (f"args.{name}: provider arguments are numbers (at most {MAX_ARGUMENT:,} either way) or "
                     f"true/false, got {type(value).__name__} {value!r}")
-    method = provider_methods(faker_for(locale))[provider]
+    method = _locale_methods(locale)[provider]
     try:
         inspect.signature(method).bind(**args)
     except TypeError as exc:
@@ -109,10 +122,109 @@ def check_arguments(locale: str, provider: str, args: Mapping[str, Any] | None) 
     return None
 
 
+class PoolRandom(random.Random):
+    """``random.Random`` whose weighted ``choices`` reuses the cumulative weights of a population.
+
+    Faker draws a weighted element (a first name out of thousands, say) by passing the same
+    population tuple with its weights on every call; ``random.Random.choices`` then sums all
+    the weights again each time. This class sums them once per population object and hands
+    the sums to ``random.Random.choices`` itself, so the random stream and every value drawn
+    are exactly those of a plain ``random.Random`` with the same seed.
+
+    Example:
+        >>> a, b = random.Random(7), PoolRandom(7)
+        >>> names, weights = ("ann", "bob", "cy"), (0.5, 0.3, 0.2)
+        >>> [a.choices(names, weights)[0] for _ in range(5)] == [b.choices(names, weights)[0] for _ in range(5)]
+        True
+    """
+
+    def __init__(self, seed: int | None = None) -> None:
+        self._sums: dict[int, tuple[Sequence[Any], list[Any]]] = {}
+        super().__init__(seed)
+
+    def choices(self, population: Any, weights: Sequence[Any] | None = None, *,
+                cum_weights: Sequence[Any] | None = None, k: int = 1) -> list[Any]:
+        if weights is not None and cum_weights is None and isinstance(population, tuple):
+            held = self._sums.get(id(population))
+            if held is None or held[0] is not population or len(held[1]) != len(weights):
+                # Faker keys its weights by the population tuple it caches on the mapping
+                # (``_key_cache``), so one population object always comes with the same weights.
+                held = (population, list(itertools.accumulate(weights)))
+                self._sums[id(population)] = held
+            return super().choices(population, cum_weights=held[1], k=k)
+        return super().choices(population, weights, cum_weights=cum_weights, k=k)
+
+
+CACHE_FORMAT = 1  # bump when the way a pool is drawn changes: cached pools of other formats are not read
+
+
+def cache_dir() -> Path | None:
+    """Where drawn pools of text are kept between runs: ``$DATASTAGE_CACHE_DIR`` (empty: nowhere),
+    else ``$XDG_CACHE_HOME/datastage`` or ``~/.cache/datastage``.
+
+    A pool holds Faker's values only (drawn from a public seed): no source data, no key.
+    """
+    configured = os.environ.get("DATASTAGE_CACHE_DIR")
+    if configured is not None:
+        return Path(configured) / "fakepools" if configured else None
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "datastage" / "fakepools"
+
+
+def _cache_file(locale: str, provider: str, size: int, args: tuple[tuple[str, Any], ...]) -> Path | None:
+    folder = cache_dir()
+    if folder is None:
+        return None
+    import faker
+
+    name = json.dumps([CACHE_FORMAT, faker.VERSION, list(sys.version_info[:2]), locale, provider, size, repr(args)])
+    return folder / f"{hashlib.sha256(name.encode()).hexdigest()[:32]}.json"
+
+
+def _cached(path: Path | None, size: int) -> tuple[str, ...] | None:
+    if path is None:
+        return None
+    try:
+        values = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(values, list) or len(values) > size or not all(type(v) is str for v in values):
+        return None
+    return tuple(values)
+
+
+def _keep(path: Path | None, values: tuple[Any, ...]) -> None:
+    """Write a pool of text to the cache (atomically; a failure only means drawing it again next time)."""
+    if path is None or not all(type(v) is str for v in values):
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=path.parent, delete=False,
+                                         suffix=".tmp") as handle:
+            json.dump(list(values), handle, ensure_ascii=False)
+        os.replace(handle.name, path)
+    except OSError:
+        return
+
+
 @lru_cache(maxsize=512)
 def _pool(locale: str, provider: str, size: int, args: tuple[tuple[str, Any], ...]) -> tuple[Any, ...]:
+    """The pool, from the cache when an identical draw (same Faker, Python, arguments) was kept there."""
+    path = _cache_file(locale, provider, size, args)
+    cached = _cached(path, size)
+    if cached is not None:
+        return cached
+    values = draw_pool(locale, provider, size, args)
+    _keep(path, values)
+    return values
+
+
+def draw_pool(locale: str, provider: str, size: int, args: tuple[tuple[str, Any], ...]) -> tuple[Any, ...]:
+    """Draw the pool from Faker, seeded from locale, provider and arguments (no cache)."""
     fake = Faker(checked_locale(locale))
     seed = int.from_bytes(hashlib.sha256(f"{locale}/{provider}/{args}".encode()).digest()[:8], "little")
+    for factory in fake.factories:  # seeded as seed_instance(seed) seeds, with the faster weighted choice
+        factory.random = PoolRandom()
     fake.seed_instance(seed)
     method = provider_methods(fake)[provider]
     kwargs = dict(args)
