@@ -120,14 +120,3 @@ class InlineExecutor(Executor):
 def _echo(word: str) -> str:
     return f"{word} {shared('greeting').decode()}{context()['punctuation']}"
 
-
-def open_executor(setting: Any) -> Executor:
-    """The executor an environment's ``executor:``/``workers:`` settings name
-    (a :class:`~datastage.settings.ExecutorSetting`)."""
-    if setting.kind == "dask":
-        from datastage.executor.dask import DaskExecutor  # distributed is imported only for a Dask run
-
-        return DaskExecutor(setting.address, setting.workers)
-    from datastage.executor.local import LocalExecutor
-
-    return LocalExecutor(setting.workers)
