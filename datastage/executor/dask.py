@@ -163,6 +163,11 @@ class DaskExecutor(Executor):
         self.workers = workers or max(1, sum(self._nthreads().values()))
 
     @property
+    def client(self) -> Any:
+        """The :class:`distributed.Client` of this executor (for diagnostics: logs, worker processes)."""
+        return self._client
+
+    @property
     def _where(self) -> str:
         return redact(self.address)
 

@@ -166,12 +166,12 @@ def test_a_worker_killed_mid_run_fails_the_run_with_exit_1(tmp_path: Path) -> No
 def test_a_worker_that_joins_later_gets_no_job(tmp_path: Path) -> None:
     with _cluster(1, tmp_path) as local, DaskExecutor(local.scheduler_address) as executor:
         executor.share("run-1", SECRETS)
-        holder = set(executor._client.run(os.getpid).values())
+        holder = set(executor.client.run(os.getpid).values())
         local.scale(2)
-        executor._client.wait_for_workers(2, timeout=60)
+        executor.client.wait_for_workers(2, timeout=60)
         pids = {worker_pid for _, worker_pid in executor.run(pid, list(range(20)))}
         assert pids == holder
-        joined = set(executor._client.run(os.getpid).values()) - holder
+        joined = set(executor.client.run(os.getpid).values()) - holder
         assert len(joined) == 1  # the late worker is there, it just got nothing
 
 
@@ -184,7 +184,7 @@ def test_the_key_and_passwords_reach_no_log_and_no_file_of_the_cluster(tmp_path:
         assert len(dict(executor.run(square, list(range(8))))) == 8
         with pytest.raises(StepError):
             list(executor.run(fail_on_three, list(range(6))))
-        client = executor._client
+        client = executor.client
         logs = [json.dumps(client.get_scheduler_logs(n=10_000)),
                 json.dumps(client.get_worker_logs(n=10_000)),
                 json.dumps(client.get_worker_logs(n=10_000, nanny=True))]
