@@ -258,15 +258,20 @@ class DaskExecutor(Executor):
                             "the jobs not yet done were cancelled", step="executor")
 
     def _outcome(self, future: Any) -> Any:
-        """The result of a finished future, or the one-line error its failure stands for."""
+        """The result of a finished future (released on the cluster once here), or the one-line
+        error its failure stands for."""
         from distributed import KilledWorker
 
-        if future.status == "finished":
-            return future.result()
-        if future.status == "cancelled":
+        status = future.status
+        try:
+            if status == "finished":
+                return future.result()
+            error = None if status == "cancelled" else future.exception()
+        finally:
+            future.release()
+        if error is None:
             self._check_holders(self._holders[self._current or ""])
             raise StepError(f"a job was cancelled by the Dask scheduler at {self._where}", step="executor")
-        error = future.exception()
         if isinstance(error, KilledWorker):
             raise StepError(f"a Dask worker died while running a job ({_line(error)}); "
                             "the jobs not yet done were cancelled", step="executor") from None

@@ -130,6 +130,7 @@ def test_a_failing_job_is_one_redacted_line_and_cancels_the_rest(executor: DaskE
     assert "ValueError: row 3 is bad" in text and "\n" not in text
     assert KEY.hex() not in text and info.value.exit_code == EXIT_RUNTIME
     assert len(seen) < 39  # the jobs after the failure were cancelled, not run to the end
+    assert _tasks_left(executor, "datastage-fail_on_three-") == []
     assert sorted(executor.run(pid, [0, 1]))[1][0] == 1  # the executor still runs the next batch
 
 
@@ -138,13 +139,26 @@ def test_an_error_of_ours_keeps_its_class_and_exit_code(executor: DaskExecutor) 
         list(executor.run(target_error, [0]))
 
 
+def _tasks_left(executor: DaskExecutor, prefix: str) -> list[str]:
+    """Keys of the scheduler's tasks that start with ``prefix``, once the cancellations settled."""
+    deadline = time.monotonic() + 30
+    while True:
+        keys = [str(key) for key in executor.client.run_on_scheduler(_scheduler_keys) if str(key).startswith(prefix)]
+        if not keys or time.monotonic() > deadline:
+            return keys
+        time.sleep(0.1)
+
+
+def _scheduler_keys(dask_scheduler: Any) -> list[str]:
+    return [str(key) for key in dask_scheduler.tasks]
+
+
 def test_a_generator_closed_early_cancels_its_jobs(executor: DaskExecutor) -> None:
-    run = executor.run(pid_after, [0.0] + [5.0] * 4)
+    run = executor.run(pid_after, [0.0] + [30.0] * 4)
     assert next(run)[0] == 0
-    started = time.monotonic()
     run.close()
+    assert _tasks_left(executor, "datastage-pid_after-") == []  # not waiting for the 30-second jobs
     assert dict(executor.run(square, [7]))[0]["value"] == 49
-    assert time.monotonic() - started < 4.5  # the 5-second jobs did not hold the workers
 
 
 @pytest.mark.slow
@@ -204,6 +218,17 @@ def test_an_unreachable_scheduler_is_a_one_line_runtime_error_naming_it() -> Non
     assert str(info.value) == (f"executor failed: cannot reach the Dask scheduler at {address} within 1 s "
                                f"(Timed out trying to connect to {address} after 1 s)")
     assert info.value.exit_code == EXIT_RUNTIME
+
+
+def test_open_executor_connects_to_the_scheduler_an_environment_names(cluster: Any) -> None:
+    from datastage.executor import open_executor
+    from datastage.settings import ExecutorSetting
+
+    setting = ExecutorSetting(kind="dask", address=cluster.scheduler_address, workers=3)
+    with open_executor(setting) as opened:
+        assert isinstance(opened, DaskExecutor) and opened.label == "dask" and opened.workers == 3
+        opened.share("run-2", SECRETS, context={"plan": "p"})
+        assert [position for position, _ in sorted(opened.run(square, [1, 2, 3, 4]))] == [0, 1, 2, 3]
 
 
 def test_a_missing_address_or_a_job_before_share_are_errors(cluster: Any) -> None:
@@ -266,9 +291,9 @@ def _refresh(config: Path) -> dict[str, Any]:
 
 
 @pytest.fixture
-def tcp_cluster(tmp_path: Path) -> Iterator[tuple[str, list[Path]]]:
+def tcp_cluster(tmp_path: Path) -> Iterator[tuple[str, list[Path], subprocess.Popen[bytes]]]:
     """``dask scheduler`` and two ``dask worker`` processes on localhost; yields the scheduler's
-    address and the files their stderr (their logs) went to, complete once the fixture ends."""
+    address, the files their output (their logs) goes to and the scheduler's process."""
     port = _free_port()
     address = f"tcp://127.0.0.1:{port}"
     paths = [ROOT, ROOT / "tests", ROOT / "tests" / "executor"]  # datastage, and this module for its jobs
@@ -285,7 +310,7 @@ def tcp_cluster(tmp_path: Path) -> Iterator[tuple[str, list[Path]]]:
                                               start_new_session=True))
         with distributed.Client(address, timeout=60, set_as_default=False) as client:
             client.wait_for_workers(2, timeout=120)
-        yield address, logs
+        yield address, logs, processes[0]
     finally:
         for process in reversed(processes):
             if process.poll() is None:
@@ -302,8 +327,8 @@ def tcp_cluster(tmp_path: Path) -> Iterator[tuple[str, list[Path]]]:
 
 @pytest.mark.slow
 def test_a_refresh_on_a_dask_cluster_over_tcp_gives_the_local_copy(tmp_path: Path,
-                                                                   tcp_cluster: tuple[str, list[Path]]) -> None:
-    address, logs = tcp_cluster
+                                                                   tcp_cluster: tuple[str, list[Path], Any]) -> None:
+    address, logs, scheduler = tcp_cluster
     on_dask = _refresh(_shop(tmp_path / "dask", json.dumps({"dask": address})))
     local = _refresh(_shop(tmp_path / "local", "local"))
     assert on_dask["verdict"] == local["verdict"] == "pass"
@@ -327,4 +352,12 @@ def test_a_refresh_on_a_dask_cluster_over_tcp_gives_the_local_copy(tmp_path: Pat
     spaces = [path.read_bytes() for path in tmp_path.glob("space-*/**/*") if path.is_file()]
     for form in [*key_forms(TEST_KEY.encode()), PASSWORD]:
         assert not any(form.encode() in text for text in written + spaces), form
+    # The scheduler killed mid-run: a one-line runtime error once the reconnection times out.
+    with DaskExecutor(address, timeout=2) as executor:
+        executor.share("run-gone", SECRETS)
+        with pytest.raises(StepError) as info:
+            for _ in executor.run(pid_after, [0.2] + [2.0] * 5):
+                scheduler.kill()
+        assert info.value.exit_code == EXIT_RUNTIME
+        assert str(info.value).startswith(f"executor failed: lost the Dask scheduler at {address}")
 
