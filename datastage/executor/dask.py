@@ -46,7 +46,11 @@ MAX_MESSAGE = 500  # characters of a failed job's message in the one-line error
 
 class _Sealed:
     """The run's secrets and context on their way to the workers: pickled as they are, but never
-    shown (``repr`` gives only their count), so no log line of a worker or scheduler holds them."""
+    shown (``repr`` gives only their count), so no log line of a worker or scheduler holds them.
+
+    >>> _Sealed({"masking_key": b"0123456789abcdef"}, {"plan": "three tables"})
+    <sealed: 1 secrets and a context>
+    """
 
     __slots__ = ("context", "secrets")
 
@@ -85,11 +89,12 @@ class _RedactLines(logging.Filter):
 _FILTER = _RedactLines()
 
 
-def _hide_secrets_in_logs() -> None:
-    """Put the redacting filter on every log handler of this process (distributed's included)."""
-    loggers = [logging.getLogger(), *(logger for logger in logging.root.manager.loggerDict.values()
-                                      if isinstance(logger, logging.Logger))]
-    for logger in loggers:
+def _hide_secrets_in_logs(prefix: str = "") -> None:
+    """Put the redacting filter on the log handlers of this process: every one (``prefix`` "", on a
+    worker), or those of the loggers whose name starts with ``prefix`` ("distributed", here)."""
+    found = list(logging.root.manager.loggerDict.items())
+    loggers = [logger for name, logger in found if isinstance(logger, logging.Logger) and name.startswith(prefix)]
+    for logger in loggers if prefix else [logging.getLogger(), *loggers]:
         for handler in logger.handlers:
             if _FILTER not in handler.filters:
                 handler.addFilter(_FILTER)
@@ -152,7 +157,7 @@ class DaskExecutor(Executor):
             from distributed import Client  # imported only when a Dask executor is opened
         except ImportError as error:
             raise ConfigError(f"executor: dask needs the 'distributed' package ({error})") from None
-        _hide_secrets_in_logs()
+        _hide_secrets_in_logs("distributed")
         try:
             self._client = Client(address, timeout=timeout, set_as_default=False, name="datastage")
         except (ValueError, TypeError) as error:
