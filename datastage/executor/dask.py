@@ -71,7 +71,6 @@ class _Sealed:
 
 
 _INCARNATION = uuid.uuid4().hex  # one per worker process: a restarted worker at the same address has another
-_BEFORE: dict[str, frozenset[str]] = {}  # run id -> the worker's known secrets before the run's were added
 
 
 class _RedactLines(logging.Filter):
@@ -103,7 +102,6 @@ def _hide_secrets_in_logs(prefix: str = "") -> None:
 def _install_on_worker(run_id: str, sealed: _Sealed) -> str:
     """On a worker: keep the run's secrets and context in memory, hide them from every log line of
     the worker; returns this process's incarnation (a worker process that restarts has a new one)."""
-    _BEFORE.setdefault(run_id, KNOWN.snapshot())
     for value in sealed.secrets.values():
         KNOWN.add_key(value)  # raw, hex and base64 forms: whatever the worker logs, they are hidden
     _hide_secrets_in_logs()
@@ -112,11 +110,10 @@ def _install_on_worker(run_id: str, sealed: _Sealed) -> str:
 
 
 def _forget_on_worker(run_id: str) -> None:
-    """On a worker: drop the run's secrets and context."""
+    """On a worker: drop the run's secrets and context. Their forms stay in the worker's redaction
+    set: hiding them from a later log line costs nothing, and a worker in the client's own process
+    must not lose secrets registered there since."""
     forget(run_id)
-    before = _BEFORE.pop(run_id, None)
-    if before is not None:
-        KNOWN.restore(before)
 
 
 class _MemoryLost(RuntimeError):
