@@ -6,7 +6,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
-HEAVY = ("pandas", "numpy", "sqlalchemy", "faker", "pyarrow", "cryptography", "psycopg", "pymysql")
+HEAVY = ("pandas", "numpy", "sqlalchemy", "faker", "pyarrow", "cryptography", "psycopg", "pymysql", "distributed",
+         "dask")
 
 
 def _modules_after(code: str) -> set[str]:
