@@ -252,3 +252,23 @@ def test_a_failing_worker_fails_the_refresh_and_leaves_the_target_as_it_was(
     assert pg_fingerprint(target) == before
     assert rows(target, "SELECT nspname FROM pg_namespace WHERE nspname LIKE '%__ds_shadow%'") == []
     assert rows(target, "SELECT run_id FROM datastage_refresh_log") == [(first.run_id,)]
+
+
+@pytest.mark.slow
+def test_chunks_on_a_dask_cluster_give_the_same_copy_as_one_process(
+        source: str, pg_databases: ServerDatabases, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        chunked: list[tuple[str, int, bool]]) -> None:
+    distributed = pytest.importorskip("distributed")
+    monkeypatch.delenv("DATASTAGE_CHUNK_ROWS")
+    sequential_target = pg_databases.create("ds_chunks_dask_seq")
+    assert refresh(tmp_path, source, sequential_target, "dask-sequential").verdict == "pass"
+    monkeypatch.setenv("DATASTAGE_CHUNK_ROWS", "400")
+    with distributed.LocalCluster(processes=True, n_workers=2, threads_per_worker=1, dashboard_address=":0",
+                                  local_directory=str(tmp_path / "dask")) as cluster:
+        target = pg_databases.create("ds_chunks_dask")
+        result = refresh(tmp_path, source, target, "dask", executor={"dask": cluster.scheduler_address})
+        worker_pids = set(distributed.Client(cluster).run(lambda: __import__("os").getpid()).values())
+    assert result.verdict == "pass", [(c.name, c.summary) for c in result.checks if c.status != "PASS"]
+    assert {t for t, n, whole in chunked if n > 1 and whole} >= {"customer", "line", "tag", "event"}
+    assert content(target) == content(sequential_target)
+    assert len(worker_pids) == 2
