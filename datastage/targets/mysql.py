@@ -1,8 +1,18 @@
 """MariaDB/MySQL targets: the shadow is a new database, the swap one multi-table ``RENAME TABLE``.
 
 A refresh of database ``db`` builds ``db__ds_shadow_<run>``: tables without secondary indexes
-and foreign keys, rows by multi-row ``INSERT`` with foreign-key and unique checks off, then
-indexes and foreign keys, ``ANALYZE TABLE``. The swap is one ``RENAME TABLE`` statement, which
+and foreign keys, rows by ``LOAD DATA LOCAL INFILE`` (batches encoded a column at a time by
+:mod:`datastage.targets.mysql_load`) with foreign-key and unique checks off, then indexes and
+foreign keys, ``ANALYZE TABLE``. Where the server does not allow ``LOAD DATA LOCAL``
+(``local_infile=OFF``) rows go by multi-row ``INSERT`` and the load notes say so.
+
+``LOAD DATA LOCAL`` lets the server ask the client for a file by name, so only the one
+connection loading the shadow enables it: the target server is trusted (it receives the masked
+copy); the lock, verification and keep-table connections do not have it, and source
+connections never do (:func:`datastage.source.db.make_engine` refuses it for read-only ones).
+Each batch is written to a file in a new private (0700) directory, loaded and removed at once.
+
+The swap is one ``RENAME TABLE`` statement, which
 MariaDB and MySQL execute atomically: every current table moves to ``db__ds_prev`` and every
 shadow table into ``db``. Views in ``db`` name their tables, so they see the new copy at once.
 Triggers are not created in the shadow: MariaDB cannot move a table with triggers to another
@@ -58,6 +68,7 @@ from datastage.targets.base import (
 )
 from datastage.targets.convert import ORIGIN_ATTR, Converter, convert_rows, converters_for
 from datastage.targets.ddl import build_tables
+from datastage.targets.mysql_load import EncodedBatch, column_family, encode_batch, load_file
 
 SHADOW_TAG = "__ds_shadow_"
 PREVIOUS_SUFFIX = "__ds_prev"
@@ -67,6 +78,9 @@ HOLDER_SUFFIX = "__ds_lock"  # who holds the refresh lock, for a second refresh 
 HOLDER_TABLE = "holder"
 MAX_DATABASE_NAME = 40  # leaves room for the suffixes within MariaDB's 64-character names
 LOAD_SQL_MODE = "STRICT_ALL_TABLES,NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION"
+# Server errors meaning LOAD DATA LOCAL is not allowed: ER_NOT_ALLOWED_COMMAND (MariaDB, MySQL 5),
+# ER_CLIENT_LOCAL_FILES_DISABLED (MySQL 8).
+LOCAL_INFILE_REFUSED = (1148, 3948)
 
 
 def _first_line(exc: BaseException) -> str:
@@ -104,18 +118,26 @@ class MysqlTarget(Target):
         self.server_url = parsed._replace(database=None)
         self.previous = self.database + PREVIOUS_SUFFIX
         self._engine: Engine | None = None
+        self._load_engine: Engine | None = None
         self._lock_conn: pymysql.connections.Connection | None = None
 
     def engine(self) -> Engine:
         if self._engine is None:
-            # LOAD DATA LOCAL only ever on target connections (never on the source's).
-            self._engine = make_engine(self.server_url, role="target database", local_infile=True)
+            self._engine = make_engine(self.server_url, role="target database")
         return self._engine
 
-    def raw(self) -> pymysql.connections.Connection:
-        """An autocommit pymysql connection to the target server (the caller closes it)."""
+    def load_engine(self) -> Engine:
+        """The engine of the connection that loads a shadow: the only one with ``LOAD DATA LOCAL``
+        (never a source connection's)."""
+        if self._load_engine is None:
+            self._load_engine = make_engine(self.server_url, role="target database", local_infile=True)
+        return self._load_engine
+
+    def raw(self, *, load: bool = False) -> pymysql.connections.Connection:
+        """An autocommit pymysql connection to the target server (the caller closes it); ``load``:
+        the shadow's loading connection, which may send rows by ``LOAD DATA LOCAL INFILE``."""
         with my_errors(f"cannot connect to the target {self.display_url}"):
-            proxy = self.engine().raw_connection()
+            proxy = (self.load_engine() if load else self.engine()).raw_connection()
             conn = proxy.driver_connection
             proxy.detach()
             assert conn is not None
@@ -360,6 +382,22 @@ class MysqlTarget(Target):
             conn.close()
 
 
+def local_infile_refusal(conn: pymysql.connections.Connection) -> str | None:
+    """Why ``conn`` cannot send rows by ``LOAD DATA LOCAL INFILE`` (None: it can).
+
+    The connection must enable it (only a target's loading connection does) and the server must
+    allow it (``local_infile``).
+    """
+    if not getattr(conn, "_local_infile", False):
+        return "the connection does not enable local_infile"
+    with conn.cursor() as cursor:
+        cursor.execute("SHOW VARIABLES LIKE 'local_infile'")
+        row = cursor.fetchone()
+    if row is None or str(row[1]).upper() not in ("ON", "1"):
+        return "the target server does not allow it (local_infile is OFF)"
+    return None
+
+
 def _add_index_clause(create_index: str) -> str:
     """``CREATE [UNIQUE|FULLTEXT|SPATIAL] INDEX n ON t (cols)`` as an ``ALTER TABLE`` clause."""
     match = re.match(r"\s*CREATE (UNIQUE |FULLTEXT |SPATIAL )?INDEX (`[^`]+`|\S+) ON "
@@ -396,14 +434,24 @@ class MysqlShadow(Shadow):
         self._post_load: list[tuple[str, str]] = []
         self._tables: list[TableInfo] = []
         self._inserts: dict[str, tuple[list[str], dict[str, Converter], str]] = {}
+        self._families: dict[str, dict[str, str]] = {}
         self._grants: list[str] = []
         self.run_id = run_id
-        self.conn: pymysql.connections.Connection | None = target.raw()
+        self.conn: pymysql.connections.Connection | None = target.raw(load=True)
+        self.load_data = False
         try:
             self._create_database()
+            refusal = local_infile_refusal(self.conn)
+            self.load_data = refusal is None
+            if refusal is not None:
+                self._fall_back(refusal)
         except BaseException:
             self._close()
             raise
+
+    def _fall_back(self, why: str) -> None:
+        self.load_data = False
+        self.target.notes.append(f"rows written by multi-row INSERT, not LOAD DATA LOCAL INFILE: {why}")
 
     def _create_database(self) -> None:
         target = self.target
@@ -439,6 +487,8 @@ class MysqlShadow(Shadow):
             ddl = str(sa.schema.CreateTable(sa_table, include_foreign_key_constraints=[]).compile(dialect=dialect))
             with my_errors(f"creating table {table.key} in the shadow", table.key), conn.cursor() as cursor:
                 cursor.execute(ddl)
+            self._families[table.key] = {
+                column.name: column_family(str(column.type.compile(dialect=dialect))) for column in sa_table.columns}
             clauses = [_add_index_clause(str(sa.schema.CreateIndex(index).compile(dialect=dialect)))
                        for index in sa_table.indexes]
             clauses += [_add_constraint_clause(str(sa.schema.AddConstraint(fk).compile(dialect=dialect)))
@@ -464,10 +514,44 @@ class MysqlShadow(Shadow):
             cached = (columns, converters, sql)
             self._inserts[cache_key] = cached
         columns, converters, sql = cached
+        if self.load_data:
+            batch = encode_batch(frame, columns, converters, self._families.get(table.key, {}))
+            if batch is not None and self._load(table, batch):
+                return batch.rows
         rows = convert_rows(frame, columns, converters)
         with my_errors(f"writing {table.key} into the shadow failed", table.key), self._db().cursor() as cursor:
             cursor.executemany(sql, rows)  # PyMySQL sends multi-row INSERTs up to max_allowed_packet
         return len(rows)
+
+    def _load(self, table: TableInfo, batch: EncodedBatch) -> bool:
+        """Load one encoded batch; False (and INSERT from then on) if the server refuses LOAD DATA LOCAL.
+
+        ``LOAD DATA LOCAL`` turns what would be errors in strict mode into warnings (the server cannot
+        stop the client's file half-way), so any warning above a note fails the load as ``INSERT``
+        would have failed.
+        """
+        statement = batch.statement(qualified_name(MYSQL, self.database, table.name))
+        conn = self._db()
+        with my_errors(f"writing {table.key} into the shadow failed", table.key), conn.cursor() as cursor:
+            conn.begin()  # one transaction per batch: a refused batch leaves no row behind
+            try:
+                with load_file(batch.data) as path:
+                    cursor.execute(statement, (path,))
+                if cursor.warning_count:
+                    cursor.execute("SHOW WARNINGS")
+                    for level, code, message in cursor.fetchall():
+                        if level != "Note":
+                            raise TargetError(f"writing {table.key} into the shadow failed: ({code}) {message}",
+                                              table=table.key)
+                conn.commit()
+            except BaseException as exc:
+                with suppress(pymysql.Error):
+                    conn.rollback()
+                if isinstance(exc, pymysql.OperationalError) and exc.args and exc.args[0] in LOCAL_INFILE_REFUSED:
+                    self._fall_back(f"the target server refused it ({_first_line(exc)})")
+                    return False
+                raise
+        return True
 
     def finish(self) -> None:
         conn = self._db()

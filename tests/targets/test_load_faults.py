@@ -368,14 +368,14 @@ def test_mariadb_process_killed_mid_load(pagila: str, mysql_databases: ServerDat
     target, config, before = _mysql_ready(pagila, mysql_databases, tmp_path)
     database = str(make_url(target).database)
     loading = (f"SELECT count(*) FROM information_schema.processlist WHERE info LIKE 'INSERT INTO `{database}"
-               "__ds_shadow_%'")
+               f"__ds_shadow_%' OR info LIKE 'LOAD DATA LOCAL INFILE % INTO TABLE `{database}__ds_shadow_%'")
     shadow = f"SELECT count(*) FROM information_schema.schemata WHERE schema_name LIKE '{database}__ds_shadow_%'"
     process = _cli(config)
     try:
         _wait_for(lambda: bool(scalar(target, shadow)), 60, "the shadow database")
-        # Short multi-row INSERTs are easy to miss between two polls: wait for one, but at most 2 s.
+        # Short loads (LOAD DATA or INSERT) are easy to miss between two polls: wait for one, but at most 2 s.
         with contextlib.suppress(AssertionError):
-            _wait_for(lambda: bool(scalar(target, loading)), 2, "an INSERT into the shadow")
+            _wait_for(lambda: bool(scalar(target, loading)), 2, "a load into the shadow")
         process.send_signal(signal.SIGKILL)
         assert process.wait(10) == -signal.SIGKILL
     finally:
