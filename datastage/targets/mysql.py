@@ -38,7 +38,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import queue
 import re
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, suppress
 from typing import Any
@@ -81,6 +83,8 @@ LOAD_SQL_MODE = "STRICT_ALL_TABLES,NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION"
 # Server errors meaning LOAD DATA LOCAL is not allowed: ER_NOT_ALLOWED_COMMAND (MariaDB, MySQL 5),
 # ER_CLIENT_LOCAL_FILES_DISABLED (MySQL 8).
 LOCAL_INFILE_REFUSED = (1148, 3948)
+LOAD_BYTES = 8 << 20  # one LOAD DATA statement carries batches of one table up to 8 MiB ...
+LOAD_ROWS = 100_000  # ... or this many rows
 
 
 def _first_line(exc: BaseException) -> str:
@@ -382,6 +386,60 @@ class MysqlTarget(Target):
             conn.close()
 
 
+class BackgroundLoads:
+    """One thread running the shadow's loads one batch behind the caller (at most one more waits).
+
+    The first failure is kept and raised by the next :meth:`submit` or :meth:`drain`; the batches
+    after it are not loaded (the shadow is discarded).
+
+    >>> loads = BackgroundLoads("example")
+    >>> done = []
+    >>> loads.submit(lambda: done.append(1)); loads.drain(); loads.stop(); done
+    [1]
+    """
+
+    def __init__(self, name: str) -> None:
+        self._jobs: queue.Queue[Callable[[], None] | None] = queue.Queue(maxsize=1)
+        self._error: BaseException | None = None
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, name=f"datastage {name}"[:60], daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            job = self._jobs.get()
+            try:
+                if job is None:
+                    return
+                if self._error is None and not self._stopping:
+                    job()
+            except BaseException as exc:  # noqa: BLE001 - raised in the caller's thread
+                self._error = exc
+            finally:
+                self._jobs.task_done()
+
+    def check(self) -> None:
+        """Raise the first failure of a job, if one failed."""
+        if self._error is not None:
+            raise self._error
+
+    def submit(self, job: Callable[[], None]) -> None:
+        self.check()
+        self._jobs.put(job)
+
+    def drain(self) -> None:
+        """Wait until every submitted job ran; raise the first failure."""
+        self._jobs.join()
+        self.check()
+
+    def stop(self, timeout: float = 60.0) -> None:
+        """Skip the jobs not started, wait for the running one (at most ``timeout`` s), end the thread."""
+        self._stopping = True
+        with suppress(queue.Full):
+            self._jobs.put(None, timeout=timeout)
+        self._thread.join(timeout)
+
+
 def local_infile_refusal(conn: pymysql.connections.Connection) -> str | None:
     """Why ``conn`` cannot send rows by ``LOAD DATA LOCAL INFILE`` (None: it can).
 
@@ -439,6 +497,10 @@ class MysqlShadow(Shadow):
         self.run_id = run_id
         self.conn: pymysql.connections.Connection | None = target.raw(load=True)
         self.load_data = False
+        self._loads: BackgroundLoads | None = None
+        # Encoded batches of one table not yet handed to the loads: (key, table, columns, assignments,
+        # the INSERT fallback's (columns, converters, sql), data chunks, frames).
+        self._pending: tuple[Any, ...] = ()
         try:
             self._create_database()
             refusal = local_infile_refusal(self.conn)
@@ -469,7 +531,13 @@ class MysqlShadow(Shadow):
             cursor.execute("SET SESSION foreign_key_checks = 0, unique_checks = 0, time_zone = '+00:00', "
                            f"sql_mode = '{LOAD_SQL_MODE}'")
 
-    def _db(self) -> pymysql.connections.Connection:
+    def _db(self, *, drain: bool = True) -> pymysql.connections.Connection:
+        """The loading connection; first (``drain``) every batch handed to the background loads is loaded,
+        and the first failure among them raised, so the connection is the caller's alone."""
+        if drain:
+            self._submit_pending()
+        if drain and self._loads is not None:
+            self._loads.drain()
         if self.conn is None:
             raise TargetError("the shadow copy is already closed")
         return self.conn
@@ -516,14 +584,60 @@ class MysqlShadow(Shadow):
         columns, converters, sql = cached
         if self.load_data:
             batch = encode_batch(frame, columns, converters, self._families.get(table.key, {}))
-            if batch is not None and self._load(table, batch):
+            if batch is not None:
+                self._add_pending(table, batch, frame, cached)
                 return batch.rows
         rows = convert_rows(frame, columns, converters)
-        with my_errors(f"writing {table.key} into the shadow failed", table.key), self._db().cursor() as cursor:
-            cursor.executemany(sql, rows)  # PyMySQL sends multi-row INSERTs up to max_allowed_packet
+        self._insert(self._db(), table, rows, sql)
         return len(rows)
 
-    def _load(self, table: TableInfo, batch: EncodedBatch) -> bool:
+    def _add_pending(self, table: TableInfo, batch: EncodedBatch, frame: pd.DataFrame,
+                     insert: tuple[list[str], dict[str, Converter], str]) -> None:
+        """Gather batches of one table into one ``LOAD DATA`` of up to ``LOAD_BYTES`` or ``LOAD_ROWS``."""
+        if self._loads is not None:
+            self._loads.check()  # a load that failed fails the next write
+        key = f"{table.key}\0{batch.columns}\0{batch.assignments}\0{insert[2]}"
+        if self._pending and self._pending[0] != key:
+            self._submit_pending()
+        if not self._pending:
+            self._pending = (key, table, batch.columns, batch.assignments, insert, [], [])
+        self._pending[5].append(batch.data)
+        self._pending[6].append(frame)
+        if sum(map(len, self._pending[5])) >= LOAD_BYTES or sum(map(len, self._pending[6])) >= LOAD_ROWS:
+            self._submit_pending()
+
+    def _submit_pending(self) -> None:
+        if not self._pending:
+            return
+        _, table, names, assignments, (columns, converters, sql), chunks, frames = self._pending
+        self._pending = ()
+        batch = EncodedBatch(b"".join(chunks), names, assignments, sum(map(len, frames)))
+        conn = self._db(drain=False)
+
+        def load() -> None:
+            if not self._load(conn, table, batch):
+                for frame in frames:
+                    self._insert(conn, table, convert_rows(frame, columns, converters), sql)
+
+        # The server loads these rows while the caller reads and masks the next ones.
+        self._loader().submit(load)
+
+    @staticmethod
+    def _insert(conn: pymysql.connections.Connection, table: TableInfo, rows: list[tuple[Any, ...]],
+                sql: str) -> None:
+        with my_errors(f"writing {table.key} into the shadow failed", table.key), conn.cursor() as cursor:
+            cursor.executemany(sql, rows)  # PyMySQL sends multi-row INSERTs up to max_allowed_packet
+
+    def flush(self) -> None:
+        """Wait until every batch written so far is in the shadow; raise the first load that failed."""
+        self._db()
+
+    def _loader(self) -> BackgroundLoads:
+        if self._loads is None:
+            self._loads = BackgroundLoads(f"loading {self.database}")
+        return self._loads
+
+    def _load(self, conn: pymysql.connections.Connection, table: TableInfo, batch: EncodedBatch) -> bool:
         """Load one encoded batch; False (and INSERT from then on) if the server refuses LOAD DATA LOCAL.
 
         ``LOAD DATA LOCAL`` turns what would be errors in strict mode into warnings (the server cannot
@@ -531,7 +645,6 @@ class MysqlShadow(Shadow):
         would have failed.
         """
         statement = batch.statement(qualified_name(MYSQL, self.database, table.name))
-        conn = self._db()
         with my_errors(f"writing {table.key} into the shadow failed", table.key), conn.cursor() as cursor:
             conn.begin()  # one transaction per batch: a refused batch leaves no row behind
             try:
@@ -623,6 +736,10 @@ class MysqlShadow(Shadow):
                                [encoded.get(c) for c in REFRESH_LOG_COLUMNS])
 
     def _close(self) -> None:
+        self._pending = ()
+        if self._loads is not None:
+            self._loads.stop()  # batches not loaded yet are dropped with the shadow
+            self._loads = None
         if self.conn is not None:
             with suppress(pymysql.Error):
                 self.conn.close()

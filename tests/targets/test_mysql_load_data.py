@@ -147,6 +147,7 @@ def test_load_data_stores_every_value_as_insert_does(server: tuple[str, SchemaMo
             assert encode_batch(frame, columns, converters, by_load._families["matrix"]) is not None, columns
             assert by_insert.write(table, frame) == len(frame)
             assert by_load.write(table, frame) == len(frame)
+        by_load.flush()
         inserted, loaded = _stored(by_insert), _stored(by_load)
         assert len(loaded) == sum(len(f) for _, f in _frames())
         assert loaded == inserted
@@ -185,17 +186,21 @@ def test_batches_without_a_load_data_form_go_by_insert(server: tuple[str, Schema
 def test_a_value_insert_would_refuse_fails_the_load(server: tuple[str, SchemaModel]) -> None:
     url, model = server
     table = model.table("matrix")
-    shadow = _shadow(url, model, table, load_data=True)
-    try:
-        shadow.write(table, pd.DataFrame({"id": _column([1]), "colour": _column(["red"])}))
-        # LOAD DATA LOCAL only warns where strict INSERT fails: a duplicate key, a value not in the ENUM.
-        with pytest.raises(TargetError, match="Duplicate entry"):
-            shadow.write(table, pd.DataFrame({"id": _column([1]), "colour": _column(["green"])}))
-        with pytest.raises(TargetError, match="colour"):
-            shadow.write(table, pd.DataFrame({"id": _column([2]), "colour": _column(["purple"])}))
-        assert rows(make_url_for(shadow), f"SELECT id, colour FROM `{shadow.database}`.matrix") == [(1, "red")]
-    finally:
-        shadow.discard()
+    # LOAD DATA LOCAL only warns where strict INSERT fails: a duplicate key, a value not in the ENUM.
+    for duplicate, error in ((1, "Duplicate entry"), (2, "'colour'")):
+        shadow = _shadow(url, model, table, load_data=True)
+        try:
+            shadow.write(table, pd.DataFrame({"id": _column([1]), "colour": _column(["red"])}))
+            shadow.flush()
+            shadow.write(table, pd.DataFrame({"id": _column([duplicate, 3]), "colour": _column(["green", "purple"])}))
+            with pytest.raises(TargetError, match=error):
+                shadow.flush()
+            with pytest.raises(TargetError, match=error):  # and every write after it
+                shadow.write(table, pd.DataFrame({"id": _column([4]), "colour": _column(["red"])}))
+            # The batch is one transaction: none of its rows stays behind.
+            assert rows(make_url_for(shadow), f"SELECT id, colour FROM `{shadow.database}`.matrix") == [(1, "red")]
+        finally:
+            shadow.discard()
 
 
 @pytest.mark.parametrize("why", ["server", "connection"])
@@ -255,6 +260,7 @@ def test_the_server_refusing_load_data_mid_load_falls_back(server: tuple[str, Sc
     try:
         shadow.conn = Refusing(shadow.conn)  # type: ignore[assignment]
         assert shadow.write(table, pd.DataFrame({"id": _column([1, 2]), "txt": _column(["a", None])})) == 2
+        shadow.flush()
         assert not shadow.load_data
         assert any("refused it" in note for note in shadow.target.notes)
         assert rows(make_url_for(shadow), f"SELECT id, txt FROM `{shadow.database}`.matrix ORDER BY id") == [
