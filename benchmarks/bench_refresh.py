@@ -15,7 +15,9 @@ rows/s are printed as a Markdown table and written to ``benchmarks/work/refresh-
 Usage::
 
     PYTHONPATH=. python benchmarks/bench_refresh.py [--rows 1400000] [--repeat 3] [--workers N]
-                                                    [--target postgres|mysql] [--keep]
+                                                    [--target postgres|mysql] [--tag NAME] [--keep]
+
+``--tag`` suffixes every database name, so runs on a shared server do not drop each other's.
 """
 
 from __future__ import annotations
@@ -121,6 +123,12 @@ def reset_target(args: argparse.Namespace, server: str, name: str) -> None:
         admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', f'CREATE DATABASE "{name}"')
 
 
+def drop_mysql_target(args: argparse.Namespace, name: str) -> None:
+    """Drop the MariaDB target and the databases a refresh keeps beside it (previous copy, lock record)."""
+    base = make_url(args.mysql).render_as_string(hide_password=False)
+    admin(base, *(f"DROP DATABASE IF EXISTS `{name}{suffix}`" for suffix in ("", "__ds_prev", "__ds_lock")))
+
+
 def bench_datastage(args: argparse.Namespace, server: str, source: str, target: str) -> dict[str, float]:
     reset_target(args, server, target)
     project = WORK / "refresh-project"
@@ -155,11 +163,13 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=None, help="worker processes (default: one per core)")
     parser.add_argument("--reuse-source", action="store_true", help="keep a source built by an earlier run")
     parser.add_argument("--keep", action="store_true", help="keep the benchmark databases")
+    parser.add_argument("--tag", default="", help="suffix of the benchmark databases' names (for shared servers)")
     args = parser.parse_args()
     WORK.mkdir(exist_ok=True)
     server = sqlalchemy_url(args.pg, make_url(args.pg).database or "postgres")
-    source = f"ds_bench_refresh_{args.rows}"
-    names = {"restore": "ds_bench_refresh_restore", "datastage": "ds_bench_refresh_target"}
+    tag = f"_{args.tag}" if args.tag else ""
+    source = f"ds_bench_refresh_{args.rows}{tag}"
+    names = {"restore": f"ds_bench_refresh_restore{tag}", "datastage": f"ds_bench_refresh_target{tag}"}
     if not args.reuse_source:
         admin(server, f'DROP DATABASE IF EXISTS "{source}" WITH (FORCE)', f'CREATE DATABASE "{source}"')
         started = time.monotonic()
@@ -174,6 +184,8 @@ def main() -> None:
         if not args.keep:
             admin(server, f'DROP DATABASE IF EXISTS "{names["restore"]}" WITH (FORCE)',
                   f'DROP DATABASE IF EXISTS "{names["datastage"]}" WITH (FORCE)')
+            if args.target == "mysql":
+                drop_mysql_target(args, names["datastage"])
     results = {name: {key: statistics.median(m[key] for m in measured) for key in measured[0]}
                for name, measured in runs.items()}
     floor = results["pg_dump | pg_restore"]["seconds"]

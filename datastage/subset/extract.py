@@ -60,21 +60,44 @@ def _select(table: TableInfo, columns: Sequence[str]) -> sa.Select[Any]:
 
 
 def _run(conn: Connection, stmt: sa.Executable, table: TableInfo, batch_size: int) -> Iterator[pd.DataFrame]:
-    """Execute ``stmt`` with a streaming cursor and yield frames of up to ``batch_size`` rows.
+    """Execute ``stmt`` with a streaming (unbuffered) cursor and yield frames of up to ``batch_size`` rows.
 
     The result is always consumed or closed before the generator ends: MariaDB's unbuffered
     cursors block the next statement on the same snapshot connection until then.
     """
+    import pymysql  # imported here: the driver errors of MariaDB/MySQL reads
+
     try:
         result = conn.execution_options(stream_results=True, max_row_buffer=batch_size).execute(stmt)
         try:
             columns = list(result.keys())
-            for part in result.partitions(batch_size):
-                yield rows_to_frame(part, columns)
+            if dialect_of(conn) == "mysql":
+                yield from _unbuffered_batches(result, columns, batch_size)
+            else:
+                for part in result.partitions(batch_size):
+                    yield rows_to_frame(part, columns)
         finally:
             result.close()
-    except SQLAlchemyError as exc:
+    except (SQLAlchemyError, pymysql.Error) as exc:
         raise SourceError(f"reading {table.key} failed: {db_error_message(exc)}", table=table.key) from None
+
+
+def _unbuffered_batches(result: sa.CursorResult[Any], columns: list[str], batch_size: int) -> Iterator[pd.DataFrame]:
+    """Batches straight from PyMySQL's unbuffered cursor (``SSCursor``): its row tuples become columns
+    without a SQLAlchemy row object per row. SQLAlchemy has read one row ahead; it comes first."""
+    first = result.fetchone()
+    if first is None:
+        return
+    cursor = result.cursor
+    if cursor is None or getattr(result.cursor_strategy, "_rowbuffer", None):  # rows still buffered: its way
+        yield rows_to_frame([tuple(first)], columns)
+        for part in result.partitions(batch_size):
+            yield rows_to_frame(part, columns)
+        return
+    rows = [tuple(first), *cursor.fetchmany(batch_size - 1)]
+    while rows:
+        yield rows_to_frame(rows, columns)
+        rows = list(cursor.fetchmany(batch_size))
 
 
 def count_rows(conn: Connection, table: TableInfo, where: str | None = None) -> int:

@@ -7,7 +7,7 @@ target needs a few of them converted, and only those columns pay for it:
 - PostgreSQL: JSON values are serialised (a JSON string ``"abc"`` must not be written as the
   bare text ``abc``); everything else is written by psycopg's own dumpers.
 - MariaDB/MySQL: JSON and arrays as JSON text, aware datetimes as UTC, ``UUID``/ranges/
-  intervals as text.
+  intervals as text (bytes of other types, e.g. BIT, as they are).
 - SQLite: anything without a native SQLite form as text.
 
 Example (the JSON string ``"abc"`` stays a JSON string):
@@ -67,6 +67,13 @@ def to_text(value: Any) -> Any:
     return str(value)
 
 
+def to_text_or_bytes(value: Any) -> Any:
+    """:func:`to_text`, but bytes stay bytes (MariaDB BIT and GEOMETRY values, written as binary strings)."""
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value)
+    return to_text(value)
+
+
 def to_utc_naive(value: Any) -> Any:
     """Aware datetimes as naive UTC (MariaDB DATETIME has no time zone); naive ones unchanged."""
     if isinstance(value, pd.Timestamp):
@@ -122,7 +129,9 @@ def _converter(category: str, stored: str, target: str, origin: str) -> Converte
             return to_uuid_text
         if category == "binary":
             return to_bytes
-        if category in ("other", "interval"):
+        if category == "other":
+            return to_text_or_bytes
+        if category == "interval":
             return to_text
         return None
     if category in ("json", "array"):

@@ -1,8 +1,18 @@
 """MariaDB/MySQL targets: the shadow is a new database, the swap one multi-table ``RENAME TABLE``.
 
 A refresh of database ``db`` builds ``db__ds_shadow_<run>``: tables without secondary indexes
-and foreign keys, rows by multi-row ``INSERT`` with foreign-key and unique checks off, then
-indexes and foreign keys, ``ANALYZE TABLE``. The swap is one ``RENAME TABLE`` statement, which
+and foreign keys, rows by ``LOAD DATA LOCAL INFILE`` (batches encoded a column at a time by
+:mod:`datastage.targets.mysql_load`) with foreign-key and unique checks off, then indexes and
+foreign keys, ``ANALYZE TABLE``. Where the server does not allow ``LOAD DATA LOCAL``
+(``local_infile=OFF``) rows go by multi-row ``INSERT`` and the load notes say so.
+
+``LOAD DATA LOCAL`` lets the server ask the client for a file by name, so only the one
+connection loading the shadow enables it: the target server is trusted (it receives the masked
+copy); the lock, verification and keep-table connections do not have it, and source
+connections never do (:func:`datastage.source.db.make_engine` refuses it for read-only ones).
+Each batch is written to a file in a new private (0700) directory, loaded and removed at once.
+
+The swap is one ``RENAME TABLE`` statement, which
 MariaDB and MySQL execute atomically: every current table moves to ``db__ds_prev`` and every
 shadow table into ``db``. Views in ``db`` name their tables, so they see the new copy at once.
 Triggers are not created in the shadow: MariaDB cannot move a table with triggers to another
@@ -28,7 +38,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import queue
 import re
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, suppress
 from typing import Any
@@ -58,6 +70,7 @@ from datastage.targets.base import (
 )
 from datastage.targets.convert import ORIGIN_ATTR, Converter, convert_rows, converters_for
 from datastage.targets.ddl import build_tables
+from datastage.targets.mysql_load import EncodedBatch, column_family, encode_batch, load_file
 
 SHADOW_TAG = "__ds_shadow_"
 PREVIOUS_SUFFIX = "__ds_prev"
@@ -67,6 +80,11 @@ HOLDER_SUFFIX = "__ds_lock"  # who holds the refresh lock, for a second refresh 
 HOLDER_TABLE = "holder"
 MAX_DATABASE_NAME = 40  # leaves room for the suffixes within MariaDB's 64-character names
 LOAD_SQL_MODE = "STRICT_ALL_TABLES,NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION"
+# Server errors meaning LOAD DATA LOCAL is not allowed: ER_NOT_ALLOWED_COMMAND (MariaDB, MySQL 5),
+# ER_CLIENT_LOCAL_FILES_DISABLED (MySQL 8).
+LOCAL_INFILE_REFUSED = (1148, 3948)
+LOAD_BYTES = 8 << 20  # one LOAD DATA statement carries batches of one table up to 8 MiB ...
+LOAD_ROWS = 100_000  # ... or this many rows
 
 
 def _first_line(exc: BaseException) -> str:
@@ -104,18 +122,26 @@ class MysqlTarget(Target):
         self.server_url = parsed._replace(database=None)
         self.previous = self.database + PREVIOUS_SUFFIX
         self._engine: Engine | None = None
+        self._load_engine: Engine | None = None
         self._lock_conn: pymysql.connections.Connection | None = None
 
     def engine(self) -> Engine:
         if self._engine is None:
-            # LOAD DATA LOCAL only ever on target connections (never on the source's).
-            self._engine = make_engine(self.server_url, role="target database", local_infile=True)
+            self._engine = make_engine(self.server_url, role="target database")
         return self._engine
 
-    def raw(self) -> pymysql.connections.Connection:
-        """An autocommit pymysql connection to the target server (the caller closes it)."""
+    def load_engine(self) -> Engine:
+        """The engine of the connection that loads a shadow: the only one with ``LOAD DATA LOCAL``
+        (never a source connection's)."""
+        if self._load_engine is None:
+            self._load_engine = make_engine(self.server_url, role="target database", local_infile=True)
+        return self._load_engine
+
+    def raw(self, *, load: bool = False) -> pymysql.connections.Connection:
+        """An autocommit pymysql connection to the target server (the caller closes it); ``load``:
+        the shadow's loading connection, which may send rows by ``LOAD DATA LOCAL INFILE``."""
         with my_errors(f"cannot connect to the target {self.display_url}"):
-            proxy = self.engine().raw_connection()
+            proxy = (self.load_engine() if load else self.engine()).raw_connection()
             conn = proxy.driver_connection
             proxy.detach()
             assert conn is not None
@@ -360,6 +386,76 @@ class MysqlTarget(Target):
             conn.close()
 
 
+class BackgroundLoads:
+    """One thread running the shadow's loads one batch behind the caller (at most one more waits).
+
+    The first failure is kept and raised by the next :meth:`submit` or :meth:`drain`; the batches
+    after it are not loaded (the shadow is discarded).
+
+    >>> loads = BackgroundLoads("example")
+    >>> done = []
+    >>> loads.submit(lambda: done.append(1)); loads.drain(); loads.stop(); done
+    [1]
+    """
+
+    def __init__(self, name: str) -> None:
+        self._jobs: queue.Queue[Callable[[], None] | None] = queue.Queue(maxsize=1)
+        self._error: BaseException | None = None
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, name=f"datastage {name}"[:60], daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            job = self._jobs.get()
+            try:
+                if job is None:
+                    return
+                if self._error is None and not self._stopping:
+                    job()
+            except BaseException as exc:  # noqa: BLE001 - raised in the caller's thread
+                self._error = exc
+            finally:
+                self._jobs.task_done()
+
+    def check(self) -> None:
+        """Raise the first failure of a job, if one failed."""
+        if self._error is not None:
+            raise self._error
+
+    def submit(self, job: Callable[[], None]) -> None:
+        self.check()
+        self._jobs.put(job)
+
+    def drain(self) -> None:
+        """Wait until every submitted job ran; raise the first failure."""
+        self._jobs.join()
+        self.check()
+
+    def stop(self, timeout: float = 60.0) -> None:
+        """Skip the jobs not started, wait for the running one (at most ``timeout`` s), end the thread."""
+        self._stopping = True
+        with suppress(queue.Full):
+            self._jobs.put(None, timeout=timeout)
+        self._thread.join(timeout)
+
+
+def local_infile_refusal(conn: pymysql.connections.Connection) -> str | None:
+    """Why ``conn`` cannot send rows by ``LOAD DATA LOCAL INFILE`` (None: it can).
+
+    The connection must enable it (only a target's loading connection does) and the server must
+    allow it (``local_infile``).
+    """
+    if not getattr(conn, "_local_infile", False):
+        return "the connection does not enable local_infile"
+    with conn.cursor() as cursor:
+        cursor.execute("SHOW VARIABLES LIKE 'local_infile'")
+        row = cursor.fetchone()
+    if row is None or str(row[1]).upper() not in ("ON", "1"):
+        return "the target server does not allow it (local_infile is OFF)"
+    return None
+
+
 def _add_index_clause(create_index: str) -> str:
     """``CREATE [UNIQUE|FULLTEXT|SPATIAL] INDEX n ON t (cols)`` as an ``ALTER TABLE`` clause."""
     match = re.match(r"\s*CREATE (UNIQUE |FULLTEXT |SPATIAL )?INDEX (`[^`]+`|\S+) ON "
@@ -396,14 +492,28 @@ class MysqlShadow(Shadow):
         self._post_load: list[tuple[str, str]] = []
         self._tables: list[TableInfo] = []
         self._inserts: dict[str, tuple[list[str], dict[str, Converter], str]] = {}
+        self._families: dict[str, dict[str, str]] = {}
         self._grants: list[str] = []
         self.run_id = run_id
-        self.conn: pymysql.connections.Connection | None = target.raw()
+        self.conn: pymysql.connections.Connection | None = target.raw(load=True)
+        self.load_data = False
+        self._loads: BackgroundLoads | None = None
+        # Encoded batches of one table not yet handed to the loads: (key, table, columns, assignments,
+        # the INSERT fallback's (columns, converters, sql), data chunks, frames).
+        self._pending: tuple[Any, ...] = ()
         try:
             self._create_database()
+            refusal = local_infile_refusal(self.conn)
+            self.load_data = refusal is None
+            if refusal is not None:
+                self._fall_back(refusal)
         except BaseException:
             self._close()
             raise
+
+    def _fall_back(self, why: str) -> None:
+        self.load_data = False
+        self.target.notes.append(f"rows written by multi-row INSERT, not LOAD DATA LOCAL INFILE: {why}")
 
     def _create_database(self) -> None:
         target = self.target
@@ -421,7 +531,13 @@ class MysqlShadow(Shadow):
             cursor.execute("SET SESSION foreign_key_checks = 0, unique_checks = 0, time_zone = '+00:00', "
                            f"sql_mode = '{LOAD_SQL_MODE}'")
 
-    def _db(self) -> pymysql.connections.Connection:
+    def _db(self, *, drain: bool = True) -> pymysql.connections.Connection:
+        """The loading connection; first (``drain``) every batch handed to the background loads is loaded,
+        and the first failure among them raised, so the connection is the caller's alone."""
+        if drain:
+            self._submit_pending()
+        if drain and self._loads is not None:
+            self._loads.drain()
         if self.conn is None:
             raise TargetError("the shadow copy is already closed")
         return self.conn
@@ -439,6 +555,8 @@ class MysqlShadow(Shadow):
             ddl = str(sa.schema.CreateTable(sa_table, include_foreign_key_constraints=[]).compile(dialect=dialect))
             with my_errors(f"creating table {table.key} in the shadow", table.key), conn.cursor() as cursor:
                 cursor.execute(ddl)
+            self._families[table.key] = {
+                column.name: column_family(str(column.type.compile(dialect=dialect))) for column in sa_table.columns}
             clauses = [_add_index_clause(str(sa.schema.CreateIndex(index).compile(dialect=dialect)))
                        for index in sa_table.indexes]
             clauses += [_add_constraint_clause(str(sa.schema.AddConstraint(fk).compile(dialect=dialect)))
@@ -464,10 +582,89 @@ class MysqlShadow(Shadow):
             cached = (columns, converters, sql)
             self._inserts[cache_key] = cached
         columns, converters, sql = cached
+        if self.load_data:
+            batch = encode_batch(frame, columns, converters, self._families.get(table.key, {}))
+            if batch is not None:
+                self._add_pending(table, batch, frame, cached)
+                return batch.rows
         rows = convert_rows(frame, columns, converters)
-        with my_errors(f"writing {table.key} into the shadow failed", table.key), self._db().cursor() as cursor:
-            cursor.executemany(sql, rows)  # PyMySQL sends multi-row INSERTs up to max_allowed_packet
+        self._insert(self._db(), table, rows, sql)
         return len(rows)
+
+    def _add_pending(self, table: TableInfo, batch: EncodedBatch, frame: pd.DataFrame,
+                     insert: tuple[list[str], dict[str, Converter], str]) -> None:
+        """Gather batches of one table into one ``LOAD DATA`` of up to ``LOAD_BYTES`` or ``LOAD_ROWS``."""
+        if self._loads is not None:
+            self._loads.check()  # a load that failed fails the next write
+        key = f"{table.key}\0{batch.columns}\0{batch.assignments}\0{insert[2]}"
+        if self._pending and self._pending[0] != key:
+            self._submit_pending()
+        if not self._pending:
+            self._pending = (key, table, batch.columns, batch.assignments, insert, [], [])
+        self._pending[5].append(batch.data)
+        self._pending[6].append(frame)
+        if sum(map(len, self._pending[5])) >= LOAD_BYTES or sum(map(len, self._pending[6])) >= LOAD_ROWS:
+            self._submit_pending()
+
+    def _submit_pending(self) -> None:
+        if not self._pending:
+            return
+        _, table, names, assignments, (columns, converters, sql), chunks, frames = self._pending
+        self._pending = ()
+        batch = EncodedBatch(b"".join(chunks), names, assignments, sum(map(len, frames)))
+        conn = self._db(drain=False)
+
+        def load() -> None:
+            if not self._load(conn, table, batch):
+                for frame in frames:
+                    self._insert(conn, table, convert_rows(frame, columns, converters), sql)
+
+        # The server loads these rows while the caller reads and masks the next ones.
+        self._loader().submit(load)
+
+    @staticmethod
+    def _insert(conn: pymysql.connections.Connection, table: TableInfo, rows: list[tuple[Any, ...]],
+                sql: str) -> None:
+        with my_errors(f"writing {table.key} into the shadow failed", table.key), conn.cursor() as cursor:
+            cursor.executemany(sql, rows)  # PyMySQL sends multi-row INSERTs up to max_allowed_packet
+
+    def flush(self) -> None:
+        """Wait until every batch written so far is in the shadow; raise the first load that failed."""
+        self._db()
+
+    def _loader(self) -> BackgroundLoads:
+        if self._loads is None:
+            self._loads = BackgroundLoads(f"loading {self.database}")
+        return self._loads
+
+    def _load(self, conn: pymysql.connections.Connection, table: TableInfo, batch: EncodedBatch) -> bool:
+        """Load one encoded batch; False (and INSERT from then on) if the server refuses LOAD DATA LOCAL.
+
+        ``LOAD DATA LOCAL`` turns what would be errors in strict mode into warnings (the server cannot
+        stop the client's file half-way), so any warning above a note fails the load as ``INSERT``
+        would have failed.
+        """
+        statement = batch.statement(qualified_name(MYSQL, self.database, table.name))
+        with my_errors(f"writing {table.key} into the shadow failed", table.key), conn.cursor() as cursor:
+            conn.begin()  # one transaction per batch: a refused batch leaves no row behind
+            try:
+                with load_file(batch.data) as path:
+                    cursor.execute(statement, (path,))
+                if cursor.warning_count:
+                    cursor.execute("SHOW WARNINGS")
+                    for level, code, message in cursor.fetchall():
+                        if level != "Note":
+                            raise TargetError(f"writing {table.key} into the shadow failed: ({code}) {message}",
+                                              table=table.key)
+                conn.commit()
+            except BaseException as exc:
+                with suppress(pymysql.Error):
+                    conn.rollback()
+                if isinstance(exc, pymysql.OperationalError) and exc.args and exc.args[0] in LOCAL_INFILE_REFUSED:
+                    self._fall_back(f"the target server refused it ({_first_line(exc)})")
+                    return False
+                raise
+        return True
 
     def finish(self) -> None:
         conn = self._db()
@@ -539,6 +736,10 @@ class MysqlShadow(Shadow):
                                [encoded.get(c) for c in REFRESH_LOG_COLUMNS])
 
     def _close(self) -> None:
+        self._pending = ()
+        if self._loads is not None:
+            self._loads.stop()  # batches not loaded yet are dropped with the shadow
+            self._loads = None
         if self.conn is not None:
             with suppress(pymysql.Error):
                 self.conn.close()

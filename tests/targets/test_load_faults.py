@@ -49,6 +49,7 @@ from sqlalchemy.engine import make_url
 import datastage
 from datastage.cli import main
 from datastage.errors import DatastageError
+from datastage.targets import mysql as mysql_target
 from datastage.targets.mysql import MysqlShadow
 from datastage.targets.postgres.target import PostgresShadow
 
@@ -336,6 +337,43 @@ def test_mariadb_target_gone_mid_insert(
 
 @pytest.mark.postgres
 @pytest.mark.mysql
+@pytest.mark.parametrize("fault", ["connection killed", "client disk full"])
+def test_mariadb_load_data_interrupted(pagila: str, mysql_databases: ServerDatabases, tmp_path: Path,
+                                       patch: pytest.MonkeyPatch, fault: str) -> None:
+    target, config, before = _mysql_ready(pagila, mysql_databases, tmp_path)
+    files = tmp_path / "tmp"
+    files.mkdir()
+    patch.setattr(tempfile, "tempdir", str(files))  # where the batches' files go
+    if fault == "connection killed":
+        def kill(shadow: MysqlShadow) -> None:
+            assert shadow.conn is not None
+            execute(target, f"KILL {shadow.conn.thread_id()}")
+
+        patch.setattr(MysqlShadow, "_load", _calls_then(MysqlShadow._load, 2, kill))
+    else:
+        original = mysql_target.load_file
+        calls = {"n": 0}
+
+        @contextlib.contextmanager
+        def full(data: bytes) -> Iterator[str]:
+            calls["n"] += 1
+            if calls["n"] == 2:
+                raise OSError(28, "No space left on device")
+            with original(data) as path:
+                yield path
+
+        patch.setattr(mysql_target, "load_file", full)
+    code, output = _refresh(config)
+    assert code == 1, output
+    assert output.startswith("error: load failed:")
+    assert fault != "client disk full" or "No space left on device" in output
+    assert list(files.iterdir()) == []  # no batch file left behind
+    patch.undo()
+    _mysql_clean_after(config, target, before)
+
+
+@pytest.mark.postgres
+@pytest.mark.mysql
 def test_mariadb_disk_full_and_failed_verification(
         pagila: str, mysql_databases: ServerDatabases, tmp_path: Path, patch: pytest.MonkeyPatch) -> None:
     target, config, before = _mysql_ready(pagila, mysql_databases, tmp_path)
@@ -368,14 +406,14 @@ def test_mariadb_process_killed_mid_load(pagila: str, mysql_databases: ServerDat
     target, config, before = _mysql_ready(pagila, mysql_databases, tmp_path)
     database = str(make_url(target).database)
     loading = (f"SELECT count(*) FROM information_schema.processlist WHERE info LIKE 'INSERT INTO `{database}"
-               "__ds_shadow_%'")
+               f"__ds_shadow_%' OR info LIKE 'LOAD DATA LOCAL INFILE % INTO TABLE `{database}__ds_shadow_%'")
     shadow = f"SELECT count(*) FROM information_schema.schemata WHERE schema_name LIKE '{database}__ds_shadow_%'"
     process = _cli(config)
     try:
         _wait_for(lambda: bool(scalar(target, shadow)), 60, "the shadow database")
-        # Short multi-row INSERTs are easy to miss between two polls: wait for one, but at most 2 s.
+        # Short loads (LOAD DATA or INSERT) are easy to miss between two polls: wait for one, but at most 2 s.
         with contextlib.suppress(AssertionError):
-            _wait_for(lambda: bool(scalar(target, loading)), 2, "an INSERT into the shadow")
+            _wait_for(lambda: bool(scalar(target, loading)), 2, "a load into the shadow")
         process.send_signal(signal.SIGKILL)
         assert process.wait(10) == -signal.SIGKILL
     finally:
