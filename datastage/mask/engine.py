@@ -48,6 +48,7 @@ import numpy as np
 import pandas as pd
 
 from datastage.errors import RulesError, StepError
+from datastage.mask.arrays import polars_text, text_hashes, text_lengths
 from datastage.mask.condition import ConditionError, parse_condition
 from datastage.mask.contract import StrategyContext, StrategySpec, values_text
 from datastage.mask.keys import MaskingKey
@@ -156,17 +157,21 @@ class MaskingEngine:
             selected = selected & _evaluate_when(rule, frame)
         if not selected.any():
             return series.astype(object), 0, 0
-        values = series[selected].astype(object)
+        every_row = bool(selected.all())
+        values = series.astype(object) if every_row else series[selected].astype(object)
         ctx = StrategyContext(
             key=self.key, domain=rule.domain, params=rule.params, column=rule.column_info,
             table=rule.table_info, frame=frame, locale=rule.locale, unique=rule.unique,
             masked=masked_frame, nested=self._nested_runner(rule),
         )
         result, redraws = self._apply(spec, values, ctx, rule)
-        masked = series.astype(object).copy()
-        masked[selected] = result.to_numpy(dtype=object)
-        changed = int((result.to_numpy(dtype=object) != values.to_numpy(dtype=object)).sum())
-        return masked, changed, redraws
+        out = result.to_numpy(dtype=object)
+        changed = int((out != values.to_numpy(dtype=object)).sum())
+        if not every_row:  # the other rows keep their values (in numpy: pandas would re-infer the dtype)
+            kept = series.to_numpy(dtype=object, copy=True)
+            kept[selected] = out
+            out = kept
+        return pd.Series(out, index=series.index, name=series.name, dtype=object), changed, redraws
 
     def _nested_runner(self, rule: ColumnRule) -> Callable[[str, pd.Series], pd.Series] | None:
         if not rule.nested:
@@ -292,12 +297,17 @@ def _factorize(values: pd.Series) -> tuple[np.ndarray, pd.Series]:
         except OverflowError:
             pass
     if kind == "string":
-        # Group by Python's (cached) string hash, then confirm every value equals its group's
-        # first value; a hash collision (never seen in practice) falls back to exact grouping.
-        hashes = np.fromiter(map(hash, array), dtype=np.int64, count=len(array))
+        # Group by a 64-bit hash of each string (polars', else Python's cached one), then confirm
+        # every value equals its group's first value; a hash collision (never seen in practice)
+        # falls back to exact grouping.
+        series = polars_text(array)
+        hashes = (series.hash(seed=_GROUP_SEED).to_numpy().view(np.int64) if series is not None
+                  else np.fromiter(map(hash, array), dtype=np.int64, count=len(array)))
         codes, _ = pd.factorize(hashes)
         first = np.empty(int(codes.max()) + 1 if len(codes) else 0, dtype=np.int64)
         first[codes[::-1]] = np.arange(len(codes) - 1, -1, -1)
+        if len(first) == len(array):  # distinct hashes: distinct values, each its own group
+            return codes, pd.Series(array, dtype=object)
         representatives = array[first]
         if bool((representatives[codes] == array).all()):
             return codes, pd.Series(representatives, dtype=object)
@@ -305,13 +315,35 @@ def _factorize(values: pd.Series) -> tuple[np.ndarray, pd.Series]:
     return codes, pd.Series(uniques, dtype=object)
 
 
-def _identity(values: pd.Series) -> np.ndarray:
+_GROUP_SEED = 0x6A09E667
+
+
+def _identity(values: pd.Series | np.ndarray) -> np.ndarray:
     """64-bit identity of each value's canonical text, for the in-run collision tracker.
 
-    Python's string hash (SipHash, cached on each string): fast, and never leaves the process.
+    polars' string hash (Python's, cached on each string, for text polars cannot take: a lone
+    surrogate), the same for a value in every batch: fast, and never leaves the process.
     """
     text = values_text(values)
-    return np.fromiter(map(hash, text), dtype=np.int64, count=len(text)).view(np.uint64)
+    hashes = text_hashes(text)
+    if hashes is not None:
+        return hashes
+    # Rare: some value has no UTF-8. Each value still gets the identity it gets in any batch.
+    convertible = np.fromiter((_utf8_ok(v) for v in text), dtype=bool, count=len(text))
+    out = np.fromiter(map(hash, text), dtype=np.int64, count=len(text)).view(np.uint64)
+    if convertible.any():
+        converted = text_hashes(text[convertible])
+        assert converted is not None
+        out[convertible] = converted
+    return out
+
+
+def _utf8_ok(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _evaluate_when(rule: ColumnRule, frame: pd.DataFrame) -> np.ndarray:
@@ -338,9 +370,14 @@ def fit_to_column(values: pd.Series, column: ColumnInfo) -> pd.Series:
         length = column.length
         array = values.to_numpy(dtype=object)
         if pd.api.types.infer_dtype(array, skipna=False) == "string":
-            too_long = np.fromiter(map(len, array), dtype=np.int64, count=len(array)) > length
+            too_long = text_lengths(array) > length
             if not too_long.any():
                 return values
+            cut = polars_text(array[too_long])
+            if cut is not None:
+                fitted = array.copy()
+                fitted[too_long] = cut.str.slice(0, length).to_numpy()
+                return pd.Series(fitted, index=values.index, dtype=object)
         return values.map(lambda v: v[:length] if isinstance(v, str) and len(v) > length else v)
     if category == "integer":
         if pd.api.types.infer_dtype(values.to_numpy(dtype=object), skipna=False) == "integer":
