@@ -396,32 +396,32 @@ def _cards(chars: np.ndarray, lengths: np.ndarray, random_digits: np.ndarray) ->
     is_digit = (chars >= 48) & (chars <= 57)
     count = np.count_nonzero(is_digit, axis=1)
     size = np.where(count > 0, np.clip(count, 13, 19), 16)
-    first = chars[np.arange(n), np.argmax(is_digit, axis=1)].astype(np.int64) - 48
+    first = chars[np.arange(n), np.argmax(is_digit, axis=1)] - np.uint8(48)
     brand = np.where(count > 0, first, 4)  # the first digit picks the prefix; 4 stands for "none"
-    number = np.concatenate([_BRAND_DIGITS[brand], random_digits], axis=1)[:, :19].astype(np.int64)
+    number = np.concatenate([_BRAND_DIGITS[brand], random_digits[:, :13]], axis=1)  # (values, 19) digits
     body = size - 1
     position = np.arange(19)[None, :]
     in_body = position < body[:, None]
-    doubled = ((body[:, None] - 1 - position) % 2 == 0) & in_body  # every other digit from the right
-    value = np.where(doubled, number * 2, number)
-    value = np.where(value > 9, value - 9, value) * in_body
-    check = (10 - value.sum(axis=1) % 10) % 10
+    doubled = ((body[:, None] - position) & 1).astype(bool)  # every other digit from the right, the last doubled
+    value = np.where(doubled, _LUHN_DOUBLE[number], number) * in_body
+    check = (10 - value.sum(axis=1, dtype=np.int64) % 10) % 10
     number[np.arange(n), body] = check
-    number = np.where(position < size[:, None], number, 0)
+    number += np.uint8(48)
     # Inputs with separators and as many digits as the number keep their layout.
     layout = (count == size) & (count != lengths)
-    out_width = max(width, 19)
-    out = np.zeros((n, out_width), dtype=np.uint8)
-    out[:, :19] = number + 48
-    out_lengths = np.where(layout, lengths, size)
+    out = np.zeros((n, max(width, 19)), dtype=np.uint8)
+    out[:, :19] = number
     if layout.any():
         rows = np.flatnonzero(layout)
-        nth = np.maximum(np.cumsum(is_digit[rows], axis=1) - 1, 0)
-        placed = np.take_along_axis(number[rows], np.minimum(nth, 18), axis=1) + 48
-        shaped = np.where(is_digit[rows], placed, chars[rows])
-        out[rows] = 0
+        shaped = chars[rows]
+        # Row by row, the input's digit positions take the number's digits in order.
+        shaped[is_digit[rows]] = number[rows][position < size[rows, None]]
         out[rows, :width] = shaped
-    return ascii_objects(out, out_lengths)
+        out[rows, width:] = 0
+    return ascii_objects(out, np.where(layout, lengths, size))
+
+
+_LUHN_DOUBLE = np.array([0, 2, 4, 6, 8, 1, 3, 5, 7, 9], dtype=np.uint8)
 
 
 def _card_one(original: str, random_digits: str) -> str:

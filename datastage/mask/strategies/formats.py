@@ -143,7 +143,7 @@ def _mask_phones(ctx: StrategyContext, text: np.ndarray) -> np.ndarray:
     if len(rows) == 0:
         return out
     codes, lengths = (codes, lengths) if len(rows) == n else (codes[rows], lengths[rows])
-    cut = phone_cuts(codes)
+    cut = phone_cuts(codes.astype(np.uint8))
     # The rest of every number after its cut, shifted to column 0 (zeros after its end).
     columns = np.minimum(cut[:, None] + np.arange(width), width + 2)
     rest = np.take_along_axis(codes, columns, axis=1)
@@ -153,7 +153,7 @@ def _mask_phones(ctx: StrategyContext, text: np.ndarray) -> np.ndarray:
     return out
 
 
-_SPACE = np.zeros(129, dtype=bool)  # what \s matches below 128: str.isspace()
+_SPACE = np.zeros(256, dtype=bool)  # what \s matches below 128: str.isspace()
 _SPACE[[9, 10, 11, 12, 13, 28, 29, 30, 31, 32]] = True
 _TWO_DIGIT = np.zeros(100, dtype=bool)
 _TWO_DIGIT[[int(code) for code in _TWO_DIGIT_CODES]] = True
@@ -171,10 +171,11 @@ def phone_cuts(codes: np.ndarray) -> np.ndarray:
     >>> phone_cuts(codes).tolist() == [len(split_phone(v)[0]) for v in text]
     True
     """
+    codes = codes.astype(np.uint8, copy=False)  # ASCII: one byte a character
     n, width = codes.shape
     rows = np.arange(n)
     position = np.arange(width)[None, :]
-    space = _SPACE[np.minimum(codes, np.uint32(128))]
+    space = _SPACE[codes]
     start = np.argmin(space, axis=1)  # the first character that is not a space
     first = codes[rows, start]
     plus = first == ord("+")
