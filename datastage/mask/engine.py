@@ -198,7 +198,9 @@ class MaskingEngine:
         if spec.row_independent and spec.deterministic:
             codes, unique_values = _factorize(values)
             out_unique, redraws = self._compute(spec, unique_values, ctx, rule)
-            return pd.Series(out_unique.to_numpy(dtype=object)[codes], index=values.index, dtype=object), redraws
+            out = out_unique.to_numpy(dtype=object)
+            # All distinct: the codes are 0, 1, 2 ... (first appearances in order), no gather needed.
+            return pd.Series(out if len(out) == len(codes) else out[codes], index=values.index, dtype=object), redraws
         out, redraws = self._compute(spec, values, ctx, rule)
         return out, redraws
 
