@@ -198,11 +198,11 @@ class MaskingEngine:
         if spec.row_independent and spec.deterministic:
             codes, unique_values = _factorize(values)
             out_unique, redraws = self._compute(spec, unique_values, ctx, rule)
-            out = out_unique.to_numpy(dtype=object)
+            per_value = out_unique.to_numpy(dtype=object)
             # All distinct: the codes are 0, 1, 2 ... (first appearances in order), no gather needed.
-            return pd.Series(out if len(out) == len(codes) else out[codes], index=values.index, dtype=object), redraws
-        out, redraws = self._compute(spec, values, ctx, rule)
-        return out, redraws
+            rows = per_value if len(per_value) == len(codes) else per_value[codes]
+            return pd.Series(rows, index=values.index, dtype=object), redraws
+        return self._compute(spec, values, ctx, rule)
 
     def _compute(self, spec: StrategySpec, values: pd.Series, ctx: StrategyContext,
                  rule: ColumnRule) -> tuple[pd.Series, int]:
