@@ -246,6 +246,18 @@ def values_text(values: pd.Series | np.ndarray) -> np.ndarray:
     return canonical_text(pd.Series(array, dtype=object))
 
 
+def str_objects(values: pd.Series) -> np.ndarray:
+    """``values.astype(str)`` as an object array of str; plain strings pass through without a copy.
+
+    >>> str_objects(pd.Series(["a", 1], dtype=object)).tolist()
+    ['a', '1']
+    """
+    array = values.to_numpy(dtype=object)
+    if len(array) and pd.api.types.infer_dtype(array, skipna=False) == "string":
+        return array
+    return np.asarray(values.astype(str).to_numpy(dtype=object), dtype=object)
+
+
 def object_series(values: np.ndarray | list[Any], like: pd.Series) -> pd.Series:
     """A strategy's output values as an object Series on the input batch's index.
 

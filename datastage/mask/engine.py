@@ -48,6 +48,7 @@ import numpy as np
 import pandas as pd
 
 from datastage.errors import RulesError, StepError
+from datastage.mask.arrays import polars_text, text_lengths
 from datastage.mask.condition import ConditionError, parse_condition
 from datastage.mask.contract import StrategyContext, StrategySpec, values_text
 from datastage.mask.keys import MaskingKey
@@ -180,17 +181,21 @@ class MaskingEngine:
             selected = selected & _evaluate_when(rule, frame)
         if not selected.any():
             return series.astype(object), 0, 0
-        values = series[selected].astype(object)
+        every_row = bool(selected.all())
+        values = series.astype(object) if every_row else series[selected].astype(object)
         ctx = StrategyContext(
             key=self.key, domain=rule.domain, params=rule.params, column=rule.column_info,
             table=rule.table_info, frame=frame, locale=rule.locale, unique=rule.unique,
             masked=masked_frame, nested=self._nested_runner(rule),
         )
         result, redraws = self._apply(spec, values, ctx, rule)
-        masked = series.astype(object).copy()
-        masked[selected] = result.to_numpy(dtype=object)
-        changed = int((result.to_numpy(dtype=object) != values.to_numpy(dtype=object)).sum())
-        return masked, changed, redraws
+        out = result.to_numpy(dtype=object)
+        changed = int((out != values.to_numpy(dtype=object)).sum())
+        if not every_row:  # the other rows keep their values (in numpy: pandas would re-infer the dtype)
+            kept = series.to_numpy(dtype=object, copy=True)
+            kept[selected] = out
+            out = kept
+        return pd.Series(out, index=series.index, name=series.name, dtype=object), changed, redraws
 
     def _nested_runner(self, rule: ColumnRule) -> Callable[[str, pd.Series], pd.Series] | None:
         if not rule.nested:
@@ -217,9 +222,11 @@ class MaskingEngine:
         if spec.row_independent and spec.deterministic:
             codes, unique_values = _factorize(values)
             out_unique, redraws = self._compute(spec, unique_values, ctx, rule)
-            return pd.Series(out_unique.to_numpy(dtype=object)[codes], index=values.index, dtype=object), redraws
-        out, redraws = self._compute(spec, values, ctx, rule)
-        return out, redraws
+            per_value = out_unique.to_numpy(dtype=object)
+            # All distinct: the codes are 0, 1, 2 ... (first appearances in order), no gather needed.
+            rows = per_value if len(per_value) == len(codes) else per_value[codes]
+            return pd.Series(rows, index=values.index, dtype=object), redraws
+        return self._compute(spec, values, ctx, rule)
 
     def _compute(self, spec: StrategySpec, values: pd.Series, ctx: StrategyContext,
                  rule: ColumnRule) -> tuple[pd.Series, int]:
@@ -305,6 +312,9 @@ class MaskingEngine:
         return fit_to_column(out, ctx.column)
 
 
+_GROUP_SEED = 0x6A09E667  # polars hash seed for grouping equal strings within one batch
+
+
 def _factorize(values: pd.Series) -> tuple[np.ndarray, pd.Series]:
     """(codes, distinct values as Python objects); integer columns take a faster int64 path."""
     array = values.to_numpy(dtype=object)
@@ -316,12 +326,17 @@ def _factorize(values: pd.Series) -> tuple[np.ndarray, pd.Series]:
         except OverflowError:
             pass
     if kind == "string":
-        # Group by Python's (cached) string hash, then confirm every value equals its group's
-        # first value; a hash collision (never seen in practice) falls back to exact grouping.
-        hashes = np.fromiter(map(hash, array), dtype=np.int64, count=len(array))
+        # Group by a 64-bit hash of each string (polars', else Python's cached one), then confirm
+        # every value equals its group's first value; a hash collision (never seen in practice)
+        # falls back to exact grouping.
+        series = polars_text(array)
+        hashes = (series.hash(seed=_GROUP_SEED).to_numpy().view(np.int64) if series is not None
+                  else np.fromiter(map(hash, array), dtype=np.int64, count=len(array)))
         codes, _ = pd.factorize(hashes)
         first = np.empty(int(codes.max()) + 1 if len(codes) else 0, dtype=np.int64)
         first[codes[::-1]] = np.arange(len(codes) - 1, -1, -1)
+        if len(first) == len(array):  # distinct hashes: distinct values, each its own group
+            return codes, pd.Series(array, dtype=object)
         representatives = array[first]
         if bool((representatives[codes] == array).all()):
             return codes, pd.Series(representatives, dtype=object)
@@ -365,9 +380,14 @@ def fit_to_column(values: pd.Series, column: ColumnInfo) -> pd.Series:
         length = column.length
         array = values.to_numpy(dtype=object)
         if pd.api.types.infer_dtype(array, skipna=False) == "string":
-            too_long = np.fromiter(map(len, array), dtype=np.int64, count=len(array)) > length
+            too_long = text_lengths(array) > length
             if not too_long.any():
                 return values
+            cut = polars_text(array[too_long])
+            if cut is not None:
+                fitted = array.copy()
+                fitted[too_long] = cut.str.slice(0, length).to_numpy()
+                return pd.Series(fitted, index=values.index, dtype=object)
         return values.map(lambda v: v[:length] if isinstance(v, str) and len(v) > length else v)
     if category == "integer":
         if pd.api.types.infer_dtype(values.to_numpy(dtype=object), skipna=False) == "integer":

@@ -29,9 +29,11 @@ Example:
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 
+from datastage.mask.arrays import code_objects
 from datastage.mask.ff1 import FF1, MIN_DOMAIN, ff1_params, int_objects
 from datastage.mask.keys import MaskingKey
 from datastage.mask.permute import TWEAK_BYTES, cipher_for, cycle, permute_range, table_permute, tweak_bytes
@@ -64,12 +66,21 @@ def tokenize_text(key: MaskingKey, domain: str, values: np.ndarray, letters: boo
     ``letters=False`` tokenizes only digits and keeps letters in place (phone numbers).
     """
     values = np.asarray(values, dtype=object)
+    return in_batches(values, lambda part: _tokenize_text(key, domain, part, letters))
+
+
+def in_batches(values: np.ndarray, run: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """``run`` over batches of similar lengths, each within CHUNK values and CELL_BUDGET characters.
+
+    One long value must not widen the character matrix of every other value; ``run`` must give
+    each value a result that does not depend on the other values of its batch.
+
+    >>> in_batches(np.array(["ab", "c"], dtype=object), lambda part: part + "!").tolist()
+    ['ab!', 'c!']
+    """
     lengths = np.fromiter(map(len, values), dtype=np.int64, count=len(values))
     if len(values) <= CHUNK and (len(values) == 0 or len(values) * int(lengths.max()) <= CELL_BUDGET):
-        return _tokenize_text(key, domain, values, letters)
-    # Batches of similar lengths, each within CHUNK values and CELL_BUDGET characters: one long
-    # value must not widen the character matrix of every other value (results do not depend on
-    # the batch).
+        return run(values)
     order = np.argsort(lengths, kind="stable")
     out = np.empty(len(values), dtype=object)
     start = 0
@@ -77,7 +88,7 @@ def tokenize_text(key: MaskingKey, domain: str, values: np.ndarray, letters: boo
         width = max(1, int(lengths[order[min(start + CHUNK, len(order)) - 1]]))
         stop = min(start + CHUNK, len(order), start + max(1, CELL_BUDGET // width))
         rows = order[start:stop]
-        out[rows] = _tokenize_text(key, domain, values[rows], letters)
+        out[rows] = run(values[rows])
         start = stop
     return out
 
@@ -92,7 +103,20 @@ def _tokenize_text(key: MaskingKey, domain: str, values: np.ndarray, letters: bo
         return values.copy()
     fixed = np.array(values, dtype=f"U{width}")
     codes = fixed.view(np.uint32).reshape(n, width)  # one row per value
-    has_nul_tail = (lengths > 0) & (codes[np.arange(n), np.maximum(lengths - 1, 0)] == 0)
+    return code_objects(tokenize_codes(key, domain, codes, lengths, letters), lengths)
+
+
+def tokenize_codes(key: MaskingKey, domain: str, codes: np.ndarray, lengths: np.ndarray,
+                   letters: bool = True) -> np.ndarray:
+    """:func:`tokenize_text` on code points: ``codes`` (values, width) uint32, each row one value
+    of ``lengths[i]`` characters padded with zeros; returns the tokenized code points (same shape).
+
+    >>> key = MaskingKey(b"an example key, not a real one", source="example")
+    >>> codes = np.array(["AB-1234"], dtype="U7").view(np.uint32).reshape(1, 7)
+    >>> out = tokenize_codes(key, "demo", codes, np.array([7]))
+    >>> out.view("U7")[0, 0] == tokenize_text(key, "demo", np.array(["AB-1234"], dtype=object))[0]
+    True
+    """
     coded = (_CODED if letters else _DIGIT_CODED)[np.minimum(codes, np.uint32(128))]
     cls = coded >> np.uint8(5)
     symbols = coded & np.uint8(31)  # 0 where not classed
@@ -100,12 +124,7 @@ def _tokenize_text(key: MaskingKey, domain: str, values: np.ndarray, letters: bo
     alphas = np.count_nonzero(cls, axis=1) - digits
     tweak = _shape_tweak(key, domain, cls, lengths)
     new_symbols = _permute_symbols(key, domain, symbols, cls, digits, alphas, tweak)
-    out_codes = codes - symbols + new_symbols  # unclassed positions keep their symbol 0: codes unchanged
-    result = out_codes.view(f"U{width}").ravel().astype(object)
-    if has_nul_tail.any():  # trailing NUL characters do not survive numpy's fixed-width strings
-        for i in np.flatnonzero(has_nul_tail):
-            result[i] = result[i] + values[i][len(result[i]):]
-    return result
+    return codes - symbols + new_symbols  # unclassed positions keep their symbol 0: codes unchanged
 
 
 _FOLD = _U(0x100000001B3)

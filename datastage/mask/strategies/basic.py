@@ -19,9 +19,19 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import polars as pl
 
 from datastage.cards import BRAND_TEST_PREFIX, luhn_check_digit
-from datastage.mask.contract import Param, StrategyContext, StrategySpec, object_series, register_prefix, strategy
+from datastage.mask.arrays import ascii_objects, ascii_series, polars_text, series_objects
+from datastage.mask.contract import (
+    Param,
+    StrategyContext,
+    StrategySpec,
+    object_series,
+    register_prefix,
+    str_objects,
+    strategy,
+)
 from datastage.mask.fakepool import (
     MAX_POOL_SIZE,
     check_arguments,
@@ -39,6 +49,14 @@ HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
 
 def encode_hashes(words: list[np.ndarray], alphabet: np.ndarray, length: int) -> np.ndarray:
     """Render uint64 hash words as ``length`` characters of ``alphabet`` (object array of str)."""
+    codes = encode_codes(words, alphabet, length)
+    if codes.shape[1] == 0:
+        return np.empty(0, dtype=object)
+    return ascii_objects(codes.T)
+
+
+def encode_codes(words: list[np.ndarray], alphabet: np.ndarray, length: int) -> np.ndarray:
+    """The characters of :func:`encode_hashes` as a (length, values) uint8 matrix."""
     n = len(words[0]) if words else 0
     radix = np.uint64(len(alphabet))
     chars_per_word = max(1, int(64 // math.log2(len(alphabet))))
@@ -61,9 +79,7 @@ def encode_hashes(words: list[np.ndarray], alphabet: np.ndarray, length: int) ->
                 remaining //= radix
             codes[position] = alphabet[digit.astype(np.intp)]
             position += 1
-    if n == 0:
-        return np.empty(0, dtype=object)
-    return np.ascontiguousarray(codes.T).view(f"S{length}").ravel().astype(f"U{length}").astype(object)
+    return codes
 
 
 def hash_words(ctx: StrategyContext, values: pd.Series, count: int, salt: str = "") -> list[np.ndarray]:
@@ -129,9 +145,28 @@ def identity_hash(ctx: StrategyContext, seeds: pd.Series | np.ndarray) -> np.nda
     return ctx.key.hash_text("person", _canonical_lower(series))
 
 
+_ASCII_SPACE = " \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f"  # what str.strip() strips below 128
+
+
 def _canonical_lower(values: pd.Series) -> np.ndarray:
-    text = pd.Series(canonical_text(values), dtype=object)
-    return text.str.strip().str.lower().to_numpy(dtype=object)
+    """Trimmed, lower-cased canonical text: ASCII values in polars, the others as Python does it."""
+    text = canonical_text(values)
+    series = polars_text(text) if len(text) else None
+    if series is None or series.null_count():
+        return _python_lower(text)
+    ascii_rows = (series.str.len_bytes() == series.str.len_chars()).to_numpy()
+    lowered = series.str.strip_chars(_ASCII_SPACE).str.to_lowercase()
+    changed = (lowered != series).to_numpy() & ascii_rows
+    out = text.copy() if changed.any() or not ascii_rows.all() else text
+    if changed.any():
+        out[changed] = series_objects(lowered.filter(pl.Series(changed)))
+    if not ascii_rows.all():
+        out[~ascii_rows] = _python_lower(text[~ascii_rows])
+    return out
+
+
+def _python_lower(text: np.ndarray) -> np.ndarray:
+    return pd.Series(text, dtype=object).str.strip().str.lower().to_numpy(dtype=object)
 
 
 _NON_LOCAL = re.compile(r"[^a-z0-9]+")
@@ -153,17 +188,31 @@ def fake_emails(ctx: StrategyContext, seeds: pd.Series, token_source: pd.Series 
     identity = identity_hash(ctx, seeds)
     firsts = local_part_pool(locale, "first_name")
     lasts = local_part_pool(locale, "last_name")
-    first = firsts[(identity % np.uint64(len(firsts))).astype(np.int64)]
-    last = lasts[((identity >> np.uint64(20)) % np.uint64(len(lasts))).astype(np.int64)]
-    token = encode_hashes([ctx.hash(seeds if token_source is None else token_source)], BASE36, 8)
+    first = (identity % np.uint64(len(firsts))).astype(np.int64)
+    last = ((identity >> np.uint64(20)) % np.uint64(len(lasts))).astype(np.int64)
+    token = encode_codes([ctx.hash(seeds if token_source is None else token_source)], BASE36, 8).T
+    mail_domain = ctx.params.get("mail_domain") or "example.com"
+    domains: np.ndarray | None = None
     if ctx.params.get("keep_domain"):
         text = pd.Series(seeds.to_numpy(dtype=object), dtype=object).astype(str)
         domains = text.str.rpartition("@")[2].to_numpy(dtype=object)
         no_at = ~text.str.contains("@", regex=False).to_numpy()
-        domains[no_at] = ctx.params.get("mail_domain") or "example.com"
-    else:
-        domains = np.full(len(seeds), ctx.params.get("mail_domain") or "example.com", dtype=object)
-    return first + "." + last + "." + token + "@" + domains
+        domains[no_at] = mail_domain
+    domain_series = polars_text(domains) if domains is not None else None
+    if len(seeds) == 0 or (domains is not None and domain_series is None):  # a domain without UTF-8
+        tokens = ascii_objects(token) if len(seeds) else np.empty(0, dtype=object)
+        return firsts[first] + "." + lasts[last] + "." + tokens + "@" + (
+            domains if domains is not None else np.full(len(seeds), mail_domain, dtype=object))
+    pools = local_part_series(locale, "first_name"), local_part_series(locale, "last_name")
+    parts = [pools[0].gather(first), pl.lit("."), pools[1].gather(last), pl.lit("."), ascii_series(token),
+             pl.lit("@"), domain_series if domain_series is not None else pl.lit(mail_domain)]
+    return series_objects(pl.select(pl.concat_str(parts)).to_series())
+
+
+@lru_cache(maxsize=64)
+def local_part_series(locale: str, provider: str) -> pl.Series:
+    """:func:`local_part_pool` as a polars Series."""
+    return pl.Series(values=local_part_pool(locale, provider), dtype=pl.String)
 
 
 @strategy(
@@ -234,7 +283,8 @@ def hash_(values: pd.Series, ctx: StrategyContext) -> pd.Series:
     per_word = int(64 // math.log2(len(alphabet)))
     words = hash_words(ctx, values, -(-length // per_word))
     prefix = ctx.params.get("prefix") or ""
-    return object_series(prefix + encode_hashes(words, alphabet, length), values)
+    encoded = encode_hashes(words, alphabet, length)
+    return object_series(prefix + encoded if prefix else encoded, values)
 
 
 @strategy("null", keyed=False, changes=False)
@@ -313,17 +363,74 @@ def card_number(values: pd.Series, ctx: StrategyContext) -> pd.Series:
     The brand digit picks the test prefix (4 -> 411111, 5 -> 555555, 3 -> 378282 ...).
     Example: ``card_number: card_number``.
     """
-    words = hash_words(ctx, values, 2)
-    digits = encode_hashes(words, HEX[:10], 18)
-    out = []
-    for original, random_digits in zip(values.astype(str), digits, strict=True):
-        bare = re.sub(r"\D", "", original)
-        size = max(13, min(19, len(bare))) if bare else 16
-        prefix = BRAND_TEST_PREFIX.get(bare[:1], "411111")
-        body = (prefix + random_digits)[: size - 1]
-        number = body + luhn_check_digit(body)
-        out.append(_reformat(original, number))
+    text = str_objects(values)
+    # 18 random digits per value: all from the first of the two hash words the format reserves.
+    digits = encode_codes(hash_words(ctx, values, 1), HEX[:10], 18).T - np.uint8(48)
+    n = len(text)
+    lengths = np.fromiter(map(len, text), dtype=np.int64, count=n)
+    width = max(1, int(lengths.max())) if n else 1
+    codes = np.array(text, dtype=f"U{width}").view(np.uint32).reshape(n, width)
+    # Non-ASCII text (Unicode digits, which \d also matches) and NUL characters take the per-value path.
+    odd = (codes.max(axis=1) > 127) | (np.count_nonzero(codes, axis=1) != lengths) if n else np.zeros(0, bool)
+    out = np.empty(n, dtype=object)
+    for i in np.flatnonzero(odd).tolist():
+        out[i] = _card_one(text[i], "".join(map(chr, (digits[i] + 48).tolist())))
+    rows = np.flatnonzero(~odd)
+    if len(rows):
+        out[rows] = _cards(codes[rows].astype(np.uint8), lengths[rows], digits[rows])
     return object_series(out, values)
+
+
+_BRAND_DIGITS = np.tile(np.frombuffer(b"411111", dtype=np.uint8) - 48, (10, 1))
+for _brand, _prefix in BRAND_TEST_PREFIX.items():
+    _BRAND_DIGITS[int(_brand)] = np.frombuffer(_prefix.encode(), dtype=np.uint8) - 48
+
+
+def _cards(chars: np.ndarray, lengths: np.ndarray, random_digits: np.ndarray) -> np.ndarray:
+    """:func:`card_number` of ASCII values: ``chars`` (values, width) uint8, ``random_digits`` (values, 18).
+
+    The digits (0 to 9) of each number are the brand's test prefix, then random digits, cut to
+    the input's digit count (13 to 19, 16 without digits) less one, then the Luhn check digit.
+    """
+    n, width = chars.shape
+    is_digit = (chars >= 48) & (chars <= 57)
+    count = np.count_nonzero(is_digit, axis=1)
+    size = np.where(count > 0, np.clip(count, 13, 19), 16)
+    first = chars[np.arange(n), np.argmax(is_digit, axis=1)] - np.uint8(48)
+    brand = np.where(count > 0, first, 4)  # the first digit picks the prefix; 4 stands for "none"
+    number = np.concatenate([_BRAND_DIGITS[brand], random_digits[:, :13]], axis=1)  # (values, 19) digits
+    body = size - 1
+    position = np.arange(19)[None, :]
+    in_body = position < body[:, None]
+    doubled = ((body[:, None] - position) & 1).astype(bool)  # every other digit from the right, the last doubled
+    value = np.where(doubled, _LUHN_DOUBLE[number], number) * in_body
+    check = (10 - value.sum(axis=1, dtype=np.int64) % 10) % 10
+    number[np.arange(n), body] = check
+    number += np.uint8(48)
+    # Inputs with separators and as many digits as the number keep their layout.
+    layout = (count == size) & (count != lengths)
+    out = np.zeros((n, max(width, 19)), dtype=np.uint8)
+    out[:, :19] = number
+    if layout.any():
+        rows = np.flatnonzero(layout)
+        shaped = chars[rows]
+        # Row by row, the input's digit positions take the number's digits in order.
+        shaped[is_digit[rows]] = number[rows][position < size[rows, None]]
+        out[rows, :width] = shaped
+        out[rows, width:] = 0
+    return ascii_objects(out, np.where(layout, lengths, size))
+
+
+_LUHN_DOUBLE = np.array([0, 2, 4, 6, 8, 1, 3, 5, 7, 9], dtype=np.uint8)
+
+
+def _card_one(original: str, random_digits: str) -> str:
+    """:func:`card_number` of one value (any text)."""
+    bare = re.sub(r"\D", "", original)
+    size = max(13, min(19, len(bare))) if bare else 16
+    prefix = BRAND_TEST_PREFIX.get(bare[:1], "411111")
+    body = (prefix + random_digits)[: size - 1]
+    return _reformat(original, body + luhn_check_digit(body))
 
 
 def _reformat(original: str, digits: str) -> str:

@@ -15,8 +15,9 @@ import re
 import numpy as np
 import pandas as pd
 
-from datastage.mask.contract import StrategyContext, strategy
-from datastage.mask.fpe import tokenize_int, tokenize_text
+from datastage.mask.arrays import code_objects
+from datastage.mask.contract import StrategyContext, str_objects, strategy
+from datastage.mask.fpe import in_batches, tokenize_codes, tokenize_int, tokenize_text
 from datastage.source.schema import ColumnInfo
 
 
@@ -67,8 +68,8 @@ def tokenize(values: pd.Series, ctx: StrategyContext) -> pd.Series:
         low, high = integer_bounds(ctx.column)
         out[is_int] = tokenize_int(ctx.key, ctx.domain, objects[is_int], max_value=high, min_value=low)
     if (~is_int).any():
-        text = pd.Series(objects[~is_int], dtype=object)
-        out[~is_int] = tokenize_text(ctx.key, ctx.domain, text.astype(str).to_numpy(dtype=object))
+        text = objects if kind == "string" else str_objects(pd.Series(objects[~is_int], dtype=object))
+        out[~is_int] = tokenize_text(ctx.key, ctx.domain, text)
     return _series(out, values)
 
 
@@ -116,12 +117,80 @@ def phone(values: pd.Series, ctx: StrategyContext) -> pd.Series:
     unique and the same number masks the same everywhere (also inside free text with
     ``regex``). Example: ``+1-415-555-0142`` becomes e.g. ``+1-982-071-5531``.
     """
-    text = values.astype(str).to_numpy(dtype=object)
-    parts = [split_phone(v) for v in text]
-    prefixes = np.array([p for p, _ in parts], dtype=object)
-    rests = np.array([r for _, r in parts], dtype=object)
-    masked = tokenize_text(ctx.key, ctx.domain, rests, letters=False)
-    return _series(prefixes + masked, values)
+    text = str_objects(values)
+    return _series(in_batches(text, lambda part: _mask_phones(ctx, part)), values)
+
+
+def _mask_phones(ctx: StrategyContext, text: np.ndarray) -> np.ndarray:
+    """:func:`phone` over one batch: ASCII numbers as character matrices, the others one by one."""
+    n = len(text)
+    if n == 0:
+        return np.empty(0, dtype=object)
+    lengths = np.fromiter(map(len, text), dtype=np.int64, count=n)
+    width = max(1, int(lengths.max()))
+    codes = np.zeros((n, width + 3), dtype=np.uint32)  # three zero columns: every scan below stops
+    codes[:, :width] = np.array(text, dtype=f"U{width}").view(np.uint32).reshape(n, width)
+    # Non-ASCII text (Unicode digits and spaces, which the pattern's \d and \s also match) and
+    # NUL characters (lost in fixed-width strings) take the per-value path.
+    odd = (codes[:, :width].max(axis=1) > 127) | (np.count_nonzero(codes[:, :width], axis=1) != lengths)
+    out = np.empty(n, dtype=object)
+    if odd.any():
+        parts = [split_phone(v) for v in text[odd]]
+        prefixes = np.array([p for p, _ in parts], dtype=object)
+        rests = np.array([r for _, r in parts], dtype=object)
+        out[odd] = prefixes + tokenize_text(ctx.key, ctx.domain, rests, letters=False)
+    rows = np.flatnonzero(~odd)
+    if len(rows) == 0:
+        return out
+    codes, lengths = (codes, lengths) if len(rows) == n else (codes[rows], lengths[rows])
+    cut = phone_cuts(codes.astype(np.uint8))
+    # The rest of every number after its cut, shifted to column 0 (zeros after its end).
+    columns = np.minimum(cut[:, None] + np.arange(width), width + 2)
+    rest = np.take_along_axis(codes, columns, axis=1)
+    masked = tokenize_codes(ctx.key, ctx.domain, rest, lengths - cut, letters=False)
+    np.put_along_axis(codes, columns, masked, axis=1)
+    out[rows] = code_objects(codes[:, :width], lengths)
+    return out
+
+
+_SPACE = np.zeros(256, dtype=bool)  # what \s matches below 128: str.isspace()
+_SPACE[[9, 10, 11, 12, 13, 28, 29, 30, 31, 32]] = True
+_TWO_DIGIT = np.zeros(100, dtype=bool)
+_TWO_DIGIT[[int(code) for code in _TWO_DIGIT_CODES]] = True
+_ONE_DIGIT = np.zeros(10, dtype=bool)
+_ONE_DIGIT[[1, 7]] = True
+
+
+def phone_cuts(codes: np.ndarray) -> np.ndarray:
+    """Where :func:`split_phone` cuts each ASCII value, from code points (values, width) that end
+    in at least three zero columns: the length of the kept prefix, 0 without a marker.
+
+    >>> text = np.array(["+44 20 7946 0018", "0049 30 1234", "555-0142", "+1234"])
+    >>> codes = np.zeros((4, 19), dtype=np.uint32)
+    >>> codes[:, :16] = text.astype("U16").view(np.uint32).reshape(4, 16)
+    >>> phone_cuts(codes).tolist() == [len(split_phone(v)[0]) for v in text]
+    True
+    """
+    codes = codes.astype(np.uint8, copy=False)  # ASCII: one byte a character
+    n, width = codes.shape
+    rows = np.arange(n)
+    position = np.arange(width)[None, :]
+    space = _SPACE[codes]
+    start = np.argmin(space, axis=1)  # the first character that is not a space
+    first = codes[rows, start]
+    plus = first == ord("+")
+    zeros = (first == ord("0")) & (codes[rows, np.minimum(start + 1, width - 1)] == ord("0"))
+    after = start + np.where(plus, 1, np.where(zeros, 2, 0))
+    run = np.argmin(space | (position < after[:, None]), axis=1)  # the digit run starts after more spaces
+    digit = (codes >= ord("0")) & (codes <= ord("9"))
+    run_end = np.argmin(digit | (position < run[:, None]), axis=1)
+    run_length = run_end - run
+    d0 = codes[rows, run].astype(np.int64) - ord("0")
+    d1 = codes[rows, np.minimum(run + 1, width - 1)].astype(np.int64) - ord("0")
+    long_code = np.where(_ONE_DIGIT[np.clip(d0, 0, 9)], 1,
+                         np.where(_TWO_DIGIT[np.clip(d0 * 10 + d1, 0, 99)], 2, 3))
+    code = np.where(run_length > 3, long_code, run_length)
+    return np.where((plus | zeros) & (run_length > 0), run + code, 0).astype(np.int64)
 
 
 # -- IBAN --------------------------------------------------------------------------------
