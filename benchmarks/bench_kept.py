@@ -4,13 +4,14 @@ Generates the kept columns of the refresh benchmark (:mod:`bench_refresh`), ``--
 all (customers : orders : payments = 1 : 2 : 1): city (10 distinct), country code (1),
 notes (short free text on a third of the rows, 9 distinct), order status (5), tracking code
 (``TRK000000000123``, unique per row) and payment method (4), and flags them batch by batch
-the way :mod:`datastage.verify.checks.kept` does (non-blank text, then
-:func:`~datastage.verify.checks.kept.flags`). Prints CPU seconds and values/s per column and in
+the way :mod:`datastage.verify.checks.kept` does (Arrow batches as the PostgreSQL reader gives
+them, or pandas frames with ``--frames``; each column's distinct non-blank values flagged by a
+:class:`~datastage.verify.checks.kept.ColumnFlags`). Prints CPU seconds and values/s per column and in
 all, and checks that nothing is flagged (none of these values is an identifier).
 
 Usage::
 
-    PYTHONPATH=. python benchmarks/bench_kept.py [--rows 1400000] [--batch 10000] [--profile]
+    PYTHONPATH=. python benchmarks/bench_kept.py [--rows 1400000] [--batch 10000] [--frames] [--profile]
 """
 
 from __future__ import annotations
@@ -25,9 +26,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
-from datastage.verify.checks.kept import flags
-from datastage.verify.leaks.tokens import nonblank_text
+from datastage.verify.checks.kept import ArrowRows, ColumnFlags, FrameRows, flags
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_load import CITIES
@@ -56,16 +57,21 @@ def columns(rows: int) -> dict[str, pd.Series]:
     }
 
 
-def run(data: dict[str, pd.Series], batch: int) -> dict[str, tuple[float, int, int]]:
-    """Per column: (CPU seconds, values, values flagged)."""
+def run(data: dict[str, pd.Series], batch: int, arrow: bool) -> dict[str, tuple[float, int, int]]:
+    """Per column: (CPU seconds, values, values flagged), batch by batch as the check flags them
+    (``arrow``: batches as Arrow tables, as the PostgreSQL reader gives them, else pandas frames)."""
     out = {}
     for name, series in data.items():
+        table = pa.table({"value": pa.array(series.tolist(), type=pa.string())}) if arrow else None
         started = time.process_time()
         flagged = 0
+        column = ColumnFlags()
         for start in range(0, len(series), batch):
-            text = nonblank_text(series.iloc[start:start + batch])
-            if len(text):
-                flagged += sum(int(mask.sum()) for mask in flags(text).values())
+            rows = ArrowRows(table.slice(start, batch)) if table is not None else \
+                FrameRows(pd.DataFrame({"value": series.iloc[start:start + batch]}))
+            codes, values = rows.factorized("value")
+            if len(values):
+                flagged += sum(int(mask.sum()) for mask in column.flag_codes(codes, values).values())
         out[name] = (time.process_time() - started, len(series), flagged)
     return out
 
@@ -76,6 +82,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=10_000, help="rows per batch, as the check reads them")
     parser.add_argument("--profile", action="store_true", help="print the 25 costliest functions")
     parser.add_argument("--only", default=None, help="one column (table.column) alone")
+    parser.add_argument("--frames", action="store_true", help="batches as pandas frames (other databases)")
     args = parser.parse_args()
     data = columns(args.rows)
     if args.only:
@@ -84,7 +91,7 @@ def main() -> None:
     profiler = cProfile.Profile() if args.profile else None
     if profiler:
         profiler.enable()
-    results = run(data, args.batch)
+    results = run(data, args.batch, not args.frames)
     if profiler:
         profiler.disable()
     total = sum(seconds for seconds, _, _ in results.values())

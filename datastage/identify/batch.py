@@ -80,6 +80,7 @@ _MARK = "\x01"  # what a match becomes; a value never holds it (it is blanked li
 PREFILTER_MIN = 16  # fewer values than this: the regex alone is cheaper than profiling them
 # Per code point up to 127, then one entry for every code point beyond: its class, its place in TRACKED.
 _CLASS_OF = np.array([prefilter.char_class(c) for c in range(129)], dtype=np.uint8)
+_SPACE_OR_HIGH = np.append(prefilter.ASCII_SPACE, True)
 _TRACKED_INDEX = np.array([prefilter.TRACKED.find(chr(c)) for c in range(128)] + [-1], dtype=np.int8)
 
 
@@ -180,6 +181,7 @@ class Batch:
         begins, finishes = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
         lines = _running(codes == 10)
         np.maximum.at(table[prefilter.RUN], lines[begins], finishes - begins)
+        table[prefilter.SPACE] = self._per_value(_SPACE_OR_HIGH.take(ascii_codes))
         tracked = _TRACKED_INDEX.take(ascii_codes)
         hit = np.flatnonzero(tracked >= 0)
         width = len(prefilter.TRACKED)
@@ -272,7 +274,9 @@ class Batch:
         return out
 
     def take(self, mask: np.ndarray) -> Batch:
-        """The sub-batch of the values ``mask`` selects."""
+        """The sub-batch of the values ``mask`` selects (the batch itself when it selects them all)."""
+        if len(mask) == len(self.values) and bool(np.all(mask)):
+            return self
         return Batch(self.values[mask])
 
     def spread(self, mask: np.ndarray, sub: np.ndarray) -> np.ndarray:

@@ -38,13 +38,14 @@ except ImportError:  # pragma: no cover - older Pythons
     sre_parse = importlib.import_module("sre_parse")
 
 DIGIT, ALPHA, OTHER, HIGH = 1, 2, 4, 8  # classes of a character (ASCII digit, ASCII letter, other ASCII, beyond)
-LENGTH, DIGITS, ALPHA_COUNT, HIGH_COUNT, RUN = 0, 1, 2, 3, 4  # the profile's quantities, then TRACKED
-FIXED = 5
+LENGTH, DIGITS, ALPHA_COUNT, HIGH_COUNT, RUN, SPACE = 0, 1, 2, 3, 4, 5  # the profile's quantities, then TRACKED
+FIXED = 6  # SPACE: ASCII whitespace and characters beyond ASCII (where ``\s`` may match)
 TRACKED = "-/.:@+()_ ,$#'"  # punctuation whose count bounds a pattern well
 INF = 1 << 30
 _WIDTH = FIXED + len(TRACKED)
 _ASCII = [chr(c) for c in range(128)]
 _CLASS_OF = np.array([DIGIT if c.isdigit() else ALPHA if c.isalpha() else OTHER for c in _ASCII], dtype=np.int64)
+ASCII_SPACE = np.array([c.isspace() for c in _ASCII], dtype=bool)
 _CATEGORY_RE = {
     sre.CATEGORY_DIGIT: re.compile(r"\d"), sre.CATEGORY_NOT_DIGIT: re.compile(r"\D"),
     sre.CATEGORY_SPACE: re.compile(r"\s"), sre.CATEGORY_NOT_SPACE: re.compile(r"\S"),
@@ -75,9 +76,12 @@ def _char_set(ascii_chars: np.ndarray, high: bool) -> Bounds:
     classes = int(np.bitwise_or.reduce(_CLASS_OF[ascii_chars])) if ascii_chars.any() else 0
     classes |= HIGH if high else 0
     only = int(np.count_nonzero(ascii_chars)) == 1 and not high
-    low = [1, int(classes == DIGIT), int(classes == ALPHA), int(classes == HIGH), int(classes == DIGIT)]
+    spaced = ascii_chars & ASCII_SPACE
+    all_space = not (ascii_chars & ~ASCII_SPACE).any()
+    low = [1, int(classes == DIGIT), int(classes == ALPHA), int(classes == HIGH), int(classes == DIGIT),
+           int(all_space)]
     high_ = [1, int(bool(classes & DIGIT)), int(bool(classes & ALPHA)), int(bool(classes & HIGH)),
-             int(bool(classes & DIGIT))]
+             int(bool(classes & DIGIT)), int(bool(spaced.any()) or high)]
     for char in TRACKED:
         may = bool(ascii_chars[ord(char)])
         low.append(int(may and only))
@@ -150,51 +154,56 @@ def _repeat(part: Bounds, least: int, most: int) -> Bounds:
     return Bounds(tuple(low), tuple(high), part.first, part.last, least == 0 or part.nullable, runs)
 
 
-def _variants(code: int, ignorecase: bool) -> list[int]:
-    if not ignorecase or code >= 128:
-        return [code]
-    char = chr(code)
-    return sorted({code, ord(char.lower()), ord(char.upper())})
+_CODES = np.arange(128)
+_LOWER = np.array([ord(c.lower()) if len(c.lower()) == 1 and ord(c.lower()) < 128 else i
+                   for i, c in enumerate(_ASCII)], dtype=np.int64)
+_UPPER = np.array([ord(c.upper()) if len(c.upper()) == 1 and ord(c.upper()) < 128 else i
+                   for i, c in enumerate(_ASCII)], dtype=np.int64)
+_CATEGORY_CHARS = {category: np.array([bool(pattern.match(c)) for c in _ASCII], dtype=bool)
+                   for category, pattern in _CATEGORY_RE.items()}
+_IS_ALPHA = _CLASS_OF == ALPHA
 
 
-def _member(items: list[tuple[Any, Any]], code: int, ignorecase: bool) -> bool:
-    """Whether the (not negated) class of ``items`` matches the ASCII character ``code``."""
-    if ignorecase and chr(code).isalpha() and any(
-            (op is sre.LITERAL and arg >= 128) or (op is sre.RANGE and arg[1] >= 128) for op, arg in items):
-        return True  # the Kelvin sign folds onto k, ſ onto s, ı onto i: any letter, to be safe
-    for variant in _variants(code, ignorecase):
-        for op, arg in items:
-            if op is sre.LITERAL and arg == variant:
-                return True
-            if op is sre.RANGE and arg[0] <= variant <= arg[1]:
-                return True
-            if op is sre.CATEGORY and (arg not in _CATEGORY_RE or _CATEGORY_RE[arg].match(chr(variant))):
-                return True
-            if op not in (sre.LITERAL, sre.RANGE, sre.CATEGORY):
-                return True
-    return False
+def _members(items: list[tuple[Any, Any]], ignorecase: bool) -> np.ndarray:
+    """Which ASCII characters the (not negated) class of ``items`` matches."""
+    chars = np.zeros(128, dtype=bool)
+    for op, arg in items:
+        if op is sre.LITERAL:
+            if arg < 128:
+                chars[arg] = True
+            elif ignorecase:
+                chars |= _IS_ALPHA  # the Kelvin sign folds onto k, ſ onto s, ı onto i: any letter, to be safe
+        elif op is sre.RANGE:
+            low, high = arg
+            if low < 128:
+                chars[low:min(high, 127) + 1] = True
+            if ignorecase and high >= 128:
+                chars |= _IS_ALPHA
+        elif op is sre.CATEGORY and arg in _CATEGORY_CHARS:
+            chars |= _CATEGORY_CHARS[arg]
+        else:
+            chars[:] = True
+    if ignorecase:
+        chars = chars | chars[_LOWER] | chars[_UPPER]
+    return chars
 
 
 def _class(items: list[tuple[Any, Any]], ignorecase: bool) -> Bounds:
     negated = bool(items) and items[0][0] is sre.NEGATE
     positive = items[1:] if negated else items
-    chars = np.array([_member(positive, code, ignorecase) != negated for code in range(128)], dtype=bool)
+    chars = _members(positive, ignorecase)
     if negated:
-        high = True
+        chars, high = ~chars, True
     else:
         high = any(op is sre.CATEGORY or op not in (sre.LITERAL, sre.RANGE)
                    or (op is sre.LITERAL and arg >= 128) or (op is sre.RANGE and arg[1] >= 128)
                    for op, arg in positive)
-        high = high or (ignorecase and bool((chars & (_CLASS_OF == ALPHA)).any()))  # k: the Kelvin sign, s: ſ
+        high = high or (ignorecase and bool((chars & _IS_ALPHA).any()))  # k: the Kelvin sign, s: ſ
     return _char_set(chars, high)
 
 
 def _literal(code: int, ignorecase: bool) -> Bounds:
-    chars = np.zeros(128, dtype=bool)
-    if code < 128:
-        chars[_variants(code, ignorecase)] = True
-    elif ignorecase:
-        chars[_CLASS_OF == ALPHA] = True  # the Kelvin sign folds onto k, ſ onto s, ı onto i
+    chars = _members([(sre.LITERAL, code)], ignorecase)
     high = code >= 128 or (ignorecase and chr(code).isalpha())
     return _char_set(chars, high)
 
@@ -248,7 +257,7 @@ def could_match(counts: np.ndarray, first: np.ndarray, last: np.ndarray, found: 
     characters lie within ``found`` (``anchored``: a whole-value match; else a match somewhere in it).
 
     >>> counts = np.zeros((_WIDTH, 2), dtype=np.int64)
-    >>> counts[:RUN + 1] = [[15, 11], [12, 9], [3, 0], [0, 0], [12, 3]]
+    >>> counts[:SPACE + 1] = [[15, 11], [12, 9], [3, 0], [0, 0], [12, 3], [0, 0]]
     >>> counts[FIXED + TRACKED.index("-")] = [0, 2]
     >>> could_match(counts, np.array([ALPHA, DIGIT]), np.array([DIGIT, DIGIT]),
     ...             bounds(r"\s*(?:\d{3}-\d{2}-\d{4})\s*"), True).tolist()

@@ -49,10 +49,10 @@ import psycopg
 from sqlalchemy.engine import Connection
 
 from datastage.errors import StepError
-from datastage.identify.batch import as_batch
+from datastage.identify.batch import Batch
 from datastage.identify.kinds import KINDS
 from datastage.identify.spans import find_spans
-from datastage.identify.values import BASE_KINDS, HINT_KINDS, detect
+from datastage.identify.values import BASE_KINDS, HINT_KINDS, detect, detect_distinct
 from datastage.mask.resolve import ColumnDecision
 from datastage.plan import PlanResult
 from datastage.results import CheckResult
@@ -169,10 +169,18 @@ class ColumnFlags:
     def flag_codes(self, raw_codes: np.ndarray, raw: np.ndarray) -> dict[str, np.ndarray]:
         """:func:`flags` of the rows whose values are ``raw[raw_codes]`` (distinct non-blank values; a
         negative code is a row without one, never flagged), per kind over the rows."""
-        stripped = pd.Series(raw, dtype=object).str.strip()
-        codes, uniques = pd.factorize(stripped.to_numpy(dtype=object))
-        codes = np.append(codes, -1)[raw_codes]
-        values = np.asarray(uniques, dtype=object)
+        batch: Batch | None = Batch(raw)
+        assert batch is not None
+        padded = _padded(batch)
+        if padded.any():  # only values with a blank at either end are stripped (and may then coincide)
+            stripped = raw.copy()
+            stripped[padded] = pd.Series(raw[padded], dtype=object).str.strip().to_numpy(dtype=object)
+            codes, uniques = pd.factorize(stripped)
+            codes = np.append(codes, -1)[raw_codes]
+            values = np.asarray(uniques, dtype=object)
+            batch = None
+        else:
+            codes, values = raw_codes, raw
         n = len(values)
         position = (self.index.get_indexer(pd.Index(values, dtype=object)) if len(self.index)
                     else np.full(n, -1, dtype=np.int64))
@@ -180,9 +188,10 @@ class ColumnFlags:
         masks = {kind: _gather(memo, position, known) for kind, memo in self.memo.items()}
         fresh = ~known
         if fresh.any():
+            part = batch.take(fresh) if batch is not None else Batch(values[fresh])
             stable = np.ones(n, dtype=bool)
-            stable[fresh] = as_batch(values[fresh]).digits < STABLE_DIGITS
-            found = whole_flags(values[fresh], self.hints)
+            stable[fresh] = part.digits < STABLE_DIGITS
+            found = whole_flags(part, self.hints)
             whole_fresh = np.zeros(int(fresh.sum()), dtype=bool)
             for kind, mask in found.items():
                 whole_fresh |= mask
@@ -232,11 +241,27 @@ def _ordered(masks: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return {kind: masks[kind] for kind in order if kind in masks}
 
 
-def whole_flags(values: np.ndarray, hints: frozenset[str] = frozenset()) -> dict[str, np.ndarray]:
+_ASCII_BLANK = np.array([chr(c).isspace() for c in range(128)] + [True], dtype=bool)  # beyond ASCII: maybe
+
+
+def _padded(batch: Batch) -> np.ndarray:
+    """Per value: whether it may start or end with what ``str.strip`` removes."""
+    codes = batch._codes
+    filled = batch.lengths > 0
+    out = np.zeros(len(batch), dtype=bool)
+    if filled.any():
+        first = codes[batch.starts[filled]]
+        last = codes[batch.ends[filled] - 1]
+        out[filled] = _ASCII_BLANK.take(np.minimum(first, 128)) | _ASCII_BLANK.take(np.minimum(last, 128))
+    return out
+
+
+def whole_flags(values: np.ndarray | Batch, hints: frozenset[str] = frozenset()) -> dict[str, np.ndarray]:
     """Per kind (the name kinds as ``name``, only kinds :func:`limit_of` counts), which of the distinct,
     stripped ``values`` :func:`detect` flags as a whole identifier."""
     out: dict[str, np.ndarray] = {}
-    for kind, mask in detect(pd.Series(values, dtype=object), hints).items():
+    batch = values if isinstance(values, Batch) else Batch(values)
+    for kind, mask in detect_distinct(batch, hints).items():
         group = "name" if kind in NAME_KINDS else kind
         mask = np.asarray(mask, dtype=bool)
         if limit_of(group) is None or not mask.any():
