@@ -20,6 +20,10 @@ when the flagged values equal to the source reach the limits of their kind (:dat
   :func:`datastage.identify.spans.find_spans`), counted as ``email_in_text``, ``phone_in_text``
   ...: 3 distinct values.
 
+Each column is flagged per distinct value (:class:`ColumnFlags` remembers the values of earlier
+batches), and PostgreSQL text and integer columns are read as Arrow tables (:class:`ArrowRows`):
+only distinct values and the rows with a flagged value become Python objects.
+
 A column the rules keep with a reason (or classify) is not a failure: the report lists it as
 accepted, with the reason. The figures and findings hold kinds, counts and the target's
 primary keys, never a value.
