@@ -27,6 +27,8 @@ from functools import cached_property, lru_cache
 import numpy as np
 import pandas as pd
 
+from datastage.identify import prefilter
+
 _OUTSIDE = {"s": r"[^\S\n]", "W": r"[^\w\n]", "D": r"[^\d\n]"}
 _INSIDE = {"s": r" \t\r\f\v"}
 
@@ -75,6 +77,11 @@ def line_safe(pattern: str) -> str:
 # What str.split() splits on: every code point Python calls whitespace.
 _WHITESPACE = np.array([c for c in range(0x3001) if chr(c).isspace()], dtype=np.uint32)
 _MARK = "\x01"  # what a match becomes; a value never holds it (it is blanked like a line feed)
+PREFILTER_MIN = 16  # fewer values than this: the regex alone is cheaper than profiling them
+# Per code point up to 127, then one entry for every code point beyond: its class, its place in TRACKED.
+_CLASS_OF = np.array([prefilter.char_class(c) for c in range(129)], dtype=np.uint8)
+_SPACE_OR_HIGH = np.append(prefilter.ASCII_SPACE, True)
+_TRACKED_INDEX = np.array([prefilter.TRACKED.find(chr(c)) for c in range(128)] + [-1], dtype=np.int8)
 
 
 @lru_cache(maxsize=1024)
@@ -82,6 +89,13 @@ def _compiled(pattern: str, flags: int, anchored: bool) -> re.Pattern[str]:
     """The pattern for the joined text: line-safe, anchored to a value's start and end if ``anchored``."""
     safe = line_safe(pattern)
     return re.compile(f"^(?:{safe})$" if anchored else f"(?:{safe})", flags | re.MULTILINE)
+
+
+def _running(flags: np.ndarray) -> np.ndarray:
+    """The running count of ``flags`` (booleans), in the narrowest integers that hold it (numpy sums
+    bytes into 32-bit integers many times faster than into 64-bit ones)."""
+    dtype = np.int32 if len(flags) < 2**31 - 1 else np.int64
+    return np.cumsum(flags.view(np.uint8), dtype=dtype)
 
 
 class Batch:
@@ -115,7 +129,7 @@ class Batch:
     def _per_value(self, flags: np.ndarray) -> np.ndarray:
         if not len(self.values):
             return np.zeros(0, dtype=np.int64)
-        total = np.concatenate(([0], np.cumsum(flags, dtype=np.int64)))
+        total = np.concatenate(([0], _running(flags)))
         return np.asarray(total[self.ends] - total[self.starts], dtype=np.int64)
 
     @cached_property
@@ -147,7 +161,69 @@ class Batch:
         """Per value: whether ``pattern`` matches somewhere in it (as ``re.search`` would)."""
         return self._scan(pattern, flags, anchored=False)
 
+    @cached_property
+    def _profile(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(the quantities :mod:`.prefilter` bounds, one row each, one column per value; the classes of each
+        value's first and of its last character, 0 for an empty value), counted over the code points at once."""
+        n = len(self.values)
+        codes = self._codes
+        table = np.zeros((prefilter.FIXED + len(prefilter.TRACKED), n), dtype=np.int64)
+        if not n:
+            return table, np.zeros(0, np.int64), np.zeros(0, np.int64)
+        ascii_codes = np.minimum(codes, 128)
+        classes = _CLASS_OF.take(ascii_codes)
+        digit = classes == prefilter.DIGIT
+        table[prefilter.LENGTH] = self.lengths
+        table[prefilter.DIGITS] = self._per_value(digit)
+        table[prefilter.ALPHA_COUNT] = self._per_value(classes == prefilter.ALPHA)
+        table[prefilter.HIGH_COUNT] = self._per_value(classes == prefilter.HIGH)
+        edges = np.diff(np.concatenate(([0], digit.view(np.int8), [0])))  # runs of digits: where they start, end
+        begins, finishes = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+        lines = _running(codes == 10)
+        np.maximum.at(table[prefilter.RUN], lines[begins], finishes - begins)
+        table[prefilter.SPACE] = self._per_value(_SPACE_OR_HIGH.take(ascii_codes))
+        tracked = _TRACKED_INDEX.take(ascii_codes)
+        hit = np.flatnonzero(tracked >= 0)
+        width = len(prefilter.TRACKED)
+        slots = tracked[hit].astype(np.int64) * n + lines[hit]
+        table[prefilter.FIXED:] = np.bincount(slots, minlength=width * n).reshape(width, n)
+        filled = self.lengths > 0
+        first = np.zeros(n, dtype=np.int64)
+        last = np.zeros(n, dtype=np.int64)
+        first[filled] = classes[self.starts[filled]]
+        last[filled] = classes[self.ends[filled] - 1]
+        return table, first, last
+
+    def could_match(self, pattern: str, flags: int = 0, anchored: bool = False) -> np.ndarray | None:
+        r"""Per value: whether ``pattern`` may match it (whole if ``anchored``) by its length, character counts
+        and first and last characters (:mod:`.prefilter`); None where the pattern's bounds are unknown.
+
+        >>> batch = Batch(["TRK000000000123", "999-33-2827", "12-34"])
+        >>> batch.could_match(r"\d{3}-\d{2}-\d{4}", anchored=True).tolist()
+        [False, True, False]
+        """
+        found = prefilter.bounds(pattern, flags)
+        if found is None or not len(self.values):
+            return None
+        table, first, last = self._profile
+        return prefilter.could_match(table, first, last, found, anchored)
+
     def _scan(self, pattern: str, flags: int, anchored: bool) -> np.ndarray:
+        """:meth:`_scan_re` on the values :meth:`could_match` lets through."""
+        n = len(self.values)
+        if n < PREFILTER_MIN:
+            return self._scan_re(pattern, flags, anchored)
+        maybe = self.could_match(pattern, flags, anchored)
+        if maybe is None:
+            return self._scan_re(pattern, flags, anchored)
+        count = int(np.count_nonzero(maybe))
+        if not count:
+            return np.zeros(n, dtype=bool)
+        if count > n // 2:
+            return self._scan_re(pattern, flags, anchored) & maybe
+        return self.spread(maybe, self.take(maybe)._scan_re(pattern, flags, anchored))
+
+    def _scan_re(self, pattern: str, flags: int, anchored: bool) -> np.ndarray:
         """Every match replaced by a marker in one ``re.sub`` over the text; the markers' lines are the hits."""
         n = len(self.values)
         out = np.zeros(n, dtype=bool)
@@ -198,7 +274,9 @@ class Batch:
         return out
 
     def take(self, mask: np.ndarray) -> Batch:
-        """The sub-batch of the values ``mask`` selects."""
+        """The sub-batch of the values ``mask`` selects (the batch itself when it selects them all)."""
+        if len(mask) == len(self.values) and bool(np.all(mask)):
+            return self
         return Batch(self.values[mask])
 
     def spread(self, mask: np.ndarray, sub: np.ndarray) -> np.ndarray:

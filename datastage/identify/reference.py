@@ -19,7 +19,9 @@ import re
 import unicodedata
 from functools import lru_cache
 
-from datastage.cards import luhn_valid
+import numpy as np
+
+from datastage.cards import luhn_valid, luhn_valid_many
 
 NAME_LOCALES = ("en", "en_US", "en_GB", "en_IE", "de_DE", "fr_FR", "es_ES", "it_IT", "nl_NL", "pt_BR", "pt_PT",
                 "sv_SE", "da_DK", "no_NO", "fi_FI", "pl_PL", "cs_CZ")
@@ -85,6 +87,23 @@ def plausible_card(digits: str) -> bool:
     if not digits.isdigit() or not 13 <= len(digits) <= 19 or not luhn_valid(digits):
         return False
     return any(digits.startswith(prefixes) and len(digits) in lengths for prefixes, lengths in _CARD_BRANDS)
+
+
+def plausible_cards(numbers: list[str]) -> np.ndarray:
+    """:func:`plausible_card` of many digit strings: the Luhn check over all of them at once
+    (:func:`~datastage.cards.luhn_valid_many`), the issuer ranges only for those that pass.
+
+    >>> plausible_cards(["4539148803436467", "4539148803436468", "1234"]).tolist()
+    [True, False, False]
+    """
+    lengths = np.fromiter(map(len, numbers), dtype=np.int64, count=len(numbers))
+    out = (lengths >= 13) & (lengths <= 19)
+    if out.any():
+        where = np.flatnonzero(out)
+        out[where] = luhn_valid_many([numbers[i] for i in where.tolist()])
+    for i in np.flatnonzero(out).tolist():
+        out[i] = plausible_card(numbers[i])
+    return out
 
 
 def iban_valid(text: str) -> bool:

@@ -353,6 +353,8 @@ def _find_ibans(batch: _Joined, found: _Found) -> None:
     start = np.zeros(len(codes), dtype=bool)
     upper = (codes >= 65) & (codes <= 90)
     start[:-3] = upper[:-3] & upper[1:-2] & batch.digit[2:-1] & batch.digit[3:]
+    alnum = upper | ((codes >= 97) & (codes <= 122)) | batch.digit
+    start[1:] &= ~alnum[:-1]  # IBAN_TEXT starts after no ASCII letter or digit
     matches, offsets = batch.finditer(IBAN_TEXT, batch.per_value(start) > 0)
     starts, ends = [], []
     for match, offset in zip(matches, offsets.tolist(), strict=True):
@@ -505,8 +507,26 @@ def phone_possible(text: str, region: str = "US") -> bool:
     return False
 
 
+_PHONE_BLOCKERS = np.zeros(128, dtype=bool)  # ASCII characters after which PHONE_TEXT cannot start
+_PHONE_BLOCKERS[[ord(c) for c in "_+.,/-0123456789"]] = True
+_PHONE_BLOCKERS[[ord(c) for c in "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"]] = True
+
+
+def _phone_starts(batch: _Joined) -> np.ndarray:
+    """Per value: whether it has a place :data:`PHONE_TEXT` can start at, a ``+``, ``(`` or digit (of any
+    script) after no ASCII letter, digit or ``_+.,/-`` (so ``TRK000000000123`` has none)."""
+    codes = batch.codes
+    starter = batch.digit | (codes > 127) | (codes == 43) | (codes == 40)
+    blocking = _PHONE_BLOCKERS.take(np.minimum(codes, 127)) & (codes < 128)
+    after_blocker = np.concatenate(([False], blocking[:-1]))
+    return batch.per_value(starter & ~after_blocker) > 0
+
+
 def _find_phones(batch: _Joined, found: _Found, region: str) -> None:
-    matches, offsets = batch.finditer(PHONE_TEXT, batch.per_value(batch.digit) >= 7)
+    wanted = batch.per_value(batch.digit) >= 7
+    if wanted.any():
+        wanted &= _phone_starts(batch)
+    matches, offsets = batch.finditer(PHONE_TEXT, wanted)
     starts, ends = [], []
     text = batch.text
     for match, offset in zip(matches, offsets.tolist(), strict=True):

@@ -82,7 +82,14 @@ def card_mask(values: pd.Series | Batch) -> np.ndarray:
     batch = as_batch(values)
     shaped = batch.fullmatch_where((batch.digits >= 12) & (batch.digits <= 19) & (batch.lengths <= 25),
                                    pii.CARD_SHAPE)
-    return _validate(batch, shaped, lambda v: pii.plausible_card(re.sub(r"\D", "", v)))
+    if shaped.any():
+        where = np.flatnonzero(shaped)
+        shaped = shaped.copy()
+        shaped[where] = pii.plausible_cards([_NON_DIGIT.sub("", v) for v in batch.values[where].tolist()])
+    return shaped
+
+
+_NON_DIGIT = re.compile(r"\D")
 
 
 def iban_mask(values: pd.Series | Batch) -> np.ndarray:
@@ -268,6 +275,17 @@ def detect(values: pd.Series, hints: frozenset[str] | set[str] = frozenset()) ->
         codes = np.where(codes < 0, len(uniques) - 1, codes)
     found = _detect_batch(Batch(uniques), frozenset(hints))
     return {kind: mask[codes] for kind, mask in found.items()}
+
+
+def detect_distinct(batch: Batch, hints: frozenset[str] | set[str] = frozenset()) -> dict[str, np.ndarray]:
+    """:func:`detect` of a batch of distinct strings, as :func:`detect` of them in that order would give.
+
+    >>> detect_distinct(Batch(["ann@example.com", "open"]))["email"].tolist()
+    [True, False]
+    """
+    if not len(batch):
+        return {}
+    return _detect_batch(batch, frozenset(hints))
 
 
 @dataclass

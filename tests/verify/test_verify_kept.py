@@ -571,3 +571,49 @@ def test_span_kinds_are_found_inside_values_only() -> None:
                      "card_number_in_text": [False, False, False, True, False, False],
                      "iban_in_text": [False, False, False, False, True, False]}
     assert limit_of("phone_in_text") is LIMITS["in_text"] and LIMITS["in_text"].min_distinct == 3
+
+
+def test_column_flags_across_batches_are_those_of_each_batch() -> None:
+    """Remembered values and whole-batch phone handling give exactly what flags() gives batch by batch."""
+    import random
+
+    import numpy as np
+
+    from datastage.verify.checks.kept import ColumnFlags
+
+    rng = random.Random(3)
+    pool = ["Emma", "Olivia Smith", " ann@example.com ", "active", "999-33-2827", "(415) 555-0142",
+            "Call (415) 555-0142 after 5pm", "4539 1488 0343 6467", "TRK000000000123", "n/a", "12 Main Street",
+            "mail r.1.contact@inbox1.example today", "phone 415 555 0142", "ann@example.com", "5555555555"]
+    values = [rng.choice(pool) if rng.random() < 0.5 else f"+1-415-{rng.randrange(1000):03d}-{rng.randrange(10000):04d}"
+              if rng.random() < 0.5 else f"user{rng.randrange(30)}@mail.example.org" for _ in range(1200)]
+    series = pd.Series(values, dtype=object)
+    for hints, size in ((frozenset(), 7), (frozenset({"phone"}), 250), (frozenset(), 1000)):
+        column = ColumnFlags(hints)
+        for start in range(0, len(series), size):
+            part = series.iloc[start:start + size]
+            expected, got = flags(part, hints), column(part)
+            assert set(expected) == set(got)
+            assert all(np.array_equal(expected[kind], got[kind]) for kind in expected)
+
+
+def test_postgres_arrow_read_gives_the_driver_values(pg_databases: ServerDatabases) -> None:
+    """COPY CSV parsed by pyarrow reads back what the row-by-row COPY text reader reads."""
+    import psycopg
+
+    from datastage.targets.postgres.arrowcopy import read_tables
+    from datastage.targets.postgres.stream import read_frames
+
+    url = make_url(pg_databases.create()).set(drivername="postgresql").render_as_string(hide_password=False)
+    tricky = ["plain", "", None, " padded ", "tab\there", "line\nbreak", "cr\rhere", 'quote "x"', "comma, too",
+              "back\\slash", "\\N", "\\.", "ünïcödé ✓", "\x1c", "  "]
+    with psycopg.connect(url, autocommit=True) as raw:
+        raw.execute("CREATE TABLE t (id bigint PRIMARY KEY, v text, w varchar(20))")
+        with raw.cursor() as cursor:
+            cursor.executemany("INSERT INTO t VALUES (%s, %s, %s)", [(i, v, v) for i, v in enumerate(tricky)])
+        select = "SELECT id, v, w FROM t ORDER BY id"
+        expected = pd.concat(list(read_frames(raw, f"COPY ({select}) TO STDOUT", ["id", "v", "w"], {"id"}, 4)),
+                             ignore_index=True)
+        got = [row for table in read_tables(raw, select, ["id", "v", "w"], {"id"}, 4) for row in table.to_pylist()]
+    assert got == expected.to_dict("records")
+    assert [row["v"] for row in got] == tricky

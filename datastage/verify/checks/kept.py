@@ -20,6 +20,10 @@ when the flagged values equal to the source reach the limits of their kind (:dat
   :func:`datastage.identify.spans.find_spans`), counted as ``email_in_text``, ``phone_in_text``
   ...: 3 distinct values.
 
+Each column is flagged per distinct value (:class:`ColumnFlags` remembers the values of earlier
+batches), and PostgreSQL text and integer columns are read as Arrow tables (:class:`ArrowRows`):
+only distinct values and the rows with a flagged value become Python objects.
+
 A column the rules keep with a reason (or classify) is not a failure: the report lists it as
 accepted, with the reason. The figures and findings hold kinds, counts and the target's
 primary keys, never a value.
@@ -40,21 +44,28 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import psycopg
 from sqlalchemy.engine import Connection
 
+from datastage.errors import StepError
+from datastage.identify.batch import Batch
 from datastage.identify.kinds import KINDS
 from datastage.identify.spans import find_spans
-from datastage.identify.values import detect
+from datastage.identify.values import BASE_KINDS, HINT_KINDS, detect, detect_distinct
 from datastage.mask.resolve import ColumnDecision
 from datastage.plan import PlanResult
 from datastage.results import CheckResult
+from datastage.source.db import db_error_message
+from datastage.source.identifiers import quote_as_needed
 from datastage.source.schema import TableInfo
 from datastage.source.values import canonical_text
 from datastage.subset.extract import fetch_matching, stream_rows
+from datastage.targets.postgres.arrowcopy import read_tables
 from datastage.verify.context import CheckContext
 from datastage.verify.leaks.scanner import (
     MAX_ROW_KEYS,
@@ -128,6 +139,139 @@ def flags(text: pd.Series, hints: frozenset[str] = frozenset()) -> dict[str, np.
         out[group] = out[group] | mask if group in out else mask
     out.update(span_flags(np.asarray(uniques, dtype=object), ~whole))
     return {kind: mask[codes] for kind, mask in out.items()}
+
+
+MEMO_LIMIT = 50_000  # distinct values a column's flags remember across batches
+STABLE_DIGITS = 7  # a value with fewer ASCII digits holds no phone number: its flags are the same in any batch
+WHOLE = "\x00whole"  # the memo's record of values flagged as a whole identifier (spans are not searched there)
+
+
+class ColumnFlags:
+    """:func:`flags` over the batches of one column, each distinct value detected once per column.
+
+    A value with fewer than :data:`STABLE_DIGITS` ASCII digits is flagged the same whatever else its
+    batch holds, so its flags are remembered (up to :data:`MEMO_LIMIT` values) and the next batches
+    look them up. A value with more digits may be a phone number, which the detectors judge by the
+    batch (the first candidates validated stand for the rest, the words before a number in text), so
+    whenever a batch holds one, that batch is detected and searched as :func:`flags` would.
+
+    >>> column = ColumnFlags()
+    >>> [column(pd.Series(["ann@example.com", "open"], dtype=object)) for _ in range(2)][1]
+    {'email': array([ True, False])}
+    """
+
+    def __init__(self, hints: frozenset[str] = frozenset()) -> None:
+        self.hints = hints
+        self.index = pd.Index([], dtype=object)
+        self.memo: dict[str, np.ndarray] = {WHOLE: np.zeros(0, dtype=bool)}
+
+    def __call__(self, text: pd.Series) -> dict[str, np.ndarray]:
+        """:func:`flags` of ``text`` (non-blank values)."""
+        codes, raw = pd.factorize(text.to_numpy(dtype=object))
+        return self.flag_codes(codes, np.asarray(raw, dtype=object))
+
+    def flag_codes(self, raw_codes: np.ndarray, raw: np.ndarray) -> dict[str, np.ndarray]:
+        """:func:`flags` of the rows whose values are ``raw[raw_codes]`` (distinct non-blank values; a
+        negative code is a row without one, never flagged), per kind over the rows."""
+        batch: Batch | None = Batch(raw)
+        assert batch is not None
+        padded = _padded(batch)
+        if padded.any():  # only values with a blank at either end are stripped (and may then coincide)
+            stripped = raw.copy()
+            stripped[padded] = pd.Series(raw[padded], dtype=object).str.strip().to_numpy(dtype=object)
+            codes, uniques = pd.factorize(stripped)
+            codes = np.append(codes, -1)[raw_codes]
+            values = np.asarray(uniques, dtype=object)
+            batch = None
+        else:
+            codes, values = raw_codes, raw
+        n = len(values)
+        position = (self.index.get_indexer(pd.Index(values, dtype=object)) if len(self.index)
+                    else np.full(n, -1, dtype=np.int64))
+        known = position >= 0
+        masks = {kind: _gather(memo, position, known) for kind, memo in self.memo.items()}
+        fresh = ~known
+        if fresh.any():
+            part = batch.take(fresh) if batch is not None else Batch(values[fresh])
+            stable = np.ones(n, dtype=bool)
+            stable[fresh] = part.digits < STABLE_DIGITS
+            found = whole_flags(part, self.hints)
+            whole_fresh = np.zeros(int(fresh.sum()), dtype=bool)
+            for kind, mask in found.items():
+                whole_fresh |= mask
+                masks.setdefault(kind, np.zeros(n, dtype=bool))[fresh] = mask
+            masks[WHOLE][fresh] = whole_fresh
+            # With a possible phone number in the batch, the spans are searched over all of it, as flags() does.
+            search = ~masks[WHOLE] if not stable.all() else fresh & ~masks[WHOLE]
+            for kind, mask in span_flags(values, search).items():
+                masks.setdefault(kind, np.zeros(n, dtype=bool))[mask] = True
+            self._remember(values, fresh & stable, masks)
+        present = codes >= 0
+        out = {}
+        for kind, mask in _ordered(masks).items():
+            if kind != WHOLE and mask.any():
+                rows = mask[codes]
+                rows &= present
+                if rows.any():
+                    out[kind] = rows
+        return out
+
+    def _remember(self, values: np.ndarray, new: np.ndarray, masks: dict[str, np.ndarray]) -> None:
+        if not new.any() or len(self.index) + int(new.sum()) > MEMO_LIMIT:
+            return
+        size = len(self.index)
+        self.index = self.index.append(pd.Index(values[new], dtype=object))
+        for kind in masks:
+            if kind not in self.memo:
+                self.memo[kind] = np.zeros(size, dtype=bool)
+        for kind, memo in self.memo.items():
+            self.memo[kind] = np.concatenate([memo, masks[kind][new] if kind in masks else
+                                              np.zeros(int(new.sum()), dtype=bool)])
+
+
+def _gather(memo: np.ndarray, position: np.ndarray, known: np.ndarray) -> np.ndarray:
+    out = np.zeros(len(position), dtype=bool)
+    out[known] = memo[position[known]]
+    return out
+
+
+_GROUPS = list(dict.fromkeys(["name" if kind in NAME_KINDS else kind for kind in (*BASE_KINDS, *HINT_KINDS)]))
+
+
+def _ordered(masks: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """``masks`` in the order :func:`flags` reports kinds: the whole-value kinds, then the ones in text."""
+    order = [*_GROUPS, *sorted(k for k in masks if k not in _GROUPS and not k.endswith(IN_TEXT)),
+             *(kind + IN_TEXT for kind in SPAN_KINDS)]
+    return {kind: masks[kind] for kind in order if kind in masks}
+
+
+_ASCII_BLANK = np.array([chr(c).isspace() for c in range(128)] + [True], dtype=bool)  # beyond ASCII: maybe
+
+
+def _padded(batch: Batch) -> np.ndarray:
+    """Per value: whether it may start or end with what ``str.strip`` removes."""
+    codes = batch._codes
+    filled = batch.lengths > 0
+    out = np.zeros(len(batch), dtype=bool)
+    if filled.any():
+        first = codes[batch.starts[filled]]
+        last = codes[batch.ends[filled] - 1]
+        out[filled] = _ASCII_BLANK.take(np.minimum(first, 128)) | _ASCII_BLANK.take(np.minimum(last, 128))
+    return out
+
+
+def whole_flags(values: np.ndarray | Batch, hints: frozenset[str] = frozenset()) -> dict[str, np.ndarray]:
+    """Per kind (the name kinds as ``name``, only kinds :func:`limit_of` counts), which of the distinct,
+    stripped ``values`` :func:`detect` flags as a whole identifier."""
+    out: dict[str, np.ndarray] = {}
+    batch = values if isinstance(values, Batch) else Batch(values)
+    for kind, mask in detect_distinct(batch, hints).items():
+        group = "name" if kind in NAME_KINDS else kind
+        mask = np.asarray(mask, dtype=bool)
+        if limit_of(group) is None or not mask.any():
+            continue
+        out[group] = out[group] | mask if group in out else mask
+    return out
 
 
 def span_flags(values: np.ndarray, search: np.ndarray) -> dict[str, np.ndarray]:
@@ -291,6 +435,110 @@ def _smallest_row_keys(frame: pd.DataFrame, rows: pd.Index, key: tuple[str, ...]
     return row_keys(frame, rows, key)
 
 
+class Rows:
+    """One batch of loaded rows: each column's distinct non-blank values, and a frame of chosen rows."""
+
+    def __len__(self) -> int:
+        raise NotImplementedError
+
+    def factorized(self, column: str) -> tuple[np.ndarray, np.ndarray]:
+        """(per row, the position of its value among the distinct ones, -1 for NULL or blank; the distinct
+        non-blank values, as ``str``)."""
+        raise NotImplementedError
+
+    def frame(self, positions: np.ndarray) -> pd.DataFrame:
+        """The rows at ``positions`` (the frame's index), values as the driver gives them."""
+        raise NotImplementedError
+
+
+class FrameRows(Rows):
+    """A batch read as a pandas frame of Python values."""
+
+    def __init__(self, frame: pd.DataFrame) -> None:
+        self.data = frame.reset_index(drop=True)
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def factorized(self, column: str) -> tuple[np.ndarray, np.ndarray]:
+        text = nonblank_text(self.data[column])
+        codes = np.full(len(self.data), -1, dtype=np.int64)
+        found, values = pd.factorize(text.to_numpy(dtype=object))
+        codes[text.index.to_numpy()] = found
+        return codes, np.asarray(values, dtype=object)
+
+    def frame(self, positions: np.ndarray) -> pd.DataFrame:
+        return self.data.iloc[positions]
+
+
+class ArrowRows(Rows):
+    """A batch read as an Arrow table (text and integer columns): values become Python objects only for
+    the distinct values of a column and the rows :meth:`frame` picks.
+
+    >>> import pyarrow as pa
+    >>> rows = ArrowRows(pa.table({"id": [1, 2, 3, 4], "c": ["a", None, " ", "a"]}))
+    >>> rows.factorized("c")
+    (array([ 0, -1, -1,  0]), array(['a'], dtype=object))
+    >>> rows.frame(np.array([0, 3])).to_dict("list")
+    {'id': [1, 4], 'c': ['a', 'a']}
+    """
+
+    def __init__(self, table: Any) -> None:
+        self.table = table
+
+    def __len__(self) -> int:
+        return int(self.table.num_rows)
+
+    def factorized(self, column: str) -> tuple[np.ndarray, np.ndarray]:
+        import pyarrow.compute as pc
+
+        encoded = pc.dictionary_encode(self.table.column(column).combine_chunks())
+        codes = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+        values = np.asarray(encoded.dictionary.to_pylist(), dtype=object)
+        if not len(values):
+            return codes, values
+        blank = (values == "") | np.fromiter(map(str.isspace, values), dtype=bool, count=len(values))
+        if blank.any():
+            renumber = np.where(blank, -1, np.cumsum(~blank) - 1)
+            codes = np.where(codes >= 0, renumber[np.maximum(codes, 0)], -1)
+            values = values[~blank]
+        return codes, values
+
+    def frame(self, positions: np.ndarray) -> pd.DataFrame:
+        import pyarrow as pa
+
+        chosen = self.table.take(pa.array(positions, type=pa.int64()))
+        data = {}
+        for name in chosen.column_names:
+            array = np.empty(len(positions), dtype=object)
+            array[:] = chosen.column(name).to_pylist()
+            data[name] = pd.Series(array, index=positions, dtype=object, copy=False)
+        return pd.DataFrame(data, index=positions, copy=False)
+
+
+def read_loaded(conn: Connection, table: TableInfo, columns: list[str], name: str,
+                batch_size: int) -> Iterator[Rows]:
+    """The loaded rows of ``columns`` of ``table`` (called ``name`` in the shadow), in batches: PostgreSQL
+    text and integer columns as Arrow tables read with ``COPY``, anything else as frames
+    (:func:`~datastage.verify.leaks.scanner.stream_loaded`)."""
+    purpose = "the kept-column check"
+    categories = {c: table.columns[c].category for c in columns}
+    raw = conn.connection.driver_connection if conn.dialect.name == "postgresql" else None
+    if isinstance(raw, psycopg.Connection) and raw.info.encoding == "utf-8" and \
+            set(categories.values()) <= {"text", "integer"}:
+        quote = partial(quote_as_needed, conn)
+        select = f"SELECT {', '.join(quote(c) for c in columns)} FROM {name}"
+        integers = {c for c, category in categories.items() if category == "integer"}
+        try:
+            for batch in read_tables(raw, select, columns, integers, batch_size):
+                yield ArrowRows(batch)
+        except psycopg.Error as exc:
+            raise StepError(f"reading {table.key} for {purpose}: {db_error_message(exc)}", step="verify") from None
+        return
+    for frame in stream_loaded(conn, table, columns, name, batch_size, purpose=purpose):
+        yield FrameRows(frame)
+
+
 class TableCheck:
     """The kept columns of one loaded table, read in batches and compared with the source."""
 
@@ -303,6 +551,7 @@ class TableCheck:
             columns = [c for c in columns if c.strategy not in ROW_DETACHING]
         self.columns = columns
         self.tallies = {c.column: Tally() for c in columns}
+        self.flaggers = {c.column: ColumnFlags(c.hints) for c in columns}
 
     def run(self) -> dict[str, Tally]:
         if self.key is not None:
@@ -311,43 +560,52 @@ class TableCheck:
             self._by_value()
         return self.tallies
 
-    def _batches(self, columns: list[str]) -> Iterator[pd.DataFrame]:
+    def _batches(self, columns: list[str]) -> Iterator[Rows]:
         ctx = self.ctx
         ctx.progress.table(f"checking kept columns of {self.table.key}", ctx.written.get(self.table.key, 0))
-        for frame in stream_loaded(ctx.conn, self.table, columns, ctx.name_of(self.table), ctx.batch_size,
-                                   purpose="the kept-column check"):
-            yield frame
-            ctx.progress.advance(len(frame))
+        for rows in read_loaded(ctx.conn, self.table, columns, ctx.name_of(self.table), ctx.batch_size):
+            yield rows
+            ctx.progress.advance(len(rows))
 
-    def _flag_frame(self, frame: pd.DataFrame) -> dict[str, tuple[pd.Series, dict[str, np.ndarray]]]:
-        """Per kept column: its non-blank values and, per kind, which of them are flagged."""
+    def _flag_rows(self, rows: Rows) -> dict[str, dict[str, np.ndarray]]:
+        """Per kept column with flagged values: per kind, which rows of the batch are flagged."""
         out = {}
         for column in self.columns:
-            text = nonblank_text(frame[column.column])
+            codes, values = rows.factorized(column.column)
             tally = self.tallies[column.column]
-            tally.rows += len(text)
-            if text.empty:
+            tally.rows += int(np.count_nonzero(codes >= 0))
+            if not len(values):
                 continue
-            masks = flags(text, column.hints)
+            masks = self.flaggers[column.column].flag_codes(codes, values)
             for kind, mask in masks.items():
                 tally.flagged[kind] += int(mask.sum())
             if masks:
-                out[column.column] = (text, masks)
+                out[column.column] = masks
         return out
+
+    def _flag_frame(self, rows: Rows) -> tuple[pd.DataFrame, dict[str, tuple[pd.Series, dict[str, np.ndarray]]]]:
+        """The batch's rows with a flagged value (as a frame indexed by row position) and, per kept column,
+        its non-blank values among them and, per kind, which of those are flagged."""
+        flagged = self._flag_rows(rows)
+        needed = np.zeros(len(rows), dtype=bool)
+        for masks in flagged.values():
+            for mask in masks.values():
+                needed |= mask
+        frame = rows.frame(np.flatnonzero(needed)) if flagged else pd.DataFrame()
+        out = {}
+        for name, masks in flagged.items():
+            text = nonblank_text(frame[name])
+            out[name] = (text, {kind: mask[text.index.to_numpy()] for kind, mask in masks.items()})
+        return frame, out
 
     def _by_key(self, key: tuple[str, ...]) -> None:
         names = [c.column for c in self.columns]
         read = list(dict.fromkeys([*key, *names]))
-        for frame in self._batches(read):
-            frame = frame.reset_index(drop=True)
-            flagged = self._flag_frame(frame)
+        for rows in self._batches(read):
+            frame, flagged = self._flag_frame(rows)
             if not flagged:
                 continue
-            needed = np.zeros(len(frame), dtype=bool)
-            for text, masks in flagged.values():
-                for mask in masks.values():
-                    needed[text.index[mask]] = True
-            wanted = frame.loc[needed, list(key)].drop_duplicates()
+            wanted = frame[list(key)].drop_duplicates()
             columns = list(dict.fromkeys([*key, *flagged]))
             parts = list(fetch_matching(self.source, self.table, columns, list(key), wanted, self.ctx.batch_size))
             source = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
@@ -355,9 +613,9 @@ class TableCheck:
             keep = ~source_keys.duplicated()
             source, source_keys = source.loc[keep].reset_index(drop=True), source_keys[keep]
             for name, (text, masks) in flagged.items():
-                rows = frame.loc[text.index]
-                position = source_keys.get_indexer(pd.Index(_key_text(rows, key))) if len(source) else \
-                    np.full(len(rows), -1)
+                chosen = frame.loc[text.index]
+                position = source_keys.get_indexer(pd.Index(_key_text(chosen, key))) if len(source) else \
+                    np.full(len(chosen), -1)
                 original = canonical_text(source[name]) if len(source) else np.empty(0, dtype=object)
                 found = position >= 0
                 same = np.zeros(len(text), dtype=bool)
@@ -373,8 +631,8 @@ class TableCheck:
         """Tables without a usable key: the flagged values' hashes, then one read of the source columns
         that had any, and which of those values the source column holds."""
         parts: dict[str, list[tuple[np.ndarray, dict[str, np.ndarray]]]] = {}  # per column and batch
-        for frame in self._batches([c.column for c in self.columns]):
-            for name, (text, masks) in self._flag_frame(frame).items():
+        for rows in self._batches([c.column for c in self.columns]):
+            for name, (text, masks) in self._flag_frame(rows)[1].items():
                 any_kind = np.logical_or.reduce(list(masks.values()))
                 digests = pd.util.hash_array(text.to_numpy(dtype=object)[any_kind])
                 parts.setdefault(name, []).append((digests, {k: m[any_kind] for k, m in masks.items()}))
