@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import time
 from pathlib import Path
 
 import pytest
@@ -139,21 +138,18 @@ def test_describe_and_the_proposal_read_the_new_kinds(health: tuple[Path, Schema
     assert "    SSN: " in text and "    PASSPORT: " in text
 
 
-def test_a_twenty_table_scan_of_a_thousand_rows_each_is_fast(health: tuple[Path, SchemaModel, ScanResult]) -> None:
+def test_a_twenty_table_scan_samples_a_thousand_rows_of_each(health: tuple[Path, SchemaModel, ScanResult]) -> None:
+    # Its speed is a benchmark (benchmarks/bench_discovery.py --part scan), not a test.
     path, model, _ = health
     tables = sorted(model.tables, key=lambda t: -len(model.tables[t].columns))[:20]
     engine = make_engine(f"sqlite:///{path}", read_only=True)
     try:
         with snapshot(engine) as conn:
-            scan_source(conn, model, tables=tables[:1])  # dictionaries loaded once per process
-            started = time.monotonic()
             result = scan_source(conn, model, tables=tables, sample_rows=1000)
-            elapsed = time.monotonic() - started
     finally:
         engine.dispose()
     assert len(result.sampled_tables) == 20 and max(result.sampled_tables.values()) == 1000
-    # Measured 0.8-1.0 s on the two-core machine; the bound leaves room for a loaded CI runner.
-    assert elapsed < 6.0, elapsed
+    assert all(result.finding(t, c).classification for t in tables for c in model.tables[t].columns)
 
 
 def _wrong(result: ScanResult) -> dict[str, tuple[object, object]]:
