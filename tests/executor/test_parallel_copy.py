@@ -272,3 +272,27 @@ def test_chunks_on_a_dask_cluster_give_the_same_copy_as_one_process(
     assert {t for t, n, whole in chunked if n > 1 and whole} >= {"customer", "line", "tag", "event"}
     assert content(target) == content(sequential_target)
     assert len(worker_pids) == 2
+
+
+@pytest.mark.slow
+def test_a_dask_worker_killed_mid_refresh_fails_it_and_leaves_the_target_as_it_was(
+        source: str, pg_databases: ServerDatabases, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    distributed = pytest.importorskip("distributed")
+    target = pg_databases.create("ds_chunks_dask_kill")
+    project = {"url": with_password(target), "executor": {"dask": "${DASK_SCHEDULER}"}}
+    config = write_project(tmp_path, with_password(source), {"staging": project}, RULES)
+    monkeypatch.setenv(FAULT_ENV, "kill")  # the workers start with it: each kills itself in a table's second chunk
+    with distributed.LocalCluster(processes=True, n_workers=2, threads_per_worker=1, dashboard_address=":0",
+                                  local_directory=str(tmp_path / "dask")) as cluster:
+        monkeypatch.setenv("DASK_SCHEDULER", cluster.scheduler_address)
+        first = datastage.refresh("staging", config=config)  # one chunk per table: no worker is asked
+        assert first.verdict == "pass"
+        before = pg_fingerprint(target)
+        monkeypatch.setenv("DATASTAGE_CHUNK_ROWS", "400")
+        outcome = CliRunner().invoke(main, ["refresh", "staging", "--config", str(config)])
+    assert outcome.exit_code == 1, outcome.output
+    assert "Dask worker died" in outcome.output
+    assert PASSWORD not in outcome.output and TEST_KEY not in outcome.output
+    assert pg_fingerprint(target) == before
+    assert rows(target, "SELECT nspname FROM pg_namespace WHERE nspname LIKE '%__ds_shadow%'") == []
+    assert rows(target, "SELECT run_id FROM datastage_refresh_log") == [(first.run_id,)]
