@@ -1,15 +1,18 @@
 """Local worker processes: one per core by default (``workers:`` in an environment sets the count).
 
-:meth:`LocalExecutor.share` forks the workers, so each inherits the run's secrets and context
-in memory (nothing of them is pickled, written or logged); :meth:`LocalExecutor.run` hands each
-idle worker its next job over a pipe and yields results as they come back. A worker that raises,
-or dies (killed, out of memory), ends the run with a one-line
+Workers are started from a clean process (multiprocessing's ``forkserver``), never forked from
+the refresh itself: a fork would inherit the refresh's connections and the thread pools of the
+column kernels (polars deadlocks in a child forked from a process that used it).
+:meth:`LocalExecutor.share` starts them and sends each the run's secrets and context once over
+its pipe (memory only: nothing of them is written to disk or logged); :meth:`LocalExecutor.run`
+hands each idle worker its next job over the same pipe and yields results as they come back. A
+worker that raises, or dies (killed, out of memory), ends the run with a one-line
 :class:`~datastage.errors.StepError` (exit code 1): the jobs not started are cancelled and every
-worker is stopped. Workers die with the refresh (``PR_SET_PDEATHSIG``), ignore stop signals
-(the refresh handles those and stops them), never touch the connections they inherit (their
-objects are frozen out of the collector, and a worker ends with ``os._exit``), and open their own.
+worker is stopped. Workers ignore stop signals (the refresh handles those and stops them), end
+when the refresh's end of their pipe closes, and are killed when the process they were started
+from ends (``PR_SET_PDEATHSIG``).
 
-Forking is only safe on Linux: elsewhere jobs run in the calling process, one after the other.
+Worker processes are only started on Linux: elsewhere jobs run in the calling process, one after the other.
 
 Example (two workers, whose pids differ from the caller's):
     >>> with LocalExecutor(2) as executor:
@@ -22,7 +25,6 @@ Example (two workers, whose pids differ from the caller's):
 from __future__ import annotations
 
 import ctypes
-import gc
 import multiprocessing
 import os
 import signal
@@ -34,6 +36,8 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from typing import Any, TypeVar
+
+import cloudpickle
 
 from datastage.errors import DatastageError, StepError
 from datastage.executor.base import Executor, _echo, forget, install
@@ -52,9 +56,18 @@ class _Worker:
     job: int | None = None  # the position of the job it runs
 
 
+PRELOAD = ["datastage.executor.work"]  # imported once by the process workers start from
+
+
 def fork_safe() -> bool:
-    """Whether worker processes may be forked here (Linux only)."""
+    """Whether worker processes are started here (Linux only)."""
     return sys.platform.startswith("linux")
+
+
+def _start_context() -> Any:
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(PRELOAD)
+    return context
 
 
 class LocalExecutor(Executor):
@@ -75,21 +88,16 @@ class LocalExecutor(Executor):
             return
         self._stop()
         self._broken = None
-        fork = multiprocessing.get_context("fork")
-        parent = os.getpid()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)  # fork() while the caller has threads
-            gc.freeze()  # what the workers inherit (the caller's connections among it) stays out of their collector
-            try:
-                for _ in range(self.workers):
-                    mine, theirs = fork.Pipe()
-                    process = fork.Process(target=_serve, args=(theirs, parent), daemon=True,
-                                           name="datastage-worker")
-                    process.start()
-                    theirs.close()
-                    self._pool.append(_Worker(process, mine))
-            finally:
-                gc.unfreeze()
+        start = _start_context()
+        payload = cloudpickle.dumps((run_id, dict(secrets), context))  # sent over each pipe, never stored
+        for _ in range(self.workers):
+            mine, theirs = start.Pipe()
+            process = start.Process(target=_serve, args=(theirs,), daemon=True, name="datastage-worker")
+            process.start()
+            theirs.close()
+            with suppress(OSError, ValueError):  # a worker that died at once: its sentinel tells
+                mine.send_bytes(payload)
+            self._pool.append(_Worker(process, mine))
 
     def run(self, fn: Callable[[J], R], jobs: Sequence[J]) -> Iterator[tuple[int, R]]:
         if self._broken is not None:
@@ -168,15 +176,19 @@ class LocalExecutor(Executor):
         self._runs.clear()
 
 
-def _serve(pipe: Connection, parent: int) -> None:
-    """A worker's loop: run each job it is handed, send back ``(True, result)`` or ``(False, message)``."""
+def _serve(pipe: Connection) -> None:
+    """A worker's loop: take the run's secrets and context, then run each job it is handed and send
+    back ``(True, result)`` or ``(False, message)``."""
     signal.signal(signal.SIGTERM, signal.SIG_IGN)  # the refresh handles stop signals and stops its workers
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    with suppress(OSError, AttributeError):  # a worker dies with its parent, even one killed outright
+    with suppress(OSError, AttributeError):  # a worker dies with the process it was started from
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() != parent:
-        os._exit(1)  # the parent was gone before the line above took effect
     warnings.simplefilter("ignore")
+    try:
+        run_id, secrets, context = cloudpickle.loads(pipe.recv_bytes())
+    except (EOFError, OSError):
+        os._exit(0)
+    install(run_id, secrets, context)
     while True:
         try:
             message = pipe.recv()

@@ -90,6 +90,10 @@ class CopyContext:
     session_label: str  # application_name of the run's target sessions
     key_source: str = "the refresh"
     observer: Observer | None = None
+    # The test points set in the refresh's environment ($DATASTAGE_TEST_CHUNK_*), read where the
+    # refresh starts: a worker process may have started before they were set.
+    test_points: dict[str, str] = field(default_factory=lambda: {
+        name: value for name in (FAULT_ENV, PAUSE_ENV) if (value := os.environ.get(name))})
 
 
 @dataclass(frozen=True)
@@ -171,7 +175,7 @@ def _copy(job: ChunkJob, ctx: CopyContext, key: MaskingKey, source_url: str, tar
     engine = MaskingEngine(ctx.policy, key, SourceIdentifiers(key, dict(ctx.identifiers)))
     observer = ctx.observer.fresh(key) if ctx.observer is not None else None
     with _source(source_url, ctx.snapshot) as source, _target(target_url, ctx.session_label) as target:
-        _pause(chunk)
+        _pause(chunk, ctx.test_points)
         sink = _ChunkSink(ctx.model, target, job.shadow_name)
         decoded = streamable(sink, table, plan, engine, observer)
         raw = source.connection.driver_connection
@@ -182,7 +186,7 @@ def _copy(job: ChunkJob, ctx: CopyContext, key: MaskingKey, source_url: str, tar
             rows, stats = streamed.rows, streamed.stats
         else:
             rows, stats = _copy_frames(source, sink, table, chunk, engine, observer, job.stored, ctx.batch_size)
-        _fault(chunk, source_url)
+        _fault(chunk, source_url, ctx.test_points)
         target.commit()
     unique = {domain: tracker.export() for domain, tracker in engine.trackers.items()}
     return ChunkResult(chunk.table, chunk.position, rows, stats, observer.export() if observer else None, unique)
@@ -249,8 +253,8 @@ def _target(url: str, label: str) -> Iterator[psycopg.Connection[Any]]:
         engine.dispose()
 
 
-def _pause(chunk: Chunk) -> None:
-    folder = os.environ.get(PAUSE_ENV)
+def _pause(chunk: Chunk, points: dict[str, str]) -> None:
+    folder = points.get(PAUSE_ENV)
     if not folder:
         return
     (Path(folder) / f"ready-{chunk.table}-{chunk.position}").touch()
@@ -259,8 +263,8 @@ def _pause(chunk: Chunk) -> None:
         time.sleep(0.05)
 
 
-def _fault(chunk: Chunk, source_url: str) -> None:
-    fault = os.environ.get(FAULT_ENV)
+def _fault(chunk: Chunk, source_url: str, points: dict[str, str]) -> None:
+    fault = points.get(FAULT_ENV)
     if not fault or chunk.position != 1:
         return
     if fault == "kill":

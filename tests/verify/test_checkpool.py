@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from conftest import ServerDatabases
 from load_support import scalar
+from sqlalchemy.engine import make_url
 
 import datastage
 from datastage.errors import StepError
@@ -101,11 +102,16 @@ def test_a_failing_worker_fails_the_verify_step_and_keeps_the_target(
     monkeypatch.setattr(checkpool, "MIN_PAGES", 0)
     monkeypatch.setenv(CHECK_WORKERS_ENV, "2")
 
-    def broken(*args: Any, **kwargs: Any) -> Any:
-        raise RuntimeError("worker lost its way")
+    original = checkpool._run
+    gone = make_url(url).database + "_gone"
 
-    monkeypatch.setattr("datastage.verify.leaks.scanner.Scanner.scan", broken)  # inherited by the forked workers
-    failure = r"^verify failed: searching \S+ for the leak check failed: RuntimeError: worker lost its way$"
+    def elsewhere(scanner: Any, tasks: Any, reader: str, *args: Any) -> Any:
+        # The workers (started from a clean process, so no patch reaches them) are sent to a database
+        # that does not exist: each part fails there, in the worker.
+        return original(scanner, tasks, make_url(reader).set(database=gone).render_as_string(False), *args)
+
+    monkeypatch.setattr(checkpool, "_run", elsewhere)
+    failure = rf'^verify failed: reading \S+ for the leak check: .*database "{gone}" does not exist'
     with pytest.raises(StepError, match=failure):
         datastage.refresh("staging", config=demo_project)
     after = scalar(url, "SELECT run_id FROM public.datastage_refresh_log ORDER BY started_at DESC LIMIT 1")

@@ -2,10 +2,10 @@
 
 The leak check reads every text value of the loaded copy and searches it in Python, which
 keeps one core busy. When the shadow can be read by another session, large copies are cut
-into parts and searched by forked worker processes, each with its own connection; a worker
-returns counts only. Parts are block ranges (``ctid``, scanned as TID ranges) on
+into parts and searched by worker processes (:class:`~datastage.executor.local.LocalExecutor`),
+each with its own connection; a worker returns counts only. Parts are block ranges (``ctid``, scanned as TID ranges) on
 PostgreSQL, ``rowid`` ranges on SQLite and whole tables on MariaDB/MySQL. Small copies and
-systems other than Linux (where forking is not safe) are searched in the calling process.
+systems other than Linux are searched in the calling process.
 
 ``DATASTAGE_CHECK_WORKERS`` sets the number of workers (``1``: no workers); the default is
 the number of CPUs, at most 4.
@@ -26,23 +26,18 @@ Example (how a SQLite copy is cut: 1,000 rows stay in this process, 200,000 make
 
 from __future__ import annotations
 
-import ctypes
-import gc
 import itertools
-import multiprocessing
 import os
-import signal
 import sys
-import warnings
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor
-from contextlib import suppress
-from typing import Any
 
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from datastage.errors import DatastageError, StepError
+from datastage.executor.base import context, shared
+from datastage.executor.local import LocalExecutor
+from datastage.mask.keys import MaskingKey
 from datastage.progress import Progress
 from datastage.settings import tuning_from_env
 from datastage.source.db import db_error_message, make_engine
@@ -53,9 +48,7 @@ MIN_PAGES = 2_000  # below about 16 MB of table pages, starting workers costs mo
 PART_PAGES = 1_000  # about 8 MB of rows per part
 MIN_ROWS = 200_000  # the same for targets measured in rows
 PART_ROWS = 50_000
-PR_SET_PDEATHSIG = 1  # prctl(2): the signal a process gets when its parent dies
 
-_STATE: dict[str, Any] = {}  # set before the workers fork; each worker inherits it
 
 
 def worker_count() -> int:
@@ -130,30 +123,24 @@ def _plan_parts(conn: Connection, work: list[tuple[TableInfo, str]],
     return [(table.key, name, "") for table, name, _ in counted]
 
 
-def _start_worker() -> None:
-    # Stop signals are the parent's to handle (a scheduler finishes its refresh on SIGTERM, even when
-    # the signal goes to the whole process group); the parent kills its workers when it gives up.
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    with suppress(OSError, AttributeError):  # a worker dies with its parent, even one killed outright
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() != _STATE.get("parent"):
-        os._exit(1)  # the parent was gone before the line above took effect
-    warnings.simplefilter("ignore")
-    _STATE["engine"] = None  # never the parent's connections: a new engine on first use
+SEARCH_RUN = "leak-search"
+KEY_SECRET, URL_SECRET = "masking_key", "shadow_url"
+_ENGINES: dict[str, Engine] = {}  # in a worker: its own engine for the shadow, made on first use
 
 
 def _search_part(task: tuple[str, str, str]) -> Found | str:
-    """Search one part of one table; a failure comes back as its one-line message."""
+    """Search one part of one table in a worker; a failure comes back as its one-line message."""
     table_key, name, where = task
-    scanner: Scanner = _STATE["scanner"]
+    scanner, batch_size, key_source = context(SEARCH_RUN)
     try:
-        engine: Engine | None = _STATE.get("engine")
+        if scanner.index.key is None:  # a pickled index travels without its key: the worker's copy gets it back
+            scanner.index.key = MaskingKey(shared(KEY_SECRET, SEARCH_RUN), key_source)
+        url = shared(URL_SECRET, SEARCH_RUN).decode()
+        engine = _ENGINES.get(url)
         if engine is None:
-            url = _STATE["url"]
-            engine = _STATE["engine"] = make_engine(url, read_only=url.startswith("sqlite"), role="shadow")
+            engine = _ENGINES[url] = make_engine(url, read_only=url.startswith("sqlite"), role="shadow")
         with engine.connect() as conn:
-            return scanner.scan(conn, scanner.tables[table_key], name, _STATE["batch_size"], where)
+            return scanner.scan(conn, scanner.tables[table_key], name, batch_size, where)
     except DatastageError as exc:
         return str(exc)
     except SQLAlchemyError as exc:
@@ -184,31 +171,22 @@ def search_tables(conn: Connection, scanner: Scanner, work: list[tuple[TableInfo
 
 def _run(scanner: Scanner, tasks: list[tuple[str, str, str]], url: str, batch_size: int,
          workers: int) -> Iterator[Found]:
-    _STATE.update(scanner=scanner, url=url, batch_size=batch_size, parent=os.getpid())
-    executor = ProcessPoolExecutor(min(workers, len(tasks)), mp_context=multiprocessing.get_context("fork"),
-                                   initializer=_start_worker)
-    finished = False
+    """The parts searched by worker processes (:class:`~datastage.executor.local.LocalExecutor`)."""
+    key = scanner.index.key
+    assert key is not None  # the refresh's index holds the masking key
     try:
-        # Objects the workers inherit (the parent's connections among them) stay out of their collector.
-        gc.freeze()
-        try:
-            futures = [executor.submit(_search_part, task) for task in tasks]  # the workers fork here
-        finally:
-            gc.unfreeze()
-        for future in futures:
-            outcome = future.result()
-            if isinstance(outcome, str):
-                raise StepError(outcome, step="verify")
-            yield outcome
-        finished = True
-    except Exception as exc:
-        if isinstance(exc, DatastageError):
-            raise
+        with LocalExecutor(min(workers, len(tasks))) as executor:
+            executor.share(SEARCH_RUN, {KEY_SECRET: key.secret_material(), URL_SECRET: url.encode()},
+                           context=(scanner, batch_size, key.source))
+            for _, outcome in executor.run(_search_part, tasks):
+                if isinstance(outcome, str):
+                    raise StepError(outcome, step="verify")
+                yield outcome
+    except StepError as exc:
+        exc.step = "verify"
+        raise
+    except DatastageError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - one line naming the step, never a traceback
         raise StepError(f"the leak check's worker processes failed: {type(exc).__name__}: {exc}",
                         step="verify") from None
-    finally:
-        _STATE.clear()
-        if not finished:
-            for process in list(getattr(executor, "_processes", {}).values()):
-                process.kill()
-        executor.shutdown(wait=True, cancel_futures=True)
