@@ -262,11 +262,16 @@ def test_source_connections_never_allow_load_data_local(mysql_databases: ServerD
         make_engine(url, read_only=True, local_infile=True)
     from datastage.targets.mysql import MysqlTarget
 
-    # The same statement on a target connection (the only place that enables it) does read the file:
-    # the server allows it, so what refused it above was the source connection's client flag.
+    # The same statement on the shadow's loading connection (the only place that enables it) does read
+    # the file: the server allows it, so what refused it above was the source connection's client flag.
+    # The target's other connections (lock, verification) do not enable it either.
     target = MysqlTarget(url, "staging")
     try:
         with target.engine().connect() as conn:
+            raw = conn.connection.driver_connection
+            assert isinstance(raw, pymysql.connections.Connection)
+            assert not raw.client_flag & pymysql.constants.CLIENT.LOCAL_FILES
+        with target.load_engine().connect() as conn:
             raw = conn.connection.driver_connection
             assert isinstance(raw, pymysql.connections.Connection)
             assert raw.client_flag & pymysql.constants.CLIENT.LOCAL_FILES
@@ -274,6 +279,7 @@ def test_source_connections_never_allow_load_data_local(mysql_databases: ServerD
             conn.commit()
     finally:
         target.engine().dispose()
+        target.load_engine().dispose()
     assert scalar(url, "SELECT line FROM t") == "a file of the client"
 
 

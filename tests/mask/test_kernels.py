@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from datastage.mask.arrays import ascii_objects, code_objects, text_hashes, text_lengths
 from datastage.mask.engine import _factorize, _identity
+from datastage.mask.keys import MaskingKey
 from datastage.mask.strategies.basic import _card_one, _cards
 from datastage.mask.strategies.formats import phone_cuts, split_phone
 
@@ -56,8 +57,9 @@ def test_lengths_and_hashes_of_text_without_utf8() -> None:
 
 
 def test_identity_of_a_value_is_the_same_in_every_batch() -> None:
-    plain = _identity(pd.Series(["a@x.org", "b@x.org"], dtype=object))
-    mixed = _identity(pd.Series(["\ud800", "a@x.org", "b@x.org"], dtype=object))
+    key = MaskingKey(b"a test key, not a real one, 32 bytes", source="test")
+    plain = _identity(pd.Series(["a@x.org", "b@x.org"], dtype=object), key)
+    mixed = _identity(pd.Series(["\ud800", "a@x.org", "b@x.org"], dtype=object), key)
     assert mixed[1:].tolist() == plain.tolist()
     assert len(set(mixed.tolist())) == 3
 
