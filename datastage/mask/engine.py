@@ -353,7 +353,20 @@ def _identity(values: pd.Series, key: MaskingKey) -> np.ndarray:
     A keyed SipHash (never Python's per-process ``hash``), so the identities that chunks masked
     in other processes collect can be compared with each other and merged into one tracker.
     """
-    return key.hash_text(UNIQUE_DOMAIN, values_text(values))
+    text = values_text(values)
+    try:
+        return key.hash_text(UNIQUE_DOMAIN, text)
+    except UnicodeEncodeError:  # rare: a lone surrogate (text from a file that is not UTF-8)
+        return key.hash_text(UNIQUE_DOMAIN, np.array([_encodable(v) for v in text], dtype=object))
+
+
+def _encodable(value: str) -> str:
+    """``value`` itself, or for text UTF-8 cannot hold, a NUL-tagged hex of its bytes (for hashing only)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return "\x00surrogate:" + value.encode("utf-8", "surrogatepass").hex()
+    return value
 
 
 def _evaluate_when(rule: ColumnRule, frame: pd.DataFrame) -> np.ndarray:
