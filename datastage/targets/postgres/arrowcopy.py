@@ -23,7 +23,12 @@ from datastage.targets.postgres.stream import copy_out
 
 
 def parse_csv(lines: list[bytes], columns: list[str], integers: set[str]) -> Any:
-    """One batch of PostgreSQL CSV rows as a ``pyarrow.Table`` (``integers``: the int64 columns)."""
+    """One batch of PostgreSQL CSV rows as a ``pyarrow.Table`` (``integers``: the int64 columns).
+
+    An unquoted empty field is NULL, a quoted one the empty string:
+        >>> parse_csv([b'1,Ann\\n', b'2,\\n', b'3,""\\n'], ["id", "name"], {"id"}).to_pylist()
+        [{'id': 1, 'name': 'Ann'}, {'id': 2, 'name': None}, {'id': 3, 'name': ''}]
+    """
     import pyarrow as pa
     from pyarrow import csv
 
@@ -42,11 +47,8 @@ def parse_csv(lines: list[bytes], columns: list[str], integers: set[str]) -> Any
 def read_tables(raw: psycopg.Connection[Any], select: str, columns: list[str], integers: set[str],
                 batch_size: int) -> Iterator[Any]:
     """The rows of ``select`` (over ``columns``, the ``integers`` among them int64, the others text) as
-    ``pyarrow.Table`` batches of ``batch_size`` rows. Raises ``psycopg.Error``.
-
-    Example (skipped as a doctest: it needs a PostgreSQL server):
-        >>> next(read_tables(raw, "SELECT id, name FROM t", ["id", "name"], {"id"}, 10_000))  # doctest: +SKIP
-    """
+    ``pyarrow.Table`` batches of ``batch_size`` rows (each parsed by :func:`parse_csv`). Raises
+    ``psycopg.Error``."""
     sql = f"COPY ({select}) TO STDOUT WITH (FORMAT csv)"
     for lines in copy_out(raw.pgconn, sql.encode("utf-8"), batch_size):
         yield parse_csv(lines, columns, integers)
