@@ -36,6 +36,7 @@ from datastage.identify.keys import carried_key
 from datastage.mask.condition import ConditionError
 from datastage.mask.policy import ColumnRule, Policy, collecting_errors
 from datastage.mask.registry import get_strategy
+from datastage.mask.strategies.address import COUNTRY_COLUMNS
 from datastage.mask.strategies.scrub import complete_rules as complete_scrub_rules
 from datastage.settings import Origin
 from datastage.source.schema import ColumnInfo, ForeignKey, SchemaModel, TableInfo, propagate_along_keys
@@ -151,6 +152,7 @@ def resolve_policy(
                 table_rules[column_name] = replace(rule, table=table.key, column_info=column, table_info=table,
                                                    params=dict(rule.params))
         _default_person_by(table, table_rules)
+        _default_address_params(table, table_rules)
         complete_scrub_rules(table_rules)
         for column_name, rule in table_rules.items():
             with collecting_errors(errors):
@@ -236,6 +238,24 @@ def _default_person_by(table: TableInfo, rules: dict[str, ColumnRule]) -> None:
         else:
             raise _error(rule.origin, f"{table.key}.{column}: strategy {rule.strategy} needs 'by' (the column(s) "
                                       "naming the person): the table has no e-mail rule and no primary key")
+
+
+def _default_address_params(table: TableInfo, rules: dict[str, ColumnRule]) -> None:
+    """``address.*`` rules read the row's country from the column with an ``address.country`` rule, else
+    from a column named like a country (``country``, ``country_code`` ...); without ``by`` they need a
+    primary key."""
+    masked_country = [c for c, r in rules.items() if r.strategy == "address.country"]
+    named_country = [c for c in table.columns if c.lower() in COUNTRY_COLUMNS]
+    for column, rule in rules.items():
+        if not (rule.strategy or "").startswith("address."):
+            continue
+        if rule.strategy != "address.country" and "country" not in rule.params:
+            country = next((c for c in masked_country + named_country if c != column), None)
+            if country is not None:
+                rule.params["country"] = country
+        if not rule.params.get("by") and not table.primary_key:
+            raise _error(rule.origin, f"{table.key}.{column}: strategy {rule.strategy} needs 'by' (the column(s) "
+                                      "naming whose address it is): the table has no primary key")
 
 
 def _gate_personal(policy: Policy, decisions: dict[tuple[str, str], ColumnDecision],

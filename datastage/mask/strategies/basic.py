@@ -139,10 +139,10 @@ def person_names(ctx: StrategyContext, seeds: pd.Series | np.ndarray) -> tuple[n
     return firsts, lasts
 
 
-def identity_hash(ctx: StrategyContext, seeds: pd.Series | np.ndarray) -> np.ndarray:
-    """Keyed uint64 identity of each seed (trimmed, lower-cased canonical text) in domain ``person``."""
+def identity_hash(ctx: StrategyContext, seeds: pd.Series | np.ndarray, domain: str = "person") -> np.ndarray:
+    """Keyed uint64 identity of each seed (trimmed, lower-cased canonical text) in ``domain``."""
     series = seeds if isinstance(seeds, pd.Series) else pd.Series(seeds, dtype=object)
-    return ctx.key.hash_text("person", _canonical_lower(series))
+    return ctx.key.hash_text(domain, _canonical_lower(series))
 
 
 _ASCII_SPACE = " \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f"  # what str.strip() strips below 128
