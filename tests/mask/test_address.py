@@ -33,7 +33,8 @@ ADDRESS = {"street": "address.street", "city": "address.city", "postcode": "addr
 # Postcode forms per country, written independently of the country table.
 POSTCODES = {"Norway": r"\d{4}", "NO": r"\d{4}", "NOR": r"\d{4}", "Norge": r"\d{4}", "United States": r"\d{5}",
              "US": r"\d{5}", "USA": r"\d{5}", "DE": r"\d{5}", "Deutschland": r"\d{5}",
-             "GB": r"[A-Z0-9]{2,4} \d[A-Z]{2}", "Sweden": r"\d{5}", "NL": r"\d{4} ?[A-Z]{2}", "PL": r"\d{2}-\d{3}", "JP": r"\d{3}-\d{4}",
+             "GB": r"[A-Z0-9]{2,4} \d[A-Z]{2}", "Sweden": r"\d{5}",
+             "NL": r"\d{4} ?[A-Z]{2}", "PL": r"\d{2}-\d{3}", "JP": r"\d{3}-\d{4}",
              "Canada": r"[A-Z]\d[A-Z] \d[A-Z]\d", "pt": r"\d{4}-\d{3}"}
 
 
