@@ -100,6 +100,14 @@ TEMPLATE_RULES = {"first_name": "person.first_name", "last_name": "person.last_n
                   "username": '{strategy: template, template: "{first_name|slug}.{last_name|upper}-{fake.city}"}'}
 
 
+# address.* reads the row's country: pinned on a table of its own, with kept and masked countries.
+ADDRESS_DDL = ("CREATE TABLE customer (customer_id INTEGER PRIMARY KEY, street TEXT, city TEXT, postcode TEXT, "
+               "region TEXT, country TEXT, country_code TEXT);")
+ADDRESS_RULES = {"street": "address.street", "city": "address.city", "postcode": "address.postcode",
+                 "region": "address.region", "country": "keep",
+                 "country_code": "{strategy: address.country, countries: ['NO', DE, US]}"}
+
+
 @pytest.fixture(scope="module")
 def model(tmp_path_factory: pytest.TempPathFactory) -> SchemaModel:
     return build_model(tmp_path_factory.mktemp("golden"))
@@ -119,6 +127,21 @@ def mask_template(model: SchemaModel) -> list[Any]:
     data = {"customer_id": IDS, "first_name": ["a", "b", "c", "d"], "last_name": ["e", "f", "g", "h"],
             "username": ["u1", "u2", "u3", "u4"]}
     return mask_frame(model, rules_for("customer", TEMPLATE_RULES), "customer", data)["username"].tolist()
+
+
+def mask_address(directory: Path) -> dict[str, dict[str, list[Any]]]:
+    """The masked address columns with the country kept (``kept``) and with ``country_code`` masked."""
+    from maskkit import mask_frame
+
+    data = {"customer_id": IDS, "street": ["a", "b", "c", "d"], "city": ["e", "f", "g", "h"],
+            "postcode": ["1", "2", "3", "4"], "region": ["r", "s", "t", "u"],
+            "country": ["Norway", "NO", "DE", "Atlantis"], "country_code": ["NO", "NOR", "Norway", "US"]}
+    address_model = build_model(directory, ADDRESS_DDL)
+    out = {}
+    for name, rules in (("kept", {**ADDRESS_RULES, "country_code": "keep"}), ("masked", ADDRESS_RULES)):
+        masked = mask_frame(address_model, rules_for("customer", rules), "customer", data)
+        out[name] = {column: masked[column].tolist() for column in ADDRESS_RULES}
+    return out
 
 
 GOLDEN: dict[str, list[Any]] = {
@@ -212,9 +235,26 @@ GOLDEN: dict[str, list[Any]] = {
     ],
 }
 
+GOLDEN_ADDRESS: dict[str, dict[str, list[Any]]] = {'kept': {'street': ['Danielsengata 2',
+                     'Olsenhaugen 6B',
+                     'Gertraud-Neuschäfer-Straße 68',
+                     '5023 Tasha Trace Apt. 979'],
+          'city': ['Unnivik', 'Martehavn', 'Gardelegen', 'Copelandfort'],
+          'postcode': ['4561', '7134', '24843', '05105'],
+          'region': ['Oslo', 'Finnmark', 'Rheinland-Pfalz', 'Pennsylvania'],
+          'country': ['Norway', 'NO', 'DE', 'Atlantis'],
+          'country_code': ['NO', 'NOR', 'Norway', 'US']},
+ 'masked': {'street': ['268 Richard Point', 'Döringstraße 42', '51320 Edward Heights Suite 552', 'Aasalléen 3'],
+            'city': ['Lake Marissa', 'Grevesmühlen', 'Foxburgh', 'Ellenfoss'],
+            'postcode': ['51152', '86309', '84535', '2280'],
+            'region': ['Ohio', 'Hamburg', 'Indiana', 'Telemark'],
+            'country': ['Norway', 'NO', 'DE', 'Atlantis'],
+            'country_code': ['US', 'DEU', 'United States', 'NO']}}
+
 
 def test_every_deterministic_strategy_is_pinned() -> None:
-    pinned = {name.split("/")[0] for name in CASES} | {"template"}
+    pinned = {name.split("/")[0] for name in CASES} | {"template"} | {
+        f"address.{part}" for part in ("street", "city", "postcode", "region", "country")}
     for spec in registry.all_strategies():
         if spec.origin == "built-in" and spec.deterministic:
             assert spec.name in pinned, f"strategy {spec.name} has no golden values"
@@ -229,6 +269,10 @@ def test_golden_values(model: SchemaModel, name: str) -> None:
 
 def test_golden_template(model: SchemaModel) -> None:
     assert mask_template(model) == GOLDEN["template"]
+
+
+def test_golden_address(tmp_path: Path) -> None:
+    assert mask_address(tmp_path) == GOLDEN_ADDRESS
 
 
 def test_the_report_records_the_versions_of_the_libraries_outputs_depend_on() -> None:
@@ -264,3 +308,4 @@ if __name__ == "__main__":  # print the golden values (after an intended change)
         print(f"    {case!r}: {mask_case(golden_model, case)!r},")
     print(f"    'template': {mask_template(golden_model)!r},")
     print("})")
+    print(f"GOLDEN_ADDRESS = {mask_address(Path(tempfile.mkdtemp()))!r}")
