@@ -87,28 +87,33 @@ def _locale_of(text: str, default: str) -> str:
     return entry.locale if entry is not None else default
 
 
-def row_locales(ctx: StrategyContext, index: pd.Index) -> np.ndarray:
-    """The Faker locale of each row's address: its (masked) country's, else the rule's."""
+def row_locales(ctx: StrategyContext, index: pd.Index) -> tuple[np.ndarray, list[str]]:
+    """(code per row, locales): the Faker locale of each row's address is ``locales[code]``: its (masked)
+    country's, else the rule's."""
     default = address_locale(str(ctx.params.get("locale") or ctx.locale))
     column = ctx.params.get("country")
-    if not column or ctx.frame is None:
-        return np.full(len(index), default, dtype=object)
-    rows = ctx.masked_rows(index)
-    if column not in rows.columns:
-        return np.full(len(index), default, dtype=object)
+    rows = ctx.masked_rows(index) if column and ctx.frame is not None else None
+    if rows is None or column not in rows.columns:
+        return np.zeros(len(index), dtype=np.int64), [default]
     codes, uniques = pd.factorize(rows[column].to_numpy(dtype=object), use_na_sentinel=True)
     per_value = [_locale_of(str(v), default) for v in uniques]  # once per distinct country
-    return np.array([*per_value, default], dtype=object)[codes]  # NULL (code -1) takes the default
+    locales = sorted(set(per_value) | {default})
+    position = {locale: i for i, locale in enumerate(locales)}
+    lookup = np.array([position[v] for v in per_value] + [position[default]], dtype=np.int64)
+    return lookup[codes], locales  # NULL (code -1) takes the default
 
 
 def fake_address_part(ctx: StrategyContext, values: pd.Series, part: str) -> np.ndarray:
     """One part (``street``, ``city``, ``postcode``, ``region``) of each row's fake address."""
     hashes = identity_hash(ctx, entity_seeds(ctx, values), domain=f"address/{part}")
-    locales = row_locales(ctx, values.index)
+    codes, locales = row_locales(ctx, values.index)
+    if len(locales) == 1:
+        return pick(part_pool(locales[0], part), hashes)
     out = np.empty(len(values), dtype=object)
-    for locale in pd.unique(locales):  # per distinct locale, not per value
-        rows = locales == locale
-        out[rows] = pick(part_pool(str(locale), part), hashes[rows])
+    for code, locale in enumerate(locales):  # per distinct locale, not per value
+        rows = codes == code
+        if rows.any():
+            out[rows] = pick(part_pool(locale, part), hashes[rows])
     return out
 
 
