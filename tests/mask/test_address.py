@@ -135,3 +135,17 @@ def test_the_country_table_is_whole() -> None:
         assert all(entry.postcode.fullmatch(p) for p in postcodes)
         assert len(part_pool(entry.locale, "city")) > 5 and len(part_pool(entry.locale, "region")) > 3, entry.iso2
     assert country_of("Österreich") is country_of("oesterreich".replace("oe", "o")) is country_of("AT")
+
+
+def test_a_fake_part_equal_to_the_real_one_is_drawn_again(model: SchemaModel) -> None:
+    first = mask_frame(model, rules_for("customer", ADDRESS), "customer", _rows(["Sweden"] * 40))
+    rows = _rows(["Sweden"] * 40)
+    rows["city"] = first["city"].tolist()  # the real cities are now what the mask would draw
+    rows["postcode"] = first["postcode"].tolist()
+    again = mask_frame(model, rules_for("customer", ADDRESS), "customer", rows)
+    assert (again["city"] != first["city"]).all() and (again["postcode"] != first["postcode"]).all()
+    assert set(again["city"]) <= set(part_pool("sv_SE", "city"))
+    assert again["street"].tolist() == first["street"].tolist()
+    per_rule = mask_frame(model, rules_for("customer", {"city": "{strategy: address.city, locale: de_DE}"}),
+                          "customer", _rows(["Atlantis", "NO"]))
+    assert per_rule["city"][0] in part_pool("de_DE", "city") and per_rule["city"][1] in part_pool("no_NO", "city")

@@ -103,9 +103,15 @@ def row_locales(ctx: StrategyContext, index: pd.Index) -> tuple[np.ndarray, list
     return lookup[codes], locales  # NULL (code -1) takes the default
 
 
+def _domain(ctx: StrategyContext, part: str) -> str:
+    """The hash domain of one part: shared by every table (not the column's domain), apart per redraw
+    (a fake value equal to the real one is drawn again, the same way for the same entity everywhere)."""
+    return f"address/{part}#{ctx.attempt}" if ctx.attempt else f"address/{part}"
+
+
 def fake_address_part(ctx: StrategyContext, values: pd.Series, part: str) -> np.ndarray:
     """One part (``street``, ``city``, ``postcode``, ``region``) of each row's fake address."""
-    hashes = identity_hash(ctx, entity_seeds(ctx, values), domain=f"address/{part}")
+    hashes = identity_hash(ctx, entity_seeds(ctx, values), domain=_domain(ctx, part))
     codes, locales = row_locales(ctx, values.index)
     if len(locales) == 1:
         return pick(part_pool(locales[0], part), hashes)
@@ -180,7 +186,7 @@ def address_country(values: pd.Series, ctx: StrategyContext) -> pd.Series:
     codes = ctx.params.get("countries")
     chosen = [country_by_code(str(c)) for c in codes] if codes else list(countries())
     choices = [c for c in chosen if c is not None]
-    hashes = identity_hash(ctx, entity_seeds(ctx, values), domain="address/country")
+    hashes = identity_hash(ctx, entity_seeds(ctx, values), domain=_domain(ctx, "country"))
     picked = (hashes % np.uint64(len(choices))).astype(np.int64)
     text = pd.Series(values.to_numpy(dtype=object), dtype=object).astype(str).str.strip()
     alpha = text.str.isalpha().to_numpy(dtype=bool)
