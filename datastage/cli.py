@@ -562,8 +562,9 @@ def provision(name: str, from_env: str, ttl: str | None, config: str | None, as_
         emit_json(entry.__dict__)
         return
     expiry = f", expires {entry.expires_at}" if entry.expires_at else ""
-    out.print(f"provisioned {entry.name} from {entry.source_environment}: {entry.rows:,} rows{expiry}",
-              markup=False)
+    source = f" (its refresh {entry.source_run_id}: {entry.source_verdict})" if entry.source_run_id else ""
+    out.print(f"provisioned {entry.name} from {entry.source_environment}{source}: {entry.rows:,} rows, "
+              f"verdict {entry.verdict}{expiry}", markup=False)
 
 
 @main.command()

@@ -84,6 +84,9 @@ class Provisioned:
     created_by: str
     run_id: str
     rows: int = 0
+    verdict: str = "pass"  # the worse of the source copy's last verdict and the copy's own checks
+    source_verdict: str | None = None  # the last refresh verdict of the copy it came from
+    source_run_id: str | None = None  # and that refresh's run id
 
     def expired(self, now: dt.datetime) -> bool:
         return self.expires_at is not None and dt.datetime.fromisoformat(self.expires_at.replace("Z", "+00:00")) <= now
@@ -191,12 +194,19 @@ def drop_database(env_url: str, name: str) -> None:
         engine.dispose()
 
 
-def _latest_verdict(env: Environment) -> str | None:
+def _latest_refresh(env: Environment) -> dict[str, Any] | None:
+    """The refresh log row of ``env``'s current copy ({} when it has no log; None when there is no copy)."""
     target = open_target(env.url, env.name, env.shadow_mode)
     if not target.exists():
         return None
     log = target.refresh_log()
-    return str(log[-1].get("verdict")) if log else "unknown"
+    return dict(log[-1]) if log else {}
+
+
+def _worse(*verdicts: str | None) -> str:
+    """The worst of ``verdicts`` (pass < warn < fail)."""
+    order = ("pass", "warn", "fail")
+    return max((v for v in verdicts if v in order), key=order.index, default="pass")
 
 
 def provision(project: Project, name: str, source_env: str, *, ttl: dt.timedelta | None = None,
@@ -213,9 +223,11 @@ def provision(project: Project, name: str, source_env: str, *, ttl: dt.timedelta
     url = derived_url(env.url, name)
     check_not_source(project.source_url, project.source_schemas, url,
                      what=f"on-demand environment '{name}' next to '{env.name}'", file=str(project.path), key=key)
-    verdict = _latest_verdict(env)
-    if verdict is None:
+    latest = _latest_refresh(env)
+    if latest is None:
         raise UsageError(f"environment '{env.name}' has no copy yet; refresh it first")
+    verdict = str(latest.get("verdict") or "unknown")
+    source_run_id = str(latest["run_id"]) if latest.get("run_id") else None
     if verdict not in ("pass", "warn"):
         raise UsageError(f"the current copy of '{env.name}' is not a verified copy (last verdict: {verdict})")
     run_id = new_run_id()
@@ -225,7 +237,7 @@ def provision(project: Project, name: str, source_env: str, *, ttl: dt.timedelta
     copy_env = replace(env, name=name, url=url, keep=(), hooks={}, access=(), notify=None, notify_secret=None,
                        subset=SubsetSpec(), shadow_mode="schema")
     try:
-        rows = _copy(project, env, copy_env, run_id, progress)
+        rows, copied = _copy(project, env, copy_env, run_id, progress, verdict)
     except BaseException:
         with suppress(DatastageError):
             drop_database(env.url, name)
@@ -235,23 +247,29 @@ def provision(project: Project, name: str, source_env: str, *, ttl: dt.timedelta
         name=name, source_environment=env.name, dialect=dialect_of(parse_url(url)),
         database=parse_url(url).database or name, created_at=utc_now(),
         expires_at=(now + ttl).isoformat(timespec="seconds").replace("+00:00", "Z") if ttl else None,
-        created_by=current_user(), run_id=run_id, rows=rows,
+        created_by=current_user(), run_id=run_id, rows=rows, verdict=copied, source_verdict=verdict,
+        source_run_id=source_run_id,
     )
     registry = load_registry(project)  # fresh: another provision may have finished meanwhile
     registry[name] = entry
     save_registry(project, registry)
     append_history(project.state_dir, {
-        "run_id": run_id, "environment": name, "kind": "provision", "trigger": "cli", "verdict": "pass",
+        "run_id": run_id, "environment": name, "kind": "provision", "trigger": "cli", "verdict": copied,
         "exit_code": 0, "rows": rows, "started_at": entry.created_at, "finished_at": utc_now(),
         "seconds": round(time.monotonic() - started, 3), "source_environment": env.name,
+        "source_verdict": verdict, "source_run_id": source_run_id,
         "target": redact_url(url), "expires_at": entry.expires_at, "report_json": None, "report_html": None,
         "error": None,
     })
     return entry
 
 
-def _copy(project: Project, env: Environment, copy_env: Environment, run_id: str, progress: Progress) -> int:
-    """Full copy of ``env``'s current copy into ``copy_env``: shadow, load, verify, swap."""
+def _copy(project: Project, env: Environment, copy_env: Environment, run_id: str, progress: Progress,
+          source_verdict: str) -> tuple[int, str]:
+    """Full copy of ``env``'s current copy into ``copy_env``: shadow, load, verify, swap.
+
+    Returns the rows copied and the copy's verdict: never better than ``source_verdict``.
+    """
     # Before any connection: an empty $DATASTAGE_MASKING_KEY (or a key file others may read) stops here.
     # A copy masks nothing, so any key will do when the project has none.
     key = optional_key(project.key_file)
@@ -280,12 +298,13 @@ def _copy(project: Project, env: Environment, copy_env: Environment, run_id: str
                 if verified.verdict == "fail":
                     failed = "; ".join(c.summary for c in verified.failed)
                     raise VerificationFailed(f"the copy of {env.name} did not verify: {failed}", step="provision")
+                verdict = _worse(source_verdict, verified.verdict)
                 with step("swap"):
                     shadow.go_live({"run_id": run_id, "environment": copy_env.name, "started_at": utc_now(),
-                                    "finished_at": utc_now(), "verdict": verified.verdict,
+                                    "finished_at": utc_now(), "verdict": verdict,
                                     "source": redact_url(env.url), "datastage_version": __version__,
                                     "rows_loaded": load.total_rows}, target.refresh_log())
-        return load.total_rows
+        return load.total_rows, verdict
     finally:
         source.dispose()
 
@@ -374,13 +393,15 @@ def environments(project: Project, now: dt.datetime | None = None) -> list[dict[
                      "protected": env.protected, "schedule": (env.schedule or {}).get("cron"),
                      "last_refresh": last.get("finished_at"), "last_verdict": last.get("verdict"),
                      "last_run_id": last.get("run_id"), "size_bytes": database_size(env.url),
-                     "from": None, "expires_at": None, "expired": False})
+                     "from": None, "source_verdict": None, "source_run_id": None, "expires_at": None,
+                     "expired": False})
     for entry in load_registry(project).values():
         source = project.environments.get(entry.source_environment)
         url = derived_url(source.url, entry.name) if source else None
         rows.append({"name": entry.name, "kind": "on-demand", "url": redact_url(url) if url else None,
                      "protected": False, "schedule": None, "last_refresh": entry.created_at,
-                     "last_verdict": "pass", "last_run_id": entry.run_id,
+                     "last_verdict": entry.verdict, "last_run_id": entry.run_id,
                      "size_bytes": database_size(url) if url else None, "from": entry.source_environment,
+                     "source_verdict": entry.source_verdict, "source_run_id": entry.source_run_id,
                      "expires_at": entry.expires_at, "expired": entry.expired(moment)})
     return rows

@@ -3,8 +3,11 @@
 An environment with ``schedule: "0 3 * * *"`` (or ``{cron: "0 3 * * *", timezone:
 Europe/Berlin}``) is due when its latest scheduled time has passed and has not been run
 yet. Missed runs (the scheduler was down over several scheduled times) run once, not once
-per missed time. A target locked by another refresh is skipped and retried on the next
-poll; a failing refresh is recorded and the scheduler carries on.
+per missed time. Only a time at or after the moment the scheduler first saw the schedule
+counts: a schedule added at 17:40 next to a 03:00 cron first runs the next day at 03:00,
+and a changed cron expression or time zone is a new schedule. A target locked by another
+refresh is skipped and retried on the next poll; a failing refresh is recorded and the
+scheduler carries on.
 
 Example:
     >>> spec = Schedule("staging", "0 3 * * *", "UTC")
@@ -21,7 +24,7 @@ import threading
 import zoneinfo
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
@@ -56,6 +59,11 @@ class Schedule:
         """The next ``count`` scheduled times strictly after ``after`` (in the schedule's zone)."""
         it = croniter(self.cron, after.astimezone(self.zone))
         return [it.get_next(dt.datetime) for _ in range(count)]
+
+    @property
+    def identity(self) -> str:
+        """What makes this schedule the same one as before: its cron expression and time zone."""
+        return f"{self.cron} {self.timezone}"
 
     def latest_slot(self, now: dt.datetime) -> dt.datetime:
         """The most recent scheduled time at or before ``now``."""
@@ -96,6 +104,8 @@ class EnvState:
     last_verdict: str | None = None
     last_exit_code: int | None = None
     last_error: str | None = None
+    schedule: str | None = None  # the Schedule.identity first_seen refers to
+    first_seen: str | None = None  # when the scheduler first saw that schedule
 
 
 def state_path(project: Project) -> Path:
@@ -117,12 +127,44 @@ def save_state(project: Project, state: dict[str, EnvState]) -> None:
     write_state(state_path(project), {k: asdict(v) for k, v in state.items()}, root=project.state_dir)
 
 
+def _since(spec: Schedule, entry: EnvState | None, now: dt.datetime) -> dt.datetime:
+    """Since when ``spec`` has existed for the scheduler: slots before that were never missed."""
+    if entry is not None and entry.schedule == spec.identity and entry.first_seen:
+        return dt.datetime.fromisoformat(entry.first_seen)
+    if entry is not None and entry.schedule is None and entry.last_slot:
+        return dt.datetime.fromisoformat(entry.last_slot)  # state written before schedules were remembered
+    return now  # not seen before (or changed): new from now on
+
+
+def remember_schedules(project: Project, now: dt.datetime) -> dict[str, EnvState]:
+    """Record when the scheduler first saw each schedule (a changed one is new); returns the state."""
+    state = load_state(project)
+    changed = False
+    for spec in schedules(project):
+        entry = state.get(spec.environment)
+        if entry is not None and entry.schedule == spec.identity and entry.first_seen:
+            continue
+        since = _since(spec, entry, now).isoformat()
+        state[spec.environment] = replace(entry or EnvState(), schedule=spec.identity, first_seen=since)
+        changed = True
+    if changed:
+        save_state(project, state)
+    return state
+
+
 def due(project: Project, now: dt.datetime, state: dict[str, EnvState]) -> list[tuple[Schedule, dt.datetime]]:
-    """Environments whose latest scheduled time has not been run yet, with that time."""
+    """Environments whose latest scheduled time has not been run yet, with that time.
+
+    A time before the scheduler first saw the schedule (see :func:`remember_schedules`) is not
+    missed, so it is not due; one not seen yet counts from ``now``.
+    """
     out = []
     for spec in schedules(project):
         slot = spec.latest_slot(now)
-        last = state.get(spec.environment, EnvState()).last_slot
+        entry = state.get(spec.environment)
+        if slot < _since(spec, entry, now):
+            continue
+        last = entry.last_slot if entry else None
         if last is None or dt.datetime.fromisoformat(last) < slot:
             out.append((spec, slot))
     return out
@@ -186,7 +228,7 @@ class Scheduler:
         """Run every environment that is due now, once each; returns what happened."""
         now = self.clock.now()
         done = []
-        for spec, slot in due(self.project, now, load_state(self.project)):
+        for spec, slot in due(self.project, now, remember_schedules(self.project, now)):
             if self.stop_event.is_set():
                 break
             last = load_state(self.project).get(spec.environment, EnvState()).last_slot
@@ -221,7 +263,8 @@ class Scheduler:
             record = ScheduledRun(spec.environment, slot.isoformat(), str(getattr(result, "verdict", "pass")),
                                int(getattr(result, "exit_code", 0)), run_id=getattr(result, "run_id", None))
         state = load_state(self.project)  # fresh: other environments' entries may have changed meanwhile
-        state[spec.environment] = EnvState(
+        state[spec.environment] = replace(
+            state.get(spec.environment) or EnvState(),
             last_slot=slot.isoformat(), last_started=started, last_finished=self.clock.now().isoformat(),
             last_run_id=record.run_id, last_verdict=record.outcome, last_exit_code=record.exit_code,
             last_error=record.message)

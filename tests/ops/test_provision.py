@@ -297,3 +297,55 @@ def test_mariadb_post_load_sql_and_grants_only_after_a_good_swap(demo_project: P
     failed = datastage.refresh("staging", config=demo_project)
     assert failed.verdict == "fail"
     assert not any(database in g for g in _grants(mysql_databases.admin_url, writer))
+
+
+@pytest.mark.postgres
+def test_postgres_provision_carries_the_source_warn_verdict_and_run_id(pg_databases: ServerDatabases,
+                                                                        tmp_path: Path) -> None:
+    config, source, _ = _pg_project(tmp_path, pg_databases)
+    engine = sa.create_engine(source)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("ALTER TABLE customer ADD COLUMN phone text")
+        conn.exec_driver_sql("UPDATE customer SET phone = '+47 9' || lpad((customer_id * 7919)::text, 7, '0')")
+    engine.dispose()
+    rules = dict(RULES, checks={"kept_identifiers": "warn", "leak_identifiers": "warn"})
+    # Phone numbers "masked" whole are found by the leak check: a warning, by the rules.
+    phone = {"strategy": "partial", "keep_first": 40}
+    rules["tables"] = {**RULES["tables"], "customer": {**RULES["tables"]["customer"], "phone": phone}}
+    (tmp_path / "rules.yaml").write_text(yaml.safe_dump(rules))
+    refreshed = datastage.refresh("staging", config=config)
+    assert refreshed.verdict == "warn", [c.summary for c in refreshed.checks if c.status != "PASS"]
+    name = f"ds_pr_{secrets.token_hex(3)}"
+    pg_databases.created.append(name)  # dropped at the end even if the test fails
+    code, output = _cli("provision", name, "--from", "staging", "--config", str(config), "--json")
+    assert code == 0, output
+    entry = json.loads(output)
+    assert (entry["verdict"], entry["source_verdict"], entry["source_run_id"]) == ("warn", "warn",
+                                                                                    refreshed.run_id)
+    assert entry["run_id"] != refreshed.run_id and entry["rows"] == 1200
+    code, output = _cli("provision", f"{name}_t", "--from", "staging", "--config", str(config))
+    pg_databases.created.append(f"{name}_t")
+    assert code == 0, output
+    assert f"(its refresh {refreshed.run_id}: warn)" in output and "verdict warn" in output
+    provisioned = [h for h in datastage.history(config=config) if h.get("kind") == "provision"]
+    assert [(h["environment"], h["verdict"], h["source_verdict"], h["source_run_id"]) for h in provisioned] == [
+        (name, "warn", "warn", refreshed.run_id), (f"{name}_t", "warn", "warn", refreshed.run_id)]
+    code, output = _cli("envs", "--config", str(config), "--json")
+    assert code == 0, output
+    rows = {r["name"]: r for r in json.loads(output)}
+    assert rows["staging"]["last_verdict"] == "warn" and rows["staging"]["source_run_id"] is None
+    assert (rows[name]["last_verdict"], rows[name]["source_verdict"], rows[name]["source_run_id"]) == (
+        "warn", "warn", refreshed.run_id)
+    # The copy's own refresh log says warn too, so a copy of the copy is not a clean pass either.
+    engine = sa.create_engine(pg_databases.url(name))
+    with engine.connect() as conn:
+        logged = conn.exec_driver_sql("SELECT run_id, verdict FROM datastage_refresh_log").all()
+    engine.dispose()
+    assert [tuple(r) for r in logged] == [(entry["run_id"], "warn")]
+    project = load_project(config)
+    registry = load_registry(project)
+    assert registry[name].source_run_id == refreshed.run_id and registry[name].verdict == "warn"
+    assert sorted(e.name for e in gc(project, now=dt.datetime.now(dt.UTC) + dt.timedelta(days=3650))) == []
+    for copy in (name, f"{name}_t"):
+        datastage.teardown(copy, config=config)
+    assert load_registry(project) == {}

@@ -20,7 +20,16 @@ from click.testing import CliRunner
 import datastage
 from datastage.cli import main
 from datastage.errors import ConfigError
-from datastage.ops.schedule import EnvState, Schedule, Scheduler, due, load_state, save_state, schedules
+from datastage.ops.schedule import (
+    EnvState,
+    Schedule,
+    Scheduler,
+    due,
+    load_state,
+    remember_schedules,
+    save_state,
+    schedules,
+)
 from datastage.settings import load_project
 
 
@@ -42,6 +51,11 @@ class FakeClock:
 def _add_schedule(config: Path, schedule: str) -> None:
     text = config.read_text().replace("    keep: [app_settings]", f"    keep: [app_settings]\n    schedule: {schedule}")
     config.write_text(text)
+
+
+def _existing_since(config: Path, when: dt.datetime) -> None:
+    """Let the scheduler have seen the configured schedules since ``when``."""
+    remember_schedules(load_project(config), when)
 
 
 def _log_runs(config: Path) -> list[str]:
@@ -84,8 +98,10 @@ def test_unknown_time_zone_is_a_config_error(demo_project: Path) -> None:
 def test_scheduler_starts_due_refresh_once_per_slot(demo_project: Path) -> None:
     _add_schedule(demo_project, '"0 3 * * *"')
     project = load_project(demo_project)
-    clock = FakeClock(dt.datetime(2026, 11, 27, 4, 0, tzinfo=dt.UTC))
+    clock = FakeClock(dt.datetime(2026, 11, 27, 2, 0, tzinfo=dt.UTC))
     scheduler = Scheduler(project, clock=clock)
+    assert scheduler.run_due() == []  # first seen before today's slot
+    clock.current = dt.datetime(2026, 11, 27, 4, 0, tzinfo=dt.UTC)
     first = scheduler.run_due()
     assert [(r.environment, r.outcome, r.exit_code) for r in first] == [("staging", "pass", 0)]
     assert scheduler.run_due() == []  # same slot: nothing due
@@ -112,9 +128,65 @@ def test_missed_runs_catch_up_once(demo_project: Path) -> None:
     assert load_state(project)["staging"].last_slot == "2026-11-27T09:00:00+00:00"
 
 
+def test_schedule_added_after_todays_slot_waits_for_the_next_one(demo_project: Path) -> None:
+    _add_schedule(demo_project, '"0 3 * * *"')
+    project = load_project(demo_project)
+    clock = FakeClock(dt.datetime(2026, 11, 27, 17, 40, tzinfo=dt.UTC))  # added long after 03:00
+    scheduler = Scheduler(project, clock=clock)
+    assert scheduler.run_due() == [] and _log_runs(demo_project) == []
+    entry = load_state(project)["staging"]
+    assert entry.first_seen == "2026-11-27T17:40:00+00:00" and entry.schedule == "0 3 * * * UTC"
+    assert entry.last_slot is None
+    clock.current = dt.datetime(2026, 11, 28, 2, 59, tzinfo=dt.UTC)
+    assert scheduler.run_due() == []
+    clock.current = dt.datetime(2026, 11, 28, 3, 0, 5, tzinfo=dt.UTC)
+    assert [(r.slot, r.outcome) for r in scheduler.run_due()] == [("2026-11-28T03:00:00+00:00", "pass")]
+    assert len(_log_runs(demo_project)) == 1
+    assert load_state(project)["staging"].first_seen == "2026-11-27T17:40:00+00:00"  # kept by the run
+
+
+def test_schedule_run_once_right_after_adding_a_schedule_refreshes_nothing(demo_project: Path) -> None:
+    _add_schedule(demo_project, '"0 0 1 1 *"')  # its latest slot passed before the schedule existed
+    result = CliRunner().invoke(main, ["schedule", "run", "--once", "--config", str(demo_project)])
+    assert result.exit_code == 0 and result.output == ""
+    assert _log_runs(demo_project) == []
+    assert load_state(load_project(demo_project))["staging"].first_seen is not None
+
+
+def test_slot_missed_while_the_scheduler_was_down_catches_up_once(demo_project: Path) -> None:
+    _add_schedule(demo_project, '"0 3 * * *"')
+    project = load_project(demo_project)
+    clock = FakeClock(dt.datetime(2026, 11, 26, 12, 0, tzinfo=dt.UTC))
+    assert Scheduler(project, clock=clock).run_due() == []  # seen; then the scheduler stops
+    clock.current = dt.datetime(2026, 11, 29, 9, 0, tzinfo=dt.UTC)  # down over three 03:00 slots
+    records = Scheduler(project, clock=clock).run_due()
+    assert [(r.slot, r.outcome) for r in records] == [("2026-11-29T03:00:00+00:00", "pass")]
+    assert Scheduler(project, clock=clock).run_due() == []
+    assert len(_log_runs(demo_project)) == 1
+
+
+def test_changed_cron_is_a_new_schedule(demo_project: Path) -> None:
+    _add_schedule(demo_project, '"0 3 * * *"')
+    project = load_project(demo_project)
+    clock = FakeClock(dt.datetime(2026, 11, 26, 12, 0, tzinfo=dt.UTC))
+    assert Scheduler(project, clock=clock).run_due() == []
+    # Changed to 06:00 at 07:00 the next day: its 06:00 slot was before the new schedule appeared.
+    demo_project.write_text(demo_project.read_text().replace('schedule: "0 3 * * *"', 'schedule: "0 6 * * *"'))
+    project = load_project(demo_project)
+    clock.current = dt.datetime(2026, 11, 27, 7, 0, tzinfo=dt.UTC)
+    assert [spec.cron for spec, _ in due(project, clock.current, load_state(project))] == []
+    assert Scheduler(project, clock=clock).run_due() == []
+    entry = load_state(project)["staging"]
+    assert entry.schedule == "0 6 * * * UTC" and entry.first_seen == "2026-11-27T07:00:00+00:00"
+    assert _log_runs(demo_project) == []
+    clock.current = dt.datetime(2026, 11, 28, 6, 0, 1, tzinfo=dt.UTC)
+    assert [r.slot for r in Scheduler(project, clock=clock).run_due()] == ["2026-11-28T06:00:00+00:00"]
+
+
 def test_locked_target_is_skipped_and_retried(demo_project: Path) -> None:
     _add_schedule(demo_project, '"0 3 * * *"')
     project = load_project(demo_project)
+    _existing_since(demo_project, dt.datetime(2026, 11, 26, 12, 0, tzinfo=dt.UTC))
     clock = FakeClock(dt.datetime(2026, 11, 27, 4, 0, tzinfo=dt.UTC))
     scheduler = Scheduler(project, clock=clock)
     lock_path = demo_project.parent / "staging.db.lock"
@@ -140,6 +212,7 @@ def test_scheduler_survives_a_failing_refresh(demo_project: Path) -> None:
     broken = re.sub(r"(?m)^    phone: phone .*\n", "", good)  # customer.phone has no rule now
     assert broken != good
     rules.write_text(broken)
+    _existing_since(demo_project, dt.datetime(2026, 11, 27, 3, 55, tzinfo=dt.UTC))
     clock = FakeClock(dt.datetime(2026, 11, 27, 4, 1, tzinfo=dt.UTC))
     scheduler = Scheduler(project, clock=clock, poll_seconds=600)
     iterations = {"n": 0}
@@ -176,6 +249,7 @@ def test_schedule_list_shows_next_runs(demo_project: Path) -> None:
 
 def test_schedule_run_once_exits_with_the_refresh_code(demo_project: Path) -> None:
     _add_schedule(demo_project, '"0 0 1 1 *"')  # once a year: due now, and not again a moment later
+    _existing_since(demo_project, dt.datetime.now(dt.UTC) - dt.timedelta(days=400))
     log_file = demo_project.parent / "logs" / "datastage.log"
     result = CliRunner().invoke(main, ["schedule", "run", "--once", "--config", str(demo_project),
                                        "--log-file", str(log_file)])
@@ -222,6 +296,7 @@ def test_sigterm_when_idle_stops_promptly(demo_project: Path) -> None:
 
 def test_sigterm_during_refresh_finishes_it_then_stops(demo_project: Path) -> None:
     _add_schedule(demo_project, '"* * * * *"')
+    _existing_since(demo_project, dt.datetime.now(dt.UTC) - dt.timedelta(hours=1))
     log_file = demo_project.parent / "scheduler.log"
     proc = _spawn_scheduler(demo_project, log_file)
     _wait_for(lambda: log_file.exists() and "scheduled refresh starting" in log_file.read_text())
@@ -235,6 +310,7 @@ def test_sigterm_during_refresh_finishes_it_then_stops(demo_project: Path) -> No
 
 def test_second_sigterm_abandons_the_refresh_safely(demo_project: Path) -> None:
     _add_schedule(demo_project, '"* * * * *"')
+    _existing_since(demo_project, dt.datetime.now(dt.UTC) - dt.timedelta(hours=1))
     log_file = demo_project.parent / "scheduler.log"
     proc = _spawn_scheduler(demo_project, log_file)
     _wait_for(lambda: log_file.exists() and "scheduled refresh starting" in log_file.read_text())
