@@ -35,9 +35,9 @@ _get_logger("datastage").addHandler(_logging.NullHandler())
 # them share their name with a module of the package (``plan``, ``report``, ``demo``); importing that
 # module sets the package attribute to it, so the names are resolved on every read, not stored.
 _LIBRARY = frozenset({
-    "check_rules", "demo", "envs", "gc", "history", "load_project", "new_key", "plan", "propose_rules",
-    "provision", "refresh", "report", "report_findings", "rollback", "scan", "schedule_list", "schedule_run",
-    "strategies", "teardown", "verify_report",
+    "check_rules", "demo", "envs", "gc", "history", "load_project", "new_key", "plan", "preview",
+    "propose_rules", "provision", "refresh", "report", "report_findings", "rollback", "scan", "schedule_list",
+    "schedule_run", "strategies", "teardown", "verify_report",
 })
 
 if _TYPE_CHECKING:
@@ -50,6 +50,7 @@ if _TYPE_CHECKING:
         load_project,
         new_key,
         plan,
+        preview,
         propose_rules,
         provision,
         refresh,
@@ -77,6 +78,6 @@ else:
 __all__ = [
     "ConfigError", "DatastageError", "LockHeld", "RulesError", "SafetyError", "VerificationFailed",
     "__version__", "check_rules", "demo", "envs", "gc", "history", "load_project", "new_key", "plan",
-    "propose_rules", "provision", "refresh", "report", "report_findings", "rollback", "scan", "schedule_list",
-    "schedule_run", "strategies", "teardown", "verify_report",
+    "preview", "propose_rules", "provision", "refresh", "report", "report_findings", "rollback", "scan",
+    "schedule_list", "schedule_run", "strategies", "teardown", "verify_report",
 ]

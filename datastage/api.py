@@ -45,8 +45,9 @@ from datastage.ops.ondemand import gc as _gc
 from datastage.ops.ondemand import provision as _provision
 from datastage.ops.ondemand import teardown as _teardown
 from datastage.ops.schedule import Scheduler, load_state, schedules
-from datastage.pipeline import RefreshResult, run_refresh
+from datastage.pipeline import DEFAULT_PREVIEW_ROWS, PreviewResult, RefreshResult, run_refresh
 from datastage.pipeline import plan as _plan
+from datastage.pipeline import preview as _preview
 from datastage.plan import PlanResult
 from datastage.progress import Progress
 from datastage.report.compose import VerifyOutcome, load_report, verify_report_file
@@ -64,9 +65,9 @@ from datastage.source.identity import check_target_safety
 
 ConfigArg = str | os.PathLike[str] | Project | None
 
-__all__ = ["check_rules", "demo", "envs", "gc", "history", "load_project", "new_key", "plan", "propose_rules",
-           "provision", "refresh", "report", "report_entry", "report_findings", "rollback", "scan", "schedule_list",
-           "schedule_run", "strategies", "teardown", "verify_report"]
+__all__ = ["check_rules", "demo", "envs", "gc", "history", "load_project", "new_key", "plan", "preview",
+           "propose_rules", "provision", "refresh", "report", "report_entry", "report_findings", "rollback", "scan",
+           "schedule_list", "schedule_run", "strategies", "teardown", "verify_report"]
 
 
 def project_of(config: ConfigArg) -> Project:
@@ -102,6 +103,23 @@ def plan(environment: str, *, rules: str | os.PathLike[str] | None = None, confi
     Writes no database; records a plan report and a history line.
     """
     return _plan(project_of(config), environment, rules=rules, trigger=trigger)
+
+
+def preview(table: str, *, environment: str | None = None, rows: int = DEFAULT_PREVIEW_ROWS,
+            rules: str | os.PathLike[str] | None = None, config: ConfigArg = None) -> PreviewResult:
+    """The first ``rows`` rows a refresh would copy of ``table`` (``schema.table`` allowed), each column's
+    source value beside the masked value a refresh loads (the same engine, key and pseudonyms).
+
+    ``environment`` may be left out when the project has exactly one. Reads the source read-only;
+    writes nothing anywhere (no target, report, history line or logged value).
+    """
+    project = project_of(config)
+    if environment is None:
+        if len(project.environments) != 1:
+            known = ", ".join(sorted(project.environments)) or "none"
+            raise UsageError(f"name the environment whose rules to preview with --env (known: {known})")
+        environment = next(iter(project.environments))
+    return _preview(project, environment, table, rows=rows, rules=rules)
 
 
 def rollback(environment: str, *, config: ConfigArg = None, trigger: str = "library") -> RollbackResult:

@@ -36,7 +36,14 @@ from datastage.errors import (
 )
 from datastage.present.progress import RichProgress, use_progress
 from datastage.present.streams import emit_json, out, redacted_output
-from datastage.present.views import render_findings, render_plan, render_refresh, render_report, render_scan
+from datastage.present.views import (
+    render_findings,
+    render_plan,
+    render_preview,
+    render_refresh,
+    render_report,
+    render_scan,
+)
 
 if TYPE_CHECKING:
     from datastage import api
@@ -189,6 +196,33 @@ def plan(environment: str, rules: str | None, config: str | None, as_json: bool)
     if result.report:
         out.print(f"plan report: {result.report.json}")
         out.print(f"             {result.report.html}")
+
+
+@main.command()
+@click.argument("table")
+@click.option("--env", "environment", default=None, help="Environment whose rules and subset to use "
+              "(default: the only one).")
+@click.option("--rows", "rows", type=int, default=10, show_default=True, help="Rows to show (1 to 1000).")
+@click.option("--rules", type=click.Path(dir_okay=False), default=None, help="Rules file to use instead.")
+@config_option
+@json_option
+@cron_options
+@run_command
+def preview(table: str, environment: str | None, rows: int, rules: str | None, config: str | None,
+            as_json: bool) -> None:
+    """Show source rows of TABLE beside what the rules make of them, before any refresh.
+
+    The rows are the first ones a refresh would copy, masked exactly as a refresh masks them
+    (same key, same pseudonyms). Printed only: reads the source read-only and writes nothing,
+    not even a report or history line. TABLE may be schema-qualified (sales.customer).
+
+    Example: datastage preview customer --env staging --rows 5
+    """
+    result = api.preview(table, environment=environment, rows=rows, rules=rules, config=config)
+    if as_json:
+        emit_json(result.to_dict())
+        return
+    render_preview(result)
 
 
 @main.command()

@@ -65,6 +65,7 @@ from datastage.errors import (
     StepError,
     StopSignal,
     Terminated,
+    UsageError,
     exit_code_for,
     stop_signal,
 )
@@ -102,7 +103,7 @@ from datastage.signals import held_signals
 from datastage.source.db import db_error_message, make_engine, redact_url, snapshot
 from datastage.source.identity import check_target_safety
 from datastage.source.schema import TableInfo, reflect
-from datastage.subset.extract import extract_table
+from datastage.subset.extract import extract_table, stream_rows
 from datastage.subset.planner import plan_subset
 from datastage.targets.base import Shadow, Target
 from datastage.targets.registry import open_target
@@ -679,3 +680,97 @@ def build_report(run: Run, *, finished_at: str | None, verdict: str, exit_code: 
                      datastage_version=__version__)
     return compose_report(record, plan=run.plan, load=run.load, verify=run.verify, stats=run.stats,
                           operations=run.ops.to_report() if run.ops else None)
+
+
+DEFAULT_PREVIEW_ROWS = 10
+MAX_PREVIEW_ROWS = 1000
+
+
+@dataclass
+class PreviewResult:
+    """Source rows of one table beside what the rules make of them (``datastage preview``).
+
+    ``rows`` holds, per row, its key and per column the treatment, the source value and the
+    masked value, each as text (None for NULL). ``note`` says why the rows shown are not rows a
+    refresh masks (kept from the target, left out, not selected by the subset), or is None."""
+
+    environment: str
+    table: str
+    key_columns: list[str]
+    rows: list[dict[str, Any]]
+    selected_rows: int
+    note: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"environment": self.environment, "table": self.table, "key_columns": self.key_columns,
+                "selected_rows": self.selected_rows, "note": self.note, "rows": self.rows}
+
+
+def preview(project: Project, environment: str, table: str, *, rows: int = DEFAULT_PREVIEW_ROWS,
+            rules: str | os.PathLike[str] | None = None) -> PreviewResult:
+    """The first ``rows`` rows a refresh of ``environment`` would copy of ``table``, masked by the
+    refresh's own engine (same key, same source identifiers, so the same pseudonyms).
+
+    Reads the source on a read-only snapshot; opens no target, writes no report, history line or
+    log line with a value. Rules are checked as a refresh checks them (a REVIEW mark, a coverage gap
+    stops it with the refresh's own error)."""
+    if not 1 <= rows <= MAX_PREVIEW_ROWS:
+        raise UsageError(f"--rows must be between 1 and {MAX_PREVIEW_ROWS}, not {rows}")
+    env = project.environment(environment)
+    policy = load_policy(rules_path(env, rules, project))
+    key = load_key(project.key_file)
+    source = make_engine(project.source_url, read_only=True, role="source database")
+    try:
+        with step("preview"), snapshot(source) as conn:
+            planned = build_plan(conn, project, env, policy, env.batch_size)
+            info = planned.model.table(table)
+            return _preview_rows(conn, planned, env, info, key, rows)
+    finally:
+        source.dispose()
+
+
+def _preview_rows(conn: Connection, planned: PlanResult, env: Environment, table: TableInfo, key: MaskingKey,
+                  rows: int) -> PreviewResult:
+    """Extract and mask the first ``rows`` planned rows of ``table`` (see :func:`preview`)."""
+    plan = planned.subset.tables[table.key]
+    kept = {planned.model.table(name).key for name in env.keep}
+    note = None
+    if table.key in kept:
+        note = "kept from the target: a refresh copies the target's rows, these source rows stay out"
+    elif plan.mode == "none" or table.key not in {t.key for t in planned.tables}:
+        note = f"{next(iter(plan.reasons), 'left out')}: a refresh copies none of these rows"
+    elif plan.selected_rows == 0:
+        note = f"{plan.note or 'not selected'}: a refresh copies none of these rows"
+    if note is None:
+        batches = extract_table(conn, table, plan, planned.subset.seed, rows)
+    else:
+        batches = stream_rows(conn, table, table.insertable_columns, batch_size=rows)
+    try:
+        batch = next(batches, None)
+    finally:
+        getattr(batches, "close", lambda: None)()  # a streamed result ends before the next statement (MariaDB)
+    frame = batch.head(rows).reset_index(drop=True) if batch is not None else pd.DataFrame(
+        columns=table.insertable_columns)
+    masked = frame
+    if note is None and not frame.empty:
+        identifiers = SourceIdentifiers.collect(conn, planned.tables, planned.policy, key, env.batch_size)
+        masked, _ = MaskingEngine(planned.policy, key, identifiers).mask_batch(table.key, frame)
+    treatment = {d.column: d.treatment for d in planned.policy.table_decisions(table.key)}
+    shown: list[dict[str, Any]] = []
+    for index in range(len(frame)):
+        shown.append({
+            "key": {c: _shown(frame.at[index, c]) for c in table.identity if c in frame.columns},
+            "columns": [{"column": c, "treatment": treatment.get(c, "keep"), "source": _shown(frame.at[index, c]),
+                         "masked": _shown(masked.at[index, c]) if c in masked.columns else None}
+                        for c in frame.columns],
+        })
+    return PreviewResult(planned.environment, table.key, list(table.identity), shown, plan.selected_rows, note)
+
+
+def _shown(value: Any) -> str | None:
+    """A value as preview text: None for NULL, bytes as hex, everything else as ``str`` gives it."""
+    if isinstance(value, bytes | bytearray | memoryview):
+        return "\\x" + bytes(value).hex()
+    if value is None or (pd.api.types.is_scalar(value) and bool(pd.isna(value))):
+        return None
+    return str(value)

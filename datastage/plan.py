@@ -38,7 +38,7 @@ class PlanResult:
         for table in self.tables:
             plan = self.subset.tables[table.key]
             rows.append({"table": table.key, "source_rows": plan.source_rows, "selected_rows": plan.selected_rows,
-                         "mode": plan.mode, "reasons": dict(plan.reasons),
+                         "mode": plan.mode, "reasons": dict(plan.reasons), "note": plan.note,
                          "nulled_foreign_keys": [str(fk) for fk in plan.null_foreign_keys]})
         return rows
 

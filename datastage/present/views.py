@@ -9,13 +9,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
+from rich.text import Text
 
 from datastage.present.streams import out
 from datastage.report.findings import finding_line, finding_lines
 
 if TYPE_CHECKING:  # the results are built by the library; rendering them needs no import of it
     from datastage.discover.scan import ScanOutcome
-    from datastage.pipeline import RefreshResult
+    from datastage.pipeline import PreviewResult, RefreshResult
     from datastage.plan import PlanResult
 
 
@@ -44,7 +45,8 @@ def render_plan(result: PlanResult) -> None:
     for name in ("table", "source rows", "selected", "brought in by"):
         table.add_column(name)
     for row in result.table_rows():
-        reasons = "; ".join(f"{k} ({v:,})" if v else k for k, v in row["reasons"].items()) or "not reached"
+        reasons = ("; ".join(f"{k} ({v:,})" if v else k for k, v in row["reasons"].items())
+                   or row["note"] or "not reached")
         if row["nulled_foreign_keys"]:
             reasons += "; set to NULL: " + ", ".join(row["nulled_foreign_keys"])
         table.add_row(row["table"], f"{row['source_rows']:,}", f"{row['selected_rows']:,}", reasons)
@@ -103,3 +105,38 @@ def render_findings(findings: list[dict[str, Any]]) -> None:
     """The leak findings of a report, one line each, never cut to the terminal's width."""
     for line in finding_lines(findings):
         out.print(line, markup=False, highlight=False, overflow="ignore", crop=False)
+
+
+def _preview_text(value: str | None) -> str:
+    """A preview value on one line: NULL for NULL, control characters escaped (the JSON has them raw)."""
+    if value is None:
+        return "NULL"
+    return value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+
+
+def render_preview(result: PreviewResult) -> None:
+    """Per row, each column's source value beside its masked value: a table on a terminal, plain
+    aligned ``column | source | masked`` lines (never cut) otherwise. Values are text, never markup."""
+    plain = {"markup": False, "highlight": False, "overflow": "ignore", "crop": False}
+    out.print(f"preview of {result.table} for {result.environment}: {len(result.rows)} of"
+              f" {result.selected_rows:,} rows a refresh copies (nothing written)", **plain)  # type: ignore[arg-type]
+    if result.note:
+        out.print(f"note: {result.note}", **plain)  # type: ignore[arg-type]
+    if not result.rows:
+        out.print("no rows to show", **plain)  # type: ignore[arg-type]
+    for number, row in enumerate(result.rows, 1):
+        key = ", ".join(f"{k}={_preview_text(v)}" for k, v in row["key"].items())
+        title = f"row {number}" + (f" ({key})" if key else "")
+        cells = [(c["column"], _preview_text(c["source"]), _preview_text(c["masked"])) for c in row["columns"]]
+        if out.is_terminal:
+            table = Table(title=Text(title), title_justify="left")
+            for name in ("column", "source", "masked"):
+                table.add_column(name, overflow="fold")
+            for cell in cells:
+                table.add_row(*(Text(v) for v in cell))
+            out.print(table)
+            continue
+        out.print(title, **plain)  # type: ignore[arg-type]
+        wide = [max(len(cell[i]) for cell in [("column", "source", "masked"), *cells]) for i in (0, 1)]
+        for cell in [("column", "source", "masked"), *cells]:
+            out.print(f"  {cell[0]:<{wide[0]}} | {cell[1]:<{wide[1]}} | {cell[2]}".rstrip(), **plain)  # type: ignore[arg-type]

@@ -197,7 +197,7 @@ def _subset(report: dict[str, Any]) -> str:
            "<th>Brought in by</th></tr></thead><tbody>"]
     for row in subset.get("tables") or []:
         reasons = "; ".join(f"{k} ({v:,})" if isinstance(v, int) else f"{k} ({v})"
-                            for k, v in (row.get("reasons") or {}).items())
+                            for k, v in (row.get("reasons") or {}).items()) or row.get("note") or ""
         loaded = row.get("loaded_rows")
         out.append(f"<tr><td>{_e(row.get('table'))}</td><td class='num'>{_n(row.get('source_rows'))}</td>"
                    f"<td class='num'>{_n(row.get('selected_rows'))}</td>"

@@ -29,7 +29,8 @@ class TablePlan:
 
     ``mode``: ``all`` (every row), ``keys`` (the rows whose key is in ``keys``; for a table
     without a row key the key is the digest column ``_ds_row``) or ``none``.
-    ``reasons`` counts the rows by the edge (or root) that first brought them in.
+    ``reasons`` counts the rows by the edge (or root) that first brought them in; ``note`` says
+    why a table without any reason stays empty.
     """
 
     key: str
@@ -40,6 +41,7 @@ class TablePlan:
     exclude: str | None = None
     null_foreign_keys: list[ForeignKey] = field(default_factory=list)
     row_count: int | None = None  # rows behind ``keys`` when duplicates share a key (keyless tables)
+    note: str | None = None  # why nothing brought rows in, when no reason did (e.g. ``not reached: copied empty``)
 
     @property
     def selected_rows(self) -> int:

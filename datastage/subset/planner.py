@@ -524,8 +524,19 @@ class SubsetPlanner:
                 plan.reasons["truncated by the rules"] = 0
             elif key in self.exclude:
                 plan.reasons[f"excluded ({self.exclude[key]})"] = 0
+            elif not plan.reasons:
+                plan.note = self._why_empty(state)
             tables[key] = plan
         return SubsetPlan(tables, self.spec.seed, full_copy, self.model.cycles())
+
+
+    def _why_empty(self, state: _TableState) -> str:
+        """Why a table that no root, passthrough or edge brought rows into is copied empty."""
+        if state.source_rows == 0:
+            return "empty in the source"
+        if any(self.model.resolve(root.table) == state.table.key for root in self.spec.roots):
+            return "subset root: no row matched (copied empty)"
+        return "not reached: no root, passthrough or followed edge selects its rows (copied empty)"
 
 
 def _in_subquery(table: TableInfo, columns: tuple[str, ...], subquery: sa.Select[Any]) -> sa.ColumnElement[bool]:
