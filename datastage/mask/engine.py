@@ -58,6 +58,7 @@ from datastage.mask.resolve import ResolvedPolicy
 from datastage.mask.source_identifiers import SourceIdentifiers, identifier_kind
 from datastage.secrets import get_logger
 from datastage.source.schema import ColumnInfo
+from datastage.source.values import canonical_text, native_objects
 
 MAX_REDRAWS = 8
 log = get_logger("datastage.mask")
@@ -308,8 +309,10 @@ class MaskingEngine:
         if not isinstance(out, pd.Series) or len(out) != len(values):
             raise StepError(f"strategy {spec.name} returned {len(out) if hasattr(out, '__len__') else '?'} values "
                             f"for {len(values)} on {rule.table}.{rule.column}", table=rule.table, step="mask")
-        out = pd.Series(out.to_numpy(dtype=object), index=values.index, dtype=object)
-        return fit_to_column(out, ctx.column)
+        # Driver-native values (pandas infers datetime64 columns, whose elements are pd.Timestamp).
+        out = pd.Series(native_objects(out), index=values.index, dtype=object)
+        fitted = fit_to_column(out, ctx.column)
+        return fitted if fitted is out else pd.Series(native_objects(fitted), index=values.index, dtype=object)
 
 
 _GROUP_SEED = 0x6A09E667  # polars hash seed for grouping equal strings within one batch
@@ -340,8 +343,26 @@ def _factorize(values: pd.Series) -> tuple[np.ndarray, pd.Series]:
         representatives = array[first]
         if bool((representatives[codes] == array).all()):
             return codes, pd.Series(representatives, dtype=object)
-    codes, uniques = pd.factorize(array, use_na_sentinel=True)
+    try:
+        codes, uniques = pd.factorize(array, use_na_sentinel=True)
+    except TypeError:  # unhashable values: JSON objects and arrays, PostgreSQL arrays
+        return _factorize_by_text(array)
     return codes, pd.Series(uniques, dtype=object)
+
+
+def _factorize_by_text(array: np.ndarray) -> tuple[np.ndarray, pd.Series]:
+    """:func:`_factorize` by each value's type and canonical text (JSON with sorted keys), which
+    groups values that need not be hashable; the first value of each group stands for it."""
+    if not len(array):
+        return np.zeros(0, dtype=np.int64), pd.Series(array, dtype=object)
+    kinds = np.fromiter(map(type, array), dtype=object, count=len(array))
+    names = np.array([k.__qualname__ for k in kinds], dtype=object)
+    text = canonical_text(pd.Series(array, dtype=object))
+    keys = names + "\x1f" + np.where(pd.isna(text), "\x00", text).astype(object)
+    codes, _ = pd.factorize(keys)
+    first = np.empty(int(codes.max()) + 1, dtype=np.int64)
+    first[codes[::-1]] = np.arange(len(codes) - 1, -1, -1)
+    return codes, pd.Series(array[first], dtype=object)
 
 
 UNIQUE_DOMAIN = "mask/unique-tracker"
@@ -405,8 +426,8 @@ def fit_to_column(values: pd.Series, column: ColumnInfo) -> pd.Series:
     if category == "integer":
         if pd.api.types.infer_dtype(values.to_numpy(dtype=object), skipna=False) == "integer":
             return values
-        return values.map(lambda v: int(v) if isinstance(v, int | float | np.integer | np.floating) and
-                          not isinstance(v, bool) else v)
+        # A bool in an integer column (MariaDB's BOOLEAN is TINYINT) is its 0 or 1.
+        return values.map(lambda v: int(v) if isinstance(v, int | float | np.integer | np.floating) else v)
     if category == "decimal":
         return values.map(lambda v: decimal.Decimal(str(v)) if isinstance(v, float | int | np.number) and
                           not isinstance(v, bool) else v)

@@ -43,10 +43,59 @@ def rows_to_frame(rows: Sequence[Sequence[Any]], columns: Sequence[str]) -> pd.D
 def column_values(series: pd.Series) -> list[Any]:
     """Python values of a column with every missing marker (NaN, NaT, pd.NA) as ``None``."""
     if series.dtype == object:
-        values = series.tolist()
+        values = native_objects(series).tolist()
         return [None if _is_missing(v) else v for v in values] if series.hasnans else values
-    obj = series.astype(object)
-    return [None if _is_missing(v) else v for v in obj.tolist()]
+    return native_objects(series).tolist()
+
+
+def native_objects(series: pd.Series) -> np.ndarray:
+    """A column as an object array of driver-native Python values, converted per column.
+
+    pandas infers typed columns from Python values (``Series.map`` turns datetimes into
+    ``datetime64``); their elements are ``pd.Timestamp``, ``pd.Timedelta`` and numpy scalars,
+    which database drivers (sqlite3) cannot bind. Typed columns convert as a whole, missing
+    markers become ``None``; ``object`` columns only where they hold such values.
+
+    >>> native_objects(pd.Series(pd.to_datetime(["2024-01-02 03:04:05", None]))).tolist()
+    [datetime.datetime(2024, 1, 2, 3, 4, 5), None]
+    """
+    dtype = series.dtype
+    if pd.api.types.is_object_dtype(dtype):
+        values = series.to_numpy(dtype=object)
+        kinds = set(map(type, values))
+        if not kinds & _FOREIGN and not any(issubclass(k, np.generic) for k in kinds):
+            return values
+        return _native_mixed(values)
+    if isinstance(dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(dtype):
+        out = np.asarray(series.array.to_pydatetime(), dtype=object)
+    elif pd.api.types.is_timedelta64_dtype(dtype):
+        out = np.asarray(series.array.to_pytimedelta(), dtype=object)
+    else:
+        out = np.empty(len(series), dtype=object)
+        out[:] = series.astype(object).tolist()  # numpy and pandas scalars as Python ones
+    missing = series.isna().to_numpy()
+    if missing.any():
+        out[missing] = None
+    return out
+
+
+_FOREIGN = {pd.Timestamp, pd.Timedelta, type(pd.NaT), type(pd.NA)}
+
+
+def _native_mixed(values: np.ndarray) -> np.ndarray:
+    """:func:`native_objects` of an object array holding pandas or numpy scalars among Python values
+    (rare: the typed columns above are the common case, so this goes value by value)."""
+    out = values.copy()
+    kinds = np.fromiter(map(type, values), dtype=object, count=len(values))
+    missing = (kinds == type(pd.NaT)) | (kinds == type(pd.NA))  # noqa: E721 - element-wise, in numpy
+    out[missing] = None
+    for kind in set(kinds[~missing].tolist()):
+        if kind is pd.Timestamp or kind is pd.Timedelta or issubclass(kind, np.generic):
+            rows = kinds == kind
+            convert = (lambda v: v.to_pydatetime()) if kind is pd.Timestamp else (
+                (lambda v: v.to_pytimedelta()) if kind is pd.Timedelta else (lambda v: v.item()))
+            out[rows] = [convert(v) for v in values[rows]]
+    return out
 
 
 def _is_missing(value: Any) -> bool:

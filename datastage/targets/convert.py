@@ -85,6 +85,18 @@ def to_utc_naive(value: Any) -> Any:
     return value
 
 
+def to_time_text(value: Any) -> Any:
+    """A time of day as ISO text; MariaDB's driver returns TIME as a ``timedelta`` (``1:02:03``)."""
+    if isinstance(value, dt.timedelta):
+        seconds, micros = divmod(value // dt.timedelta(microseconds=1), 1_000_000)
+        hours, rest = divmod(seconds, 3600)
+        text = f"{hours:02d}:{rest // 60:02d}:{rest % 60:02d}"
+        return f"{text}.{micros:06d}" if micros else text
+    if isinstance(value, dt.time):
+        return value.isoformat()
+    return value
+
+
 def to_uuid_text(value: Any) -> Any:
     return str(value) if isinstance(value, uuid.UUID) else value
 
@@ -140,6 +152,8 @@ def _converter(category: str, stored: str, target: str, origin: str) -> Converte
         return to_text
     if category == "binary":
         return to_bytes
+    if category == "time" and origin == "mysql":
+        return to_time_text
     return None
 
 

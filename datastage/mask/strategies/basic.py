@@ -351,8 +351,8 @@ def _bucket(value: Any, bucket: float) -> Any:
         size = int(bucket)
         return value - value % size
     if isinstance(value, decimal.Decimal):
-        step = decimal.Decimal(str(bucket))
-        return (value // step) * step
+        step = decimal.Decimal(str(bucket))  # floored like the other numbers (Decimal's // truncates)
+        return (value / step).to_integral_value(rounding=decimal.ROUND_FLOOR) * step
     return math.floor(value / bucket) * bucket
 
 

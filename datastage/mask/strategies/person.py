@@ -227,8 +227,16 @@ def noise(values: pd.Series, ctx: StrategyContext) -> pd.Series:
     unit = ((h >> np.uint64(11)).astype(np.float64) / 2.0**53) * 2.0 - 1.0  # [-1, 1)
     relative = ctx.params.get("relative")
     absolute = ctx.params.get("absolute")
+    array = values.to_numpy(dtype=object)
+    if ctx.column is not None and ctx.column.category == "decimal":
+        # SQLite returns NUMERIC values as floats: as decimals they keep their digits, so the noise
+        # moves at least one unit of the last one (a float's noise could round back to the input).
+        floats = np.fromiter(map(type, array), dtype=object, count=len(array)) == float  # noqa: E721
+        if floats.any():
+            array = array.copy()
+            array[floats] = [decimal.Decimal(repr(v)) for v in array[floats]]
     out = []
-    for value, u in zip(values.to_numpy(dtype=object), unit, strict=True):
+    for value, u in zip(array, unit, strict=True):
         out.append(_add_noise(value, float(u), relative, absolute))
     return object_series(out, values)
 
