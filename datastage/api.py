@@ -52,7 +52,7 @@ from datastage.plan import PlanResult
 from datastage.progress import Progress
 from datastage.report.compose import VerifyOutcome, load_report, verify_report_file
 from datastage.report.findings import report_findings as _report_findings
-from datastage.report.history import find_run, read_history
+from datastage.report.history import find_run, of_kind, read_history
 from datastage.report.records import PENDING, complete_pending, run_rollback
 from datastage.report.signing import PUBLIC_KEY_NAME, read_trusted_keys, write_signing_key
 from datastage.results import NewKey, RollbackResult
@@ -159,13 +159,15 @@ def check_rules(
     return _check_rules(project_of(config), rules, environment, strict=strict)
 
 
-def history(environment: str | None = None, *, config: ConfigArg = None) -> list[dict[str, Any]]:
-    """Past refreshes (oldest first), optionally of one environment."""
+def history(environment: str | None = None, *, config: ConfigArg = None, kind: str = "all") -> list[dict[str, Any]]:
+    """Past runs (oldest first), optionally of one environment and of one ``kind``: ``refresh``
+    (refreshes and rollbacks), ``plan``, ``provision`` (provisions and teardowns) or ``all``."""
     project = project_of(config)
     if environment is not None:
         project.environment(environment)
+    of_kind([], kind)  # an unknown kind is refused before anything is read
     complete_pending(project, environment)
-    return read_history(project.state_dir, environment)
+    return of_kind(read_history(project.state_dir, environment), kind)
 
 
 def report_entry(run_id: str, *, config: ConfigArg = None) -> dict[str, Any]:

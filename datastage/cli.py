@@ -22,7 +22,6 @@ from contextlib import nullcontext, redirect_stdout
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
-from rich.table import Table
 
 from datastage._version import __version__
 from datastage.errors import (
@@ -36,6 +35,7 @@ from datastage.errors import (
 )
 from datastage.present.progress import RichProgress, use_progress
 from datastage.present.streams import emit_json, out, redacted_output
+from datastage.present.text import doc_text, print_table, say
 from datastage.present.views import (
     render_findings,
     render_plan,
@@ -286,14 +286,15 @@ def strategies(as_json: bool) -> None:
         flags = [f"unique ({spec.unique})" if spec.unique else "", "deterministic" if spec.deterministic else "",
                  "reads the row" if not spec.row_independent else "",
                  "" if spec.origin == "built-in" else spec.origin]
-        out.print(f"[bold]{spec.name}[/]  {' · '.join(f for f in flags if f)}")
+        say("[bold]{}[/]  {}", spec.name, " · ".join(f for f in flags if f))
         if len(spec.types) < 8:
-            out.print(f"    takes: {', '.join(sorted(spec.types))}")
-        out.print(f"    {spec.doc.strip()}".replace("\n", "\n    "))
+            say("    takes: {}", ", ".join(sorted(spec.types)))
+        doc = "\n".join(f"    {line}" if line.strip() else "" for line in spec.doc.strip().splitlines())
+        out.print(doc_text(doc), crop=False, overflow="ignore")
         for param in spec.params.values():
             default = f" (default {param.default!r})" if param.default is not None else ""
-            out.print(f"    - {param.name}: {param.doc}{default}")
-    out.print("[bold]fake.<provider>[/]  any Faker provider, e.g. fake.city, fake.company, fake.ipv4")
+            out.print(doc_text(f"    - {param.name}: {param.doc}{default}"), crop=False, overflow="ignore")
+    say("[bold]fake.<provider>[/]  any Faker provider, e.g. fake.city, fake.company, fake.ipv4")
 
 
 @main.group()
@@ -340,22 +341,26 @@ def rules_check(rules_file: str | None, environment: str | None, strict: bool, c
 
 @main.command()
 @click.argument("environment", required=False)
+@click.option("--kind", default="refresh", show_default=True, metavar="KIND",
+              help="Which runs: refresh (refreshes and rollbacks), plan, provision (provisions and "
+                   "teardowns) or all.")
 @config_option
 @json_option
 @cron_options
 @run_command
-def history(environment: str | None, config: str | None, as_json: bool) -> None:
-    """List past refreshes and plans of ENVIRONMENT (default: all), oldest first:
-    verdict, rows, duration and report.
+def history(environment: str | None, kind: str, config: str | None, as_json: bool) -> None:
+    """List past runs of ENVIRONMENT (default: all), oldest first: kind, verdict, rows,
+    duration and report. Refreshes and rollbacks unless --kind says otherwise.
 
-    Example: datastage history staging
+    Example: datastage history staging --kind plan
     """
-    entries = api.history(environment, config=config)
+    entries = api.history(environment, config=config, kind=kind)
     if as_json:
         emit_json(entries)
         return
     if not entries:
-        out.print("no refreshes recorded yet")
+        shown = {"refresh": "refreshes", "plan": "plans", "provision": "provisions"}.get(kind, "runs")
+        say("no {} recorded yet{}", shown, "" if kind == "all" else " (--kind all lists every run)")
         return
     out.print(f"{'run id':<23} {'environment':<12} {'kind':<8} {'verdict':<8} {'rows':>10} {'duration':>9}  "
               f"{'trigger':<8} {'started':<21} report", markup=False)
@@ -365,9 +370,9 @@ def history(environment: str | None, config: str | None, as_json: bool) -> None:
         seconds = entry.get("seconds")
         duration = f"{seconds:.1f}s" if isinstance(seconds, int | float) else ""
         where = entry.get("report_json") or ""
-        out.print(f"{entry.get('run_id')!s:<23} {entry.get('environment')!s:<12} {entry.get('kind') or 'refresh':<8} "
-                  f"[{colour}]{verdict:<8}[/] {entry.get('rows') or 0:>10,} {duration:>9}  {entry.get('trigger')!s:<8} "
-                  f"{entry.get('started_at') or ''!s:<21} {where}", highlight=False)
+        say(f"{{!s:<23}} {{!s:<12}} {{:<8}} [{colour}]{{:<8}}[/] {{:>10,}} {{:>9}}  {{!s:<8}} {{!s:<21}} {{}}",
+            entry.get("run_id"), entry.get("environment"), entry.get("kind") or "refresh", verdict,
+            entry.get("rows") or 0, duration, entry.get("trigger"), entry.get("started_at") or "", where)
         if entry.get("kind") == "rollback" and entry.get("live_run_id"):
             out.print(f"{'':<23} now live: run {entry['live_run_id']}", markup=False)
         if entry.get("error"):
@@ -534,13 +539,12 @@ def schedule_list(count: int, config: str | None, as_json: bool) -> None:
     if as_json:
         emit_json(rows)
         return
-    table = Table()
-    for name in ("environment", "cron", "time zone", "last run", "last outcome", "next runs"):
-        table.add_column(name)
-    for row in rows:
-        table.add_row(row["environment"], row["cron"], row["timezone"], str(row["last_slot"] or "-"),
-                      str(row["last_outcome"] or "-"), "\n".join(row["next_runs"]))
-    out.print(table)
+    if not rows:
+        say("no scheduled environments: give one a schedule in datastage.yaml, e.g. schedule: \"0 3 * * *\"")
+        return
+    print_table(("environment", "cron", "time zone", "last run", "last outcome", "next runs"),
+                [(row["environment"], row["cron"], row["timezone"], row["last_slot"] or "-",
+                  row["last_outcome"] or "-", "\n".join(row["next_runs"])) for row in rows])
 
 
 @schedule.command("run")
@@ -644,14 +648,11 @@ def envs(config: str | None, as_json: bool) -> None:
     if as_json:
         emit_json(rows)
         return
-    table = Table()
-    for name in ("environment", "kind", "last refresh", "verdict", "size", "expires"):
-        table.add_column(name)
+    lines = []
     for row in rows:
         size = row["size_bytes"]
         shown = f"{size / 1_048_576:,.1f} MiB" if size is not None else "-"
         expires = (row["expires_at"] or "-") + (" (expired)" if row["expired"] else "")
         kind = row["kind"] + (f" from {row['from']}" if row["from"] else "")
-        table.add_row(row["name"], kind, str(row["last_refresh"] or "-"), str(row["last_verdict"] or "-"), shown,
-                      expires)
-    out.print(table)
+        lines.append((row["name"], kind, row["last_refresh"] or "-", row["last_verdict"] or "-", shown, expires))
+    print_table(("environment", "kind", "last refresh", "verdict", "size", "expires"), lines)

@@ -523,8 +523,8 @@ def _exercise(scenario: Scenario) -> dict[str, Any]:
     (scenario.hooks / "fail.flag").unlink()
     broken = scenario.run("refresh", "broken", "--log-file", str(log), "--json", expect=1)
     scenario.run("plan", "staging", "--json", "--log-file", str(log))
-    history = json.loads(scenario.run("history", "--json").stdout)
-    scenario.run("history")
+    history = json.loads(scenario.run("history", "--kind", "all", "--json").stdout)
+    scenario.run("history", "--kind", "all")
     envs = json.loads(scenario.run("envs", "--json").stdout)
     scenario.run("envs")
     for entry in history:

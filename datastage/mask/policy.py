@@ -258,7 +258,9 @@ def _column_rule(table: str, column: str, node: Node, locale: str) -> ColumnRule
     elif isinstance(node.value, dict):
         body = dict(node.value)
         if "strategy" not in body:
-            raise node.error("a column rule mapping needs 'strategy'")
+            misspelt = next((str(k) for k in body if did_you_mean(str(k), ["strategy"])), None)
+            raise node.error("a column rule mapping needs 'strategy'"
+                             + (f" (is '{misspelt}' a misspelling of 'strategy'?)" if misspelt else ""))
     elif node.value is None:
         raise node.error("empty rule; write 'keep' or a strategy")
     else:

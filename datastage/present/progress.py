@@ -10,6 +10,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from datastage.present.streams import err
@@ -21,11 +22,11 @@ def use_progress(quiet: bool, as_json: bool) -> bool:
 
 
 class RichProgress:
-    """Progress bars on a terminal; the pipeline calls it, it draws."""
+    """Progress bars on a terminal; the pipeline calls it, it draws (stage and table names literally)."""
 
-    def __init__(self) -> None:
-        self.bar = Progress(TextColumn("{task.description:<28}"), BarColumn(), MofNCompleteColumn(),
-                            TimeElapsedColumn(), console=err, transient=True)
+    def __init__(self, console: Console | None = None) -> None:
+        self.bar = Progress(TextColumn("{task.description:<28}", markup=False), BarColumn(), MofNCompleteColumn(),
+                            TimeElapsedColumn(), console=console or err, transient=True)
         self.task: Any = None
 
     def __enter__(self) -> RichProgress:

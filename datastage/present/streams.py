@@ -30,8 +30,10 @@ from rich.console import Console
 
 from datastage.secrets import redact, redacted_json
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+# No markup, no emoji codes, no highlighting: a string printed as it is shows literally (a rule's
+# regex, a table name); style comes only from templates (:func:`datastage.present.text.styled`).
+out = Console(highlight=False, soft_wrap=True, markup=False, emoji=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False, emoji=False)
 
 
 def emit_json(data: Any) -> None:

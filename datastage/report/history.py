@@ -2,7 +2,7 @@
 
 Layout::
 
-    .datastage/history.jsonl              one JSON line per refresh or plan
+    .datastage/history.jsonl              one JSON line per refresh, rollback, plan, provision or teardown
     .datastage/reports/ENV/RUN_ID.json    compliance reports (and .html)
     .datastage/schemas/ENV.json           columns seen at the last refresh (schema drift)
 
@@ -33,6 +33,34 @@ from datastage.errors import ConfigError, DatastageError, UsageError
 from datastage.limits import MAX_HISTORY_LINE_BYTES, MAX_STATE_BYTES, iter_bounded_lines, parse_json, read_bounded
 from datastage.private import open_private, private_dir, write_private
 from datastage.secrets import redact_data, redacted_json
+from datastage.yamlfile import did_you_mean
+
+HISTORY_KINDS: dict[str, tuple[str, ...]] = {
+    "refresh": ("refresh", "rollback"),  # what is live in an environment: its refreshes and rollbacks
+    "plan": ("plan",),
+    "provision": ("provision", "teardown"),  # on-demand environments made and dropped
+}
+"""What ``history --kind`` selects; ``all`` is every entry."""
+
+
+def entry_kind(entry: dict[str, Any]) -> str:
+    """An entry's kind (an entry older than the ``kind`` field is a refresh)."""
+    return str(entry.get("kind") or "refresh")
+
+
+def of_kind(entries: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    """The ``entries`` :data:`HISTORY_KINDS` ``kind`` selects (all of them for ``all``).
+
+    >>> [e["run_id"] for e in of_kind([{"run_id": "a"}, {"run_id": "b", "kind": "plan"}], "refresh")]
+    ['a']
+    """
+    if kind == "all":
+        return entries
+    if kind not in HISTORY_KINDS:
+        raise UsageError(f"unknown history kind '{kind}'{did_you_mean(kind, [*HISTORY_KINDS, 'all'])}; "
+                         f"expected one of {', '.join([*HISTORY_KINDS, 'all'])}")
+    wanted = HISTORY_KINDS[kind]
+    return [entry for entry in entries if entry_kind(entry) in wanted]
 
 
 def history_file(state_dir: Path) -> Path:

@@ -115,7 +115,7 @@ def test_signature_verification_exit_codes(demo_project: Path, tmp_path: Path) -
 def test_history_and_report_show(demo_project: Path) -> None:
     result = datastage.refresh("staging", config=demo_project)
     datastage.plan("staging", config=demo_project)
-    code, output = _cli("history", "staging", "--config", str(demo_project), "--json")
+    code, output = _cli("history", "staging", "--kind", "all", "--config", str(demo_project), "--json")
     assert code == 0
     entries = json.loads(output)
     assert [e["kind"] for e in entries] == ["refresh", "plan"]
