@@ -18,6 +18,9 @@ $(VENV)/.installed-test: $(VENV)/.installed pyproject.toml
 demo: $(VENV)/.installed
 	$(BIN)/datastage demo demo
 	cd demo && ../$(BIN)/datastage refresh staging --rules rules/pii.yaml
+	@echo
+	@echo 'datastage is in $(BIN)/: put it on PATH for the commands of README.md (Usage), then cd demo:'
+	@echo '  . $(BIN)/activate    # or: export PATH="$(CURDIR)/$(BIN):$$PATH"'
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check datastage tests benchmarks

@@ -37,7 +37,7 @@ _get_logger("datastage").addHandler(_logging.NullHandler())
 _LIBRARY = frozenset({
     "check_rules", "demo", "envs", "gc", "history", "load_project", "new_key", "plan", "preview",
     "propose_rules", "provision", "refresh", "report", "report_findings", "rollback", "scan", "schedule_list",
-    "schedule_run", "strategies", "teardown", "verify_report",
+    "schedule_run", "strategies", "teardown", "verify_report", "write_proposed_rules",
 })
 
 if _TYPE_CHECKING:
@@ -63,6 +63,7 @@ if _TYPE_CHECKING:
         strategies,
         teardown,
         verify_report,
+        write_proposed_rules,
     )
 else:
     class _Package(_types.ModuleType):
@@ -79,5 +80,5 @@ __all__ = [
     "ConfigError", "DatastageError", "LockHeld", "RulesError", "SafetyError", "VerificationFailed",
     "__version__", "check_rules", "demo", "envs", "gc", "history", "load_project", "new_key", "plan",
     "preview", "propose_rules", "provision", "refresh", "report", "report_findings", "rollback", "scan",
-    "schedule_list", "schedule_run", "strategies", "teardown", "verify_report",
+    "schedule_list", "schedule_run", "strategies", "teardown", "verify_report", "write_proposed_rules",
 ]

@@ -33,6 +33,7 @@ from typing import Any
 
 from datastage.demo import DemoResult, build_demo
 from datastage.discover.proposals import propose_rules as _propose
+from datastage.discover.proposals import write_rules_file
 from datastage.discover.scan import DEFAULT_SAMPLE_ROWS, ScanOutcome, scan_project
 from datastage.errors import UsageError
 from datastage.logs import configure_logging
@@ -67,7 +68,7 @@ ConfigArg = str | os.PathLike[str] | Project | None
 
 __all__ = ["check_rules", "demo", "envs", "gc", "history", "load_project", "new_key", "plan", "preview",
            "propose_rules", "provision", "refresh", "report", "report_entry", "report_findings", "rollback", "scan",
-           "schedule_list", "schedule_run", "strategies", "teardown", "verify_report"]
+           "schedule_list", "schedule_run", "strategies", "teardown", "verify_report", "write_proposed_rules"]
 
 
 def project_of(config: ConfigArg) -> Project:
@@ -152,8 +153,9 @@ def check_rules(
 ) -> RulesCheckResult:
     """Check a rules file against the reflected source schema; collects every problem.
 
-    ``environment`` adds its scope (excluded and kept tables), its rules file when
-    ``rules`` is None, and schema drift since its last refresh. ``result.exit_code`` is 2
+    ``environment`` (default: the project's only environment, when it has exactly one) adds its
+    scope (excluded and kept tables), its rules file when ``rules`` is None, and schema drift
+    since its last refresh. ``result.exit_code`` is 2
     when there are errors (or warnings with ``strict``).
     """
     return _check_rules(project_of(config), rules, environment, strict=strict)
@@ -193,6 +195,13 @@ def scan(environment: str | None = None, *, config: ConfigArg = None, sample_row
 def propose_rules(outcome: ScanOutcome, *, locale: str = "en_US") -> str:
     """A reviewable rules file (YAML text) covering every column of a scan."""
     return _propose(outcome.result, outcome.model, source=outcome.source, locale=locale)
+
+
+def write_proposed_rules(outcome: ScanOutcome, path: str | os.PathLike[str], *, force: bool = False,
+                         locale: str = "en_US") -> Path:
+    """Write :func:`propose_rules` of a scan to ``path`` (its folders created; an existing file only
+    with ``force``); returns the path."""
+    return write_rules_file(Path(path), propose_rules(outcome, locale=locale), force=force)
 
 
 def report(run_id: str, *, config: ConfigArg = None) -> dict[str, Any]:

@@ -306,7 +306,8 @@ def rules() -> None:
 @click.option("--rules", "rules_file", type=click.Path(dir_okay=False), default=None,
               help="Rules file to check (default: the environment's).")
 @click.option("--env", "environment", default=None,
-              help="Environment whose scope (excluded/kept tables) and last refresh (schema drift) apply.")
+              help="Environment whose scope (excluded/kept tables) and last refresh (schema drift) apply "
+                   "(default: the only one, when datastage.yaml has exactly one).")
 @click.option("--strict", is_flag=True, help="Treat warnings (default: keep/null, schema drift) as errors.")
 @config_option
 @json_option
@@ -407,12 +408,7 @@ def scan(environment: str | None, write: str | None, force: bool, sample_rows: i
         raise UsageError(f"{write} exists; pass --force to overwrite it")
     outcome = api.scan(environment, config=config, sample_rows=sample_rows, seed=seed)
     if write:
-        text = api.propose_rules(outcome)
-        try:
-            with open(write, "w", encoding="utf-8") as handle:
-                handle.write(text)
-        except OSError as exc:
-            raise UsageError(f"cannot write {write}: {exc.strerror}") from None
+        api.write_proposed_rules(outcome, write, force=force)
     if as_json:
         emit_json(outcome.to_dict() | {"written": write})
         return

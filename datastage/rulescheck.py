@@ -166,8 +166,13 @@ def _check_loaded(result: RulesCheckResult, policy: Policy, model: SchemaModel, 
 
 def check_rules(project: Project, rules: str | os.PathLike[str] | None = None, environment: str | None = None,
                 *, strict: bool = False) -> RulesCheckResult:
-    """Reflect the source of ``project`` (read-only) and check ``rules`` (default: the environment's)."""
-    env = project.environment(environment) if environment else None
+    """Reflect the source of ``project`` (read-only) and check ``rules`` (default: the environment's).
+
+    Without ``environment``, a project with exactly one environment is checked for that one (its
+    scope, its rules file and its schema drift); with several, none applies unless named.
+    """
+    name = environment or project.only_environment
+    env = project.environment(name) if name else None
     if rules is not None:
         path = Path(rules)
     elif env is not None and env.rules is not None:

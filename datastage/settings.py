@@ -246,6 +246,11 @@ class Project:
         found.add_url(self.source_url)
         return found
 
+    @property
+    def only_environment(self) -> str | None:
+        """The name of the project's environment when it configures exactly one, else None."""
+        return next(iter(self.environments)) if len(self.environments) == 1 else None
+
     def environment(self, name: str) -> Environment:
         """The named environment, or a usage error listing the known ones."""
         if name not in self.environments:

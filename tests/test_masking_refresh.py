@@ -165,7 +165,9 @@ def test_a_missing_key_stops_the_refresh_with_a_clear_error(demo_project: Path,
     (demo_project.parent / "masking.key").unlink()
     result = CliRunner().invoke(main, ["refresh", "staging", "--config", str(demo_project)])
     assert result.exit_code == 2
-    assert result.output.strip() == f"error: {demo_project.parent / 'masking.key'}: masking key file not found"
+    key_file = demo_project.parent / "masking.key"
+    assert result.output.strip() == (f"error: {key_file}: masking key file not found "
+                                     f"(`datastage key new --output {key_file}` creates one)")
     assert not (demo_project.parent / "staging.db").exists()
 
 

@@ -37,10 +37,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import yaml
 
 from datastage.discover.scan import ColumnFinding, ScanResult
+from datastage.errors import UsageError
 from datastage.identify.kinds import GDPR_CATEGORIES, KINDS, IdentifierKind
 from datastage.mask.fakepool import fake_pool
 from datastage.mask.policy import ColumnRule
@@ -518,6 +520,22 @@ def propose_rules(result: ScanResult, model: SchemaModel, *, source: str = "", l
         for table_key, columns in quasi.items():
             lines.append(_comment("#   - " + yaml_flow({"table": table_key, "columns": columns, "k_min": 5})))
     return "\n".join(lines) + "\n"
+
+
+def write_rules_file(path: Path, text: str, *, force: bool = False) -> Path:
+    """Write a proposed rules file to ``path``, creating its folders; an existing file only with ``force``."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: cannot create its folder: {exc.strerror}") from None
+    try:
+        with open(path, "w" if force else "x", encoding="utf-8") as handle:
+            handle.write(text)
+    except FileExistsError:
+        raise UsageError(f"{path} exists; pass --force to overwrite it") from None
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: {exc.strerror}") from None
+    return path
 
 
 def _inherit_key_rules(model: SchemaModel, rules: dict[tuple[str, str], ProposedRule]) -> None:

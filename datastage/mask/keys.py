@@ -45,6 +45,7 @@ __all__ = ["STRONG_KEY_BYTES", "KeyFileTooOpen", "MaskingKey", "checked_strength
            "load_key", "optional_key", "secret_bytes", "write_key_file"]
 MIN_KEY_LENGTH = 16  # shorter keys are refused everywhere
 STRONG_KEY_BYTES = 32  # fewer bytes of secret are refused by a new project (``datastage key new`` writes 32)
+NEW_KEY_HINT = "make one with `datastage key new --output FILE` and name FILE under masking.key_file"
 KEY_ID_SALT = b"datastage key id salt"
 KEY_ID_INFO = b"datastage key id v2"
 KEY_ID_PREFIX = "hkdf:"
@@ -192,7 +193,8 @@ class MaskingKey:
     def __init__(self, secret: bytes, source: str, stored: str | None = None) -> None:
         register_key(secret, stored)  # even a key refused below is never shown
         if len(secret) < MIN_KEY_LENGTH:
-            raise MaskingKeyError(f"masking key from {source} is too short (at least {MIN_KEY_LENGTH} characters)")
+            raise MaskingKeyError(f"masking key from {source} is too short (at least {MIN_KEY_LENGTH} characters): "
+                                  f"{NEW_KEY_HINT}")
         self._secret = secret
         self.source = source
         self.key_id = key_id_of(secret)
@@ -261,13 +263,15 @@ def load_key(key_file: Path | None, environ: dict[str, str] | None = None) -> Ma
                           stored=env[KEY_ENV_VAR])
     if key_file is None:
         raise MaskingKeyError(
-            f"no masking key: set ${KEY_ENV_VAR} or name a key file under masking.key_file in datastage.yaml"
+            f"no masking key: set ${KEY_ENV_VAR} or name a key file under masking.key_file in datastage.yaml "
+            "(`datastage key new --output FILE` makes one)"
         )
     try:
         raw = read_owner_only(key_file, "masking key", KeyFileTooOpen, MaskingKeyError)
         stored = raw.decode("utf-8")
     except FileNotFoundError:
-        raise MaskingKeyError("masking key file not found", file=str(key_file)) from None
+        raise MaskingKeyError(f"masking key file not found (`datastage key new --output {key_file}` creates one)",
+                              file=str(key_file)) from None
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
         raise MaskingKeyError(f"cannot read masking key file: {reason}", file=str(key_file)) from None
@@ -303,12 +307,12 @@ def checked_strength(key: MaskingKey, *, new_project: bool) -> dict[str, object]
     >>> weak = MaskingKey(b"a key of 28 bytes, too short", source="masking.key")
     >>> checked_strength(weak, new_project=True)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
-    datastage.errors.WeakMaskingKeyError: masking.key: masking key holds 28 bytes of secret; ...`datastage key new`
+    datastage.errors.WeakMaskingKeyError: masking.key: masking key holds 28 ...key new --output FILE`...
     """
     if new_project and not key.strong:
         raise WeakMaskingKeyError(
             f"masking key holds {key.secret_bytes} bytes of secret; a new project needs at least {STRONG_KEY_BYTES} "
-            f"(64 hex digits): make one with `datastage key new`", file=key.source)
+            f"(64 hex digits): {NEW_KEY_HINT}", file=key.source)
     return key.strength()
 
 

@@ -156,6 +156,20 @@ def test_refresh_with_the_proposed_rules_passes_every_check(demo_project: Path) 
     assert {c.status for c in refreshed.checks} == {"PASS"}
 
 
+def test_scan_write_creates_the_folders_of_its_file(demo_project: Path) -> None:
+    proposed = demo_project.parent / "new" / "folder" / "proposed.yaml"
+    result = CliRunner().invoke(main, ["scan", "--config", str(demo_project), "--write", str(proposed)])
+    assert result.exit_code == 0, result.output
+    assert proposed.read_text(encoding="utf-8").startswith("# Proposed by `datastage scan --write`")
+    assert datastage.check_rules(proposed, config=demo_project).ok
+    # A folder that cannot be made (a file holds its name) is one error line, and nothing is written.
+    blocked = demo_project.parent / "prod.db" / "proposed.yaml"
+    refused = CliRunner().invoke(main, ["scan", "--config", str(demo_project), "--write", str(blocked)])
+    assert refused.exit_code == 2
+    assert refused.output.strip().splitlines()[-1].startswith(f"error: cannot write {blocked}: ")
+    assert "Traceback" not in refused.output
+
+
 def test_scan_cli_json_and_env_gaps(demo_project: Path) -> None:
     rules = demo_project.parent / "rules" / "pii.yaml"
     rules.write_text(_keep_body(rules.read_text()))

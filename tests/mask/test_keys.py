@@ -17,7 +17,7 @@ from click.testing import CliRunner
 
 import datastage
 from datastage.cli import main
-from datastage.errors import WeakMaskingKeyError
+from datastage.errors import MaskingKeyError, WeakMaskingKeyError
 from datastage.mask.keys import (
     KEY_ID_INFO,
     KEY_ID_SALT,
@@ -72,7 +72,8 @@ def test_checked_strength_refuses_a_weak_key_only_in_a_new_project() -> None:
     with pytest.raises(WeakMaskingKeyError) as info:
         checked_strength(weak, new_project=True)
     assert str(info.value) == ("$DATASTAGE_MASKING_KEY: masking key holds 20 bytes of secret; a new project needs "
-                               "at least 32 (64 hex digits): make one with `datastage key new`")
+                               "at least 32 (64 hex digits): make one with `datastage key new --output FILE` "
+                               "and name FILE under masking.key_file")
     strength = checked_strength(weak, new_project=False)
     assert strength["bytes"] == 20 and strength["strong"] is False
     assert "datastage key new" in str(strength["warning"]) and WEAK_KEY not in str(strength)
@@ -84,7 +85,8 @@ def test_a_new_project_refuses_a_short_key_with_a_one_line_error(demo_project: P
     result = CliRunner().invoke(main, ["refresh", "staging", "--config", str(demo_project)])
     assert result.exit_code == 2
     assert result.output.strip() == ("error: $DATASTAGE_MASKING_KEY: masking key holds 20 bytes of secret; a new "
-                                     "project needs at least 32 (64 hex digits): make one with `datastage key new`")
+                                     "project needs at least 32 (64 hex digits): make one with "
+                                     "`datastage key new --output FILE` and name FILE under masking.key_file")
     assert not (demo_project.parent / "staging.db").exists()
     plan = CliRunner().invoke(main, ["plan", "staging", "--config", str(demo_project)])
     assert plan.exit_code == 2 and "datastage key new" in plan.output
@@ -99,7 +101,8 @@ def test_a_new_project_refuses_a_short_key_with_a_one_line_error(demo_project: P
     result = CliRunner().invoke(main, ["refresh", "staging", "--config", str(demo_project)])
     assert result.exit_code == 2
     assert result.output.strip() == (f"error: {key_file}: masking key holds 20 bytes of secret; a new project needs "
-                                     "at least 32 (64 hex digits): make one with `datastage key new`")
+                                     "at least 32 (64 hex digits): make one with `datastage key new --output FILE` "
+                                     "and name FILE under masking.key_file")
 
 
 def test_an_existing_project_keeps_its_short_key_and_every_report_warns(demo_project: Path,
@@ -122,6 +125,21 @@ def test_an_existing_project_keeps_its_short_key_and_every_report_warns(demo_pro
     planned = datastage.plan("staging", config=demo_project)
     assert planned.report is not None
     assert json.loads(Path(planned.report.json).read_text())["provenance"]["key_strength"]["strong"] is False
+
+
+def test_a_too_short_key_says_how_to_make_one(tmp_path: Path) -> None:
+    with pytest.raises(MaskingKeyError) as info:
+        MaskingKey(b"k3y-tiny-x", source="$DATASTAGE_MASKING_KEY")
+    assert str(info.value) == ("masking key from $DATASTAGE_MASKING_KEY is too short (at least 16 characters): make "
+                               "one with `datastage key new --output FILE` and name FILE under masking.key_file")
+    missing = tmp_path / "keys" / "masking.key"
+    with pytest.raises(MaskingKeyError) as info:
+        load_key(missing, environ={})
+    assert f"`datastage key new --output {missing}` creates one" in str(info.value)
+    # ... and the command it names makes that file, folders included, with a key load_key takes.
+    made = CliRunner().invoke(main, ["key", "new", "--output", str(missing)])
+    assert made.exit_code == 0, made.output
+    assert load_key(missing, environ={}).strong and missing.stat().st_mode & 0o777 == 0o600
 
 
 def test_the_demo_writes_a_strong_key(demo_project: Path) -> None:

@@ -198,6 +198,25 @@ def test_rules_check_cli_passes_the_demo_policy(demo_project: Path) -> None:
                                                                     "mail_domain='example.com')"
 
 
+def test_rules_check_defaults_to_the_only_environment(demo_project: Path) -> None:
+    # The demo's rules cover app_settings only through staging's keep: [app_settings].
+    code, output = _run("rules", "check", "--rules", str(demo_project.parent / "rules" / "pii.yaml"),
+                        "--config", str(demo_project))
+    assert code == 0, output
+    assert output.strip().endswith("ok (18 masked columns, 0 warning(s))")
+    code, output = _run("rules", "check", "--config", str(demo_project), "--json")  # its rules file too
+    assert code == 0 and json.loads(output)["environment"] == "staging"
+    # With two environments none is assumed: the check has no scope, so app_settings needs a rule.
+    config = demo_project.read_text(encoding="utf-8")
+    demo_project.write_text(config + "  qa:\n    url: sqlite:///qa.db\n    rules: rules/pii.yaml\n",
+                            encoding="utf-8")
+    code, output = _run("rules", "check", "--rules", str(demo_project.parent / "rules" / "pii.yaml"),
+                        "--config", str(demo_project))
+    assert code == 2 and "app_settings.key, app_settings.value" in output
+    code, output = _run("rules", "check", "--config", str(demo_project))
+    assert code == 2 and "name the rules file with --rules" in output
+
+
 def test_rules_check_cli_lists_errors_with_file_line_and_key(demo_project: Path, tmp_path: Path) -> None:
     path = tmp_path / "bad.yaml"
     path.write_text(HEAD + "  customer:\n    email: emial\n    phone: {strategy: partial, keep_lst: 2}\n")
