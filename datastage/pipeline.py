@@ -218,7 +218,7 @@ def rules_path(env: Environment, rules: str | os.PathLike[str] | None, project: 
 def build_plan(conn: Connection, project: Project, env: Environment, policy: Policy,
                batch_size: int = DEFAULT_BATCH_SIZE) -> PlanResult:
     """Reflect the source, resolve the policy (coverage gate) and plan the subset."""
-    model = reflect(conn, project.source_schemas, env.subset)
+    model = reflect(conn, project.source_schemas, env.subset, project.schemas_origin)
     kept = {model.table(name, env.origin).key for name in env.keep}
     out_of_scope = {model.table(name).key for name in env.subset.exclude}
     columns = {t.key: list(t.columns) for t in model.tables.values()}
@@ -445,6 +445,8 @@ def run_refresh(project: Project, environment: str, *, operations: OperationsFac
         run.signer = _signer(project)
         run.batch_size = env.batch_size
         target = open_target(env.url, env.name, env.shadow_mode)
+        with step("load"):  # a first refresh: the target database, once the safety checks passed
+            created = target.create_database()
         source = make_engine(project.source_url, read_only=True, role="source database")
         try:
             with target.lock(record.run_id):
@@ -460,6 +462,8 @@ def run_refresh(project: Project, environment: str, *, operations: OperationsFac
                     _post_refresh(ops, env, target)
         finally:
             source.dispose()
+            if created and not record.swapped:
+                target.drop_created()  # a first refresh that made no copy leaves no empty database
     except LockHeld:
         raise  # another refresh is running: nothing of ours happened, so nothing to record or announce
     except DatastageError as exc:

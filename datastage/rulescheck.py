@@ -188,7 +188,7 @@ def check_rules(project: Project, rules: str | os.PathLike[str] | None = None, e
     source = make_engine(project.source_url, read_only=True, role="source database")
     try:
         with snapshot(source) as conn:
-            model = reflect(conn, project.source_schemas, env.subset if env else None)
+            model = reflect(conn, project.source_schemas, env.subset if env else None, project.schemas_origin)
             personal = scan_source(conn, model, sample_rows=DEFAULT_SAMPLE_ROWS).personal()
     finally:
         source.dispose()

@@ -220,6 +220,7 @@ class Project:
     state_dir: Path = Path(".datastage")
     source_schemas: tuple[str, ...] = ()
     signing_key_file: Path | None = None  # the Ed25519 key that signs reports (``signing.key_file``)
+    schemas_origin: Origin | None = field(default=None, compare=False)  # where ``source.schemas`` is written
 
     def __post_init__(self) -> None:
         KNOWN.update(self.secrets())  # from now on, no output of this process shows them
@@ -318,13 +319,15 @@ def load_project(config: str | os.PathLike[str] | None = None) -> Project:
         raise root["version"].error("unsupported config version (expected 1)")
 
     source_node = root["source"]
+    schemas_origin = None
     if isinstance(source_node.value, str):
         source_url = _url(source_node, path.parent)
         schemas: tuple[str, ...] = ()
     else:
         source_node.check_keys({"url", "schemas"})
         source_url = _url(source_node["url"], path.parent)
-        schemas = tuple(n.text() for n in source_node["schemas"].as_list()) if "schemas" in source_node else ()
+        schemas = _source_schemas(source_node["schemas"], source_url) if "schemas" in source_node else ()
+        schemas_origin = Origin.of(source_node["schemas"]) if "schemas" in source_node else None
 
     key_file = None
     masking = root.get("masking")
@@ -349,7 +352,19 @@ def load_project(config: str | os.PathLike[str] | None = None) -> Project:
     if not envs_node.value:
         raise envs_node.error("at least one environment is required")
     environments = {name: _environment(name, node, path.parent) for name, node in envs_node.items()}
-    return Project(path, source_url, environments, key_file, state_dir, schemas, signing_key_file)
+    return Project(path, source_url, environments, key_file, state_dir, schemas, signing_key_file, schemas_origin)
+
+
+def _source_schemas(node: Node, source_url: str) -> tuple[str, ...]:
+    """``source.schemas`` as the source's dialect understands it: PostgreSQL schemas, MariaDB/MySQL
+    databases of the source server; a SQLite file has one schema, ``main``, so nothing else is taken."""
+    names = tuple(n.text() for n in node.as_list())
+    if source_url.split("://", 1)[0].split("+", 1)[0] == "sqlite":
+        others = [n for n in names if n != "main"]
+        if others:
+            raise node.error(f"a SQLite source has one schema, main, so '{others[0]}' cannot be read; remove "
+                             "schemas: (schemas are PostgreSQL schemas, or MariaDB/MySQL databases)")
+    return names
 
 
 ENV_KEYS = {

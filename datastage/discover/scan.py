@@ -612,7 +612,7 @@ def scan_project(project: Project, environment: str | None = None, *, sample_row
     source = make_engine(project.source_url, read_only=True, role="source database")
     try:
         with snapshot(source) as conn:
-            model = reflect(conn, project.source_schemas, env.subset if env else None)
+            model = reflect(conn, project.source_schemas, env.subset if env else None, project.schemas_origin)
             result = scan_source(conn, model, sample_rows=sample_rows, seed=seed)
     finally:
         source.dispose()

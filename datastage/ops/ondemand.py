@@ -282,7 +282,9 @@ def _copy(project: Project, env: Environment, copy_env: Environment, run_id: str
         # ENV's lock keeps a refresh of ENV from swapping its copy while it is being read.
         with live.lock(run_id), target.lock(run_id), snapshot(source) as conn:
             with step("plan"):
-                model = reflect(conn, project.source_schemas)
+                # ENV's copy, where its dialect put it: source.schemas name the source's schemas, which a
+                # MariaDB or SQLite target holds in its one database, PostgreSQL under their names.
+                model = reflect(conn, live.copy_schemas(project.source_schemas))
                 subset = plan_subset(conn, model, SubsetSpec(), batch_size=copy_env.batch_size)
                 # Already masked and verified: every column is copied as it is.
                 policy = resolve_policy(policy_from_text("version: 1\ndefault: keep\n", f"copy of {env.name}"),

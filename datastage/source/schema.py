@@ -303,15 +303,19 @@ def _length(type_: sa.types.TypeEngine[object]) -> int | None:
     return int(length) if isinstance(length, int) else None
 
 
-def reflect(conn: Connection, schemas: Iterable[str] = (), spec: SubsetSpec | None = None) -> SchemaModel:
+def reflect(conn: Connection, schemas: Iterable[str] = (), spec: SubsetSpec | None = None,
+            origin: Origin | None = None) -> SchemaModel:
     """Read tables, keys and foreign keys of ``schemas`` (default: the default schema).
 
     Virtual primary and foreign keys from ``spec`` are added and checked against the
-    reflected tables. Internal tables (``datastage_*``, ``sqlite_*``) are left out.
+    reflected tables. Internal tables (``datastage_*``, ``sqlite_*``) are left out. A schema
+    the database does not have is a :class:`ConfigError` at ``origin`` (``source.schemas``):
+    on MariaDB/MySQL a schema is a database of the server, on SQLite only ``main`` exists.
     """
     dialect = dialect_of(conn)
     default = default_schema(conn)
     wanted: list[str | None] = list(schemas) or [default]
+    check_schemas(conn, [s for s in wanted if s is not None and s != default], origin)
     metadata = sa.MetaData()
     try:
         for schema in wanted:
@@ -355,6 +359,39 @@ def reflect(conn: Connection, schemas: Iterable[str] = (), spec: SubsetSpec | No
     if spec is not None:
         add_virtual_keys(model, spec)
     return model
+
+
+def check_schemas(conn: Connection, schemas: list[str], origin: Origin | None = None) -> None:
+    """Raise a :class:`ConfigError` (at ``origin``, else naming ``source.schemas``) for the first of
+    ``schemas`` the connection's database does not have."""
+    if not schemas:
+        return
+    dialect = dialect_of(conn)
+    existing: set[str] = {"main"}
+    if dialect != "sqlite":
+        sql = ("SELECT schema_name FROM information_schema.schemata" if dialect == "mysql"
+               else "SELECT nspname FROM pg_namespace")
+        try:
+            existing = {str(r[0]) for r in conn.exec_driver_sql(sql)}
+            if dialect == "mysql" and conn.exec_driver_sql("SELECT @@lower_case_table_names").scalar():
+                existing |= {name.lower() for name in existing}
+                schemas = [s.lower() if s not in existing else s for s in schemas]
+        except SQLAlchemyError as exc:
+            raise SourceError(f"cannot read the source schema: {db_error_message(exc)}", step="plan") from None
+    missing = [s for s in schemas if s not in existing]
+    if not missing:
+        return
+    if dialect == "sqlite":
+        message = f"a SQLite database has one schema, main, so '{missing[0]}' cannot be read; remove schemas:"
+    elif dialect == "mysql":
+        message = (f"no database '{missing[0]}' on the source server (on MariaDB/MySQL each schema is a "
+                   "database); list existing databases, or remove schemas: to read the URL's database")
+    else:
+        message = (f"no schema '{missing[0]}' in the source database; list existing schemas, or remove "
+                   "schemas: to read the default one")
+    if origin is not None:
+        raise origin.error(message)
+    raise ConfigError(message, key="source.schemas")
 
 
 def _read_catalog(conn: Connection, schemas: list[str], default: str) -> PgCatalog:

@@ -264,6 +264,21 @@ class Target(ABC):
     def exists(self) -> bool:
         """Whether a current copy exists."""
 
+    def copy_schemas(self, source_schemas: tuple[str, ...]) -> tuple[str, ...]:
+        """The schemas that hold the current copy of a source read from ``source_schemas`` (for reading
+        the copy back, as ``provision`` does). One database or file keeps every table in its default
+        schema: none to name."""
+        return ()
+
+    def create_database(self) -> bool:
+        """Create the target database if the server has none of that name yet (before a first refresh
+        takes the lock); returns whether it did. Only after the safety checks passed."""
+        return False
+
+    def drop_created(self) -> None:
+        """Drop the database :meth:`create_database` created, once the first refresh failed before its swap."""
+        return None
+
     def keep_columns(self, table: TableInfo, present: list[str]) -> list[str]:
         """The columns of a ``keep:`` table to carry from the current copy, whose table has the
         columns ``present`` (none: absent); what does not match is recorded in :attr:`notes`."""

@@ -14,7 +14,8 @@ Each batch is written to a file in a new private (0700) directory, loaded and re
 
 The swap is one ``RENAME TABLE`` statement, which
 MariaDB and MySQL execute atomically: every current table moves to ``db__ds_prev`` and every
-shadow table into ``db``. Views in ``db`` name their tables, so they see the new copy at once.
+shadow table into ``db`` (the first refresh creates ``db``, and ``db__ds_prev`` exists only
+while it holds a previous copy). Views in ``db`` name their tables, so they see the new copy at once.
 Triggers are not created in the shadow: MariaDB cannot move a table with triggers to another
 database, which the swap does.
 
@@ -345,6 +346,8 @@ class MysqlTarget(Target):
                 self.check_lock(conn)
                 cursor.execute(rename_sql(moves))
                 cursor.execute(f"DROP DATABASE {quote_identifier(MYSQL, parking)}")
+                if not current:  # there was no current copy to become the previous one
+                    cursor.execute(f"DROP DATABASE IF EXISTS {quote_identifier(MYSQL, self.previous)}")
         return RollbackResult(self.environment, f"database {self.database}", f"database {self.previous}")
 
     # -- reading the current copy ----------------------------------------------------------------
@@ -757,7 +760,9 @@ class MysqlShadow(Shadow):
             cursor.execute("SET SESSION foreign_key_checks = 1")
             cursor.execute(f"DROP DATABASE IF EXISTS {quote_identifier(MYSQL, stale)}")
             cursor.execute(f"CREATE DATABASE {quote_identifier(MYSQL, stale)}")
-            for database in (target.previous, target.database):
+            # A previous copy exists only where there is a current copy to keep: the first refresh
+            # creates the target database and leaves no empty previous one behind.
+            for database in ((target.previous,) if current else ()) + (target.database,):
                 name = quote_identifier(MYSQL, database)
                 cursor.execute(f"CREATE DATABASE IF NOT EXISTS {name} CHARACTER SET utf8mb4")
             # One statement, atomic as a whole: the older copy out, the current one to the previous
@@ -769,6 +774,8 @@ class MysqlShadow(Shadow):
             cursor.execute(rename_sql(moves))
             cursor.execute(f"DROP DATABASE {quote_identifier(MYSQL, stale)}")
             cursor.execute(f"DROP DATABASE {quote_identifier(MYSQL, self.database)}")
+            if not current:  # nothing became the previous copy: an older one went out, leaving no empty one
+                cursor.execute(f"DROP DATABASE IF EXISTS {quote_identifier(MYSQL, target.previous)}")
         with my_errors("granting access to the new copy"), self._db().cursor() as cursor:
             for statement in self._grants:
                 cursor.execute(statement)

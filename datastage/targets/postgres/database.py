@@ -142,6 +142,10 @@ class PostgresDatabaseTarget(PostgresTarget):
         finally:
             conn.close()
 
+    def create_database(self) -> bool:
+        """Nothing before the lock: the first refresh's swap renames its shadow database to the target's name."""
+        return False
+
     def lock_session(self) -> psycopg.Connection[Any]:
         """The lock is held in the admin database: the target's own sessions are ended at the swap."""
         return self.admin()

@@ -38,7 +38,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from datastage.errors import LockHeld, TargetError
 from datastage.results import RollbackResult
-from datastage.settings import AccessGrant
+from datastage.settings import AccessGrant, tuning_from_env
 from datastage.source.db import make_engine, parse_url
 from datastage.source.identifiers import POSTGRESQL, qualified_name, quote_identifier
 from datastage.source.schema import SchemaModel, TableInfo
@@ -71,6 +71,8 @@ from datastage.targets.postgres.schemas import (
 )
 from datastage.targets.postgres.stream import stream_table, streamable
 
+MAINTENANCE_DATABASES = ("postgres", "template1")
+
 
 class PostgresTarget(Target):
     """A PostgreSQL database as a refresh target (one shadow schema per copied schema)."""
@@ -85,6 +87,7 @@ class PostgresTarget(Target):
         self._engine_label = ""
         self._default_schema: str | None = None
         self._lock_conn: psycopg.Connection[Any] | None = None
+        self._created = False  # this process created the target database (see :meth:`create_database`)
 
     # -- connections -------------------------------------------------------------------------
     def engine(self) -> Engine:
@@ -232,6 +235,71 @@ class PostgresTarget(Target):
             return bool(row and row[0])
         finally:
             conn.close()
+
+    def maintenance(self) -> psycopg.Connection[Any]:
+        """An autocommit connection to the server's ``postgres`` (else ``template1``) database, for
+        statements about the target database itself (the caller closes it)."""
+        failure: psycopg.Error | None = None
+        for name in MAINTENANCE_DATABASES:
+            url = self.parsed.set(drivername="postgresql", database=name)
+            try:
+                return psycopg.connect(url.render_as_string(hide_password=False), autocommit=True,
+                                       connect_timeout=tuning_from_env().connect_timeout,
+                                       application_name=self.session_label)
+            except psycopg.Error as exc:
+                failure = exc
+        raise TargetError(f"cannot connect to the server of {self.display_url}: "
+                          f"{first_line(failure) if failure else 'no maintenance database'}")
+
+    def create_database(self) -> bool:
+        """Create the target database (from ``template1``, owned by the URL's role) when the server has
+        none of its name: the first refresh of a PostgreSQL target needs no database made by hand."""
+        try:
+            conn = self.maintenance()
+        except TargetError:
+            return False  # the server's maintenance databases are closed to this role: the target must exist
+        try:
+            with pg_errors(f"creating the target database {self.database} (create it, or give the role CREATEDB)"):
+                if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (self.database,)).fetchone():
+                    return False
+                try:
+                    conn.execute(f"CREATE DATABASE {quote_identifier(POSTGRESQL, self.database)}")
+                except psycopg.errors.DuplicateDatabase:
+                    return False  # another first refresh created it a moment ago; the lock decides who goes on
+        finally:
+            conn.close()
+        self._created = True
+        return True
+
+    def drop_created(self) -> None:
+        """Drop the database this run created when its first refresh ends without a copy: no session may
+        use it (a refresh that took the lock since keeps it), and it must hold no copy."""
+        if not self._created:
+            return
+        self._created = False
+        if self._engine is not None:
+            self._engine.dispose()
+        with suppress(TargetError, psycopg.Error):
+            if self.exists():
+                return
+            conn = self.maintenance()
+            try:
+                conn.execute(f"DROP DATABASE IF EXISTS {quote_identifier(POSTGRESQL, self.database)}")
+            finally:
+                conn.close()
+
+    def copy_schemas(self, source_schemas: tuple[str, ...]) -> tuple[str, ...]:
+        """The default schema (which receives the source's default one) and each listed schema the
+        target has: a source schema of another name lives under its own name."""
+        if not source_schemas:
+            return ()
+        conn = self.raw(autocommit=True)
+        try:
+            with pg_errors("reading the target's schemas"):
+                existing = {r[0] for r in conn.execute("SELECT nspname FROM pg_namespace").fetchall()}
+        finally:
+            conn.close()
+        return (self.default_schema, *[s for s in source_schemas if s in existing and s != self.default_schema])
 
     def create_shadow(self, model: SchemaModel, run_id: str) -> PostgresShadow:
         return PostgresShadow(self, model, run_id)
