@@ -175,7 +175,7 @@ GOLDEN: dict[str, list[Any]] = {
     'fake.first_name': ['Bailey', 'Isaiah', 'Francis', 'Bailey'],
     'fake.last_name/de_DE': ['Beier', 'Segebahn', 'Hartung'],
     'fake.pyint/args': [352, 249, 155],
-    'generalize/bucket': [Decimal('120'), Decimal('0'), Decimal('-0'), Decimal('100')],
+    'generalize/bucket': [Decimal('120'), Decimal('0'), Decimal('-10'), Decimal('100')],
     'generalize/keep': ['SW1', '750', 'x', '101'],
     'generalize/year': [
         datetime.date(1984, 1, 1),
