@@ -86,12 +86,12 @@ def _native_mixed(values: np.ndarray) -> np.ndarray:
     """:func:`native_objects` of an object array holding pandas or numpy scalars among Python values
     (rare: the typed columns above are the common case, so this goes value by value)."""
     out = values.copy()
-    kinds = np.fromiter(map(type, values), dtype=object, count=len(values))
-    missing = (kinds == type(pd.NaT)) | (kinds == type(pd.NA))  # noqa: E721 - element-wise, in numpy
-    out[missing] = None
-    for kind in set(kinds[~missing].tolist()):
+    kinds = list(map(type, values))  # compared by identity: numpy would broadcast some of these classes
+    absent = {type(pd.NaT), type(pd.NA)}
+    out[np.fromiter((kind in absent for kind in kinds), dtype=bool, count=len(kinds))] = None
+    for kind in set(kinds) - absent:
         if kind is pd.Timestamp or kind is pd.Timedelta or issubclass(kind, np.generic):
-            rows = kinds == kind
+            rows = np.fromiter((each is kind for each in kinds), dtype=bool, count=len(kinds))
             convert = (lambda v: v.to_pydatetime()) if kind is pd.Timestamp else (
                 (lambda v: v.to_pytimedelta()) if kind is pd.Timedelta else (lambda v: v.item()))
             out[rows] = [convert(v) for v in values[rows]]
