@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import datetime as dt
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -155,7 +156,34 @@ class HookSpec:
 
 
 HOOK_POINTS = ("pre_refresh", "post_load", "post_refresh", "on_failure")
+ONDEMAND_HOOK_POINTS = ("post_provision", "pre_teardown")
+ON_TEST_FAILURE = ("teardown", "keep")
 PRIVILEGES = ("read", "write")
+ONDEMAND_NAME = re.compile(r"^[a-z][a-z0-9_]{0,47}$")  # an on-demand environment's name (a database name)
+_PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
+_TTL = re.compile(r"^(\d+)([mhdw])$")
+_TTL_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def parse_ttl(text: str) -> dt.timedelta:
+    """``30m``, ``8h``, ``2d``, ``1w`` as a duration (ValueError when it is not one).
+
+    >>> parse_ttl("8h")
+    datetime.timedelta(seconds=28800)
+    """
+    match = _TTL.match(text.strip())
+    if not match or int(match.group(1)) == 0:
+        raise ValueError(f"must be a number and a unit (m, h, d, w), such as 8h; got '{text}'")
+    return dt.timedelta(**{_TTL_UNITS[match.group(2)]: int(match.group(1))})
+
+
+def pattern_fields(pattern: str) -> tuple[str, ...]:
+    """The ``{placeholders}`` of an on-demand name pattern, in order.
+
+    >>> pattern_fields("pr_{id}_{owner}")
+    ('id', 'owner')
+    """
+    return tuple(_PLACEHOLDER.findall(pattern))
 
 
 @dataclass(frozen=True)
@@ -185,6 +213,39 @@ class ExecutorSetting:
     @property
     def label(self) -> str:
         return f"dask {self.address}" if self.kind == "dask" else "local"
+
+
+@dataclass(frozen=True)
+class OnDemandTemplate:
+    """How on-demand copies of ``source_environment`` are made: ``ondemand:`` of an environment (the
+    template is named after it) or one of the top-level ``ondemand:`` templates (with ``from: ENV``).
+
+    ``pattern`` names the copies (``pr_{id}``: ``--var id=1234`` gives ``pr_1234``; None: the name is
+    given). ``ttl`` is the default time to live, ``max_ttl`` the longest allowed, ``max_copies`` how
+    many copies of the template may exist at once. ``access``, ``hooks`` (``post_provision``,
+    ``pre_teardown``) and ``notify`` apply to every copy; ``on_test_failure`` says what a failing
+    ``post_provision`` hook does to the copy: ``teardown`` (drop it) or ``keep`` (keep it, marked failed).
+
+    >>> OnDemandTemplate("staging", "staging", pattern="pr_{id}").fields
+    ('id',)
+    """
+
+    name: str
+    source_environment: str
+    pattern: str | None = None
+    ttl: dt.timedelta | None = None
+    max_ttl: dt.timedelta | None = None
+    max_copies: int | None = None
+    on_test_failure: Literal["teardown", "keep"] = "teardown"
+    access: tuple[AccessGrant, ...] = ()
+    hooks: dict[str, tuple[HookSpec, ...]] = field(default_factory=dict)
+    notify: str | None = None
+    notify_secret: str | None = None
+    origin: Origin | None = field(default=None, compare=False)
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        return pattern_fields(self.pattern) if self.pattern else ()
 
 
 @dataclass(frozen=True)
@@ -221,6 +282,7 @@ class Project:
     source_schemas: tuple[str, ...] = ()
     signing_key_file: Path | None = None  # the Ed25519 key that signs reports (``signing.key_file``)
     schemas_origin: Origin | None = field(default=None, compare=False)  # where ``source.schemas`` is written
+    templates: dict[str, OnDemandTemplate] = field(default_factory=dict)  # on-demand templates by name
 
     def __post_init__(self) -> None:
         KNOWN.update(self.secrets())  # from now on, no output of this process shows them
@@ -239,6 +301,12 @@ class Project:
             if env.notify_secret:
                 found.add(env.notify_secret)
                 found.add_key(webhook_secret_bytes(env.notify_secret))  # its bytes as hex and base64 too
+        for template in self.templates.values():
+            found.add_url(template.notify)
+            found.add(template.notify)
+            if template.notify_secret:
+                found.add(template.notify_secret)
+                found.add_key(webhook_secret_bytes(template.notify_secret))
         return found
 
     def source_secrets(self) -> Secrets:
@@ -263,6 +331,10 @@ class Project:
                 key="environments",
             )
         return self.environments[name]
+
+    def template(self, name: str) -> OnDemandTemplate | None:
+        """The on-demand template called ``name`` (an environment's own is named after it), or None."""
+        return self.templates.get(name)
 
 
 @dataclass(frozen=True)
@@ -314,7 +386,7 @@ def load_project(config: str | os.PathLike[str] | None = None) -> Project:
     tuning_from_env()  # a bad tuning variable stops every command here, not half-way through a refresh
     path = config_path(config).absolute()
     root = load_yaml(path)
-    root.check_keys({"source", "environments", "masking", "signing", "state_dir", "version"})
+    root.check_keys({"source", "environments", "masking", "signing", "state_dir", "version", "ondemand"})
     if "version" in root and root["version"].value != 1:
         raise root["version"].error("unsupported config version (expected 1)")
 
@@ -352,7 +424,9 @@ def load_project(config: str | os.PathLike[str] | None = None) -> Project:
     if not envs_node.value:
         raise envs_node.error("at least one environment is required")
     environments = {name: _environment(name, node, path.parent) for name, node in envs_node.items()}
-    return Project(path, source_url, environments, key_file, state_dir, schemas, signing_key_file, schemas_origin)
+    templates = _templates(root, envs_node, environments)
+    return Project(path, source_url, environments, key_file, state_dir, schemas, signing_key_file, schemas_origin,
+                   templates)
 
 
 def _source_schemas(node: Node, source_url: str) -> tuple[str, ...]:
@@ -369,8 +443,74 @@ def _source_schemas(node: Node, source_url: str) -> tuple[str, ...]:
 
 ENV_KEYS = {
     "url", "rules", "subset", "keep", "protected", "hooks", "rollback_on_failure",
-    "schedule", "access", "notify", "shadow", "batch_size", "executor", "workers",
+    "schedule", "access", "notify", "shadow", "batch_size", "executor", "workers", "ondemand",
 }
+TEMPLATE_KEYS = {"name", "ttl", "max_ttl", "max_copies", "on_test_failure", "access", "hooks", "notify"}
+
+
+def _templates(root: Node, envs_node: Node, environments: dict[str, Environment]) -> dict[str, OnDemandTemplate]:
+    """Every on-demand template: each environment's ``ondemand:`` and the top-level named ones."""
+    templates: dict[str, OnDemandTemplate] = {}
+    for name, node in envs_node.items():
+        if node.get("ondemand") is not None:
+            templates[name] = _template(name, name, node["ondemand"])
+    named = root.get("ondemand")
+    if named is not None:
+        named.expect_map()
+        for name, node in named.items():
+            node.expect_map()
+            if name in environments:
+                raise node.error(f"template '{name}' has the name of an environment; an environment's own "
+                                 "template is its ondemand: block")
+            if not ONDEMAND_NAME.match(str(name)):
+                raise node.error(f"'{name}' is not a valid template name: lower-case letters, digits and _")
+            node.check_keys(TEMPLATE_KEYS | {"from"})
+            if node.get("from") is None:
+                raise node.error("a template needs 'from:' the environment whose copies it makes")
+            source = node["from"].text()
+            if source not in environments:
+                raise node["from"].error(f"unknown environment '{source}'{did_you_mean(source, list(environments))}")
+            templates[name] = _template(name, source, node, extra={"from"})
+    return templates
+
+
+def _template(name: str, source: str, node: Node, extra: set[str] | frozenset[str] = frozenset()) -> OnDemandTemplate:
+    node.expect_map()
+    node.check_keys(TEMPLATE_KEYS | extra)
+    pattern = node["name"].text() if node.get("name") is not None else None
+    if pattern is not None:
+        example = _PLACEHOLDER.sub("x", pattern)
+        if "{" in example or "}" in example or not ONDEMAND_NAME.match(example):
+            raise node["name"].error("must be a name pattern such as pr_{id}: lower-case letters, digits, _ and "
+                                     "{placeholders}, starting with a letter, at most 48 characters")
+    ttl = _ttl(node["ttl"]) if node.get("ttl") is not None else None
+    max_ttl = _ttl(node["max_ttl"]) if node.get("max_ttl") is not None else None
+    if ttl is not None and max_ttl is not None and ttl > max_ttl:
+        raise node["ttl"].error("is longer than max_ttl")
+    on_failure = node["on_test_failure"].text() if node.get("on_test_failure") is not None else "teardown"
+    if on_failure not in ON_TEST_FAILURE:
+        raise node["on_test_failure"].error(f"must be teardown or keep{did_you_mean(on_failure, ON_TEST_FAILURE)}")
+    return OnDemandTemplate(
+        name=name,
+        source_environment=source,
+        pattern=pattern,
+        ttl=ttl,
+        max_ttl=max_ttl,
+        max_copies=node["max_copies"].integer(minimum=1) if node.get("max_copies") is not None else None,
+        on_test_failure=on_failure,  # type: ignore[arg-type]
+        access=tuple(_access(n) for n in node["access"].as_list()) if node.get("access") else (),
+        hooks=_hooks(node["hooks"], ONDEMAND_HOOK_POINTS) if node.get("hooks") else {},
+        notify=_webhook(node["notify"]) if node.get("notify") else None,
+        notify_secret=_webhook_secret(node["notify"]) if node.get("notify") else None,
+        origin=Origin.of(node),
+    )
+
+
+def _ttl(node: Node) -> dt.timedelta:
+    try:
+        return parse_ttl(str(node.value))
+    except ValueError as exc:
+        raise node.error(str(exc)) from None
 
 
 def _environment(name: str, node: Node, base: Path) -> Environment:
@@ -555,8 +695,8 @@ def _access(node: Node) -> AccessGrant:
     return AccessGrant(role=node["role"].text(), privileges=privileges, origin=Origin.of(node))
 
 
-def _hooks(node: Node) -> dict[str, tuple[HookSpec, ...]]:
-    node.check_keys(set(HOOK_POINTS), what="hook point")
+def _hooks(node: Node, points: tuple[str, ...] = HOOK_POINTS) -> dict[str, tuple[HookSpec, ...]]:
+    node.check_keys(set(points), what="hook point")
     hooks: dict[str, tuple[HookSpec, ...]] = {}
     for point, items in node.items():
         specs = []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import datetime as dt
 from pathlib import Path
 
 import pytest
@@ -300,3 +301,60 @@ def test_bad_tuning_variable_is_one_line_exit_2(demo_project: Path, monkeypatch:
     assert result.exit_code == 2
     assert result.output.strip() == ("error: $DATASTAGE_CHECK_WORKERS must be a whole number of worker processes "
                                      "(got 'many')")
+
+
+TEMPLATES = """
+source: {url: "sqlite:///prod.db"}
+environments:
+  staging:
+    url: "sqlite:///staging.db"
+    ondemand:
+      name: "pr_{id}"
+      ttl: 8h
+      max_ttl: 3d
+      max_copies: 3
+      on_test_failure: keep
+      hooks:
+        post_provision: [{run: "pytest tests/smoke -q", timeout: 600}]
+        pre_teardown: [{sql: "SELECT 1"}]
+      notify: {url: "https://hooks.example.com/T0/pr-token-42"}
+ondemand:
+  demo: {from: staging, ttl: 2d}
+"""
+
+
+def test_ondemand_templates_parse(tmp_path: Path) -> None:
+    project = load_project(_write(tmp_path, TEMPLATES))
+    staging, demo = project.template("staging"), project.template("demo")
+    assert staging is not None and demo is not None and project.template("nope") is None
+    assert (staging.source_environment, staging.pattern, staging.fields) == ("staging", "pr_{id}", ("id",))
+    assert (staging.ttl, staging.max_ttl, staging.max_copies, staging.on_test_failure) == (
+        dt.timedelta(hours=8), dt.timedelta(days=3), 3, "keep")
+    assert [h.run for h in staging.hooks["post_provision"]] == ["pytest tests/smoke -q"]
+    assert staging.hooks["post_provision"][0].timeout == 600
+    assert [h.sql for h in staging.hooks["pre_teardown"]] == ["SELECT 1"]
+    assert (demo.source_environment, demo.pattern, demo.ttl, demo.on_test_failure) == (
+        "staging", None, dt.timedelta(days=2), "teardown")
+    assert redact("see https://hooks.example.com/T0/pr-token-42") == "see ***"  # a template's webhook is a secret
+
+
+@pytest.mark.parametrize(("setting", "expected"), [
+    ("    ondemand: {name: \"PR-{id}\"}", "7: environments.staging.ondemand.name: must be a name pattern"),
+    ("    ondemand: {ttl: 5x}", "7: environments.staging.ondemand.ttl: must be a number and a unit"),
+    ("    ondemand: {ttl: 4d, max_ttl: 1d}", "7: environments.staging.ondemand.ttl: is longer than max_ttl"),
+    ("    ondemand: {max_copies: 0}", "environments.staging.ondemand.max_copies"),
+    ("    ondemand: {on_test_failure: kep}", "must be teardown or keep (did you mean 'keep'?)"),
+    ("    ondemand: {hooks: {post_refresh: [{run: x}]}}", "unknown hook point 'post_refresh'"),
+    ("    ondemand: {colour: red}", "unknown key 'colour'"),
+    ("ondemand: {demo: {ttl: 1d}}", "a template needs 'from:'"),
+    ("ondemand: {demo: {from: stagin}}", "unknown environment 'stagin' (did you mean 'staging'?)"),
+    ("ondemand: {staging: {from: staging}}", "has the name of an environment"),
+])
+def test_bad_ondemand_settings_name_file_line_and_key(tmp_path: Path, setting: str, expected: str) -> None:
+    text = 'source: {url: "sqlite:///prod.db"}\nenvironments:\n  staging:\n    url: "sqlite:///staging.db"\n'
+    text = text.replace('    url: "sqlite:///staging.db"\n', '    url: "sqlite:///staging.db"\n\n\n' + setting + "\n") \
+        if setting.startswith("    ") else text + setting + "\n"
+    result = CliRunner().invoke(main, ["envs", "--config", str(_write(tmp_path, text))])
+    assert result.exit_code == 2, result.output
+    assert expected in result.output and len(result.output.strip().splitlines()) == 1
+    assert "Traceback" not in result.output

@@ -30,7 +30,6 @@ Example (a one-table project in a temporary folder: refresh staging, then copy i
 from __future__ import annotations
 
 import datetime as dt
-import re
 import secrets
 import time
 from contextlib import suppress
@@ -58,7 +57,8 @@ from datastage.plan import PlanResult
 from datastage.progress import NoProgress, Progress
 from datastage.report.history import append_history, read_history, write_state
 from datastage.results import current_user, new_run_id, utc_now
-from datastage.settings import Environment, Project, SubsetSpec
+from datastage.settings import ONDEMAND_NAME, Environment, Project, SubsetSpec
+from datastage.settings import parse_ttl as ttl_of
 from datastage.source.db import db_error_message, dialect_of, make_engine, parse_url, redact_url, snapshot
 from datastage.source.identifiers import MYSQL, POSTGRESQL, quote_identifier
 from datastage.source.identity import check_not_source
@@ -66,9 +66,7 @@ from datastage.source.schema import reflect
 from datastage.subset.planner import plan_subset
 from datastage.targets.registry import open_target
 
-NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
-_TTL = re.compile(r"^(\d+)([mhdw])$")
-_TTL_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+NAME_PATTERN = ONDEMAND_NAME
 
 
 @dataclass
@@ -87,6 +85,11 @@ class Provisioned:
     verdict: str = "pass"  # the worse of the source copy's last verdict and the copy's own checks
     source_verdict: str | None = None  # the last refresh verdict of the copy it came from
     source_run_id: str | None = None  # and that refresh's run id
+    template: str | None = None  # the on-demand template it was made by (None: no template)
+    owner: str | None = None  # who it is for (``--owner``; default the OS user who made it)
+    state: str = "ready"  # provisioning | ready | failed (a post_provision test failed and it was kept)
+    last_test: str | None = None  # the outcome of its last post_provision tests: passed | failed | None (none)
+    report_json: str | None = None  # its provision report
 
     def expired(self, now: dt.datetime) -> bool:
         return self.expires_at is not None and dt.datetime.fromisoformat(self.expires_at.replace("Z", "+00:00")) <= now
@@ -98,10 +101,10 @@ def parse_ttl(text: str) -> dt.timedelta:
     >>> parse_ttl("8h")
     datetime.timedelta(seconds=28800)
     """
-    match = _TTL.match(text.strip())
-    if not match or int(match.group(1)) == 0:
-        raise UsageError(f"--ttl must be a number and a unit (m, h, d, w), such as 8h; got '{text}'")
-    return dt.timedelta(**{_TTL_UNITS[match.group(2)]: int(match.group(1))})
+    try:
+        return ttl_of(text)
+    except ValueError as exc:
+        raise UsageError(f"--ttl {exc}") from None
 
 
 def registry_path(project: Project) -> Path:
