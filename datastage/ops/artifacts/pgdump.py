@@ -293,6 +293,7 @@ def dump(url: str, schemas: tuple[str, ...], folder: Path) -> None:
     if missing:
         raise ConfigError(f"schema {missing[0]!r} not found in {redact_url(url)}")
     binary = find_tool("pg_dump", server, login)
+    created = [parent for parent in folder.absolute().parents if not parent.exists()]
     folder.parent.mkdir(parents=True, exist_ok=True)
     partial = folder.with_name(f".{folder.name}.partial-{secrets.token_hex(4)}")
     try:
@@ -304,6 +305,9 @@ def dump(url: str, schemas: tuple[str, ...], folder: Path) -> None:
         os.rename(partial, folder)
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
+        for parent in created:  # deepest first: the folders made for this dump go with it
+            with contextlib.suppress(OSError):
+                parent.rmdir()
         raise
     _sync_directory(folder.parent)
 
