@@ -29,7 +29,8 @@ pytestmark = pytest.mark.postgres
 
 ODD = 'Odd.Sch"ema*?'  # a dot, a quote, upper case and pattern characters: must match only itself
 DECOY = 'OddXSch"ema12'  # what the pattern would also match if its characters were not taken literally
-SCHEMAS = ("public", ODD)
+HOSTILE = 'a b\n-- TOC entry 1 (class 2615 OID 1)\nCREATE SCHEMA "e";'  # spaces, and lines a script parser might take
+SCHEMAS = ("public", ODD, HOSTILE)
 KUNDE = qualified_name(POSTGRESQL, ODD, "Kunde ü")
 PASSWORD = "pw 'q\" \\ %41 @:/ ü-s3cr"
 
@@ -50,6 +51,10 @@ def _setup_sql() -> list[str]:
         "CREATE TABLE public.datastage_refresh_log (run_id text PRIMARY KEY, verdict text)",
         "INSERT INTO public.datastage_refresh_log VALUES ('20261202-101500-ab12cd', 'pass')",
         f"CREATE TABLE {decoy}.decoy (id int)", "CREATE TABLE other.kept_home (id int)",
+        f"CREATE SCHEMA {qualified_name(POSTGRESQL, HOSTILE)}",
+        f"CREATE TABLE {qualified_name(POSTGRESQL, HOSTILE, 'e')} (id int)",
+        f"INSERT INTO {qualified_name(POSTGRESQL, HOSTILE, 'e')} VALUES (5)",
+        f"COMMENT ON SCHEMA {qualified_name(POSTGRESQL, HOSTILE)} IS 'from the source'",
     ]
 
 
@@ -93,11 +98,15 @@ def test_a_dump_restores_exactly_its_schemas_with_every_value(dumped: tuple[str,
     assert (folder / "toc.dat").is_file()
     assert [p.name for p in folder.parent.iterdir()] == ["pg"]  # the partial folder was renamed, nothing left
     copy = pg_databases.create("ds_pgd_copy")
-    pgdump.restore(folder, copy)
+    hostile = qualified_name(POSTGRESQL, HOSTILE)
+    execute(copy, f"CREATE SCHEMA {hostile}", f"COMMENT ON SCHEMA {hostile} IS 'the target''s own'")
+    pgdump.restore(folder, copy)  # public and the hostile schema exist (empty) and are filled, the odd one is made
     expected = {key: value for key, value in _tables(source).items() if key[0] in SCHEMAS}
-    assert set(expected) == {("public", "orders"), ("public", "datastage_refresh_log"), (ODD, "Kunde ü")}
+    assert set(expected) == {("public", "orders"), ("public", "datastage_refresh_log"), (ODD, "Kunde ü"),
+                             (HOSTILE, "e")}
     assert _tables(copy) == expected
     assert _user_schemas(copy) == sorted(SCHEMAS)  # neither the decoy nor "other" came along
+    assert scalar(copy, f"SELECT obj_description('{hostile}'::regnamespace, 'pg_namespace')") == "the target's own"
     select = f"SELECT name, photo, balance FROM {KUNDE} ORDER BY id"
     assert rows(copy, select) == rows(source, select)
     assert rows(copy, select)[0][1] == b"\x00\xff\x00"

@@ -88,12 +88,12 @@ class ClientLogin:
 
 @dataclass(frozen=True)
 class SchemaEntry:
-    """A schema of a dump: its TOC line, its TOC id, its name and its line's text after ``SCHEMA -``."""
+    """A schema of a dump: its TOC line, its TOC id, its name and the owner the TOC names."""
 
     line: str
     entry: int
     name: str
-    tail: str
+    owner: str
 
 
 def conninfo(params: Mapping[str, str]) -> str:
@@ -360,8 +360,19 @@ def _schema_entries(binary: str, folder: Path, listing: list[str], env: Mapping[
     if code != 0:
         raise UsageError(tool_failure(f"reading the pg_dump folder {folder}", code, err, ""))
     names = schema_names(out.decode("utf-8", errors="surrogateescape"))
-    return [SchemaEntry(line, int(match.group(1)), names.get(int(match.group(1)), match.group(2).rsplit(" ", 1)[0]),
-                        match.group(2)) for line, match in found]
+    entries = []
+    for line, match in found:
+        entry, tail = int(match.group(1)), match.group(2)
+        name = names.get(entry, tail.rsplit(" ", 1)[0])  # an entry that creates nothing: the listing's text
+        shown = _listed(name) + " "
+        entries.append(SchemaEntry(line, entry, name, tail[len(shown):] if tail.startswith(shown)
+                                   else tail.rsplit(" ", 1)[-1]))
+    return entries
+
+
+def _listed(text: str) -> str:
+    """``text`` as a TOC listing shows it: on one line."""
+    return text.replace("\n", " ").replace("\r", " ")
 
 
 def _relations(conn: Connection, names: Sequence[str]) -> dict[str, int]:
@@ -374,14 +385,16 @@ def _relations(conn: Connection, names: Sequence[str]) -> dict[str, int]:
 
 
 def _without_existing(listing: list[str], existing: list[SchemaEntry]) -> list[str]:
-    """The TOC listing without the creation (and comment, label, grants) of schemas that already exist."""
+    """The TOC listing without the creation (and comment, label, grants) of schemas that already exist:
+    the database keeps its own. Those entries name the schema as SQL does (quoted where it must be)."""
     skipped = {entry.entry for entry in existing}
-    about = re.compile(r"^\d+; 0 0 (?:COMMENT|SECURITY LABEL|ACL) - SCHEMA (?:"
-                       + "|".join(re.escape(entry.tail) for entry in existing) + ")$") if existing else None
+    named = [re.escape(_listed(form)) + " " + re.escape(entry.owner) for entry in existing
+             for form in (entry.name, schema_pattern(entry.name))]
+    about = re.compile(r"^\d+; 0 0 (?:COMMENT|SECURITY LABEL|ACL) - SCHEMA (?:" + "|".join(named) + ")$")
     kept = []
     for line in listing:
         match = re.match(r"(\d+);", line)
-        if (match and int(match.group(1)) in skipped) or (about is not None and about.match(line)):
+        if (match and int(match.group(1)) in skipped) or (existing and about.match(line)):
             continue
         kept.append(line)
     return kept
