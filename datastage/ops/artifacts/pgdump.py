@@ -14,7 +14,8 @@ built the copy (their rules digest, key id and redacted source), and an import k
 :func:`restore` loads such a folder into an existing database, all or nothing: ``pg_restore
 --single-transaction --exit-on-error`` (so never ``--jobs``), refusing a database whose schemas
 of the same names already hold tables. A schema that exists there and is empty (``public`` of a
-new database) is filled rather than created again; afterwards every schema of the dump must exist.
+new database) is filled rather than created again, and keeps its own comment; afterwards every
+schema of the dump must exist.
 
 Credentials: the client programs get host, port, user and database as ``--host``/``--port``/
 ``--username`` and a libpq connection string in ``--dbname`` (with the URL's query options, such
