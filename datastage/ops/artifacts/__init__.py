@@ -1,0 +1,1 @@
+"""Verified artifacts: an environment's copy as signed files (export) and back (import)."""
