@@ -181,6 +181,10 @@ def test_import_refusals(exported: tuple[Path, Path], tmp_path: Path) -> None:
     assert _rows(foreign, "mine") == [(7,)]
     code, output = _cli("import", str(out), "--into", f"sqlite:///{tmp_path / 'x.db'}")
     assert code == 3 and "no trusted public key" in output and not (tmp_path / "x.db").exists()
+    secret = "Sup3r-secret-pw"
+    code, output = _cli("import", str(out), "--into", f"mysql+pymysql://root:{secret}@127.0.0.1:1/x", "--public-key",
+                        str(folder / "signing.key.pub"), "--json")
+    assert code == 1 and secret not in output and "127.0.0.1" in output
     with pytest.raises(ArtifactInvalid):
         datastage.import_artifact(tmp_path, into=f"sqlite:///{tmp_path / 'y.db'}",
                                   public_key=folder / "signing.key.pub")
@@ -215,3 +219,19 @@ def test_export_refusals(exported: tuple[Path, Path], tmp_path: Path) -> None:
     assert not (tmp_path / "b").exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".b.")]
     code, output = _cli("export", "stagin", "--to", str(tmp_path / "c"), "--config", str(unsigned))
     assert code == 2 and "stagin" in output
+
+
+def test_export_of_an_on_demand_environment(exported: tuple[Path, Path], tmp_path: Path) -> None:
+    folder, _ = exported
+    config = folder / "datastage.yaml"
+    datastage.provision("pr_7", from_env="staging", config=config)
+    try:
+        result = datastage.export("pr_7", to=tmp_path / "pr", format="parquet", config=config)
+        assert result.environment == "pr_7" and result.tables == {"item": 3, "odd/name.x": 2}
+        assert sorted(p.name for p in (tmp_path / "pr" / "tables").iterdir()) == ["item.parquet",
+                                                                                 "odd%2Fname%2Ex.parquet"]
+        laptop = tmp_path / "laptop.db"
+        datastage.import_artifact(tmp_path / "pr", into=f"sqlite:///{laptop}", config=config)
+        assert _rows(laptop, "item") == _rows(folder / "staging.db", "item")
+    finally:
+        datastage.teardown("pr_7", config=config)

@@ -30,6 +30,7 @@ from datastage.pipeline import entered, step
 from datastage.progress import NoProgress, Progress
 from datastage.report.history import append_history
 from datastage.results import new_run_id, utc_now
+from datastage.secrets import KNOWN
 from datastage.settings import Environment, Project
 from datastage.source.db import db_error_message, dialect_of, make_engine, parse_url, redact_url, same_database
 from datastage.source.identifiers import POSTGRESQL, qualified_name
@@ -88,6 +89,7 @@ def _check_ours(target: Target) -> None:
 def import_folder(folder: Path, into: str, trusted: list[bytes], project: Project | None = None,
                   progress: Progress | None = None) -> ImportResult:
     """Check artifact ``folder`` with the ``trusted`` public keys and restore it into ``into``."""
+    KNOWN.add_url(into)  # its password never reaches an output, a log line or an error
     progress = progress or NoProgress()
     run_id = new_run_id()
     started, started_at = time.monotonic(), utc_now()
