@@ -155,10 +155,8 @@ def test_a_changed_artifact_is_refused_and_nothing_is_written(exported: tuple[Pa
     copy = tmp_path / "copy" / "out"
     shutil.copytree(out, copy)
     expected = tamper(copy)  # type: ignore[operator]
-    keys = ["--public-key", str(folder / "signing.key.pub")]
-    if tamper is _traversal:
-        keys += ["--public-key", str(tmp_path / "copy" / "signing2.key.pub")][:0]
-        keys = ["--public-key", str(tmp_path / "copy" / "signing2.key.pub")]
+    signer = tmp_path / "copy" / "signing2.key.pub" if tamper is _traversal else folder / "signing.key.pub"
+    keys = ["--public-key", str(signer)]
     before = sorted(p.name for p in copy.iterdir())
     target = tmp_path / "target.db"
     code, output = _cli("import", str(copy), "--into", f"sqlite:///{target}", *keys)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -65,7 +65,7 @@ def environment_of(project: Project, name: str) -> Environment:
         entry = load_registry(project).get(name)
         if entry is not None and entry.source_environment in project.environments:
             source = project.environment(entry.source_environment)
-            return bare_environment(name, derived_url(source.url, name), source)
+            return replace(bare_environment(name, derived_url(source.url, name), source), shadow_mode="schema")
     return project.environment(name)  # an unknown name is refused here, with the names it knows
 
 

@@ -26,7 +26,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import Connection
 
-from datastage.errors import ArtifactInvalid, TargetError
+from datastage.errors import ArtifactInvalid, TargetError, UsageError
+from datastage.limits import parse_json
 from datastage.ops.artifacts.manifest import safe_file_name
 from datastage.pipeline import step
 from datastage.progress import Progress
@@ -40,8 +41,8 @@ TABLES_DIR = "tables"
 _DDL = re.compile(r"^\s*CREATE\s+(?:UNIQUE\s+)?(?:TABLE|INDEX)\s", re.I)
 
 
-def arrow_type(column: ColumnInfo) -> pa.DataType:
-    """The Arrow type a column's values are stored as (text for what has no exact Arrow type).
+def arrow_type(column: ColumnInfo, dialect: str = "postgresql") -> pa.DataType:
+    """The Arrow type a column's values of ``dialect`` are stored as (text where Arrow has no exact type).
 
     >>> arrow_type(ColumnInfo("amount", sa.Numeric(10, 2), True, "decimal"))
     Decimal128Type(decimal128(10, 2))
@@ -49,7 +50,7 @@ def arrow_type(column: ColumnInfo) -> pa.DataType:
     base = getattr(column.type, "data_type", None) or column.type
     category = column.category
     if category == "integer":
-        return pa.int64()
+        return pa.uint64() if getattr(base, "unsigned", False) else pa.int64()
     if category == "decimal":
         precision, scale = getattr(base, "precision", None), getattr(base, "scale", None)
         if isinstance(precision, int) and 0 < precision <= 38:
@@ -63,8 +64,8 @@ def arrow_type(column: ColumnInfo) -> pa.DataType:
         return pa.date32()
     if category == "datetime":
         return pa.timestamp("us", tz="UTC" if getattr(base, "timezone", False) else None)
-    if category == "time":
-        return pa.time64("us")
+    if category == "time" and dialect != "mysql" and not getattr(base, "timezone", False):
+        return pa.time64("us")  # a MySQL TIME is a duration (negative, over 24 hours): text
     if category == "binary":
         return pa.binary()
     return pa.string()
@@ -80,12 +81,16 @@ def _as_text(value: Any) -> Any:
     return str(value)
 
 
-def _column(values: list[Any], kind: pa.DataType) -> pa.Array:
+def _column(table: TableInfo, name: str, values: list[Any], kind: pa.DataType) -> pa.Array:
     if pa.types.is_string(kind):
         values = [_as_text(v) for v in values]
     elif pa.types.is_binary(kind):
         values = [bytes(v) if isinstance(v, bytearray | memoryview) else v for v in values]
-    return pa.array(values, type=kind)
+    try:
+        return pa.array(values, type=kind)
+    except (pa.ArrowException, OverflowError, TypeError, ValueError) as exc:
+        raise TargetError(f"column {name}: a value does not fit Parquet type {kind} ({type(exc).__name__}); "
+                          "export this copy with --format sqlite", table=table.key) from None
 
 
 def file_name(table: TableInfo, qualified: bool) -> str:
@@ -99,7 +104,7 @@ def file_name(table: TableInfo, qualified: bool) -> str:
 def _definition(table: TableInfo, sa_table: sa.Table, path: str) -> dict[str, Any]:
     dialect = sqlite_dialect.dialect()
     return {
-        "name": table.name, "schema": table.schema, "file": path,
+        "name": table.name, "schema": table.schema, "key": table.key, "file": path,
         "columns": [{"name": c.name, "type": c.type_name, "category": c.category, "nullable": c.nullable}
                     for c in table.columns.values()],
         "primary_key": list(table.primary_key),
@@ -117,6 +122,12 @@ def export_parquet(conn: Connection, model: SchemaModel, folder: Path, batch_siz
     definitions to ``schema.json``; returns the rows per table and the load notes."""
     tables = [model.tables[k] for k in model.load_order()]
     qualified = len({t.schema for t in tables}) > 1
+    seen: dict[str, str] = {}
+    for table in tables:  # restored as one namespace, as a SQLite file holds them
+        if table.name in seen:
+            raise UsageError(f"tables {seen[table.name]} and {table.key} have the same name; an artifact holds "
+                             "the tables of one namespace (export with --format pgdump)")
+        seen[table.name] = table.key
     _, built, notes = build_tables(model, tables, "sqlite")
     (folder / TABLES_DIR).mkdir()
     rows: dict[str, int] = {}
@@ -125,18 +136,19 @@ def export_parquet(conn: Connection, model: SchemaModel, folder: Path, batch_siz
         path = file_name(table, qualified)
         definitions.append(_definition(table, built[table.key], path))
         columns = list(table.columns.values())
-        schema = pa.schema([pa.field(c.name, arrow_type(c), nullable=True) for c in columns])
+        schema = pa.schema([pa.field(c.name, arrow_type(c, model.dialect), nullable=True) for c in columns])
         progress.table(table.key, 0)
         count = 0
         with step("export"), pq.ParquetWriter(folder / path, schema, compression="zstd") as writer:
             result = conn.execution_options(stream_results=True, yield_per=batch_size).execute(
                 sa.select(*[table.sa_table.c[c.name] for c in columns]))
             for batch in result.partitions(batch_size):
-                data = [_column([row[i] for row in batch], field.type) for i, field in enumerate(schema)]
+                data = [_column(table, field.name, [row[i] for row in batch], field.type)
+                        for i, field in enumerate(schema)]
                 writer.write_batch(pa.record_batch(data, schema=schema))
                 count += len(batch)
                 progress.advance(len(batch))
-        rows[table.key] = count
+        rows[table.name] = count
     (folder / SCHEMA_FILE).write_text(json.dumps({"tables": definitions}, indent=2, ensure_ascii=False) + "\n",
                                       encoding="utf-8")
     return rows, notes
@@ -145,7 +157,8 @@ def export_parquet(conn: Connection, model: SchemaModel, folder: Path, batch_siz
 def read_model(staged: Path) -> tuple[SchemaModel, dict[str, str]]:
     """The model of a checked parquet artifact (its tables' SQLite definitions, read back in an
     in-memory database) and each table's Parquet file."""
-    raw = json.loads((staged / SCHEMA_FILE).read_text(encoding="utf-8")) if (staged / SCHEMA_FILE).is_file() else None
+    path = staged / SCHEMA_FILE
+    raw = parse_json(path.read_bytes(), SCHEMA_FILE, ArtifactInvalid, "not valid JSON") if path.is_file() else None
     if not isinstance(raw, dict) or not isinstance(raw.get("tables"), list):
         raise ArtifactInvalid(f"a parquet artifact has a {SCHEMA_FILE} with its tables", file=SCHEMA_FILE)
     engine = sa.create_engine("sqlite://")
