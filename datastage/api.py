@@ -167,7 +167,8 @@ def check_rules(
 
 def history(environment: str | None = None, *, config: ConfigArg = None, kind: str = "all") -> list[dict[str, Any]]:
     """Past runs (oldest first), optionally of one environment and of one ``kind``: ``refresh``
-    (refreshes and rollbacks), ``plan``, ``provision`` (provisions and teardowns) or ``all``."""
+    (refreshes and rollbacks), ``plan``, ``provision`` (provisions and teardowns), ``artifact`` (exports
+    and imports) or ``all``."""
     project = project_of(config)
     if environment is not None:
         project.environment(environment)

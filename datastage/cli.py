@@ -344,7 +344,7 @@ def rules_check(rules_file: str | None, environment: str | None, strict: bool, c
 @click.argument("environment", required=False)
 @click.option("--kind", default="refresh", show_default=True, metavar="KIND",
               help="Which runs: refresh (refreshes and rollbacks), plan, provision (provisions and "
-                   "teardowns) or all.")
+                   "teardowns), artifact (exports and imports) or all.")
 @config_option
 @json_option
 @cron_options
@@ -360,7 +360,8 @@ def history(environment: str | None, kind: str, config: str | None, as_json: boo
         emit_json(entries)
         return
     if not entries:
-        shown = {"refresh": "refreshes", "plan": "plans", "provision": "provisions"}.get(kind, "runs")
+        shown = {"refresh": "refreshes", "plan": "plans", "provision": "provisions",
+                 "artifact": "exports or imports"}.get(kind, "runs")
         say("no {} recorded yet{}", shown, "" if kind == "all" else " (--kind all lists every run)")
         return
     out.print(f"{'run id':<23} {'environment':<12} {'kind':<8} {'verdict':<8} {'rows':>10} {'duration':>9}  "

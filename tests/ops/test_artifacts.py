@@ -95,7 +95,8 @@ def test_sqlite_round_trip_is_recorded(exported: tuple[Path, Path], tmp_path: Pa
     log = _rows(laptop, "datastage_refresh_log")
     assert len(log) == 1 and log[0][0] == result["run_id"]
     assert f"import of artifact {result['artifact_run_id']} (sqlite export of staging" in log[0][7]
-    kinds = [(e["kind"], e.get("run_id")) for e in datastage.history(config=folder / "datastage.yaml")]
+    kinds = [(e["kind"], e.get("run_id")) for e in datastage.history(config=folder / "datastage.yaml",
+                                                                      kind="artifact")]
     assert ("import", result["run_id"]) in kinds and ("export", result["artifact_run_id"]) in kinds
     # Without a project, the key is given; the same copy again replaces the one datastage loaded.
     code, output = _cli("import", str(out), "--into", f"sqlite:///{laptop}", "--public-key",
