@@ -178,6 +178,12 @@ def test_import_refusals(exported: tuple[Path, Path], tmp_path: Path) -> None:
                         str(folder / "signing.key.pub"))
     assert code == 2 and "holds tables datastage did not load" in output
     assert _rows(foreign, "mine") == [(7,)]
+    sqlite3.connect(tmp_path / "empty.db").close()  # a file without tables is an empty database
+    code, output = _cli("import", str(out), "--into", f"sqlite:///{tmp_path / 'empty.db'}", "--public-key",
+                        str(folder / "signing.key.pub"))
+    assert code == 0 and _rows(tmp_path / "empty.db", "odd/name.x") == [(1, "Zürich ☃"), (2, None)]
+    code, output = _cli("import", str(tmp_path / "nowhere"), "--into", f"sqlite:///{tmp_path / 'x.db'}")
+    assert code == 2 and "nowhere: no such folder" in output
     code, output = _cli("import", str(out), "--into", f"sqlite:///{tmp_path / 'x.db'}")
     assert code == 3 and "no trusted public key" in output and not (tmp_path / "x.db").exists()
     secret = "Sup3r-secret-pw"

@@ -44,7 +44,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from datastage.errors import ArtifactInvalid
+from datastage.errors import ArtifactInvalid, UsageError
 from datastage.limits import MAX_STATE_BYTES, parse_json
 from datastage.report import sshsig
 from datastage.report.signing import SigningKey
@@ -187,8 +187,10 @@ def verify_folder(folder: Path, trusted: list[bytes], staged: Path) -> Verified:
     """Check artifact ``folder``: ``SHA256SUMS`` signed by a ``trusted`` key, exactly the files it
     lists present, each with its hash, and a manifest that agrees; copies the checked files into
     ``staged`` (a new folder). Any mismatch is an :class:`ArtifactInvalid` naming the file."""
+    if not folder.exists():
+        raise UsageError("no such folder", file=str(folder))
     if folder.is_symlink() or not folder.is_dir():
-        raise ArtifactInvalid("not an artifact folder", file=str(folder))
+        raise ArtifactInvalid("not an artifact folder (a folder, not a link to one)", file=str(folder))
     if not trusted:
         raise ArtifactInvalid("no trusted public key to check the signature with: give --public-key or "
                               "--allowed-signers (or run in the project that signed it)", file=str(folder))

@@ -11,6 +11,7 @@ with a project, in its history (kind ``import``).
 
 from __future__ import annotations
 
+import sqlite3
 import tempfile
 import time
 from contextlib import suppress
@@ -32,7 +33,15 @@ from datastage.report.history import append_history
 from datastage.results import new_run_id, utc_now
 from datastage.secrets import KNOWN
 from datastage.settings import Environment, Project
-from datastage.source.db import db_error_message, dialect_of, make_engine, parse_url, redact_url, same_database
+from datastage.source.db import (
+    db_error_message,
+    dialect_of,
+    make_engine,
+    parse_url,
+    redact_url,
+    same_database,
+    sqlite_path,
+)
 from datastage.source.identifiers import POSTGRESQL, qualified_name
 from datastage.source.identity import check_not_source
 from datastage.targets.base import REFRESH_LOG_COLUMNS, REFRESH_LOG_TABLE, Target, encode_log_row
@@ -79,9 +88,23 @@ def _target_env(project: Project | None, url: str) -> Environment:
     return bare_environment(_target_name(url), url)
 
 
+def _empty_sqlite(url: str) -> bool:
+    """Whether ``url`` is a SQLite file without tables (what ``sqlite3.connect`` leaves behind)."""
+    path = sqlite_path(url)
+    if dialect_of(parse_url(url)) != "sqlite" or path is None or not path.is_file():
+        return False
+    conn = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True)
+    try:
+        return not conn.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table'").fetchone()[0]
+    except sqlite3.DatabaseError:
+        return False
+    finally:
+        conn.close()
+
+
 def _check_ours(target: Target) -> None:
     """Refuse a target that holds tables datastage did not load (no refresh log): an import replaces them."""
-    if target.exists() and not target.refresh_log():
+    if target.exists() and not target.refresh_log() and not _empty_sqlite(target.url):
         raise SafetyError(f"{target.display_url} holds tables datastage did not load (it has no "
                           f"{REFRESH_LOG_TABLE}); import only into an empty database or a datastage copy")
 
