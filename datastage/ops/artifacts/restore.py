@@ -152,19 +152,20 @@ def _restore(checked: Verified, folder: Path, into: str, project: Project | None
     expected = {str(k): int(v) for k, v in manifest["tables"].items()}
     source = (f"import of artifact {artifact_run_id} ({fmt} export of {manifest.get('environment')}, refresh "
               f"{manifest.get('source_run_id')}, signed by {checked.fingerprint})")
-    log = {"source": source, "environment": target_env.name, "verdict": verdict}
+    log = {"source": source, "environment": target_env.name}
     target = open_target(into, target_env.name, target_env.shadow_mode)
     created = target.create_database()
     try:
         _check_ours(target)
         if fmt == "sqlite":
             owner = project or Project(path=Path("datastage.yaml"), source_url="sqlite://", environments={})
-            import_sqlite(owner, checked.staged, target_env, run_id, progress, verdict, log, expected)
+            _, verdict = import_sqlite(owner, checked.staged, target_env, run_id, progress, verdict, log, expected)
             tables = expected
         elif fmt == "parquet":
-            tables = _import_parquet(checked, target, target_env, run_id, progress, expected, log)
+            tables = _import_parquet(checked, target, target_env, run_id, progress, expected,
+                                     {**log, "verdict": verdict})
         else:
-            tables = _import_pgdump(checked, target, into, run_id, log, expected)
+            tables = _import_pgdump(checked, target, into, run_id, {**log, "verdict": verdict}, expected)
     except BaseException:
         if created:
             with suppress(DatastageError):
