@@ -186,6 +186,14 @@ def test_import_refusals(exported: tuple[Path, Path], tmp_path: Path) -> None:
     assert code == 2 and "nowhere: no such folder" in output
     code, output = _cli("import", str(out), "--into", f"sqlite:///{tmp_path / 'x.db'}")
     assert code == 3 and "no trusted public key" in output and not (tmp_path / "x.db").exists()
+    guarded = tmp_path / "guarded.yaml"
+    guarded.write_text(yaml.safe_dump({
+        "source": {"url": f"sqlite:///{folder / 'prod.db'}"},
+        "environments": {"demo": {"url": f"sqlite:///{tmp_path / 'demo.db'}", "protected": True}}}))
+    code, output = _cli("import", str(out), "--into", f"sqlite:///{tmp_path / 'demo.db'}", "--config", str(guarded),
+                        "--public-key", str(folder / "signing.key.pub"))
+    assert code == 2 and "environment 'demo' is protected; refusing to import into it" in output
+    assert not (tmp_path / "demo.db").exists()
     secret = "Sup3r-secret-pw"
     code, output = _cli("import", str(out), "--into", f"mysql+pymysql://root:{secret}@127.0.0.1:1/x", "--public-key",
                         str(folder / "signing.key.pub"), "--json")
