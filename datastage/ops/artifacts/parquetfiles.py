@@ -14,6 +14,7 @@ of its schema when the copy has several), whatever characters the name holds.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 from collections.abc import Iterator
@@ -33,6 +34,7 @@ from datastage.pipeline import step
 from datastage.progress import Progress
 from datastage.source.schema import ColumnInfo, SchemaModel, TableInfo, reflect
 from datastage.source.values import rows_to_frame
+from datastage.subset.extract import raw_column
 from datastage.targets.base import Shadow
 from datastage.targets.ddl import build_tables
 
@@ -72,8 +74,19 @@ def arrow_type(column: ColumnInfo, dialect: str = "postgresql") -> pa.DataType:
 
 
 def _as_text(value: Any) -> Any:
+    """A value stored as text: JSON as JSON, bytes as hex, a MySQL TIME (a duration) as ``[-]H:MM:SS``.
+
+    >>> _as_text(dt.timedelta(hours=-838, minutes=-59, seconds=-59)), _as_text({"k": [1]})
+    ('-838:59:59', '{"k": [1]}')
+    """
     if value is None or isinstance(value, str):
         return value
+    if isinstance(value, dt.timedelta):
+        micros = value // dt.timedelta(microseconds=1)
+        seconds, fraction = divmod(abs(micros), 1_000_000)
+        hours, rest = divmod(seconds, 3600)
+        text = f"{'-' if micros < 0 else ''}{hours:02d}:{rest // 60:02d}:{rest % 60:02d}"
+        return f"{text}.{fraction:06d}" if fraction else text
     if isinstance(value, dict | list):
         return json.dumps(value, ensure_ascii=False, default=str)
     if isinstance(value, bytes | bytearray | memoryview):
@@ -140,8 +153,11 @@ def export_parquet(conn: Connection, model: SchemaModel, folder: Path, batch_siz
         progress.table(table.key, 0)
         count = 0
         with step("export"), pq.ParquetWriter(folder / path, schema, compression="zstd") as writer:
-            result = conn.execution_options(stream_results=True, yield_per=batch_size).execute(
-                sa.select(*[table.sa_table.c[c.name] for c in columns]))
+            # Typed columns (SQLite's text dates become dates), except MySQL TIME: its driver's duration,
+            # which SQLAlchemy would fold into a time of day.
+            selected = [raw_column(table, c.name) if c.category == "time" and model.dialect == "mysql"
+                        else table.sa_table.c[c.name] for c in columns]
+            result = conn.execution_options(stream_results=True, yield_per=batch_size).execute(sa.select(*selected))
             for batch in result.partitions(batch_size):
                 data = [_column(table, field.name, [row[i] for row in batch], field.type)
                         for i, field in enumerate(schema)]
