@@ -35,7 +35,8 @@ _get_logger("datastage").addHandler(_logging.NullHandler())
 # them share their name with a module of the package (``plan``, ``report``, ``demo``); importing that
 # module sets the package attribute to it, so the names are resolved on every read, not stored.
 _LIBRARY = frozenset({
-    "check_rules", "demo", "envs", "gc", "history", "load_project", "new_key", "plan", "preview",
+    "check_rules", "demo", "envs", "export", "gc", "history", "import_artifact", "load_project", "new_key", "plan",
+    "preview",
     "propose_rules", "provision", "refresh", "report", "report_findings", "rollback", "scan", "schedule_list",
     "schedule_run", "strategies", "teardown", "verify_report", "write_proposed_rules",
 })
@@ -45,8 +46,10 @@ if _TYPE_CHECKING:
         check_rules,
         demo,
         envs,
+        export,
         gc,
         history,
+        import_artifact,
         load_project,
         new_key,
         plan,
@@ -78,7 +81,8 @@ else:
 
 __all__ = [
     "ConfigError", "DatastageError", "LockHeld", "RulesError", "SafetyError", "VerificationFailed",
-    "__version__", "check_rules", "demo", "envs", "gc", "history", "load_project", "new_key", "plan",
+    "__version__", "check_rules", "demo", "envs", "export", "gc", "history", "import_artifact", "load_project",
+    "new_key", "plan",
     "preview", "propose_rules", "provision", "refresh", "report", "report_findings", "rollback", "scan",
     "schedule_list", "schedule_run", "strategies", "teardown", "verify_report", "write_proposed_rules",
 ]

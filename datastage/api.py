@@ -40,6 +40,9 @@ from datastage.logs import configure_logging
 from datastage.mask.contract import StrategySpec
 from datastage.mask.keys import write_key_file
 from datastage.mask.registry import all_strategies
+from datastage.ops.artifacts.export import ExportResult, export_environment
+from datastage.ops.artifacts.manifest import NAMESPACE as ARTIFACT_NAMESPACE
+from datastage.ops.artifacts.restore import ImportResult, import_folder
 from datastage.ops.envops import RefreshOps
 from datastage.ops.ondemand import Provisioned, environments, parse_ttl
 from datastage.ops.ondemand import gc as _gc
@@ -66,7 +69,8 @@ from datastage.source.identity import check_target_safety
 
 ConfigArg = str | os.PathLike[str] | Project | None
 
-__all__ = ["check_rules", "demo", "envs", "gc", "history", "load_project", "new_key", "plan", "preview",
+__all__ = ["check_rules", "demo", "envs", "export", "gc", "history", "import_artifact", "load_project", "new_key",
+           "plan", "preview",
            "propose_rules", "provision", "refresh", "report", "report_entry", "report_findings", "rollback", "scan",
            "schedule_list", "schedule_run", "strategies", "teardown", "verify_report", "write_proposed_rules"]
 
@@ -163,7 +167,8 @@ def check_rules(
 
 def history(environment: str | None = None, *, config: ConfigArg = None, kind: str = "all") -> list[dict[str, Any]]:
     """Past runs (oldest first), optionally of one environment and of one ``kind``: ``refresh``
-    (refreshes and rollbacks), ``plan``, ``provision`` (provisions and teardowns) or ``all``."""
+    (refreshes and rollbacks), ``plan``, ``provision`` (provisions and teardowns), ``artifact`` (exports
+    and imports) or ``all``."""
     project = project_of(config)
     if environment is not None:
         project.environment(environment)
@@ -302,6 +307,39 @@ def gc(*, config: ConfigArg = None) -> list[Provisioned]:
 def envs(*, config: ConfigArg = None) -> list[dict[str, Any]]:
     """Configured and on-demand environments: last refresh, verdict, size, expiry."""
     return environments(project_of(config))
+
+
+def export(environment: str, *, to: str | os.PathLike[str], format: str = "sqlite",
+           config: ConfigArg = None, progress: Progress | None = None) -> ExportResult:
+    """Write ``environment``'s current verified copy (configured or on-demand) as a signed artifact
+    folder ``to``: ``format`` ``sqlite`` (one SQLite file, any dialect), ``parquet`` (a file per table)
+    or ``pgdump`` (``pg_dump -Fd``, PostgreSQL), with ``manifest.json``, ``SHA256SUMS`` and
+    ``SHA256SUMS.sig`` (signed with the project's signing key)."""
+    return export_environment(project_of(config), environment, Path(to), format, progress)
+
+
+def import_artifact(folder: str | os.PathLike[str], *, into: str, config: ConfigArg = None,
+                    public_key: str | os.PathLike[str] | None = None,
+                    allowed_signers: str | os.PathLike[str] | None = None,
+                    progress: Progress | None = None) -> ImportResult:
+    """Check artifact ``folder`` (signature by a trusted key, every file's hash, nothing unlisted) and
+    restore it into the database at ``into``; a mismatch raises
+    :class:`~datastage.errors.ArtifactInvalid` (exit code 3) before the target is touched.
+
+    Trusted keys: ``public_key`` (a ``.pub`` file) or ``allowed_signers``, else the project's own
+    ``signing.pub``. With a project (``config``, ``$DATASTAGE_CONFIG`` or ``./datastage.yaml``) the
+    target must not be its source, and the import is recorded in its history."""
+    project = None
+    if isinstance(config, Project) or config is not None or config_path(None).is_file():
+        project = project_of(config)
+    if public_key is not None or allowed_signers is not None:
+        trusted = read_trusted_keys(Path(public_key) if public_key is not None else None,
+                                    Path(allowed_signers) if allowed_signers is not None else None,
+                                    ARTIFACT_NAMESPACE)
+    else:
+        own = project.state_dir / PUBLIC_KEY_NAME if project is not None else None
+        trusted = read_trusted_keys(own, namespace=ARTIFACT_NAMESPACE) if own and own.is_file() else []
+    return import_folder(Path(folder), into, trusted, project, progress)
 
 
 # -- what every command does around its body (used by the command line) --------------------

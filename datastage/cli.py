@@ -344,7 +344,7 @@ def rules_check(rules_file: str | None, environment: str | None, strict: bool, c
 @click.argument("environment", required=False)
 @click.option("--kind", default="refresh", show_default=True, metavar="KIND",
               help="Which runs: refresh (refreshes and rollbacks), plan, provision (provisions and "
-                   "teardowns) or all.")
+                   "teardowns), artifact (exports and imports) or all.")
 @config_option
 @json_option
 @cron_options
@@ -360,7 +360,8 @@ def history(environment: str | None, kind: str, config: str | None, as_json: boo
         emit_json(entries)
         return
     if not entries:
-        shown = {"refresh": "refreshes", "plan": "plans", "provision": "provisions"}.get(kind, "runs")
+        shown = {"refresh": "refreshes", "plan": "plans", "provision": "provisions",
+                 "artifact": "exports or imports"}.get(kind, "runs")
         say("no {} recorded yet{}", shown, "" if kind == "all" else " (--kind all lists every run)")
         return
     out.print(f"{'run id':<23} {'environment':<12} {'kind':<8} {'verdict':<8} {'rows':>10} {'duration':>9}  "
@@ -652,3 +653,68 @@ def envs(config: str | None, as_json: bool) -> None:
         kind = row["kind"] + (f" from {row['from']}" if row["from"] else "")
         lines.append((row["name"], kind, row["last_refresh"] or "-", row["last_verdict"] or "-", shown, expires))
     print_table(("environment", "kind", "last refresh", "verdict", "size", "expires"), lines)
+
+
+@main.command("export")
+@click.argument("environment")
+@click.option("--to", "to", required=True, type=click.Path(file_okay=False),
+              help="Folder to write (must not exist or be empty).")
+@click.option("--format", "fmt", type=click.Choice(["sqlite", "parquet", "pgdump"]), default="sqlite",
+              show_default=True, help="sqlite: one SQLite file (any dialect); parquet: a file per table; "
+              "pgdump: pg_dump -Fd (PostgreSQL environments).")
+@config_option
+@json_option
+@cron_options
+@run_command
+def export_command(environment: str, to: str, fmt: str, config: str | None, as_json: bool) -> None:
+    """Write ENVIRONMENT's current verified copy as files with a signed manifest.
+
+    Example: datastage export staging --to staging-copy --format sqlite
+
+    Check it without datastage: ssh-keygen -Y verify -f allowed_signers -I datastage
+    -n datastage-artifact -s SHA256SUMS.sig < SHA256SUMS && sha256sum -c SHA256SUMS
+    """
+    if use_progress(False, as_json):
+        with RichProgress() as progress:
+            result = api.export(environment, to=to, format=fmt, config=config, progress=progress)
+    else:
+        result = api.export(environment, to=to, format=fmt, config=config)
+    if as_json:
+        emit_json(result.to_dict())
+        return
+    out.print(f"exported {result.environment} (its refresh {result.source_run_id}: {result.source_verdict}) "
+              f"to {result.folder} as {result.format}: {result.rows:,} rows in {len(result.tables)} tables, "
+              f"run {result.run_id}, signed by {result.fingerprint}", markup=False)
+
+
+@main.command("import")
+@click.argument("folder", type=click.Path(file_okay=False))
+@click.option("--into", "into", required=True, help="URL of the database to restore into.")
+@click.option("--public-key", type=click.Path(dir_okay=False), default=None,
+              help="The signer's OpenSSH public key (.pub); default: the project's .datastage/signing.pub.")
+@click.option("--allowed-signers", type=click.Path(dir_okay=False), default=None,
+              help="An allowed_signers file: any of its keys allowed for namespace datastage-artifact may sign.")
+@config_option
+@json_option
+@cron_options
+@run_command
+def import_command(folder: str, into: str, public_key: str | None, allowed_signers: str | None,
+                   config: str | None, as_json: bool) -> None:
+    """Check the artifact FOLDER (signature, every file's SHA-256, nothing unlisted) and restore it
+    into the database at --into; nothing is written when a check fails (exit code 3).
+
+    Example: datastage import staging-copy --into sqlite:///laptop.db --public-key signing.pub
+    """
+    if use_progress(False, as_json):
+        with RichProgress() as progress:
+            result = api.import_artifact(folder, into=into, config=config, public_key=public_key,
+                                         allowed_signers=allowed_signers, progress=progress)
+    else:
+        result = api.import_artifact(folder, into=into, config=config, public_key=public_key,
+                                     allowed_signers=allowed_signers)
+    if as_json:
+        emit_json(result.to_dict())
+        return
+    out.print(f"imported {result.folder} ({result.format} export {result.artifact_run_id} of "
+              f"{result.environment}, signed by {result.fingerprint}) into {result.target}: {result.rows:,} rows, "
+              f"run {result.run_id}", markup=False)

@@ -137,6 +137,10 @@ class VerificationFailed(DatastageError):
     exit_code = EXIT_VERIFY
 
 
+class ArtifactInvalid(VerificationFailed):
+    """An artifact folder failed its checks (signature, hashes, listed files); nothing was restored."""
+
+
 class LockHeld(DatastageError):
     """Another refresh of the same target is running."""
 

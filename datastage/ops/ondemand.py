@@ -268,10 +268,11 @@ def provision(project: Project, name: str, source_env: str, *, ttl: dt.timedelta
 
 
 def _copy(project: Project, env: Environment, copy_env: Environment, run_id: str, progress: Progress,
-          source_verdict: str) -> tuple[int, str]:
+          source_verdict: str, log: dict[str, Any] | None = None) -> tuple[int, str]:
     """Full copy of ``env``'s current copy into ``copy_env``: shadow, load, verify, swap.
 
-    Returns the rows copied and the copy's verdict: never better than ``source_verdict``.
+    Returns the rows copied and the copy's verdict: never better than ``source_verdict``. ``log``
+    adds to (or replaces fields of) the copy's refresh-log row.
     """
     # Before any connection: an empty $DATASTAGE_MASKING_KEY (or a key file others may read) stops here.
     # A copy masks nothing, so any key will do when the project has none.
@@ -308,7 +309,7 @@ def _copy(project: Project, env: Environment, copy_env: Environment, run_id: str
                     shadow.go_live({"run_id": run_id, "environment": copy_env.name, "started_at": utc_now(),
                                     "finished_at": utc_now(), "verdict": verdict,
                                     "source": redact_url(env.url), "datastage_version": __version__,
-                                    "rows_loaded": load.total_rows}, target.refresh_log())
+                                    "rows_loaded": load.total_rows, **(log or {})}, target.refresh_log())
         return load.total_rows, verdict
     finally:
         source.dispose()
@@ -410,3 +411,15 @@ def environments(project: Project, now: dt.datetime | None = None) -> list[dict[
                      "source_verdict": entry.source_verdict, "source_run_id": entry.source_run_id,
                      "expires_at": entry.expires_at, "expired": entry.expired(moment)})
     return rows
+
+
+def copy_verified(project: Project, env: Environment, copy_env: Environment, run_id: str, progress: Progress,
+                  source_verdict: str, log: dict[str, Any] | None = None) -> tuple[int, str]:
+    """Copy ``env``'s current copy into ``copy_env`` as ``provision`` does (shadow, load, verify, swap, with
+    ``env``'s lock held while it is read); returns the rows copied and the copy's verdict."""
+    return _copy(project, env, copy_env, run_id, progress, source_verdict, log)
+
+
+def latest_refresh(env: Environment) -> dict[str, Any] | None:
+    """The refresh-log row of ``env``'s current copy ({} when it has no log; None when there is no copy)."""
+    return _latest_refresh(env)

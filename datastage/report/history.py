@@ -39,6 +39,7 @@ HISTORY_KINDS: dict[str, tuple[str, ...]] = {
     "refresh": ("refresh", "rollback"),  # what is live in an environment: its refreshes and rollbacks
     "plan": ("plan",),
     "provision": ("provision", "teardown"),  # on-demand environments made and dropped
+    "artifact": ("export", "import"),  # verified copies written as files, and restored from them
 }
 """What ``history --kind`` selects; ``all`` is every entry."""
 

@@ -60,9 +60,9 @@ class SigningKey:
 
     __str__ = __repr__
 
-    def sign(self, data: bytes) -> str:
-        """The armored SSHSIG signature of ``data`` (namespace ``datastage-report``)."""
-        return sshsig.sign(self._private, data)
+    def sign(self, data: bytes, namespace: str = sshsig.NAMESPACE) -> str:
+        """The armored SSHSIG signature of ``data`` (namespace ``datastage-report`` unless told)."""
+        return sshsig.sign(self._private, data, namespace)
 
     def public_line(self) -> str:
         """The public key as a line of an OpenSSH ``.pub`` file."""
@@ -160,8 +160,10 @@ def write_signing_key(path: Path) -> SigningKey:
     return key
 
 
-def read_trusted_keys(public_key: Path | None = None, allowed_signers: Path | None = None) -> list[bytes]:
-    """The public-key blobs a report may be signed by, from a ``.pub`` file or an ``allowed_signers`` file."""
+def read_trusted_keys(public_key: Path | None = None, allowed_signers: Path | None = None,
+                      namespace: str = sshsig.NAMESPACE) -> list[bytes]:
+    """The public-key blobs that may sign for ``namespace`` (reports unless told), from a ``.pub`` file
+    or an ``allowed_signers`` file."""
     blobs: list[bytes] = []
     for path in (p for p in (public_key, allowed_signers) if p is not None):
         try:
@@ -173,8 +175,8 @@ def read_trusted_keys(public_key: Path | None = None, allowed_signers: Path | No
             raise UsageError(f"cannot read public key file: {exc.strerror}", file=str(path)) from None
         if len(raw) > MAX_KEY_FILE_BYTES:
             raise UsageError(too_large(MAX_KEY_FILE_BYTES), file=str(path))
-        found = sshsig.read_public_keys(raw.decode("utf-8", "replace"))
+        found = sshsig.read_public_keys(raw.decode("utf-8", "replace"), namespace)
         if not found:
-            raise UsageError(f"no public key for namespace {sshsig.NAMESPACE} in the file", file=str(path))
+            raise UsageError(f"no public key for namespace {namespace} in the file", file=str(path))
         blobs += found
     return blobs
