@@ -30,9 +30,12 @@ Example (a one-table project in a temporary folder: refresh staging, then copy i
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
+import os
 import secrets
 import time
-from contextlib import suppress
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -42,22 +45,30 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from datastage._version import __version__
 from datastage.errors import (
+    ConfigError,
     DatastageError,
+    HookFailed,
     SafetyError,
     TargetError,
     UsageError,
     VerificationFailed,
+    exit_code_for,
 )
 from datastage.limits import MAX_STATE_BYTES, read_json_file
 from datastage.mask.keys import MaskingKey, optional_key
 from datastage.mask.policy import policy_from_text
 from datastage.mask.resolve import resolve_policy
+from datastage.ops.envops import RefreshOps
+from datastage.ops.provrecord import Copied, ProvisionOutcome, record_provision, write_provision_report
+from datastage.ops.templates import check_cap, copy_name, copy_ttl
 from datastage.pipeline import entered, load_into_shadow, step, verify_shadow
 from datastage.plan import PlanResult
+from datastage.private import open_private, private_dir
 from datastage.progress import NoProgress, Progress
 from datastage.report.history import append_history, read_history, write_state
+from datastage.report.signing import project_signing_key
 from datastage.results import current_user, new_run_id, utc_now
-from datastage.settings import ONDEMAND_NAME, Environment, Project, SubsetSpec
+from datastage.settings import ONDEMAND_NAME, Environment, OnDemandTemplate, Project, SubsetSpec
 from datastage.settings import parse_ttl as ttl_of
 from datastage.source.db import db_error_message, dialect_of, make_engine, parse_url, redact_url, snapshot
 from datastage.source.identifiers import MYSQL, POSTGRESQL, quote_identifier
@@ -65,8 +76,10 @@ from datastage.source.identity import check_not_source
 from datastage.source.schema import reflect
 from datastage.subset.planner import plan_subset
 from datastage.targets.registry import open_target
+from datastage.yamlfile import did_you_mean
 
 NAME_PATTERN = ONDEMAND_NAME
+REGISTRY_LOCK = "provisioned.lock"
 
 
 @dataclass
@@ -127,6 +140,23 @@ def load_registry(project: Project) -> dict[str, Provisioned]:
 
 def save_registry(project: Project, registry: dict[str, Provisioned]) -> None:
     write_state(registry_path(project), {k: asdict(v) for k, v in registry.items()}, root=project.state_dir)
+
+
+@contextmanager
+def locked_registry(project: Project) -> Iterator[dict[str, Provisioned]]:
+    """The registry, read and (when changed) saved under an exclusive lock that holds across processes
+    (``flock`` on ``provisioned.lock`` in the state folder), so a check and a change are one step."""
+    private_dir(project.state_dir, root=project.state_dir)
+    fd = open_private(project.state_dir / REGISTRY_LOCK, os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        registry = load_registry(project)
+        before = {k: asdict(v) for k, v in registry.items()}
+        yield registry
+        if {k: asdict(v) for k, v in registry.items()} != before:
+            save_registry(project, registry)
+    finally:
+        os.close(fd)  # and with it the lock
 
 
 def derived_url(env_url: str, name: str) -> str:
@@ -212,20 +242,65 @@ def _worse(*verdicts: str | None) -> str:
     return max((v for v in verdicts if v in order), key=order.index, default="pass")
 
 
-def provision(project: Project, name: str, source_env: str, *, ttl: dt.timedelta | None = None,
+def source_of(project: Project, from_: str) -> tuple[OnDemandTemplate | None, Environment]:
+    """The template and environment ``--from`` names: a template (an environment's own ``ondemand:`` is
+    named after it), or an environment without one (a copy without template)."""
+    template = project.template(from_)
+    if template is not None:
+        return template, project.environment(template.source_environment)
+    if from_ not in project.environments and project.templates:
+        known = sorted({*project.environments, *project.templates})
+        raise UsageError(f"--from: no environment or template called '{from_}'{did_you_mean(from_, known)}")
+    return None, project.environment(from_)
+
+
+def template_key(template: OnDemandTemplate) -> str:
+    """Where a template is written in datastage.yaml (its key path)."""
+    if template.name == template.source_environment:
+        return f"environments.{template.name}.ondemand"
+    return f"ondemand.{template.name}"
+
+
+def copy_operations(project: Project, copy_env: Environment, template: OnDemandTemplate | None,
+                    run_id: str) -> RefreshOps:
+    """Hooks, grants and webhook of an on-demand copy: its template's, run against the copy."""
+    if template is None:
+        return RefreshOps(project, copy_env, run_id)
+    variables = {"DATASTAGE_SOURCE_ENVIRONMENT": template.source_environment, "DATASTAGE_TEMPLATE": template.name}
+    env = replace(copy_env, hooks=template.hooks, access=template.access, notify=template.notify,
+                  notify_secret=template.notify_secret)
+    return RefreshOps(project, env, run_id, variables)
+
+
+def provision(project: Project, name: str | None, from_: str, *, ttl: dt.timedelta | None = None,
+              variables: Mapping[str, str] | None = None, owner: str | None = None,
               progress: Progress | None = None) -> Provisioned:
-    """Copy ``source_env``'s current (verified) copy into a new database ``name``."""
+    """Copy the current (verified) copy of ``from_`` (a template or an environment) into a new database:
+    copy, the template's grants, its ``post_provision`` tests; recorded in history, report and webhook.
+
+    ``name`` (or the template's pattern filled from ``variables``), ``ttl`` (or the template's) and
+    ``max_copies`` are checked first; the registry entry is reserved under a lock (state
+    ``provisioning``) so concurrent provisions cannot exceed the cap, and removed if anything fails.
+    A failing ``post_provision`` test raises :class:`HookFailed` after the copy was dropped
+    (``on_test_failure: teardown``) or kept in state ``failed`` (``keep``).
+    """
     progress = progress or NoProgress()
-    env = project.environment(source_env)
-    registry = load_registry(project)
-    _check_name(project, name, registry)
+    template, env = source_of(project, from_)
+    name = copy_name(template, name, variables or {})
+    life = copy_ttl(template, ttl)
     key = f"environments.{env.name}.url"
     # ENV is read (and locked) as the copy's source: it must not be the unmasked source itself.
     check_not_source(project.source_url, project.source_schemas, env.url, what=f"environment '{env.name}'",
                      file=str(project.path), key=key, verb="copy")
+    if not NAME_PATTERN.match(name):
+        raise UsageError(f"'{name}' is not a valid name: lower-case letters, digits and _, starting with a letter")
     url = derived_url(env.url, name)
     check_not_source(project.source_url, project.source_schemas, url,
                      what=f"on-demand environment '{name}' next to '{env.name}'", file=str(project.path), key=key)
+    if template is not None and template.access and dialect_of(parse_url(url)) == "sqlite":
+        raise ConfigError("SQLite has no roles to grant access to; remove access: from the template",
+                          file=str(project.path), key=f"{template_key(template)}.access")
+    signer = project_signing_key(project)
     latest = _latest_refresh(env)
     if latest is None:
         raise UsageError(f"environment '{env.name}' has no copy yet; refresh it first")
@@ -234,44 +309,89 @@ def provision(project: Project, name: str, source_env: str, *, ttl: dt.timedelta
     if verdict not in ("pass", "warn"):
         raise UsageError(f"the current copy of '{env.name}' is not a verified copy (last verdict: {verdict})")
     run_id = new_run_id()
-    started = time.monotonic()
-    _create_database(env.url, name)
+    started, started_at = time.monotonic(), utc_now()
+    expires = dt.datetime.now(dt.UTC) + life if life else None
+    entry = Provisioned(
+        name=name, source_environment=env.name, dialect=dialect_of(parse_url(url)),
+        database=parse_url(url).database or name, created_at=started_at,
+        expires_at=expires.isoformat(timespec="seconds").replace("+00:00", "Z") if expires else None,
+        created_by=current_user(), run_id=run_id, source_verdict=verdict, source_run_id=source_run_id,
+        template=template.name if template else None, owner=owner or current_user(), state="provisioning")
+    with locked_registry(project) as registry:  # the cap is checked and a place reserved in one step
+        _check_name(project, name, registry)
+        check_cap(template, registry.values())
+        registry[name] = entry
     # The new database is empty: the copy goes into a shadow schema there, whatever ENV's shadow is.
     copy_env = replace(env, name=name, url=url, keep=(), hooks={}, access=(), notify=None, notify_secret=None,
                        subset=SubsetSpec(), shadow_mode="schema")
+    ops = copy_operations(project, copy_env, template, run_id)
+    outcome = ProvisionOutcome(
+        run_id, name, started_at, 0.0, env.name, redact_url(env.url), redact_url(url), entry.template,
+        entry.owner or "", source_run_id, verdict, entry.expires_at, "error", 1, "torn-down", None,
+        f"the copy failed and was dropped; {name} does not exist")
+    created = False
     try:
-        rows, copied = _copy(project, env, copy_env, run_id, progress, verdict)
-    except BaseException:
-        with suppress(DatastageError):
+        _create_database(env.url, name)
+        created = True
+        copied = _copy(project, env, copy_env, run_id, progress, verdict, ops)
+        outcome.copied = copied
+        entry = replace(entry, rows=copied.rows, verdict=copied.verdict)
+        failure = _test(ops, template, name)
+        outcome.verdict, outcome.exit_code = ("fail", 1) if failure else (copied.verdict, 0)
+        entry.last_test = outcome.last_test = ("failed" if failure else "passed") if ops.env.hooks.get(
+            "post_provision") else None
+        if failure is not None and template is not None and template.on_test_failure == "teardown":
+            ops.run_recorded("pre_teardown", ops.target_connection())
             drop_database(env.url, name)
+            created = False
+            outcome.outcome = f"a post_provision test failed; {name} was torn down (on_test_failure: teardown)"
+        else:
+            entry.state = outcome.state = "failed" if failure else "ready"
+            outcome.outcome = (f"a post_provision test failed; {name} is kept, marked failed (on_test_failure: "
+                               f"keep): `datastage teardown {name}` drops it" if failure else f"{name} is ready")
+        outcome.error = f"{outcome.outcome}: {failure.message}" if failure else None
+        outcome.seconds = time.monotonic() - started
+        paths = write_provision_report(project, outcome, ops, signer)
+        entry.report_json = str(paths.json)
+        with locked_registry(project) as registry:
+            if outcome.state == "torn-down":
+                registry.pop(name, None)
+            else:
+                registry[name] = entry
+    except BaseException as exc:
+        if created:
+            with suppress(DatastageError):
+                drop_database(env.url, name)
+        with locked_registry(project) as registry:
+            registry.pop(name, None)
+        if isinstance(exc, Exception):  # a Ctrl-C only cleans up
+            outcome.error, outcome.exit_code = str(exc), exit_code_for(exc)
+            outcome.seconds = time.monotonic() - started
+            with suppress(DatastageError):
+                record_provision(project, outcome, ops, None)
         raise
-    now = dt.datetime.now(dt.UTC)
-    entry = Provisioned(
-        name=name, source_environment=env.name, dialect=dialect_of(parse_url(url)),
-        database=parse_url(url).database or name, created_at=utc_now(),
-        expires_at=(now + ttl).isoformat(timespec="seconds").replace("+00:00", "Z") if ttl else None,
-        created_by=current_user(), run_id=run_id, rows=rows, verdict=copied, source_verdict=verdict,
-        source_run_id=source_run_id,
-    )
-    registry = load_registry(project)  # fresh: another provision may have finished meanwhile
-    registry[name] = entry
-    save_registry(project, registry)
-    append_history(project.state_dir, {
-        "run_id": run_id, "environment": name, "kind": "provision", "trigger": "cli", "verdict": copied,
-        "exit_code": 0, "rows": rows, "started_at": entry.created_at, "finished_at": utc_now(),
-        "seconds": round(time.monotonic() - started, 3), "source_environment": env.name,
-        "source_verdict": verdict, "source_run_id": source_run_id,
-        "target": redact_url(url), "expires_at": entry.expires_at, "report_json": None, "report_html": None,
-        "error": None,
-    })
+    record_provision(project, outcome, ops, paths)
+    if failure is not None:
+        raise HookFailed(outcome.error or failure.message)
     return entry
 
 
-def _copy(project: Project, env: Environment, copy_env: Environment, run_id: str, progress: Progress,
-          source_verdict: str) -> tuple[int, str]:
-    """Full copy of ``env``'s current copy into ``copy_env``: shadow, load, verify, swap.
+def _test(ops: RefreshOps, template: OnDemandTemplate | None, name: str) -> HookFailed | None:
+    """Run the ``post_provision`` hooks against the new copy; the failure, if one failed."""
+    if template is None:
+        return None
+    try:
+        ops.run("post_provision", ops.target_connection())
+    except HookFailed as exc:
+        return exc
+    return None
 
-    Returns the rows copied and the copy's verdict: never better than ``source_verdict``.
+
+def _copy(project: Project, env: Environment, copy_env: Environment, run_id: str, progress: Progress,
+          source_verdict: str, ops: RefreshOps) -> Copied:
+    """Full copy of ``env``'s current copy into ``copy_env``: shadow, load, verify (and grant), swap.
+
+    The copy's verdict is never better than ``source_verdict``.
     """
     # Before any connection: an empty $DATASTAGE_MASKING_KEY (or a key file others may read) stops here.
     # A copy masks nothing, so any key will do when the project has none.
@@ -299,7 +419,8 @@ def _copy(project: Project, env: Environment, copy_env: Environment, run_id: str
                 load, extracted, _ = load_into_shadow(conn, planned, shadow, target, key, copy_env,
                                                       progress, copy_env.batch_size, source_url=env.url,
                                                       run_id=run_id)
-                verified = verify_shadow(planned, shadow, load, extracted)
+                verified = verify_shadow(planned, shadow, load, extracted,
+                                         after_counts=lambda: ops.grant(shadow))
                 if verified.verdict == "fail":
                     failed = "; ".join(c.summary for c in verified.failed)
                     raise VerificationFailed(f"the copy of {env.name} did not verify: {failed}", step="provision")
@@ -309,13 +430,17 @@ def _copy(project: Project, env: Environment, copy_env: Environment, run_id: str
                                     "finished_at": utc_now(), "verdict": verdict,
                                     "source": redact_url(env.url), "datastage_version": __version__,
                                     "rows_loaded": load.total_rows}, target.refresh_log())
-        return load.total_rows, verdict
+        return Copied(load.total_rows, verdict, planned, load, verified)
     finally:
         source.dispose()
 
 
-def teardown(project: Project, name: str) -> Provisioned:
-    """Drop on-demand environment ``name`` and record it in the history."""
+def teardown(project: Project, name: str, *, force: bool = False) -> Provisioned:
+    """Drop on-demand environment ``name`` after its template's ``pre_teardown`` hooks, and record it.
+
+    A failing ``pre_teardown`` hook (not ``warn_only``) keeps the copy and raises :class:`HookFailed`;
+    ``force`` skips the hooks (and drops a copy whose provision never finished).
+    """
     registry = load_registry(project)
     if name not in registry:
         known = ", ".join(sorted(registry)) or "none"
@@ -325,27 +450,49 @@ def teardown(project: Project, name: str) -> Provisioned:
         raise UsageError(f"'{name}' was copied from environment '{entry.source_environment}', which is no longer "
                          f"configured, so its server is unknown; drop database '{entry.database}' by hand and "
                          f"remove '{name}' from {registry_path(project)}")
+    if entry.state == "provisioning" and not force:
+        raise UsageError(f"'{name}' is still being provisioned (run {entry.run_id}); if that run was killed, "
+                         f"`datastage teardown {name} --force` drops what it left")
     env = project.environment(entry.source_environment)
-    check_not_source(project.source_url, project.source_schemas, derived_url(env.url, name),
+    url = derived_url(env.url, name)
+    check_not_source(project.source_url, project.source_schemas, url,
                      what=f"on-demand environment '{name}'", file=str(project.path),
                      key=f"environments.{env.name}.url", verb="drop")
+    run_id, started, started_at = new_run_id(), time.monotonic(), utc_now()
+    template = project.template(entry.template) if entry.template else None
+    copy_env = replace(env, name=name, url=url, hooks={}, access=(), notify=None, notify_secret=None)
+    ops = copy_operations(project, copy_env, template, run_id)
+
+    def record(verdict: str, exit_code: int, error: str | None) -> None:
+        append_history(project.state_dir, {
+            "run_id": run_id, "environment": name, "kind": "teardown", "trigger": "cli", "verdict": verdict,
+            "exit_code": exit_code, "rows": 0, "started_at": started_at, "finished_at": utc_now(),
+            "seconds": round(time.monotonic() - started, 3), "source_environment": entry.source_environment,
+            "template": entry.template, "owner": entry.owner, "forced": force,
+            "hooks": [h.to_dict() for h in ops.hooks], "report_json": None, "report_html": None, "error": error,
+        })
+
+    if not force:
+        try:
+            ops.run("pre_teardown", ops.target_connection())
+        except HookFailed as exc:
+            failed = HookFailed(f"{exc.message}; {name} was kept: fix the hook, or `datastage teardown {name} "
+                                "--force` drops it without its pre_teardown hooks")
+            record("fail", failed.exit_code, str(failed))
+            raise failed from None
     with step("teardown"):
         drop_database(env.url, name)
-    registry = load_registry(project)
-    registry.pop(name, None)
-    save_registry(project, registry)
-    append_history(project.state_dir, {
-        "run_id": new_run_id(), "environment": name, "kind": "teardown", "trigger": "cli", "verdict": "pass",
-        "exit_code": 0, "rows": 0, "started_at": utc_now(), "finished_at": utc_now(), "seconds": 0,
-        "source_environment": entry.source_environment, "report_json": None, "report_html": None, "error": None,
-    })
+    with locked_registry(project) as registry:
+        registry.pop(name, None)
+    record("pass", 0, None)
     return entry
 
 
 def gc(project: Project, now: dt.datetime | None = None) -> list[Provisioned]:
-    """Tear down every on-demand environment whose expiry has passed.
+    """Tear down every on-demand environment whose expiry has passed (each after its ``pre_teardown``
+    hooks).
 
-    One that cannot be dropped does not stop the others; the error names every failure.
+    One that cannot be dropped (or whose hook fails) does not stop the others; the error names every failure.
     """
     moment = now or dt.datetime.now(dt.UTC)
     dropped: list[Provisioned] = []
@@ -386,8 +533,9 @@ def database_size(url: str) -> int | None:
         engine.dispose()
 
 
-def environments(project: Project, now: dt.datetime | None = None) -> list[dict[str, Any]]:
-    """Configured and on-demand environments with last refresh, verdict, size and expiry."""
+def environments(project: Project, now: dt.datetime | None = None, owner: str | None = None) -> list[dict[str, Any]]:
+    """Configured and on-demand environments with last refresh, verdict, size and expiry; for on-demand
+    ones also template, owner, state and last test (``owner``: only the on-demand ones of that owner)."""
     moment = now or dt.datetime.now(dt.UTC)
     history = read_history(project.state_dir)
     rows = []
@@ -399,8 +547,13 @@ def environments(project: Project, now: dt.datetime | None = None) -> list[dict[
                      "last_refresh": last.get("finished_at"), "last_verdict": last.get("verdict"),
                      "last_run_id": last.get("run_id"), "size_bytes": database_size(env.url),
                      "from": None, "source_verdict": None, "source_run_id": None, "expires_at": None,
-                     "expired": False})
+                     "expired": False, "template": None,
+                     "owner": None, "state": "ready", "last_test": None})
+    if owner is not None:
+        rows = []
     for entry in load_registry(project).values():
+        if owner is not None and entry.owner != owner:
+            continue
         source = project.environments.get(entry.source_environment)
         url = derived_url(source.url, entry.name) if source else None
         rows.append({"name": entry.name, "kind": "on-demand", "url": redact_url(url) if url else None,
@@ -408,5 +561,6 @@ def environments(project: Project, now: dt.datetime | None = None) -> list[dict[
                      "last_verdict": entry.verdict, "last_run_id": entry.run_id,
                      "size_bytes": database_size(url) if url else None, "from": entry.source_environment,
                      "source_verdict": entry.source_verdict, "source_run_id": entry.source_run_id,
-                     "expires_at": entry.expires_at, "expired": entry.expired(moment)})
+                     "expires_at": entry.expires_at, "expired": entry.expired(moment), "template": entry.template,
+                     "owner": entry.owner, "state": entry.state, "last_test": entry.last_test})
     return rows
