@@ -580,7 +580,7 @@ def _variables(values: tuple[str, ...]) -> dict[str, str]:
     for value in values:
         key, sep, text = value.partition("=")
         if not sep or not key:
-            raise click.BadParameter(f"expected NAME=VALUE, such as id=1234; got {value!r}", param_hint="--var")
+            raise UsageError(f"--var expects NAME=VALUE, such as id=1234; got {value[:40]!r}")
         found[key] = text
     return found
 
@@ -666,7 +666,7 @@ def gc(config: str | None, as_json: bool) -> None:
 
 
 @main.command()
-@click.option("--owner", default=None, help="Only the on-demand environments of this owner.")
+@click.option("--owner", default=None, help="List only the on-demand environments of this owner.")
 @config_option
 @json_option
 @cron_options

@@ -17,7 +17,7 @@ from typing import Any
 from datastage._version import __version__
 from datastage.ops.envops import RefreshOps
 from datastage.plan import PlanResult
-from datastage.report.compose import compose_report, write_report
+from datastage.report.compose import compose_report, legal_status, write_report
 from datastage.report.history import append_history
 from datastage.report.signing import SigningKey
 from datastage.results import LoadResult, ReportPaths, RunRecord, VerifyResult, current_user, utc_now
@@ -80,6 +80,7 @@ def write_provision_report(project: Project, outcome: ProvisionOutcome, ops: Ref
     report = compose_report(record, plan=copied.plan, load=copied.load, verify=copied.verify,
                             operations=ops.to_report())
     report["provision"] = redact_data(outcome.block())
+    report["legal_status"] = legal_status(report)  # which names the refresh it was copied from
     return write_report(report, project.state_dir, signer)
 
 
