@@ -684,8 +684,9 @@ def envs(owner: str | None, config: str | None, as_json: bool) -> None:
         shown = f"{size / 1_048_576:,.1f} MiB" if size is not None else "-"
         expires = (row["expires_at"] or "-") + (" (expired)" if row["expired"] else "")
         kind = row["kind"] + (f" from {row['from']}" if row["from"] else "")
-        lines.append((row["name"], kind, row["template"] or "-", row["owner"] or "-", row["state"],
-                      row["last_test"] or "-", row["last_refresh"] or "-", row["last_verdict"] or "-", shown,
-                      expires))
-    print_table(("environment", "kind", "template", "owner", "state", "last test", "last refresh", "verdict",
-                 "size", "expires"), lines)
+        lines.append((row["name"], kind, row["last_refresh"] or "-", row["last_verdict"] or "-", shown, expires,
+                      row["template"] or "-", row["owner"] or "-", row["state"], row["last_test"] or "-"))
+    header = ("environment", "kind", "last refresh", "verdict", "size", "expires", "template", "owner", "state",
+              "last test")
+    shown_columns = len(header) if any(row["kind"] == "on-demand" for row in rows) else 6  # the rest: on-demand only
+    print_table(header[:shown_columns], [line[:shown_columns] for line in lines])

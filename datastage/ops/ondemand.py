@@ -7,8 +7,17 @@ masked and verified, so nothing is masked again. The copy is registered in
 ``.datastage/provisioned.json`` with its expiry; ``teardown`` drops it, ``gc`` drops the
 expired ones. Registry entries never hold a password.
 
+``--from`` may name an on-demand template (an environment's ``ondemand:`` block, or a named
+one): it names the copy (:mod:`datastage.ops.templates`), bounds its TTL and caps how many
+copies exist; its ``access:`` is granted on the copy before it goes live, its ``post_provision``
+hooks test the copy (a failure drops it or keeps it marked ``failed``), its ``pre_teardown`` hooks
+run before ``teardown`` and ``gc`` drop it, and its ``notify:`` webhook hears of every provision.
+History, a signed provision report and the webhook record each outcome
+(:mod:`datastage.ops.provrecord`).
+
 Example (a one-table project in a temporary folder: refresh staging, then copy it to ``pr_1234``):
     >>> import sqlite3, tempfile
+    >>> from pathlib import Path
     >>> import datastage
     >>> from datastage.mask.keys import write_key_file
     >>> folder = Path(tempfile.mkdtemp())
@@ -30,18 +39,12 @@ Example (a one-table project in a temporary folder: refresh staging, then copy i
 from __future__ import annotations
 
 import datetime as dt
-import fcntl
-import os
 import secrets
 import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager, suppress
-from dataclasses import asdict, dataclass, replace
-from pathlib import Path
+from collections.abc import Mapping
+from contextlib import suppress
+from dataclasses import replace
 from typing import Any
-
-import sqlalchemy as sa
-from sqlalchemy.exc import SQLAlchemyError
 
 from datastage._version import __version__
 from datastage.errors import (
@@ -54,24 +57,23 @@ from datastage.errors import (
     VerificationFailed,
     exit_code_for,
 )
-from datastage.limits import MAX_STATE_BYTES, read_json_file
 from datastage.mask.keys import MaskingKey, optional_key
 from datastage.mask.policy import policy_from_text
 from datastage.mask.resolve import resolve_policy
+from datastage.ops.databases import create_database, database_size, derived_url, drop_database
 from datastage.ops.envops import RefreshOps
 from datastage.ops.provrecord import Copied, ProvisionOutcome, record_provision, write_provision_report
+from datastage.ops.registry import Provisioned, load_registry, locked_registry, registry_path
 from datastage.ops.templates import check_cap, copy_name, copy_ttl
 from datastage.pipeline import entered, load_into_shadow, step, verify_shadow
 from datastage.plan import PlanResult
-from datastage.private import open_private, private_dir
 from datastage.progress import NoProgress, Progress
-from datastage.report.history import append_history, read_history, write_state
+from datastage.report.history import append_history, read_history
 from datastage.report.signing import project_signing_key
 from datastage.results import current_user, new_run_id, utc_now
 from datastage.settings import ONDEMAND_NAME, Environment, OnDemandTemplate, Project, SubsetSpec
 from datastage.settings import parse_ttl as ttl_of
-from datastage.source.db import db_error_message, dialect_of, make_engine, parse_url, redact_url, snapshot
-from datastage.source.identifiers import MYSQL, POSTGRESQL, quote_identifier
+from datastage.source.db import dialect_of, make_engine, parse_url, redact_url, snapshot
 from datastage.source.identity import check_not_source
 from datastage.source.schema import reflect
 from datastage.subset.planner import plan_subset
@@ -79,33 +81,6 @@ from datastage.targets.registry import open_target
 from datastage.yamlfile import did_you_mean
 
 NAME_PATTERN = ONDEMAND_NAME
-REGISTRY_LOCK = "provisioned.lock"
-
-
-@dataclass
-class Provisioned:
-    """One on-demand environment in the registry."""
-
-    name: str
-    source_environment: str
-    dialect: str
-    database: str
-    created_at: str
-    expires_at: str | None
-    created_by: str
-    run_id: str
-    rows: int = 0
-    verdict: str = "pass"  # the worse of the source copy's last verdict and the copy's own checks
-    source_verdict: str | None = None  # the last refresh verdict of the copy it came from
-    source_run_id: str | None = None  # and that refresh's run id
-    template: str | None = None  # the on-demand template it was made by (None: no template)
-    owner: str | None = None  # who it is for (``--owner``; default the OS user who made it)
-    state: str = "ready"  # provisioning | ready | failed (a post_provision test failed and it was kept)
-    last_test: str | None = None  # the outcome of its last post_provision tests: passed | failed | None (none)
-    report_json: str | None = None  # its provision report
-
-    def expired(self, now: dt.datetime) -> bool:
-        return self.expires_at is not None and dt.datetime.fromisoformat(self.expires_at.replace("Z", "+00:00")) <= now
 
 
 def parse_ttl(text: str) -> dt.timedelta:
@@ -120,54 +95,6 @@ def parse_ttl(text: str) -> dt.timedelta:
         raise UsageError(f"--ttl {exc}") from None
 
 
-def registry_path(project: Project) -> Path:
-    return project.state_dir / "provisioned.json"
-
-
-def load_registry(project: Project) -> dict[str, Provisioned]:
-    path = registry_path(project)
-    if not path.is_file():
-        return {}
-    raw = read_json_file(path, MAX_STATE_BYTES, UsageError, "the registry of on-demand environments is not valid JSON")
-    known = set(Provisioned.__dataclass_fields__)
-    if not isinstance(raw, dict) or not all(isinstance(e, dict) and set(e) <= known for e in raw.values()):
-        raise UsageError("the registry of on-demand environments is not a mapping of environments", file=str(path))
-    try:
-        return {str(name): Provisioned(**entry) for name, entry in raw.items()}
-    except TypeError:  # an entry without a required field
-        raise UsageError("the registry of on-demand environments has an incomplete entry", file=str(path)) from None
-
-
-def save_registry(project: Project, registry: dict[str, Provisioned]) -> None:
-    write_state(registry_path(project), {k: asdict(v) for k, v in registry.items()}, root=project.state_dir)
-
-
-@contextmanager
-def locked_registry(project: Project) -> Iterator[dict[str, Provisioned]]:
-    """The registry, read and (when changed) saved under an exclusive lock that holds across processes
-    (``flock`` on ``provisioned.lock`` in the state folder), so a check and a change are one step."""
-    private_dir(project.state_dir, root=project.state_dir)
-    fd = open_private(project.state_dir / REGISTRY_LOCK, os.O_RDWR)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        registry = load_registry(project)
-        before = {k: asdict(v) for k, v in registry.items()}
-        yield registry
-        if {k: asdict(v) for k, v in registry.items()} != before:
-            save_registry(project, registry)
-    finally:
-        os.close(fd)  # and with it the lock
-
-
-def derived_url(env_url: str, name: str) -> str:
-    """The URL of on-demand environment ``name`` next to ``env_url`` (same server or same folder)."""
-    parsed = parse_url(env_url)
-    if dialect_of(parsed) == "sqlite":
-        path = Path(parsed.database or "")
-        return parsed.set(database=str(path.with_name(f"{name}.db"))).render_as_string(hide_password=False)
-    return parsed.set(database=name).render_as_string(hide_password=False)
-
-
 def _check_name(project: Project, name: str, registry: dict[str, Provisioned]) -> None:
     if not NAME_PATTERN.match(name):
         raise UsageError(f"'{name}' is not a valid name: lower-case letters, digits and _, starting with a letter")
@@ -175,56 +102,6 @@ def _check_name(project: Project, name: str, registry: dict[str, Provisioned]) -
         raise UsageError(f"'{name}' is a configured environment; choose another name")
     if name in registry:
         raise UsageError(f"'{name}' already exists (from {registry[name].source_environment}); tear it down first")
-
-
-def _server_execute(url: str, sql: str) -> None:
-    """Run one statement outside a transaction on the server of ``url`` (CREATE/DROP DATABASE)."""
-    engine = make_engine(url)
-    try:
-        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.exec_driver_sql(sql)
-    except SQLAlchemyError as exc:
-        raise TargetError(db_error_message(exc)) from None
-    finally:
-        engine.dispose()
-
-
-def _create_database(env_url: str, name: str) -> None:
-    dialect = dialect_of(parse_url(env_url))
-    if dialect == "sqlite":
-        path = Path(parse_url(derived_url(env_url, name)).database or "")
-        if path.exists():
-            raise UsageError(f"{path} already exists; choose another name")
-        return
-    with step("provision"):
-        _server_execute(env_url, f"CREATE DATABASE {quote_identifier(dialect, name)}")
-
-
-def drop_database(env_url: str, name: str) -> None:
-    """Drop on-demand environment ``name`` (and what its target created beside it)."""
-    parsed = parse_url(env_url)
-    dialect = dialect_of(parsed)
-    if dialect == "sqlite":
-        path = Path(parse_url(derived_url(env_url, name)).database or "")
-        for item in path.parent.glob(path.name + "*"):
-            if item.name == path.name or item.name.startswith(path.name + "."):
-                item.unlink(missing_ok=True)
-        return
-    if dialect == "postgresql":
-        _server_execute(env_url, f"DROP DATABASE IF EXISTS {quote_identifier(POSTGRESQL, name)} WITH (FORCE)")
-        return
-    engine = make_engine(env_url)
-    try:
-        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            names = [r[0] for r in conn.exec_driver_sql(
-                "SELECT schema_name FROM information_schema.schemata WHERE schema_name = %s "
-                "OR schema_name LIKE %s", (name, name.replace("_", "\\_") + "\\_\\_ds\\_%")).all()]
-            for database in names:
-                conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {quote_identifier(MYSQL, database)}")
-    except SQLAlchemyError as exc:
-        raise TargetError(db_error_message(exc)) from None
-    finally:
-        engine.dispose()
 
 
 def _latest_refresh(env: Environment) -> dict[str, Any] | None:
@@ -325,18 +202,20 @@ def provision(project: Project, name: str | None, from_: str, *, ttl: dt.timedel
     copy_env = replace(env, name=name, url=url, keep=(), hooks={}, access=(), notify=None, notify_secret=None,
                        subset=SubsetSpec(), shadow_mode="schema")
     ops = copy_operations(project, copy_env, template, run_id)
+    dropped = f"the copy failed and was dropped; {name} does not exist"
     outcome = ProvisionOutcome(
-        run_id, name, started_at, 0.0, env.name, redact_url(env.url), redact_url(url), entry.template,
-        entry.owner or "", source_run_id, verdict, entry.expires_at, "error", 1, "torn-down", None,
-        f"the copy failed and was dropped; {name} does not exist")
+        run_id=run_id, name=name, started_at=started_at, seconds=0.0, source_environment=env.name,
+        source_url=redact_url(env.url), target_url=redact_url(url), template=entry.template,
+        owner=entry.owner or "", source_run_id=source_run_id, source_verdict=verdict, expires_at=entry.expires_at,
+        verdict="error", exit_code=1, state="torn-down", last_test=None, outcome=dropped)
     created = False
     try:
-        _create_database(env.url, name)
+        create_database(env.url, name)
         created = True
         copied = _copy(project, env, copy_env, run_id, progress, verdict, ops)
         outcome.copied = copied
         entry = replace(entry, rows=copied.rows, verdict=copied.verdict)
-        failure = _test(ops, template, name)
+        failure = _test(ops, template)
         outcome.verdict, outcome.exit_code = ("fail", 1) if failure else (copied.verdict, 0)
         entry.last_test = outcome.last_test = ("failed" if failure else "passed") if ops.env.hooks.get(
             "post_provision") else None
@@ -365,6 +244,7 @@ def provision(project: Project, name: str | None, from_: str, *, ttl: dt.timedel
         with locked_registry(project) as registry:
             registry.pop(name, None)
         if isinstance(exc, Exception):  # a Ctrl-C only cleans up
+            outcome.verdict, outcome.state, outcome.outcome = "error", "torn-down", dropped
             outcome.error, outcome.exit_code = str(exc), exit_code_for(exc)
             outcome.seconds = time.monotonic() - started
             with suppress(DatastageError):
@@ -376,7 +256,7 @@ def provision(project: Project, name: str | None, from_: str, *, ttl: dt.timedel
     return entry
 
 
-def _test(ops: RefreshOps, template: OnDemandTemplate | None, name: str) -> HookFailed | None:
+def _test(ops: RefreshOps, template: OnDemandTemplate | None) -> HookFailed | None:
     """Run the ``post_provision`` hooks against the new copy; the failure, if one failed."""
     if template is None:
         return None
@@ -510,27 +390,6 @@ def gc(project: Project, now: dt.datetime | None = None) -> list[Provisioned]:
         kind = SafetyError if refused else TargetError  # a refusal to drop the source says so in the exit code
         raise kind(f"{done}could not tear down {'; '.join(failures)}", step="gc")
     return dropped
-
-
-def database_size(url: str) -> int | None:
-    """Bytes used by the database at ``url`` (None when it cannot be measured)."""
-    parsed = parse_url(url)
-    dialect = dialect_of(parsed)
-    if dialect == "sqlite":
-        path = Path(parsed.database or "")
-        return path.stat().st_size if path.is_file() else None
-    engine = make_engine(url)
-    try:
-        with engine.connect() as conn:
-            if dialect == "postgresql":
-                return int(conn.exec_driver_sql("SELECT pg_database_size(current_database())").scalar() or 0)
-            value = conn.execute(sa.text("SELECT COALESCE(SUM(data_length + index_length), 0) FROM "
-                                         "information_schema.tables WHERE table_schema = DATABASE()")).scalar()
-            return int(value or 0)
-    except SQLAlchemyError:
-        return None
-    finally:
-        engine.dispose()
 
 
 def environments(project: Project, now: dt.datetime | None = None, owner: str | None = None) -> list[dict[str, Any]]:

@@ -22,13 +22,10 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING
 
 from datastage.errors import UsageError
+from datastage.ops.registry import Provisioned
 from datastage.settings import NAME_PLACEHOLDER, ONDEMAND_NAME, OnDemandTemplate
-
-if TYPE_CHECKING:
-    from datastage.ops.ondemand import Provisioned
 
 VALUE = re.compile(r"^[a-z0-9_]+$")
 _UNITS = (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60))

@@ -30,6 +30,7 @@ import datastage
 from datastage.cli import main
 from datastage.errors import HookFailed
 from datastage.mask.keys import write_key_file
+from datastage.ops import ondemand
 from datastage.ops.ondemand import gc, load_registry, provision
 from datastage.report.signing import write_signing_key
 from datastage.settings import load_project
@@ -274,7 +275,7 @@ def test_gc_runs_pre_teardown_and_a_failing_one_keeps_only_that_copy(refreshed: 
                 if h["kind"] == "teardown"]
     assert outcomes == [("pr_a", "fail", "failed"), ("pr_b", "pass", "ok")]
     code, output = _cli("teardown", "pr_a", "--force", "--config", str(config))
-    assert code == 0 and not (config.parent / "pr_a.db").exists()
+    assert code == 0 and "tore down pr_a" in output and not (config.parent / "pr_a.db").exists()
 
 
 def test_two_provisions_racing_for_the_last_slot(refreshed: Path, tmp_path: Path) -> None:
@@ -291,21 +292,19 @@ def test_two_provisions_racing_for_the_last_slot(refreshed: Path, tmp_path: Path
     assert len(list(config.parent.glob("pr_*.db"))) == 1
 
 
-def test_a_ctrl_c_during_the_tests_removes_the_copy_and_its_reservation(refreshed: Path, tmp_path: Path) -> None:
+def test_a_ctrl_c_during_the_tests_removes_the_copy_and_its_reservation(refreshed: Path, tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     config = _sqlite_project(refreshed, tmp_path, max_copies=1, hooks={"post_provision": [{"run": "exit 0"}]})
     project = load_project(config)
-    original = datastage.ops.ondemand._test
 
     def interrupted(*args: Any) -> HookFailed | None:
         assert load_registry(project)["pr_x"].state == "provisioning"  # reserved while it is being made
+        assert (config.parent / "pr_x.db").is_file()
         raise KeyboardInterrupt
 
-    datastage.ops.ondemand._test = interrupted  # type: ignore[assignment]
-    try:
-        with pytest.raises(KeyboardInterrupt):
-            provision(project, "pr_x", "staging")
-    finally:
-        datastage.ops.ondemand._test = original
+    monkeypatch.setattr(ondemand, "_test", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        provision(project, "pr_x", "staging")
     assert load_registry(project) == {} and not (config.parent / "pr_x.db").exists()
 
 
@@ -373,7 +372,8 @@ def test_mariadb_template_grants_are_in_the_catalog_of_the_copy(mysql_server: st
     with admin.connect() as conn:
         conn.exec_driver_sql(f"CREATE USER '{user}'@'%%' IDENTIFIED BY 'unused-{user}'")
     try:
-        count = (f"{PY} -c \"import os, pymysql, urllib.parse as p; u = p.urlsplit(os.environ['DATASTAGE_TARGET_URL']); "
+        count = (f"{PY} -c \"import os, pymysql, urllib.parse as p; "
+                 "u = p.urlsplit(os.environ['DATASTAGE_TARGET_URL']); "
                  "c = pymysql.connect(host=u.hostname, port=u.port or 3306, user=u.username, "
                  "password=os.environ.get('MYSQL_PWD', ''), database=u.path[1:]).cursor(); "
                  "c.execute('SELECT count(*) FROM t'); print(c.fetchone()[0])\"")
