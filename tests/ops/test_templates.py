@@ -28,7 +28,7 @@ from report_schema import validate_report
 
 import datastage
 from datastage.cli import main
-from datastage.errors import HookFailed
+from datastage.errors import HookFailed, TargetError
 from datastage.mask.keys import write_key_file
 from datastage.ops import ondemand
 from datastage.ops.ondemand import gc, load_registry, provision
@@ -265,10 +265,10 @@ def test_gc_runs_pre_teardown_and_a_failing_one_keeps_only_that_copy(refreshed: 
     (config.parent / "allow_pr_b").touch()
     later = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=2)
     assert gc(project) == []  # nothing has expired yet
-    with pytest.raises(Exception, match=r"tore down pr_b; could not tear down pr_a: pre_teardown hook .* not "
+    with pytest.raises(TargetError, match=r"tore down pr_b; could not tear down pr_a: pre_teardown hook .* not "
                                         r"archived; pr_a was kept") as caught:
         gc(project, now=later)
-    assert caught.value.exit_code == 1  # type: ignore[attr-defined]
+    assert caught.value.exit_code == 1
     assert (config.parent / "pr_a.db").is_file() and not (config.parent / "pr_b.db").exists()
     assert sorted(load_registry(project)) == ["pr_a"]
     outcomes = [(h["environment"], h["verdict"], h["hooks"][0]["status"]) for h in _history(config)
@@ -276,6 +276,29 @@ def test_gc_runs_pre_teardown_and_a_failing_one_keeps_only_that_copy(refreshed: 
     assert outcomes == [("pr_a", "fail", "failed"), ("pr_b", "pass", "ok")]
     code, output = _cli("teardown", "pr_a", "--force", "--config", str(config))
     assert code == 0 and "tore down pr_a" in output and not (config.parent / "pr_a.db").exists()
+
+
+def test_a_named_template_and_its_hooks_environment(refreshed: Path, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    config = _sqlite_project(refreshed, tmp_path)
+    data = yaml.safe_load(config.read_text())
+    data["ondemand"] = {"review": {"from": "staging", "name": "rv_{id}", "max_copies": 1,
+                                   "hooks": {"post_provision": [{"run": "env | grep -E '^(DATASTAGE|LEAKY)' | sort"}]}}}
+    config.write_text(yaml.safe_dump(data, sort_keys=False))
+    # Something of the source in datastage's environment: hooks never inherit it.
+    monkeypatch.setenv("LEAKY_SOURCE", load_project(config).source_url)
+    entry = datastage.provision(None, from_env="review", variables={"id": "1"}, owner="ci", config=config)
+    assert (entry.name, entry.template, entry.owner, entry.last_test) == ("rv_1", "review", "ci", "passed")
+    seen = json.loads(Path(entry.report_json or "").read_text())["operations"]["hooks"][0]["output"]
+    expected = {f"DATASTAGE_TARGET_URL=sqlite:///{config.parent}/rv_1.db", "DATASTAGE_ENVIRONMENT=rv_1",
+                "DATASTAGE_TEMPLATE=review", "DATASTAGE_SOURCE_ENVIRONMENT=staging", f"DATASTAGE_RUN_ID={entry.run_id}"}
+    assert expected <= set(seen.splitlines()), seen
+    assert "LEAKY_SOURCE" not in seen and "DATASTAGE_MASKING_KEY" not in seen
+    # staging itself has no template: a copy of it gets no hooks, grants or cap.
+    plain = datastage.provision("plain_1", from_env="staging", config=config)
+    assert (plain.template, plain.last_test, plain.state) == (None, None, "ready")
+    code, output = _cli("provision", "--from", "review", "--var", "id=2", "--config", str(config))
+    assert code == 2 and "template 'review' allows 1 copies at once" in output and "rv_1 (ready" in output
 
 
 def test_two_provisions_racing_for_the_last_slot(refreshed: Path, tmp_path: Path) -> None:
