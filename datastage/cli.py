@@ -587,7 +587,7 @@ def _variables(values: tuple[str, ...]) -> dict[str, str]:
 
 @main.command()
 @click.argument("name", required=False)
-@click.option("--from", "from_env", required=True,
+@click.option("--from", "from_env", required=True, metavar="ENV|TEMPLATE",
               help="On-demand template, or environment, whose latest verified copy to copy.")
 @click.option("--ttl", default=None, help="Time to live, such as 30m, 8h, 2d or 1w (at most the template's "
               "max_ttl; default its ttl); `datastage gc` drops it after.")
@@ -606,8 +606,10 @@ def provision(name: str | None, from_env: str, ttl: str | None, variables: tuple
     NAME may be left out when the template names its copies (name: pr_{id}). A failing post_provision
     test exits 1 after dropping the copy (on_test_failure: teardown) or keeping it marked failed (keep).
 
-    Examples: datastage provision pr_1234 --from staging --ttl 8h;
-    datastage provision --from staging --var id=1234 --owner alice
+    \b
+    Examples:
+      datastage provision pr_1234 --from staging --ttl 8h
+      datastage provision --from staging --var id=1234 --owner alice
     """
     given = _variables(variables)
     if use_progress(False, as_json):

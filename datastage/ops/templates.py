@@ -117,6 +117,7 @@ def check_cap(template: OnDemandTemplate | None, entries: Iterable[Provisioned])
     if len(copies) < template.max_copies:
         return
     listed = ", ".join(f"{e.name} ({e.state}, expires {e.expires_at or 'never'})" for e in copies)
-    raise UsageError(f"template '{template.name}' allows {template.max_copies} copies at once (max_copies) and "
+    allowed = f"{template.max_copies} cop{'y' if template.max_copies == 1 else 'ies'}"
+    raise UsageError(f"template '{template.name}' allows at most {allowed} at once (max_copies) and "
                      f"has {len(copies)}: {listed}; drop one with `datastage teardown NAME`, or the expired ones "
                      "with `datastage gc`")

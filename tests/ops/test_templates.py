@@ -130,7 +130,7 @@ def test_cap_name_pattern_ttl_report_and_webhook_on_sqlite(refreshed: Path, tmp_
     # The cap: a second copy is refused, naming the cap, the copy and its expiry; nothing is created.
     code, output = _cli("provision", "--from", "staging", "--var", "id=2", "--config", cfg)
     assert code == 2 and len(output.strip().splitlines()) == 1, output
-    assert "template 'staging' allows 1 copies at once (max_copies)" in output
+    assert "template 'staging' allows at most 1 copy at once (max_copies)" in output
     assert f"pr_1 (ready, expires {entry['expires_at']})" in output and "datastage gc" in output
     assert not (folder / "pr_2.db").exists() and sorted(load_registry(load_project(config))) == ["pr_1"]
     code, output = _cli("provision", "--from", "staging", "--var", "id=3", "--ttl", "2d", "--config", cfg)
@@ -298,7 +298,7 @@ def test_a_named_template_and_its_hooks_environment(refreshed: Path, tmp_path: P
     plain = datastage.provision("plain_1", from_env="staging", config=config)
     assert (plain.template, plain.last_test, plain.state) == (None, None, "ready")
     code, output = _cli("provision", "--from", "review", "--var", "id=2", "--config", str(config))
-    assert code == 2 and "template 'review' allows 1 copies at once" in output and "rv_1 (ready" in output
+    assert code == 2 and "template 'review' allows at most 1 copy at once" in output and "rv_1 (ready" in output
 
 
 def test_two_provisions_racing_for_the_last_slot(refreshed: Path, tmp_path: Path) -> None:
@@ -310,7 +310,7 @@ def test_two_provisions_racing_for_the_last_slot(refreshed: Path, tmp_path: Path
                                stderr=subprocess.STDOUT, text=True) for n in (1, 2)]
     results = sorted((p.wait(60), p.stdout.read() if p.stdout else "") for p in racers)
     assert [code for code, _ in results] == [0, 2], results
-    assert "allows 1 copies at once (max_copies)" in results[1][1]
+    assert "allows at most 1 copy at once (max_copies)" in results[1][1]
     assert len(load_registry(load_project(config))) == 1
     assert len(list(config.parent.glob("pr_*.db"))) == 1
 
