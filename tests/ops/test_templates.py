@@ -31,6 +31,7 @@ from datastage.cli import main
 from datastage.errors import HookFailed, TargetError
 from datastage.mask.keys import write_key_file
 from datastage.ops import ondemand
+from datastage.ops.notify import signature
 from datastage.ops.ondemand import gc, load_registry, provision
 from datastage.report.signing import write_signing_key
 from datastage.settings import load_project
@@ -52,10 +53,12 @@ def _cli(*args: str) -> tuple[int, str]:
 
 class _Receiver(BaseHTTPRequestHandler):
     bodies: ClassVar[list[dict[str, Any]]] = []
+    raw: ClassVar[list[bytes]] = []
     headers_seen: ClassVar[list[dict[str, str]]] = []
 
     def do_POST(self) -> None:
-        _Receiver.bodies.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+        _Receiver.raw.append(self.rfile.read(int(self.headers["Content-Length"])))
+        _Receiver.bodies.append(json.loads(_Receiver.raw[-1]))
         _Receiver.headers_seen.append({k.lower(): v for k, v in self.headers.items()})
         self.send_response(204)
         self.end_headers()
@@ -66,7 +69,7 @@ class _Receiver(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def webhook() -> Iterator[str]:
-    _Receiver.bodies, _Receiver.headers_seen = [], []
+    _Receiver.bodies, _Receiver.raw, _Receiver.headers_seen = [], [], []
     server = HTTPServer(("127.0.0.1", 0), _Receiver)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
@@ -163,7 +166,9 @@ def test_cap_name_pattern_ttl_report_and_webhook_on_sqlite(refreshed: Path, tmp_
     body = _Receiver.bodies[0]
     assert (body["event"], body["environment"], body["provision"]["source_run_id"]) == (
         "provision.succeeded", "pr_1", refresh["run_id"])
-    assert _Receiver.headers_seen[0]["webhook-signature"].startswith("v1,")
+    headers = _Receiver.headers_seen[0]
+    assert headers["webhook-signature"] == signature(WEBHOOK_SECRET, headers["webhook-id"],
+                                                     int(headers["webhook-timestamp"]), _Receiver.raw[0])
     # envs: template, owner, expiry, state and last test; --owner filters the on-demand ones.
     code, output = _cli("envs", "--config", cfg, "--json")
     rows = {r["name"]: r for r in json.loads(output)}
