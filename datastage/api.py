@@ -26,7 +26,7 @@ Example (a one-table project in a temporary folder; its staging copy gets birth 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -288,15 +288,19 @@ def schedule_run(*, config: ConfigArg = None, once: bool = False, poll_seconds: 
     return scheduler.records
 
 
-def provision(name: str, *, from_env: str, ttl: str | None = None, config: ConfigArg = None,
-              progress: Progress | None = None) -> Provisioned:
-    """Create on-demand environment ``name`` from ``from_env``'s latest verified copy (``ttl`` like ``8h``)."""
-    return _provision(project_of(config), name, from_env, ttl=parse_ttl(ttl) if ttl else None, progress=progress)
+def provision(name: str | None, *, from_env: str, ttl: str | None = None, variables: Mapping[str, str] | None = None,
+              owner: str | None = None, config: ConfigArg = None, progress: Progress | None = None) -> Provisioned:
+    """Create an on-demand environment from ``from_env`` (an environment or an on-demand template): its latest
+    verified copy, then the template's grants and ``post_provision`` tests. ``name`` may be None when the
+    template has a name pattern (filled from ``variables``); ``ttl`` like ``8h``; ``owner`` defaults to the
+    OS user."""
+    return _provision(project_of(config), name, from_env, ttl=parse_ttl(ttl) if ttl else None,
+                      variables=variables, owner=owner, progress=progress)
 
 
-def teardown(name: str, *, config: ConfigArg = None) -> Provisioned:
-    """Drop on-demand environment ``name``."""
-    return _teardown(project_of(config), name)
+def teardown(name: str, *, force: bool = False, config: ConfigArg = None) -> Provisioned:
+    """Drop on-demand environment ``name`` after its template's ``pre_teardown`` hooks (``force``: without them)."""
+    return _teardown(project_of(config), name, force=force)
 
 
 def gc(*, config: ConfigArg = None) -> list[Provisioned]:
@@ -304,9 +308,10 @@ def gc(*, config: ConfigArg = None) -> list[Provisioned]:
     return _gc(project_of(config))
 
 
-def envs(*, config: ConfigArg = None) -> list[dict[str, Any]]:
-    """Configured and on-demand environments: last refresh, verdict, size, expiry."""
-    return environments(project_of(config))
+def envs(*, owner: str | None = None, config: ConfigArg = None) -> list[dict[str, Any]]:
+    """Configured and on-demand environments: last refresh, verdict, size, expiry; template, owner, state and
+    last test of the on-demand ones (``owner``: only the on-demand ones of that owner)."""
+    return environments(project_of(config), owner=owner)
 
 
 def export(environment: str, *, to: str | os.PathLike[str], format: str = "sqlite",

@@ -575,42 +575,76 @@ def _echo_record(record: Any) -> None:
                                                                        else ""))
 
 
+def _variables(values: tuple[str, ...]) -> dict[str, str]:
+    """``--var k=v`` options as a mapping (a malformed one stops with exit 2)."""
+    found: dict[str, str] = {}
+    for value in values:
+        key, sep, text = value.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--var expects NAME=VALUE, such as id=1234; got {value[:40]!r}")
+        found[key] = text
+    return found
+
+
 @main.command()
-@click.argument("name")
-@click.option("--from", "from_env", required=True, help="Environment whose latest verified copy to copy.")
-@click.option("--ttl", default=None, help="Time to live, such as 30m, 8h, 2d or 1w; `datastage gc` drops it after.")
+@click.argument("name", required=False)
+@click.option("--from", "from_env", required=True, metavar="ENV|TEMPLATE",
+              help="On-demand template, or environment, whose latest verified copy to copy.")
+@click.option("--ttl", default=None, help="Time to live, such as 30m, 8h, 2d or 1w (at most the template's "
+              "max_ttl; default its ttl); `datastage gc` drops it after.")
+@click.option("--var", "variables", multiple=True, metavar="NAME=VALUE",
+              help="Fills a placeholder of the template's name pattern: --var id=1234 makes pr_{id} pr_1234.")
+@click.option("--owner", default=None, help="Who the copy is for (default: the OS user).")
 @config_option
 @json_option
 @cron_options
 @run_command
-def provision(name: str, from_env: str, ttl: str | None, config: str | None, as_json: bool) -> None:
-    """Create on-demand environment NAME (a new database) from ENV's latest verified copy.
+def provision(name: str | None, from_env: str, ttl: str | None, variables: tuple[str, ...], owner: str | None,
+              config: str | None, as_json: bool) -> None:
+    """Create an on-demand environment (a new database) from ENV's latest verified copy: copy, the
+    template's access grants, then its post_provision tests against the copy.
 
-    Example: datastage provision pr_1234 --from staging --ttl 8h
+    NAME may be left out when the template names its copies (name: pr_{id}). A failing post_provision
+    test exits 1 after dropping the copy (on_test_failure: teardown) or keeping it marked failed (keep).
+
+    \b
+    Examples:
+      datastage provision pr_1234 --from staging --ttl 8h
+      datastage provision --from staging --var id=1234 --owner alice
     """
+    given = _variables(variables)
     if use_progress(False, as_json):
         with RichProgress() as progress:
-            entry = api.provision(name, from_env=from_env, ttl=ttl, config=config, progress=progress)
+            entry = api.provision(name, from_env=from_env, ttl=ttl, variables=given, owner=owner, config=config,
+                                  progress=progress)
     else:
-        entry = api.provision(name, from_env=from_env, ttl=ttl, config=config)
+        entry = api.provision(name, from_env=from_env, ttl=ttl, variables=given, owner=owner, config=config)
     if as_json:
         emit_json(entry.__dict__)
         return
     expiry = f", expires {entry.expires_at}" if entry.expires_at else ""
     source = f" (its refresh {entry.source_run_id}: {entry.source_verdict})" if entry.source_run_id else ""
-    out.print(f"provisioned {entry.name} from {entry.source_environment}{source}: {entry.rows:,} rows, "
-              f"verdict {entry.verdict}{expiry}", markup=False)
+    tests = f", post_provision tests {entry.last_test}" if entry.last_test else ""
+    made = f" by template {entry.template} for {entry.owner}" if entry.template else ""
+    out.print(f"provisioned {entry.name} from {entry.source_environment}{source}{made}: {entry.rows:,} rows, "
+              f"verdict {entry.verdict}{tests}{expiry}", markup=False)
 
 
 @main.command()
 @click.argument("name")
+@click.option("--force", is_flag=True, help="Skip the template's pre_teardown hooks (and drop a copy whose "
+              "provision was killed).")
 @config_option
 @json_option
 @cron_options
 @run_command
-def teardown(name: str, config: str | None, as_json: bool) -> None:
-    """Drop on-demand environment NAME (its database) and record it in the history."""
-    entry = api.teardown(name, config=config)
+def teardown(name: str, force: bool, config: str | None, as_json: bool) -> None:
+    """Drop on-demand environment NAME (its database) after its template's pre_teardown hooks, and record
+    it in the history. A failing pre_teardown hook keeps the copy (exit 1).
+
+    Example: datastage teardown pr_1234
+    """
+    entry = api.teardown(name, force=force, config=config)
     if as_json:
         emit_json(entry.__dict__)
     else:
@@ -635,13 +669,15 @@ def gc(config: str | None, as_json: bool) -> None:
 
 
 @main.command()
+@click.option("--owner", default=None, help="List only the on-demand environments of this owner.")
 @config_option
 @json_option
 @cron_options
 @run_command
-def envs(config: str | None, as_json: bool) -> None:
-    """List environments (configured and on-demand) with last refresh, verdict, size and expiry."""
-    rows = api.envs(config=config)
+def envs(owner: str | None, config: str | None, as_json: bool) -> None:
+    """List environments (configured and on-demand) with last refresh, verdict, size and expiry, and the
+    template, owner, state and last post_provision test of on-demand ones."""
+    rows = api.envs(owner=owner, config=config)
     if as_json:
         emit_json(rows)
         return
@@ -651,8 +687,12 @@ def envs(config: str | None, as_json: bool) -> None:
         shown = f"{size / 1_048_576:,.1f} MiB" if size is not None else "-"
         expires = (row["expires_at"] or "-") + (" (expired)" if row["expired"] else "")
         kind = row["kind"] + (f" from {row['from']}" if row["from"] else "")
-        lines.append((row["name"], kind, row["last_refresh"] or "-", row["last_verdict"] or "-", shown, expires))
-    print_table(("environment", "kind", "last refresh", "verdict", "size", "expires"), lines)
+        lines.append((row["name"], kind, row["last_refresh"] or "-", row["last_verdict"] or "-", shown, expires,
+                      row["template"] or "-", row["owner"] or "-", row["state"], row["last_test"] or "-"))
+    header = ("environment", "kind", "last refresh", "verdict", "size", "expires", "template", "owner", "state",
+              "last test")
+    shown_columns = len(header) if any(row["kind"] == "on-demand" for row in rows) else 6  # the rest: on-demand only
+    print_table(header[:shown_columns], [line[:shown_columns] for line in lines])
 
 
 @main.command("export")

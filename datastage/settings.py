@@ -160,7 +160,7 @@ ONDEMAND_HOOK_POINTS = ("post_provision", "pre_teardown")
 ON_TEST_FAILURE = ("teardown", "keep")
 PRIVILEGES = ("read", "write")
 ONDEMAND_NAME = re.compile(r"^[a-z][a-z0-9_]{0,47}$")  # an on-demand environment's name (a database name)
-_PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
+NAME_PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
 _TTL = re.compile(r"^(\d+)([mhdw])$")
 _TTL_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
@@ -183,7 +183,7 @@ def pattern_fields(pattern: str) -> tuple[str, ...]:
     >>> pattern_fields("pr_{id}_{owner}")
     ('id', 'owner')
     """
-    return tuple(_PLACEHOLDER.findall(pattern))
+    return tuple(NAME_PLACEHOLDER.findall(pattern))
 
 
 @dataclass(frozen=True)
@@ -479,7 +479,7 @@ def _template(name: str, source: str, node: Node, extra: set[str] | frozenset[st
     node.check_keys(TEMPLATE_KEYS | extra)
     pattern = node["name"].text() if node.get("name") is not None else None
     if pattern is not None:
-        example = _PLACEHOLDER.sub("x", pattern)
+        example = NAME_PLACEHOLDER.sub("x", pattern)
         if "{" in example or "}" in example or not ONDEMAND_NAME.match(example):
             raise node["name"].error("must be a name pattern such as pr_{id}: lower-case letters, digits, _ and "
                                      "{placeholders}, starting with a letter, at most 48 characters")

@@ -92,12 +92,19 @@ def source_credential_variables(project: Project) -> tuple[str, ...]:
 
 
 class RefreshOps:
-    """Hooks, grants and the webhook of one refresh; collects what happened."""
+    """Hooks, grants and the webhook of one run in an environment; collects what happened.
 
-    def __init__(self, project: Project, env: Environment, run_id: str) -> None:
+    A refresh uses the environment's own ``hooks:``, ``access:`` and ``notify:``; an on-demand copy is
+    an :class:`Environment` holding its template's (:mod:`datastage.ops.ondemand`), with ``variables``
+    (such as ``DATASTAGE_TEMPLATE``) added to every shell hook's environment.
+    """
+
+    def __init__(self, project: Project, env: Environment, run_id: str,
+                 variables: dict[str, str] | None = None) -> None:
         self.project = project
         self.env = env
         self.run_id = run_id
+        self.variables = dict(variables or {})
         self.hooks: list[HookResult] = []
         self.access: list[dict[str, str]] = []
         self.rolled_back = False
@@ -112,7 +119,7 @@ class RefreshOps:
         client's variable; never anything of the source."""
         variables = {"DATASTAGE_ENVIRONMENT": self.env.name, "DATASTAGE_RUN_ID": self.run_id,
                      "DATASTAGE_TARGET_URL": plain_url(self.env.url),
-                     "DATASTAGE_CONFIG": str(self.project.path)}
+                     "DATASTAGE_CONFIG": str(self.project.path), **self.variables}
         for name, password in password_variables(self.env.url).items():
             if self.secrets.found_in(password):  # the same password as the source's: hooks never get it
                 log.warning("hooks get no password: the environment's is the source's",
@@ -197,11 +204,11 @@ class RefreshOps:
             shadow.grant(list(self.env.access))
             self.access = [{"role": g.role, "privileges": g.privileges} for g in self.env.access]
 
-    def notify(self, result: dict[str, Any]) -> None:
-        """POST the refresh summary to the environment's webhook (if any); failures are only recorded."""
+    def notify(self, result: dict[str, Any], kind: str = "refresh") -> None:
+        """POST the run's summary to the environment's webhook (if any); failures are only recorded."""
         if not self.env.notify:
             return
-        self.notification = send(self.env.notify, summary_payload(result), secret=self.env.notify_secret)
+        self.notification = send(self.env.notify, summary_payload(result, kind), secret=self.env.notify_secret)
         level = logging.INFO if self.notification.ok else logging.WARNING
         log.log(level, "notification sent", extra={"environment": self.env.name, "run_id": self.run_id,
                                                    **self.notification.to_dict()})

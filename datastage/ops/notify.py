@@ -87,12 +87,19 @@ def signature(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
     return "v1," + base64.b64encode(digest).decode("ascii")
 
 
-def summary_payload(result: dict[str, Any]) -> dict[str, Any]:
-    """The JSON body sent to webhooks, from a refresh result dictionary."""
+def summary_payload(result: dict[str, Any], kind: str = "refresh") -> dict[str, Any]:
+    """The JSON body sent to webhooks, from a run's result dictionary: a refresh's, or a provision's
+    (``kind="provision"``: events ``provision.succeeded``/``provision.failed``, with its ``provision`` block).
+
+    >>> summary_payload({"verdict": "fail", "provision": {"template": "staging"}}, "provision")["event"]
+    'provision.failed'
+    """
     verdict = result.get("verdict")
-    event = "refresh.succeeded" if verdict in ("pass", "warn") else "refresh.failed"
+    event = f"{kind}.succeeded" if verdict in ("pass", "warn") else f"{kind}.failed"
     body = {key: result.get(key) for key in SUMMARY_KEYS}
     body["failed_checks"] = [c["name"] for c in result.get("checks") or [] if c.get("status") == "FAIL"]
+    if kind == "provision":
+        body["provision"] = result.get("provision")
     return {"event": event, "datastage_version": __version__, **body}
 
 

@@ -7,8 +7,17 @@ masked and verified, so nothing is masked again. The copy is registered in
 ``.datastage/provisioned.json`` with its expiry; ``teardown`` drops it, ``gc`` drops the
 expired ones. Registry entries never hold a password.
 
+``--from`` may name an on-demand template (an environment's ``ondemand:`` block, or a named
+one): it names the copy (:mod:`datastage.ops.templates`), bounds its TTL and caps how many
+copies exist; its ``access:`` is granted on the copy before it goes live, its ``post_provision``
+hooks test the copy (a failure drops it or keeps it marked ``failed``), its ``pre_teardown`` hooks
+run before ``teardown`` and ``gc`` drop it, and its ``notify:`` webhook hears of every provision.
+History, a signed provision report and the webhook record each outcome
+(:mod:`datastage.ops.provrecord`).
+
 Example (a one-table project in a temporary folder: refresh staging, then copy it to ``pr_1234``):
     >>> import sqlite3, tempfile
+    >>> from pathlib import Path
     >>> import datastage
     >>> from datastage.mask.keys import write_key_file
     >>> folder = Path(tempfile.mkdtemp())
@@ -32,67 +41,46 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 import time
+from collections.abc import Mapping
 from contextlib import suppress
-from dataclasses import asdict, dataclass, replace
-from pathlib import Path
+from dataclasses import replace
 from typing import Any
-
-import sqlalchemy as sa
-from sqlalchemy.exc import SQLAlchemyError
 
 from datastage._version import __version__
 from datastage.errors import (
+    ConfigError,
     DatastageError,
+    HookFailed,
     SafetyError,
     TargetError,
     UsageError,
     VerificationFailed,
+    exit_code_for,
 )
-from datastage.limits import MAX_STATE_BYTES, read_json_file
 from datastage.mask.keys import MaskingKey, optional_key
 from datastage.mask.policy import policy_from_text
 from datastage.mask.resolve import resolve_policy
+from datastage.ops.databases import create_database, database_size, derived_url, drop_database
+from datastage.ops.envops import RefreshOps
+from datastage.ops.provrecord import Copied, ProvisionOutcome, record_provision, write_provision_report
+from datastage.ops.registry import Provisioned, load_registry, locked_registry, registry_path
+from datastage.ops.templates import check_cap, copy_name, copy_ttl
 from datastage.pipeline import entered, load_into_shadow, step, verify_shadow
 from datastage.plan import PlanResult
 from datastage.progress import NoProgress, Progress
-from datastage.report.history import append_history, read_history, write_state
+from datastage.report.history import append_history, read_history
+from datastage.report.signing import project_signing_key
 from datastage.results import current_user, new_run_id, utc_now
-from datastage.settings import ONDEMAND_NAME, Environment, Project, SubsetSpec
+from datastage.settings import ONDEMAND_NAME, Environment, OnDemandTemplate, Project, SubsetSpec
 from datastage.settings import parse_ttl as ttl_of
-from datastage.source.db import db_error_message, dialect_of, make_engine, parse_url, redact_url, snapshot
-from datastage.source.identifiers import MYSQL, POSTGRESQL, quote_identifier
+from datastage.source.db import dialect_of, make_engine, parse_url, redact_url, snapshot
 from datastage.source.identity import check_not_source
 from datastage.source.schema import reflect
 from datastage.subset.planner import plan_subset
 from datastage.targets.registry import open_target
+from datastage.yamlfile import did_you_mean
 
 NAME_PATTERN = ONDEMAND_NAME
-
-
-@dataclass
-class Provisioned:
-    """One on-demand environment in the registry."""
-
-    name: str
-    source_environment: str
-    dialect: str
-    database: str
-    created_at: str
-    expires_at: str | None
-    created_by: str
-    run_id: str
-    rows: int = 0
-    verdict: str = "pass"  # the worse of the source copy's last verdict and the copy's own checks
-    source_verdict: str | None = None  # the last refresh verdict of the copy it came from
-    source_run_id: str | None = None  # and that refresh's run id
-    template: str | None = None  # the on-demand template it was made by (None: no template)
-    owner: str | None = None  # who it is for (``--owner``; default the OS user who made it)
-    state: str = "ready"  # provisioning | ready | failed (a post_provision test failed and it was kept)
-    last_test: str | None = None  # the outcome of its last post_provision tests: passed | failed | None (none)
-    report_json: str | None = None  # its provision report
-
-    def expired(self, now: dt.datetime) -> bool:
-        return self.expires_at is not None and dt.datetime.fromisoformat(self.expires_at.replace("Z", "+00:00")) <= now
 
 
 def parse_ttl(text: str) -> dt.timedelta:
@@ -107,37 +95,6 @@ def parse_ttl(text: str) -> dt.timedelta:
         raise UsageError(f"--ttl {exc}") from None
 
 
-def registry_path(project: Project) -> Path:
-    return project.state_dir / "provisioned.json"
-
-
-def load_registry(project: Project) -> dict[str, Provisioned]:
-    path = registry_path(project)
-    if not path.is_file():
-        return {}
-    raw = read_json_file(path, MAX_STATE_BYTES, UsageError, "the registry of on-demand environments is not valid JSON")
-    known = set(Provisioned.__dataclass_fields__)
-    if not isinstance(raw, dict) or not all(isinstance(e, dict) and set(e) <= known for e in raw.values()):
-        raise UsageError("the registry of on-demand environments is not a mapping of environments", file=str(path))
-    try:
-        return {str(name): Provisioned(**entry) for name, entry in raw.items()}
-    except TypeError:  # an entry without a required field
-        raise UsageError("the registry of on-demand environments has an incomplete entry", file=str(path)) from None
-
-
-def save_registry(project: Project, registry: dict[str, Provisioned]) -> None:
-    write_state(registry_path(project), {k: asdict(v) for k, v in registry.items()}, root=project.state_dir)
-
-
-def derived_url(env_url: str, name: str) -> str:
-    """The URL of on-demand environment ``name`` next to ``env_url`` (same server or same folder)."""
-    parsed = parse_url(env_url)
-    if dialect_of(parsed) == "sqlite":
-        path = Path(parsed.database or "")
-        return parsed.set(database=str(path.with_name(f"{name}.db"))).render_as_string(hide_password=False)
-    return parsed.set(database=name).render_as_string(hide_password=False)
-
-
 def _check_name(project: Project, name: str, registry: dict[str, Provisioned]) -> None:
     if not NAME_PATTERN.match(name):
         raise UsageError(f"'{name}' is not a valid name: lower-case letters, digits and _, starting with a letter")
@@ -145,56 +102,6 @@ def _check_name(project: Project, name: str, registry: dict[str, Provisioned]) -
         raise UsageError(f"'{name}' is a configured environment; choose another name")
     if name in registry:
         raise UsageError(f"'{name}' already exists (from {registry[name].source_environment}); tear it down first")
-
-
-def _server_execute(url: str, sql: str) -> None:
-    """Run one statement outside a transaction on the server of ``url`` (CREATE/DROP DATABASE)."""
-    engine = make_engine(url)
-    try:
-        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.exec_driver_sql(sql)
-    except SQLAlchemyError as exc:
-        raise TargetError(db_error_message(exc)) from None
-    finally:
-        engine.dispose()
-
-
-def _create_database(env_url: str, name: str) -> None:
-    dialect = dialect_of(parse_url(env_url))
-    if dialect == "sqlite":
-        path = Path(parse_url(derived_url(env_url, name)).database or "")
-        if path.exists():
-            raise UsageError(f"{path} already exists; choose another name")
-        return
-    with step("provision"):
-        _server_execute(env_url, f"CREATE DATABASE {quote_identifier(dialect, name)}")
-
-
-def drop_database(env_url: str, name: str) -> None:
-    """Drop on-demand environment ``name`` (and what its target created beside it)."""
-    parsed = parse_url(env_url)
-    dialect = dialect_of(parsed)
-    if dialect == "sqlite":
-        path = Path(parse_url(derived_url(env_url, name)).database or "")
-        for item in path.parent.glob(path.name + "*"):
-            if item.name == path.name or item.name.startswith(path.name + "."):
-                item.unlink(missing_ok=True)
-        return
-    if dialect == "postgresql":
-        _server_execute(env_url, f"DROP DATABASE IF EXISTS {quote_identifier(POSTGRESQL, name)} WITH (FORCE)")
-        return
-    engine = make_engine(env_url)
-    try:
-        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            names = [r[0] for r in conn.exec_driver_sql(
-                "SELECT schema_name FROM information_schema.schemata WHERE schema_name = %s "
-                "OR schema_name LIKE %s", (name, name.replace("_", "\\_") + "\\_\\_ds\\_%")).all()]
-            for database in names:
-                conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {quote_identifier(MYSQL, database)}")
-    except SQLAlchemyError as exc:
-        raise TargetError(db_error_message(exc)) from None
-    finally:
-        engine.dispose()
 
 
 def _latest_refresh(env: Environment) -> dict[str, Any] | None:
@@ -212,20 +119,65 @@ def _worse(*verdicts: str | None) -> str:
     return max((v for v in verdicts if v in order), key=order.index, default="pass")
 
 
-def provision(project: Project, name: str, source_env: str, *, ttl: dt.timedelta | None = None,
+def source_of(project: Project, from_: str) -> tuple[OnDemandTemplate | None, Environment]:
+    """The template and environment ``--from`` names: a template (an environment's own ``ondemand:`` is
+    named after it), or an environment without one (a copy without template)."""
+    template = project.template(from_)
+    if template is not None:
+        return template, project.environment(template.source_environment)
+    if from_ not in project.environments and project.templates:
+        known = sorted({*project.environments, *project.templates})
+        raise UsageError(f"--from: no environment or template called '{from_}'{did_you_mean(from_, known)}")
+    return None, project.environment(from_)
+
+
+def template_key(template: OnDemandTemplate) -> str:
+    """Where a template is written in datastage.yaml (its key path)."""
+    if template.name == template.source_environment:
+        return f"environments.{template.name}.ondemand"
+    return f"ondemand.{template.name}"
+
+
+def copy_operations(project: Project, copy_env: Environment, template: OnDemandTemplate | None,
+                    run_id: str) -> RefreshOps:
+    """Hooks, grants and webhook of an on-demand copy: its template's, run against the copy."""
+    if template is None:
+        return RefreshOps(project, copy_env, run_id)
+    variables = {"DATASTAGE_SOURCE_ENVIRONMENT": template.source_environment, "DATASTAGE_TEMPLATE": template.name}
+    env = replace(copy_env, hooks=template.hooks, access=template.access, notify=template.notify,
+                  notify_secret=template.notify_secret)
+    return RefreshOps(project, env, run_id, variables)
+
+
+def provision(project: Project, name: str | None, from_: str, *, ttl: dt.timedelta | None = None,
+              variables: Mapping[str, str] | None = None, owner: str | None = None,
               progress: Progress | None = None) -> Provisioned:
-    """Copy ``source_env``'s current (verified) copy into a new database ``name``."""
+    """Copy the current (verified) copy of ``from_`` (a template or an environment) into a new database:
+    copy, the template's grants, its ``post_provision`` tests; recorded in history, report and webhook.
+
+    ``name`` (or the template's pattern filled from ``variables``), ``ttl`` (or the template's) and
+    ``max_copies`` are checked first; the registry entry is reserved under a lock (state
+    ``provisioning``) so concurrent provisions cannot exceed the cap, and removed if anything fails.
+    A failing ``post_provision`` test raises :class:`HookFailed` after the copy was dropped
+    (``on_test_failure: teardown``) or kept in state ``failed`` (``keep``).
+    """
     progress = progress or NoProgress()
-    env = project.environment(source_env)
-    registry = load_registry(project)
-    _check_name(project, name, registry)
+    template, env = source_of(project, from_)
+    name = copy_name(template, name, variables or {})
+    life = copy_ttl(template, ttl)
     key = f"environments.{env.name}.url"
     # ENV is read (and locked) as the copy's source: it must not be the unmasked source itself.
     check_not_source(project.source_url, project.source_schemas, env.url, what=f"environment '{env.name}'",
                      file=str(project.path), key=key, verb="copy")
+    if not NAME_PATTERN.match(name):
+        raise UsageError(f"'{name}' is not a valid name: lower-case letters, digits and _, starting with a letter")
     url = derived_url(env.url, name)
     check_not_source(project.source_url, project.source_schemas, url,
                      what=f"on-demand environment '{name}' next to '{env.name}'", file=str(project.path), key=key)
+    if template is not None and template.access and dialect_of(parse_url(url)) == "sqlite":
+        raise ConfigError("SQLite has no roles to grant access to; remove access: from the template",
+                          file=str(project.path), key=f"{template_key(template)}.access")
+    signer = project_signing_key(project)
     latest = _latest_refresh(env)
     if latest is None:
         raise UsageError(f"environment '{env.name}' has no copy yet; refresh it first")
@@ -234,45 +186,93 @@ def provision(project: Project, name: str, source_env: str, *, ttl: dt.timedelta
     if verdict not in ("pass", "warn"):
         raise UsageError(f"the current copy of '{env.name}' is not a verified copy (last verdict: {verdict})")
     run_id = new_run_id()
-    started = time.monotonic()
-    _create_database(env.url, name)
+    started, started_at = time.monotonic(), utc_now()
+    expires = dt.datetime.now(dt.UTC) + life if life else None
+    entry = Provisioned(
+        name=name, source_environment=env.name, dialect=dialect_of(parse_url(url)),
+        database=parse_url(url).database or name, created_at=started_at,
+        expires_at=expires.isoformat(timespec="seconds").replace("+00:00", "Z") if expires else None,
+        created_by=current_user(), run_id=run_id, source_verdict=verdict, source_run_id=source_run_id,
+        template=template.name if template else None, owner=owner or current_user(), state="provisioning")
+    with locked_registry(project) as registry:  # the cap is checked and a place reserved in one step
+        _check_name(project, name, registry)
+        check_cap(template, registry.values())
+        registry[name] = entry
     # The new database is empty: the copy goes into a shadow schema there, whatever ENV's shadow is.
     copy_env = replace(env, name=name, url=url, keep=(), hooks={}, access=(), notify=None, notify_secret=None,
                        subset=SubsetSpec(), shadow_mode="schema")
+    ops = copy_operations(project, copy_env, template, run_id)
+    dropped = f"the copy failed and was dropped; {name} does not exist"
+    outcome = ProvisionOutcome(
+        run_id=run_id, name=name, started_at=started_at, seconds=0.0, source_environment=env.name,
+        source_url=redact_url(env.url), target_url=redact_url(url), template=entry.template,
+        owner=entry.owner or "", source_run_id=source_run_id, source_verdict=verdict, expires_at=entry.expires_at,
+        verdict="error", exit_code=1, state="torn-down", last_test=None, outcome=dropped)
+    created = False
     try:
-        rows, copied = _copy(project, env, copy_env, run_id, progress, verdict)
-    except BaseException:
-        with suppress(DatastageError):
+        create_database(env.url, name)
+        created = True
+        copied = _copy(project, env, copy_env, run_id, progress, verdict, ops)
+        outcome.copied = copied
+        entry = replace(entry, rows=copied.rows, verdict=copied.verdict)
+        failure = _test(ops, template)
+        outcome.verdict, outcome.exit_code = ("fail", 1) if failure else (copied.verdict, 0)
+        entry.last_test = outcome.last_test = ("failed" if failure else "passed") if ops.env.hooks.get(
+            "post_provision") else None
+        if failure is not None and template is not None and template.on_test_failure == "teardown":
+            ops.run_recorded("pre_teardown", ops.target_connection())
             drop_database(env.url, name)
+            created = False
+            outcome.outcome = f"a post_provision test failed; {name} was torn down (on_test_failure: teardown)"
+        else:
+            entry.state = outcome.state = "failed" if failure else "ready"
+            outcome.outcome = (f"a post_provision test failed; {name} is kept, marked failed (on_test_failure: "
+                               f"keep): `datastage teardown {name}` drops it" if failure else f"{name} is ready")
+        outcome.error = f"{outcome.outcome}: {failure.message}" if failure else None
+        outcome.seconds = time.monotonic() - started
+        paths = write_provision_report(project, outcome, ops, signer)
+        entry.report_json = str(paths.json)
+        with locked_registry(project) as registry:
+            if outcome.state == "torn-down":
+                registry.pop(name, None)
+            else:
+                registry[name] = entry
+    except BaseException as exc:
+        if created:
+            with suppress(DatastageError):
+                drop_database(env.url, name)
+        with locked_registry(project) as registry:
+            registry.pop(name, None)
+        if isinstance(exc, Exception):  # a Ctrl-C only cleans up
+            outcome.verdict, outcome.state, outcome.outcome = "error", "torn-down", dropped
+            outcome.error, outcome.exit_code = str(exc), exit_code_for(exc)
+            outcome.seconds = time.monotonic() - started
+            with suppress(DatastageError):
+                record_provision(project, outcome, ops, None)
         raise
-    now = dt.datetime.now(dt.UTC)
-    entry = Provisioned(
-        name=name, source_environment=env.name, dialect=dialect_of(parse_url(url)),
-        database=parse_url(url).database or name, created_at=utc_now(),
-        expires_at=(now + ttl).isoformat(timespec="seconds").replace("+00:00", "Z") if ttl else None,
-        created_by=current_user(), run_id=run_id, rows=rows, verdict=copied, source_verdict=verdict,
-        source_run_id=source_run_id,
-    )
-    registry = load_registry(project)  # fresh: another provision may have finished meanwhile
-    registry[name] = entry
-    save_registry(project, registry)
-    append_history(project.state_dir, {
-        "run_id": run_id, "environment": name, "kind": "provision", "trigger": "cli", "verdict": copied,
-        "exit_code": 0, "rows": rows, "started_at": entry.created_at, "finished_at": utc_now(),
-        "seconds": round(time.monotonic() - started, 3), "source_environment": env.name,
-        "source_verdict": verdict, "source_run_id": source_run_id,
-        "target": redact_url(url), "expires_at": entry.expires_at, "report_json": None, "report_html": None,
-        "error": None,
-    })
+    record_provision(project, outcome, ops, paths)
+    if failure is not None:
+        raise HookFailed(outcome.error or failure.message)
     return entry
 
 
-def _copy(project: Project, env: Environment, copy_env: Environment, run_id: str, progress: Progress,
-          source_verdict: str, log: dict[str, Any] | None = None) -> tuple[int, str]:
-    """Full copy of ``env``'s current copy into ``copy_env``: shadow, load, verify, swap.
+def _test(ops: RefreshOps, template: OnDemandTemplate | None) -> HookFailed | None:
+    """Run the ``post_provision`` hooks against the new copy; the failure, if one failed."""
+    if template is None:
+        return None
+    try:
+        ops.run("post_provision", ops.target_connection())
+    except HookFailed as exc:
+        return exc
+    return None
 
-    Returns the rows copied and the copy's verdict: never better than ``source_verdict``. ``log``
-    adds to (or replaces fields of) the copy's refresh-log row.
+
+def _copy(project: Project, env: Environment, copy_env: Environment, run_id: str, progress: Progress,
+          source_verdict: str, ops: RefreshOps, log: dict[str, Any] | None = None) -> Copied:
+    """Full copy of ``env``'s current copy into ``copy_env``: shadow, load, verify (and grant), swap.
+
+    The copy's verdict is never better than ``source_verdict``. ``log`` adds to (or replaces fields
+    of) the copy's refresh-log row.
     """
     # Before any connection: an empty $DATASTAGE_MASKING_KEY (or a key file others may read) stops here.
     # A copy masks nothing, so any key will do when the project has none.
@@ -300,7 +300,8 @@ def _copy(project: Project, env: Environment, copy_env: Environment, run_id: str
                 load, extracted, _ = load_into_shadow(conn, planned, shadow, target, key, copy_env,
                                                       progress, copy_env.batch_size, source_url=env.url,
                                                       run_id=run_id)
-                verified = verify_shadow(planned, shadow, load, extracted)
+                verified = verify_shadow(planned, shadow, load, extracted,
+                                         after_counts=lambda: ops.grant(shadow))
                 if verified.verdict == "fail":
                     failed = "; ".join(c.summary for c in verified.failed)
                     raise VerificationFailed(f"the copy of {env.name} did not verify: {failed}", step="provision")
@@ -310,13 +311,17 @@ def _copy(project: Project, env: Environment, copy_env: Environment, run_id: str
                                     "finished_at": utc_now(), "verdict": verdict,
                                     "source": redact_url(env.url), "datastage_version": __version__,
                                     "rows_loaded": load.total_rows, **(log or {})}, target.refresh_log())
-        return load.total_rows, verdict
+        return Copied(load.total_rows, verdict, planned, load, verified)
     finally:
         source.dispose()
 
 
-def teardown(project: Project, name: str) -> Provisioned:
-    """Drop on-demand environment ``name`` and record it in the history."""
+def teardown(project: Project, name: str, *, force: bool = False) -> Provisioned:
+    """Drop on-demand environment ``name`` after its template's ``pre_teardown`` hooks, and record it.
+
+    A failing ``pre_teardown`` hook (not ``warn_only``) keeps the copy and raises :class:`HookFailed`;
+    ``force`` skips the hooks (and drops a copy whose provision never finished).
+    """
     registry = load_registry(project)
     if name not in registry:
         known = ", ".join(sorted(registry)) or "none"
@@ -326,27 +331,49 @@ def teardown(project: Project, name: str) -> Provisioned:
         raise UsageError(f"'{name}' was copied from environment '{entry.source_environment}', which is no longer "
                          f"configured, so its server is unknown; drop database '{entry.database}' by hand and "
                          f"remove '{name}' from {registry_path(project)}")
+    if entry.state == "provisioning" and not force:
+        raise UsageError(f"'{name}' is still being provisioned (run {entry.run_id}); if that run was killed, "
+                         f"`datastage teardown {name} --force` drops what it left")
     env = project.environment(entry.source_environment)
-    check_not_source(project.source_url, project.source_schemas, derived_url(env.url, name),
+    url = derived_url(env.url, name)
+    check_not_source(project.source_url, project.source_schemas, url,
                      what=f"on-demand environment '{name}'", file=str(project.path),
                      key=f"environments.{env.name}.url", verb="drop")
+    run_id, started, started_at = new_run_id(), time.monotonic(), utc_now()
+    template = project.template(entry.template) if entry.template else None
+    copy_env = replace(env, name=name, url=url, hooks={}, access=(), notify=None, notify_secret=None)
+    ops = copy_operations(project, copy_env, template, run_id)
+
+    def record(verdict: str, exit_code: int, error: str | None) -> None:
+        append_history(project.state_dir, {
+            "run_id": run_id, "environment": name, "kind": "teardown", "trigger": "cli", "verdict": verdict,
+            "exit_code": exit_code, "rows": 0, "started_at": started_at, "finished_at": utc_now(),
+            "seconds": round(time.monotonic() - started, 3), "source_environment": entry.source_environment,
+            "template": entry.template, "owner": entry.owner, "forced": force,
+            "hooks": [h.to_dict() for h in ops.hooks], "report_json": None, "report_html": None, "error": error,
+        })
+
+    if not force:
+        try:
+            ops.run("pre_teardown", ops.target_connection())
+        except HookFailed as exc:
+            failed = HookFailed(f"{exc.message}; {name} was kept: fix the hook, or `datastage teardown {name} "
+                                "--force` drops it without its pre_teardown hooks")
+            record("fail", failed.exit_code, str(failed))
+            raise failed from None
     with step("teardown"):
         drop_database(env.url, name)
-    registry = load_registry(project)
-    registry.pop(name, None)
-    save_registry(project, registry)
-    append_history(project.state_dir, {
-        "run_id": new_run_id(), "environment": name, "kind": "teardown", "trigger": "cli", "verdict": "pass",
-        "exit_code": 0, "rows": 0, "started_at": utc_now(), "finished_at": utc_now(), "seconds": 0,
-        "source_environment": entry.source_environment, "report_json": None, "report_html": None, "error": None,
-    })
+    with locked_registry(project) as registry:
+        registry.pop(name, None)
+    record("pass", 0, None)
     return entry
 
 
 def gc(project: Project, now: dt.datetime | None = None) -> list[Provisioned]:
-    """Tear down every on-demand environment whose expiry has passed.
+    """Tear down every on-demand environment whose expiry has passed (each after its ``pre_teardown``
+    hooks).
 
-    One that cannot be dropped does not stop the others; the error names every failure.
+    One that cannot be dropped (or whose hook fails) does not stop the others; the error names every failure.
     """
     moment = now or dt.datetime.now(dt.UTC)
     dropped: list[Provisioned] = []
@@ -366,29 +393,9 @@ def gc(project: Project, now: dt.datetime | None = None) -> list[Provisioned]:
     return dropped
 
 
-def database_size(url: str) -> int | None:
-    """Bytes used by the database at ``url`` (None when it cannot be measured)."""
-    parsed = parse_url(url)
-    dialect = dialect_of(parsed)
-    if dialect == "sqlite":
-        path = Path(parsed.database or "")
-        return path.stat().st_size if path.is_file() else None
-    engine = make_engine(url)
-    try:
-        with engine.connect() as conn:
-            if dialect == "postgresql":
-                return int(conn.exec_driver_sql("SELECT pg_database_size(current_database())").scalar() or 0)
-            value = conn.execute(sa.text("SELECT COALESCE(SUM(data_length + index_length), 0) FROM "
-                                         "information_schema.tables WHERE table_schema = DATABASE()")).scalar()
-            return int(value or 0)
-    except SQLAlchemyError:
-        return None
-    finally:
-        engine.dispose()
-
-
-def environments(project: Project, now: dt.datetime | None = None) -> list[dict[str, Any]]:
-    """Configured and on-demand environments with last refresh, verdict, size and expiry."""
+def environments(project: Project, now: dt.datetime | None = None, owner: str | None = None) -> list[dict[str, Any]]:
+    """Configured and on-demand environments with last refresh, verdict, size and expiry; for on-demand
+    ones also template, owner, state and last test (``owner``: only the on-demand ones of that owner)."""
     moment = now or dt.datetime.now(dt.UTC)
     history = read_history(project.state_dir)
     rows = []
@@ -400,8 +407,13 @@ def environments(project: Project, now: dt.datetime | None = None) -> list[dict[
                      "last_refresh": last.get("finished_at"), "last_verdict": last.get("verdict"),
                      "last_run_id": last.get("run_id"), "size_bytes": database_size(env.url),
                      "from": None, "source_verdict": None, "source_run_id": None, "expires_at": None,
-                     "expired": False})
+                     "expired": False, "template": None,
+                     "owner": None, "state": "ready", "last_test": None})
+    if owner is not None:
+        rows = []
     for entry in load_registry(project).values():
+        if owner is not None and entry.owner != owner:
+            continue
         source = project.environments.get(entry.source_environment)
         url = derived_url(source.url, entry.name) if source else None
         rows.append({"name": entry.name, "kind": "on-demand", "url": redact_url(url) if url else None,
@@ -409,7 +421,8 @@ def environments(project: Project, now: dt.datetime | None = None) -> list[dict[
                      "last_verdict": entry.verdict, "last_run_id": entry.run_id,
                      "size_bytes": database_size(url) if url else None, "from": entry.source_environment,
                      "source_verdict": entry.source_verdict, "source_run_id": entry.source_run_id,
-                     "expires_at": entry.expires_at, "expired": entry.expired(moment)})
+                     "expires_at": entry.expires_at, "expired": entry.expired(moment), "template": entry.template,
+                     "owner": entry.owner, "state": entry.state, "last_test": entry.last_test})
     return rows
 
 
@@ -417,7 +430,9 @@ def copy_verified(project: Project, env: Environment, copy_env: Environment, run
                   source_verdict: str, log: dict[str, Any] | None = None) -> tuple[int, str]:
     """Copy ``env``'s current copy into ``copy_env`` as ``provision`` does (shadow, load, verify, swap, with
     ``env``'s lock held while it is read); returns the rows copied and the copy's verdict."""
-    return _copy(project, env, copy_env, run_id, progress, source_verdict, log)
+    copied = _copy(project, env, copy_env, run_id, progress, source_verdict, RefreshOps(project, copy_env, run_id),
+                   log)
+    return copied.rows, copied.verdict
 
 
 def latest_refresh(env: Environment) -> dict[str, Any] | None:

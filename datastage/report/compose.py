@@ -247,7 +247,10 @@ def legal_status(report: dict[str, Any]) -> dict[str, Any]:
     the scan's; ``overrides`` lists the columns where the rules' classification applied.
     """
     unmet: list[str] = []
-    if report["kind"] != "refresh":
+    if report["kind"] == "provision":
+        source = (report.get("provision") or {}).get("source_run_id")
+        unmet.append(f"a copy of an already masked copy: the report of refresh {source} states how it was masked")
+    elif report["kind"] != "refresh":
         unmet.append("no checks ran on loaded data (plan)")
     elif report["verdict"] != "pass":
         unmet.append(f"the verdict is {report['verdict']}, not pass")
@@ -458,6 +461,13 @@ def render_text(report: dict[str, Any]) -> str:
     ]
     if report.get("error"):
         lines.append(f"error: {report['error']}")
+    made = report.get("provision")
+    if isinstance(made, dict):
+        lines.append(f"copy of {made.get('source_environment')} (its refresh {made.get('source_run_id')}: "
+                     f"{made.get('source_verdict')}), template {made.get('template') or '-'}, owner "
+                     f"{made.get('owner')}, expires {made.get('expires_at') or 'never'}")
+        lines.append(f"state {made.get('state')}, post_provision tests {made.get('last_test') or 'none'}: "
+                     f"{made.get('outcome')}")
     strength = prov.get("key_strength")
     if isinstance(strength, dict) and strength.get("warning"):
         lines.append(f"warning: {strength['warning']}")

@@ -67,7 +67,9 @@ def _headline(report: dict[str, Any]) -> str:
     if kind == "refresh" and report.get("checks"):
         parts.append(f"{counts.get('PASS', 0)} checks passed, {counts.get('WARN', 0)} warned, "
                      f"{counts.get('FAIL', 0)} failed")
-    if report.get("verdict") == "fail":
+    if kind == "provision":
+        pass  # what became of the copy is said below
+    elif report.get("verdict") == "fail":
         parts.append("shadow copy discarded; the target was left untouched")
     elif report.get("verdict") == "error":
         parts.append("the refresh stopped; the target was left untouched")
@@ -75,6 +77,10 @@ def _headline(report: dict[str, Any]) -> str:
         parts.append("nothing was written to any database")
     elif report.get("verdict") == "pending":
         parts.append("written right before the swap; the run's outcome replaces this report")
+    made = report.get("provision")
+    if isinstance(made, dict):
+        parts.append(f"copy of {_e(made.get('source_environment'))} (refresh {_e(made.get('source_run_id'))}: "
+                     f"{_e(made.get('source_verdict'))}) for {_e(made.get('owner'))}: {_e(made.get('outcome'))}")
     parts.append(f"exit code {_e(report.get('exit_code'))}")
     return " · ".join(parts)
 
