@@ -148,6 +148,13 @@ environments:
         - {table: customer, where: "active = 1", percent: 25}
       passthrough: [country, product, department]
     keep: [app_settings]            # staging's own settings survive every refresh
+    ondemand:                       # copies on demand: datastage provision --from staging --var id=1234
+      name: "pr_{id}"               # makes pr_1234
+      ttl: 8h                       # each copy expires after 8 hours (datastage gc drops it)
+      max_copies: 3                 # at most 3 copies at once
+      hooks:
+        post_provision:             # a smoke test against every new copy
+          - sql: "SELECT COUNT(*) FROM customer"
 """
 
 RULES = """\
@@ -210,7 +217,7 @@ tables:
   audit_log: truncate
 """
 
-GITIGNORE = "staging.db*\n.datastage/\nmasking.key\nsigning.key\n"
+GITIGNORE = "staging.db*\npr_*.db*\n.datastage/\nmasking.key\nsigning.key\n"
 
 BASE_COUNTS = {"customer": 2000, "employee": 60, "product": 300, "orders": 6000, "support_ticket": 1500,
                "page_view": 10000, "audit_log": 5000}
