@@ -29,7 +29,8 @@ from datastage.source.values import canonical_text
 def nonblank_text(series: pd.Series) -> pd.Series:
     """Non-NULL, non-blank canonical text of a column, index kept (an empty string reveals nothing)."""
     values = canonical_text(series)
-    present = ~pd.isna(values)
+    # Canonical text is a string or None (NULL), so an identity test finds the NULLs.
+    present = np.not_equal(values, None)
     if not present.all():
         values, index = values[present], series.index[present]
     else:
