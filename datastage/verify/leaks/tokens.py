@@ -578,15 +578,31 @@ _P = np.uint64(0x100000001B3)
 
 
 def _range_hashes(buffer: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-    """A 64-bit polynomial hash of each byte range (its bytes and length), vectorised."""
+    """A 64-bit polynomial hash of each byte range (its bytes and length), vectorised.
+
+    The ranges are taken longest first, so those longer than ``j`` are a prefix of that order
+    and each step updates one contiguous slice.
+
+    >>> buffer = np.frombuffer(b"ann leex lee", dtype=np.uint8)
+    >>> hashes = _range_hashes(buffer, np.array([0, 4, 9, 4]), np.array([3, 4, 3, 3]))
+    >>> bool(hashes[0] != hashes[2]), bool(hashes[1] != hashes[3])
+    (True, True)
+    """
     hashes = lengths.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
-    order = np.argsort(-lengths, kind="stable")
     longest = int(lengths.max()) if len(lengths) else 0
-    live = order
+    if longest <= 0:
+        return hashes
+    shortfall = longest - lengths  # a stable sort of small integers is a radix sort
+    order = np.argsort(shortfall.astype(np.uint16) if longest < 1 << 16 else shortfall, kind="stable")
+    longer = len(lengths) - np.cumsum(np.bincount(np.maximum(lengths, 0), minlength=longest))[:longest]
+    longer[0] = len(lengths)  # the first byte goes into every hash (as it always has)
+    ordered, at = hashes[order], starts[order]
     with np.errstate(over="ignore"):
-        for j in range(longest):  # over the ranges longer than j: all the bytes once
-            live = live[lengths[live] > j] if j else live
-            hashes[live] = hashes[live] * _P + buffer[starts[live] + j].astype(np.uint64)
+        for j, count in enumerate(longer.tolist()):  # over the ranges longer than j: all the bytes once
+            part = ordered[:count]
+            part *= _P
+            part += buffer[at[:count] + j]
+    hashes[order] = ordered
     return hashes
 
 
@@ -633,7 +649,8 @@ def _word_sets() -> tuple[_AsciiWords, _AsciiWords] | None:
 
 def _word_runs(flags: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(start, length) of every run of ``True`` in ``flags``."""
-    edges = np.diff(np.concatenate(([0], flags.view(np.int8), [0])))
+    edge = np.zeros(1, dtype=np.int8)
+    edges = np.diff(np.concatenate((edge, flags.view(np.int8), edge)))
     starts = np.flatnonzero(edges == 1)
     return starts, np.flatnonzero(edges == -1) - starts
 
@@ -645,9 +662,9 @@ def _ascii_bigrams(joined: str, mode: str) -> list[tuple[str, int]]:
         return _pattern_bigrams(joined, mode)
     common, firsts = sets
     raw = np.frombuffer(joined.encode("ascii"), dtype=np.uint8)
-    lower = _LOWER[raw]
+    lower = raw | (((raw >= 65) & (raw <= 90)).view(np.uint8) << 5)  # _LOWER[raw], without a gather
     letter = (lower >= 97) & (lower <= 122)
-    value_of = np.cumsum(raw == 0)  # SEPs before each byte: the value it belongs to
+    separators = np.flatnonzero(raw == 0)
     if mode == "text":
         # ``\b[A-Z][^\W\d_]+\b``: a whole run of word characters, a capital then at least one more letter.
         word = letter | ((raw >= 48) & (raw <= 57)) | (raw == 95)
@@ -671,7 +688,8 @@ def _ascii_bigrams(joined: str, mode: str) -> list[tuple[str, int]]:
         if len(starts) < 2:
             return []
         rare = (lengths >= 3) & ~common.contains(lower, starts, lengths)
-        pair = (value_of[starts[:-1]] == value_of[starts[1:]]) & (rare[:-1] | rare[1:])
+        value_of = np.searchsorted(separators, starts)  # the value each word is in: the SEPs before it
+        pair = (value_of[:-1] == value_of[1:]) & (rare[:-1] | rare[1:])
     first = np.flatnonzero(pair)
     if not len(first):
         return []
@@ -684,4 +702,4 @@ def _ascii_bigrams(joined: str, mode: str) -> list[tuple[str, int]]:
                       lengths[first + 1], np.ones(len(first), dtype=np.int64)], axis=1).ravel()
     _, position = _ranges(parts, sizes)
     tokens = source[position][:-1].tobytes().decode("ascii").split(SEP)
-    return list(zip(tokens, value_of[starts[first]].tolist(), strict=True))
+    return list(zip(tokens, np.searchsorted(separators, starts[first]).tolist(), strict=True))
