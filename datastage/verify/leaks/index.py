@@ -218,7 +218,7 @@ class LeakIndex:
         hashes = self.key.hash_text(VALUE_DOMAIN, text.to_numpy(dtype=object))
         names = tuple(self.binding_columns(table, column))
         positions = rows.index.get_indexer(text.index) if bindings is not None and rows.index.is_unique else None
-        if positions is None or (positions < 0).any():
+        if bindings is None or positions is None or (positions < 0).any():
             return hashes ^ self._binding_hashes(names, rows.loc[text.index])
         if names not in bindings:
             bindings[names] = self._binding_hashes(names, rows)

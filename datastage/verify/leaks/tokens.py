@@ -30,7 +30,7 @@ def nonblank_text(series: pd.Series) -> pd.Series:
     """Non-NULL, non-blank canonical text of a column, index kept (an empty string reveals nothing)."""
     values = canonical_text(series)
     # Canonical text is a string or None (NULL), so an identity test finds the NULLs.
-    present = np.not_equal(values, None)
+    present: np.ndarray = values != None  # noqa: E711 - elementwise: which values are not None
     if not present.all():
         values, index = values[present], series.index[present]
     else:
