@@ -167,9 +167,13 @@ def _row_keys_reference(frame: pd.DataFrame, rows: pd.Index, key_columns: tuple[
                           st.sampled_from([np.int64(7), np.int32(-3), "7", 2.0])), min_size=1, max_size=60),
        st.data())
 def test_row_keys_of_integer_keys_are_those_made_value_by_value(keys: list[object], data: st.DataObject) -> None:
-    frame = pd.DataFrame({"id": pd.Series(keys, dtype=object)})
-    rows = pd.Index(sorted(data.draw(st.sets(st.integers(0, len(keys) - 1), min_size=1))))
-    assert row_keys(frame, rows, ("id",)) == _row_keys_reference(frame, rows, ("id",))
+    codes = data.draw(st.lists(st.one_of(st.none(), st.integers(0, 3), _hostile), min_size=len(keys),
+                               max_size=len(keys)))
+    frame = pd.DataFrame({"id": pd.Series(keys, dtype=object), "code": pd.Series(codes, dtype=object)})
+    frame.index = frame.index * 2 + 1
+    rows = frame.index[sorted(data.draw(st.sets(st.integers(0, len(keys) - 1), min_size=1)))]
+    for key in (("id",), ("code", "id")):
+        assert row_keys(frame, rows, key) == _row_keys_reference(frame, rows, key)
 
 
 @settings(max_examples=80, deadline=None)

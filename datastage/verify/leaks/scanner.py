@@ -165,18 +165,22 @@ def row_keys(frame: pd.DataFrame, rows: pd.Index, key_columns: tuple[str, ...]) 
     >>> row_keys(frame, frame.index, ("id", "code"))
     [(7, 'a'), (8, 'b')]
     """
-    chosen = frame.loc[rows]
+    positions = frame.index.get_indexer(rows) if frame.index.is_unique else None
+    if positions is None or (positions < 0).any():
+        chosen = frame.loc[rows]
+        columns = {column: chosen[column].to_numpy(dtype=object) for column in key_columns}
+    else:  # only the key columns' values of those rows
+        columns = {column: frame[column].to_numpy(dtype=object)[positions] for column in key_columns}
     if len(key_columns) == 1:
-        smallest = _smallest_integers(chosen[key_columns[0]].to_numpy(dtype=object))
+        smallest = _smallest_integers(columns[key_columns[0]])
         if smallest is not None:
             return [(v,) for v in smallest]
     parts: list[list[Any]] = []
-    for column in key_columns:
-        values = chosen[column].to_numpy(dtype=object)
+    for values in columns.values():
         if pd.api.types.infer_dtype(values, skipna=True) == "integer":
             parts.append([None if pd.isna(v) else int(v) for v in values])
         else:
-            parts.append(canonical_text(chosen[column]).tolist())
+            parts.append(canonical_text(pd.Series(values, dtype=object)).tolist())
     return smallest_keys(list(zip(*parts, strict=True))) if parts else []
 
 

@@ -441,10 +441,6 @@ def identifier_tokens(values: pd.Series, *, phones: bool = True, names: bool = F
 
 
 ZERO_DIGITS = str.maketrans("123456789", "000000000")
-_LOWER = np.arange(256, dtype=np.uint8)
-_LOWER[65:91] += 32
-_UPPER = np.arange(256, dtype=np.uint8)
-_UPPER[97:123] -= 32
 Bodies = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # (order, origin, start, body) per match
 # Per kind and shape byte: whether a token keeps the character (digits of cards and phones, all but the
 # dashes of an SSN and the spaces of an IBAN or NI number, all of an e-mail address) ...
@@ -454,11 +450,9 @@ for _kind in ("card", "phone"):
 _KEEP[KINDS.index("ssn"), ord("-")] = False
 for _kind in ("iban", "ni"):
     _KEEP[KINDS.index(_kind), ord(" ")] = False
-# ... and per kind and value byte, the byte the token holds (e-mail lower-cased, IBAN and NI upper-cased).
-_CASE = np.tile(np.arange(256, dtype=np.uint8), (len(KINDS), 1))
-_CASE[KINDS.index("email")] = _LOWER
-for _kind in ("iban", "ni"):
-    _CASE[KINDS.index(_kind)] = _UPPER
+# ... and the kinds whose tokens hold their ASCII letters in one case (e-mail lower, IBAN and NI upper).
+_LOWERED = [KINDS.index("email")]
+_UPPERED = [KINDS.index("iban"), KINDS.index("ni")]
 
 
 def _pairs(codes: np.ndarray, shape: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -511,10 +505,19 @@ def _ascii_bodies(joined: str, shaped: str, codes: np.ndarray, order: np.ndarray
     kept = np.bincount(which, minlength=len(order))
     match, value = _pairs(codes, shape)
     sizes = kept[match]
-    pair, nth = _ranges(np.zeros(len(match), dtype=np.int64), sizes)
+    # Per (match, value) pair, then repeated over its bytes: where its value starts in the joined
+    # bytes, and where its match's kept offsets start relative to the pair's first byte.
+    pair = np.repeat(np.arange(len(match)), sizes)
     first_kept = np.cumsum(kept) - kept
-    source = value_at[value[pair]] + offset[first_kept[match[pair]] + nth]
-    raw = _CASE[kind[match[pair]], value_bytes[source]]
+    shift = np.repeat(first_kept[match] - (np.cumsum(sizes) - sizes), sizes)
+    source = np.repeat(value_at[value], sizes) + offset[shift + np.arange(len(pair))]
+    raw = value_bytes[source]
+    pair_kind = kind[match]
+    for kinds, letters, change in ((_LOWERED, (65, 90), np.bitwise_or), (_UPPERED, (97, 122), np.bitwise_xor)):
+        cased = np.isin(pair_kind, kinds)
+        if cased.any():  # e-mail addresses lower-cased, IBAN and NI numbers upper-cased (ASCII letters)
+            flip = np.repeat(cased, sizes) & (raw >= letters[0]) & (raw <= letters[1])
+            raw = np.where(flip, change(raw, np.uint8(32)), raw)
     out = np.zeros(len(raw) + len(match), dtype=np.uint8)  # each body followed by a SEP
     out[np.arange(len(raw)) + pair] = raw
     bodies = np.array(out[:-1].tobytes().decode("ascii").split(SEP), dtype=object) if len(match) else \
@@ -662,7 +665,7 @@ def _ascii_bigrams(joined: str, mode: str) -> list[tuple[str, int]]:
         return _pattern_bigrams(joined, mode)
     common, firsts = sets
     raw = np.frombuffer(joined.encode("ascii"), dtype=np.uint8)
-    lower = raw | (((raw >= 65) & (raw <= 90)).view(np.uint8) << 5)  # _LOWER[raw], without a gather
+    lower = raw | (((raw >= 65) & (raw <= 90)).view(np.uint8) << 5)  # ASCII letters lower-cased
     letter = (lower >= 97) & (lower <= 122)
     separators = np.flatnonzero(raw == 0)
     if mode == "text":
