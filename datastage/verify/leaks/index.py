@@ -35,7 +35,7 @@ from datastage.mask.policy import ColumnRule
 from datastage.mask.source_identifiers import HashSet
 from datastage.plan import PlanResult
 from datastage.source.values import canonical_text
-from datastage.verify.leaks.tokens import folded_names, identifier_tokens, name_bigrams, nonblank_text
+from datastage.verify.leaks.tokens import folded_names, identifier_tokens, name_pairs, nonblank_text
 
 TEXT_CATEGORIES = frozenset({"text", "json", "other", "array"})
 VALUE_DOMAIN = "leakcheck/value"
@@ -260,7 +260,7 @@ class LeakIndex:
             found = identifier_tokens(distinct, phones=how["phones"], whole_phone=how["phones"])
             tokens, kinds = found.tokens, found.kinds
             if how["names"]:
-                pairs = [t for t, _ in name_bigrams(distinct, "names" if how["whole_names"] else "text")]
+                pairs, _ = name_pairs(distinct, "names" if how["whole_names"] else "text")
                 tokens, kinds = tokens + pairs, kinds + ["name"] * len(pairs)
             self._add(table, column, tokens, how["masked"], kinds=kinds)
         if table in self.name_pairs:

@@ -245,24 +245,41 @@ def name_bigrams(values: pd.Series, mode: str = "all") -> list[tuple[str, int]]:
     >>> name_bigrams(pd.Series(["Zbigniew Brzęczyszczykiewicz", "ann lee"], dtype=object))
     [('name:zbigniew brzeczyszczykiewicz', 0)]
     """
+    tokens, origins = name_pairs(values, mode)
+    return list(zip(tokens, origins.tolist(), strict=True))
+
+
+def name_pairs(values: pd.Series, mode: str = "all") -> tuple[list[str], np.ndarray]:
+    """:func:`name_bigrams` as (tokens, value positions), without a Python object per pair beyond its token.
+
+    >>> name_pairs(pd.Series(["x", "Zbigniew Brzęczyszczykiewicz"], dtype=object))
+    (['name:zbigniew brzeczyszczykiewicz'], array([1]))
+    """
     if values.empty:
-        return []
+        return [], np.zeros(0, dtype=np.int64)
     items = _items(values)
     joined = SEP.join(items)
     if _word_sets() is None:
-        return _pattern_bigrams(joined, mode)
+        return _unzipped(_pattern_bigrams(joined, mode))
     if joined.isascii():
         return _ascii_bigrams(joined, mode)
     # The ASCII values with numpy, the others with the patterns; then back in the order of the values.
     ascii = np.fromiter(map(str.isascii, items), dtype=bool, count=len(items))
-    found = []
-    for chosen, run in ((np.flatnonzero(ascii), _ascii_bigrams), (np.flatnonzero(~ascii), _pattern_bigrams)):
+    tokens: list[str] = []
+    origins = []
+    for chosen, run in ((np.flatnonzero(ascii), _ascii_bigrams),
+                        (np.flatnonzero(~ascii), lambda text, how: _unzipped(_pattern_bigrams(text, how)))):
         if len(chosen):
-            pairs = run(SEP.join([items[i] for i in chosen.tolist()]), mode)
-            positions = chosen[np.array([origin for _, origin in pairs], dtype=np.int64)].tolist()
-            found += [(token, origin) for (token, _), origin in zip(pairs, positions, strict=True)]
-    order = np.argsort(np.array([origin for _, origin in found], dtype=np.int64), kind="stable")
-    return [found[i] for i in order.tolist()]
+            found, positions = run(SEP.join([items[i] for i in chosen.tolist()]), mode)
+            tokens += found
+            origins.append(chosen[positions])
+    origin = np.concatenate(origins) if origins else np.zeros(0, dtype=np.int64)
+    order = np.argsort(origin, kind="stable")
+    return np.array(tokens, dtype=object)[order].tolist(), origin[order]
+
+
+def _unzipped(pairs: list[tuple[str, int]]) -> tuple[list[str], np.ndarray]:
+    return [token for token, _ in pairs], np.array([origin for _, origin in pairs], dtype=np.int64)
 
 
 def _pattern_bigrams(joined: str, mode: str) -> list[tuple[str, int]]:
@@ -433,10 +450,10 @@ def identifier_tokens(values: pd.Series, *, phones: bool = True, names: bool = F
             parts.append(_wide_bodies(items, codes, *(a[wide[shape]] for a in (order, shape, start, end))))
         found = _checked(*(np.concatenate(column) for column in zip(*parts, strict=True)))
     if names:
-        pairs = name_bigrams(values)
-        found.tokens += [token for token, _ in pairs]
-        found.origins += [origin for _, origin in pairs]
-        found.kinds += ["name"] * len(pairs)
+        tokens, origins = name_pairs(values)
+        found.tokens += tokens
+        found.origins += origins.tolist()
+        found.kinds += ["name"] * len(tokens)
     return found
 
 
@@ -658,11 +675,11 @@ def _word_runs(flags: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return starts, np.flatnonzero(edges == -1) - starts
 
 
-def _ascii_bigrams(joined: str, mode: str) -> list[tuple[str, int]]:
+def _ascii_bigrams(joined: str, mode: str) -> tuple[list[str], np.ndarray]:
     """:func:`name_bigrams` of ASCII values joined by ``SEP``: words, pairs and look-ups as arrays."""
     sets = _word_sets()
     if sets is None:
-        return _pattern_bigrams(joined, mode)
+        return _unzipped(_pattern_bigrams(joined, mode))
     common, firsts = sets
     raw = np.frombuffer(joined.encode("ascii"), dtype=np.uint8)
     lower = raw | (((raw >= 65) & (raw <= 90)).view(np.uint8) << 5)  # ASCII letters lower-cased
@@ -679,7 +696,7 @@ def _ascii_bigrams(joined: str, mode: str) -> list[tuple[str, int]]:
             is_name &= (non_letter[ends - 1] - non_letter[starts]) == 0
         starts, lengths, ends = starts[is_name], lengths[is_name], ends[is_name]
         if len(starts) < 2:
-            return []
+            return [], np.zeros(0, dtype=np.int64)
         # Only blanks between two neighbouring names (``str.isspace`` of ASCII text).
         blank = np.isin(raw, np.frombuffer(b" \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f", dtype=np.uint8))
         not_blank = np.cumsum(~blank)
@@ -689,13 +706,13 @@ def _ascii_bigrams(joined: str, mode: str) -> list[tuple[str, int]]:
     else:
         starts, lengths = _word_runs(letter)
         if len(starts) < 2:
-            return []
+            return [], np.zeros(0, dtype=np.int64)
         rare = (lengths >= 3) & ~common.contains(lower, starts, lengths)
         value_of = np.searchsorted(separators, starts)  # the value each word is in: the SEPs before it
         pair = (value_of[:-1] == value_of[1:]) & (rare[:-1] | rare[1:])
     first = np.flatnonzero(pair)
     if not len(first):
-        return []
+        return [], np.zeros(0, dtype=np.int64)
     # Each token is five byte ranges: "name:", the first word, " ", the second word and a SEP.
     source = np.concatenate((lower, np.frombuffer(b"name: \x00", dtype=np.uint8)))
     n = len(lower)
@@ -705,4 +722,4 @@ def _ascii_bigrams(joined: str, mode: str) -> list[tuple[str, int]]:
                       lengths[first + 1], np.ones(len(first), dtype=np.int64)], axis=1).ravel()
     _, position = _ranges(parts, sizes)
     tokens = source[position][:-1].tobytes().decode("ascii").split(SEP)
-    return list(zip(tokens, np.searchsorted(separators, starts[first]).tolist(), strict=True))
+    return tokens, np.searchsorted(separators, starts[first])
