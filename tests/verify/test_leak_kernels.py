@@ -192,3 +192,13 @@ def test_value_hashes_bound_once_per_batch_are_those_bound_per_column(rows: list
         assert index.value_hashes("t", frame, column, frame, once).tolist() == each.tolist()
         text = kernels.nonblank_text(frame[column])
         assert index.value_hashes("t", frame, column, frame, once, text).tolist() == each.tolist()
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.one_of(st.text("0123456789", min_size=12, max_size=20),
+                          st.text("0123456789x -٤\x00", min_size=12, max_size=20),
+                          st.sampled_from(["4111111111111111", "4539148803436467", "378282246310005"])), max_size=40))
+def test_card_checks_of_random_digit_strings_are_those_of_the_rules(numbers: list[str]) -> None:
+    plausible, test = kernels.card_checks(np.array(numbers, dtype=object))
+    assert plausible.tolist() == [pii.plausible_card(n) for n in numbers]
+    assert test.tolist() == [pii.plausible_card(n) and is_test_card(n) for n in numbers]

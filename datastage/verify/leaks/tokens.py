@@ -391,16 +391,20 @@ def card_checks(digits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     chosen = np.flatnonzero(plain)
     if len(chosen):
         raw = np.array(digits[chosen].tolist(), dtype="S19")  # ASCII digits: one byte each
-        codes = raw.view(np.uint8).reshape(len(raw), 19).astype(np.int64)
+        # Small integers throughout (a byte, its double, a sum of 19 of them fit in int16).
+        codes = raw.view(np.uint8).reshape(len(raw), 19).astype(np.int16)
         length = lengths[chosen]
-        digit_only = (((codes >= 48) & (codes <= 57)) | (np.arange(19)[None, :] >= length[:, None])).all(axis=1)
-        codes = np.where(codes > 0, codes - 48, 0)
-        from_right = length[:, None] - 1 - np.arange(19)[None, :]
+        from_right = length.astype(np.int16)[:, None] - 1 - np.arange(19, dtype=np.int16)[None, :]
+        inside = from_right >= 0
+        digit_only = (((codes >= 48) & (codes <= 57)) | ~inside).all(axis=1)
+        codes = np.where(codes > 0, codes - 48, 0).astype(np.int16)
         doubled = np.where((from_right % 2 == 1) & (from_right > 0), codes * 2, codes)
         doubled = np.where(doubled > 9, doubled - 9, doubled)
-        luhn = (np.where(from_right >= 0, doubled, 0).sum(axis=1) % 10) == 0
-        prefix = {n: (codes[:, :n] * 10 ** np.arange(n - 1, -1, -1)).sum(axis=1) for n in (1, 2, 3, 4, 6)}
-        p1, p2, p3, p4 = prefix[1], prefix[2], prefix[3], prefix[4]
+        luhn = (np.where(inside, doubled, 0).sum(axis=1) % 10) == 0
+        # The first six digits as a number, and its leading digits (every number here has 13 or more;
+        # a non-digit makes the number implausible whatever its prefix).
+        p6 = codes[:, :6].astype(np.int64) @ (10 ** np.arange(5, -1, -1, dtype=np.int64))
+        p1, p2, p3, p4 = p6 // 100_000, p6 // 10_000, p6 // 1_000, p6 // 100
 
         def among(values: np.ndarray, *options: int) -> np.ndarray:
             return np.isin(values, options)
@@ -415,7 +419,7 @@ def card_checks(digits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             | ((p2 == 62) & long) \
             | (among(p2, 50, 56, 57, 58, 67, 63) & (length >= 12))
         plausible[chosen] = luhn & brand & digit_only
-        test[chosen] = plausible[chosen] & np.isin(prefix[6], TEST_PREFIX_NUMBERS)
+        test[chosen] = plausible[chosen] & np.isin(p6, TEST_PREFIX_NUMBERS)
     return plausible, test
 
 
@@ -469,6 +473,8 @@ for _kind in ("iban", "ni"):
     _KEEP[KINDS.index(_kind), ord(" ")] = False
 # ... and the kinds whose tokens hold their ASCII letters in one case (e-mail lower, IBAN and NI upper).
 _LOWERED = [KINDS.index("email")]
+_KIND_NAMES = np.array(KINDS, dtype=object)
+_KIND_PREFIXES = np.array([f"{kind}:" for kind in KINDS], dtype=object)
 _UPPERED = [KINDS.index("iban"), KINDS.index("ni")]
 
 
@@ -587,8 +593,8 @@ def _checked(order: np.ndarray, origin: np.ndarray, start: np.ndarray, bodies: n
     iban = np.flatnonzero(kind == KINDS.index("iban"))
     if len(iban):
         keep[iban] = [pii.iban_valid(b) for b in bodies[iban].tolist()]
-    names = np.array(KINDS, dtype=object)[kind[keep]]
-    found.tokens = (names + ":" + bodies[keep]).tolist()
+    names = _KIND_NAMES[kind[keep]]
+    found.tokens = (_KIND_PREFIXES[kind[keep]] + bodies[keep]).tolist()  # one concatenation per token
     found.kinds = names.tolist()
     found.origins = origin[keep].tolist()
     return found
