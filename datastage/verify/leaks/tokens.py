@@ -100,6 +100,7 @@ class _Batch:
 
     def __init__(self, values: pd.Series) -> None:
         self.items = _items(values)
+        self.array: np.ndarray | None = None  # the items as an array, made when a part is taken
         self.text = SEP.join(self.items)
         # One code per character and a closing SEP; each value's segment runs up to the next value.
         if self.text.isascii():
@@ -132,7 +133,9 @@ class _Batch:
         chosen = np.flatnonzero(wanted)
         if len(chosen) == len(self.items):
             return self.text, chosen
-        return SEP.join([self.items[i] for i in chosen]), chosen
+        if self.array is None:
+            self.array = np.array(self.items, dtype=object)
+        return SEP.join(self.array[chosen].tolist()), chosen
 
 
 def _digits(text: str, spans: list[tuple[int, int]]) -> list[str]:
@@ -270,7 +273,7 @@ def name_pairs(values: pd.Series, mode: str = "all") -> tuple[list[str], np.ndar
     for chosen, run in ((np.flatnonzero(ascii), _ascii_bigrams),
                         (np.flatnonzero(~ascii), lambda text, how: _unzipped(_pattern_bigrams(text, how)))):
         if len(chosen):
-            found, positions = run(SEP.join([items[i] for i in chosen.tolist()]), mode)
+            found, positions = run(SEP.join(np.array(items, dtype=object)[chosen].tolist()), mode)
             tokens += found
             origins.append(chosen[positions])
     origin = np.concatenate(origins) if origins else np.zeros(0, dtype=np.int64)
@@ -448,7 +451,7 @@ def identifier_tokens(values: pd.Series, *, phones: bool = True, names: bool = F
     spans = _shape_spans(pd.Series(distinct, dtype=object), phones, whole_phone)
     if spans:
         order, shape, start, end = (np.concatenate(part) for part in zip(*spans, strict=True))
-        wide = np.fromiter((not text.isascii() for text in distinct), dtype=bool, count=len(distinct))
+        wide = ~np.fromiter(map(str.isascii, distinct), dtype=bool, count=len(distinct))
         parts = [_ascii_bodies(joined, shaped, codes, *(a[~wide[shape]] for a in (order, shape, start, end)))]
         if wide[shape].any():
             parts.append(_wide_bodies(items, codes, *(a[wide[shape]] for a in (order, shape, start, end))))
