@@ -268,12 +268,13 @@ def name_pairs(values: pd.Series, mode: str = "all") -> tuple[list[str], np.ndar
         return _ascii_bigrams(joined, mode)
     # The ASCII values with numpy, the others with the patterns; then back in the order of the values.
     ascii = np.fromiter(map(str.isascii, items), dtype=bool, count=len(items))
+    array = np.array(items, dtype=object)
     tokens: list[str] = []
     origins = []
     for chosen, run in ((np.flatnonzero(ascii), _ascii_bigrams),
                         (np.flatnonzero(~ascii), lambda text, how: _unzipped(_pattern_bigrams(text, how)))):
         if len(chosen):
-            found, positions = run(SEP.join(np.array(items, dtype=object)[chosen].tolist()), mode)
+            found, positions = run(SEP.join(array[chosen].tolist()), mode)
             tokens += found
             origins.append(chosen[positions])
     origin = np.concatenate(origins) if origins else np.zeros(0, dtype=np.int64)
@@ -282,6 +283,7 @@ def name_pairs(values: pd.Series, mode: str = "all") -> tuple[list[str], np.ndar
 
 
 def _unzipped(pairs: list[tuple[str, int]]) -> tuple[list[str], np.ndarray]:
+    """``(token, position)`` pairs of the patterns' slow path as (tokens, positions)."""
     return [token for token, _ in pairs], np.array([origin for _, origin in pairs], dtype=np.int64)
 
 
@@ -476,9 +478,9 @@ for _kind in ("iban", "ni"):
     _KEEP[KINDS.index(_kind), ord(" ")] = False
 # ... and the kinds whose tokens hold their ASCII letters in one case (e-mail lower, IBAN and NI upper).
 _LOWERED = [KINDS.index("email")]
-_KIND_NAMES = np.array(KINDS, dtype=object)
-_KIND_PREFIXES = np.array([f"{kind}:" for kind in KINDS], dtype=object)
 _UPPERED = [KINDS.index("iban"), KINDS.index("ni")]
+_KIND_NAMES = np.array(KINDS, dtype=object)
+_KIND_PREFIXES = np.array([f"{kind}:" for kind in KINDS], dtype=object)  # what each token starts with
 
 
 def _pairs(codes: np.ndarray, shape: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
