@@ -35,7 +35,7 @@ from datastage.mask.policy import ColumnRule
 from datastage.mask.source_identifiers import HashSet
 from datastage.plan import PlanResult
 from datastage.source.values import canonical_text
-from datastage.verify.leaks.tokens import folded_names, identifier_tokens, name_bigrams, nonblank_text
+from datastage.verify.leaks.tokens import folded_names, identifier_tokens, name_pairs, nonblank_text
 
 TEXT_CATEGORIES = frozenset({"text", "json", "other", "array"})
 VALUE_DOMAIN = "leakcheck/value"
@@ -203,19 +203,36 @@ class LeakIndex:
         columns += list(self.name_pairs.get(table, ()))
         return list(dict.fromkeys(columns))
 
-    def value_hashes(self, table: str, values: pd.DataFrame, column: str, rows: pd.DataFrame) -> np.ndarray:
+    def value_hashes(self, table: str, values: pd.DataFrame, column: str, rows: pd.DataFrame,
+                     bindings: dict[tuple[str, ...], np.ndarray] | None = None,
+                     text: pd.Series | None = None) -> np.ndarray:
         """Keyed hashes of a masked column's non-NULL ``values``, each bound to its row as the target
         holds it (``rows``: the masked batch, or the loaded copy). A match means that this row
-        still holds its own original value; another row's value that happens to be equal is no leak."""
-        text = nonblank_text(values[column])
+        still holds its own original value; another row's value that happens to be equal is no leak.
+
+        ``bindings`` keeps the binding hashes of every row of ``rows`` per set of binding columns,
+        so the masked columns of one batch that share them hash them once; ``text``: the column's
+        :func:`nonblank_text`, when the caller has it already."""
+        if text is None:
+            text = nonblank_text(values[column])
         hashes = self.key.hash_text(VALUE_DOMAIN, text.to_numpy(dtype=object))
-        bound = np.zeros(len(text), dtype=np.uint64)
-        for name in self.binding_columns(table, column):
-            part = canonical_text(rows.loc[text.index, name])
+        names = tuple(self.binding_columns(table, column))
+        positions = rows.index.get_indexer(text.index) if bindings is not None and rows.index.is_unique else None
+        if bindings is None or positions is None or (positions < 0).any():
+            return hashes ^ self._binding_hashes(names, rows.loc[text.index])
+        if names not in bindings:
+            bindings[names] = self._binding_hashes(names, rows)
+        return hashes ^ bindings[names][positions]
+
+    def _binding_hashes(self, names: tuple[str, ...], rows: pd.DataFrame) -> np.ndarray:
+        """Keyed hash of each row's binding columns ``names`` (NULL as a NUL)."""
+        bound = np.zeros(len(rows), dtype=np.uint64)
+        for name in names:
+            part = canonical_text(rows[name])
             part = np.where(pd.isna(part), "\x00", part)
             # Keyed hashes of the binding columns, folded in order (uint64 arithmetic wraps).
             bound = bound * np.uint64(0x100000001B3) ^ self.key.hash_text(BINDING_DOMAIN, part)
-        return hashes ^ self.key.hash_uint64(BINDING_DOMAIN, bound)
+        return self.key.hash_uint64(BINDING_DOMAIN, bound)
 
     def hash_tokens(self, tokens: list[str]) -> np.ndarray:
         array = np.empty(len(tokens), dtype=object)
@@ -227,20 +244,23 @@ class LeakIndex:
         if batch.empty:
             return
         self.rows_observed += len(batch)
+        bindings: dict[tuple[str, ...], np.ndarray] = {}
+        texts: dict[str, pd.Series] = {}  # each column's non-blank text, made once
         for rule in self.masked.get(table, []):
             if rule.column not in batch.columns:
                 continue
+            text = texts[rule.column] = nonblank_text(batch[rule.column])
             self.values.setdefault((table, rule.column), HashSet()).add(
-                self.value_hashes(table, batch, rule.column, masked))
+                self.value_hashes(table, batch, rule.column, masked, bindings, text))
         for column, how in self.harvest.get(table, {}).items():
             if column not in batch.columns:
                 continue
-            text = nonblank_text(batch[column])
+            text = texts[column] if column in texts else nonblank_text(batch[column])
             distinct = pd.Series(text.unique(), dtype=object)  # a set of tokens: each value once is enough
             found = identifier_tokens(distinct, phones=how["phones"], whole_phone=how["phones"])
             tokens, kinds = found.tokens, found.kinds
             if how["names"]:
-                pairs = [t for t, _ in name_bigrams(distinct, "names" if how["whole_names"] else "text")]
+                pairs, _ = name_pairs(distinct, "names" if how["whole_names"] else "text")
                 tokens, kinds = tokens + pairs, kinds + ["name"] * len(pairs)
             self._add(table, column, tokens, how["masked"], kinds=kinds)
         if table in self.name_pairs:
@@ -279,9 +299,7 @@ class LeakIndex:
              kinds: list[str] | None = None) -> None:
         if not tokens:
             return
-        named, counts = np.unique(np.array(kinds if kinds is not None else [t.split(":", 1)[0] for t in tokens],
-                                           dtype=object), return_counts=True)
-        self.harvested.update(dict(zip(named.tolist(), counts.tolist(), strict=True)))
+        self.harvested.update(Counter(kinds if kinds is not None else [t.split(":", 1)[0] for t in tokens]))
         hashes = self.hash_tokens(tokens)
         if masked:
             self.tokens.add(hashes, self.origin_id(origin or f"{table}.{column}"))

@@ -165,15 +165,40 @@ def row_keys(frame: pd.DataFrame, rows: pd.Index, key_columns: tuple[str, ...]) 
     >>> row_keys(frame, frame.index, ("id", "code"))
     [(7, 'a'), (8, 'b')]
     """
-    chosen = frame.loc[rows]
+    positions = frame.index.get_indexer(rows) if frame.index.is_unique else None
+    if positions is None or (positions < 0).any():
+        chosen = frame.loc[rows]
+        columns = {column: chosen[column].to_numpy(dtype=object) for column in key_columns}
+    else:  # only the key columns' values of those rows
+        columns = {column: frame[column].to_numpy(dtype=object)[positions] for column in key_columns}
+    if len(key_columns) == 1:
+        smallest = _smallest_integers(columns[key_columns[0]])
+        if smallest is not None:
+            return [(v,) for v in smallest]
     parts: list[list[Any]] = []
-    for column in key_columns:
-        values = chosen[column].to_numpy(dtype=object)
+    for values in columns.values():
         if pd.api.types.infer_dtype(values, skipna=True) == "integer":
             parts.append([None if pd.isna(v) else int(v) for v in values])
         else:
-            parts.append(canonical_text(chosen[column]).tolist())
+            parts.append(canonical_text(pd.Series(values, dtype=object)).tolist())
     return smallest_keys(list(zip(*parts, strict=True))) if parts else []
+
+
+def _smallest_integers(values: np.ndarray) -> list[int] | None:
+    """The :data:`MAX_ROW_KEYS` smallest distinct values of a key column of 64-bit integers without
+    NULLs, as Python ints (what :func:`smallest_keys` keeps of them); None for any other column.
+
+    >>> _smallest_integers(np.array([5, 3, 5, 2**40], dtype=object)), _smallest_integers(np.array([1, None]))
+    ([3, 5, 1099511627776], None)
+    """
+    if pd.api.types.infer_dtype(values, skipna=False) != "integer":
+        return None
+    try:
+        integers = values.astype(np.int64)
+    except OverflowError:
+        return None
+    distinct = np.unique(integers)
+    return distinct[:MAX_ROW_KEYS].tolist()
 
 
 @dataclass
@@ -200,6 +225,7 @@ class Excuser:
         self.person_locales = sorted({str(r.params.get("locale") or r.locale)
                                       for d in planned.policy.decisions.values() if (r := d.rule) is not None
                                       and ((r.strategy or "").startswith("person.") or r.strategy == "email")})
+        self._names: tuple[set[str], set[str]] | None = None
 
     def _drawn(self, locale: str, provider: str, size: int = 4096, args: dict[str, Any] | None = None) -> set[str]:
         cache_key = f"{locale}/{provider}/{size}/{sorted((args or {}).items())!r}"
@@ -229,8 +255,7 @@ class Excuser:
         out = np.zeros(len(tokens), dtype=bool)
         if tokens.empty or not self.person_locales:
             return out
-        firsts = {v.lower() for loc in self.person_locales for v in self._drawn(loc, "first_name")}
-        lasts = {v.lower() for loc in self.person_locales for v in self._drawn(loc, "last_name")}
+        firsts, lasts = self._person_names()
         for i, token in enumerate(tokens):
             if token.startswith("name:"):
                 words = token[5:].split(" ")
@@ -238,6 +263,13 @@ class Excuser:
                     a, b = words
                     out[i] = (a in firsts and b in lasts) or (b in firsts and a in lasts)
         return out
+
+    def _person_names(self) -> tuple[set[str], set[str]]:
+        """(first names, last names) the policy's fake identities draw from, lower-cased (made once)."""
+        if self._names is None:
+            self._names = ({v.lower() for loc in self.person_locales for v in self._drawn(loc, "first_name")},
+                           {v.lower() for loc in self.person_locales for v in self._drawn(loc, "last_name")})
+        return self._names
 
     def excuse(self, rule: ColumnRule, frame: pd.DataFrame, hit_index: pd.Index) -> tuple[pd.Series, pd.Series]:
         """Which matched rows hold a fixed point of the rule, and which a value of its fake pool."""
@@ -342,6 +374,7 @@ class Scanner:
     def scan_frame(self, table: TableInfo, frame: pd.DataFrame, rules: dict[str, ColumnRule],
                    text_columns: list[str], found: Found) -> None:
         index, exempt = self.index, self.exempt
+        bindings: dict[tuple[str, ...], np.ndarray] = {}
         for column in frame.columns:
             if column not in rules and column not in text_columns:
                 continue  # a row-key column, read only to bind masked values to their rows
@@ -354,7 +387,7 @@ class Scanner:
                 found.masked.values += len(text)
                 source = index.values.get((table.key, column))
                 if source is not None:
-                    hit = source.contains(index.value_hashes(table.key, frame, column, frame))
+                    hit = source.contains(index.value_hashes(table.key, frame, column, frame, bindings, text))
                     if hit.any():
                         fixed, pooled = self.excuser.excuse(rule, frame, text.index[hit])
                         leaked_rows = fixed.index[~(fixed | pooled).to_numpy()]
@@ -397,9 +430,10 @@ class Scanner:
                 hit &= ~excused
                 if hit.any():
                     found.identifiers.matches[label] += int(weights[hit].sum())
-                    per_kind = pd.Series(weights[hit]).groupby(kinds[hit]).sum()
+                    kind_names, kind_ids = np.unique(kinds[hit], return_inverse=True)  # sorted, as groupby
+                    per_kind = np.bincount(kind_ids.ravel(), weights=weights[hit], minlength=len(kind_names))
                     found.identifiers.by_kind.setdefault(label, Counter()).update(
-                        {str(k): int(v) for k, v in per_kind.items()})
+                        {str(k): int(v) for k, v in zip(kind_names.tolist(), per_kind.tolist(), strict=True)})
                     self._record_tokens(found, "leak_identifiers", table, column, label, values,
                                         np.flatnonzero(hit), frame)
         if label not in exempt["card_sweep"]:

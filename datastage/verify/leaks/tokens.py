@@ -29,7 +29,8 @@ from datastage.source.values import canonical_text
 def nonblank_text(series: pd.Series) -> pd.Series:
     """Non-NULL, non-blank canonical text of a column, index kept (an empty string reveals nothing)."""
     values = canonical_text(series)
-    present = ~pd.isna(values)
+    # Canonical text is a string or None (NULL), so an identity test finds the NULLs.
+    present: np.ndarray = values != None  # noqa: E711 - elementwise: which values are not None
     if not present.all():
         values, index = values[present], series.index[present]
     else:
@@ -99,6 +100,7 @@ class _Batch:
 
     def __init__(self, values: pd.Series) -> None:
         self.items = _items(values)
+        self.array: np.ndarray | None = None  # the items as an array, made when a part is taken
         self.text = SEP.join(self.items)
         # One code per character and a closing SEP; each value's segment runs up to the next value.
         if self.text.isascii():
@@ -131,7 +133,9 @@ class _Batch:
         chosen = np.flatnonzero(wanted)
         if len(chosen) == len(self.items):
             return self.text, chosen
-        return SEP.join([self.items[i] for i in chosen]), chosen
+        if self.array is None:
+            self.array = np.array(self.items, dtype=object)
+        return SEP.join(self.array[chosen].tolist()), chosen
 
 
 def _digits(text: str, spans: list[tuple[int, int]]) -> list[str]:
@@ -244,24 +248,43 @@ def name_bigrams(values: pd.Series, mode: str = "all") -> list[tuple[str, int]]:
     >>> name_bigrams(pd.Series(["Zbigniew Brzęczyszczykiewicz", "ann lee"], dtype=object))
     [('name:zbigniew brzeczyszczykiewicz', 0)]
     """
+    tokens, origins = name_pairs(values, mode)
+    return list(zip(tokens, origins.tolist(), strict=True))
+
+
+def name_pairs(values: pd.Series, mode: str = "all") -> tuple[list[str], np.ndarray]:
+    """:func:`name_bigrams` as (tokens, value positions), without a Python object per pair beyond its token.
+
+    >>> name_pairs(pd.Series(["x", "Zbigniew Brzęczyszczykiewicz"], dtype=object))
+    (['name:zbigniew brzeczyszczykiewicz'], array([1]))
+    """
     if values.empty:
-        return []
+        return [], np.zeros(0, dtype=np.int64)
     items = _items(values)
     joined = SEP.join(items)
     if _word_sets() is None:
-        return _pattern_bigrams(joined, mode)
+        return _unzipped(_pattern_bigrams(joined, mode))
     if joined.isascii():
         return _ascii_bigrams(joined, mode)
     # The ASCII values with numpy, the others with the patterns; then back in the order of the values.
     ascii = np.fromiter(map(str.isascii, items), dtype=bool, count=len(items))
-    found = []
-    for chosen, run in ((np.flatnonzero(ascii), _ascii_bigrams), (np.flatnonzero(~ascii), _pattern_bigrams)):
+    array = np.array(items, dtype=object)
+    tokens: list[str] = []
+    origins = []
+    for chosen, run in ((np.flatnonzero(ascii), _ascii_bigrams),
+                        (np.flatnonzero(~ascii), lambda text, how: _unzipped(_pattern_bigrams(text, how)))):
         if len(chosen):
-            pairs = run(SEP.join([items[i] for i in chosen.tolist()]), mode)
-            positions = chosen[np.array([origin for _, origin in pairs], dtype=np.int64)].tolist()
-            found += [(token, origin) for (token, _), origin in zip(pairs, positions, strict=True)]
-    order = np.argsort(np.array([origin for _, origin in found], dtype=np.int64), kind="stable")
-    return [found[i] for i in order.tolist()]
+            found, positions = run(SEP.join(array[chosen].tolist()), mode)
+            tokens += found
+            origins.append(chosen[positions])
+    origin = np.concatenate(origins) if origins else np.zeros(0, dtype=np.int64)
+    order = np.argsort(origin, kind="stable")
+    return np.array(tokens, dtype=object)[order].tolist(), origin[order]
+
+
+def _unzipped(pairs: list[tuple[str, int]]) -> tuple[list[str], np.ndarray]:
+    """``(token, position)`` pairs of the patterns' slow path as (tokens, positions)."""
+    return [token for token, _ in pairs], np.array([origin for _, origin in pairs], dtype=np.int64)
 
 
 def _pattern_bigrams(joined: str, mode: str) -> list[tuple[str, int]]:
@@ -373,16 +396,20 @@ def card_checks(digits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     chosen = np.flatnonzero(plain)
     if len(chosen):
         raw = np.array(digits[chosen].tolist(), dtype="S19")  # ASCII digits: one byte each
-        codes = raw.view(np.uint8).reshape(len(raw), 19).astype(np.int64)
+        # Small integers throughout (a byte, its double, a sum of 19 of them fit in int16).
+        codes = raw.view(np.uint8).reshape(len(raw), 19).astype(np.int16)
         length = lengths[chosen]
-        digit_only = (((codes >= 48) & (codes <= 57)) | (np.arange(19)[None, :] >= length[:, None])).all(axis=1)
-        codes = np.where(codes > 0, codes - 48, 0)
-        from_right = length[:, None] - 1 - np.arange(19)[None, :]
+        from_right = length.astype(np.int16)[:, None] - 1 - np.arange(19, dtype=np.int16)[None, :]
+        inside = from_right >= 0
+        digit_only = (((codes >= 48) & (codes <= 57)) | ~inside).all(axis=1)
+        codes = np.where(codes > 0, codes - 48, 0).astype(np.int16)
         doubled = np.where((from_right % 2 == 1) & (from_right > 0), codes * 2, codes)
         doubled = np.where(doubled > 9, doubled - 9, doubled)
-        luhn = (np.where(from_right >= 0, doubled, 0).sum(axis=1) % 10) == 0
-        prefix = {n: (codes[:, :n] * 10 ** np.arange(n - 1, -1, -1)).sum(axis=1) for n in (1, 2, 3, 4, 6)}
-        p1, p2, p3, p4 = prefix[1], prefix[2], prefix[3], prefix[4]
+        luhn = (np.where(inside, doubled, 0).sum(axis=1) % 10) == 0
+        # The first six digits as a number, and its leading digits (every number here has 13 or more;
+        # a non-digit makes the number implausible whatever its prefix).
+        p6 = codes[:, :6].astype(np.int64) @ (10 ** np.arange(5, -1, -1, dtype=np.int64))
+        p1, p2, p3, p4 = p6 // 100_000, p6 // 10_000, p6 // 1_000, p6 // 100
 
         def among(values: np.ndarray, *options: int) -> np.ndarray:
             return np.isin(values, options)
@@ -397,7 +424,7 @@ def card_checks(digits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             | ((p2 == 62) & long) \
             | (among(p2, 50, 56, 57, 58, 67, 63) & (length >= 12))
         plausible[chosen] = luhn & brand & digit_only
-        test[chosen] = plausible[chosen] & np.isin(prefix[6], TEST_PREFIX_NUMBERS)
+        test[chosen] = plausible[chosen] & np.isin(p6, TEST_PREFIX_NUMBERS)
     return plausible, test
 
 
@@ -426,24 +453,20 @@ def identifier_tokens(values: pd.Series, *, phones: bool = True, names: bool = F
     spans = _shape_spans(pd.Series(distinct, dtype=object), phones, whole_phone)
     if spans:
         order, shape, start, end = (np.concatenate(part) for part in zip(*spans, strict=True))
-        wide = np.fromiter((not text.isascii() for text in distinct), dtype=bool, count=len(distinct))
+        wide = ~np.fromiter(map(str.isascii, distinct), dtype=bool, count=len(distinct))
         parts = [_ascii_bodies(joined, shaped, codes, *(a[~wide[shape]] for a in (order, shape, start, end)))]
         if wide[shape].any():
             parts.append(_wide_bodies(items, codes, *(a[wide[shape]] for a in (order, shape, start, end))))
         found = _checked(*(np.concatenate(column) for column in zip(*parts, strict=True)))
     if names:
-        pairs = name_bigrams(values)
-        found.tokens += [token for token, _ in pairs]
-        found.origins += [origin for _, origin in pairs]
-        found.kinds += ["name"] * len(pairs)
+        tokens, origins = name_pairs(values)
+        found.tokens += tokens
+        found.origins += origins.tolist()
+        found.kinds += ["name"] * len(tokens)
     return found
 
 
 ZERO_DIGITS = str.maketrans("123456789", "000000000")
-_LOWER = np.arange(256, dtype=np.uint8)
-_LOWER[65:91] += 32
-_UPPER = np.arange(256, dtype=np.uint8)
-_UPPER[97:123] -= 32
 Bodies = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # (order, origin, start, body) per match
 # Per kind and shape byte: whether a token keeps the character (digits of cards and phones, all but the
 # dashes of an SSN and the spaces of an IBAN or NI number, all of an e-mail address) ...
@@ -453,11 +476,11 @@ for _kind in ("card", "phone"):
 _KEEP[KINDS.index("ssn"), ord("-")] = False
 for _kind in ("iban", "ni"):
     _KEEP[KINDS.index(_kind), ord(" ")] = False
-# ... and per kind and value byte, the byte the token holds (e-mail lower-cased, IBAN and NI upper-cased).
-_CASE = np.tile(np.arange(256, dtype=np.uint8), (len(KINDS), 1))
-_CASE[KINDS.index("email")] = _LOWER
-for _kind in ("iban", "ni"):
-    _CASE[KINDS.index(_kind)] = _UPPER
+# ... and the kinds whose tokens hold their ASCII letters in one case (e-mail lower, IBAN and NI upper).
+_LOWERED = [KINDS.index("email")]
+_UPPERED = [KINDS.index("iban"), KINDS.index("ni")]
+_KIND_NAMES = np.array(KINDS, dtype=object)
+_KIND_PREFIXES = np.array([f"{kind}:" for kind in KINDS], dtype=object)  # what each token starts with
 
 
 def _pairs(codes: np.ndarray, shape: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -510,10 +533,19 @@ def _ascii_bodies(joined: str, shaped: str, codes: np.ndarray, order: np.ndarray
     kept = np.bincount(which, minlength=len(order))
     match, value = _pairs(codes, shape)
     sizes = kept[match]
-    pair, nth = _ranges(np.zeros(len(match), dtype=np.int64), sizes)
+    # Per (match, value) pair, then repeated over its bytes: where its value starts in the joined
+    # bytes, and where its match's kept offsets start relative to the pair's first byte.
+    pair = np.repeat(np.arange(len(match)), sizes)
     first_kept = np.cumsum(kept) - kept
-    source = value_at[value[pair]] + offset[first_kept[match[pair]] + nth]
-    raw = _CASE[kind[match[pair]], value_bytes[source]]
+    shift = np.repeat(first_kept[match] - (np.cumsum(sizes) - sizes), sizes)
+    source = np.repeat(value_at[value], sizes) + offset[shift + np.arange(len(pair))]
+    raw = value_bytes[source]
+    pair_kind = kind[match]
+    for kinds, letters, change in ((_LOWERED, (65, 90), np.bitwise_or), (_UPPERED, (97, 122), np.bitwise_xor)):
+        cased = np.isin(pair_kind, kinds)
+        if cased.any():  # e-mail addresses lower-cased, IBAN and NI numbers upper-cased (ASCII letters)
+            flip = np.repeat(cased, sizes) & (raw >= letters[0]) & (raw <= letters[1])
+            raw = np.where(flip, change(raw, np.uint8(32)), raw)
     out = np.zeros(len(raw) + len(match), dtype=np.uint8)  # each body followed by a SEP
     out[np.arange(len(raw)) + pair] = raw
     bodies = np.array(out[:-1].tobytes().decode("ascii").split(SEP), dtype=object) if len(match) else \
@@ -566,8 +598,8 @@ def _checked(order: np.ndarray, origin: np.ndarray, start: np.ndarray, bodies: n
     iban = np.flatnonzero(kind == KINDS.index("iban"))
     if len(iban):
         keep[iban] = [pii.iban_valid(b) for b in bodies[iban].tolist()]
-    names = np.array(KINDS, dtype=object)[kind[keep]]
-    found.tokens = (names + ":" + bodies[keep]).tolist()
+    names = _KIND_NAMES[kind[keep]]
+    found.tokens = (_KIND_PREFIXES[kind[keep]] + bodies[keep]).tolist()  # one concatenation per token
     found.kinds = names.tolist()
     found.origins = origin[keep].tolist()
     return found
@@ -577,15 +609,31 @@ _P = np.uint64(0x100000001B3)
 
 
 def _range_hashes(buffer: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-    """A 64-bit polynomial hash of each byte range (its bytes and length), vectorised."""
+    """A 64-bit polynomial hash of each byte range (its bytes and length), vectorised.
+
+    The ranges are taken longest first, so those longer than ``j`` are a prefix of that order
+    and each step updates one contiguous slice.
+
+    >>> buffer = np.frombuffer(b"ann leex lee", dtype=np.uint8)
+    >>> hashes = _range_hashes(buffer, np.array([0, 4, 9, 4]), np.array([3, 4, 3, 3]))
+    >>> bool(hashes[0] != hashes[2]), bool(hashes[1] != hashes[3])
+    (True, True)
+    """
     hashes = lengths.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
-    order = np.argsort(-lengths, kind="stable")
     longest = int(lengths.max()) if len(lengths) else 0
-    live = order
+    if longest <= 0:
+        return hashes
+    shortfall = longest - lengths  # a stable sort of small integers is a radix sort
+    order = np.argsort(shortfall.astype(np.uint16) if longest < 1 << 16 else shortfall, kind="stable")
+    longer = len(lengths) - np.cumsum(np.bincount(np.maximum(lengths, 0), minlength=longest))[:longest]
+    longer[0] = len(lengths)  # the first byte goes into every hash (as it always has)
+    ordered, at = hashes[order], starts[order]
     with np.errstate(over="ignore"):
-        for j in range(longest):  # over the ranges longer than j: all the bytes once
-            live = live[lengths[live] > j] if j else live
-            hashes[live] = hashes[live] * _P + buffer[starts[live] + j].astype(np.uint64)
+        for j, count in enumerate(longer.tolist()):  # over the ranges longer than j: all the bytes once
+            part = ordered[:count]
+            part *= _P
+            part += buffer[at[:count] + j]
+    hashes[order] = ordered
     return hashes
 
 
@@ -632,21 +680,22 @@ def _word_sets() -> tuple[_AsciiWords, _AsciiWords] | None:
 
 def _word_runs(flags: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(start, length) of every run of ``True`` in ``flags``."""
-    edges = np.diff(np.concatenate(([0], flags.view(np.int8), [0])))
+    edge = np.zeros(1, dtype=np.int8)
+    edges = np.diff(np.concatenate((edge, flags.view(np.int8), edge)))
     starts = np.flatnonzero(edges == 1)
     return starts, np.flatnonzero(edges == -1) - starts
 
 
-def _ascii_bigrams(joined: str, mode: str) -> list[tuple[str, int]]:
+def _ascii_bigrams(joined: str, mode: str) -> tuple[list[str], np.ndarray]:
     """:func:`name_bigrams` of ASCII values joined by ``SEP``: words, pairs and look-ups as arrays."""
     sets = _word_sets()
     if sets is None:
-        return _pattern_bigrams(joined, mode)
+        return _unzipped(_pattern_bigrams(joined, mode))
     common, firsts = sets
     raw = np.frombuffer(joined.encode("ascii"), dtype=np.uint8)
-    lower = _LOWER[raw]
+    lower = raw | (((raw >= 65) & (raw <= 90)).view(np.uint8) << 5)  # ASCII letters lower-cased
     letter = (lower >= 97) & (lower <= 122)
-    value_of = np.cumsum(raw == 0)  # SEPs before each byte: the value it belongs to
+    separators = np.flatnonzero(raw == 0)
     if mode == "text":
         # ``\b[A-Z][^\W\d_]+\b``: a whole run of word characters, a capital then at least one more letter.
         word = letter | ((raw >= 48) & (raw <= 57)) | (raw == 95)
@@ -658,7 +707,7 @@ def _ascii_bigrams(joined: str, mode: str) -> list[tuple[str, int]]:
             is_name &= (non_letter[ends - 1] - non_letter[starts]) == 0
         starts, lengths, ends = starts[is_name], lengths[is_name], ends[is_name]
         if len(starts) < 2:
-            return []
+            return [], np.zeros(0, dtype=np.int64)
         # Only blanks between two neighbouring names (``str.isspace`` of ASCII text).
         blank = np.isin(raw, np.frombuffer(b" \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f", dtype=np.uint8))
         not_blank = np.cumsum(~blank)
@@ -668,12 +717,13 @@ def _ascii_bigrams(joined: str, mode: str) -> list[tuple[str, int]]:
     else:
         starts, lengths = _word_runs(letter)
         if len(starts) < 2:
-            return []
+            return [], np.zeros(0, dtype=np.int64)
         rare = (lengths >= 3) & ~common.contains(lower, starts, lengths)
-        pair = (value_of[starts[:-1]] == value_of[starts[1:]]) & (rare[:-1] | rare[1:])
+        value_of = np.searchsorted(separators, starts)  # the value each word is in: the SEPs before it
+        pair = (value_of[:-1] == value_of[1:]) & (rare[:-1] | rare[1:])
     first = np.flatnonzero(pair)
     if not len(first):
-        return []
+        return [], np.zeros(0, dtype=np.int64)
     # Each token is five byte ranges: "name:", the first word, " ", the second word and a SEP.
     source = np.concatenate((lower, np.frombuffer(b"name: \x00", dtype=np.uint8)))
     n = len(lower)
@@ -683,4 +733,4 @@ def _ascii_bigrams(joined: str, mode: str) -> list[tuple[str, int]]:
                       lengths[first + 1], np.ones(len(first), dtype=np.int64)], axis=1).ravel()
     _, position = _ranges(parts, sizes)
     tokens = source[position][:-1].tobytes().decode("ascii").split(SEP)
-    return list(zip(tokens, value_of[starts[first]].tolist(), strict=True))
+    return tokens, np.searchsorted(separators, starts[first])
