@@ -7,6 +7,7 @@ them, so CI can never pass without talking to the real servers.
 
 from __future__ import annotations
 
+import compileall
 import os
 import re
 import secrets
@@ -25,6 +26,14 @@ from datastage.secrets import KEYS, KNOWN
 ROOT = Path(__file__).resolve().parents[1]
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 TEST_KEY = "test-masking-key-0123456789abcdef"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Byte-compile the package once, in the main process, before any worker or ``python -m datastage``
+    subprocess starts: with ``PYTHONDONTWRITEBYTECODE`` set (as on CI machines) each of those processes
+    would otherwise compile every module it imports again."""
+    if not hasattr(config, "workerinput"):
+        compileall.compile_dir(ROOT / "datastage", quiet=2)
 
 
 def _unavailable(reason: str) -> None:
