@@ -195,8 +195,29 @@ def mysql_databases(mysql_server: str) -> Iterator[ServerDatabases]:
         dbs.drop_all()
 
 
+_PAGILA_TEMPLATES: dict[str, str] = {}  # server (admin URL) -> this process's loaded Pagila database
+
+
 def load_pagila(datasets: Path, url: str) -> None:
-    """Load Pagila into the (empty, existing) PostgreSQL database at ``url`` with psql."""
+    """Load Pagila into the (empty, existing) PostgreSQL database at ``url``: loaded with psql once per
+    test process into a template database, then copied (``CREATE DATABASE ... TEMPLATE``, a fraction
+    of a second instead of seconds of psql)."""
+    parsed = make_url(url)
+    server = os.environ.get("DATASTAGE_TEST_PG_URL")
+    admin = ServerDatabases(_driver(server) if server else
+                            parsed.set(database="postgres").render_as_string(hide_password=False))
+    template = _PAGILA_TEMPLATES.get(admin.admin_url)
+    if template is None:
+        template = make_url(admin.create("ds_tpl_pagila")).database
+        _psql_pagila(datasets, admin.url(str(template)))
+        _PAGILA_TEMPLATES[admin.admin_url] = str(template)
+    with admin.engine.connect() as conn:
+        conn.exec_driver_sql(f'DROP DATABASE "{parsed.database}"')
+        conn.exec_driver_sql(f'CREATE DATABASE "{parsed.database}" TEMPLATE "{template}"')
+    admin.engine.dispose()
+
+
+def _psql_pagila(datasets: Path, url: str) -> None:
     parsed = make_url(url)
     psql_url = parsed.set(drivername="postgresql").render_as_string(hide_password=False)
     for name in ("pagila-schema.sql", "pagila-data.sql"):
@@ -205,6 +226,18 @@ def load_pagila(datasets: Path, url: str) -> None:
         subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", psql_url, "-o", "/dev/null"],
                        input=text, text=True, check=True, capture_output=True)
     subprocess.run(["psql", "-X", "-q", "-d", psql_url, "-c", "ANALYZE"], check=True, capture_output=True)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Drop this process's Pagila templates."""
+    for admin_url, template in _PAGILA_TEMPLATES.items():
+        engine = sa.create_engine(admin_url, poolclass=sa.pool.NullPool, isolation_level="AUTOCOMMIT")
+        try:
+            with engine.connect() as conn:
+                conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{template}" WITH (FORCE)')
+        finally:
+            engine.dispose()
+    _PAGILA_TEMPLATES.clear()
 
 
 def load_sakila(datasets: Path, url: str) -> None:
