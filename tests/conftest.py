@@ -7,6 +7,7 @@ them, so CI can never pass without talking to the real servers.
 
 from __future__ import annotations
 
+import compileall
 import os
 import re
 import secrets
@@ -25,6 +26,14 @@ from datastage.secrets import KEYS, KNOWN
 ROOT = Path(__file__).resolve().parents[1]
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 TEST_KEY = "test-masking-key-0123456789abcdef"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Byte-compile the package once, in the main process, before any worker or ``python -m datastage``
+    subprocess starts: with ``PYTHONDONTWRITEBYTECODE`` set (as on CI machines) each of those processes
+    would otherwise compile every module it imports again."""
+    if not hasattr(config, "workerinput"):
+        compileall.compile_dir(ROOT / "datastage", quiet=2)
 
 
 def _unavailable(reason: str) -> None:
@@ -186,8 +195,29 @@ def mysql_databases(mysql_server: str) -> Iterator[ServerDatabases]:
         dbs.drop_all()
 
 
+_PAGILA_TEMPLATES: dict[str, str] = {}  # server (admin URL) -> this process's loaded Pagila database
+
+
 def load_pagila(datasets: Path, url: str) -> None:
-    """Load Pagila into the (empty, existing) PostgreSQL database at ``url`` with psql."""
+    """Load Pagila into the (empty, existing) PostgreSQL database at ``url``: loaded with psql once per
+    test process into a template database, then copied (``CREATE DATABASE ... TEMPLATE``, a fraction
+    of a second instead of seconds of psql)."""
+    parsed = make_url(url)
+    server = os.environ.get("DATASTAGE_TEST_PG_URL")
+    admin = ServerDatabases(_driver(server) if server else
+                            parsed.set(database="postgres").render_as_string(hide_password=False))
+    template = _PAGILA_TEMPLATES.get(admin.admin_url)
+    if template is None:
+        template = make_url(admin.create("ds_tpl_pagila")).database
+        _psql_pagila(datasets, admin.url(str(template)))
+        _PAGILA_TEMPLATES[admin.admin_url] = str(template)
+    with admin.engine.connect() as conn:
+        conn.exec_driver_sql(f'DROP DATABASE "{parsed.database}"')
+        conn.exec_driver_sql(f'CREATE DATABASE "{parsed.database}" TEMPLATE "{template}"')
+    admin.engine.dispose()
+
+
+def _psql_pagila(datasets: Path, url: str) -> None:
     parsed = make_url(url)
     psql_url = parsed.set(drivername="postgresql").render_as_string(hide_password=False)
     for name in ("pagila-schema.sql", "pagila-data.sql"):
@@ -196,6 +226,18 @@ def load_pagila(datasets: Path, url: str) -> None:
         subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", psql_url, "-o", "/dev/null"],
                        input=text, text=True, check=True, capture_output=True)
     subprocess.run(["psql", "-X", "-q", "-d", psql_url, "-c", "ANALYZE"], check=True, capture_output=True)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Drop this process's Pagila templates."""
+    for admin_url, template in _PAGILA_TEMPLATES.items():
+        engine = sa.create_engine(admin_url, poolclass=sa.pool.NullPool, isolation_level="AUTOCOMMIT")
+        try:
+            with engine.connect() as conn:
+                conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{template}" WITH (FORCE)')
+        finally:
+            engine.dispose()
+    _PAGILA_TEMPLATES.clear()
 
 
 def load_sakila(datasets: Path, url: str) -> None:

@@ -149,6 +149,7 @@ def _post(url: str, target: str, body: bytes, headers: dict[str, str],
           timeout: float) -> tuple[int | None, str | None, bool]:
     """One attempt: (status, error, whether to try again)."""
     try:
+        urlsplit(url).port  # noqa: B018 - a port out of range is a malformed address (ValueError), never retried
         request = urllib.request.Request(  # noqa: S310 - the URL comes from the project's own config
             url, data=body, method="POST", headers=headers)
         with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310

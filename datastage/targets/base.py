@@ -63,13 +63,13 @@ def lock_holder_info(run_id: str, environment: str) -> dict[str, Any]:
             "pid": os.getpid(), "started_at": utc_now()}
 
 
-def wait_for_owners(environment: str, sweep: Callable[[], list[str]],
-                    grace: float = OWNER_GRACE_SECONDS) -> None:
+def wait_for_owners(environment: str, sweep: Callable[[], list[str]], grace: float | None = None) -> None:
     """Run ``sweep`` (drop the shadows whose owning run is gone; return those whose owner still
-    runs) until no owner is left, for at most ``grace`` seconds (the sessions of a process that
-    was just killed take a moment to end). An owner that still runs lost its refresh lock: it
-    fails at its check before the swap, and its shadow is not ours to drop, so give up."""
-    deadline = time.monotonic() + grace
+    runs) until no owner is left, for at most ``grace`` seconds (default: ``OWNER_GRACE_SECONDS``, read
+    at the call; the sessions of a process that was just killed take a moment to end). An owner that
+    still runs lost its refresh lock: it fails at its check before the swap, and its shadow is not
+    ours to drop, so give up."""
+    deadline = time.monotonic() + (OWNER_GRACE_SECONDS if grace is None else grace)
     while True:
         running = sweep()
         if not running:

@@ -57,6 +57,16 @@ def pid_after(seconds: float) -> int:
     return os.getpid()
 
 
+def pid_after_unless(job: tuple[float, str]) -> int:
+    """``pid_after(seconds)``, ended early once the file ``job[1]`` exists (a cancelled job that runs
+    on would hold its worker's thread, and the module's cluster, for the rest of its seconds)."""
+    seconds, release = job
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and not os.path.exists(release):
+        time.sleep(0.05)
+    return os.getpid()
+
+
 def fail_on_three(job: int) -> int:
     if job == 3:
         raise ValueError(f"row {job} is bad; key {shared('masking_key').hex()} password {PASSWORD}")
@@ -153,12 +163,16 @@ def _scheduler_keys(dask_scheduler: Any) -> list[str]:
     return [str(key) for key in dask_scheduler.tasks]
 
 
-def test_a_generator_closed_early_cancels_its_jobs(executor: DaskExecutor) -> None:
-    run = executor.run(pid_after, [0.0] + [30.0] * 4)
-    assert next(run)[0] == 0
-    run.close()
-    assert _tasks_left(executor, "datastage-pid_after-") == []  # not waiting for the 30-second jobs
-    assert dict(executor.run(square, [7]))[0]["value"] == 49
+def test_a_generator_closed_early_cancels_its_jobs(executor: DaskExecutor, tmp_path: Path) -> None:
+    release = str(tmp_path / "release")
+    run = executor.run(pid_after_unless, [(0.0, release)] + [(30.0, release)] * 4)
+    try:
+        assert next(run)[0] == 0
+        run.close()
+        assert _tasks_left(executor, "datastage-pid_after_unless-") == []  # not waiting for the 30-second jobs
+        assert dict(executor.run(square, [7]))[0]["value"] == 49
+    finally:
+        Path(release).touch()  # the cancelled job still running on a worker thread ends now
 
 
 @pytest.mark.slow

@@ -15,8 +15,10 @@ import sqlalchemy as sa
 
 from datastage.errors import HookFailed
 from datastage.ops.hooks import run_hooks, sql_runner_for
-from datastage.ops.notify import send, summary_payload
+from datastage.ops.notify import Retry, send, summary_payload
 from datastage.settings import HookSpec
+
+FAST_RETRY = Retry(attempts=2, first_delay=0.01)  # the backoff itself is tested in test_notify.py
 
 
 def test_shell_hook_gets_target_url_but_no_source_secret(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -134,7 +136,7 @@ def test_webhook_receives_the_summary(webhook: str) -> None:
 
 
 def test_unreachable_webhook_is_reported_not_raised() -> None:
-    result = send("http://127.0.0.1:9/nothing", {"event": "x"}, timeout=2)
+    result = send("http://127.0.0.1:9/nothing", {"event": "x"}, timeout=2, retry=FAST_RETRY)
     assert not result.ok and result.status is None and result.error
 
 
@@ -165,6 +167,7 @@ def test_recorded_output_hides_the_environments_own_password(tmp_path: Path) -> 
 
 def test_webhook_send_never_raises_on_malformed_addresses() -> None:
     for url in ("http://[::1:bad]/x", "http://host:99999/x", "nonsense"):
-        result = send(url, {"event": "x"}, timeout=1)
+        result = send(url, {"event": "x"}, timeout=1, retry=FAST_RETRY)
         assert not result.ok and result.error
         assert "/x" not in (result.error or "")
+    assert send("http://host:99999/x", {"event": "x"}).attempts == 1  # a port out of range is never retried
