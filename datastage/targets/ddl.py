@@ -34,6 +34,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql as mysql_types
 
+from datastage.errors import SourceError
 from datastage.source.identifiers import quote_identifier
 from datastage.source.schema import ColumnInfo, SchemaModel, TableInfo
 
@@ -199,6 +200,9 @@ def build_tables(
                 kwargs["server_default"] = default
             if col_info.generated and source_col.computed is not None:
                 expression = str(source_col.computed.sqltext)
+                if not self_contained(expression):
+                    raise SourceError(f"{where}: its generated expression could not be read exactly from the "
+                                      "source's table definition, so the target cannot rebuild it")
                 if not same:
                     expression = _PG_CAST_SUFFIX.sub("", expression)
                     notes.append(f"{where}: generated column recomputed by the target from {expression}")
@@ -350,3 +354,34 @@ def _fk_name(name: str | None, dialect: str) -> str | None:
         return None
     return name[:60] if dialect == "mysql" else name
 
+
+
+def self_contained(expression: str) -> bool:
+    """Whether ``expression`` is one whole SQL expression: every quote, bracket and comment it opens is
+    closed, and no parenthesis closes one it did not open (text beyond it would be other DDL).
+
+    >>> self_contained("(price * 2) || 'a)'"), self_contained("'a') STORED, h TEXT DEFAULT '")
+    (True, False)
+    """
+    depth, i, closers = 0, 0, {"'": "'", '"': '"', "`": "`", "[": "]"}
+    while i < len(expression):
+        char = expression[i]
+        if char in closers:
+            end = expression.find(closers[char], i + 1)
+            if end < 0:
+                return False
+            i = end + 1
+            continue
+        if expression.startswith("--", i) or expression.startswith("/*", i):
+            end = expression.find("\n" if char == "-" else "*/", i + 2)
+            if end < 0:
+                return char == "-"
+            i = end + 2
+            continue
+        if char == ";":
+            return False
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if depth < 0:
+            return False
+        i += 1
+    return depth == 0
