@@ -28,7 +28,8 @@ def test_a_generated_column_expression_that_runs_into_other_ddl_is_refused() -> 
 def test_a_plain_generated_column_is_rebuilt() -> None:
     engine = sa.create_engine("sqlite://")
     with engine.connect() as conn:
-        conn.exec_driver_sql("CREATE TABLE t (id INTEGER PRIMARY KEY, p INT, g INT GENERATED ALWAYS AS ((p * 2)) STORED)")
+        conn.exec_driver_sql("CREATE TABLE t (id INTEGER PRIMARY KEY, p INT, "
+                             "g INT GENERATED ALWAYS AS ((p * 2)) STORED)")
         model = reflect(conn)
     _, built, _ = build_tables(model, list(model.tables.values()), "postgresql")
     ddl = str(sa.schema.CreateTable(built["t"]).compile(dialect=postgresql.dialect()))
