@@ -66,6 +66,9 @@ def copy_name(template: OnDemandTemplate | None, name: str | None, variables: Ma
         if not VALUE.match(value):
             raise UsageError(f"--var {key}={_shown(value)}: a value may hold only lower-case letters, digits and _")
     if name is not None:
+        if not ONDEMAND_NAME.match(name):
+            raise UsageError(f"'{_shown(name)[1:-1]}' is not a valid name: lower-case letters, digits and _, "
+                             "starting with a letter")
         if not pattern_regex(pattern).fullmatch(name):
             raise UsageError(f"'{name}' does not fit template '{template.name}''s name pattern {pattern}; "
                              f"leave the NAME out and give {' '.join(f'--var {f}=VALUE' for f in fields)}")
