@@ -39,7 +39,8 @@ def test_pgdump_round_trip_and_a_tampered_dump(pg_project: Path, pg_databases: S
     imported = datastage.import_artifact(out, into=into, config=pg_project)
     assert imported.format == "pgdump" and _select(into, "item") == EXPECTED
     log = _select(into, "datastage_refresh_log")
-    assert log[-1][0] == imported.run_id and f"import of artifact {result.run_id}" in log[-1][7]
+    row = next(r for r in log if r[0] == imported.run_id)  # rows are ordered by run id, not by time
+    assert f"import of artifact {result.run_id}" in row[7]
     # pgdump artifacts restore into PostgreSQL only, and only into an empty database.
     code = CliRunner().invoke(main, ["import", str(out), "--into", into, "--config", str(pg_project)])
     assert code.exit_code == 2 and "restores into an empty PostgreSQL database" in code.output
