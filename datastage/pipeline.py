@@ -70,6 +70,7 @@ from datastage.errors import (
     stop_signal,
 )
 from datastage.executor import open_executor
+from datastage.executor.base import Executor
 from datastage.executor.chunks import Chunk, table_chunks
 from datastage.executor.parallel import ParallelCopy
 from datastage.executor.work import KEY_SECRET, SOURCE_SECRET, TARGET_SECRET, CopyContext
@@ -302,14 +303,18 @@ def load_into_shadow(conn: Connection, result: PlanResult, shadow: Shadow, targe
     extracted = ExtractResult()
     stats: dict[str, MaskStats] = {}
     started = time.monotonic()
-    with step("extract"):
-        # Before any value is masked: the source's identifiers, which no masked value may be.
-        identifiers = SourceIdentifiers.collect(conn, result.tables, result.policy, key, batch_size)
-    engine = MaskingEngine(result.policy, key, identifiers)
     kept = {result.model.table(name).key for name in env.keep}
     with ExitStack() as stack:
-        parallel = _parallel(stack, conn, result, shadow, target, key, env, batch_size, leaks, identifiers, engine,
-                             kept, source_url, run_id)
+        chunked = _chunked(conn, result, shadow, kept, source_url, run_id)
+        executor = stack.enter_context(open_executor(env.executor)) if chunked else None
+        if executor is not None:
+            executor.warm_up()
+        with step("extract"):
+            # Before any value is masked: the source's identifiers, which no masked value may be.
+            identifiers = SourceIdentifiers.collect(conn, result.tables, result.policy, key, batch_size)
+        engine = MaskingEngine(result.policy, key, identifiers)
+        parallel = _parallel(executor, chunked, conn, result, target, key, batch_size, leaks, identifiers,
+                             source_url, run_id, shadow, engine)
         with step("load"):
             load.lossy_mappings = shadow.create_tables(result.tables)
         for table in result.tables:
@@ -365,23 +370,31 @@ def load_into_shadow(conn: Connection, result: PlanResult, shadow: Shadow, targe
     return load, extracted, stats
 
 
-def _parallel(stack: ExitStack, conn: Connection, result: PlanResult, shadow: Shadow, target: Target,
-              key: MaskingKey, env: Environment, batch_size: int, leaks: LeakIndex | None,
-              identifiers: SourceIdentifiers, engine: MaskingEngine, kept: set[str], source_url: str | None,
-              run_id: str | None) -> tuple[ParallelCopy, dict[str, list[Chunk]]] | None:
-    """The executor for the tables cut into several chunks, started (its workers forked, before the
-    index builder's thread starts), or None when every table is one chunk."""
+def _chunked(conn: Connection, result: PlanResult, shadow: Shadow, kept: set[str], source_url: str | None,
+             run_id: str | None) -> dict[str, list[Chunk]]:
+    """The tables cut into several chunks (none without a source URL for the workers, or when the shadow
+    cannot take chunks)."""
     if source_url is None or run_id is None or not shadow.accepts_chunks:
-        return None
+        return {}
+    chunked = {}
     with step("extract"):
-        chunked = {}
         for table in result.tables:
             if table.key not in kept:
                 chunks = table_chunks(conn, table, result.subset.tables[table.key], result.model.default_schema)
                 if len(chunks) > 1:
                     chunked[table.key] = chunks
-        if not chunked:
-            return None
+    return chunked
+
+
+def _parallel(executor: Executor | None, chunked: dict[str, list[Chunk]], conn: Connection, result: PlanResult,
+              target: Target, key: MaskingKey, batch_size: int, leaks: LeakIndex | None,
+              identifiers: SourceIdentifiers, source_url: str | None, run_id: str | None, shadow: Shadow,
+              engine: MaskingEngine) -> tuple[ParallelCopy, dict[str, list[Chunk]]] | None:
+    """The parallel copy of the ``chunked`` tables, its workers started (before the index builder's
+    thread starts), or None when every table is one chunk."""
+    if executor is None or not chunked or source_url is None or run_id is None:
+        return None
+    with step("extract"):
         snapshot_id = str(conn.exec_driver_sql("SELECT pg_export_snapshot()").scalar())
     context = CopyContext(result.policy, identifiers.kinds, result.model, {t.key: t for t in result.tables},
                           dict(result.subset.tables), snapshot_id, batch_size, target.session_label,
@@ -389,7 +402,6 @@ def _parallel(stack: ExitStack, conn: Connection, result: PlanResult, shadow: Sh
     secrets = {KEY_SECRET: key.secret_material(), SOURCE_SECRET: source_url.encode(),
                TARGET_SECRET: target.url.encode()}
     with step("load"):
-        executor = stack.enter_context(open_executor(env.executor))
         executor.share(run_id, secrets, context)
     return ParallelCopy(executor, run_id, shadow, engine, leaks), chunked
 

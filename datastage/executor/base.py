@@ -75,6 +75,9 @@ class Executor(ABC):
     def __enter__(self) -> Executor:
         return self
 
+    def warm_up(self) -> None:  # noqa: B027 - most executors have nothing to start early
+        """Start what the workers will start from, while the caller does other work (nothing by default)."""
+
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.close()

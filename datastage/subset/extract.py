@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import psycopg
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
@@ -35,6 +36,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from datastage.errors import SourceError
 from datastage.settings import DEFAULT_BATCH_SIZE
 from datastage.source.db import db_error_message, dialect_of
+from datastage.source.identifiers import POSTGRESQL, qualified_name, quote_identifier
+from datastage.source.pgcopy import read_tables
 from datastage.source.schema import TableInfo
 from datastage.source.values import rows_to_frame
 from datastage.subset.model import TablePlan
@@ -118,13 +121,52 @@ def stream_rows(
     where: str | sa.ColumnElement[bool] | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
 ) -> Iterator[pd.DataFrame]:
-    """All rows of ``table`` (or those matching ``where``), ``columns`` only, in batches."""
+    """All rows of ``table`` (or those matching ``where``), ``columns`` only, in batches.
+
+    A whole PostgreSQL table's text columns are read with ``COPY`` into Arrow
+    (:func:`_copied_text`): the same ``str`` values, without a driver row per row.
+    """
     stmt = _select(table, columns)
+    raw = _copy_connection(conn, table, columns) if where is None else None
+    if raw is not None:
+        yield from _copied_text(raw, table, list(columns), batch_size)
+        return
     if isinstance(where, str):
         stmt = stmt.where(sa.text(where))
     elif where is not None:
         stmt = stmt.where(where)
     yield from _run(conn, stmt, table, batch_size)
+
+
+def _copy_connection(conn: Connection, table: TableInfo, columns: Sequence[str]) -> psycopg.Connection[Any] | None:
+    """The psycopg connection under ``conn`` when ``columns`` can be read with ``COPY`` as text, else None:
+    PostgreSQL in UTF-8, every column text (whose COPY text is the value the driver gives)."""
+    if dialect_of(conn) != "postgresql" or not columns:
+        return None
+    if any(table.columns[c].category != "text" for c in columns):
+        return None
+    raw = conn.connection.driver_connection
+    if not isinstance(raw, psycopg.Connection) or raw.info.encoding != "utf-8":
+        return None
+    return raw
+
+
+def _copied_text(raw: psycopg.Connection[Any], table: TableInfo, columns: list[str],
+                 batch_size: int) -> Iterator[pd.DataFrame]:
+    """``columns`` of ``table`` read with ``COPY (SELECT ...) TO STDOUT (FORMAT csv)``: frames of ``str`` and None."""
+    parts = (table.schema, table.name) if table.schema else (table.name,)
+    names = ", ".join(quote_identifier(POSTGRESQL, c) for c in columns)
+    select = f"SELECT {names} FROM {qualified_name(POSTGRESQL, *parts)}"
+    try:
+        for batch in read_tables(raw, select, columns, set(), batch_size):
+            data = {}
+            for name in columns:
+                array = np.empty(batch.num_rows, dtype=object)
+                array[:] = batch.column(name).to_numpy(zero_copy_only=False)
+                data[name] = pd.Series(array, dtype=object, copy=False)
+            yield pd.DataFrame(data, copy=False)
+    except psycopg.Error as exc:
+        raise SourceError(f"reading {table.key} failed: {db_error_message(exc)}", table=table.key) from None
 
 
 def _pg_array_type(type_: sa.types.TypeEngine[Any]) -> sa.types.TypeEngine[Any] | None:

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import sqlalchemy as sa
 from click.testing import CliRunner
 from conftest import ServerDatabases
 from subset_cases import CHAIN, CHAIN_ROWS, EXCLUDED, LIMIT_PER_PARENT
@@ -18,6 +19,8 @@ from test_subset_conformance import MARKS, source_url
 from datastage.cli import main
 from datastage.errors import ConfigError
 from datastage.settings import parse_subset
+from datastage.source.schema import reflect
+from datastage.subset.extract import stream_rows
 from datastage.subset.keyset import KeySet
 from datastage.yamlfile import load_yaml_text
 
@@ -246,3 +249,42 @@ def test_thousands_of_composite_keys_in_one_query(dialect: str, request: pytest.
         rows = pd.concat(list(fetch_matching(conn, table, ["n", "v"], ["d", "n"], keys, batch_size=12_000)))
     engine.dispose()
     assert sorted(rows["n"]) == list(range(1, 12_000))
+
+
+@pytest.mark.postgres
+def test_postgres_text_columns_read_with_copy_equal_the_driver_rows(pg_databases: ServerDatabases) -> None:
+    """Whole-table reads of text columns go through COPY into Arrow; they give what the driver gives,
+    for odd names (percent signs, quotes, a schema) and odd values (NULL and '', escapes, line breaks)."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    from datastage.subset import extract
+
+    url = pg_databases.create("ds_copyread")
+    tricky = ["plain", "", None, " padded ", "tab\there", "line\nbreak", "cr\rhere", 'quote "x"', "comma, too",
+              "back\\slash", "\\N", "\\.", "ünïcödé ✓", "  ", "%s %(x)s"]
+    with psycopg.connect(make_url(url).set(drivername="postgresql").render_as_string(hide_password=False),
+                         autocommit=True) as raw:
+        raw.execute('CREATE SCHEMA "we%ird ""s"""')
+        raw.execute('CREATE TYPE "we%ird ""s""".mood AS ENUM (\'ok\', \'a,b\')')
+        raw.execute('CREATE TABLE "we%ird ""s"""."T%a""b" (id int PRIMARY KEY, "v%s" text, '
+                    '"W ""x""" varchar(30), c char(4), m "we%ird ""s""".mood)')
+        with raw.cursor() as cursor:
+            cursor.executemany('INSERT INTO "we%%ird ""s"""."T%%a""b" VALUES (%s, %s, %s, %s, %s)',
+                               [(i, v, v, None if v is None else v[:4], None if v is None else ("ok", "a,b")[i % 2])
+                                for i, v in enumerate(tricky)])
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            table = reflect(conn, schemas=['we%ird "s"']).table('we%ird "s".T%a"b')
+            columns = ["v%s", 'W "x"', "c", "m"]
+            assert extract._copy_connection(conn, table, columns) is not None
+            copied = pd.concat(list(stream_rows(conn, table, columns, batch_size=4)), ignore_index=True)
+            by_driver = pd.concat(list(extract._run(conn, extract._select(table, columns), table, 4)),
+                                  ignore_index=True)
+            assert extract._copy_connection(conn, table, ["id"]) is None  # not text: the driver's way
+    finally:
+        engine.dispose()
+    assert copied.to_dict("records") == by_driver.to_dict("records")
+    assert sorted(copied["v%s"].tolist(), key=str) == sorted(tricky, key=str)
+    assert all(t is str or t is type(None) for t in copied.map(type).stack().unique())

@@ -601,7 +601,7 @@ def test_postgres_arrow_read_gives_the_driver_values(pg_databases: ServerDatabas
     """COPY CSV parsed by pyarrow reads back what the row-by-row COPY text reader reads."""
     import psycopg
 
-    from datastage.targets.postgres.arrowcopy import read_tables
+    from datastage.source.pgcopy import read_tables
     from datastage.targets.postgres.stream import read_frames
 
     url = make_url(pg_databases.create()).set(drivername="postgresql").render_as_string(hide_password=False)

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import gc
 import re
-import select
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -30,12 +29,12 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 import psycopg
-from psycopg import pq
 from sqlalchemy.engine import Connection
 
 from datastage.errors import SourceError, TargetError
 from datastage.mask.engine import MaskingEngine, MaskStats
 from datastage.source.identifiers import POSTGRESQL, qualified_name, quote_identifier
+from datastage.source.pgcopy import copy_out
 from datastage.source.schema import SchemaModel, TableInfo
 from datastage.source.values import column_values
 
@@ -217,46 +216,6 @@ def _read_batches(raw: psycopg.Connection[Any], sql: str, table: TableInfo, batc
         raise SourceError(f"reading {table.key} failed: {text}", table=table.key, step="extract") from None
 
 
-def _wait_readable(pgconn: Any) -> None:
-    select.select([pgconn.socket], [], [])
-    pgconn.consume_input()
-
-
-def _result(pgconn: Any) -> Any:
-    while pgconn.is_busy():
-        _wait_readable(pgconn)
-    return pgconn.get_result()
-
-
-def copy_out(pgconn: Any, query: bytes, batch_size: int) -> Iterator[list[bytes]]:
-    """The lines of a ``COPY ... TO STDOUT`` run on ``pgconn``, ``batch_size`` at a time."""
-    pgconn.send_query(query)
-    result = _result(pgconn)
-    if result is None or result.status != pq.ExecStatus.COPY_OUT:
-        _drain(pgconn)
-        raise psycopg.errors.error_from_result(result, encoding="utf-8") if result is not None else \
-            psycopg.OperationalError("COPY did not start")
-    lines: list[bytes] = []
-    while True:
-        nbytes, data = pgconn.get_copy_data(1)
-        if nbytes > 0:
-            lines.append(bytes(data))
-            if len(lines) >= batch_size:
-                yield lines
-                lines = []
-        elif nbytes == 0:
-            _wait_readable(pgconn)
-        else:
-            break
-    final = _result(pgconn)
-    _drain(pgconn)
-    if final is None or final.status != pq.ExecStatus.COMMAND_OK:
-        raise psycopg.errors.error_from_result(final, encoding="utf-8") if final is not None else \
-            psycopg.OperationalError("COPY ended without a result")
-    if lines:
-        yield lines
-
-
 def read_frames(raw: psycopg.Connection[Any], sql: str, columns: list[str], integers: set[str],
                 batch_size: int) -> Iterator[pd.DataFrame]:
     """Rows of ``COPY (SELECT columns ...) TO STDOUT`` as DataFrames of the values the driver would give.
@@ -280,12 +239,6 @@ def read_frames(raw: psycopg.Connection[Any], sql: str, columns: list[str], inte
                 array[:] = values
                 data[name] = pd.Series(array, dtype=object, copy=False)
             yield pd.DataFrame(data, copy=False)
-
-
-def _drain(pgconn: Any) -> None:
-    """Read the results still pending, so the connection is ready for the next command."""
-    while _result(pgconn) is not None:
-        pass
 
 
 def _mask_lines(lines: list[bytes], masked: list[str], width: int, rest: bool, table: TableInfo,

@@ -62,10 +62,10 @@ from datastage.plan import PlanResult
 from datastage.results import CheckResult
 from datastage.source.db import db_error_message
 from datastage.source.identifiers import quote_as_needed
+from datastage.source.pgcopy import read_tables
 from datastage.source.schema import TableInfo
 from datastage.source.values import canonical_text
 from datastage.subset.extract import fetch_matching, stream_rows
-from datastage.targets.postgres.arrowcopy import read_tables
 from datastage.verify.context import CheckContext
 from datastage.verify.leaks.scanner import (
     MAX_ROW_KEYS,
