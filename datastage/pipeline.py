@@ -69,7 +69,7 @@ from datastage.errors import (
     exit_code_for,
     stop_signal,
 )
-from datastage.executor import open_executor
+from datastage.executor import default_workers, open_executor
 from datastage.executor.base import Executor
 from datastage.executor.chunks import Chunk, table_chunks
 from datastage.executor.parallel import ParallelCopy
@@ -99,9 +99,9 @@ from datastage.results import (
 )
 from datastage.rulescheck import new_columns_of
 from datastage.secrets import get_logger
-from datastage.settings import DEFAULT_BATCH_SIZE, Environment, Project
+from datastage.settings import DEFAULT_BATCH_SIZE, Environment, ExecutorSetting, Project
 from datastage.signals import held_signals
-from datastage.source.db import db_error_message, make_engine, redact_url, snapshot
+from datastage.source.db import db_error_message, make_engine, on_this_machine, redact_url, snapshot
 from datastage.source.identity import check_target_safety
 from datastage.source.schema import TableInfo, reflect
 from datastage.subset.extract import extract_table, stream_rows
@@ -305,8 +305,9 @@ def load_into_shadow(conn: Connection, result: PlanResult, shadow: Shadow, targe
     started = time.monotonic()
     kept = {result.model.table(name).key for name in env.keep}
     with ExitStack() as stack:
-        chunked = _chunked(conn, result, shadow, kept, source_url, run_id)
-        executor = stack.enter_context(open_executor(env.executor)) if chunked else None
+        setting = _executor_setting(env, source_url, target)
+        chunked = _chunked(conn, result, shadow, kept, source_url, run_id) if setting is not None else {}
+        executor = stack.enter_context(open_executor(setting)) if chunked and setting is not None else None
         if executor is not None:
             executor.warm_up()
         with step("extract"):
@@ -368,6 +369,17 @@ def load_into_shadow(conn: Connection, result: PlanResult, shadow: Shadow, targe
     log.info("copy finished", extra={"seconds": round(load.seconds, 3), "rows": load.total_rows,
                                      "chunked_tables": len(parallel[1]) if parallel else 0})
     return load, extracted, stats
+
+
+def _executor_setting(env: Environment, source_url: str | None, target: Target) -> ExecutorSetting | None:
+    """The environment's executor, its local worker count resolved; None when one worker would run (by
+    default, on a machine whose cores the run's database servers share: the copy runs in this process)."""
+    setting = env.executor
+    if setting.kind != "local" or setting.workers is not None:
+        return setting
+    here = any(url is not None and on_this_machine(url) for url in (source_url, target.url))
+    workers = default_workers(here)
+    return replace(setting, workers=workers) if workers > 1 else None
 
 
 def _chunked(conn: Connection, result: PlanResult, shadow: Shadow, kept: set[str], source_url: str | None,

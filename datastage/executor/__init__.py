@@ -15,6 +15,7 @@ that defines the contract imports none of its executors):
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from datastage.executor.base import Executor
@@ -30,3 +31,10 @@ def open_executor(setting: Any) -> Executor:
     from datastage.executor.local import LocalExecutor
 
     return LocalExecutor(setting.workers)
+
+
+def default_workers(servers_here: bool) -> int:
+    """Workers when ``workers:`` is not set: one per core, or half the cores when a database server of the
+    run runs on this machine (``servers_here``), whose backends do about as much work as the workers."""
+    cores = os.cpu_count() or 1
+    return max(1, cores // 2) if servers_here else cores

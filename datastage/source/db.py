@@ -265,6 +265,21 @@ def _database_text(url: URL) -> str:
     return url.database or ""
 
 
+def on_this_machine(url: str | URL) -> bool:
+    """Whether ``url``'s server runs on this machine (a loopback address, ``localhost``, a socket, a file).
+
+    >>> on_this_machine("postgresql://u@127.0.0.1/app"), on_this_machine("postgresql://u@db.internal/app")
+    (True, False)
+    >>> on_this_machine("postgresql://u@/app?host=/var/run/postgresql"), on_this_machine("sqlite:///x.db")
+    (True, True)
+    """
+    parsed = parse_url(url)
+    if dialect_of(parsed) == "sqlite":
+        return True
+    host = _host(parsed)
+    return host == "localhost" or host.startswith("/")
+
+
 def _host(url: URL) -> str:
     host = (url.host or url.query.get("host") or "localhost")
     if isinstance(host, tuple):

@@ -16,6 +16,7 @@ from load_support import execute, pg_fingerprint, rows, scalar, write_project
 from sqlalchemy.engine import make_url
 
 import datastage
+from datastage import pipeline
 from datastage.cli import main
 from datastage.executor import parallel
 from datastage.executor.base import InlineExecutor
@@ -145,7 +146,8 @@ def test_every_executor_gives_the_same_copy_as_one_process(source: str, pg_datab
     expected = content(sequential_target)
     monkeypatch.setenv("DATASTAGE_CHUNK_ROWS", "400")
     reports = []
-    for label, env in (("one", {"workers": 1}), ("two", {"workers": 2, "executor": "local"}), ("inline", {})):
+    for label, env in (("one", {"workers": 1}), ("two", {"workers": 2, "executor": "local"}),
+                       ("inline", {"workers": 2})):
         if label == "inline":
             monkeypatch.setattr("datastage.pipeline.open_executor", lambda setting: InlineExecutor())
         chunked.clear()
@@ -162,6 +164,29 @@ def test_every_executor_gives_the_same_copy_as_one_process(source: str, pg_datab
         reports.append(checks_of(result))
         assert result.load is not None and result.load.rows == sequential.load.rows
     assert reports[0] == reports[1] == reports[2]
+
+
+@pytest.mark.parametrize(("cores", "workers"), [(2, None), (4, 2)])
+def test_by_default_a_machine_shared_with_the_servers_gives_the_workers_half_its_cores(
+        source: str, pg_databases: ServerDatabases, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        chunked: list[tuple[str, int, bool]], cores: int, workers: int | None) -> None:
+    """Source and target on 127.0.0.1: half the cores work; one worker copies in the refresh's own process."""
+    opened: list[Any] = []
+    original = pipeline.open_executor
+
+    def spy(setting: Any) -> Any:
+        opened.append(setting)
+        return original(setting)
+
+    monkeypatch.setattr("datastage.executor.os.cpu_count", lambda: cores)
+    monkeypatch.setattr("datastage.pipeline.open_executor", spy)
+    target = pg_databases.create("ds_chunks_default")
+    result = refresh(tmp_path, source, target, "default")
+    assert result.verdict == "pass", result.checks
+    assert [s.workers for s in opened] == ([] if workers is None else [workers])
+    assert bool(chunked) is (workers is not None)
+    if workers is not None:
+        assert {t for t, n, _ in chunked if n > 1} >= {"customer", "line", "tag", "event"}
 
 
 def test_a_collision_between_chunks_copies_the_table_again_in_one_process(
