@@ -443,7 +443,12 @@ def verify_shadow(result: PlanResult, shadow: Shadow, load: LoadResult, extracte
     if after_counts is not None:
         after_counts()
     with step("verify"), shadow.connect() as conn:
-        checks += run_checks(context(conn), before_hooks=False)
+        ctx = context(conn)
+        ctx.start_leak_search()  # worker processes search a large copy while the other checks run here
+        try:
+            checks += run_checks(ctx, before_hooks=False)
+        finally:
+            ctx.stop_leak_search()
     return VerifyResult(apply_severity(checks, result.checks), time.monotonic() - started)
 
 

@@ -32,7 +32,7 @@ from datastage.source.db import db_error_message
 from datastage.source.schema import TableInfo
 from datastage.verify.leaks.index import LeakIndex
 from datastage.verify.leaks.scanner import Found
-from datastage.verify.leaks.search import search_loaded_copy
+from datastage.verify.leaks.search import LoadedSearch, start_loaded_search
 
 NameOf = Callable[[TableInfo], str]
 
@@ -66,12 +66,29 @@ class CheckContext:
         """The rules' ``checks:`` block (severities, thresholds, exemptions, quasi-identifiers)."""
         return self.plan.checks
 
+    _pending: LoadedSearch | None = field(default=None, init=False, repr=False)
+
+    def start_leak_search(self) -> None:
+        """Begin the search of the loaded copy, so worker processes search a large copy while the other
+        checks run here (without a leak index, or for a copy searched in this process, nothing starts)."""
+        if self.leaks is None or self.key is None or self._pending is not None or "leak_search" in self.__dict__:
+            return
+        self._pending = start_loaded_search(self.conn, self.plan, self.leaks, self.key, self.settings, self.name_of,
+                                            self.batch_size, reader_url=self.reader_url, rows=self.written,
+                                            progress=self.progress)
+
+    def stop_leak_search(self) -> None:
+        """Stop a search begun by :meth:`start_leak_search` whose results no check asked for."""
+        pending, self._pending = self._pending, None
+        if pending is not None and "leak_search" not in self.__dict__:
+            pending.cancel()
+
     @cached_property
     def leak_search(self) -> Found | None:
         """What the one search of the loaded copy found (None without a leak index): the leak check
         and the card sweep both report on it, so the copy is read once."""
         if self.leaks is None or self.key is None:
             return None
-        return search_loaded_copy(self.conn, self.plan, self.leaks, self.key, self.settings, self.name_of,
-                                  self.batch_size, reader_url=self.reader_url, rows=self.written,
-                                  progress=self.progress)
+        self.start_leak_search()
+        assert self._pending is not None
+        return self._pending.result()

@@ -32,21 +32,27 @@ class CheckFamily:
     name: str
     check: Callable[[CheckContext], list[CheckResult]]
     before_hooks: bool = False
+    reads_leak_search: bool = False  # it reports on the search of the loaded copy: it runs after the others
 
 
 CHECKS: tuple[CheckFamily, ...] = (
     CheckFamily("counts", counts.check, before_hooks=True),
     CheckFamily("integrity", integrity.check),
-    CheckFamily("leaks", leaks.check),
-    CheckFamily("cards", cards.check),
+    CheckFamily("leaks", leaks.check, reads_leak_search=True),
+    CheckFamily("cards", cards.check, reads_leak_search=True),
     CheckFamily("kept", kept.check),
     CheckFamily("kanon", kanon.check),
 )
 
 
 def run_checks(ctx: CheckContext, *, before_hooks: bool) -> list[CheckResult]:
-    """The results of the families that run before the hooks (or of those after), in :data:`CHECKS` order."""
-    return [result for family in CHECKS if family.before_hooks == before_hooks for result in family.check(ctx)]
+    """The results of the families that run before the hooks (or of those after), in :data:`CHECKS` order.
+
+    The families that report on the search of the loaded copy run last, so a search begun by
+    :meth:`~datastage.verify.context.CheckContext.start_leak_search` overlaps the others."""
+    families = [family for family in CHECKS if family.before_hooks == before_hooks]
+    results = {family.name: family.check(ctx) for family in sorted(families, key=lambda f: f.reads_leak_search)}
+    return [result for family in families for result in results[family.name]]
 
 
 def apply_severity(checks: list[CheckResult], settings: CheckSettings) -> list[CheckResult]:

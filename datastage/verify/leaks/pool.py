@@ -29,7 +29,8 @@ from __future__ import annotations
 import itertools
 import os
 import sys
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
@@ -153,20 +154,87 @@ def search_tables(conn: Connection, scanner: Scanner, work: list[tuple[TableInfo
                   reader_url: str | None, rows: dict[str, int], progress: Progress) -> Iterator[Found]:
     """What the search of each table (or part of one) found, in any order (``rows``: loaded rows
     per table, for the progress bars)."""
+    yield from start_search(conn, scanner, work, batch_size, reader_url, rows, progress).results()
+
+
+def start_search(conn: Connection, scanner: Scanner, work: list[tuple[TableInfo, str]], batch_size: int,
+                 reader_url: str | None, rows: dict[str, int], progress: Progress) -> PendingSearch:
+    """The search of ``work``, begun: a large copy another process can read is cut into parts now and
+    searched by worker processes while the caller goes on (:class:`PendingSearch`); any other copy is
+    searched in this process when its results are asked for."""
     tasks: list[tuple[str, str, str]] = []
     workers = worker_count()
     if reader_url and workers > 1 and sys.platform.startswith("linux"):
         tasks = _plan_parts(conn, work, rows)
         conn.commit()  # the workers read committed data; this session holds no snapshot meanwhile
     if not tasks:
-        for table, name in work:
-            progress.table(f"checking {table.key}", rows.get(table.key, 0))
-            yield scanner.scan(conn, table, name, batch_size, progress=progress)
-        return
-    progress.table(f"checking {len(work)} tables ({len(tasks)} parts)", len(tasks))
-    for found in _run(scanner, tasks, reader_url or "", batch_size, workers):
-        progress.advance(1)
-        yield found
+        def here() -> Iterator[Found]:
+            for table, name in work:
+                progress.table(f"checking {table.key}", rows.get(table.key, 0))
+                yield scanner.scan(conn, table, name, batch_size, progress=progress)
+        return PendingSearch(here, None)
+    background = _Background(lambda: _run(scanner, tasks, reader_url or "", batch_size, workers))
+    return PendingSearch(background.results, (f"checking {len(work)} tables ({len(tasks)} parts)", len(tasks),
+                                              progress), background)
+
+
+class _Background:
+    """A generator run to its end by a thread of its own (the worker processes' dispatcher, which
+    mostly waits for them), so this process can do other work meanwhile."""
+
+    def __init__(self, make: Callable[[], Iterator[Found]]) -> None:
+        self._found: list[Found] = []
+        self._error: BaseException | None = None
+        self._cancelled = threading.Event()
+        self._thread = threading.Thread(target=self._work, args=(make,), name="datastage-leak-search", daemon=True)
+        self._thread.start()
+
+    def _work(self, make: Callable[[], Iterator[Found]]) -> None:
+        try:
+            parts = make()
+            for found in parts:
+                self._found.append(found)
+                if self._cancelled.is_set():
+                    close = getattr(parts, "close", None)
+                    if close is not None:
+                        close()  # the executor stops its workers
+                    return
+        except BaseException as exc:  # noqa: BLE001 - raised again in the thread that asks for the results
+            self._error = exc
+
+    def results(self) -> Iterator[Found]:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        yield from self._found
+
+    def cancel(self) -> None:
+        self._cancelled.set()
+        self._thread.join()
+
+
+class PendingSearch:
+    """A search begun by :func:`start_search`: :meth:`results` waits for it, :meth:`cancel` stops it."""
+
+    def __init__(self, results: Callable[[], Iterator[Found]], bar: tuple[str, int, Progress] | None,
+                 background: _Background | None = None) -> None:
+        self._results, self._bar, self._background = results, bar, background
+
+    def results(self) -> Iterator[Found]:
+        """What each table or part found, in any order."""
+        if self._bar is not None:
+            label, parts, progress = self._bar
+            progress.table(label, parts)
+            found = list(self._results())
+            progress.advance(parts)
+            yield from found
+            return
+        yield from self._results()
+
+    def cancel(self) -> None:
+        """Stop the workers of a search whose results nobody will ask for (after another failure)."""
+        if self._background is not None:
+            self._background.cancel()
 
 
 def _run(scanner: Scanner, tasks: list[tuple[str, str, str]], url: str, batch_size: int,

@@ -43,7 +43,7 @@ from datastage.progress import NoProgress, Progress
 from datastage.settings import DEFAULT_BATCH_SIZE
 from datastage.source.schema import TableInfo
 from datastage.verify.leaks.index import LeakIndex
-from datastage.verify.leaks.pool import search_tables
+from datastage.verify.leaks.pool import PendingSearch, start_search
 from datastage.verify.leaks.scanner import Found, Scanner
 
 
@@ -57,6 +57,31 @@ def search_loaded_copy(conn: Connection, planned: PlanResult, index: LeakIndex, 
     With ``reader_url`` (a shadow another process can read), large tables are searched in
     parts by worker processes (:mod:`datastage.verify.leaks.pool`).
     """
+    return start_loaded_search(conn, planned, index, key, settings, name_of, batch_size, reader_url, rows,
+                               progress).result()
+
+
+class LoadedSearch:
+    """A search of the loaded copy begun by :func:`start_loaded_search`; :meth:`result` waits for it."""
+
+    def __init__(self, found: Found, pending: PendingSearch) -> None:
+        self._found, self._pending = found, pending
+
+    def result(self) -> Found:
+        for part in self._pending.results():
+            self._found.merge(part)
+        return self._found
+
+    def cancel(self) -> None:
+        self._pending.cancel()
+
+
+def start_loaded_search(conn: Connection, planned: PlanResult, index: LeakIndex, key: MaskingKey,
+                        settings: CheckSettings, name_of: Callable[[TableInfo], str],
+                        batch_size: int = DEFAULT_BATCH_SIZE, reader_url: str | None = None,
+                        rows: dict[str, int] | None = None, progress: Progress | None = None) -> LoadedSearch:
+    """:func:`search_loaded_copy`, begun: worker processes search a large copy while the caller goes on
+    (``conn`` stays the caller's: only the planning of the parts uses it)."""
     scanner = Scanner(planned, index, key, settings)
     found = Found()
     work = []
@@ -67,6 +92,5 @@ def search_loaded_copy(conn: Connection, planned: PlanResult, index: LeakIndex, 
             found.identifiers.columns += len(text_columns)
             found.cards.columns += len(text_columns)
             work.append((table, name_of(table)))
-    for part in search_tables(conn, scanner, work, batch_size, reader_url, rows or {}, progress or NoProgress()):
-        found.merge(part)
-    return found
+    pending = start_search(conn, scanner, work, batch_size, reader_url, rows or {}, progress or NoProgress())
+    return LoadedSearch(found, pending)
