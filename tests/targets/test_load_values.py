@@ -10,8 +10,9 @@ import pandas as pd
 from hypothesis import given
 from hypothesis import strategies as st
 
+from datastage.source.values import column_values
 from datastage.targets.convert import convert_rows, to_json_text, to_json_text_unless_text, to_text, to_utc_naive
-from datastage.targets.postgres.stream import decode_field, decode_fields, encode_field, encode_fields
+from datastage.targets.postgres.stream import decode_field, decode_fields, encode_column, encode_field, encode_fields
 
 TEXT = st.text(alphabet=st.characters(blacklist_characters="\x00", blacklist_categories=("Cs",)))
 
@@ -22,6 +23,14 @@ def test_copy_text_fields_round_trip(values: list[str | None]) -> None:
     assert encoded == [encode_field(v) for v in values]
     assert decode_fields(encoded) == values
     assert [decode_field(f) for f in encoded] == values
+
+
+@given(st.lists(st.one_of(st.none(), st.just(float("nan")), st.just(pd.NA), st.integers(), TEXT), max_size=30))
+def test_a_column_encodes_as_its_values_do(values: list[object]) -> None:
+    """The whole-column encoder gives what the per-value one gives, missing markers as NULL."""
+    series = pd.Series(values, dtype=object)
+    assert encode_column(series) == encode_fields(column_values(series))
+    assert encode_column(series) == [encode_field(v) for v in column_values(series)]
 
 
 def test_copy_text_escapes_match_postgresql() -> None:
