@@ -124,12 +124,12 @@ def stream_rows(
     """All rows of ``table`` (or those matching ``where``), ``columns`` only, in batches.
 
     A whole PostgreSQL table's text columns are read with ``COPY`` into Arrow
-    (:func:`_copied_text`): the same ``str`` values, without a driver row per row.
+    (:func:`_copied`): the same ``str`` values, without a driver row per row.
     """
     stmt = _select(table, columns)
     raw = _copy_connection(conn, table, columns) if where is None else None
     if raw is not None:
-        yield from _copied_text(raw, table, list(columns), batch_size)
+        yield from _copied(raw, table, list(columns), batch_size)
         return
     if isinstance(where, str):
         stmt = stmt.where(sa.text(where))
@@ -138,12 +138,13 @@ def stream_rows(
     yield from _run(conn, stmt, table, batch_size)
 
 
-def _copy_connection(conn: Connection, table: TableInfo, columns: Sequence[str]) -> psycopg.Connection[Any] | None:
-    """The psycopg connection under ``conn`` when ``columns`` can be read with ``COPY`` as text, else None:
-    PostgreSQL in UTF-8, every column text (whose COPY text is the value the driver gives)."""
+def _copy_connection(conn: Connection, table: TableInfo, columns: Sequence[str],
+                     categories: frozenset[str] | set[str] = frozenset({"text"})) -> psycopg.Connection[Any] | None:
+    """The psycopg connection under ``conn`` when ``columns`` can be read with ``COPY`` into Arrow, else None:
+    PostgreSQL in UTF-8, every column of ``categories`` (text, integer: their COPY text is the value)."""
     if dialect_of(conn) != "postgresql" or not columns:
         return None
-    if any(table.columns[c].category != "text" for c in columns):
+    if any(table.columns[c].category not in categories for c in columns):
         return None
     raw = conn.connection.driver_connection
     if not isinstance(raw, psycopg.Connection) or raw.info.encoding != "utf-8":
@@ -151,18 +152,21 @@ def _copy_connection(conn: Connection, table: TableInfo, columns: Sequence[str])
     return raw
 
 
-def _copied_text(raw: psycopg.Connection[Any], table: TableInfo, columns: list[str],
-                 batch_size: int) -> Iterator[pd.DataFrame]:
-    """``columns`` of ``table`` read with ``COPY (SELECT ...) TO STDOUT (FORMAT csv)``: frames of ``str`` and None."""
+def _copied(raw: psycopg.Connection[Any], table: TableInfo, columns: list[str], batch_size: int,
+            where: str = "") -> Iterator[pd.DataFrame]:
+    """``columns`` of ``table`` (the rows matching ``where``) read with ``COPY (SELECT ...) TO STDOUT (FORMAT
+    csv)``: frames of the values the driver gives (``str``, ``int``, None)."""
     parts = (table.schema, table.name) if table.schema else (table.name,)
     names = ", ".join(quote_identifier(POSTGRESQL, c) for c in columns)
-    select = f"SELECT {names} FROM {qualified_name(POSTGRESQL, *parts)}"
+    select = f"SELECT {names} FROM {qualified_name(POSTGRESQL, *parts)}" + (f" WHERE {where}" if where else "")
+    integers = {c for c in columns if table.columns[c].category == "integer"}
     try:
-        for batch in read_tables(raw, select, columns, set(), batch_size):
+        for batch in read_tables(raw, select, columns, integers, batch_size):
             data = {}
             for name in columns:
                 array = np.empty(batch.num_rows, dtype=object)
-                array[:] = batch.column(name).to_numpy(zero_copy_only=False)
+                column = batch.column(name)
+                array[:] = column.to_pylist() if name in integers else column.to_numpy(zero_copy_only=False)
                 data[name] = pd.Series(array, dtype=object, copy=False)
             yield pd.DataFrame(data, copy=False)
     except psycopg.Error as exc:
@@ -269,10 +273,33 @@ def fetch_matching(
     if values.empty:
         return
     step = chunk_size(conn, len(match_columns), batch_size)
+    raw = _copy_connection(conn, table, columns, {"text", "integer"}) if _integer_key(table, match_columns) else None
     for start in range(0, len(values), step):
         chunk = values.iloc[start:start + step]
+        keys = _integer_literals(chunk.iloc[:, 0]) if raw is not None else None
+        if raw is not None and keys is not None:
+            where = f"{quote_identifier(POSTGRESQL, match_columns[0])} = ANY('{{{keys}}}'::bigint[])"
+            yield from _copied(raw, table, list(columns), batch_size, where)
+            continue
         stmt = _select(table, columns).where(match_clause(conn, table, match_columns, chunk))
         yield from _run(conn, stmt, table, batch_size)
+
+
+def _integer_key(table: TableInfo, match_columns: Sequence[str]) -> bool:
+    return len(match_columns) == 1 and table.columns[match_columns[0]].category == "integer"
+
+
+def _integer_literals(values: pd.Series) -> str | None:
+    """The values as a PostgreSQL array literal's body (``1,2,3``), or None unless every one is an integer
+    of 64 bits (nothing else is ever written into the statement)."""
+    array = values.to_numpy(dtype=object)
+    if pd.api.types.infer_dtype(array, skipna=False) != "integer":
+        return None
+    try:
+        numbers = array.astype(np.int64)
+    except OverflowError:
+        return None
+    return ",".join(map(str, numbers.tolist()))
 
 
 def null_columns(frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:

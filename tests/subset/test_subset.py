@@ -283,8 +283,18 @@ def test_postgres_text_columns_read_with_copy_equal_the_driver_rows(pg_databases
             by_driver = pd.concat(list(extract._run(conn, extract._select(table, columns), table, 4)),
                                   ignore_index=True)
             assert extract._copy_connection(conn, table, ["id"]) is None  # not text: the driver's way
+            # Rows by integer key: COPY with the keys as an array literal, the same rows as the driver's.
+            wanted = pd.DataFrame({"id": np.array([0, 2, 5, 11, 99], dtype=np.int64)})
+            by_copy = pd.concat(list(extract.fetch_matching(conn, table, ["id", "v%s"], ["id"], wanted, 2)))
+            by_bind = pd.concat(list(extract._run(conn, extract._select(table, ["id", "v%s"]).where(
+                extract.match_clause(conn, table, ["id"], wanted)), table, 10)))
+            assert extract._integer_literals(pd.Series(["1; DROP TABLE x", 2], dtype=object)) is None
+            assert extract._integer_literals(pd.Series([2**70], dtype=object)) is None
     finally:
         engine.dispose()
     assert copied.to_dict("records") == by_driver.to_dict("records")
+    assert sorted(by_copy.to_dict("records"), key=lambda r: r["id"]) == \
+        sorted(by_bind.to_dict("records"), key=lambda r: r["id"])
+    assert sorted(by_copy["id"].tolist()) == [0, 2, 5, 11] and all(type(i) is int for i in by_copy["id"])
     assert sorted(copied["v%s"].tolist(), key=str) == sorted(tricky, key=str)
     assert all(t is str or t is type(None) for t in copied.map(type).stack().unique())
