@@ -21,6 +21,8 @@ import select
 from collections.abc import Iterator
 from typing import Any
 
+import numpy as np
+import pandas as pd
 import psycopg
 from psycopg import pq
 
@@ -101,3 +103,17 @@ def read_tables(raw: psycopg.Connection[Any], select: str, columns: list[str], i
     sql = f"COPY ({select}) TO STDOUT WITH (FORMAT csv)"
     for lines in copy_out(raw.pgconn, sql.encode("utf-8"), batch_size):
         yield parse_csv(lines, columns, integers)
+
+
+def read_frames(raw: psycopg.Connection[Any], select: str, columns: list[str], integers: set[str],
+                batch_size: int) -> Iterator[pd.DataFrame]:
+    """:func:`read_tables` as DataFrames of ``object`` columns holding the values the driver would give
+    (``str``, ``int``, None). Raises ``psycopg.Error``."""
+    for batch in read_tables(raw, select, columns, integers, batch_size):
+        data = {}
+        for name in columns:
+            array = np.empty(batch.num_rows, dtype=object)
+            column = batch.column(name)
+            array[:] = column.to_pylist() if name in integers else column.to_numpy(zero_copy_only=False)
+            data[name] = pd.Series(array, dtype=object, copy=False)
+        yield pd.DataFrame(data, copy=False)

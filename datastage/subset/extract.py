@@ -37,7 +37,7 @@ from datastage.errors import SourceError
 from datastage.settings import DEFAULT_BATCH_SIZE
 from datastage.source.db import db_error_message, dialect_of
 from datastage.source.identifiers import POSTGRESQL, qualified_name, quote_identifier
-from datastage.source.pgcopy import read_tables
+from datastage.source.pgcopy import read_frames
 from datastage.source.schema import TableInfo
 from datastage.source.values import rows_to_frame
 from datastage.subset.model import TablePlan
@@ -161,14 +161,7 @@ def _copied(raw: psycopg.Connection[Any], table: TableInfo, columns: list[str], 
     select = f"SELECT {names} FROM {qualified_name(POSTGRESQL, *parts)}" + (f" WHERE {where}" if where else "")
     integers = {c for c in columns if table.columns[c].category == "integer"}
     try:
-        for batch in read_tables(raw, select, columns, integers, batch_size):
-            data = {}
-            for name in columns:
-                array = np.empty(batch.num_rows, dtype=object)
-                column = batch.column(name)
-                array[:] = column.to_pylist() if name in integers else column.to_numpy(zero_copy_only=False)
-                data[name] = pd.Series(array, dtype=object, copy=False)
-            yield pd.DataFrame(data, copy=False)
+        yield from read_frames(raw, select, columns, integers, batch_size)
     except psycopg.Error as exc:
         raise SourceError(f"reading {table.key} failed: {db_error_message(exc)}", table=table.key) from None
 

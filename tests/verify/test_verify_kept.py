@@ -598,11 +598,10 @@ def test_column_flags_across_batches_are_those_of_each_batch() -> None:
 
 
 def test_postgres_arrow_read_gives_the_driver_values(pg_databases: ServerDatabases) -> None:
-    """COPY CSV parsed by pyarrow reads back what the row-by-row COPY text reader reads."""
+    """COPY CSV parsed by pyarrow reads back what the driver's rows hold, as tables and as frames."""
     import psycopg
 
-    from datastage.source.pgcopy import read_tables
-    from datastage.targets.postgres.stream import read_frames
+    from datastage.source.pgcopy import read_frames, read_tables
 
     url = make_url(pg_databases.create()).set(drivername="postgresql").render_as_string(hide_password=False)
     tricky = ["plain", "", None, " padded ", "tab\there", "line\nbreak", "cr\rhere", 'quote "x"', "comma, too",
@@ -612,8 +611,10 @@ def test_postgres_arrow_read_gives_the_driver_values(pg_databases: ServerDatabas
         with raw.cursor() as cursor:
             cursor.executemany("INSERT INTO t VALUES (%s, %s, %s)", [(i, v, v) for i, v in enumerate(tricky)])
         select = "SELECT id, v, w FROM t ORDER BY id"
-        expected = pd.concat(list(read_frames(raw, f"COPY ({select}) TO STDOUT", ["id", "v", "w"], {"id"}, 4)),
-                             ignore_index=True)
+        expected = [dict(zip(["id", "v", "w"], row, strict=True)) for row in raw.execute(select).fetchall()]
         got = [row for table in read_tables(raw, select, ["id", "v", "w"], {"id"}, 4) for row in table.to_pylist()]
-    assert got == expected.to_dict("records")
+        frames = pd.concat(list(read_frames(raw, select, ["id", "v", "w"], {"id"}, 4)), ignore_index=True)
+    assert got == expected
+    assert frames.to_dict("records") == expected
+    assert all(type(row["id"]) is int for row in frames.to_dict("records"))
     assert [row["v"] for row in got] == tricky

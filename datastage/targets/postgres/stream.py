@@ -244,31 +244,6 @@ def _read_batches(raw: psycopg.Connection[Any], sql: str, table: TableInfo, batc
         raise SourceError(f"reading {table.key} failed: {text}", table=table.key, step="extract") from None
 
 
-def read_frames(raw: psycopg.Connection[Any], sql: str, columns: list[str], integers: set[str],
-                batch_size: int) -> Iterator[pd.DataFrame]:
-    """Rows of ``COPY (SELECT columns ...) TO STDOUT`` as DataFrames of the values the driver would give.
-
-    Only for text and integer columns (``integers``: the integer ones), whose COPY text is
-    the value itself. Raises ``psycopg.Error``.
-
-    Example (skipped as a doctest: it needs a PostgreSQL server):
-        >>> sql = 'COPY (SELECT id, name FROM t) TO STDOUT'
-        >>> next(read_frames(raw, sql, ["id", "name"], {"id"}, 10_000))  # doctest: +SKIP
-    """
-    with _no_gc():
-        for lines in copy_out(raw.pgconn, sql.encode("utf-8"), batch_size):
-            parts = [line[:-1].split(b"\t") for line in lines]
-            data = {}
-            for position, name in enumerate(columns):
-                values: list[Any] = decode_fields([p[position] for p in parts])
-                if name in integers:
-                    values = [None if v is None else int(v) for v in values]
-                array = np.empty(len(parts), dtype=object)
-                array[:] = values
-                data[name] = pd.Series(array, dtype=object, copy=False)
-            yield pd.DataFrame(data, copy=False)
-
-
 def _mask_lines(lines: list[bytes], masked: list[str], width: int, rest: bool, table: TableInfo,
                 engine: MaskingEngine, observer: Any = None) -> tuple[bytes, MaskStats]:
     """Masked copies of ``lines`` (whose first ``width`` fields are the decoded columns)."""
