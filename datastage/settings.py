@@ -199,8 +199,9 @@ class AccessGrant:
 class ExecutorSetting:
     """Where a refresh's chunks run: ``local`` worker processes, or the Dask scheduler at ``dask``.
 
-    ``workers`` is the number of local worker processes (None: one per core) or, on Dask, the
-    number of chunks in flight at once (None: the cluster's worker threads).
+    ``workers`` is the number of local worker processes (None: one per core, half the cores when a
+    server of the run is local) or, on Dask, the number of chunks in flight at once (None: the
+    cluster's worker threads).
 
     >>> ExecutorSetting(), ExecutorSetting(kind="dask", address="tcp://scheduler:8786", workers=4).label
     (ExecutorSetting(kind='local', address=None, workers=None), 'dask tcp://scheduler:8786')
