@@ -152,3 +152,34 @@ def test_rowid_parts_cover_every_row_once(tmp_path: Path, monkeypatch: pytest.Mo
             assert 5 < len(parts) <= total // checkpool.PART_ROWS + 1 and sum(counted) == total, name
         assert checkpool._rowid_parts(conn, model["w"], '"w"') == [""]
     engine.dispose()
+
+
+def test_the_search_runs_beside_the_other_checks_and_stops_when_one_fails(
+        demo_project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The workers search while the kept-column check runs in the refresh's process; when that check fails,
+    the search is stopped (its thread ends, its workers with it) and the refresh fails with that check's error."""
+    from dataclasses import replace
+
+    from datastage.verify import registry
+
+    for name, value in (("MIN_ROWS", 0), ("PART_ROWS", 50)):
+        monkeypatch.setattr(checkpool, name, value)
+    monkeypatch.setenv(CHECK_WORKERS_ENV, "2")
+    started: list[Any] = []
+    original = checkpool._Background
+
+    def recorded(*args: Any) -> Any:
+        started.append(original(*args))
+        return started[-1]
+
+    def failing(ctx: Any) -> Any:
+        assert len(started) == 1  # the workers' search began before this check
+        raise StepError("the kept-column check failed on purpose", step="verify")
+
+    monkeypatch.setattr(checkpool, "_Background", recorded)
+    monkeypatch.setattr(registry, "CHECKS", tuple(replace(f, check=failing) if f.name == "kept" else f
+                                                  for f in registry.CHECKS))
+    with pytest.raises(StepError, match="the kept-column check failed on purpose"):
+        datastage.refresh("staging", config=demo_project)
+    assert len(started) == 1 and started[0]._cancelled.is_set() and not started[0]._thread.is_alive()
+    assert not (demo_project.parent / "staging.db").exists()  # nothing went live

@@ -49,6 +49,7 @@ MIN_PAGES = 2_000  # below about 16 MB of table pages, starting workers costs mo
 PART_PAGES = 1_000  # about 8 MB of rows per part
 MIN_ROWS = 200_000  # the same for targets measured in rows
 PART_ROWS = 50_000
+CANCEL_SECONDS = 30.0  # how long a cancelled search may take to hand back its last part
 
 
 
@@ -210,7 +211,7 @@ class _Background:
 
     def cancel(self) -> None:
         self._cancelled.set()
-        self._thread.join()
+        self._thread.join(CANCEL_SECONDS)  # a part still running ends the wait; the workers die with the refresh
 
 
 class PendingSearch:
