@@ -172,3 +172,19 @@ def canonical_text(series: pd.Series) -> np.ndarray:
 
             return pa.array(integers).cast(pa.string()).to_numpy(zero_copy_only=False).astype(object)
     return np.array([_canonical_one(v) for v in values], dtype=object)
+
+
+def as_int64(values: np.ndarray) -> np.ndarray | None:
+    """An object array as int64, or None unless every value is an integer that fits 64 bits.
+
+    >>> as_int64(np.array([3, 2**40], dtype=object)).tolist()
+    [3, 1099511627776]
+    >>> as_int64(np.array([1, None])), as_int64(np.array([2**70]))
+    (None, None)
+    """
+    if pd.api.types.infer_dtype(values, skipna=False) != "integer":
+        return None
+    try:
+        return values.astype(np.int64)
+    except OverflowError:
+        return None

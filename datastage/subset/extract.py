@@ -39,7 +39,7 @@ from datastage.source.db import db_error_message, dialect_of
 from datastage.source.identifiers import POSTGRESQL, qualified_name, quote_identifier
 from datastage.source.pgcopy import read_frames
 from datastage.source.schema import TableInfo
-from datastage.source.values import rows_to_frame
+from datastage.source.values import as_int64, rows_to_frame
 from datastage.subset.model import TablePlan
 from datastage.subset.sampling import ROW_DIGEST, row_digest
 
@@ -285,14 +285,8 @@ def _integer_key(table: TableInfo, match_columns: Sequence[str]) -> bool:
 def _integer_literals(values: pd.Series) -> str | None:
     """The values as a PostgreSQL array literal's body (``1,2,3``), or None unless every one is an integer
     of 64 bits (nothing else is ever written into the statement)."""
-    array = values.to_numpy(dtype=object)
-    if pd.api.types.infer_dtype(array, skipna=False) != "integer":
-        return None
-    try:
-        numbers = array.astype(np.int64)
-    except OverflowError:
-        return None
-    return ",".join(map(str, numbers.tolist()))
+    numbers = as_int64(values.to_numpy(dtype=object))
+    return None if numbers is None else ",".join(map(str, numbers.tolist()))
 
 
 def null_columns(frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:

@@ -53,7 +53,7 @@ from datastage.source.db import db_error_message
 from datastage.source.identifiers import quote_as_needed
 from datastage.source.pgcopy import read_frames
 from datastage.source.schema import TableInfo
-from datastage.source.values import canonical_text, rows_to_frame
+from datastage.source.values import as_int64, canonical_text, rows_to_frame
 from datastage.verify.leaks.index import TEXT_CATEGORIES, LeakIndex
 from datastage.verify.leaks.tokens import identifier_tokens, nonblank_text
 
@@ -191,11 +191,8 @@ def _smallest_integers(values: np.ndarray) -> list[int] | None:
     >>> _smallest_integers(np.array([5, 3, 5, 2**40], dtype=object)), _smallest_integers(np.array([1, None]))
     ([3, 5, 1099511627776], None)
     """
-    if pd.api.types.infer_dtype(values, skipna=False) != "integer":
-        return None
-    try:
-        integers = values.astype(np.int64)
-    except OverflowError:
+    integers = as_int64(values)
+    if integers is None:
         return None
     distinct = np.unique(integers)
     return distinct[:MAX_ROW_KEYS].tolist()
