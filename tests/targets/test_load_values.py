@@ -12,7 +12,16 @@ from hypothesis import strategies as st
 
 from datastage.source.values import column_values
 from datastage.targets.convert import convert_rows, to_json_text, to_json_text_unless_text, to_text, to_utc_naive
-from datastage.targets.postgres.stream import decode_field, decode_fields, encode_column, encode_field, encode_fields
+from datastage.targets.postgres.stream import (
+    decode_column,
+    decode_field,
+    decode_fields,
+    encode_column,
+    encode_field,
+    encode_fields,
+    join_lines,
+    split_lines,
+)
 
 TEXT = st.text(alphabet=st.characters(blacklist_characters="\x00", blacklist_categories=("Cs",)))
 
@@ -31,6 +40,26 @@ def test_a_column_encodes_as_its_values_do(values: list[object]) -> None:
     series = pd.Series(values, dtype=object)
     assert encode_column(series) == encode_fields(column_values(series))
     assert encode_column(series) == [encode_field(v) for v in column_values(series)]
+
+
+@given(st.lists(st.lists(st.one_of(st.none(), TEXT), min_size=4, max_size=4), min_size=1, max_size=20),
+       st.integers(min_value=1, max_value=4))
+def test_copy_lines_split_and_join_through_arrow_as_through_python(rows: list[list[str | None]], width: int) -> None:
+    """COPY text lines cut into their first ``width`` fields and the rest, decoded, and put back together
+    through Arrow give exactly what splitting and joining each line in Python gives."""
+    lines = [b"\t".join(encode_field(v) for v in row) + b"\n" for row in rows]
+    rest = width < 4
+    fields, tail = split_lines(lines, width, rest)
+    parts = [line.split(b"\t", width) if rest else line[:-1].split(b"\t") for line in lines]
+    for position, field in enumerate(fields):
+        assert field.to_pylist() == [p[position] for p in parts]
+        assert decode_column(field).tolist() == decode_fields([p[position] for p in parts]) == \
+            [row[position] for row in rows]
+    assert (tail is None) is not rest
+    if rest:
+        assert tail.to_pylist() == [p[width] for p in parts]
+    columns = [[p[position] for p in parts] for position in range(width)]
+    assert join_lines(columns, tail) == b"".join(lines)
 
 
 def test_copy_text_escapes_match_postgresql() -> None:

@@ -247,23 +247,77 @@ def _read_batches(raw: psycopg.Connection[Any], sql: str, table: TableInfo, batc
 def _mask_lines(lines: list[bytes], masked: list[str], width: int, rest: bool, table: TableInfo,
                 engine: MaskingEngine, observer: Any = None) -> tuple[bytes, MaskStats]:
     """Masked copies of ``lines`` (whose first ``width`` fields are the decoded columns)."""
-    # With other columns, the last part keeps them (and the newline) as they came.
-    parts = ([line.split(b"\t", width) for line in lines] if rest
-             else [[*line[:-1].split(b"\t"), b""] for line in lines])
-    data = {}
-    for position, name in enumerate(masked):
-        array = np.empty(len(parts), dtype=object)
-        array[:] = decode_fields([p[position] for p in parts])
-        data[name] = pd.Series(array, dtype=object, copy=False)
+    fields, tail = split_lines(lines, width, rest)
+    data = {name: pd.Series(decode_column(field), dtype=object, copy=False) for name, field in zip(masked, fields)}
     frame = pd.DataFrame(data, copy=False)
     out, stats = engine.mask_batch(table.key, frame)
     if observer is not None:
         observer.observe(table.key, frame, out)
-    encoded = [encode_column(out[name]) for name in masked]
+    return join_lines([encode_column(out[name]) for name in masked], tail), stats
+
+
+_TAB = b"\t"
+_BACKSLASH = "\\"
+
+
+def split_lines(lines: list[bytes], width: int, rest: bool) -> tuple[list[Any], Any]:
+    """The first ``width`` tab-separated fields of COPY text ``lines`` as Arrow binary arrays, and with
+    ``rest``, the remainder of each line (its other fields and its newline, as they came; else None).
+
+    >>> fields, tail = split_lines([b"a\\tb\\tc\\n", b"\\\\N\\tx\\ty\\n"], 1, True)
+    >>> fields[0].to_pylist(), tail.to_pylist()
+    ([b'a', b'\\\\N'], [b'b\\tc\\n', b'x\\ty\\n'])
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    array = pa.array(lines, type=pa.large_binary())
     if not rest:
-        block = b"".join([b"\t".join(fields) + b"\n" for fields in zip(*encoded)])
-    elif width == 1:
-        block = b"".join([m + b"\t" + p[1] for m, p in zip(encoded[0], parts)])
+        array = pc.binary_slice(array, 0, -1)  # the newline
+    parts = pc.split_pattern(array, pattern=_TAB, max_splits=width if rest else None)
+    fields = [pc.list_element(parts, position) for position in range(width)]
+    return fields, (pc.list_element(parts, width) if rest else None)
+
+
+def decode_column(field: Any) -> np.ndarray:
+    """:func:`decode_fields` of an Arrow binary array of COPY text fields, as an object array: one UTF-8
+    check and conversion for the column when no field but NULL's own has a backslash.
+
+    >>> import pyarrow as pa
+    >>> decode_column(pa.array([b"plain", b"\\\\N", b"caf\\xc3\\xa9"], type=pa.large_binary())).tolist()
+    ['plain', None, 'café']
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    null = pc.equal(field, pa.scalar(NULL, type=pa.large_binary()))
+    escaped = pc.match_substring(field, pattern=_BACKSLASH)
+    out = np.empty(len(field), dtype=object)
+    if (pc.sum(escaped).as_py() or 0) > (pc.sum(null).as_py() or 0):  # an escape: field by field
+        out[:] = decode_fields(field.to_pylist())
+        return out
+    out[:] = field.cast(pa.large_string()).to_numpy(zero_copy_only=False)
+    out[null.to_numpy(zero_copy_only=False)] = None
+    return out
+
+
+def join_lines(columns: list[list[bytes]], tail: Any) -> bytes:
+    """COPY text lines from encoded ``columns`` (one list of fields each) and, when not None, each line's
+    remainder from :func:`split_lines` (which holds its newline).
+
+    >>> join_lines([[b"a", b"b"], [b"1", b"2"]], None)
+    b'a\\t1\\nb\\t2\\n'
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    arrays = [pa.array(column, type=pa.large_binary()) for column in columns]
+    tab = pa.scalar(_TAB, type=pa.large_binary())
+    if tail is not None:
+        joined = pc.binary_join_element_wise(*arrays, tail, tab)
     else:
-        block = b"".join([b"\t".join(fields) + b"\t" + p[width] for *fields, p in zip(*encoded, parts)])
-    return block, stats
+        joined = pc.binary_join_element_wise(*arrays, tab)
+        joined = pc.binary_join_element_wise(joined, pa.scalar(b"\n", type=pa.large_binary()),
+                                             pa.scalar(b"", type=pa.large_binary()))
+    offsets = np.frombuffer(joined.buffers()[1], dtype=np.int64)[joined.offset:joined.offset + len(joined) + 1]
+    return joined.buffers()[2].to_pybytes()[offsets[0]:offsets[-1]]
