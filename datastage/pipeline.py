@@ -110,6 +110,7 @@ from datastage.targets.base import Shadow, Target
 from datastage.targets.registry import open_target
 from datastage.verify.context import CheckContext
 from datastage.verify.leaks.index import LeakIndex
+from datastage.verify.leaks.pool import warm_up as warm_up_search
 from datastage.verify.registry import apply_severity, run_checks
 
 log = get_logger("datastage.refresh")
@@ -310,6 +311,8 @@ def load_into_shadow(conn: Connection, result: PlanResult, shadow: Shadow, targe
         executor = stack.enter_context(open_executor(setting)) if chunked and setting is not None else None
         if executor is not None:
             executor.warm_up()
+        elif leaks is not None and shadow.reader_url():  # the leak search's workers, started from the same process
+            warm_up_search(sum(result.subset.tables[t.key].selected_rows for t in result.tables))
         with step("extract"):
             # Before any value is masked: the source's identifiers, which no masked value may be.
             identifiers = SourceIdentifiers.collect(conn, result.tables, result.policy, key, batch_size)

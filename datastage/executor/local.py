@@ -65,6 +65,14 @@ def fork_safe() -> bool:
     return sys.platform.startswith("linux")
 
 
+def start_forkserver() -> None:
+    """Start the process every worker is started from, if it is not running: it imports the workers'
+    modules (about a second) while the caller goes on, instead of when the first workers start."""
+    if fork_safe():
+        _start_context()
+        multiprocessing.forkserver.ensure_running()
+
+
 def _start_context() -> Any:
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(PRELOAD)
@@ -83,11 +91,8 @@ class LocalExecutor(Executor):
         self._broken: str | None = None
 
     def warm_up(self) -> None:
-        """Start the process workers are started from: it imports their modules (about a second) while the
-        refresh reads the source, instead of when :meth:`share` starts them."""
-        if fork_safe():
-            _start_context()
-            multiprocessing.forkserver.ensure_running()
+        """Start the process workers are started from (:func:`start_forkserver`)."""
+        start_forkserver()
 
     def share(self, run_id: str, secrets: Mapping[str, bytes], context: Any = None) -> None:
         install(run_id, secrets, context)
@@ -217,4 +222,4 @@ def _serve(pipe: Connection) -> None:
             pipe.send((False, redact(f"sending a result back failed: {type(exc).__name__}: {exc}")))
 
 
-__all__ = ["LocalExecutor", "_echo", "fork_safe"]
+__all__ = ["LocalExecutor", "_echo", "fork_safe", "start_forkserver"]

@@ -183,3 +183,16 @@ def test_the_search_runs_beside_the_other_checks_and_stops_when_one_fails(
         datastage.refresh("staging", config=demo_project)
     assert len(started) == 1 and started[0]._cancelled.is_set() and not started[0]._thread.is_alive()
     assert not (demo_project.parent / "staging.db").exists()  # nothing went live
+
+
+def test_the_workers_process_starts_early_only_for_a_copy_they_will_search(monkeypatch: pytest.MonkeyPatch) -> None:
+    started: list[bool] = []
+    monkeypatch.setattr(checkpool, "start_forkserver", lambda: started.append(True))
+    monkeypatch.setenv(CHECK_WORKERS_ENV, "2")
+    checkpool.warm_up(checkpool.MIN_ROWS - 1)
+    assert started == []
+    checkpool.warm_up(checkpool.MIN_ROWS)
+    assert started == [True]
+    monkeypatch.setenv(CHECK_WORKERS_ENV, "1")  # one worker: the search runs in the refresh's process
+    checkpool.warm_up(10 * checkpool.MIN_ROWS)
+    assert started == [True]

@@ -37,7 +37,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from datastage.errors import DatastageError, StepError
 from datastage.executor.base import context, shared
-from datastage.executor.local import LocalExecutor
+from datastage.executor.local import LocalExecutor, start_forkserver
 from datastage.mask.keys import MaskingKey
 from datastage.progress import Progress
 from datastage.settings import tuning_from_env
@@ -149,6 +149,12 @@ def _search_part(task: tuple[str, str, str]) -> Found | str:
         return f"reading {table_key} for the leak check: {db_error_message(exc)}"
     except Exception as exc:  # noqa: BLE001 - reported in the parent as a failed step, never a traceback
         return f"searching {table_key} for the leak check failed: {type(exc).__name__}: {exc}"
+
+
+def warm_up(rows: int) -> None:
+    """Start the workers' process early when a copy of ``rows`` rows will likely be searched by workers."""
+    if rows >= MIN_ROWS and worker_count() > 1 and sys.platform.startswith("linux"):
+        start_forkserver()
 
 
 def search_tables(conn: Connection, scanner: Scanner, work: list[tuple[TableInfo, str]], batch_size: int,
