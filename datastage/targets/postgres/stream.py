@@ -132,21 +132,21 @@ def encode_column(series: pd.Series) -> list[bytes]:
     array = series.to_numpy(dtype=object)
     if not len(array):
         return []
-    missing = pd.isna(array)
-    if missing.any():
-        if pd.api.types.infer_dtype(array[~missing], skipna=False) != "string":
+    missing = None
+    if pd.api.types.infer_dtype(array, skipna=False) != "string":  # plain strings (the usual case) skip this
+        missing = pd.isna(array)
+        if not missing.any() or pd.api.types.infer_dtype(array[~missing], skipna=False) != "string":
             return encode_fields(column_values(series))
         array = array.copy()
         array[missing] = ""
-    elif pd.api.types.infer_dtype(array, skipna=False) != "string":
-        return encode_fields(column_values(series))
     joined = "\x00".join(array.tolist())
     if ("\\" in joined or "\t" in joined or "\n" in joined or "\r" in joined
             or joined.count("\x00") != len(array) - 1):
         return encode_fields(column_values(series))
     out = joined.encode("utf-8").split(b"\x00")
-    for i in np.flatnonzero(missing).tolist():
-        out[i] = NULL
+    if missing is not None:
+        for i in np.flatnonzero(missing).tolist():
+            out[i] = NULL
     return out
 
 
