@@ -155,6 +155,8 @@ def canonical_text(series: pd.Series) -> np.ndarray:
     in hex, JSON with sorted keys: a value reads the same from SQLite, PostgreSQL or MariaDB.
     """
     values = series.to_numpy(dtype=object)
+    if len(values) and pd.api.types.infer_dtype(values, skipna=False) == "string":
+        return values  # plain strings, no NULL (the usual case): nothing to look for
     missing = pd.isna(values)
     if missing.any():
         values = values.copy()
