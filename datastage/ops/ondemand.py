@@ -64,7 +64,7 @@ from datastage.ops.databases import create_database, database_size, derived_url,
 from datastage.ops.envops import RefreshOps
 from datastage.ops.provrecord import Copied, ProvisionOutcome, record_provision, write_provision_report
 from datastage.ops.registry import Provisioned, load_registry, locked_registry, registry_path
-from datastage.ops.templates import check_cap, copy_name, copy_ttl
+from datastage.ops.templates import check_cap, copy_name, copy_ttl, owner_name
 from datastage.pipeline import entered, load_into_shadow, step, verify_shadow
 from datastage.plan import PlanResult
 from datastage.progress import NoProgress, Progress
@@ -162,6 +162,7 @@ def provision(project: Project, name: str | None, from_: str, *, ttl: dt.timedel
     (``on_test_failure: teardown``) or kept in state ``failed`` (``keep``).
     """
     progress = progress or NoProgress()
+    owner = owner_name(owner) if owner is not None else None
     template, env = source_of(project, from_)
     name = copy_name(template, name, variables or {})
     life = copy_ttl(template, ttl)

@@ -87,6 +87,22 @@ def copy_name(template: OnDemandTemplate | None, name: str | None, variables: Ma
     return built
 
 
+MAX_OWNER = 100
+
+
+def owner_name(owner: str) -> str:
+    """``--owner`` as given, when it is printable text of at most :data:`MAX_OWNER` characters (it is
+    written into the registry, the history, the report and the webhook, and shown by ``envs``).
+
+    >>> owner_name("alice@example.com")
+    'alice@example.com'
+    """
+    if not owner.strip() or len(owner) > MAX_OWNER or not owner.isprintable():
+        raise UsageError(f"--owner {_shown(owner)}: give a printable name of 1 to {MAX_OWNER} characters "
+                         "(no control characters or line breaks)")
+    return owner
+
+
 def ttl_text(delta: dt.timedelta | None) -> str:
     """A duration the way ``--ttl`` takes it (``never`` for None).
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sqlite3
 import subprocess
@@ -248,3 +249,36 @@ def test_export_of_an_on_demand_environment(exported: tuple[Path, Path], tmp_pat
         assert _rows(laptop, "item") == _rows(folder / "staging.db", "item")
     finally:
         datastage.teardown("pr_7", config=config)
+
+
+@pytest.mark.parametrize("swap", ["symlink", "fifo"])
+def test_a_file_swapped_after_the_listing_is_refused_and_nothing_is_written(
+        exported: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, swap: str) -> None:
+    """Between listing the folder and reading a file, the file becomes a link (to a file outside) or a FIFO:
+    it is never followed or waited on; the import fails on that file and writes nothing."""
+    from datastage.ops.artifacts import manifest
+
+    folder, out = exported
+    copy = tmp_path / "copy" / "out"
+    shutil.copytree(out, copy)
+    victim = next(p for p in sorted(copy.iterdir()) if p.name not in ("SHA256SUMS", "SHA256SUMS.sig"))
+    outside = tmp_path / "copy" / "outside"
+    outside.write_bytes(victim.read_bytes())
+    listing = manifest._files
+
+    def listed_then_swapped(where: Path) -> list[str]:
+        names = listing(where)
+        victim.unlink()
+        if swap == "symlink":
+            victim.symlink_to(outside)
+        else:
+            os.mkfifo(victim)
+        return names
+
+    monkeypatch.setattr(manifest, "_files", listed_then_swapped)
+    target = tmp_path / "target.db"
+    code, output = _cli("import", str(copy), "--into", f"sqlite:///{target}",
+                        "--public-key", str(folder / "signing.key.pub"))
+    assert code == 3, output
+    assert victim.name in output and "plain file" in output and len(output.strip().splitlines()) == 1
+    assert not target.exists()

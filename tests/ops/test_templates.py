@@ -430,3 +430,14 @@ def test_mariadb_template_grants_are_in_the_catalog_of_the_copy(mysql_server: st
         with admin.connect() as conn:
             conn.exec_driver_sql(f"DROP USER IF EXISTS '{user}'@'%%'")
         admin.dispose()
+
+
+@pytest.mark.parametrize("owner", ["alice\nforged: line", "bob\x1b[2J", "   ", "x" * 101, "tab\there"])
+def test_an_owner_that_is_not_printable_text_is_refused_before_anything_is_made(
+        refreshed: Path, tmp_path: Path, owner: str) -> None:
+    config = _sqlite_project(refreshed, tmp_path, name="pr_{id}")
+    code, output = _cli("provision", "--from", "staging", "--var", "id=9", "--owner", owner, "--config", str(config))
+    assert code == 2 and len(output.strip().splitlines()) == 1, output
+    assert "--owner" in output and "printable" in output and "\x1b" not in output
+    assert not (config.parent / "pr_9.db").exists()
+    assert load_registry(load_project(config)) == {}

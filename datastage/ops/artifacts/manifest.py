@@ -34,6 +34,7 @@ Example (sign a folder with one file, then change a byte of it):
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -89,7 +90,12 @@ def sha256_file(path: Path, copy_to: Path | None = None) -> tuple[str, int]:
         copy_to.parent.mkdir(parents=True, exist_ok=True)
         out = os.fdopen(os.open(copy_to, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb")
     try:
-        with open(path, "rb") as handle:
+        # Never through a link, never a FIFO or device put there after the folder was listed.
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise OSError(errno.EINVAL, "not a regular file", str(path))
+        with os.fdopen(fd, "rb") as handle:
             while chunk := handle.read(_CHUNK):
                 digest.update(chunk)
                 size += len(chunk)
@@ -214,7 +220,10 @@ def verify_folder(folder: Path, trusted: list[bytes], staged: Path) -> Verified:
     for name, expected in sorted(listed.items()):
         if name not in present:
             raise ArtifactInvalid("listed in SHA256SUMS but missing", file=name)
-        digest, sizes[name] = sha256_file(folder / name, copy_to=staged / name)
+        try:
+            digest, sizes[name] = sha256_file(folder / name, copy_to=staged / name)
+        except OSError as exc:  # replaced by a link or a special file since the folder was listed
+            raise ArtifactInvalid(f"cannot read it as a plain file: {exc.strerror or exc}", file=name) from None
         if digest != expected:
             raise ArtifactInvalid("its SHA-256 is not the one SHA256SUMS lists: the file was changed", file=name)
     manifest = parse_json((staged / MANIFEST).read_bytes(), MANIFEST, ArtifactInvalid, "not valid JSON")
