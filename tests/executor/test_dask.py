@@ -121,6 +121,22 @@ def test_results_come_with_their_positions_and_the_run_in_worker_memory(executor
     assert os.getpid() not in {r["pid"] for r in results.values()}  # run in the worker processes
 
 
+def test_a_run_raises_the_allocator_thresholds_a_nanny_fixed_and_puts_them_back(cluster: Any) -> None:
+    """A nanny starts its workers with MALLOC_TRIM_THRESHOLD_ set (glibc's adaptive thresholds off): while
+    a run holds them the thresholds are raised, and after it they are the environment's again."""
+    from datastage.executor import allocator
+
+    with distributed.Client(cluster.scheduler_address, timeout=60) as client:
+        environment = client.run(lambda: "MALLOC_TRIM_THRESHOLD_" in os.environ)
+        assert environment and all(environment.values())
+        assert not any(client.run(allocator.tuned).values())
+        with DaskExecutor(cluster.scheduler_address) as opened:
+            opened.share("run-alloc", SECRETS, context={})
+            assert all(client.run(allocator.tuned).values())
+            assert sorted(dict(opened.run(square, [1, 2])).values(), key=lambda r: r["value"])[1]["value"] == 4
+        assert not any(client.run(allocator.tuned).values())
+
+
 def test_no_more_jobs_in_flight_than_workers(cluster: Any) -> None:
     with DaskExecutor(cluster.scheduler_address, workers=1) as one:
         one.share("run-1", SECRETS)
