@@ -7,10 +7,12 @@ elsewhere. While a run holds a worker whose environment fixed the thresholds, th
 ``mallopt``; when the last run ends, the values the environment set come back. A worker whose
 environment set nothing is left alone: glibc adapts by itself there.
 
-Example (this process's environment fixes nothing, so nothing is changed):
-    >>> import os
-    >>> "MALLOC_TRIM_THRESHOLD_" in os.environ or "MALLOC_MMAP_THRESHOLD_" in os.environ or tune_for_run("r1")
-    False
+Example (the thresholds an environment sets, and glibc's default where it sets none):
+    >>> threshold_in({"MALLOC_TRIM_THRESHOLD_": "65536"}, "MALLOC_TRIM_THRESHOLD_")
+    65536
+    >>> name = "MALLOC_MMAP_THRESHOLD_"
+    >>> threshold_in({}, name), threshold_in({name: "x"}, name)
+    (131072, 131072)
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import ctypes
 import os
 import sys
+from collections.abc import Mapping
 
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # mallopt(3) parameters
 RUN_MMAP_THRESHOLD = 32 << 20  # arrays up to 32 MiB are reused from the heap
@@ -35,9 +38,10 @@ def _mallopt(option: int, value: int) -> bool:
         return False
 
 
-def _from_environment(name: str) -> int:
+def threshold_in(environ: Mapping[str, str], name: str) -> int:
+    """The threshold ``name`` an environment sets (glibc's default when it sets none, or nothing valid)."""
     try:
-        return max(0, int(os.environ.get(name, GLIBC_DEFAULT)))
+        return max(0, int(environ.get(name, GLIBC_DEFAULT)))
     except ValueError:
         return GLIBC_DEFAULT
 
@@ -65,5 +69,5 @@ def restore_after_run(run_id: str) -> None:
         return
     _holding.discard(run_id)
     if not _holding:
-        _mallopt(M_MMAP_THRESHOLD, _from_environment("MALLOC_MMAP_THRESHOLD_"))
-        _mallopt(M_TRIM_THRESHOLD, _from_environment("MALLOC_TRIM_THRESHOLD_"))
+        _mallopt(M_MMAP_THRESHOLD, threshold_in(os.environ, "MALLOC_MMAP_THRESHOLD_"))
+        _mallopt(M_TRIM_THRESHOLD, threshold_in(os.environ, "MALLOC_TRIM_THRESHOLD_"))
