@@ -157,13 +157,6 @@ def warm_up(rows: int) -> None:
         start_forkserver()
 
 
-def search_tables(conn: Connection, scanner: Scanner, work: list[tuple[TableInfo, str]], batch_size: int,
-                  reader_url: str | None, rows: dict[str, int], progress: Progress) -> Iterator[Found]:
-    """What the search of each table (or part of one) found, in any order (``rows``: loaded rows
-    per table, for the progress bars)."""
-    yield from start_search(conn, scanner, work, batch_size, reader_url, rows, progress).results()
-
-
 def start_search(conn: Connection, scanner: Scanner, work: list[tuple[TableInfo, str]], batch_size: int,
                  reader_url: str | None, rows: dict[str, int], progress: Progress) -> PendingSearch:
     """The search of ``work``, begun: a large copy another process can read is cut into parts now and
