@@ -81,6 +81,7 @@ PREFILTER_MIN = 16  # fewer values than this: the regex alone is cheaper than pr
 # Per code point up to 127, then one entry for every code point beyond: its class, its place in TRACKED.
 _CLASS_OF = np.array([prefilter.char_class(c) for c in range(129)], dtype=np.uint8)
 _SPACE_OR_HIGH = np.append(prefilter.ASCII_SPACE, True)
+_PER_VALUE = ("digits", "letters", "blanks")  # the per-value counts a sub-batch inherits (see Batch.take)
 _TRACKED_INDEX = np.array([prefilter.TRACKED.find(chr(c)) for c in range(128)] + [-1], dtype=np.int8)
 
 
@@ -127,10 +128,15 @@ class Batch:
         return np.frombuffer(self.text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
 
     def _per_value(self, flags: np.ndarray) -> np.ndarray:
+        """How many of ``flags`` (one per code point of the text) are set within each value."""
         if not len(self.values):
             return np.zeros(0, dtype=np.int64)
-        total = np.concatenate(([0], _running(flags)))
-        return np.asarray(total[self.ends] - total[self.starts], dtype=np.int64)
+        # One sum per value's span with its line feed (a zero after the last value), less that line feed.
+        padded = np.zeros(len(flags) + 1, dtype=np.uint8)
+        padded[:-1] = flags.view(np.uint8)
+        dtype = np.int32 if len(padded) < 2**31 - 1 else np.int64
+        sums = np.add.reduceat(padded, self.starts, dtype=dtype)
+        return np.asarray(sums - padded[self.ends], dtype=np.int64)
 
     @cached_property
     def digits(self) -> np.ndarray:
@@ -148,8 +154,14 @@ class Batch:
         return self._per_value(self._codes == 32)
 
     def count_of(self, char: str) -> np.ndarray:
-        """How often ``char`` occurs in each value."""
-        return self._per_value(self._codes == ord(char))
+        """How often ``char`` occurs in each value (from the profile when it is counted there already)."""
+        profile = self.__dict__.get("_profile")
+        if profile is not None and len(char) == 1 and char in prefilter.TRACKED:
+            return profile[0][prefilter.FIXED + prefilter.TRACKED.index(char)]
+        counts: dict[str, np.ndarray] = self.__dict__.setdefault("_counts", {})
+        if char not in counts:
+            counts[char] = self._per_value(self._codes == ord(char))
+        return counts[char]
 
     # -- regular expressions over the joined text ----------------------------------------
 
@@ -277,7 +289,17 @@ class Batch:
         """The sub-batch of the values ``mask`` selects (the batch itself when it selects them all)."""
         if len(mask) == len(self.values) and bool(np.all(mask)):
             return self
-        return Batch(self.values[mask])
+        sub = Batch(self.values[mask])
+        # What is counted per value already holds for the sub-batch's values (the same strings).
+        for name in _PER_VALUE:
+            if name in self.__dict__:
+                sub.__dict__[name] = self.__dict__[name][mask]
+        if "_counts" in self.__dict__:
+            sub.__dict__["_counts"] = {char: counts[mask] for char, counts in self.__dict__["_counts"].items()}
+        if "_profile" in self.__dict__:
+            table, first, last = self.__dict__["_profile"]
+            sub.__dict__["_profile"] = (table[:, mask], first[mask], last[mask])
+        return sub
 
     def spread(self, mask: np.ndarray, sub: np.ndarray) -> np.ndarray:
         """A per-value mask from ``sub``, the mask of the sub-batch ``take(mask)``."""
