@@ -99,6 +99,18 @@ def _running(flags: np.ndarray) -> np.ndarray:
     return np.cumsum(flags.view(np.uint8), dtype=dtype)
 
 
+def segment_sums(flags: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """How many of the booleans ``flags`` are set in each segment, from each of the increasing ``starts``
+    up to the next one (the last up to the end), summed as bytes into the narrowest integers that hold
+    them (several times faster than summing booleans into 64-bit integers).
+
+    >>> segment_sums(np.array([True, False, True, True, True]), np.array([0, 2, 4])).tolist()
+    [1, 2, 1]
+    """
+    dtype = np.int32 if len(flags) < 2**31 - 1 else np.int64
+    return np.add.reduceat(np.asarray(flags, dtype=bool).view(np.uint8), starts, dtype=dtype).astype(np.int64)
+
+
 class Batch:
     """Distinct non-blank values (as given, line feeds blanked) and their joined text."""
 
@@ -132,11 +144,9 @@ class Batch:
         if not len(self.values):
             return np.zeros(0, dtype=np.int64)
         # One sum per value's span with its line feed (a zero after the last value), less that line feed.
-        padded = np.zeros(len(flags) + 1, dtype=np.uint8)
-        padded[:-1] = flags.view(np.uint8)
-        dtype = np.int32 if len(padded) < 2**31 - 1 else np.int64
-        sums = np.add.reduceat(padded, self.starts, dtype=dtype)
-        return np.asarray(sums - padded[self.ends], dtype=np.int64)
+        padded = np.zeros(len(flags) + 1, dtype=bool)
+        padded[:-1] = flags
+        return segment_sums(padded, self.starts) - padded[self.ends]
 
     @cached_property
     def digits(self) -> np.ndarray:

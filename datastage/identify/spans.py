@@ -39,6 +39,7 @@ import pandas as pd
 import re2
 
 from datastage.identify import reference as pii
+from datastage.identify.batch import segment_sums
 from datastage.identify.namewords import (
     ACRONYMS,
     EPONYM_NOUNS,
@@ -212,7 +213,7 @@ class _Joined:
     def per_value(self, flags: np.ndarray) -> np.ndarray:
         if self.size == 0:
             return np.zeros(0, dtype=np.int64)
-        return np.add.reduceat(flags.astype(np.int64), self._reduce_at)
+        return segment_sums(flags, self._reduce_at)
 
     def count(self, char: str) -> np.ndarray:
         return self.per_value(self.codes == ord(char))

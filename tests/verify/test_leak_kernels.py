@@ -202,3 +202,28 @@ def test_card_checks_of_random_digit_strings_are_those_of_the_rules(numbers: lis
     plausible, test = kernels.card_checks(np.array(numbers, dtype=object))
     assert plausible.tolist() == [pii.plausible_card(n) for n in numbers]
     assert test.tolist() == [pii.plausible_card(n) and is_test_card(n) for n in numbers]
+
+
+_EMAIL_PIECES = ["a", "Z", "0", "9", ".", "-", "_", "%", "+", "'", "@", "..", "co", "ORG", "x1", "@@", " ", "\n",
+                 "é", "٣", "\x00", "4111111111111111", "+1 415 555 0142"]
+_email_like = st.lists(st.sampled_from(_EMAIL_PIECES), min_size=1, max_size=10).map("".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_email_like)
+def test_a_value_the_address_pattern_matches_whole_holds_that_one_match_alone(value: str) -> None:
+    matches = [m.span() for m in pii.EMAIL_RE.finditer(value)]
+    whole = kernels._whole_emails([value], np.array([True])).tolist() == [0]
+    assert whole == (pii.EMAIL_RE.fullmatch(value) is not None)
+    if whole:
+        assert matches == [(0, len(value))]
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(_email_like | _hostile, min_size=1, max_size=30))
+def test_tokens_of_address_like_text_are_those_of_the_patterns_value_by_value(values: list[str]) -> None:
+    series = pd.Series(values + values[:3], dtype=object)  # some shapes held by several values
+    fast = kernels.identifier_tokens(series, whole_phone=True)
+    reference = kernels.value_by_value_tokens(series, whole_phone=True)
+    assert (fast.tokens, fast.origins, fast.kinds, fast.test_card_origins) == \
+        (reference.tokens, reference.origins, reference.kinds, reference.test_card_origins)

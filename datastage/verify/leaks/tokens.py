@@ -23,6 +23,7 @@ import pandas as pd
 
 from datastage.cards import TEST_PREFIXES, is_test_card
 from datastage.identify import reference as pii
+from datastage.identify.batch import segment_sums
 from datastage.source.values import canonical_text
 
 
@@ -115,7 +116,7 @@ class _Batch:
         letter = ((folded >= 97) & (folded <= 122)) | wide
 
         def per_value(flags: np.ndarray) -> np.ndarray:
-            return np.add.reduceat(flags, starts, dtype=np.int64)
+            return segment_sums(flags, starts)
 
         self.digits = per_value(digit)
         # Upper-casing turns one non-ASCII character into up to three letters (ﬃ → FFI).
@@ -331,6 +332,41 @@ def _value_starts(text: str) -> np.ndarray:
     return np.concatenate(([0], np.flatnonzero(codes == 0) + 1)).astype(np.int64)
 
 
+WHOLE_EMAIL = f"^(?:{pii.EMAIL})$"  # for RE2 (Arrow): ``$`` is the end of the value, as in a fullmatch
+
+
+def _whole_emails(items: list[str], candidates: np.ndarray) -> np.ndarray:
+    """Positions of the ``candidates`` among ``items`` that are one e-mail address as a whole.
+
+    The address pattern's parts cannot hold ``@`` and its labels cannot hold ``.``, so in a value it
+    matches whole, the first match :func:`re.finditer` finds is that whole value, and no other follows.
+
+    >>> _whole_emails(["ann@example.org", "mail ann@example.org", "x"], np.array([True, True, False])).tolist()
+    [0]
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    chosen = np.flatnonzero(candidates)
+    if not len(chosen):
+        return chosen
+    texts = pa.array(np.array(items, dtype=object)[chosen], type=pa.large_string())
+    whole = pc.match_substring_regex(texts, WHOLE_EMAIL).to_numpy(zero_copy_only=False)
+    return chosen[whole.astype(bool)]
+
+
+def _whole_email_bodies(items: list[str], codes: np.ndarray, order: np.ndarray, shape: np.ndarray,
+                        start: np.ndarray) -> Bodies:
+    """The tokens of e-mail matches that are a whole ASCII value: the values lower-cased (Arrow)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    match, value = _pairs(codes, shape)
+    texts = pa.array(np.array(items, dtype=object)[value], type=pa.large_string())
+    bodies = pc.ascii_lower(texts).to_numpy(zero_copy_only=False).astype(object)
+    return order[match], value.astype(np.int64), start[match], bodies
+
+
 def _shape_spans(shapes: pd.Series, phones: bool,
                  whole_phone: bool) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
     """``(kind, shape position, start, end)`` arrays of every match in distinct shapes, positions within
@@ -351,7 +387,14 @@ def _shape_spans(shapes: pd.Series, phones: bool,
     def digit_counts(text: str, spans: list[tuple[int, int]]) -> list[int]:
         return [len(d) for d in _digits(text, spans)]
 
-    text, chosen = batch.part(batch.at_sign)
+    whole = _whole_emails(batch.items, batch.at_sign)
+    if len(whole):  # a shape that is one e-mail address holds exactly one match: all of it
+        lengths = np.fromiter((len(batch.items[i]) for i in whole.tolist()), dtype=np.int64, count=len(whole))
+        out.append((np.full(len(whole), KINDS.index("email"), dtype=np.int8), whole,
+                    np.zeros(len(whole), dtype=np.int64), lengths))
+    others = batch.at_sign.copy()
+    others[whole] = False
+    text, chosen = batch.part(others)
     add("email", text, chosen, [m.span() for m in pii.EMAIL_RE.finditer(text)])
     text, chosen = batch.part(batch.digits >= 13)
     cards = [m.span() for m in pii.CARD_IN_TEXT.finditer(text)]
@@ -454,7 +497,12 @@ def identifier_tokens(values: pd.Series, *, phones: bool = True, names: bool = F
     if spans:
         order, shape, start, end = (np.concatenate(part) for part in zip(*spans, strict=True))
         wide = ~np.fromiter(map(str.isascii, distinct), dtype=bool, count=len(distinct))
-        parts = [_ascii_bodies(joined, shaped, codes, *(a[~wide[shape]] for a in (order, shape, start, end)))]
+        lengths = np.fromiter(map(len, distinct), dtype=np.int64, count=len(distinct))
+        whole = ~wide[shape] & (order == KINDS.index("email")) & (start == 0) & (end == lengths[shape])
+        narrow = ~wide[shape] & ~whole
+        parts = [_ascii_bodies(joined, shaped, codes, *(a[narrow] for a in (order, shape, start, end)))]
+        if whole.any():
+            parts.append(_whole_email_bodies(items, codes, *(a[whole] for a in (order, shape, start))))
         if wide[shape].any():
             parts.append(_wide_bodies(items, codes, *(a[wide[shape]] for a in (order, shape, start, end))))
         found = _checked(*(np.concatenate(column) for column in zip(*parts, strict=True)))
