@@ -60,6 +60,7 @@ from datastage.identify.values import BASE_KINDS, HINT_KINDS, detect, detect_dis
 from datastage.mask.resolve import ColumnDecision
 from datastage.plan import PlanResult
 from datastage.results import CheckResult
+from datastage.source import mysqlarrow
 from datastage.source.db import db_error_message
 from datastage.source.identifiers import quote_as_needed
 from datastage.source.pgcopy import read_tables
@@ -519,7 +520,8 @@ class ArrowRows(Rows):
 def read_loaded(conn: Connection, table: TableInfo, columns: list[str], name: str,
                 batch_size: int) -> Iterator[Rows]:
     """The loaded rows of ``columns`` of ``table`` (called ``name`` in the shadow), in batches: PostgreSQL
-    text and integer columns as Arrow tables read with ``COPY``, anything else as frames
+    text and integer columns as Arrow tables read with ``COPY``, MariaDB/MySQL ones read by connectorx
+    (:mod:`datastage.source.mysqlarrow`), anything else as frames
     (:func:`~datastage.verify.leaks.scanner.stream_loaded`)."""
     purpose = "the kept-column check"
     categories = {c: table.columns[c].category for c in columns}
@@ -535,6 +537,17 @@ def read_loaded(conn: Connection, table: TableInfo, columns: list[str], name: st
         except psycopg.Error as exc:
             raise StepError(f"reading {table.key} for {purpose}: {db_error_message(exc)}", step="verify") from None
         return
+    url = mysqlarrow.arrow_url(conn) if set(categories.values()) <= {"text", "integer"} else None
+    if url is not None:
+        quote = partial(quote_as_needed, conn)
+        tables = mysqlarrow.read_tables(url, f"SELECT {', '.join(quote(c) for c in columns)} FROM {name}", batch_size)
+        if tables is not None:
+            try:
+                for batch in tables:
+                    yield ArrowRows(batch)
+            except mysqlarrow.ArrowReadError as exc:
+                raise StepError(f"reading {table.key} for {purpose}: {exc}", step="verify") from None
+            return
     for frame in stream_loaded(conn, table, columns, name, batch_size, purpose=purpose):
         yield FrameRows(frame)
 

@@ -49,6 +49,7 @@ from datastage.mask.policy import ColumnRule
 from datastage.mask.source_identifiers import HashSet
 from datastage.plan import PlanResult
 from datastage.progress import Progress
+from datastage.source import mysqlarrow
 from datastage.source.db import db_error_message
 from datastage.source.identifiers import quote_as_needed
 from datastage.source.pgcopy import read_frames
@@ -303,7 +304,8 @@ def stream_loaded(conn: Connection, table: TableInfo, columns: list[str], name: 
                   where: str = "", purpose: str = "the leak check") -> Iterator[pd.DataFrame]:
     """The loaded rows of ``columns`` of ``table`` (called ``name`` in the shadow), in batches.
 
-    PostgreSQL text and integer columns are read with ``COPY``; a failed read is a
+    PostgreSQL text and integer columns are read with ``COPY``, MariaDB/MySQL ones with connectorx
+    (:mod:`datastage.source.mysqlarrow`); a failed read is a
     :class:`StepError` of the ``verify`` step naming the table and ``purpose``.
     """
     quote = partial(quote_as_needed, conn)
@@ -317,10 +319,15 @@ def stream_loaded(conn: Connection, table: TableInfo, columns: list[str], name: 
             integers = {c for c, category in categories.items() if category == "integer"}
             yield from read_frames(raw, sql, columns, integers, batch_size)
             return
+        url = mysqlarrow.arrow_url(conn) if set(categories.values()) <= {"text", "integer"} else None
+        frames = mysqlarrow.read_frames(url, sql, columns, batch_size) if url is not None else None
+        if frames is not None:
+            yield from frames
+            return
         result = conn.execution_options(stream_results=True, max_row_buffer=batch_size).exec_driver_sql(sql)
         while rows := result.fetchmany(batch_size):
             yield rows_to_frame(rows, columns)
-    except (SQLAlchemyError, psycopg.Error) as exc:
+    except (SQLAlchemyError, psycopg.Error, mysqlarrow.ArrowReadError) as exc:
         raise StepError(f"reading {table.key} for {purpose}: {db_error_message(exc)}", step="verify") from None
 
 
