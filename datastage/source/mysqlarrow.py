@@ -44,9 +44,8 @@ def arrow_url(conn: Connection) -> str | None:
     url = conn.engine.url
     if conn.dialect.name not in ("mysql", "mariadb") or url.query or not url.host or "/" in url.host:
         return None
-    database = conn.exec_driver_sql("SELECT DATABASE()").scalar()
-    if not database:
-        return None
+    # With no current database the connection's statements name their tables in full; so do connectorx's.
+    database = conn.exec_driver_sql("SELECT DATABASE()").scalar() or "information_schema"
     user = quote(url.username or "", safe="")
     password = f":{quote(url.password, safe='')}" if url.password else ""
     host = f"[{url.host}]" if ":" in url.host else url.host

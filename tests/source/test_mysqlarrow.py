@@ -125,3 +125,16 @@ def test_a_read_connectorx_cannot_start_is_none_and_names_nothing(mysql_database
             f"print(m.read_tables({arrow!r}, 'SELECT nope FROM missing_table', 10))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     assert done.stdout.strip() == "None" and done.stderr == ""
+
+
+def test_a_connection_with_no_current_database_reads_tables_named_in_full(mysql_databases: object) -> None:
+    url = mysql_databases.create()  # type: ignore[attr-defined]
+    _fill(url)
+    database = make_url(url).database
+    with sa.create_engine(url).connect() as conn:
+        table = reflect(conn).tables["t"]
+    with sa.create_engine(make_url(url).set(database=None)).connect() as conn:
+        arrow = mysqlarrow.arrow_url(conn)
+        assert arrow is not None and arrow.endswith("/information_schema")
+        frames = list(stream_loaded(conn, table, ["id", "v"], f"`{database}`.`t`", 100))
+    assert sorted(v for f in frames for v in f["v"].tolist() if v is not None) == sorted(HOSTILE)
