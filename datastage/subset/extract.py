@@ -19,6 +19,7 @@ Example (25 matching rows in batches of 10):
 
 from __future__ import annotations
 
+import collections
 import sqlite3
 import uuid
 import warnings
@@ -76,13 +77,33 @@ def _run(conn: Connection, stmt: sa.Executable, table: TableInfo, batch_size: in
             columns = list(result.keys())
             if dialect_of(conn) == "mysql":
                 yield from _unbuffered_batches(result, columns, batch_size)
+            elif dialect_of(conn) == "postgresql":
+                yield from _server_cursor_batches(result, columns, batch_size)
             else:
                 for part in result.partitions(batch_size):
                     yield rows_to_frame(part, columns)
         finally:
             result.close()
-    except (SQLAlchemyError, pymysql.Error) as exc:
+    except (SQLAlchemyError, pymysql.Error, psycopg.Error) as exc:
         raise SourceError(f"reading {table.key} failed: {db_error_message(exc)}", table=table.key) from None
+
+
+def _server_cursor_batches(result: sa.CursorResult[Any], columns: list[str],
+                           batch_size: int) -> Iterator[pd.DataFrame]:
+    """Batches straight from psycopg's server-side cursor: its row tuples become columns without a
+    SQLAlchemy row object per row (the columns are selected untyped, so the values are the same)."""
+    cursor = result.cursor
+    buffered = getattr(result.cursor_strategy, "_rowbuffer", None)  # the driver rows SQLAlchemy read ahead
+    if cursor is None or not isinstance(buffered, collections.deque):  # not as expected: SQLAlchemy's way
+        for part in result.partitions(batch_size):
+            yield rows_to_frame(part, columns)
+        return
+    ahead = list(buffered)
+    buffered.clear()
+    rows = [*ahead, *cursor.fetchmany(max(batch_size - len(ahead), 1))]
+    while rows:
+        yield rows_to_frame(rows, columns)
+        rows = cursor.fetchmany(batch_size)
 
 
 def _unbuffered_batches(result: sa.CursorResult[Any], columns: list[str], batch_size: int) -> Iterator[pd.DataFrame]:
