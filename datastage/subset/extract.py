@@ -100,7 +100,7 @@ def _server_cursor_batches(result: sa.CursorResult[Any], columns: list[str],
         return
     ahead = list(buffered)
     buffered.clear()
-    rows = [*ahead, *cursor.fetchmany(max(batch_size - len(ahead), 1))]
+    rows: Sequence[Any] = [*ahead, *cursor.fetchmany(max(batch_size - len(ahead), 1))]
     while rows:
         yield rows_to_frame(rows, columns)
         rows = cursor.fetchmany(batch_size)
