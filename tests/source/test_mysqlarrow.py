@@ -140,3 +140,22 @@ def test_a_connection_with_no_current_database_reads_tables_named_in_full(mysql_
         assert arrow is not None and arrow.endswith("/information_schema")
         frames = list(stream_loaded(conn, table, ["id", "v"], f"`{database}`.`t`", 100))
     assert sorted(v for f in frames for v in f["v"].tolist() if v is not None) == sorted(HOSTILE)
+
+
+def test_hostile_names_read_by_connectorx_give_the_driver_rows(mysql_databases: object) -> None:
+    url = mysql_databases.create()  # type: ignore[attr-defined]
+    database = make_url(url).database
+    table, key, text = "`t``x y;-- LIMIT 0`", "`i``d`", "`c ö; SELECT`"
+    with sa.create_engine(url).begin() as conn:
+        conn.exec_driver_sql(f"CREATE TABLE {table} ({key} INT PRIMARY KEY, {text} TEXT, `limit` TEXT)")
+        conn.exec_driver_sql(f"INSERT INTO {table} VALUES (1, 'a', 'b'), (2, NULL, 'x'), (3, 'z', NULL)")
+    with sa.create_engine(url).connect() as conn:
+        arrow = mysqlarrow.arrow_url(conn)
+        assert arrow is not None
+        for sql in [f"SELECT {key}, {text}, `limit` FROM {table}",
+                    f"SELECT {key}, {text} FROM `{database}`.{table} WHERE {key} > 1",
+                    f"SELECT {key} FROM {table} ORDER BY {key} LIMIT 2"]:
+            tables = mysqlarrow.read_tables(arrow, sql, 10)
+            assert tables is not None, sql
+            got = sorted(row for t in tables for row in zip(*(c.to_pylist() for c in t.columns), strict=True))
+            assert got == sorted(tuple(row) for row in conn.exec_driver_sql(sql).all()), sql
