@@ -525,11 +525,11 @@ def read_loaded(conn: Connection, table: TableInfo, columns: list[str], name: st
     (:func:`~datastage.verify.leaks.scanner.stream_loaded`)."""
     purpose = "the kept-column check"
     categories = {c: table.columns[c].category for c in columns}
+    plain = set(categories.values()) <= {"text", "integer"}  # columns whose text is the value
+    quote = partial(quote_as_needed, conn)
+    select = f"SELECT {', '.join(quote(c) for c in columns)} FROM {name}"
     raw = conn.connection.driver_connection if conn.dialect.name == "postgresql" else None
-    if isinstance(raw, psycopg.Connection) and raw.info.encoding == "utf-8" and \
-            set(categories.values()) <= {"text", "integer"}:
-        quote = partial(quote_as_needed, conn)
-        select = f"SELECT {', '.join(quote(c) for c in columns)} FROM {name}"
+    if isinstance(raw, psycopg.Connection) and raw.info.encoding == "utf-8" and plain:
         integers = {c for c, category in categories.items() if category == "integer"}
         try:
             for batch in read_tables(raw, select, columns, integers, batch_size):
@@ -537,10 +537,9 @@ def read_loaded(conn: Connection, table: TableInfo, columns: list[str], name: st
         except psycopg.Error as exc:
             raise StepError(f"reading {table.key} for {purpose}: {db_error_message(exc)}", step="verify") from None
         return
-    url = mysqlarrow.arrow_url(conn) if set(categories.values()) <= {"text", "integer"} else None
+    url = mysqlarrow.arrow_url(conn) if plain else None
     if url is not None:
-        quote = partial(quote_as_needed, conn)
-        tables = mysqlarrow.read_tables(url, f"SELECT {', '.join(quote(c) for c in columns)} FROM {name}", batch_size)
+        tables = mysqlarrow.read_tables(url, select, batch_size)
         if tables is not None:
             try:
                 for batch in tables:
