@@ -20,6 +20,7 @@ import decimal
 import json
 import uuid
 from collections.abc import Iterable, Sequence
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -30,12 +31,14 @@ def rows_to_frame(rows: Sequence[Sequence[Any]], columns: Sequence[str]) -> pd.D
     """A DataFrame of ``object`` columns holding the values exactly as the driver returned them."""
     if not rows:
         return pd.DataFrame({c: pd.Series([], dtype=object) for c in columns})
+    if len(rows[0]) != len(columns):
+        raise ValueError(f"rows of {len(rows[0])} values for {len(columns)} columns")
     data = {}
     # One 1-D object Series per column: a 2-D object array would let pandas turn
-    # datetimes into Timestamps and strings into its own string type.
-    for name, values in zip(columns, zip(*rows, strict=True), strict=True):
-        array = np.empty(len(values), dtype=object)
-        array[:] = values
+    # datetimes into Timestamps and strings into its own string type. Each column is
+    # gathered with itemgetter (zip(*rows) costs several times as much on long batches).
+    for position, name in enumerate(columns):
+        array = np.fromiter(map(itemgetter(position), rows), dtype=object, count=len(rows))
         data[name] = pd.Series(array, dtype=object, copy=False)
     return pd.DataFrame(data, copy=False)
 
