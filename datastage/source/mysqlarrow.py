@@ -32,9 +32,10 @@ from contextlib import contextmanager
 from typing import Any
 from urllib.parse import quote
 
-import numpy as np
 import pandas as pd
 from sqlalchemy.engine import Connection
+
+from datastage.source.values import arrow_to_frame
 
 # Rust's log would write connection failures (server and user names) to stderr: off, before any import of
 # connectorx and before any thread starts.
@@ -155,20 +156,7 @@ def read_tables(url: str, select: str, batch_size: int) -> Iterator[Any] | None:
 def read_frames(url: str, select: str, columns: list[str], batch_size: int) -> Iterator[pd.DataFrame] | None:
     """:func:`read_tables` as DataFrames of ``object`` columns holding the values PyMySQL would give
     (``str``, ``int``, None), or None when connectorx cannot start the read."""
-    import pyarrow as pa
-
     tables = read_tables(url, select, batch_size)
     if tables is None:
         return None
-
-    def frames() -> Iterator[pd.DataFrame]:
-        for table in tables:
-            data = {}
-            for name, column in zip(columns, table.columns, strict=True):
-                array = np.empty(table.num_rows, dtype=object)
-                text = pa.types.is_string(column.type) or pa.types.is_large_string(column.type)
-                array[:] = column.to_numpy(zero_copy_only=False) if text else column.to_pylist()
-                data[name] = pd.Series(array, dtype=object, copy=False)
-            yield pd.DataFrame(data, copy=False)
-
-    return frames()
+    return (arrow_to_frame(table, columns) for table in tables)

@@ -21,10 +21,11 @@ import select
 from collections.abc import Iterator
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import psycopg
 from psycopg import pq
+
+from datastage.source.values import arrow_to_frame
 
 
 def _wait_readable(pgconn: Any) -> None:
@@ -110,10 +111,4 @@ def read_frames(raw: psycopg.Connection[Any], select: str, columns: list[str], i
     """:func:`read_tables` as DataFrames of ``object`` columns holding the values the driver would give
     (``str``, ``int``, None). Raises ``psycopg.Error``."""
     for batch in read_tables(raw, select, columns, integers, batch_size):
-        data = {}
-        for name in columns:
-            array = np.empty(batch.num_rows, dtype=object)
-            column = batch.column(name)
-            array[:] = column.to_pylist() if name in integers else column.to_numpy(zero_copy_only=False)
-            data[name] = pd.Series(array, dtype=object, copy=False)
-        yield pd.DataFrame(data, copy=False)
+        yield arrow_to_frame(batch, columns)

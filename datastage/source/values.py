@@ -43,6 +43,26 @@ def rows_to_frame(rows: Sequence[Sequence[Any]], columns: Sequence[str]) -> pd.D
     return pd.DataFrame(data, copy=False)
 
 
+def arrow_to_frame(table: Any, columns: Sequence[str]) -> pd.DataFrame:
+    """A ``pyarrow.Table`` of text and integer columns as the DataFrame :func:`rows_to_frame` would make of
+    the driver's rows: ``object`` columns of ``str``, ``int`` and None (named ``columns``, in order).
+
+    >>> import pyarrow as pa
+    >>> arrow_to_frame(pa.table({"id": [1, None], "name": ["a", None]}), ["id", "name"]).to_dict("list")
+    {'id': [1, None], 'name': ['a', None]}
+    """
+    import pyarrow as pa
+
+    data = {}
+    for name, column in zip(columns, table.columns, strict=True):
+        array = np.empty(table.num_rows, dtype=object)
+        text = pa.types.is_string(column.type) or pa.types.is_large_string(column.type)
+        # Text through numpy (no list in between); integers as Python ints (numpy would make NULLs NaN).
+        array[:] = column.to_numpy(zero_copy_only=False) if text else column.to_pylist()
+        data[name] = pd.Series(array, dtype=object, copy=False)
+    return pd.DataFrame(data, copy=False)
+
+
 def column_values(series: pd.Series) -> list[Any]:
     """Python values of a column with every missing marker (NaN, NaT, pd.NA) as ``None``."""
     if series.dtype == object:
