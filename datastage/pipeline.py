@@ -108,6 +108,7 @@ from datastage.subset.extract import extract_table, stream_rows
 from datastage.subset.planner import plan_subset
 from datastage.targets.base import Shadow, Target
 from datastage.targets.registry import open_target
+from datastage.verify.checks.kept_early import KeptFlags, kept_flags
 from datastage.verify.context import CheckContext
 from datastage.verify.leaks.index import LeakIndex
 from datastage.verify.leaks.pool import warm_up as warm_up_search
@@ -293,14 +294,21 @@ def prepare(run: Run, conn: Connection, policy: Policy, batch_size: int) -> Plan
 def load_into_shadow(conn: Connection, result: PlanResult, shadow: Shadow, target: Target, key: MaskingKey,
           env: Environment, progress: Progress, batch_size: int,
           leaks: LeakIndex | None = None, *, source_url: str | None = None,
-          run_id: str | None = None) -> tuple[LoadResult, ExtractResult, dict[str, MaskStats]]:
+          run_id: str | None = None,
+          flags: KeptFlags | None = None) -> tuple[LoadResult, ExtractResult, dict[str, MaskStats]]:
     """Extract, mask and load every planned table into the shadow, table after table.
 
     A table that :func:`~datastage.executor.chunks.table_chunks` cuts into several chunks (large
     PostgreSQL tables copied whole into a PostgreSQL target, given ``source_url``) is copied by the
     environment's executor, its chunks in parallel on the one snapshot ``conn`` reads
-    (:class:`~datastage.executor.parallel.ParallelCopy`); every other table as it always was."""
+    (:class:`~datastage.executor.parallel.ParallelCopy`); every other table as it always was. ``flags``
+    flags the kept columns of each table as soon as the shadow has committed it."""
     load = LoadResult(shadow=shadow.name)
+
+    def committed() -> None:
+        if flags is not None:
+            flags.offer(shadow, result.tables, lambda table: shadow.sql_name(table, conn))
+
     extracted = ExtractResult()
     stats: dict[str, MaskStats] = {}
     started = time.monotonic()
@@ -321,7 +329,7 @@ def load_into_shadow(conn: Connection, result: PlanResult, shadow: Shadow, targe
                              source_url, run_id, shadow, engine)
         with step("load"):
             load.lossy_mappings = shadow.create_tables(result.tables)
-        for table in result.tables:
+        for table in _load_order(result, shadow):
             plan = result.subset.tables[table.key]
             progress.table(table.key, plan.selected_rows)
             written = 0
@@ -364,14 +372,26 @@ def load_into_shadow(conn: Connection, result: PlanResult, shadow: Shadow, targe
                         progress.advance(len(batch))
             load.rows[table.key] = written
             stats[table.key] = table_stats
+            committed()
     load.notes.extend(target.notes)
     progress.stage("indexes and constraints")
     with step("load"):
         shadow.finish()
+    committed()
     load.seconds = time.monotonic() - started
     log.info("copy finished", extra={"seconds": round(load.seconds, 3), "rows": load.total_rows,
                                      "chunked_tables": len(parallel[1]) if parallel else 0})
     return load, extracted, stats
+
+
+def _load_order(result: PlanResult, shadow: Shadow) -> list[TableInfo]:
+    """The planned tables in the order they load: largest first where the shadow takes them in any
+    order (its keys, indexes and the kept-column flagging of a large table then overlap the copy of the
+    smaller ones), else in the plan's order."""
+    if not shadow.loads_in_any_order:
+        return list(result.tables)
+    # sorted() is stable: tables of equal size keep the plan's order
+    return sorted(result.tables, key=lambda t: -result.subset.tables[t.key].selected_rows)
 
 
 def _executor_setting(env: Environment, source_url: str | None, target: Target) -> ExecutorSetting | None:
@@ -431,15 +451,17 @@ def _stream(conn: Connection, shadow: Shadow, table: TableInfo, plan: Any, engin
 def verify_shadow(result: PlanResult, shadow: Shadow, load: LoadResult, extracted: ExtractResult,
             leaks: LeakIndex | None = None, key: MaskingKey | None = None,
             batch_size: int = DEFAULT_BATCH_SIZE, after_counts: Callable[[], None] | None = None,
-            progress: Progress | None = None, source: Connection | None = None) -> VerifyResult:
+            progress: Progress | None = None, source: Connection | None = None,
+            flags: KeptFlags | None = None) -> VerifyResult:
     """Every check on the loaded shadow. ``after_counts`` (post_load hooks, grants) runs once the
     row counts are taken, so the other checks see the copy exactly as it will go live; ``source``
-    (the run's read-only snapshot) lets the kept-column check compare with the source rows."""
+    (the run's read-only snapshot) lets the kept-column check compare with the source rows, whose
+    kept columns ``flags`` may have flagged while the copy ran."""
     started = time.monotonic()
 
     def context(conn: Connection) -> CheckContext:
         return CheckContext(conn, result, lambda t: shadow.sql_name(t, conn), load.rows, extracted.rows, leaks, key,
-                            batch_size, shadow.reader_url(), progress or NoProgress(), source)
+                            batch_size, shadow.reader_url(), progress or NoProgress(), source, flags)
 
     with step("verify"), shadow.connect() as conn:
         checks = run_checks(context(conn), before_hooks=True)
@@ -485,9 +507,11 @@ def run_refresh(project: Project, environment: str, *, operations: OperationsFac
                 _take_over(run, ops, target)
                 with snapshot(source) as conn:
                     planned = prepare(run, conn, policy, run.batch_size)
-                    with entered("load", target.shadow(planned.model, record.run_id)) as shadow:
-                        load, extracted, leaks = copy(run, conn, shadow, target, key)
-                        verified = verify(run, ops, shadow, load, extracted, leaks, conn)
+                    with entered("load", target.shadow(planned.model, record.run_id)) as shadow, \
+                            kept_flags(planned, shadow, post_load_hooks=bool(env.hooks.get("post_load")),
+                                       batch_size=run.batch_size) as flags:
+                        load, extracted, leaks = copy(run, conn, shadow, target, key, flags)
+                        verified = verify(run, ops, shadow, load, extracted, leaks, conn, flags)
                         if verified.verdict != "fail":
                             swap(run, shadow, target)
                 if verified.verdict != "fail":
@@ -526,8 +550,8 @@ def _take_over(run: Run, ops: RefreshOperations, target: Target) -> None:
     run.progress.stage("plan")
 
 
-def copy(run: Run, conn: Connection, shadow: Shadow, target: Target,
-         key: MaskingKey) -> tuple[LoadResult, ExtractResult, LeakIndex]:
+def copy(run: Run, conn: Connection, shadow: Shadow, target: Target, key: MaskingKey,
+         flags: KeptFlags | None = None) -> tuple[LoadResult, ExtractResult, LeakIndex]:
     """The copy step: extract, mask and load every planned table into the shadow (:func:`load_into_shadow`),
     watching the masked values for the leak check."""
     assert run.plan is not None  # the plan step ran
@@ -535,12 +559,12 @@ def copy(run: Run, conn: Connection, shadow: Shadow, target: Target,
     leaks = LeakIndex.for_plan(key, run.plan)
     run.load, extracted, run.stats = load_into_shadow(conn, run.plan, shadow, target, key, run.env, run.progress,
                                                       run.batch_size, leaks, source_url=run.project.source_url,
-                                                      run_id=run.record.run_id)
+                                                      run_id=run.record.run_id, flags=flags)
     return run.load, extracted, leaks
 
 
 def verify(run: Run, ops: RefreshOperations, shadow: Shadow, load: LoadResult, extracted: ExtractResult,
-           leaks: LeakIndex, source: Connection | None = None) -> VerifyResult:
+           leaks: LeakIndex, source: Connection | None = None, flags: KeptFlags | None = None) -> VerifyResult:
     """The verify step: every check on the loaded shadow (:func:`verify_shadow`), with the ``post_load``
     hooks and the ``access:`` grants once the row counts are taken."""
     assert run.plan is not None  # the plan step ran
@@ -552,7 +576,7 @@ def verify(run: Run, ops: RefreshOperations, shadow: Shadow, load: LoadResult, e
             ops.grant(shadow)
 
     run.verify = verify_shadow(run.plan, shadow, load, extracted, leaks, run.key, run.batch_size, post_load,
-                               run.progress, source)
+                               run.progress, source, flags)
     return run.verify
 
 

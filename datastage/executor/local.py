@@ -182,6 +182,11 @@ class LocalExecutor(Executor):
                 worker.process.join(STOP_SECONDS)
             worker.pipe.close()
 
+    def kill(self) -> None:
+        """Stop the workers at once, a job still running with them (whoever waits for it gets an error)."""
+        self._broken = self._broken or "the worker processes were stopped"
+        self._stop(kill=True)
+
     def close(self) -> None:
         self._stop()
         for run_id in self._runs:

@@ -109,6 +109,7 @@ class Shadow(ABC):
         """Create indexes and foreign keys, reset sequences, ``ANALYZE``."""
 
     accepts_chunks: bool = False  # whether other sessions may write chunks of a table (:meth:`chunk_table`)
+    loads_in_any_order: bool = False  # whether tables may load in any order (foreign keys come after every row)
 
     def chunk_table(self, table: TableInfo) -> tuple[str, dict[str, str]]:
         """Ready ``table`` for chunks that other sessions write and commit: (its quoted name in the
@@ -118,6 +119,11 @@ class Shadow(ABC):
     def chunks_written(self, table: TableInfo) -> None:
         """Every chunk of ``table`` is written and committed: its keys and indexes may follow."""
         raise NotImplementedError(f"{type(self).__name__} takes rows from this process only")
+
+    def committed_tables(self) -> set[str]:
+        """The tables whose rows are all in and committed, so that :meth:`reader_url` sessions see them
+        as verification will (none known here: every table counts as loaded once :meth:`finish` ran)."""
+        return set()
 
     @abstractmethod
     def connect(self) -> AbstractContextManager[Connection]:

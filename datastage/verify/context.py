@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any
 
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
@@ -60,6 +61,8 @@ class CheckContext:
     reader_url: str | None = None  # where worker processes can read the shadow (None: only ``conn``)
     progress: Progress = field(default_factory=NoProgress)
     source: Connection | None = None  # the run's read-only snapshot of the source (None: nothing to compare with)
+    # The kept-column check's flagging of a table, done by a worker while the copy ran (None: flag it here).
+    kept_flags: Callable[[str], Any] | None = None
 
     @property
     def settings(self) -> CheckSettings:

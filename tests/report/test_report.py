@@ -126,7 +126,10 @@ def test_history_and_report_show(demo_project: Path) -> None:
     line = next(line for line in output.splitlines() if line.startswith(result.run_id))
     assert "staging" in line and " refresh " in line and " pass " in line and f"{result.rows:,}" in line
     assert str(result.report.json if result.report else "") in line
-    code, output = _cli("report", "show", result.run_id[:17], "--config", str(demo_project))
+    others = [e["run_id"] for e in entries if e["run_id"] != result.run_id]  # the plan may share the second
+    prefix = next(result.run_id[:n] for n in range(17, len(result.run_id) + 1)
+                  if not any(other.startswith(result.run_id[:n]) for other in others))
+    code, output = _cli("report", "show", prefix, "--config", str(demo_project))
     assert code == 0, output
     assert f"refresh of staging  run {result.run_id}" in output
     assert "verdict: PASS" in output

@@ -28,6 +28,7 @@ import datastage.pipeline
 from datastage.discover.scan import ScanResult
 from datastage.mask.policy import ColumnRule
 from datastage.mask.resolve import ColumnDecision
+from datastage.verify.checks import kept_early
 from datastage.verify.checks.kept import LIMITS, accepted_reason, flags, limit_of
 
 FIRST_NAMES = ["Emma", "Olivia", "James", "Liam", "Sophia", "Noah", "Mia", "Lucas", "Amelia", "Ethan", "Harper",
@@ -189,6 +190,39 @@ def _report(result: Any) -> tuple[dict[str, Any], str]:
 @pytest.mark.usefixtures("blind_scan")
 def test_missed_identifier_columns_fail_the_refresh_unless_kept_with_a_reason(
         request: pytest.FixtureRequest, tmp_path: Path, source_dialect: str, target_dialect: str) -> None:
+    missed_identifiers_case(request, tmp_path, source_dialect, target_dialect)
+
+
+@pytest.fixture
+def flagged_while_loading(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every copy's kept columns flagged by a worker as the copy commits each table, however small the
+    copy; returns the tables whose flagging the check took from the worker."""
+    taken: list[str] = []
+    real = kept_early.KeptFlags.__call__
+
+    def call(self: kept_early.KeptFlags, table_key: str) -> Any:
+        flagged = real(self, table_key)
+        if flagged is not None:
+            taken.append(table_key)
+        return flagged
+
+    monkeypatch.setattr(kept_early, "MIN_ROWS", 0)
+    monkeypatch.setenv("DATASTAGE_CHECK_WORKERS", "2")
+    monkeypatch.setattr(kept_early.KeptFlags, "__call__", call)
+    return taken
+
+
+@pytest.mark.postgres
+@pytest.mark.usefixtures("blind_scan")
+def test_kept_columns_flagged_while_the_copy_runs_give_the_same_results(
+        request: pytest.FixtureRequest, tmp_path: Path, flagged_while_loading: list[str]) -> None:
+    """The same refreshes and assertions as above, with a worker flagging each table during the copy."""
+    missed_identifiers_case(request, tmp_path, "postgresql", "postgresql")
+    assert sorted(set(flagged_while_loading)) == ["city", "login_log", "member"]
+
+
+def missed_identifiers_case(request: pytest.FixtureRequest, tmp_path: Path, source_dialect: str,
+                            target_dialect: str) -> None:
     source, _ = _server(request, source_dialect, "source")
     build_source(source)
     target, fingerprint = _server(request, target_dialect, "target")
@@ -299,6 +333,36 @@ def test_rows_a_post_load_hook_rewrites_are_not_the_source_values(tmp_path: Path
     assert result.verdict == "pass", check.summary
     assert check.figures["columns"]["member.notes_ref"]["outcome"] == "differs from the source"
     assert check.figures["failing"] == []
+
+
+@pytest.mark.postgres
+def test_with_a_post_load_hook_the_copy_is_flagged_after_the_hook(
+        request: pytest.FixtureRequest, tmp_path: Path, blind_scan: None, flagged_while_loading: list[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A hook may rewrite the copy after the load, so nothing is flagged while the copy runs."""
+    started: list[object] = []
+    real = kept_early.KeptFlags.__init__
+
+    def init(self: kept_early.KeptFlags, *args: Any, **kwargs: Any) -> None:
+        started.append(self)
+        real(self, *args, **kwargs)
+
+    monkeypatch.setattr(kept_early.KeptFlags, "__init__", init)
+    source, _ = _server(request, "postgresql", "source")
+    build_source(source)
+    target, _ = _server(request, "postgresql", "target")
+    hooks = {"post_load": [{"sql": "UPDATE member SET notes_ref = 'x' || member_id || '@example.com', "
+                                   "ssn_alt = NULL, first = 'Fixture'"}, {"sql": "DELETE FROM login_log"}]}
+    config = write_project(tmp_path / "project", source, {"staging": {"url": target, "hooks": hooks}}, rules=rules())
+    result = datastage.refresh("staging", config=config)
+    check = next(c for c in result.checks if c.name == "kept_identifiers")
+    assert result.verdict == "pass", check.summary
+    assert check.figures["columns"]["member.notes_ref"]["outcome"] == "differs from the source"
+    assert started == [] and flagged_while_loading == []
+    # Without the hook, the same copy is flagged while it loads (and fails: the identifiers are kept).
+    config = write_project(tmp_path / "project2", source, {"staging": {"url": target}}, rules=rules())
+    assert datastage.refresh("staging", config=config).verdict == "fail"
+    assert len(started) == 1 and "member" in flagged_while_loading
 
 
 # -- units ---------------------------------------------------------------------------------

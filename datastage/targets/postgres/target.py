@@ -504,6 +504,7 @@ class PostgresShadow(Shadow):
         return len(rows)
 
     accepts_chunks = True
+    loads_in_any_order = True  # foreign keys, triggers and views are created once every table is in
 
     def chunk_table(self, table: TableInfo) -> tuple[str, dict[str, str]]:
         if self._current is not None:
@@ -578,6 +579,9 @@ class PostgresShadow(Shadow):
 
     def reader_url(self) -> str | None:
         return self.target.url  # shadow tables are named schema-qualified, and committed before verification
+
+    def committed_tables(self) -> set[str]:
+        return set(self._submitted)  # committed, then handed to the index builder
 
     def _search_path_value(self) -> str:
         """The load's own search path: the shadow schemas, then the schemas holding extensions."""

@@ -551,33 +551,48 @@ def read_loaded(conn: Connection, table: TableInfo, columns: list[str], name: st
         yield FrameRows(frame)
 
 
-class TableCheck:
-    """The kept columns of one loaded table, read in batches and compared with the source."""
+FlaggedBatch = tuple[pd.DataFrame, dict[str, tuple[pd.Series, dict[str, np.ndarray]]]]
 
-    def __init__(self, ctx: CheckContext, table: TableInfo, columns: list[KeptColumn]) -> None:
-        assert ctx.source is not None
-        self.ctx, self.table = ctx, table
-        self.source: Connection = ctx.source
-        self.key = comparison_key(ctx.plan, table)
-        if self.key is None:  # shuffled values are the source's, only not in their rows: that needs a key
-            columns = [c for c in columns if c.strategy not in ROW_DETACHING]
-        self.columns = columns
+
+def checked_columns(plan: PlanResult, table: TableInfo) -> tuple[list[KeptColumn], tuple[str, ...] | None]:
+    """The kept columns the check reads of ``table`` and the key that finds their source rows (None:
+    compared by value, when the shuffled columns, whose values are only moved, are left out)."""
+    columns = kept_columns(plan, table)
+    key = comparison_key(plan, table)
+    if key is None:  # shuffled values are the source's, only not in their rows: that needs a key
+        columns = [c for c in columns if c.strategy not in ROW_DETACHING]
+    return columns, key
+
+
+@dataclass
+class Flagged:
+    """What the flagging pass over one loaded table found: per kept column its rows and flagged counts
+    (:class:`Tally` without the comparison), and each batch holding flagged rows (:data:`FlaggedBatch`)."""
+
+    tallies: dict[str, Tally]
+    batches: list[FlaggedBatch]
+
+
+class Flagger:
+    """Flags the kept columns of one loaded table, batch by batch; reads only the loaded copy, so a worker
+    process can run it (:func:`flag_table`) while the refresh's own process compares with the source."""
+
+    def __init__(self, table: TableInfo, columns: list[KeptColumn], key: tuple[str, ...] | None) -> None:
+        self.table, self.columns, self.key = table, columns, key
         self.tallies = {c.column: Tally() for c in columns}
         self.flaggers = {c.column: ColumnFlags(c.hints) for c in columns}
 
-    def run(self) -> dict[str, Tally]:
-        if self.key is not None:
-            self._by_key(self.key)
-        else:
-            self._by_value()
-        return self.tallies
+    @property
+    def read(self) -> list[str]:
+        """The columns each batch needs: the comparison key's (if any), then the kept ones."""
+        return list(dict.fromkeys([*(self.key or ()), *(c.column for c in self.columns)]))
 
-    def _batches(self, columns: list[str]) -> Iterator[Rows]:
-        ctx = self.ctx
-        ctx.progress.table(f"checking kept columns of {self.table.key}", ctx.written.get(self.table.key, 0))
-        for rows in read_loaded(ctx.conn, self.table, columns, ctx.name_of(self.table), ctx.batch_size):
-            yield rows
-            ctx.progress.advance(len(rows))
+    def flagged(self, batches: Iterator[Rows]) -> Iterator[FlaggedBatch]:
+        """The batches of ``batches`` that hold a flagged value (:meth:`flag_frame` of each)."""
+        for rows in batches:
+            frame, flagged = self.flag_frame(rows)
+            if flagged:
+                yield frame, flagged
 
     def _flag_rows(self, rows: Rows) -> dict[str, dict[str, np.ndarray]]:
         """Per kept column with flagged values: per kind, which rows of the batch are flagged."""
@@ -595,7 +610,7 @@ class TableCheck:
                 out[column.column] = masks
         return out
 
-    def _flag_frame(self, rows: Rows) -> tuple[pd.DataFrame, dict[str, tuple[pd.Series, dict[str, np.ndarray]]]]:
+    def flag_frame(self, rows: Rows) -> FlaggedBatch:
         """The batch's rows with a flagged value (as a frame indexed by row position) and, per kept column,
         its non-blank values among them and, per kind, which of those are flagged."""
         flagged = self._flag_rows(rows)
@@ -610,13 +625,61 @@ class TableCheck:
             out[name] = (text, {kind: mask[text.index.to_numpy()] for kind, mask in masks.items()})
         return frame, out
 
+
+def flag_table(conn: Connection, table: TableInfo, columns: list[KeptColumn], key: tuple[str, ...] | None,
+               name: str, batch_size: int, max_rows: int) -> Flagged | None:
+    """The whole flagging pass over ``table`` (``name`` in the shadow), or None once more than ``max_rows``
+    rows are flagged (they are then flagged again where they are compared, without being held)."""
+    flagger = Flagger(table, columns, key)
+    batches: list[FlaggedBatch] = []
+    held = 0
+    for frame, flagged in flagger.flagged(read_loaded(conn, table, flagger.read, name, batch_size)):
+        held += len(frame)
+        if held > max_rows:
+            return None
+        batches.append((frame, flagged))
+    return Flagged(flagger.tallies, batches)
+
+
+class TableCheck:
+    """The kept columns of one loaded table, flagged (here, or beforehand by :func:`flag_table`) and
+    compared with the source."""
+
+    def __init__(self, ctx: CheckContext, table: TableInfo, columns: list[KeptColumn],
+                 key: tuple[str, ...] | None, flagged: Flagged | None = None) -> None:
+        assert ctx.source is not None
+        self.ctx, self.table = ctx, table
+        self.source: Connection = ctx.source
+        self.key = key
+        self.columns = columns
+        self.flagger = Flagger(table, columns, key)
+        self.early = flagged
+        self.tallies = flagged.tallies if flagged is not None else self.flagger.tallies
+
+    def run(self) -> dict[str, Tally]:
+        if self.key is not None:
+            self._by_key(self.key)
+        else:
+            self._by_value()
+        return self.tallies
+
+    def _flagged(self) -> Iterator[FlaggedBatch]:
+        if self.early is not None:
+            yield from self.early.batches
+            return
+        ctx = self.ctx
+        ctx.progress.table(f"checking kept columns of {self.table.key}", ctx.written.get(self.table.key, 0))
+
+        def batches() -> Iterator[Rows]:
+            for rows in read_loaded(ctx.conn, self.table, self.flagger.read, ctx.name_of(self.table),
+                                    ctx.batch_size):
+                yield rows
+                ctx.progress.advance(len(rows))
+
+        yield from self.flagger.flagged(batches())
+
     def _by_key(self, key: tuple[str, ...]) -> None:
-        names = [c.column for c in self.columns]
-        read = list(dict.fromkeys([*key, *names]))
-        for rows in self._batches(read):
-            frame, flagged = self._flag_frame(rows)
-            if not flagged:
-                continue
+        for frame, flagged in self._flagged():
             wanted = frame[list(key)].drop_duplicates()
             columns = list(dict.fromkeys([*key, *flagged]))
             parts = list(fetch_matching(self.source, self.table, columns, list(key), wanted, self.ctx.batch_size))
@@ -643,8 +706,8 @@ class TableCheck:
         """Tables without a usable key: the flagged values' hashes, then one read of the source columns
         that had any, and which of those values the source column holds."""
         parts: dict[str, list[tuple[np.ndarray, dict[str, np.ndarray]]]] = {}  # per column and batch
-        for rows in self._batches([c.column for c in self.columns]):
-            for name, (text, masks) in self._flag_frame(rows)[1].items():
+        for _, flagged in self._flagged():
+            for name, (text, masks) in flagged.items():
                 any_kind = np.logical_or.reduce(list(masks.values()))
                 digests = pd.util.hash_array(text.to_numpy(dtype=object)[any_kind])
                 parts.setdefault(name, []).append((digests, {k: m[any_kind] for k, m in masks.items()}))
@@ -673,9 +736,11 @@ def check(ctx: CheckContext) -> list[CheckResult]:
     by_key: list[str] = []
     by_value: list[str] = []
     for table in ctx.plan.tables:
-        run = TableCheck(ctx, table, kept_columns(ctx.plan, table))
-        if not run.columns:
+        columns, key = checked_columns(ctx.plan, table)
+        if not columns:
             continue
+        early = ctx.kept_flags(table.key) if ctx.kept_flags is not None else None
+        run = TableCheck(ctx, table, columns, key, early)
         (by_key if run.key is not None else by_value).append(table.key)
         tallies = run.run()
         checked += [(table, column, tallies[column.column]) for column in run.columns]

@@ -1,0 +1,148 @@
+"""The kept-column check's flagging, done by a worker process while the copy goes on.
+
+Most of the kept-column check (:mod:`datastage.verify.checks.kept`) is flagging: reading every kept
+text column of the loaded copy and running the identifier detectors over its distinct values. That
+reads only the copy, so when other sessions can read it (:meth:`~datastage.targets.base.Shadow.reader_url`)
+a worker process flags each table as soon as the copy has committed it
+(:meth:`~datastage.targets.base.Shadow.committed_tables`), on a core the copy leaves idle much of the
+time. The check then compares the flagged rows with the source in the refresh's own process, as it
+does for a table it flags itself: the outcome is the same.
+
+It applies when no ``post_load`` hook will run (a hook may still change the copy after it is
+flagged), on Linux with at least two workers for the checks (:func:`~datastage.verify.leaks.pool.worker_count`),
+to copies of at least :data:`~datastage.verify.leaks.pool.MIN_ROWS` rows. A table with more than
+:data:`MAX_FLAGGED_ROWS` flagged rows (the worker would hold them all), or whose flagging failed in the
+worker, is flagged again by the check itself. The worker receives the shadow's URL over its pipe, in
+memory only, and never the masking key.
+
+Example (a small copy is flagged by the check, after the load):
+    >>> applies(rows=1_000, post_load_hooks=False, reader_url="postgresql://host/db")
+    False
+"""
+
+from __future__ import annotations
+
+import queue
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+
+from sqlalchemy.engine import Engine
+
+from datastage.executor.base import shared
+from datastage.executor.local import LocalExecutor
+from datastage.plan import PlanResult
+from datastage.source.db import make_engine
+from datastage.source.schema import TableInfo
+from datastage.targets.base import Shadow
+from datastage.verify.checks.kept import Flagged, KeptColumn, checked_columns, flag_table
+from datastage.verify.leaks.pool import MIN_ROWS, URL_SECRET, worker_count
+
+FLAG_RUN = "kept-flags"
+MAX_FLAGGED_ROWS = 250_000  # flagged rows a worker holds for one table before leaving it to the check
+_ENGINES: dict[str, Engine] = {}  # in a worker: its engine for the shadow, made on first use
+
+Job = tuple[TableInfo, list[KeptColumn], tuple[str, ...] | None, str, int, int]  # ... batch size, most rows held
+
+
+def applies(*, rows: int, post_load_hooks: bool, reader_url: str | None) -> bool:
+    """Whether a copy of ``rows`` rows is flagged while it loads."""
+    return (rows >= MIN_ROWS and not post_load_hooks and reader_url is not None and worker_count() > 1
+            and sys.platform.startswith("linux"))
+
+
+def _flag(job: Job) -> Flagged | None:
+    """In a worker: :func:`~datastage.verify.checks.kept.flag_table` of one committed table (None: the
+    check flags it itself, after a failure here or with too many flagged rows)."""
+    table, columns, key, name, batch_size, max_rows = job
+    try:
+        url = shared(URL_SECRET, FLAG_RUN).decode()
+        engine = _ENGINES.get(url)
+        if engine is None:
+            engine = _ENGINES[url] = make_engine(url, role="shadow")
+        with engine.connect() as conn:
+            try:
+                flagged = flag_table(conn, table, columns, key, name, batch_size, max_rows)
+            except BaseException:
+                conn.invalidate()  # it may be in the middle of a COPY: closed, never reset for reuse
+                raise
+            if flagged is None:
+                conn.invalidate()  # left in the middle of its COPY
+            return flagged
+    except Exception:  # noqa: BLE001 - the check flags the table again and reports what fails there
+        return None
+
+
+class KeptFlags:
+    """Flags the kept columns of each table :meth:`offer` hands it, one table at a time, in a worker
+    process driven by a thread of this process; calling it with a table's key waits for that table."""
+
+    def __init__(self, plan: PlanResult, reader_url: str, batch_size: int) -> None:
+        self._columns = {table.key: checked_columns(plan, table) for table in plan.tables}
+        self._batch_size = batch_size
+        self._jobs: queue.SimpleQueue[tuple[str, Job] | None] = queue.SimpleQueue()
+        self._done: dict[str, threading.Event] = {}
+        self._results: dict[str, Flagged | None] = {}
+        self._executor = LocalExecutor(1)
+        self._executor.share(FLAG_RUN, {URL_SECRET: reader_url.encode()})
+        self._thread = threading.Thread(target=self._work, name="datastage-kept-flags", daemon=True)
+        self._thread.start()
+
+    def offer(self, shadow: Shadow, tables: list[TableInfo], name_of: Callable[[TableInfo], str]) -> None:
+        """Flag those of ``tables`` that the shadow has committed since the last call (``name_of``: a
+        table's name as :meth:`~datastage.targets.base.Shadow.reader_url` sessions see it)."""
+        committed = shadow.committed_tables()
+        for table in tables:
+            if table.key in self._done or table.key not in committed or not self._columns[table.key][0]:
+                continue
+            columns, key = self._columns[table.key]
+            self._done[table.key] = threading.Event()
+            self._jobs.put((table.key, (table, columns, key, name_of(table), self._batch_size, MAX_FLAGGED_ROWS)))
+
+    def __call__(self, table_key: str) -> Flagged | None:
+        """The flagging of ``table_key`` (waited for), or None when the check must flag it itself."""
+        event = self._done.get(table_key)
+        if event is None:
+            return None
+        event.wait()
+        return self._results.get(table_key)
+
+    def _work(self) -> None:
+        working = True
+        while (item := self._jobs.get()) is not None:
+            table_key, job = item
+            result = None
+            if working:
+                try:
+                    for _, outcome in self._executor.run(_flag, [job]):
+                        result = outcome
+                except Exception:  # noqa: BLE001 - the worker died or was stopped: the check flags the rest
+                    working = False
+            self._results[table_key] = result
+            self._done[table_key].set()
+
+    def close(self) -> None:
+        """Stop the worker (at once, if it is still flagging: nobody will ask for the rest)."""
+        self._jobs.put(None)
+        if any(not event.is_set() for event in self._done.values()):
+            with suppress(OSError, ValueError):
+                self._executor.kill()
+        self._thread.join()
+        self._executor.close()
+
+
+@contextmanager
+def kept_flags(plan: PlanResult, shadow: Shadow, *, post_load_hooks: bool,
+               batch_size: int) -> Iterator[KeptFlags | None]:
+    """A :class:`KeptFlags` for the copy into ``shadow`` when it :func:`applies`, closed on the way out."""
+    rows = sum(plan.subset.tables[t.key].selected_rows for t in plan.tables)
+    url = shadow.reader_url()
+    if url is None or not applies(rows=rows, post_load_hooks=post_load_hooks, reader_url=url):
+        yield None
+        return
+    flags = KeptFlags(plan, url, batch_size)
+    try:
+        yield flags
+    finally:
+        flags.close()

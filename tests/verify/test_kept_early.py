@@ -1,0 +1,80 @@
+"""The kept-column check's flagging in a worker: what the worker returns, and when it leaves a table to the check."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy as sa
+from conftest import ServerDatabases
+
+from datastage.executor.base import forget, install
+from datastage.source.schema import TableInfo, reflect
+from datastage.verify.checks import kept_early
+from datastage.verify.checks.kept import KeptColumn, flag_table
+
+pytestmark = pytest.mark.postgres
+ROWS = 500
+
+
+@pytest.fixture
+def loaded(pg_databases: ServerDatabases) -> Iterator[tuple[str, TableInfo]]:
+    """A loaded table whose kept ``email`` column holds an e-mail address on every other row."""
+    url = pg_databases.create("ds_kept_early")
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE person (id integer PRIMARY KEY, email text, status text)")
+        conn.exec_driver_sql(f"INSERT INTO person SELECT i, CASE WHEN mod(i, 2) = 0 THEN 'user' || i || '@example.org' "
+                             f"ELSE 'none' END, 'active' FROM generate_series(1, {ROWS}) i")
+    with engine.connect() as conn:
+        table = reflect(conn).table("person")
+    engine.dispose()
+    install(kept_early.FLAG_RUN, {kept_early.URL_SECRET: url.encode()})
+    try:
+        yield url, table
+    finally:
+        forget(kept_early.FLAG_RUN)
+        for cached in kept_early._ENGINES.values():
+            cached.dispose()
+        kept_early._ENGINES.clear()
+
+
+COLUMNS = [KeptColumn("person", "email", "kept-by-default", None),
+           KeptColumn("person", "status", "kept-by-default", None)]
+
+
+def test_the_worker_flags_what_the_check_would(loaded: tuple[str, TableInfo]) -> None:
+    url, table = loaded
+    flagged = kept_early._flag((table, COLUMNS, ("id",), '"person"', 64, 1_000))
+    assert flagged is not None
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        here = flag_table(conn, table, COLUMNS, ("id",), '"person"', 64, 1_000)
+    engine.dispose()
+    assert here is not None
+    assert flagged.tallies["email"].rows == ROWS and flagged.tallies["email"].flagged["email"] == ROWS // 2
+    assert {c: (t.rows, dict(t.flagged)) for c, t in flagged.tallies.items()} == \
+        {c: (t.rows, dict(t.flagged)) for c, t in here.tallies.items()}
+    assert sum(len(frame) for frame, _ in flagged.batches) == ROWS // 2
+    assert [sorted(frame["id"]) for frame, _ in flagged.batches] == [sorted(frame["id"]) for frame, _ in here.batches]
+
+
+def test_too_many_flagged_rows_or_a_failed_read_leave_the_table_to_the_check(
+        loaded: tuple[str, TableInfo], caplog: pytest.LogCaptureFixture) -> None:
+    _, table = loaded
+    with caplog.at_level(logging.WARNING):
+        assert kept_early._flag((table, COLUMNS, ("id",), '"person"', 64, 10)) is None  # stopped mid-COPY
+        assert kept_early._flag((table, COLUMNS, ("id",), '"no_such_table"', 64, 1_000)) is None
+        # The worker's connections are usable again afterwards (none was returned mid-COPY).
+        again = kept_early._flag((table, COLUMNS, ("id",), '"person"', 64, 1_000))
+    assert again is not None and again.tallies["email"].rows == ROWS
+    assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
+
+
+def test_small_copies_copies_with_hooks_and_copies_no_other_session_can_read_are_flagged_by_the_check() -> None:
+    url = "postgresql://host/db"
+    many = kept_early.MIN_ROWS
+    assert not kept_early.applies(rows=many - 1, post_load_hooks=False, reader_url=url)
+    assert not kept_early.applies(rows=many, post_load_hooks=True, reader_url=url)
+    assert not kept_early.applies(rows=many, post_load_hooks=False, reader_url=None)
