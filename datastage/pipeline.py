@@ -329,7 +329,7 @@ def load_into_shadow(conn: Connection, result: PlanResult, shadow: Shadow, targe
                              source_url, run_id, shadow, engine)
         with step("load"):
             load.lossy_mappings = shadow.create_tables(result.tables)
-        for table in _load_order(result, shadow):
+        for table in result.tables:
             plan = result.subset.tables[table.key]
             progress.table(table.key, plan.selected_rows)
             written = 0
@@ -382,16 +382,6 @@ def load_into_shadow(conn: Connection, result: PlanResult, shadow: Shadow, targe
     log.info("copy finished", extra={"seconds": round(load.seconds, 3), "rows": load.total_rows,
                                      "chunked_tables": len(parallel[1]) if parallel else 0})
     return load, extracted, stats
-
-
-def _load_order(result: PlanResult, shadow: Shadow) -> list[TableInfo]:
-    """The planned tables in the order they load: largest first where the shadow takes them in any
-    order (its keys, indexes and the kept-column flagging of a large table then overlap the copy of the
-    smaller ones), else in the plan's order."""
-    if not shadow.loads_in_any_order:
-        return list(result.tables)
-    # sorted() is stable: tables of equal size keep the plan's order
-    return sorted(result.tables, key=lambda t: -result.subset.tables[t.key].selected_rows)
 
 
 def _executor_setting(env: Environment, source_url: str | None, target: Target) -> ExecutorSetting | None:
@@ -509,7 +499,7 @@ def run_refresh(project: Project, environment: str, *, operations: OperationsFac
                     planned = prepare(run, conn, policy, run.batch_size)
                     with entered("load", target.shadow(planned.model, record.run_id)) as shadow, \
                             kept_flags(planned, shadow, post_load_hooks=bool(env.hooks.get("post_load")),
-                                       batch_size=run.batch_size) as flags:
+                                       batch_size=run.batch_size, session_label=target.session_label) as flags:
                         load, extracted, leaks = copy(run, conn, shadow, target, key, flags)
                         verified = verify(run, ops, shadow, load, extracted, leaks, conn, flags)
                         if verified.verdict != "fail":

@@ -86,23 +86,28 @@ class _UniqueTracker:
         self.attempts: dict[int, int] = {}
 
     def conflicts(self, out_hash: np.ndarray, in_hash: np.ndarray) -> np.ndarray:
-        """Positions whose output is already taken by a different input (or by an earlier one here)."""
+        """Positions whose output belongs to a different input: the one an earlier batch gave it to,
+        else the first position of this batch that holds it. An input keeps the output it was given
+        earlier (in this table or another) whatever else collides with it."""
         # Work on the outputs in sorted order: lookups in the earlier (sorted) outputs then walk
         # memory forwards instead of jumping around.
         order, outs = _ascending(out_hash)
         ins = in_hash[order]
-        clash_sorted = np.zeros(len(outs), dtype=bool)
+        owner = ins.copy()  # per position, the input its output belongs to
+        known = np.zeros(len(outs), dtype=bool)
         for earlier_outs, earlier_ins in zip(self.outputs, self.inputs, strict=True):
             pos = np.searchsorted(earlier_outs, outs)
             pos[pos == len(earlier_outs)] = 0
-            clash_sorted |= (earlier_outs[pos] == outs) & (earlier_ins[pos] != ins)
-        # Within the batch: an output also given to an earlier, different input.
+            hit = (earlier_outs[pos] == outs) & ~known
+            owner[hit] = earlier_ins[pos[hit]]
+            known |= hit
+        # Outputs no earlier batch holds: the first position (in batch order) holding one owns it.
         starts = np.ones(len(outs), dtype=bool)
         starts[1:] = outs[1:] != outs[:-1]
         first_of_group = np.maximum.accumulate(np.where(starts, np.arange(len(outs)), 0))
-        clash_sorted |= ins != ins[first_of_group]
+        owner[~known] = ins[first_of_group[~known]]
         clash = np.zeros(len(outs), dtype=bool)
-        clash[order] = clash_sorted
+        clash[order] = ins != owner
         self._sorted = (out_hash, order)
         return clash
 

@@ -109,7 +109,6 @@ class Shadow(ABC):
         """Create indexes and foreign keys, reset sequences, ``ANALYZE``."""
 
     accepts_chunks: bool = False  # whether other sessions may write chunks of a table (:meth:`chunk_table`)
-    loads_in_any_order: bool = False  # whether tables may load in any order (foreign keys come after every row)
 
     def chunk_table(self, table: TableInfo) -> tuple[str, dict[str, str]]:
         """Ready ``table`` for chunks that other sessions write and commit: (its quoted name in the

@@ -10,17 +10,26 @@ from datastage.mask.engine import _ascending, _UniqueTracker
 
 
 def reference_conflicts(earlier: list[tuple[int, int]], outs: list[int], ins: list[int]) -> list[bool]:
-    """Position i clashes when an earlier pair (remembered, or earlier in this batch) holds its output
-    with another input; within the batch, the first position holding an output decides."""
+    """Position i clashes when its output belongs to another input: the one it was remembered with
+    (the first remembered), else the first position of this batch holding it."""
     taken: dict[int, int] = {}
     for out, inp in earlier:
         taken.setdefault(out, inp)
     first: dict[int, int] = {}
     clash = []
     for out, inp in zip(outs, ins, strict=True):
-        owner = first.setdefault(out, inp)
-        clash.append((out in taken and taken[out] != inp) or owner != inp)
+        owner = taken[out] if out in taken else first.setdefault(out, inp)
+        clash.append(owner != inp)
     return clash
+
+
+def test_an_input_keeps_the_output_it_was_given_whatever_collides_with_it_later() -> None:
+    """A parent key masked in one table keeps its output in the child table, where a new input that
+    collides with it comes first in the batch: only the newcomer is redrawn."""
+    tracker = _UniqueTracker()
+    tracker.remember(np.array([7], dtype=np.uint64), np.array([100], dtype=np.uint64))
+    clash = tracker.conflicts(np.array([7, 7, 9], dtype=np.uint64), np.array([200, 100, 300], dtype=np.uint64))
+    assert clash.tolist() == [True, False, False]
 
 
 # Few distinct outputs, so equal outputs (with equal and with different inputs) are common.
@@ -48,3 +57,32 @@ def test_ascending_is_the_stable_order(values: list[int]) -> None:
     order, ordered = _ascending(hashes)
     assert order.tolist() == np.argsort(hashes, kind="stable").tolist()
     assert ordered.tolist() == sorted(values)
+
+
+def test_a_masked_key_is_the_same_in_parent_and_child_in_either_order() -> None:
+    """``hash`` keys in a small output space collide and are redrawn; a child table masked before its
+    parent still agrees with it on every key it references."""
+    import pandas as pd
+    import sqlalchemy as sa
+
+    from datastage.mask.engine import MaskingEngine
+    from datastage.mask.keys import MaskingKey
+    from datastage.mask.policy import policy_from_text
+    from datastage.mask.resolve import resolve_policy
+    from datastage.source.schema import reflect
+
+    with sa.create_engine("sqlite://").connect() as conn:
+        conn.exec_driver_sql("CREATE TABLE parent (code TEXT PRIMARY KEY)")
+        conn.exec_driver_sql("CREATE TABLE child (id INTEGER PRIMARY KEY, code TEXT REFERENCES parent (code))")
+        rules = "version: 1\ntables:\n  parent:\n    code: {strategy: hash, length: 3}\n"
+        policy = resolve_policy(policy_from_text(rules), reflect(conn))
+    key = MaskingKey(b"a key for the parent and child test", source="test")
+    parents = pd.DataFrame({"code": [f"P{i:04d}" for i in range(400)]})
+    children = pd.DataFrame({"id": range(200), "code": [f"P{i:04d}" for i in range(0, 400, 2)]})
+    for first, second in (("parent", "child"), ("child", "parent")):
+        engine = MaskingEngine(policy, key)
+        frames = {"parent": parents, "child": children}
+        masked = {name: engine.mask_batch(name, frames[name])[0] for name in (first, second)}
+        by_key = dict(zip(parents["code"], masked["parent"]["code"], strict=True))
+        assert masked["parent"]["code"].is_unique, first
+        assert [by_key[c] for c in children["code"]] == masked["child"]["code"].tolist(), first

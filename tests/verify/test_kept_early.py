@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Iterator
 
 import pytest
@@ -30,7 +31,7 @@ def loaded(pg_databases: ServerDatabases) -> Iterator[tuple[str, TableInfo]]:
     with engine.connect() as conn:
         table = reflect(conn).table("person")
     engine.dispose()
-    install(kept_early.FLAG_RUN, {kept_early.URL_SECRET: url.encode()})
+    install(kept_early.FLAG_RUN, {kept_early.URL_SECRET: url.encode(), kept_early.LABEL_SECRET: b"datastage:test"})
     try:
         yield url, table
     finally:
@@ -46,11 +47,11 @@ COLUMNS = [KeptColumn("person", "email", "kept-by-default", None),
 
 def test_the_worker_flags_what_the_check_would(loaded: tuple[str, TableInfo]) -> None:
     url, table = loaded
-    flagged = kept_early._flag((table, COLUMNS, ("id",), '"person"', 64, 1_000))
+    flagged = kept_early._flag((table, COLUMNS, ("id",), '"person"', 64, 1_000, 1 << 20))
     assert flagged is not None
     engine = sa.create_engine(url)
     with engine.connect() as conn:
-        here = flag_table(conn, table, COLUMNS, ("id",), '"person"', 64, 1_000)
+        here = flag_table(conn, table, COLUMNS, ("id",), '"person"', 64, 1_000, 1 << 20)
     engine.dispose()
     assert here is not None
     assert flagged.tallies["email"].rows == ROWS and flagged.tallies["email"].flagged["email"] == ROWS // 2
@@ -62,19 +63,28 @@ def test_the_worker_flags_what_the_check_would(loaded: tuple[str, TableInfo]) ->
 
 def test_too_many_flagged_rows_or_a_failed_read_leave_the_table_to_the_check(
         loaded: tuple[str, TableInfo], caplog: pytest.LogCaptureFixture) -> None:
-    _, table = loaded
+    url, table = loaded
     with caplog.at_level(logging.WARNING):
-        assert kept_early._flag((table, COLUMNS, ("id",), '"person"', 64, 10)) is None  # stopped mid-COPY
-        assert kept_early._flag((table, COLUMNS, ("id",), '"no_such_table"', 64, 1_000)) is None
-        # The worker's connections are usable again afterwards (none was returned mid-COPY).
-        again = kept_early._flag((table, COLUMNS, ("id",), '"person"', 64, 1_000))
+        # Stopped in the middle of its COPY: by rows, then by bytes (250 e-mail addresses of 17-19 characters).
+        assert kept_early._flag((table, COLUMNS, ("id",), '"person"', 64, 10, 1 << 20)) is None
+        assert kept_early._flag((table, COLUMNS, ("id",), '"person"', 64, 1_000, 1_000)) is None
+        failed = kept_early._flag((table, COLUMNS, ("id",), '"no_such_table"', 64, 1_000, 1 << 20))
+        again = kept_early._flag((table, COLUMNS, ("id",), '"person"', 64, 1_000, 1 << 20))
+    assert isinstance(failed, str) and "no_such_table" in failed and "\n" not in failed
+    assert url not in failed and "postgres@" not in failed
     assert again is not None and again.tallies["email"].rows == ROWS
-    assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
+    # A connection left in the middle of a COPY is closed, not reset (which would fail and log an error).
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
 
 
-def test_small_copies_copies_with_hooks_and_copies_no_other_session_can_read_are_flagged_by_the_check() -> None:
+def test_large_copies_without_hooks_are_flagged_while_they_load_where_workers_run(
+        monkeypatch: pytest.MonkeyPatch) -> None:
     url = "postgresql://host/db"
     many = kept_early.MIN_ROWS
+    monkeypatch.setenv("DATASTAGE_CHECK_WORKERS", "2")
+    assert kept_early.applies(rows=many, post_load_hooks=False, reader_url=url) == sys.platform.startswith("linux")
     assert not kept_early.applies(rows=many - 1, post_load_hooks=False, reader_url=url)
     assert not kept_early.applies(rows=many, post_load_hooks=True, reader_url=url)
     assert not kept_early.applies(rows=many, post_load_hooks=False, reader_url=None)
+    monkeypatch.setenv("DATASTAGE_CHECK_WORKERS", "1")
+    assert not kept_early.applies(rows=many, post_load_hooks=False, reader_url=url)

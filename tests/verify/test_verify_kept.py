@@ -221,6 +221,26 @@ def test_kept_columns_flagged_while_the_copy_runs_give_the_same_results(
     assert sorted(set(flagged_while_loading)) == ["city", "login_log", "member"]
 
 
+@pytest.mark.postgres
+@pytest.mark.usefixtures("blind_scan")
+def test_tables_the_worker_fails_to_flag_are_flagged_after_the_load(
+        request: pytest.FixtureRequest, tmp_path: Path, flagged_while_loading: list[str],
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """The worker is handed names no table has: each table is flagged by the check itself, with the
+    same results, and a warning names the table."""
+    real = kept_early.KeptFlags.offer
+
+    def offer(self: kept_early.KeptFlags, shadow: Any, tables: Any, name_of: Any) -> None:
+        real(self, shadow, tables, lambda table: f'"no_such_{table.name}"')
+
+    monkeypatch.setattr(kept_early.KeptFlags, "offer", offer)
+    with caplog.at_level("WARNING", logger="datastage.verify"):
+        missed_identifiers_case(request, tmp_path, "postgresql", "postgresql")
+    assert flagged_while_loading == []
+    warned = {r.__dict__.get("table") for r in caplog.records if "flags this table after the load" in r.getMessage()}
+    assert {"city", "login_log", "member"} <= warned
+
+
 def missed_identifiers_case(request: pytest.FixtureRequest, tmp_path: Path, source_dialect: str,
                             target_dialect: str) -> None:
     source, _ = _server(request, source_dialect, "source")

@@ -504,7 +504,6 @@ class PostgresShadow(Shadow):
         return len(rows)
 
     accepts_chunks = True
-    loads_in_any_order = True  # foreign keys, triggers and views are created once every table is in
 
     def chunk_table(self, table: TableInfo) -> tuple[str, dict[str, str]]:
         if self._current is not None:

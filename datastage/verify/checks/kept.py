@@ -627,15 +627,17 @@ class Flagger:
 
 
 def flag_table(conn: Connection, table: TableInfo, columns: list[KeptColumn], key: tuple[str, ...] | None,
-               name: str, batch_size: int, max_rows: int) -> Flagged | None:
+               name: str, batch_size: int, max_rows: int, max_bytes: int) -> Flagged | None:
     """The whole flagging pass over ``table`` (``name`` in the shadow), or None once more than ``max_rows``
-    rows are flagged (they are then flagged again where they are compared, without being held)."""
+    rows, or ``max_bytes`` of their values' text, are flagged (they are then flagged again where they are
+    compared, without being held)."""
     flagger = Flagger(table, columns, key)
     batches: list[FlaggedBatch] = []
-    held = 0
+    rows = size = 0
     for frame, flagged in flagger.flagged(read_loaded(conn, table, flagger.read, name, batch_size)):
-        held += len(frame)
-        if held > max_rows:
+        rows += len(frame)
+        size += sum(int(text.str.len().sum()) for text, _ in flagged.values())
+        if rows > max_rows or size > max_bytes:
             return None
         batches.append((frame, flagged))
     return Flagged(flagger.tallies, batches)

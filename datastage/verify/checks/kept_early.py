@@ -11,9 +11,10 @@ does for a table it flags itself: the outcome is the same.
 It applies when no ``post_load`` hook will run (a hook may still change the copy after it is
 flagged), on Linux with at least two workers for the checks (:func:`~datastage.verify.leaks.pool.worker_count`),
 to copies of at least :data:`~datastage.verify.leaks.pool.MIN_ROWS` rows. A table with more than
-:data:`MAX_FLAGGED_ROWS` flagged rows (the worker would hold them all), or whose flagging failed in the
-worker, is flagged again by the check itself. The worker receives the shadow's URL over its pipe, in
-memory only, and never the masking key.
+:data:`MAX_FLAGGED_ROWS` flagged rows or :data:`MAX_FLAGGED_BYTES` of their text (the worker would hold
+them all), or whose flagging failed in the worker (a warning says so), is flagged again by the check
+itself; so is every table when the worker cannot start. The worker receives the shadow's URL over its
+pipe, in memory only, and never the masking key; its sessions carry the run's name.
 
 Example (a small copy is flagged by the check, after the load):
     >>> applies(rows=1_000, post_load_hooks=False, reader_url="postgresql://host/db")
@@ -29,21 +30,28 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
+from datastage.errors import DatastageError
 from datastage.executor.base import shared
 from datastage.executor.local import LocalExecutor
 from datastage.plan import PlanResult
-from datastage.source.db import make_engine
+from datastage.secrets import get_logger
+from datastage.source.db import db_error_message, make_engine
 from datastage.source.schema import TableInfo
 from datastage.targets.base import Shadow
 from datastage.verify.checks.kept import Flagged, KeptColumn, checked_columns, flag_table
 from datastage.verify.leaks.pool import MIN_ROWS, URL_SECRET, worker_count
 
 FLAG_RUN = "kept-flags"
+LABEL_SECRET = "session_label"  # noqa: S105 - the name the run's session label travels under, not a secret
 MAX_FLAGGED_ROWS = 250_000  # flagged rows a worker holds for one table before leaving it to the check
+MAX_FLAGGED_BYTES = 32 << 20  # and text of their values
+log = get_logger("datastage.verify")
 _ENGINES: dict[str, Engine] = {}  # in a worker: its engine for the shadow, made on first use
 
-Job = tuple[TableInfo, list[KeptColumn], tuple[str, ...] | None, str, int, int]  # ... batch size, most rows held
+# (table, its kept columns, comparison key, its name in the shadow, batch size, most rows held, most bytes held)
+Job = tuple[TableInfo, list[KeptColumn], tuple[str, ...] | None, str, int, int, int]
 
 
 def applies(*, rows: int, post_load_hooks: bool, reader_url: str | None) -> bool:
@@ -52,40 +60,46 @@ def applies(*, rows: int, post_load_hooks: bool, reader_url: str | None) -> bool
             and sys.platform.startswith("linux"))
 
 
-def _flag(job: Job) -> Flagged | None:
-    """In a worker: :func:`~datastage.verify.checks.kept.flag_table` of one committed table (None: the
-    check flags it itself, after a failure here or with too many flagged rows)."""
-    table, columns, key, name, batch_size, max_rows = job
+def _flag(job: Job) -> Flagged | str | None:
+    """In a worker: :func:`~datastage.verify.checks.kept.flag_table` of one committed table; None when it
+    holds too many flagged rows, a one-line reason when it failed (the check then flags it itself)."""
+    table, columns, key, name, batch_size, max_rows, max_bytes = job
     try:
         url = shared(URL_SECRET, FLAG_RUN).decode()
+        label = shared(LABEL_SECRET, FLAG_RUN).decode()
         engine = _ENGINES.get(url)
         if engine is None:
-            engine = _ENGINES[url] = make_engine(url, role="shadow")
+            engine = _ENGINES[url] = make_engine(url, role="shadow", application_name=label)
         with engine.connect() as conn:
             try:
-                flagged = flag_table(conn, table, columns, key, name, batch_size, max_rows)
+                flagged = flag_table(conn, table, columns, key, name, batch_size, max_rows, max_bytes)
             except BaseException:
-                conn.invalidate()  # it may be in the middle of a COPY: closed, never reset for reuse
+                conn.invalidate()  # it may be in the middle of a COPY: closed, never reset
                 raise
             if flagged is None:
                 conn.invalidate()  # left in the middle of its COPY
             return flagged
-    except Exception:  # noqa: BLE001 - the check flags the table again and reports what fails there
-        return None
+    except SQLAlchemyError as exc:
+        return db_error_message(exc)
+    except DatastageError as exc:
+        return exc.message
+    except Exception as exc:  # noqa: BLE001 - the check flags the table again and reports what fails there
+        return type(exc).__name__
 
 
 class KeptFlags:
     """Flags the kept columns of each table :meth:`offer` hands it, one table at a time, in a worker
     process driven by a thread of this process; calling it with a table's key waits for that table."""
 
-    def __init__(self, plan: PlanResult, reader_url: str, batch_size: int) -> None:
+    def __init__(self, plan: PlanResult, reader_url: str, batch_size: int, session_label: str) -> None:
         self._columns = {table.key: checked_columns(plan, table) for table in plan.tables}
         self._batch_size = batch_size
         self._jobs: queue.SimpleQueue[tuple[str, Job] | None] = queue.SimpleQueue()
         self._done: dict[str, threading.Event] = {}
         self._results: dict[str, Flagged | None] = {}
         self._executor = LocalExecutor(1)
-        self._executor.share(FLAG_RUN, {URL_SECRET: reader_url.encode()})
+        self._executor.share(FLAG_RUN, {URL_SECRET: reader_url.encode(), LABEL_SECRET: session_label.encode()})
+        self._closing = threading.Event()
         self._thread = threading.Thread(target=self._work, name="datastage-kept-flags", daemon=True)
         self._thread.start()
 
@@ -98,7 +112,8 @@ class KeptFlags:
                 continue
             columns, key = self._columns[table.key]
             self._done[table.key] = threading.Event()
-            self._jobs.put((table.key, (table, columns, key, name_of(table), self._batch_size, MAX_FLAGGED_ROWS)))
+            self._jobs.put((table.key, (table, columns, key, name_of(table), self._batch_size, MAX_FLAGGED_ROWS,
+                                        MAX_FLAGGED_BYTES)))
 
     def __call__(self, table_key: str) -> Flagged | None:
         """The flagging of ``table_key`` (waited for), or None when the check must flag it itself."""
@@ -106,24 +121,32 @@ class KeptFlags:
         if event is None:
             return None
         event.wait()
-        return self._results.get(table_key)
+        return self._results.pop(table_key, None)  # asked for once: not held until the run ends
 
     def _work(self) -> None:
         working = True
         while (item := self._jobs.get()) is not None:
             table_key, job = item
-            result = None
+            result: Flagged | None = None
             if working:
                 try:
                     for _, outcome in self._executor.run(_flag, [job]):
-                        result = outcome
+                        if isinstance(outcome, str):
+                            log.warning("the kept-column check flags this table after the load: flagging it "
+                                        f"during the copy failed: {outcome}", extra={"table": table_key})
+                        else:
+                            result = outcome
                 except Exception:  # noqa: BLE001 - the worker died or was stopped: the check flags the rest
+                    if not self._closing.is_set():
+                        log.warning("the kept-column check flags the remaining tables after the load: its worker "
+                                    "stopped", extra={"table": table_key})
                     working = False
             self._results[table_key] = result
             self._done[table_key].set()
 
     def close(self) -> None:
         """Stop the worker (at once, if it is still flagging: nobody will ask for the rest)."""
+        self._closing.set()
         self._jobs.put(None)
         if any(not event.is_set() for event in self._done.values()):
             with suppress(OSError, ValueError):
@@ -133,15 +156,21 @@ class KeptFlags:
 
 
 @contextmanager
-def kept_flags(plan: PlanResult, shadow: Shadow, *, post_load_hooks: bool,
-               batch_size: int) -> Iterator[KeptFlags | None]:
-    """A :class:`KeptFlags` for the copy into ``shadow`` when it :func:`applies`, closed on the way out."""
+def kept_flags(plan: PlanResult, shadow: Shadow, *, post_load_hooks: bool, batch_size: int,
+               session_label: str) -> Iterator[KeptFlags | None]:
+    """A :class:`KeptFlags` for the copy into ``shadow`` when it :func:`applies` (``session_label``: the
+    run's name for its sessions), closed on the way out; None when it does not apply or cannot start."""
     rows = sum(plan.subset.tables[t.key].selected_rows for t in plan.tables)
     url = shadow.reader_url()
     if url is None or not applies(rows=rows, post_load_hooks=post_load_hooks, reader_url=url):
         yield None
         return
-    flags = KeptFlags(plan, url, batch_size)
+    try:
+        flags = KeptFlags(plan, url, batch_size, session_label)
+    except (OSError, DatastageError) as exc:  # no worker process here: the check flags after the load
+        log.warning(f"the kept-column check flags the copy after the load: its worker did not start ({exc})")
+        yield None
+        return
     try:
         yield flags
     finally:
