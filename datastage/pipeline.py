@@ -43,6 +43,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
@@ -305,9 +306,9 @@ def load_into_shadow(conn: Connection, result: PlanResult, shadow: Shadow, targe
     flags the kept columns of each table as soon as the shadow has committed it."""
     load = LoadResult(shadow=shadow.name)
 
-    def committed() -> None:
+    def all_written(table: TableInfo) -> None:
         if flags is not None:
-            flags.offer(shadow, result.tables, lambda table: shadow.sql_name(table, conn))
+            shadow.when_committed(table, partial(flags.offer, table, shadow.sql_name(table, conn)))
 
     extracted = ExtractResult()
     stats: dict[str, MaskStats] = {}
@@ -372,12 +373,11 @@ def load_into_shadow(conn: Connection, result: PlanResult, shadow: Shadow, targe
                         progress.advance(len(batch))
             load.rows[table.key] = written
             stats[table.key] = table_stats
-            committed()
+            all_written(table)
     load.notes.extend(target.notes)
     progress.stage("indexes and constraints")
     with step("load"):
         shadow.finish()
-    committed()
     load.seconds = time.monotonic() - started
     log.info("copy finished", extra={"seconds": round(load.seconds, 3), "rows": load.total_rows,
                                      "chunked_tables": len(parallel[1]) if parallel else 0})

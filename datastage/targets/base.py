@@ -119,10 +119,11 @@ class Shadow(ABC):
         """Every chunk of ``table`` is written and committed: its keys and indexes may follow."""
         raise NotImplementedError(f"{type(self).__name__} takes rows from this process only")
 
-    def committed_tables(self) -> set[str]:
-        """The tables whose rows are all in and committed, so that :meth:`reader_url` sessions see them
-        as verification will (none known here: every table counts as loaded once :meth:`finish` ran)."""
-        return set()
+    def when_committed(self, table: TableInfo, then: Callable[[], None]) -> None:
+        """Call ``then`` (in any thread, before :meth:`finish` returns) once every row written for ``table``
+        is committed, so that :meth:`reader_url` sessions see the table as verification will; called
+        when the copy has written its last row. Never, here: such a shadow is read after the load."""
+        return None
 
     @abstractmethod
     def connect(self) -> AbstractContextManager[Connection]:

@@ -635,6 +635,15 @@ class MysqlShadow(Shadow):
         """Wait until every batch written so far is in the shadow; raise the first load that failed."""
         self._db()
 
+    def when_committed(self, table: TableInfo, then: Callable[[], None]) -> None:
+        self._submit_pending()
+
+        def after_its_loads() -> None:  # the loads run one after the other: the table's are all in
+            with suppress(Exception):  # not worth failing the copy for: the table is flagged after the load
+                then()
+
+        self._loader().submit(after_its_loads)
+
     def _loader(self) -> BackgroundLoads:
         if self._loads is None:
             self._loads = BackgroundLoads(f"loading {self.database}")

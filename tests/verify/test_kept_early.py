@@ -6,6 +6,7 @@ import logging
 import sys
 from collections.abc import Iterator
 
+import numpy as np
 import pytest
 import sqlalchemy as sa
 from conftest import ServerDatabases
@@ -13,7 +14,7 @@ from conftest import ServerDatabases
 from datastage.executor.base import forget, install
 from datastage.source.schema import TableInfo, reflect
 from datastage.verify.checks import kept_early
-from datastage.verify.checks.kept import KeptColumn, flag_table
+from datastage.verify.checks.kept import KeptColumn, flag_table, read_loaded
 
 pytestmark = pytest.mark.postgres
 ROWS = 500
@@ -88,3 +89,17 @@ def test_large_copies_without_hooks_are_flagged_while_they_load_where_workers_ru
     assert not kept_early.applies(rows=many, post_load_hooks=False, reader_url=None)
     monkeypatch.setenv("DATASTAGE_CHECK_WORKERS", "1")
     assert not kept_early.applies(rows=many, post_load_hooks=False, reader_url=url)
+
+
+def test_kept_columns_are_read_from_the_first_block_whoever_else_scans_the_table(
+        loaded: tuple[str, TableInfo]) -> None:
+    """Phone numbers are judged by their batch: a read that joined another scan mid-table would batch
+    the rows differently."""
+    url, table = loaded
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        ids = [i for rows in read_loaded(conn, table, ["id", "email"], '"person"', 100)
+               for i in rows.frame(np.arange(len(rows)))["id"]]
+        assert conn.exec_driver_sql("SHOW synchronize_seqscans").scalar() == "off"
+    engine.dispose()
+    assert ids == list(range(1, ROWS + 1))

@@ -212,12 +212,17 @@ def flagged_while_loading(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return taken
 
 
-@pytest.mark.postgres
+@pytest.mark.parametrize(("source_dialect", "target_dialect"), [
+    pytest.param("postgresql", "postgresql", id="postgresql", marks=PG),
+    pytest.param("postgresql", "mysql", id="postgresql-to-mariadb", marks=[PG, MY]),
+    pytest.param("mysql", "mysql", id="mariadb", marks=MY),
+])
 @pytest.mark.usefixtures("blind_scan")
 def test_kept_columns_flagged_while_the_copy_runs_give_the_same_results(
-        request: pytest.FixtureRequest, tmp_path: Path, flagged_while_loading: list[str]) -> None:
+        request: pytest.FixtureRequest, tmp_path: Path, flagged_while_loading: list[str], source_dialect: str,
+        target_dialect: str) -> None:
     """The same refreshes and assertions as above, with a worker flagging each table during the copy."""
-    missed_identifiers_case(request, tmp_path, "postgresql", "postgresql")
+    missed_identifiers_case(request, tmp_path, source_dialect, target_dialect)
     assert sorted(set(flagged_while_loading)) == ["city", "login_log", "member"]
 
 
@@ -230,8 +235,8 @@ def test_tables_the_worker_fails_to_flag_are_flagged_after_the_load(
     same results, and a warning names the table."""
     real = kept_early.KeptFlags.offer
 
-    def offer(self: kept_early.KeptFlags, shadow: Any, tables: Any, name_of: Any) -> None:
-        real(self, shadow, tables, lambda table: f'"no_such_{table.name}"')
+    def offer(self: kept_early.KeptFlags, table: Any, name: str) -> None:
+        real(self, table, f'"no_such_{table.name}"')
 
     monkeypatch.setattr(kept_early.KeptFlags, "offer", offer)
     with caplog.at_level("WARNING", logger="datastage.verify"):

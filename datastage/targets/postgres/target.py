@@ -579,8 +579,11 @@ class PostgresShadow(Shadow):
     def reader_url(self) -> str | None:
         return self.target.url  # shadow tables are named schema-qualified, and committed before verification
 
-    def committed_tables(self) -> set[str]:
-        return set(self._submitted)  # committed, then handed to the index builder
+    def when_committed(self, table: TableInfo, then: Callable[[], None]) -> None:
+        if self._current == table.key:  # written batch by batch: commit it now, not when the next table starts
+            self._table_done(table.key)
+        if table.key in self._submitted:  # committed, then handed to the index builder
+            then()
 
     def _search_path_value(self) -> str:
         """The load's own search path: the shadow schemas, then the schemas holding extensions."""

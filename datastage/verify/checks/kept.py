@@ -532,6 +532,9 @@ def read_loaded(conn: Connection, table: TableInfo, columns: list[str], name: st
     if isinstance(raw, psycopg.Connection) and raw.info.encoding == "utf-8" and plain:
         integers = {c for c, category in categories.items() if category == "integer"}
         try:
+            # From the table's first block, never mid-table beside another scan of it: phone numbers are
+            # judged by their batch, so the batches must be the same whoever else reads the table.
+            raw.execute("SET synchronize_seqscans = off")
             for batch in read_tables(raw, select, columns, integers, batch_size):
                 yield ArrowRows(batch)
         except psycopg.Error as exc:

@@ -4,13 +4,14 @@ Most of the kept-column check (:mod:`datastage.verify.checks.kept`) is flagging:
 text column of the loaded copy and running the identifier detectors over its distinct values. That
 reads only the copy, so when other sessions can read it (:meth:`~datastage.targets.base.Shadow.reader_url`)
 a worker process flags each table as soon as the copy has committed it
-(:meth:`~datastage.targets.base.Shadow.committed_tables`), on a core the copy leaves idle much of the
+(:meth:`~datastage.targets.base.Shadow.when_committed`), on a core the copy leaves idle much of the
 time. The check then compares the flagged rows with the source in the refresh's own process, as it
 does for a table it flags itself: the outcome is the same.
 
-It applies when no ``post_load`` hook will run (a hook may still change the copy after it is
-flagged), on Linux with at least two workers for the checks (:func:`~datastage.verify.leaks.pool.worker_count`),
-to copies of at least :data:`~datastage.verify.leaks.pool.MIN_ROWS` rows. A table with more than
+It applies to PostgreSQL and MariaDB/MySQL shadows (the others never report a table committed), when
+no ``post_load`` hook will run (a hook may still change the copy after it is flagged), on Linux with
+at least two workers for the checks (:func:`~datastage.verify.leaks.pool.worker_count`), to copies
+of at least :data:`~datastage.verify.leaks.pool.MIN_ROWS` rows. A table with more than
 :data:`MAX_FLAGGED_ROWS` flagged rows or :data:`MAX_FLAGGED_BYTES` of their text (the worker would hold
 them all), or whose flagging failed in the worker (a warning says so), is flagged again by the check
 itself; so is every table when the worker cannot start. The worker receives the shadow's URL over its
@@ -26,7 +27,7 @@ from __future__ import annotations
 import queue
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 
 from sqlalchemy.engine import Engine
@@ -103,17 +104,15 @@ class KeptFlags:
         self._thread = threading.Thread(target=self._work, name="datastage-kept-flags", daemon=True)
         self._thread.start()
 
-    def offer(self, shadow: Shadow, tables: list[TableInfo], name_of: Callable[[TableInfo], str]) -> None:
-        """Flag those of ``tables`` that the shadow has committed since the last call (``name_of``: a
-        table's name as :meth:`~datastage.targets.base.Shadow.reader_url` sessions see it)."""
-        committed = shadow.committed_tables()
-        for table in tables:
-            if table.key in self._done or table.key not in committed or not self._columns[table.key][0]:
-                continue
-            columns, key = self._columns[table.key]
-            self._done[table.key] = threading.Event()
-            self._jobs.put((table.key, (table, columns, key, name_of(table), self._batch_size, MAX_FLAGGED_ROWS,
-                                        MAX_FLAGGED_BYTES)))
+    def offer(self, table: TableInfo, name: str) -> None:
+        """Flag ``table``, which the shadow has committed (``name``: its name as sessions of
+        :meth:`~datastage.targets.base.Shadow.reader_url` see it); from any thread."""
+        columns, key = self._columns.get(table.key, ([], None))
+        if not columns or table.key in self._done:
+            return
+        self._done[table.key] = threading.Event()
+        self._jobs.put((table.key, (table, columns, key, name, self._batch_size, MAX_FLAGGED_ROWS,
+                                    MAX_FLAGGED_BYTES)))
 
     def __call__(self, table_key: str) -> Flagged | None:
         """The flagging of ``table_key`` (waited for), or None when the check must flag it itself."""
