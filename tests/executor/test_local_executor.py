@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -64,6 +66,29 @@ def test_a_killed_worker_fails_the_run_and_stops_the_others() -> None:
             list(executor.run(_die, ["a", "die", "b", "c"]))
         assert caught.value.exit_code == 1
         assert executor._pool == []  # every worker was stopped
+
+
+def test_kill_stops_a_running_job_at_once_and_its_caller_gets_an_error() -> None:
+    with LocalExecutor(1) as executor:
+        executor.share("run-d", {})
+        outcome: list[BaseException] = []
+
+        def wait_for_the_job() -> None:
+            try:
+                list(executor.run(time.sleep, [60]))
+            except StepError as exc:
+                outcome.append(exc)
+
+        waiting = threading.Thread(target=wait_for_the_job)
+        started = time.monotonic()
+        waiting.start()
+        time.sleep(0.5)  # the worker is asleep in its job
+        executor.kill()
+        waiting.join(10)
+        assert not waiting.is_alive() and time.monotonic() - started < 10
+        assert len(outcome) == 1 and executor._pool == []
+        with pytest.raises(StepError):  # stopped: no more jobs run
+            list(executor.run(time.sleep, [0]))
 
 
 def test_unique_identities_merge_only_when_one_to_one() -> None:

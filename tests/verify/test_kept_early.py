@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import logging
+import os
+import signal
 import sys
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 import sqlalchemy as sa
 from conftest import ServerDatabases
+from load_support import write_project
 
+import datastage
 from datastage.executor.base import forget, install
 from datastage.source.schema import TableInfo, reflect
 from datastage.verify.checks import kept_early
@@ -103,3 +111,72 @@ def test_kept_columns_are_read_from_the_first_block_whoever_else_scans_the_table
         assert conn.exec_driver_sql("SHOW synchronize_seqscans").scalar() == "off"
     engine.dispose()
     assert ids == list(range(1, ROWS + 1))
+
+
+@pytest.fixture
+def planned(loaded: tuple[str, TableInfo], pg_databases: ServerDatabases, tmp_path: Path) -> Any:
+    """The plan of a refresh of the ``loaded`` database (its ``person`` table kept whole)."""
+    url, _ = loaded
+    rules = {"version": 1, "default": "keep",
+             "tables": {"person": {"email": {"strategy": "keep", "reason": "test addresses, not people"}}}}
+    config = write_project(tmp_path / "project", url, {"staging": {"url": pg_databases.create("ds_kept_target")}},
+                           rules=rules)
+    return datastage.plan("staging", config=config)
+
+
+def test_kept_flags_hand_back_what_the_worker_flagged(loaded: tuple[str, TableInfo], planned: Any) -> None:
+    url, _ = loaded
+    table = planned.model.table("person")
+    flags = kept_early.KeptFlags(planned, url, 64, "datastage:test")
+    try:
+        flags.offer(table, '"person"')
+        flagged = flags("person")
+    finally:
+        flags.close()
+    assert flagged is not None
+    assert flagged.tallies["email"].rows == ROWS and flagged.tallies["email"].flagged["email"] == ROWS // 2
+    assert flags("person") is None  # handed over once
+    assert flags("no_such_table") is None  # never offered: the check flags it itself
+
+
+@contextmanager
+def locked(url: str) -> Iterator[None]:
+    """The ``person`` table locked by another session, so that a worker reading it waits."""
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        conn.exec_driver_sql("LOCK TABLE person IN ACCESS EXCLUSIVE MODE")
+        try:
+            yield
+        finally:
+            conn.rollback()
+    engine.dispose()
+
+
+def test_a_worker_that_dies_leaves_every_table_to_the_check(
+        loaded: tuple[str, TableInfo], planned: Any, caplog: pytest.LogCaptureFixture) -> None:
+    url, _ = loaded
+    table = planned.model.table("person")
+    flags = kept_early.KeptFlags(planned, url, 64, "datastage:test")
+    try:
+        with locked(url), caplog.at_level(logging.WARNING, logger="datastage.verify"):
+            flags.offer(table, '"person"')
+            time.sleep(1.0)  # the worker waits for the lock
+            for worker in flags._executor._pool:
+                os.kill(worker.process.pid, signal.SIGKILL)
+            assert flags("person") is None
+    finally:
+        flags.close()
+    assert any("its worker stopped" in r.getMessage() for r in caplog.records)
+
+
+def test_closing_while_the_worker_still_flags_stops_it_at_once(loaded: tuple[str, TableInfo], planned: Any) -> None:
+    url, _ = loaded
+    table = planned.model.table("person")
+    flags = kept_early.KeptFlags(planned, url, 64, "datastage:test")
+    with locked(url):
+        flags.offer(table, '"person"')
+        time.sleep(0.5)
+        started = time.monotonic()
+        flags.close()  # as after a failed copy: nobody will ask for the result
+        assert time.monotonic() - started < 5
+    assert not flags._thread.is_alive() and flags._executor._pool == []
