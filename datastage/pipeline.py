@@ -176,6 +176,12 @@ class RefreshOperations(Protocol):
 
     rolled_back: bool  # set by the refresh when it rolled back after failing post_refresh hooks
 
+    @property
+    def post_load_changes_rows(self) -> bool:
+        """Whether :meth:`post_load` may change the copy's rows (an object without this property is taken
+        to: the kept columns are then flagged after it, never while the copy runs)."""
+        ...
+
     def pre_refresh(self) -> None: ...
     def post_load(self, shadow: Shadow) -> None: ...
     def grant(self, shadow: Shadow) -> None: ...
@@ -498,7 +504,7 @@ def run_refresh(project: Project, environment: str, *, operations: OperationsFac
                 with snapshot(source) as conn:
                     planned = prepare(run, conn, policy, run.batch_size)
                     with entered("load", target.shadow(planned.model, record.run_id)) as shadow, \
-                            kept_flags(planned, shadow, post_load_hooks=bool(env.hooks.get("post_load")),
+                            kept_flags(planned, shadow, post_load_hooks=getattr(ops, "post_load_changes_rows", True),
                                        batch_size=run.batch_size, session_label=target.session_label) as flags:
                         load, extracted, leaks = copy(run, conn, shadow, target, key, flags)
                         verified = verify(run, ops, shadow, load, extracted, leaks, conn, flags)

@@ -114,6 +114,11 @@ class RefreshOps:
         self.redact = Secrets()  # the environment's passwords: hooks get them, their recorded output may not
         self.redact.add_url(env.url)
 
+    @property
+    def post_load_changes_rows(self) -> bool:
+        """Whether the environment has ``post_load`` hooks (which may change the loaded copy)."""
+        return bool(self.env.hooks.get("post_load"))
+
     def environment_variables(self, **extra: str) -> dict[str, str]:
         """What every shell hook receives: the environment's URLs without password, the password in the
         client's variable; never anything of the source."""

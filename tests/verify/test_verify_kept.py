@@ -246,6 +246,32 @@ def test_tables_the_worker_fails_to_flag_are_flagged_after_the_load(
     assert {"city", "login_log", "member"} <= warned
 
 
+@pytest.mark.postgres
+def test_operations_that_do_not_say_their_post_load_leaves_the_rows_get_the_copy_flagged_after_it(
+        request: pytest.FixtureRequest, tmp_path: Path, blind_scan: None, flagged_while_loading: list[str]) -> None:
+    """A library caller's own operations may change the copy in ``post_load``: unless they say they do
+    not (``post_load_changes_rows``), nothing is flagged while the copy runs."""
+    from datastage.ops.envops import RefreshOps
+    from datastage.pipeline import run_refresh
+    from datastage.settings import load_project
+
+    class Operations:
+        def __init__(self, *args: Any) -> None:
+            self.inner = RefreshOps(*args)
+
+        def __getattr__(self, name: str) -> Any:
+            if name == "post_load_changes_rows":
+                raise AttributeError(name)
+            return getattr(self.inner, name)
+
+    source, _ = _server(request, "postgresql", "source")
+    build_source(source)
+    target, _ = _server(request, "postgresql", "target")
+    config = write_project(tmp_path / "project", source, {"staging": {"url": target}}, rules=rules())
+    result = run_refresh(load_project(config), "staging", operations=Operations)  # type: ignore[arg-type]
+    assert result.verdict == "fail" and flagged_while_loading == []
+
+
 def missed_identifiers_case(request: pytest.FixtureRequest, tmp_path: Path, source_dialect: str,
                             target_dialect: str) -> None:
     source, _ = _server(request, source_dialect, "source")
