@@ -152,6 +152,51 @@ def locked(url: str) -> Iterator[None]:
     engine.dispose()
 
 
+def _wait_for_worker(flags: kept_early.KeptFlags) -> None:
+    """Until the worker, which the flags' thread starts, is running."""
+    deadline = time.monotonic() + 60
+    while not flags._executor._pool:
+        assert time.monotonic() < deadline, "the kept flags' worker did not start"
+        time.sleep(0.05)
+
+
+def test_the_worker_starts_without_holding_up_the_copy(loaded: tuple[str, TableInfo], planned: Any,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    url, _ = loaded
+    started = []
+
+    def slow_share(self: Any, run_id: str, secrets: dict[str, bytes], context: Any = None) -> None:
+        time.sleep(1.0)
+        started.append(run_id)
+
+    monkeypatch.setattr(kept_early.LocalExecutor, "share", slow_share)
+    before = time.monotonic()
+    flags = kept_early.KeptFlags(planned, url, 64, "datastage:test")
+    made_in = time.monotonic() - before
+    flags.close()
+    assert made_in < 0.5 and started == [kept_early.FLAG_RUN]
+
+
+def test_a_worker_that_cannot_start_leaves_every_table_to_the_check(
+        loaded: tuple[str, TableInfo], planned: Any, caplog: pytest.LogCaptureFixture,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    url, _ = loaded
+
+    def no_processes(self: Any, run_id: str, secrets: dict[str, bytes], context: Any = None) -> None:
+        raise OSError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(kept_early.LocalExecutor, "share", no_processes)
+    with caplog.at_level(logging.WARNING, logger="datastage.verify"):
+        flags = kept_early.KeptFlags(planned, url, 64, "datastage:test")
+        try:
+            flags.offer(planned.model.table("person"), '"person"')
+            assert flags("person") is None
+        finally:
+            flags.close()
+    assert any("its worker did not start" in r.getMessage() for r in caplog.records)
+    assert all(url not in r.getMessage() for r in caplog.records)
+
+
 def test_a_worker_that_dies_leaves_every_table_to_the_check(
         loaded: tuple[str, TableInfo], planned: Any, caplog: pytest.LogCaptureFixture) -> None:
     url, _ = loaded
@@ -160,6 +205,7 @@ def test_a_worker_that_dies_leaves_every_table_to_the_check(
     try:
         with locked(url), caplog.at_level(logging.WARNING, logger="datastage.verify"):
             flags.offer(table, '"person"')
+            _wait_for_worker(flags)
             time.sleep(1.0)  # the worker waits for the lock
             for worker in flags._executor._pool:
                 os.kill(worker.process.pid, signal.SIGKILL)
@@ -175,6 +221,7 @@ def test_closing_while_the_worker_still_flags_stops_it_at_once(loaded: tuple[str
     flags = kept_early.KeptFlags(planned, url, 64, "datastage:test")
     with locked(url):
         flags.offer(table, '"person"')
+        _wait_for_worker(flags)
         time.sleep(0.5)
         started = time.monotonic()
         flags.close()  # as after a failed copy: nobody will ask for the result

@@ -99,7 +99,7 @@ class KeptFlags:
         self._done: dict[str, threading.Event] = {}
         self._results: dict[str, Flagged | None] = {}
         self._executor = LocalExecutor(1)
-        self._executor.share(FLAG_RUN, {URL_SECRET: reader_url.encode(), LABEL_SECRET: session_label.encode()})
+        self._secrets = {URL_SECRET: reader_url.encode(), LABEL_SECRET: session_label.encode()}
         self._closing = threading.Event()
         self._thread = threading.Thread(target=self._work, name="datastage-kept-flags", daemon=True)
         self._thread.start()
@@ -123,7 +123,7 @@ class KeptFlags:
         return self._results.pop(table_key, None)  # asked for once: not held until the run ends
 
     def _work(self) -> None:
-        working = True
+        working = self._start()
         while (item := self._jobs.get()) is not None:
             table_key, job = item
             result: Flagged | None = None
@@ -142,6 +142,18 @@ class KeptFlags:
                     working = False
             self._results[table_key] = result
             self._done[table_key].set()
+
+    def _start(self) -> bool:
+        """Start the worker (here, in the driver thread: starting it takes about a second, which the
+        copy does not wait for); False when it cannot start, and the check flags every table itself."""
+        try:
+            self._executor.share(FLAG_RUN, self._secrets)
+        except (OSError, DatastageError) as exc:
+            log.warning(f"the kept-column check flags the copy after the load: its worker did not start ({exc})")
+            return False
+        finally:
+            self._secrets = {}
+        return True
 
     def close(self) -> None:
         """Stop the worker (at once, if it is still flagging: nobody will ask for the rest)."""
@@ -164,12 +176,7 @@ def kept_flags(plan: PlanResult, shadow: Shadow, *, post_load_hooks: bool, batch
     if url is None or not applies(rows=rows, post_load_hooks=post_load_hooks, reader_url=url):
         yield None
         return
-    try:
-        flags = KeptFlags(plan, url, batch_size, session_label)
-    except (OSError, DatastageError) as exc:  # no worker process here: the check flags after the load
-        log.warning(f"the kept-column check flags the copy after the load: its worker did not start ({exc})")
-        yield None
-        return
+    flags = KeptFlags(plan, url, batch_size, session_label)
     try:
         yield flags
     finally:
