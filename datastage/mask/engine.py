@@ -77,13 +77,21 @@ class MaskStats:
 
 
 class _UniqueTracker:
-    """Remembers output -> input hashes of one domain, to keep the mapping injective across batches."""
+    """Remembers output -> input hashes of one domain, to keep the mapping injective across batches.
+
+    The pairs are kept as sorted runs (merged every few batches). A byte per slot of a table of
+    at least four slots per output (slot: the hash's top bits, the hashes being keyed and
+    uniform) marks the slots some output fell in, so most new outputs are known to be new
+    without searching the runs."""
 
     def __init__(self) -> None:
         self._sorted: tuple[np.ndarray, np.ndarray] | None = None
         self.outputs: list[np.ndarray] = []
         self.inputs: list[np.ndarray] = []
         self.attempts: dict[int, int] = {}
+        self._marks = np.zeros(0, dtype=np.uint8)
+        self._shift = np.uint64(64)
+        self._count = 0
 
     def conflicts(self, out_hash: np.ndarray, in_hash: np.ndarray) -> np.ndarray:
         """Positions whose output belongs to a different input: the one an earlier batch gave it to,
@@ -95,12 +103,18 @@ class _UniqueTracker:
         ins = in_hash[order]
         owner = ins.copy()  # per position, the input its output belongs to
         known = np.zeros(len(outs), dtype=bool)
-        for earlier_outs, earlier_ins in zip(self.outputs, self.inputs, strict=True):
-            pos = np.searchsorted(earlier_outs, outs)
-            pos[pos == len(earlier_outs)] = 0
-            hit = (earlier_outs[pos] == outs) & ~known
-            owner[hit] = earlier_ins[pos[hit]]
-            known |= hit
+        # Only outputs in a marked slot may be held by an earlier batch (ascending, as ``outs``).
+        maybe = np.flatnonzero(self._marks[outs >> self._shift]) if self._count else np.zeros(0, dtype=np.intp)
+        if len(maybe):
+            wanted = outs[maybe]
+            found = np.zeros(len(maybe), dtype=bool)
+            for earlier_outs, earlier_ins in zip(self.outputs, self.inputs, strict=True):
+                pos = np.searchsorted(earlier_outs, wanted)
+                pos[pos == len(earlier_outs)] = 0
+                hit = (earlier_outs[pos] == wanted) & ~found
+                owner[maybe[hit]] = earlier_ins[pos[hit]]
+                found |= hit
+            known[maybe] = found
         # Outputs no earlier batch holds: the first position (in batch order) holding one owns it.
         starts = np.ones(len(outs), dtype=bool)
         starts[1:] = outs[1:] != outs[:-1]
@@ -124,6 +138,15 @@ class _UniqueTracker:
             ins = np.concatenate(self.inputs)
             order = np.argsort(outs, kind="stable")
             self.outputs, self.inputs = [outs[order]], [ins[order]]
+        self._count += len(out_hash)
+        if self._count * 4 > len(self._marks):  # too few slots: a table of 8 to 16 per output, from every run
+            bits = max(16, (self._count * 8 - 1).bit_length())
+            self._marks = np.zeros(1 << bits, dtype=np.uint8)
+            self._shift = np.uint64(64 - bits)
+            for outs in self.outputs:
+                self._marks[outs >> self._shift] = 1
+        else:
+            self._marks[out_hash >> self._shift] = 1
 
     def export(self) -> TrackerExport:
         """What this tracker holds, as plain arrays (keyed hashes only: safe to send between processes)."""
@@ -276,14 +299,27 @@ class MaskingEngine:
                 out[hit] = self._redraw(spec, values[hit], ctx, rule, int(attempt)).to_numpy(dtype=object)
         in_text = values_text(values) if spec.changes else None
         out_hash = np.zeros(0, dtype=np.uint64)
+        redrawn: np.ndarray | None = None  # positions the last attempt redrew (None: every one is new)
         for attempt in range(1, MAX_REDRAWS + 1):
             bad = np.zeros(len(values), dtype=bool)
+            # The fixed-point and source-identifier checks of an output depend on that output only:
+            # after a redraw, only the redrawn ones are checked again.
+            fresh = out if redrawn is None else out.iloc[redrawn]
+            again = np.zeros(len(fresh), dtype=bool)
             if in_text is not None:
-                bad |= values_text(out) == in_text
+                again |= values_text(fresh) == (in_text if redrawn is None else in_text[redrawn])
             if kind is not None and self.identifiers is not None:
-                bad |= self.identifiers.contains(kind, out)
+                again |= self.identifiers.contains(kind, fresh)
+            if redrawn is None:
+                bad |= again
+            else:
+                bad[redrawn] = again
             if tracker is not None and in_hash is not None:
-                out_hash = _identity(out, self.key)
+                if redrawn is None:
+                    out_hash = _identity(out, self.key)
+                else:
+                    out_hash = out_hash.copy()
+                    out_hash[redrawn] = _identity(fresh, self.key)
                 bad |= tracker.conflicts(out_hash, in_hash)
             if not bad.any():
                 break
@@ -295,6 +331,7 @@ class MaskingEngine:
                 break
             redraws += int(bad.sum())
             out[bad] = self._redraw(spec, values[bad], ctx, rule, attempt).to_numpy(dtype=object)
+            redrawn = np.flatnonzero(bad)
             if tracker is not None and in_hash is not None:
                 for h in in_hash[bad]:
                     tracker.attempts[int(h)] = attempt

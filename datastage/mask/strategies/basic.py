@@ -393,7 +393,7 @@ def _cards(chars: np.ndarray, lengths: np.ndarray, random_digits: np.ndarray) ->
     the input's digit count (13 to 19, 16 without digits) less one, then the Luhn check digit.
     """
     n, width = chars.shape
-    is_digit = (chars >= 48) & (chars <= 57)
+    is_digit = (chars - np.uint8(48)) < 10  # uint8 arithmetic wraps: below "0" is large
     count = np.count_nonzero(is_digit, axis=1)
     size = np.where(count > 0, np.clip(count, 13, 19), 16)
     first = chars[np.arange(n), np.argmax(is_digit, axis=1)] - np.uint8(48)
@@ -401,10 +401,14 @@ def _cards(chars: np.ndarray, lengths: np.ndarray, random_digits: np.ndarray) ->
     number = np.concatenate([_BRAND_DIGITS[brand], random_digits[:, :13]], axis=1)  # (values, 19) digits
     body = size - 1
     position = np.arange(19)[None, :]
-    in_body = position < body[:, None]
-    doubled = ((body[:, None] - position) & 1).astype(bool)  # every other digit from the right, the last doubled
-    value = np.where(doubled, _LUHN_DOUBLE[number], number) * in_body
-    check = (10 - value.sum(axis=1, dtype=np.int64) % 10) % 10
+    check = np.empty(n, dtype=np.uint8)
+    for length in np.unique(body).tolist():  # numbers of one length share their Luhn positions (few lengths)
+        rows = slice(None) if len(check) and body[0] == length and (body == length).all() else body == length
+        digits = number[rows, :length]
+        doubled = (length - np.arange(length)) & 1 == 1  # every other digit from the right, the last doubled
+        total = (_LUHN_DOUBLE[digits[:, doubled]].sum(axis=1, dtype=np.int32)
+                 + digits[:, ~doubled].sum(axis=1, dtype=np.int32))
+        check[rows] = (10 - total % 10) % 10
     number[np.arange(n), body] = check
     number += np.uint8(48)
     # Inputs with separators and as many digits as the number keep their layout.
