@@ -51,6 +51,37 @@ def test_conflicts_match_the_reference_across_batches(batches: list[list[tuple[i
         remembered += [(int(o), int(i)) for o, i in zip(outs[keep], ins[keep], strict=True)]
 
 
+def test_conflicts_match_the_reference_with_keyed_hashes_over_many_batches() -> None:
+    """Uniform 64-bit outputs (as keyed hashes are), enough of them that the table of marked slots
+    grows several times and the runs are merged; each batch repeats earlier outputs, under their own
+    input and under another one, and repeats outputs within itself."""
+    rng = np.random.default_rng(20261204)
+    tracker = _UniqueTracker()
+    taken: dict[int, int] = {}
+    earlier_outs = np.zeros(0, dtype=np.uint64)
+    earlier_ins = np.zeros(0, dtype=np.uint64)
+    for batch in range(30):
+        outs = rng.integers(0, 2**64 - 1, 5_000, dtype=np.uint64, endpoint=True)
+        ins = rng.integers(0, 2**64 - 1, 5_000, dtype=np.uint64, endpoint=True)
+        if batch:
+            again = rng.integers(0, len(earlier_outs), 200)
+            outs[:200] = earlier_outs[again]
+            ins[:100] = earlier_ins[again[:100]]  # the same input again: no clash; the others clash
+        outs[300:310] = outs[310:320]  # equal outputs within the batch, under different inputs
+        clash = tracker.conflicts(outs, ins)
+        first: dict[int, int] = {}
+        expected = [(taken[o] if o in taken else first.setdefault(o, i)) != i
+                    for o, i in zip(outs.tolist(), ins.tolist(), strict=True)]
+        assert clash.tolist() == expected
+        assert clash[310:320].all() and (not batch or (clash[100:200].all() and not clash[:100].any()))
+        keep = ~clash
+        tracker.remember(outs[keep], ins[keep])
+        for o, i in zip(outs[keep].tolist(), ins[keep].tolist(), strict=True):
+            taken.setdefault(o, i)
+        earlier_outs = np.concatenate([earlier_outs, outs[keep]])
+        earlier_ins = np.concatenate([earlier_ins, ins[keep]])
+
+
 @given(st.lists(st.integers(0, 2**64 - 1), max_size=200) | st.lists(st.integers(0, 3), max_size=50))
 def test_ascending_is_the_stable_order(values: list[int]) -> None:
     hashes = np.array(values, dtype=np.uint64)
