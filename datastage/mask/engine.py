@@ -79,10 +79,10 @@ class MaskStats:
 class _UniqueTracker:
     """Remembers output -> input hashes of one domain, to keep the mapping injective across batches.
 
-    The pairs are kept as sorted runs (merged every few batches). A byte per slot of a table of
-    at least four slots per output (slot: the hash's top bits, the hashes being keyed and
-    uniform) marks the slots some output fell in, so most new outputs are known to be new
-    without searching the runs."""
+    The pairs are kept as sorted runs (merged every few batches). A bit per slot of a table of
+    8 to 32 slots per output (slot: the hash's top bits, the hashes being keyed and uniform)
+    marks the slots some output fell in, so most new outputs are known to be new without
+    searching the runs (the table costs 1 to 4 bytes per output)."""
 
     def __init__(self) -> None:
         self._sorted: tuple[np.ndarray, np.ndarray] | None = None
@@ -104,7 +104,7 @@ class _UniqueTracker:
         owner = ins.copy()  # per position, the input its output belongs to
         known = np.zeros(len(outs), dtype=bool)
         # Only outputs in a marked slot may be held by an earlier batch (ascending, as ``outs``).
-        maybe = np.flatnonzero(self._marks[outs >> self._shift]) if self._count else np.zeros(0, dtype=np.intp)
+        maybe = np.flatnonzero(self._marked(outs)) if self._count else np.zeros(0, dtype=np.intp)
         if len(maybe):
             wanted = outs[maybe]
             found = np.zeros(len(maybe), dtype=bool)
@@ -131,22 +131,38 @@ class _UniqueTracker:
         self._sorted = None
         if not len(out_hash):
             return
-        self.outputs.append(out_hash[order])
+        added = out_hash[order]
+        self.outputs.append(added)
         self.inputs.append(in_hash[order])
         if len(self.outputs) > 8:
             outs = np.concatenate(self.outputs)
             ins = np.concatenate(self.inputs)
-            order = np.argsort(outs, kind="stable")
-            self.outputs, self.inputs = [outs[order]], [ins[order]]
+            merged = np.argsort(outs, kind="stable")
+            self.outputs, self.inputs = [outs[merged]], [ins[merged]]
         self._count += len(out_hash)
-        if self._count * 4 > len(self._marks):  # too few slots: a table of 8 to 16 per output, from every run
-            bits = max(16, (self._count * 8 - 1).bit_length())
-            self._marks = np.zeros(1 << bits, dtype=np.uint8)
+        if self._count * 8 > len(self._marks) * 8:  # fewer than 8 slots per output: 16 to 32, from every run
+            bits = max(16, (self._count * 16 - 1).bit_length())
+            self._marks = np.zeros(1 << (bits - 3), dtype=np.uint8)
             self._shift = np.uint64(64 - bits)
             for outs in self.outputs:
-                self._marks[outs >> self._shift] = 1
+                self._mark(outs)
         else:
-            self._marks[out_hash >> self._shift] = 1
+            self._mark(added)
+
+    def _marked(self, ascending: np.ndarray) -> np.ndarray:
+        """Whether each hash's slot is marked."""
+        slots = ascending >> self._shift
+        return (self._marks[slots >> _THREE] >> (slots & _SEVEN).astype(np.uint8)) & 1 == 1
+
+    def _mark(self, ascending: np.ndarray) -> None:
+        """Mark the slots of ``ascending`` (sorted) hashes: one OR per byte (bits of one byte are adjacent)."""
+        if not len(ascending):
+            return
+        slots = ascending >> self._shift
+        byte = (slots >> _THREE).astype(np.intp)
+        bit = np.left_shift(np.uint8(1), (slots & _SEVEN).astype(np.uint8))
+        starts = np.flatnonzero(np.concatenate(([True], byte[1:] != byte[:-1])))
+        self._marks[byte[starts]] |= np.bitwise_or.reduceat(bit, starts)
 
     def export(self) -> TrackerExport:
         """What this tracker holds, as plain arrays (keyed hashes only: safe to send between processes)."""
@@ -161,6 +177,9 @@ class _UniqueTracker:
         if len(exported.outputs):
             self.remember(exported.outputs, exported.inputs)
         self.attempts.update(zip(exported.redrawn.tolist(), exported.levels.tolist(), strict=True))
+
+
+_THREE, _SEVEN = np.uint64(3), np.uint64(7)
 
 
 def _ascending(hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
