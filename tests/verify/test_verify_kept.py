@@ -519,6 +519,18 @@ def test_only_rows_equal_to_their_own_source_row_count(tmp_path: Path) -> None:
     assert result.figures["columns"]["pair.who"]["outcome"] == "below the limits"
 
 
+def test_a_loaded_value_whose_source_row_holds_null_is_not_the_source_value(tmp_path: Path) -> None:
+    """The comparison is by digests of the values: a NULL in the source equals no loaded value, whatever
+    the loaded text (here also the text ``None``)."""
+    ddl = "CREATE TABLE pair (a INTEGER, b TEXT, who TEXT, PRIMARY KEY (a, b));"
+    rows = [(i % 3, f"k{i}", _login_email(i) if i % 4 else None) for i in range(12)]
+    loaded = [(a, b, who if who is not None else _login_email(100 + n)) for n, (a, b, who) in enumerate(rows)]
+    loaded[4] = (loaded[4][0], loaded[4][1], "None")
+    result = _direct(tmp_path, ddl, {"pair": rows}, "version: 1\ndefault: keep\n", shadow_rows={"pair": loaded})
+    kinds = result.figures["columns"]["pair.who"]["kinds"]["email"]
+    assert kinds["flagged"] == 11 and kinds["equal_to_source"] == 9  # rows 0 and 8: NULL in the source
+
+
 def test_a_masked_key_is_compared_by_value(tmp_path: Path) -> None:
     ddl = "CREATE TABLE person (code TEXT PRIMARY KEY, who TEXT);"
     rows = [(f"P{i:03d}", _login_email(i)) for i in range(10)]

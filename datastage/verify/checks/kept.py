@@ -57,6 +57,7 @@ from datastage.identify.batch import Batch
 from datastage.identify.kinds import KINDS
 from datastage.identify.spans import find_spans
 from datastage.identify.values import BASE_KINDS, HINT_KINDS, detect, detect_distinct
+from datastage.mask.arrays import text_lengths
 from datastage.mask.resolve import ColumnDecision
 from datastage.plan import PlanResult
 from datastage.results import CheckResult
@@ -554,6 +555,10 @@ def read_loaded(conn: Connection, table: TableInfo, columns: list[str], name: st
         yield FrameRows(frame)
 
 
+# (the batch's rows with a flagged value: their comparison key's columns, indexed by position in the
+# batch; per kept column with flagged values, the digests of its non-blank values among those rows, on
+# the same index, and per kind which of them are flagged). Digests, not the text: a worker that flags a
+# table while the copy goes on holds a few bytes per flagged row.
 FlaggedBatch = tuple[pd.DataFrame, dict[str, tuple[pd.Series, dict[str, np.ndarray]]]]
 
 
@@ -614,19 +619,48 @@ class Flagger:
         return out
 
     def flag_frame(self, rows: Rows) -> FlaggedBatch:
-        """The batch's rows with a flagged value (as a frame indexed by row position) and, per kept column,
-        its non-blank values among them and, per kind, which of those are flagged."""
+        """The batch's rows with a flagged value (their key columns, indexed by row position) and, per kept
+        column, the digests of its non-blank values among them and, per kind, which of those are flagged."""
         flagged = self._flag_rows(rows)
         needed = np.zeros(len(rows), dtype=bool)
         for masks in flagged.values():
             for mask in masks.values():
                 needed |= mask
-        frame = rows.frame(np.flatnonzero(needed)) if flagged else pd.DataFrame()
+        if not flagged:
+            return pd.DataFrame(), {}
+        frame = rows.frame(np.flatnonzero(needed))
         out = {}
         for name, masks in flagged.items():
             text = nonblank_text(frame[name])
-            out[name] = (text, {kind: mask[text.index.to_numpy()] for kind, mask in masks.items()})
-        return frame, out
+            out[name] = (pd.Series(value_digests(text.to_numpy(dtype=object)), index=text.index, dtype=np.uint64),
+                         {kind: mask[text.index.to_numpy()] for kind, mask in masks.items()})
+        return frame[list(self.key or ())], out
+
+
+def value_digests(text: np.ndarray) -> np.ndarray:
+    """pandas' (unkeyed) 64-bit hash of each string: how the check compares and counts flagged values,
+    in memory only.
+
+    >>> digests = value_digests(np.array(["a", "b", "a"], dtype=object))
+    >>> bool(digests[0] == digests[2]), bool(digests[0] == digests[1])
+    (True, False)
+    """
+    return pd.util.hash_array(text) if len(text) else np.zeros(0, dtype=np.uint64)
+
+
+def held_bytes(frame: pd.DataFrame, flagged: dict[str, tuple[pd.Series, dict[str, np.ndarray]]]) -> int:
+    """About what a :data:`FlaggedBatch` holds: 8 bytes per key number, a text key's characters (16 bytes
+    per other key value), 9 bytes per flagged value (its digest and a mask byte).
+
+    >>> held_bytes(pd.DataFrame({"id": [1, 2]}, dtype=object), {"city": (pd.Series([5], dtype=np.uint64), {})})
+    25
+    """
+    size = sum(9 * len(digests) for digests, _ in flagged.values())
+    for column in frame.columns:
+        values = frame[column].to_numpy(dtype=object)
+        kind = pd.api.types.infer_dtype(values, skipna=False) if len(values) else "empty"
+        size += int(text_lengths(values).sum()) if kind == "string" else (8 if kind == "integer" else 16) * len(values)
+    return size
 
 
 def flag_table(conn: Connection, table: TableInfo, columns: list[KeptColumn], key: tuple[str, ...] | None,
@@ -639,7 +673,7 @@ def flag_table(conn: Connection, table: TableInfo, columns: list[KeptColumn], ke
     rows = size = 0
     for frame, flagged in flagger.flagged(read_loaded(conn, table, flagger.read, name, batch_size)):
         rows += len(frame)
-        size += sum(int(text.str.len().sum()) for text, _ in flagged.values())
+        size += held_bytes(frame, flagged)
         if rows > max_rows or size > max_bytes:
             return None
         batches.append((frame, flagged))
@@ -692,29 +726,33 @@ class TableCheck:
             source_keys = pd.Index(_key_text(source, key)) if len(source) else pd.Index([], dtype=object)
             keep = ~source_keys.duplicated()
             source, source_keys = source.loc[keep].reset_index(drop=True), source_keys[keep]
-            for name, (text, masks) in flagged.items():
-                chosen = frame.loc[text.index]
+            for name, (digests, masks) in flagged.items():
+                chosen = frame.loc[digests.index]
                 position = source_keys.get_indexer(pd.Index(_key_text(chosen, key))) if len(source) else \
                     np.full(len(chosen), -1)
                 original = canonical_text(source[name]) if len(source) else np.empty(0, dtype=object)
+                present = original != None  # noqa: E711 - elementwise: a NULL in the source equals nothing
+                original_digests = np.zeros(len(original), dtype=np.uint64)
+                original_digests[present] = value_digests(original[present])
                 found = position >= 0
-                same = np.zeros(len(text), dtype=bool)
-                same[found] = original[position[found]] == text.to_numpy(dtype=object)[found]
+                found[found] = present[position[found]]
+                loaded = digests.to_numpy()
+                same = np.zeros(len(loaded), dtype=bool)
+                same[found] = original_digests[position[found]] == loaded[found]
                 for kind, mask in masks.items():
                     equal = mask & same
                     if equal.any():
-                        keys = _smallest_row_keys(frame, text.index[equal], key)
-                        digests = pd.util.hash_array(text.to_numpy(dtype=object)[equal])
-                        self.tallies[name].add_equal(kind, digests, keys)
+                        keys = _smallest_row_keys(frame, digests.index[equal], key)
+                        self.tallies[name].add_equal(kind, loaded[equal], keys)
 
     def _by_value(self) -> None:
         """Tables without a usable key: the flagged values' hashes, then one read of the source columns
         that had any, and which of those values the source column holds."""
         parts: dict[str, list[tuple[np.ndarray, dict[str, np.ndarray]]]] = {}  # per column and batch
         for _, flagged in self._flagged():
-            for name, (text, masks) in flagged.items():
+            for name, (loaded, masks) in flagged.items():
                 any_kind = np.logical_or.reduce(list(masks.values()))
-                digests = pd.util.hash_array(text.to_numpy(dtype=object)[any_kind])
+                digests = loaded.to_numpy()[any_kind]
                 parts.setdefault(name, []).append((digests, {k: m[any_kind] for k, m in masks.items()}))
         if not parts:
             return
@@ -722,7 +760,7 @@ class TableCheck:
         held: dict[str, list[np.ndarray]] = {name: [] for name in wanted}
         for batch in stream_rows(self.source, self.table, list(wanted), batch_size=self.ctx.batch_size):
             for name, targets in wanted.items():
-                digests = pd.util.hash_array(nonblank_text(batch[name]).to_numpy(dtype=object))
+                digests = value_digests(nonblank_text(batch[name]).to_numpy(dtype=object))
                 held[name].append(np.unique(digests[np.isin(digests, targets)]))
         for name, batches in parts.items():
             digests = np.concatenate([d for d, _ in batches])

@@ -12,10 +12,11 @@ It applies to PostgreSQL and MariaDB/MySQL shadows (the others never report a ta
 no ``post_load`` hook will run (a hook may still change the copy after it is flagged), on Linux with
 at least two workers for the checks (:func:`~datastage.verify.leaks.pool.worker_count`), to copies
 of at least :data:`~datastage.verify.leaks.pool.MIN_ROWS` rows. A table with more than
-:data:`MAX_FLAGGED_ROWS` flagged rows or :data:`MAX_FLAGGED_BYTES` of their text (the worker would hold
-them all), or whose flagging failed in the worker (a warning says so), is flagged again by the check
-itself; so is every table when the worker cannot start. The worker receives the shadow's URL over its
-pipe, in memory only, and never the masking key; its sessions carry the run's name.
+:data:`MAX_FLAGGED_ROWS` flagged rows or :data:`MAX_FLAGGED_BYTES` of their keys and value digests
+(the worker holds them all until the check asks), or whose flagging failed in the worker (a warning
+says so), is flagged again by the check itself; so is every table when the worker cannot start. The
+worker receives the shadow's URL over its pipe, in memory only, and never the masking key; its
+sessions carry the run's name.
 
 Example (a small copy is flagged by the check, after the load):
     >>> applies(rows=1_000, post_load_hooks=False, reader_url="postgresql://host/db")
@@ -46,8 +47,8 @@ from datastage.verify.leaks.pool import MIN_ROWS, URL_SECRET, worker_count
 
 FLAG_RUN = "kept-flags"
 LABEL_SECRET = "session_label"  # noqa: S105 - the name the run's session label travels under, not a secret
-MAX_FLAGGED_ROWS = 250_000  # flagged rows a worker holds for one table before leaving it to the check
-MAX_FLAGGED_BYTES = 32 << 20  # and text of their values
+MAX_FLAGGED_ROWS = 2_000_000  # flagged rows a worker holds for one table before leaving it to the check
+MAX_FLAGGED_BYTES = 64 << 20  # and bytes of their keys and value digests
 log = get_logger("datastage.verify")
 _ENGINES: dict[str, Engine] = {}  # in a worker: its engine for the shadow, made on first use
 
