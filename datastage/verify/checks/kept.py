@@ -66,7 +66,7 @@ from datastage.source.db import db_error_message
 from datastage.source.identifiers import quote_as_needed
 from datastage.source.pgcopy import read_tables
 from datastage.source.schema import TableInfo
-from datastage.source.values import canonical_text
+from datastage.source.values import as_int64, canonical_text
 from datastage.subset.extract import fetch_matching, stream_rows
 from datastage.verify.context import CheckContext
 from datastage.verify.leaks.scanner import (
@@ -634,7 +634,22 @@ class Flagger:
             text = nonblank_text(frame[name])
             out[name] = (pd.Series(value_digests(text.to_numpy(dtype=object)), index=text.index, dtype=np.uint64),
                          {kind: mask[text.index.to_numpy()] for kind, mask in masks.items()})
-        return frame[list(self.key or ())], out
+        return _compact_keys(frame[list(self.key or ())]), out
+
+
+def _compact_keys(frame: pd.DataFrame) -> pd.DataFrame:
+    """Key columns of 64-bit integers as int64 (8 bytes a value, not a Python int's 36); others as they are."""
+    out = frame.copy()
+    for column in frame.columns:
+        numbers = as_int64(frame[column].to_numpy(dtype=object))
+        if numbers is not None:
+            out[column] = numbers
+    return out
+
+
+def _object_keys(frame: pd.DataFrame) -> pd.DataFrame:
+    """The key columns as the driver's Python values again (int64 columns as Python ints)."""
+    return frame.astype(object) if any(dtype.kind != "O" for dtype in frame.dtypes) else frame
 
 
 def value_digests(text: np.ndarray) -> np.ndarray:
@@ -718,7 +733,8 @@ class TableCheck:
         yield from self.flagger.flagged(batches())
 
     def _by_key(self, key: tuple[str, ...]) -> None:
-        for frame, flagged in self._flagged():
+        for compact, flagged in self._flagged():
+            frame = _object_keys(compact)
             wanted = frame[list(key)].drop_duplicates()
             columns = list(dict.fromkeys([*key, *flagged]))
             parts = list(fetch_matching(self.source, self.table, columns, list(key), wanted, self.ctx.batch_size))

@@ -47,8 +47,8 @@ from datastage.verify.leaks.pool import MIN_ROWS, URL_SECRET, worker_count
 
 FLAG_RUN = "kept-flags"
 LABEL_SECRET = "session_label"  # noqa: S105 - the name the run's session label travels under, not a secret
-MAX_FLAGGED_ROWS = 2_000_000  # flagged rows a worker holds for one table before leaving it to the check
-MAX_FLAGGED_BYTES = 64 << 20  # and bytes of their keys and value digests
+MAX_FLAGGED_ROWS = 250_000  # flagged rows a worker holds for one table before leaving it to the check
+MAX_FLAGGED_BYTES = 16 << 20  # and bytes of their keys and value digests
 log = get_logger("datastage.verify")
 _ENGINES: dict[str, Engine] = {}  # in a worker: its engine for the shadow, made on first use
 
