@@ -140,7 +140,8 @@ class _UniqueTracker:
             merged = np.argsort(outs, kind="stable")
             self.outputs, self.inputs = [outs[merged]], [ins[merged]]
         self._count += len(out_hash)
-        if self._count * 8 > len(self._marks) * 8:  # fewer than 8 slots per output: 16 to 32, from every run
+        slots = len(self._marks) * 8
+        if self._count * 8 > slots:  # fewer than 8 slots per output: a table of 16 to 32, from every run
             bits = max(16, (self._count * 16 - 1).bit_length())
             self._marks = np.zeros(1 << (bits - 3), dtype=np.uint8)
             self._shift = np.uint64(64 - bits)
