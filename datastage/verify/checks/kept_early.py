@@ -149,8 +149,9 @@ class KeptFlags:
         copy does not wait for); False when it cannot start, and the check flags every table itself."""
         try:
             self._executor.share(FLAG_RUN, self._secrets)
-        except (OSError, DatastageError) as exc:
-            log.warning(f"the kept-column check flags the copy after the load: its worker did not start ({exc})")
+        except Exception as exc:  # noqa: BLE001 - whatever stops it, the tables waiting for it must not wait forever
+            reason = exc if isinstance(exc, OSError | DatastageError) else type(exc).__name__
+            log.warning(f"the kept-column check flags the copy after the load: its worker did not start ({reason})")
             return False
         finally:
             self._secrets = {}
