@@ -403,7 +403,8 @@ def _cards(chars: np.ndarray, lengths: np.ndarray, random_digits: np.ndarray) ->
     position = np.arange(19)[None, :]
     check = np.empty(n, dtype=np.uint8)
     for length in np.unique(body).tolist():  # numbers of one length share their Luhn positions (few lengths)
-        rows = slice(None) if len(check) and body[0] == length and (body == length).all() else body == length
+        of_length = body == length
+        rows = slice(None) if of_length.all() else of_length  # usually all of them: no gather then
         digits = number[rows, :length]
         doubled = (length - np.arange(length)) & 1 == 1  # every other digit from the right, the last doubled
         total = (_LUHN_DOUBLE[digits[:, doubled]].sum(axis=1, dtype=np.int32)
